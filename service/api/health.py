@@ -1,0 +1,36 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask_smorest import Blueprint
+
+from service import db
+from service.auth import public
+from service.errors import envelope
+
+bp = Blueprint("health", __name__, url_prefix="/", description="Probes for load balancers.")
+
+
+@bp.route("/healthz")
+@public
+def healthz() -> Any:
+    """Answer while the process is up."""
+    return {"ok": True}
+
+
+@bp.route("/readyz")
+@public
+def readyz() -> Any:
+    """Answer 200 only when the database is reachable and its schema is current."""
+    try:
+        with db.engine().connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        db.check_schema(db.engine())
+    except db.SchemaOutOfDate as exc:
+        return envelope(503, str(exc))
+    except sa.exc.SQLAlchemyError:
+        return envelope(503, "Database unreachable.")
+    return {"ok": True, "schema": db.head_revision()}

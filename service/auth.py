@@ -1,0 +1,163 @@
+"""Who is asking, and may they: session cookies for browsers, bearer tokens for the API.
+
+Every view declares its access with ``@requires(...)`` or ``@public``; the rule is
+stored on the view so a test can walk the URL map and check every route.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import inspect
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, g, redirect, request, session, url_for
+
+from service import accounts, db
+from service.errors import Forbidden, Unauthorized
+from service.models import ApiToken, User, utcnow
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call a view: roles allowed, and the token scope needed (if by token)."""
+
+    roles: frozenset[str]
+    scope: str | None = None
+    public: bool = False
+
+
+def public(view: F) -> F:
+    """Mark a view as open to anyone."""
+    if not inspect.isfunction(view):
+        # Bound methods (e.g. flask-smorest's OpenAPI view) take no attributes: wrap them.
+        view = functools.wraps(view)(functools.partial(view))  # type: ignore[assignment]
+    view.access = Access(roles=frozenset(), public=True)  # type: ignore[attr-defined]
+    return view
+
+
+def requires(*roles: str, scope: str | None = None) -> Callable[[F], F]:
+    """Allow a view only to signed-in users with one of ``roles`` (and token ``scope``)."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check(wrapper.access)  # type: ignore[attr-defined]
+            return view(*args, **kwargs)
+
+        wrapper.access = Access(roles=frozenset(roles), scope=scope)  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def current_user() -> User | None:
+    """Return the signed-in user of this request, if any."""
+    return g.get("user")
+
+
+def current_token() -> ApiToken | None:
+    """Return the API token this request authenticated with, if any."""
+    return g.get("token")
+
+
+def check(access: Access) -> None:
+    """Raise unless the current user satisfies ``access``."""
+    if access.public:
+        return
+    user = current_user()
+    if user is None:
+        raise Unauthorized("Sign in or send an API token (Authorization: Bearer ...).")
+    if user.role not in access.roles:
+        raise Forbidden(f"Your role ({user.role}) may not do this.")
+    token = current_token()
+    # An "admin"-scoped token may do whatever its (admin) user may do.
+    granted = set(token.scopes) if token is not None else set()
+    if token is not None and access.scope and not granted & {access.scope, "admin"}:
+        raise Forbidden(f"This API token lacks the {access.scope!r} scope.")
+
+
+def csrf_token() -> str:
+    """Return this browser session's CSRF token, creating it on first use."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def _check_csrf() -> None:
+    """Refuse a state-changing browser request without the session's CSRF token."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or current_token() is not None:
+        return
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
+    expected = session.get("csrf")
+    if not expected or not hmac.compare_digest(sent, expected):
+        raise Forbidden("Missing or stale CSRF token: reload the page and try again.")
+
+
+def sign_in(user: User) -> None:
+    """Start a fresh browser session for ``user`` (a new session id defeats fixation)."""
+    session.clear()
+    csrf_token()
+    session["uid"] = user.id
+    session["epoch"] = user.session_epoch
+    session["seen"] = utcnow().timestamp()
+    session.permanent = True
+
+
+def sign_out() -> None:
+    """End the browser session."""
+    session.clear()
+
+
+def _load_user() -> None:
+    g.user = None
+    g.token = None
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        user, token = accounts.resolve_token(session=db.session(), secret=header[7:].strip())
+        token.last_used_at = utcnow()
+        db.session().commit()
+        g.user, g.token = user, token
+        return
+    uid = session.get("uid")
+    if uid is None:
+        return
+    idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"]).total_seconds()
+    now = utcnow().timestamp()
+    user = db.session().get(User, uid)
+    if (
+        user is None
+        or not user.active
+        or session.get("epoch") != user.session_epoch
+        or now - session.get("seen", 0) > idle
+    ):
+        session.clear()
+        return
+    session["seen"] = now
+    g.user = user
+
+
+def init_app(app: Flask) -> None:
+    """Resolve the user of every request and refuse views that declare no access rule."""
+    app.before_request(_load_user)
+    app.before_request(_check_csrf)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+    @app.before_request
+    def _enforce_declared_access() -> Any:
+        view = app.view_functions.get(request.endpoint or "")
+        if view is None:
+            return None
+        access = getattr(view, "access", None)
+        if access is None:
+            # A view without a rule is a bug; refuse rather than serve it open.
+            raise Forbidden("This endpoint declares no access rule.")
+        if not access.public and current_user() is None and not request.path.startswith("/api/"):
+            return redirect(url_for("web.login", next=request.full_path))
+        return None

@@ -1,0 +1,152 @@
+"""Domain exceptions, and the one place they become HTTP responses.
+
+Under ``/api`` every error is the JSON envelope
+``{"ok": false, "error": msg, "errors": [...], "status": code}``; in the browser
+it is an HTML page. A wrong request never gets a 200.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from flask import Flask, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A request the domain refuses; carries a message, an HTTP status and details."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(
+        self, message: str, *, errors: list[dict[str, Any]] | None = None, status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+        if status is not None:
+            self.status = status
+
+
+class InvalidInput(DomainError):
+    status = 422
+    code = "invalid"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class Gone(DomainError):
+    status = 410
+    code = "gone"
+
+
+def envelope(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Any:
+    """Build the JSON error response every API error uses."""
+    body = {"ok": False, "error": message, "errors": errors or [], "status": status}
+    rid = g.get("request_id")
+    if rid:
+        body["request_id"] = rid
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def _wants_json() -> bool:
+    if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def _render(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Any:
+    if _wants_json():
+        return envelope(status, message, errors)
+    html = render_template(
+        "error.html",
+        status=status,
+        message=message,
+        errors=errors or [],
+        request_id=g.get("request_id"),
+    )
+    return html, status
+
+
+def _webargs_errors(exc: HTTPException) -> list[dict[str, Any]]:
+    """Flatten webargs/marshmallow messages into [{"field", "message"}]."""
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages") or {}
+    out: list[dict[str, Any]] = []
+
+    def walk(node: Any, path: list[str]) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, [*path, str(key)])
+        elif isinstance(node, list) and all(isinstance(m, str) for m in node):
+            for m in node:
+                out.append({"field": ".".join(path), "message": m})
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, [*path, str(i)])
+        else:
+            out.append({"field": ".".join(path), "message": str(node)})
+
+    # webargs nests by location ("json", "query"); drop it from the field path.
+    for location_messages in messages.values():
+        walk(location_messages, [])
+    return out
+
+
+def register(app: Flask) -> None:
+    """Map every exception to the envelope (API) or the error page (browser)."""
+
+    @app.before_request
+    def _request_id() -> None:
+        g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+
+    @app.after_request
+    def _echo_request_id(response: Any) -> Any:
+        if g.get("request_id"):
+            response.headers["X-Request-Id"] = g.request_id
+        return response
+
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError) -> Any:
+        return _render(exc.status, exc.message, exc.errors)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Any:
+        status = exc.code or 500
+        errors = _webargs_errors(exc)
+        message = "Invalid request." if errors else (exc.description or exc.name)
+        if status == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH")
+            message = f"Request body too large (limit {limit} bytes)."
+        return _render(status, message, errors)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        log.exception("unhandled error, request id %s", g.get("request_id"))
+        return _render(500, f"Internal error. Quote request id {g.get('request_id')}.")

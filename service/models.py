@@ -1,0 +1,281 @@
+"""Table models: the one place the schema is declared.
+
+SQLModel tables do not validate on construction; request shapes and validation
+live in marshmallow schemas (``service/schemas.py``). Every time is tz-aware UTC.
+JSON columns hold lists and dicts whose shape those schemas own.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Column, Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Return the current time, tz-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def _json(nullable: bool = False) -> Any:
+    return Field(default=None if nullable else ..., sa_column=Column(JSON, nullable=nullable))
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A timestamp stored in UTC and always read back tz-aware (SQLite drops the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use service.models.utcnow()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _time(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _created(index: bool = False) -> Any:
+    return Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=index)
+    )
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    RATER = "rater"
+    ENGINEER = "engineer"
+
+
+class Mode(enum.StrEnum):
+    PAIRWISE = "pairwise"
+    RANKING = "ranking"
+    RATING = "rating"
+
+
+class Scale(enum.StrEnum):
+    BINARY = "binary"
+    TERNARY = "ternary"
+    LIKERT7 = "likert7"
+
+
+class ProjectStatus(enum.StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ARCHIVED = "archived"
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=120, sa_column_kwargs={"unique": True})
+    display_name: str = Field(default="", max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    role: str = Field(default=Role.RATER.value, max_length=16, index=True)
+    expertise: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    password_hash: str | None = Field(default=None, max_length=400)
+    active: bool = Field(default=True)
+    # Bumped to end every live session of this user (deactivation, password change).
+    session_epoch: int = Field(default=0)
+    hourly_rate: float | None = Field(default=None)
+    erased_at: datetime | None = _time(nullable=True)
+    created_at: datetime = _created()
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    name: str = Field(default="", max_length=200)
+    # sha256 of the secret; the secret itself is shown once and never stored.
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    prefix: str = Field(max_length=16)
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _created()
+    expires_at: datetime | None = _time(nullable=True)
+    revoked_at: datetime | None = _time(nullable=True)
+    last_used_at: datetime | None = _time(nullable=True)
+
+
+class Project(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=80, sa_column_kwargs={"unique": True})
+    name: str = Field(max_length=200)
+    description: str = Field(default="")
+    mode: str = Field(default=Mode.PAIRWISE.value, max_length=16)
+    scale: str = Field(default=Scale.TERNARY.value, max_length=16)
+    # List of rubric dimensions; shape owned by schemas.RubricDimensionSchema.
+    rubric: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    guidelines: str = Field(default="")
+    guideline_version: int = Field(default=1)
+    overlap: int = Field(default=3)
+    status: str = Field(default=ProjectStatus.ACTIVE.value, max_length=16)
+    lease_minutes: int = Field(default=30)
+    # "complete-first" finishes items before starting new ones; "spread" does the opposite.
+    order_strategy: str = Field(default="complete-first", max_length=16)
+    gold_rate: float = Field(default=0.0)
+    qualification_items: int = Field(default=0)
+    qualification_threshold: float = Field(default=0.8)
+    daily_cap: int | None = Field(default=None)
+    rater_cap: int | None = Field(default=None)
+    skip_flag_threshold: int = Field(default=3)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class ImportBatch(SQLModel, table=True):
+    __tablename__ = "import_batch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    # "file", "api", "remote", "folder", "generation"
+    kind: str = Field(default="file", max_length=16)
+    source: str = Field(default="", max_length=1000)
+    checksum: str = Field(default="", max_length=64)
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _created()
+    created_count: int = Field(default=0)
+    updated_count: int = Field(default=0)
+    unchanged_count: int = Field(default=0)
+    error_count: int = Field(default=0)
+    errors: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+
+
+class Item(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("project_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    external_id: str = Field(max_length=200)
+    # Exactly one of prompt (plain text) and messages (a conversation) is set.
+    prompt: str | None = Field(default=None)
+    messages: list[dict[str, Any]] | None = _json(nullable=True)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    expertise: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    priority: int = Field(default=0)
+    # The known answer for gold items: {"preferred": id} / {"ranking": [[ids]...]} / ...
+    gold: dict[str, Any] | None = _json(nullable=True)
+    is_gold: bool = Field(default=False, index=True)
+    # sha256 of the canonical imported content, to make re-imports idempotent.
+    content_hash: str = Field(max_length=64)
+    batch_id: int | None = Field(default=None, foreign_key="import_batch.id", index=True)
+    flagged: bool = Field(default=False)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class Response(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("item_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    external_id: str = Field(max_length=200)
+    position: int = Field(default=0)
+    model: str = Field(default="", max_length=200)
+    content: str
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Assignment(SQLModel, table=True):
+    """A lease: one rater holds one item until it is submitted, skipped or expires."""
+
+    __table_args__ = (
+        # The database itself refuses to hand an item to the same rater twice.
+        sa.UniqueConstraint("item_id", "rater_id"),
+        sa.Index("ix_assignment_item_status", "item_id", "status"),
+        sa.Index("ix_assignment_rater_status", "rater_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    item_id: int = Field(foreign_key="item.id")
+    rater_id: int = Field(foreign_key="user.id")
+    # "active", "submitted", "skipped", "released", "expired"
+    status: str = Field(default="active", max_length=16)
+    is_gold: bool = Field(default=False)
+    # Display order of response external ids (for pairwise: the two shown, left first).
+    shown_order: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _created()
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    finished_at: datetime | None = _time(nullable=True)
+    skip_reason: str | None = Field(default=None, max_length=40)
+    skip_note: str | None = Field(default=None, max_length=2000)
+
+
+class Judgment(SQLModel, table=True):
+    """One rater's verdict on one item. Append-only: an edit is a new row that supersedes."""
+
+    __table_args__ = (
+        # A client-generated id makes submission idempotent per rater.
+        sa.UniqueConstraint("rater_id", "client_id"),
+        sa.Index("ix_judgment_project_created", "project_id", "created_at"),
+        sa.Index("ix_judgment_item", "item_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(max_length=64)
+    project_id: int = Field(foreign_key="project.id")
+    item_id: int = Field(foreign_key="item.id")
+    rater_id: int = Field(foreign_key="user.id", index=True)
+    assignment_id: int | None = Field(default=None, foreign_key="assignment.id", index=True)
+    supersedes_id: int | None = Field(default=None, foreign_key="judgment.id", index=True)
+    version: int = Field(default=1)
+    mode: str = Field(max_length=16)
+    is_gold: bool = Field(default=False)
+    shown_order: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # pairwise: {"preferred": id|None, "strength": int|None, "scale_value": int}
+    # ranking:  {"ranking": [[id, ...], ...]} best group first, ties share a group
+    # rating:   {} (scores live in rubric["response"])
+    verdict: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # {"response": {response_id: {dim: value}}, "item": {dim: value}}
+    rubric: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    both_bad: bool = Field(default=False)
+    flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    rationale: str = Field(default="")
+    confidence: int | None = Field(default=None)
+    active_ms: int | None = Field(default=None)
+    guideline_version: int = Field(default=1)
+    started_at: datetime | None = _time(nullable=True)
+    created_at: datetime = _created()
+
+
+class Adjudication(SQLModel, table=True):
+    """An admin's final verdict on a disputed item, used by consensus export."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    admin_id: int = Field(foreign_key="user.id")
+    verdict: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    note: str = Field(default="")
+    promoted_to_gold: bool = Field(default=False)
+    created_at: datetime = _created()
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    action: str = Field(max_length=80, index=True)
+    target: str = Field(default="", max_length=300)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    address: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _created(index=True)

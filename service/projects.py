@@ -1,0 +1,68 @@
+"""Projects (rating campaigns) and the templates they start from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlmodel import Session, select
+
+from service.errors import Conflict, InvalidInput, NotFound
+from service.models import Project, utcnow
+from service.schemas import ProjectSchema, flatten_messages
+
+
+def _invalid(exc: ValidationError, what: str) -> InvalidInput:
+    errors = [{"field": f, "message": m} for f, m in flatten_messages(exc.messages)]
+    return InvalidInput(f"Invalid {what}.", errors=errors)
+
+
+def load_template(prompts_dir: str | Path, name: str) -> dict[str, Any]:
+    """Read a project template (rubric, guidelines, settings) by name or path."""
+    path = Path(name)
+    if not path.suffix:
+        path = Path(prompts_dir) / "templates" / f"{name}.json"
+    if not path.is_file():
+        available = sorted(p.stem for p in (Path(prompts_dir) / "templates").glob("*.json"))
+        raise NotFound(f"No template {name!r}; available: {', '.join(available) or 'none'}.")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def create_project(*, session: Session, data: dict[str, Any]) -> Project:
+    """Validate ``data`` and create the project; refuse a slug already taken."""
+    try:
+        values = ProjectSchema().load(data)
+    except ValidationError as exc:
+        raise _invalid(exc, "project") from exc
+    if session.exec(select(Project).where(Project.slug == values["slug"])).first():
+        raise Conflict(f"Project {values['slug']!r} already exists.")
+    project = Project(**values)
+    session.add(project)
+    session.flush()
+    return project
+
+
+def get_project(*, session: Session, slug: str) -> Project:
+    """Return the project with ``slug`` or raise NotFound."""
+    project = session.exec(select(Project).where(Project.slug == slug)).first()
+    if project is None:
+        raise NotFound(f"No project {slug!r}.")
+    return project
+
+
+def list_projects(*, session: Session) -> list[Project]:
+    """Return every project, oldest first."""
+    return list(session.exec(select(Project).order_by(Project.id)))
+
+
+def update_guidelines(*, session: Session, project: Project, guidelines: str) -> Project:
+    """Replace the guidelines and bump their version, so judgments record which they saw."""
+    if guidelines != project.guidelines:
+        project.guidelines = guidelines
+        project.guideline_version += 1
+        project.updated_at = utcnow()
+        session.add(project)
+        session.flush()
+    return project

@@ -1,0 +1,210 @@
+"""Marshmallow schemas: the one source of truth for request and file shapes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from service.models import Mode, ProjectStatus, Scale
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+IDENT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+ROLES_IN_CONVERSATION = ("system", "user", "assistant", "tool")
+RUBRIC_KINDS = ("likert", "choice", "flags", "text", "number")
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Turn marshmallow's nested error messages into (dotted field, message) pairs."""
+    if isinstance(messages, dict):
+        out: list[tuple[str, str]] = []
+        for key, value in messages.items():
+            name = prefix if key == "_schema" else (f"{prefix}.{key}" if prefix else str(key))
+            out.extend(flatten_messages(value, name))
+        return out
+    if isinstance(messages, list):
+        return [pair for m in messages for pair in flatten_messages(m, prefix)]
+    return [(prefix, str(messages))]
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class OptionSchema(Strict):
+    value = fields.String(required=True, validate=validate.Regexp(IDENT))
+    label = fields.String(required=True, validate=validate.Length(1, 200))
+
+
+class RubricDimensionSchema(Strict):
+    name = fields.String(required=True, validate=validate.Regexp(IDENT, error="must be snake_case"))
+    label = fields.String(required=True, validate=validate.Length(1, 200))
+    help = fields.String(load_default="", validate=validate.Length(max=2000))
+    scope = fields.String(required=True, validate=validate.OneOf(["response", "item"]))
+    kind = fields.String(required=True, validate=validate.OneOf(RUBRIC_KINDS))
+    required = fields.Boolean(load_default=False)
+    points = fields.Integer(validate=validate.Range(2, 11))
+    anchors = fields.Dict(keys=fields.String(), values=fields.String())
+    options = fields.List(fields.Nested(OptionSchema), validate=validate.Length(1, 50))
+    min = fields.Float()
+    max = fields.Float()
+
+    @validates_schema
+    def _check_kind(self, data: dict[str, Any], **_: Any) -> None:
+        kind = data.get("kind")
+        if kind == "likert" and "points" not in data:
+            raise ValidationError("likert dimensions need points", "points")
+        if kind in ("choice", "flags") and not data.get("options"):
+            raise ValidationError(f"{kind} dimensions need options", "options")
+        for key in data.get("anchors") or {}:
+            if not key.isdigit() or not 1 <= int(key) <= data.get("points", 0):
+                raise ValidationError(f"anchor {key!r} is not a point of the scale", "anchors")
+
+
+class ProjectSchema(Schema):
+    """A project (rating campaign) as created and shown through the API and CLI."""
+
+    class Meta:
+        unknown = RAISE
+
+    id = fields.Integer(dump_only=True)
+    slug = fields.String(
+        required=True, validate=validate.Regexp(SLUG, error="lowercase letters, digits and dashes")
+    )
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    description = fields.String(load_default="", validate=validate.Length(max=5000))
+    mode = fields.String(
+        load_default=Mode.PAIRWISE.value, validate=validate.OneOf([m.value for m in Mode])
+    )
+    scale = fields.String(
+        load_default=Scale.TERNARY.value, validate=validate.OneOf([s.value for s in Scale])
+    )
+    rubric = fields.List(fields.Nested(RubricDimensionSchema), load_default=list)
+    guidelines = fields.String(load_default="", validate=validate.Length(max=200_000))
+    guideline_version = fields.Integer(load_default=1, validate=validate.Range(1))
+    overlap = fields.Integer(load_default=3, validate=validate.Range(1, 100))
+    status = fields.String(
+        load_default=ProjectStatus.ACTIVE.value,
+        validate=validate.OneOf([s.value for s in ProjectStatus]),
+    )
+    lease_minutes = fields.Integer(load_default=30, validate=validate.Range(1, 24 * 60))
+    order_strategy = fields.String(
+        load_default="complete-first", validate=validate.OneOf(["complete-first", "spread"])
+    )
+    gold_rate = fields.Float(load_default=0.0, validate=validate.Range(0, 1))
+    qualification_items = fields.Integer(load_default=0, validate=validate.Range(0, 1000))
+    qualification_threshold = fields.Float(load_default=0.8, validate=validate.Range(0, 1))
+    daily_cap = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1))
+    rater_cap = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1))
+    skip_flag_threshold = fields.Integer(load_default=3, validate=validate.Range(1))
+    created_at = fields.DateTime(dump_only=True)
+
+    @validates_schema
+    def _check_rubric_names(self, data: dict[str, Any], **_: Any) -> None:
+        names = [d["name"] for d in data.get("rubric") or []]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValidationError(f"duplicate rubric dimension(s): {', '.join(dupes)}", "rubric")
+
+
+class MessageSchema(Strict):
+    role = fields.String(required=True, validate=validate.OneOf(ROLES_IN_CONVERSATION))
+    content = fields.String(required=True)
+
+
+class ResponseRowSchema(Strict):
+    id = fields.String(required=True, validate=validate.Length(1, 200))
+    model = fields.String(load_default="", validate=validate.Length(max=200))
+    content = fields.String(required=True)
+    metadata = fields.Dict(load_default=dict)
+
+
+class ItemRowSchema(Strict):
+    """One line of the native import format."""
+
+    id = fields.String(required=True, validate=validate.Length(1, 200))
+    prompt = fields.String()
+    messages = fields.List(fields.Nested(MessageSchema), validate=validate.Length(min=1))
+    responses = fields.List(fields.Nested(ResponseRowSchema), required=True)
+    tags = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list)
+    expertise = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list)
+    metadata = fields.Dict(load_default=dict)
+    priority = fields.Integer(load_default=0, validate=validate.Range(-1000, 1000))
+    gold = fields.Dict(load_default=None, allow_none=True)
+
+    def __init__(self, *, max_chars: int = 200_000, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_chars = max_chars
+
+    @validates_schema
+    def _check_item(self, data: dict[str, Any], **_: Any) -> None:
+        has_prompt, has_messages = "prompt" in data, "messages" in data
+        if has_prompt == has_messages:
+            raise ValidationError(
+                "give exactly one of prompt (text) or messages (a conversation)", "prompt"
+            )
+        if has_prompt and not data["prompt"].strip():
+            raise ValidationError("must not be empty", "prompt")
+        if has_messages:
+            turns = [m for m in data["messages"] if m["role"] != "system"]
+            if not turns or turns[-1]["role"] not in ("user", "tool"):
+                raise ValidationError(
+                    "a conversation must end with a user (or tool) turn", "messages"
+                )
+        responses = data["responses"]
+        if not 2 <= len(responses) <= 9:
+            raise ValidationError(f"need 2 to 9 responses, got {len(responses)}", "responses")
+        ids = [r["id"] for r in responses]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValidationError(f"duplicate response id(s): {', '.join(dupes)}", "responses")
+        for i, r in enumerate(responses):
+            if not r["content"].strip():
+                raise ValidationError("must not be empty", f"responses.{i}.content")
+            if len(r["content"]) > self.max_chars:
+                raise ValidationError(
+                    f"{len(r['content'])} characters, over the limit of {self.max_chars}",
+                    f"responses.{i}.content",
+                )
+        texts = [data.get("prompt") or ""] + [m["content"] for m in data.get("messages") or []]
+        if any(len(t) > self.max_chars for t in texts):
+            field = "prompt" if has_prompt else "messages"
+            raise ValidationError(f"over the limit of {self.max_chars} characters", field)
+        gold = data.get("gold")
+        if gold is not None:
+            _check_gold(gold, set(ids))
+
+    @post_load
+    def _tidy(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["tags"] = sorted(set(data["tags"]))
+        data["expertise"] = sorted({e.strip().lower() for e in data["expertise"]})
+        return data
+
+
+def _check_gold(gold: dict[str, Any], ids: set[str]) -> None:
+    """A gold answer names responses of its own item: preferred, ranking or ratings."""
+    known = {"preferred", "ranking", "ratings", "tie", "note"}
+    unknown = sorted(set(gold) - known)
+    if unknown:
+        raise ValidationError(
+            f"unknown key(s) {', '.join(unknown)}; use {', '.join(sorted(known))}", "gold"
+        )
+    if "preferred" in gold and gold["preferred"] not in ids:
+        raise ValidationError(
+            f"preferred {gold['preferred']!r} is not a response id of this item", "gold"
+        )
+    if "ranking" in gold:
+        ranking = gold["ranking"]
+        flat = [r for group in ranking for r in (group if isinstance(group, list) else [group])]
+        if sorted(flat) != sorted(ids):
+            raise ValidationError("ranking must list every response id exactly once", "gold")

@@ -1,0 +1,69 @@
+"""Test data built through the same domain functions the service uses."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from flask import Flask
+
+from service import accounts, db, importing, projects
+from service.models import ApiToken, Item, Project, User
+
+PASSWORD = "correct horse battery staple"
+_counter = itertools.count(1)
+
+
+def item_row(ext_id: str | None = None, n_responses: int = 2, **overrides: Any) -> dict[str, Any]:
+    """Return a valid native import row."""
+    ext_id = ext_id or f"item-{next(_counter)}"
+    row: dict[str, Any] = {
+        "id": ext_id,
+        "prompt": f"Question {ext_id}?",
+        "responses": [
+            {"id": chr(ord("a") + i), "model": f"model-{i}", "content": f"Answer {i} to {ext_id}."}
+            for i in range(n_responses)
+        ],
+    }
+    row.update(overrides)
+    return row
+
+
+class Factory:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def user(self, role: str = "rater", username: str | None = None, **kwargs: Any) -> User:
+        with self.app.app_context(), db.write_session() as s:
+            return accounts.create_user(
+                session=s,
+                username=username or f"{role}{next(_counter)}",
+                role=role,
+                password=PASSWORD,
+                **kwargs,
+            )
+
+    def token(self, user: User, scopes: list[str], **kwargs: Any) -> tuple[ApiToken, str]:
+        with self.app.app_context(), db.write_session() as s:
+            return accounts.create_token(
+                session=s, user=s.get(User, user.id), scopes=scopes, **kwargs
+            )
+
+    def project(self, slug: str | None = None, **data: Any) -> Project:
+        data.setdefault("name", "Test project")
+        with self.app.app_context(), db.write_session() as s:
+            return projects.create_project(
+                session=s, data={"slug": slug or f"p{next(_counter)}", **data}
+            )
+
+    def items(self, project: Project, rows: list[dict[str, Any]]) -> list[Item]:
+        with self.app.app_context(), db.write_session() as s:
+            result = importing.import_items(
+                session=s, project=project, rows=list(enumerate(rows, start=1)), source="factory"
+            )
+            assert result.error_count == 0, result.errors
+            from sqlmodel import select
+
+            return list(
+                s.exec(select(Item).where(Item.batch_id == result.batch_id).order_by(Item.id))
+            )
