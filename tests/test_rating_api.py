@@ -261,3 +261,24 @@ def test_skip_returns_item_to_pool_for_others(app, client, auth, make, rater):
     )
     auth.as_role("rater")
     assert _next(client, auth, project.slug) is not None
+
+
+def test_database_refuses_to_alter_a_judgment(app, client, auth, make, rater):
+    import sqlalchemy as sa
+
+    project = make.project(mode="pairwise")
+    make.items(project, [item_row("q1")])
+    shown = _next(client, auth, project.slug)
+    client.post(
+        f"/api/v1/assignments/{shown['id']}/judgment",
+        json={"client_id": str(uuid.uuid4()), "verdict": {"choice": "A"}},
+        headers=_headers(auth),
+    )
+    for statement in ("UPDATE judgment SET rationale = 'edited'", "DELETE FROM judgment"):
+        with (
+            pytest.raises(sa.exc.DatabaseError, match="append-only"),
+            app.app_context(),
+            db.write_session() as s,
+        ):
+            s.execute(sa.text(statement))
+    assert _rows(app, Judgment)[0].rationale == ""
