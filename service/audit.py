@@ -88,7 +88,7 @@ def as_row(event: AuditEvent, actor: str | None) -> dict[str, Any]:
     """Return an event as a flat dict (the export's columns)."""
     return {
         "id": event.id,
-        "created_at": event.created_at.isoformat(),
+        "created_at": event.created_at,
         "actor_id": event.actor_id,
         "actor": actor,
         "action": event.action,
@@ -114,6 +114,7 @@ def export_events(*, session: Session, fmt: str, **filters: Any) -> Iterator[str
         names = actor_names(session=session, events=events)
         for event in events:
             row = as_row(event, names.get(event.actor_id or 0))
+            row["created_at"] = event.created_at.isoformat()
             if fmt == "jsonl":
                 yield json.dumps(row, ensure_ascii=False) + "\n"
             else:

@@ -61,6 +61,9 @@ def is_sqlite(session_or_engine: Session | sa.Engine) -> bool:
 def init_app(app: Flask) -> None:
     """Build the engine for the app and close the request's session at teardown."""
     app.extensions["rankroom.engine"] = make_engine(app.config["DATABASE_URL"])
+    # At the end of each request too: an app context can outlive many requests (tests,
+    # CLI), and a read transaction left open there would pin an old SQLite snapshot.
+    app.teardown_request(_close_session)
     app.teardown_appcontext(_close_session)
 
 

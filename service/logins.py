@@ -120,7 +120,8 @@ def attempt_sign_in(
     try:
         user = accounts.authenticate(session=session, username=username, password=password)
     except Unauthorized:
-        known = session.exec(select(User).where(User.username == username)).first()
+        same = sa.func.lower(User.username) == _key(username)
+        known = session.exec(select(User).where(same)).first()
         record_attempt(
             session=session, username=username, address=address, succeeded=False, user=known
         )

@@ -78,7 +78,7 @@ def create(data: dict[str, Any]) -> Any:
     token, secret = accounts.create_token(session=s, user=user, **data)
     audit_here("token.create", f"token:{token.id}", {"user_id": user.id, "scopes": token.scopes})
     s.commit()
-    return {**TokenSchema().dump(token), "secret": secret}
+    return {**token.model_dump(), "secret": secret}
 
 
 @bp.route("/<int:token_id>", methods=["DELETE"])
