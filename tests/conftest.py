@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 
 from service import create_app, db
 from tests import factories
+from tests.browser import browser, live_server, page, shoot  # noqa: F401  (fixtures)
 
 PG_URL = os.environ.get("RANKROOM_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"]
