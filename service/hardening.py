@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service.errors import DomainError
+from service.errors import DomainError, NotFound
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,6 +82,10 @@ def _guard_input() -> None:
     """Refuse NUL characters anywhere and JSON nested too deeply, with a 400 naming the place."""
     if "\x00" in request.path:
         raise DomainError("The URL must not contain NUL characters.")
+    for value in (request.view_args or {}).values():
+        # Ids past a 32-bit integer exist nowhere, and PostgreSQL would fail on them.
+        if isinstance(value, int) and not -(2**31) <= value < 2**31:
+            raise NotFound("No such thing: the id is out of range.")
     for where, multi in (("query", request.args), ("form", request.form)):
         for key, values in multi.lists():
             if "\x00" in key or any("\x00" in v for v in values):

@@ -271,3 +271,10 @@ def test_long_fields_are_refused_with_the_field_named(app, client, admin_headers
         headers=admin_headers,
     )
     assert r.status_code == 422 and r.get_json()["errors"][0]["field"] == "expertise"
+
+
+def test_ids_out_of_integer_range_are_404_not_500(app, client, admin_headers):
+    r = client.delete(f"/api/v1/tokens/{2**40}", headers=admin_headers)
+    assert r.status_code == 404 and r.get_json()["ok"] is False
+    r = client.get(f"/api/v1/audit?actor_id={2**40}", headers=admin_headers)
+    assert r.status_code == 422

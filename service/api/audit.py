@@ -20,7 +20,7 @@ class AuditFilterSchema(Schema):
         validate=validate.Length(1, 80),
         metadata={"description": "An action, or its prefix before a dot (user, login, token)."},
     )
-    actor_id = fields.Integer(validate=validate.Range(1))
+    actor_id = fields.Integer(validate=validate.Range(1, 2**31 - 1))
     since = fields.AwareDateTime(default_timezone=None, metadata={"description": "From (ISO)."})
     until = fields.AwareDateTime(default_timezone=None, metadata={"description": "Before (ISO)."})
 
