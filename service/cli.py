@@ -251,3 +251,7 @@ def serve(demo: bool, host: str, port: int, workers: int | None) -> None:
         "service:create_app()",
     ]
     os.execvpe(sys.executable, [sys.executable, "-m", *args], env)
+
+
+# More account, token and audit commands; imported last so the groups above exist.
+from service import cli_accounts  # noqa: E402, F401

@@ -279,3 +279,34 @@ class AuditEvent(SQLModel, table=True):
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     address: str | None = Field(default=None, max_length=64)
     created_at: datetime = _created(index=True)
+
+
+class Invite(SQLModel, table=True):
+    """A one-time link with which a user sets their own password."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    # sha256 of the secret in the link; the link itself is shown once and never stored.
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _created()
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    used_at: datetime | None = _time(nullable=True)
+    revoked_at: datetime | None = _time(nullable=True)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One sign-in attempt, kept briefly so every worker and host throttles alike."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        sa.Index("ix_login_attempt_username_created", "username", "created_at"),
+        sa.Index("ix_login_attempt_address_created", "address", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Lower-cased as typed (it may name no account).
+    username: str = Field(max_length=120)
+    address: str = Field(default="", max_length=64)
+    succeeded: bool = Field(default=False)
+    created_at: datetime = _created(index=True)
