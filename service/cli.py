@@ -251,3 +251,8 @@ def serve(demo: bool, host: str, port: int, workers: int | None) -> None:
         "service:create_app()",
     ]
     os.execvpe(sys.executable, [sys.executable, "-m", *args], env)
+
+
+# The pull commands (sources, pull, worker) live in their own module and attach to
+# `main` on import; imported last because they build on the helpers above.
+from service import cli_pull  # noqa: E402, F401
