@@ -11,11 +11,12 @@ from typing import Any
 
 import click
 from flask import current_app
+from sqlmodel import Session
 
-from service import db, pulling, sources, worker
+from service import db, projects, pulling, sources, worker
 from service.cli import _fail, main
 from service.errors import DomainError, InvalidInput
-from service.models import Project, PullRun, RunStatus, SourceKind
+from service.models import PullRun, RunStatus, SourceKind
 
 
 @main.group("sources")
@@ -87,37 +88,34 @@ def sources_add(
 @click.option("--project", "slug", default=None, help="Only this project's sources.")
 def sources_list(slug: str | None) -> None:
     """List sources and how their last pull went."""
-    from service import projects
-
-    s = db.session()
-    try:
-        project = projects.get_project(session=s, slug=slug) if slug else None
-    except DomainError as exc:
-        _fail(exc)
-    for source in sources.list_sources(session=s, project=project):
-        where = source.config.get("url") or source.config.get("path") or source.config["prompts"]
-        every = f"{source.interval_minutes}m" if source.interval_minutes else "manual"
-        last = source.last_status or "never"
-        slug_of = s.get(Project, source.project_id).slug
-        click.echo(
-            f"{source.name:<24} {slug_of:<16} {source.kind:<10} {every:<7} {last:<10} {where}"
-        )
+    # A short session of its own: the CLI's app context may outlive this command.
+    with Session(db.engine()) as s:
+        try:
+            project = projects.get_project(session=s, slug=slug) if slug else None
+        except DomainError as exc:
+            _fail(exc)
+        slugs = {p.id: p.slug for p in projects.list_projects(session=s)}
+        for src in sources.list_sources(session=s, project=project):
+            where = src.config.get("url") or src.config.get("path") or src.config["prompts"]
+            every = f"{src.interval_minutes}m" if src.interval_minutes else "manual"
+            last = src.last_status or "never"
+            slug_of = slugs[src.project_id]
+            click.echo(f"{src.name:<24} {slug_of:<16} {src.kind:<10} {every:<7} {last:<10} {where}")
 
 
 @sources_group.command("show")
 @click.argument("name")
 def sources_show(name: str) -> None:
     """Show a source's config and its latest runs."""
-    s = db.session()
-    try:
-        source = sources.get_source(session=s, name=name)
-    except DomainError as exc:
-        _fail(exc)
-    click.echo(json.dumps(source.config, indent=2))
-    for run in sources.list_runs(session=s, source=source, limit=10):
-        click.echo(
-            f"run {run.id:<5} {run.status:<9} {run.trigger:<8} {run.created_at:%Y-%m-%d %H:%M} {run.error}"
-        )
+    with Session(db.engine()) as s:
+        try:
+            source = sources.get_source(session=s, name=name)
+        except DomainError as exc:
+            _fail(exc)
+        click.echo(json.dumps(source.config, indent=2))
+        for run in sources.list_runs(session=s, source=source, limit=10):
+            when = f"{run.created_at:%Y-%m-%d %H:%M}"
+            click.echo(f"run {run.id:<5} {run.status:<9} {run.trigger:<8} {when} {run.error}")
 
 
 class _Bars:

@@ -61,6 +61,9 @@ def is_sqlite(session_or_engine: Session | sa.Engine) -> bool:
 def init_app(app: Flask) -> None:
     """Build the engine for the app and close the request's session at teardown."""
     app.extensions["rankroom.engine"] = make_engine(app.config["DATABASE_URL"])
+    # At the end of each request: an app context that outlives requests (as in the
+    # tests) must not carry one session, and its SQLite read snapshot, across them.
+    app.teardown_request(_close_session)
     app.teardown_appcontext(_close_session)
 
 

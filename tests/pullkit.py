@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import socket
 import threading
 import time
 from collections import defaultdict, deque
@@ -243,6 +244,13 @@ class FileServer(_Server):
                 headers["Content-Encoding"] = "gzip"
             self.send_body(200, data, headers)
             return 200
+
+
+def closed_port() -> int:
+    """Return a loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def jsonl(rows: list[dict[str, Any]]) -> bytes:
