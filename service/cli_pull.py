@@ -209,15 +209,18 @@ def worker_cmd(once: bool, poll: float | None) -> None:
             "Finishing the current pull, then stopping (signal again to stop now).", err=True
         )
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     click.echo(f"Worker {ctx.worker_id} started.")
     sys.stdout.flush()
-    ran = worker.run_worker(
-        ctx,
-        stopping=stopping,
-        poll_seconds=poll if poll is not None else float(current_app.config["WORKER_POLL_SECONDS"]),
-        once=once,
-        echo=lambda line: click.echo(line) or sys.stdout.flush(),
-    )
+    try:
+        ran = worker.run_worker(
+            ctx,
+            stopping=stopping,
+            poll_seconds=poll if poll is not None else current_app.config["WORKER_POLL_SECONDS"],
+            once=once,
+            echo=lambda line: click.echo(line) or sys.stdout.flush(),
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     click.echo(f"Worker {ctx.worker_id} stopped after {ran} pull(s).")

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 
 
-def _take(session: Session, run_id: int, worker_id: str) -> bool:
+def _take(session: Session, run_id: int, worker_id: str, **values: str) -> bool:
     """Flip one queued run to running for ``worker_id``; False if someone was quicker."""
     now = utcnow()
     taken = session.execute(
@@ -38,6 +38,7 @@ def _take(session: Session, run_id: int, worker_id: str) -> bool:
             started_at=now,
             heartbeat_at=now,
             attempts=PullRun.attempts + 1,
+            **values,
         )
     ).rowcount
     return taken == 1
@@ -69,7 +70,9 @@ def claim_source(
         )
     ).first()
     if queued is not None:
-        if not _take(session, queued.id, worker_id):
+        # Asked for a retry, the queued pull becomes one; a plain pull keeps its mode.
+        upgrade = {"mode": mode} if mode == "retry" else {}
+        if not _take(session, queued.id, worker_id, **upgrade):
             raise Conflict(f"A worker just started pulling {source.name!r} (run {queued.id}).")
         return session.get(PullRun, queued.id, populate_existing=True)
     return sources.enqueue_run(
@@ -128,23 +131,20 @@ def run_worker(
     while not stopping.is_set():
         try:
             run = _next(ctx, echo)
+            if run is not None:
+                echo(f"run {run.id}: claimed (source {run.source_id}, {run.trigger}, {run.mode})")
+                finished = pulling.execute(ctx, run.id)
+                error = f": {finished.error}" if finished.error else ""
+                echo(f"run {finished.id}: {finished.status}{error}")
+                ran += 1
+                continue
         except sa.exc.OperationalError as exc:
             # The database is restarting or unreachable: wait and try again, do not die.
+            # A run caught halfway keeps its claim and is taken over once it goes stale.
             echo(f"database unavailable ({type(exc.orig).__name__}); retrying")
-            stopping.wait(poll_seconds)
-            continue
-        if run is None:
-            if once:
-                break
-            stopping.wait(poll_seconds)
-            continue
-        echo(f"run {run.id}: claimed (source {run.source_id}, {run.trigger}, {run.mode})")
-        finished = pulling.execute(ctx, run.id)
-        echo(
-            f"run {finished.id}: {finished.status}"
-            + (f": {finished.error}" if finished.error else "")
-        )
-        ran += 1
+        if once:
+            break
+        stopping.wait(poll_seconds)
     return ran
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 from sqlmodel import Session, select
@@ -77,6 +78,7 @@ def test_invalid_source_is_refused_with_the_field(app, runner, make):
 
 
 def test_worker_once_runs_what_is_due(app, runner, make, files):
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     make.project(slug="cli-p")
     files.files["/i.jsonl"] = jsonl([item_row("c1")])
     runner.invoke(main, ["sources", "add", "feed", "--project", "cli-p", "--kind", "remote",
@@ -85,3 +87,5 @@ def test_worker_once_runs_what_is_due(app, runner, make, files):
     assert r.exit_code == 0, r.output
     assert "run 1: scheduled" in r.output and "run 1: succeeded" in r.output
     assert r.output.strip().endswith("stopped after 1 pull(s).")
+    # The worker's signal handlers are its own: the caller's come back afterwards.
+    assert {sig: signal.getsignal(sig) for sig in before} == before

@@ -220,3 +220,15 @@ def test_the_heartbeat_records_progress(app, remote):
     finally:
         beat.stop()
     assert _run(app, remote.id).progress == {"phase": "download", "done": 10, "total": 100}
+
+
+def test_pull_retry_takes_over_a_queued_pull_as_a_retry(app, remote):
+    with db.write_session() as s:
+        source = sources.get_source(session=s, name="feed")
+        run = worker.claim_source(session=s, source=source, worker_id="cli:1", mode="retry")
+    assert (run.id, run.status, run.mode, run.claimed_by) == (
+        remote.id,
+        "running",
+        "retry",
+        "cli:1",
+    )
