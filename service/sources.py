@@ -112,6 +112,12 @@ def active_run(*, session: Session, source: Source) -> PullRun | None:
     ).first()
 
 
+def active_runs(*, session: Session) -> dict[int, PullRun]:
+    """Map each source id to its queued or running run, for sources that have one."""
+    runs = session.exec(select(PullRun).where(PullRun.status.in_(ACTIVE_RUN_STATES)))
+    return {run.source_id: run for run in runs}
+
+
 def enqueue_run(
     *,
     session: Session,

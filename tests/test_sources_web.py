@@ -77,6 +77,8 @@ def test_run_now_and_retry_buttons_queue_runs(app, client, auth, make):
     with Session(db.engine_of(app)) as s:
         [run] = s.exec(select(PullRun)).all()
         assert (run.status, run.trigger) == ("queued", "manual")
+    listing = client.get("/admin/sources").get_data(as_text=True)
+    assert '<span class="status status-queued">queued</span>' in listing
 
 
 def test_state_changes_need_the_csrf_token(app, client, auth, make):

@@ -18,9 +18,9 @@ bp = Blueprint("source_pages", __name__, url_prefix="/admin")
 def _render_list(form: dict[str, Any] | None = None, error: DomainError | None = None) -> Any:
     s = db.session()
     slugs = {p.id: p.slug for p in projects.list_projects(session=s)}
+    active = sources.active_runs(session=s)
     rows = [
-        (src, slugs[src.project_id], sources.active_run(session=s, source=src))
-        for src in sources.list_sources(session=s)
+        (src, slugs[src.project_id], active.get(src.id)) for src in sources.list_sources(session=s)
     ]
     html = render_template(
         "sources.html",
