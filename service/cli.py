@@ -253,5 +253,6 @@ def serve(demo: bool, host: str, port: int, workers: int | None) -> None:
     os.execvpe(sys.executable, [sys.executable, "-m", *args], env)
 
 
-# More account, token and audit commands; imported last so the groups above exist.
-from service import cli_accounts  # noqa: E402, F401
+# Command groups kept in their own modules (accounts, tokens and audit; pull sources
+# and the worker) attach to `main` on import, so they are imported last.
+from service import cli_accounts, cli_pull  # noqa: E402, F401

@@ -69,6 +69,18 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         "Reverse proxies in front of the service; when set, the client address (used by "
         "sign-in throttling and the audit log) is read from X-Forwarded-For.",
     ),
+    "PULL_MAX_BYTES": (
+        2 * 1024**3,
+        "Largest remote file or prompt set a pull downloads, in bytes.",
+    ),
+    "WORKER_POLL_SECONDS": (
+        5.0,
+        "How often an idle `rankroom worker` looks for due pulls.",
+    ),
+    "WORKER_STALE_SECONDS": (
+        300.0,
+        "A running pull whose worker has not reported for this long is handed to another worker.",
+    ),
 }
 
 

@@ -152,19 +152,7 @@ class ItemRowSchema(Strict):
 
     @validates_schema
     def _check_item(self, data: dict[str, Any], **_: Any) -> None:
-        has_prompt, has_messages = "prompt" in data, "messages" in data
-        if has_prompt == has_messages:
-            raise ValidationError(
-                "give exactly one of prompt (text) or messages (a conversation)", "prompt"
-            )
-        if has_prompt and not data["prompt"].strip():
-            raise ValidationError("must not be empty", "prompt")
-        if has_messages:
-            turns = [m for m in data["messages"] if m["role"] != "system"]
-            if not turns or turns[-1]["role"] not in ("user", "tool"):
-                raise ValidationError(
-                    "a conversation must end with a user (or tool) turn", "messages"
-                )
+        check_prompt(data, self.max_chars)
         responses = data["responses"]
         if not 2 <= len(responses) <= 9:
             raise ValidationError(f"need 2 to 9 responses, got {len(responses)}", "responses")
@@ -180,10 +168,6 @@ class ItemRowSchema(Strict):
                     f"{len(r['content'])} characters, over the limit of {self.max_chars}",
                     f"responses.{i}.content",
                 )
-        texts = [data.get("prompt") or ""] + [m["content"] for m in data.get("messages") or []]
-        if any(len(t) > self.max_chars for t in texts):
-            field = "prompt" if has_prompt else "messages"
-            raise ValidationError(f"over the limit of {self.max_chars} characters", field)
         gold = data.get("gold")
         if gold is not None:
             _check_gold(gold, set(ids))
@@ -193,6 +177,25 @@ class ItemRowSchema(Strict):
         data["tags"] = sorted(set(data["tags"]))
         data["expertise"] = sorted({e.strip().lower() for e in data["expertise"]})
         return data
+
+
+def check_prompt(data: dict[str, Any], max_chars: int) -> None:
+    """Check that a row has exactly one of prompt and messages, and that it can be answered."""
+    has_prompt, has_messages = "prompt" in data, "messages" in data
+    if has_prompt == has_messages:
+        raise ValidationError(
+            "give exactly one of prompt (text) or messages (a conversation)", "prompt"
+        )
+    if has_prompt and not data["prompt"].strip():
+        raise ValidationError("must not be empty", "prompt")
+    if has_messages:
+        turns = [m for m in data["messages"] if m["role"] != "system"]
+        if not turns or turns[-1]["role"] not in ("user", "tool"):
+            raise ValidationError("a conversation must end with a user (or tool) turn", "messages")
+    texts = [data.get("prompt") or ""] + [m["content"] for m in data.get("messages") or []]
+    if any(len(t) > max_chars for t in texts):
+        field = "prompt" if has_prompt else "messages"
+        raise ValidationError(f"over the limit of {max_chars} characters", field)
 
 
 def _check_gold(gold: dict[str, Any], ids: set[str]) -> None:

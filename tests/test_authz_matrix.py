@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from service import accounts, assignment, db, invites, judgments
+from service import accounts, assignment, db, invites, judgments, sources
 from service.models import User
 from tests.factories import Factory, item_row
 
@@ -41,6 +41,8 @@ class World:
     # The signed-in rater's own work: a lease per route that changes it, and a judgment.
     leases: dict[str, int] = field(default_factory=dict)
     judgment_id: int = 0
+    # Failed pull runs (one per door) that admins may retry.
+    runs: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,51 @@ MATRIX: dict[str, Route] = {
         lambda w, r: f"/api/v1/judgments/{w.judgment_id}/revise",
         json={"client_id": "matrix-revision-1", "verdict": {"choice": "B"}},
     ),
+    # Pull sources: admins only.
+    "GET /api/v1/sources": Route(ADMIN_API),
+    "POST /api/v1/sources": Route(
+        e("401", "403", "403", "403", "403", "201"),
+        json={
+            "name": "matrix-api-new",
+            "project": "matrix",
+            "kind": "remote",
+            "config": {"url": "http://127.0.0.1:9/new.jsonl"},
+        },
+    ),
+    "GET /api/v1/sources/<name>": Route(ADMIN_API, "/api/v1/sources/matrix-src"),
+    "PATCH /api/v1/sources/<name>": Route(
+        ADMIN_API, "/api/v1/sources/matrix-src", json={"interval_minutes": 60}
+    ),
+    "GET /api/v1/sources/<name>/runs": Route(ADMIN_API, "/api/v1/sources/matrix-src/runs"),
+    "POST /api/v1/sources/<name>/runs": Route(
+        e("401", "403", "403", "403", "403", "202"), "/api/v1/sources/matrix-run-api/runs", json={}
+    ),
+    "GET /api/v1/sources/<name>/generations": Route(
+        ADMIN_API, "/api/v1/sources/matrix-src/generations"
+    ),
+    "GET /api/v1/runs/<int:run_id>": Route(ADMIN_API, lambda w, r: f"/api/v1/runs/{w.runs['api']}"),
+    "POST /api/v1/runs/<int:run_id>/retry": Route(
+        e("401", "403", "403", "403", "403", "202"),
+        lambda w, r: f"/api/v1/runs/{w.runs['api']}/retry",
+    ),
+    "GET /admin/sources": Route(ADMIN_PAGE),
+    "GET /admin/sources/<name>": Route(ADMIN_PAGE, "/admin/sources/matrix-src"),
+    "POST /admin/sources": Route(
+        e("login", "403", "403", "403", "403", "303"),
+        data=lambda w, r: {
+            "name": "matrix-web-new",
+            "project": "matrix",
+            "kind": "remote",
+            "config": '{"url": "http://127.0.0.1:9/web.jsonl"}',
+        },
+    ),
+    "POST /admin/sources/<name>/runs": Route(
+        e("login", "403", "403", "403", "403", "303"), "/admin/sources/matrix-run-web/runs"
+    ),
+    "POST /admin/runs/<int:run_id>/retry": Route(
+        e("login", "403", "403", "403", "403", "303"),
+        lambda w, r: f"/admin/runs/{w.runs['web']}/retry",
+    ),
     # Admin pages: anonymous people are sent to sign in; other roles are refused.
     "GET /admin/users": Route(ADMIN_PAGE),
     "GET /admin/tokens": Route(ADMIN_PAGE),
@@ -256,6 +303,27 @@ def world(app: Flask, make: Factory) -> World:
                     payload={"client_id": "matrix-original", "verdict": {"choice": "A"}},
                 )
                 w.judgment_id = j.id
+    with db.write_session() as s:
+        for name in (
+            "matrix-src",
+            "matrix-run-api",
+            "matrix-run-web",
+            "matrix-failed-api",
+            "matrix-failed-web",
+        ):
+            source = sources.create_source(
+                session=s,
+                data={
+                    "name": name,
+                    "project": w.project_slug,
+                    "kind": "remote",
+                    "config": {"url": f"http://127.0.0.1:9/{name}.jsonl"},
+                },
+            )
+            if name.startswith("matrix-failed"):
+                run = sources.enqueue_run(session=s, source=source)
+                run.status = "failed"
+                w.runs[name.rsplit("-", 1)[1]] = run.id
     victim_engineer = make.user("engineer")
     token, _ = make.token(victim_engineer, ["stats"])
     w.victim_token_id = token.id

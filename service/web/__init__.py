@@ -79,9 +79,10 @@ def home() -> Any:
 
 def init_app(app: Flask) -> None:
     """Register the pages and open static files to all."""
-    from service.web import admin, invites
+    from service.web import admin, invites, sources
 
     app.register_blueprint(bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(invites.bp)
+    app.register_blueprint(sources.bp)
     app.view_functions["static"] = public(app.view_functions["static"])
