@@ -10,6 +10,7 @@ from flask import Blueprint, Flask, redirect, render_template, request, url_for
 from service import accounts, db, projects
 from service.auth import current_user, public, requires, sign_in, sign_out
 from service.errors import Unauthorized
+from service.web import rating
 
 bp = Blueprint("web", __name__)
 
@@ -60,6 +61,8 @@ def logout() -> Any:
 def home() -> Any:
     """Show the signed-in user's starting page."""
     user = current_user()
+    if user.role == "rater":
+        return rating.render_home()
     return render_template(
         "home.html", user=user, projects=projects.list_projects(session=db.session())
     )
@@ -68,4 +71,5 @@ def home() -> Any:
 def init_app(app: Flask) -> None:
     """Register the pages and open static files to all."""
     app.register_blueprint(bp)
+    app.register_blueprint(rating.bp)
     app.view_functions["static"] = public(app.view_functions["static"])
