@@ -520,3 +520,42 @@ def test_hidden_tab_time_is_not_counted(page, browser_app, browser_make):
     total_ms = (time.monotonic() - began) * 1000
     (judgment,) = _rows(browser_app, Judgment)
     assert 0 < judgment.active_ms <= total_ms - hidden_ms
+
+
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+@pytest.fixture
+def strict_csp(browser_app):
+    @browser_app.after_request
+    def _csp(response):
+        response.headers["Content-Security-Policy"] = STRICT_CSP
+        return response
+
+
+def test_screens_work_under_a_strict_content_security_policy(
+    page, browser_app, browser_make, strict_csp
+):
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    rater = browser_make.user(role="rater")
+    project, _ = _ranking_project(browser_make)
+    _sign_in_by_keyboard(page, rater.username)
+    first = _open(page, project.slug)
+    assert page.evaluate("document.contentType") == "text/html"
+    chip = page.locator(".ranking-list .chip")
+    chip.nth(2).drag_to(chip.nth(0), target_position={"x": 30, "y": 5})
+    _answer_rubric_by_mouse(page, ["A", "B", "C", "D"])
+    page.keyboard.press("g")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+Enter")
+    _wait_for_next(page, first)
+    (judgment,) = _rows(browser_app, Judgment)
+    assert judgment.verdict["ranking"][0] == [judgment.shown_order[2]]
+    assert violations == [] and page.console_errors == []

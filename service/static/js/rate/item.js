@@ -236,11 +236,18 @@ export class ItemView {
     return unplaced;
   }
 
-  showMessage(message) {
+  showMessage(message, action = null) {
     this.clearErrors();
     const p = document.createElement("p");
     p.textContent = message;
     this.summary.append(p);
+    if (action) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = action.label;
+      button.addEventListener("click", action.run);
+      this.summary.append(button);
+    }
     this.summary.hidden = false;
     this.summary.focus();
   }

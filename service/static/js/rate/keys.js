@@ -23,7 +23,10 @@ function pickOnFocusedScale(target, key) {
 function verdictKey(view, key) {
   const scale = view.data.scale;
   if (view.data.mode !== "pairwise") return false;
-  if (scale === "likert7") return /^[1-7]$/.test(key) ? view.choose(Number(key)) : false;
+  if (scale === "likert7") {
+    if (/^[1-7]$/.test(key)) return view.choose(Number(key));
+    return key === "0" || key.toLowerCase() === "t" ? view.choose(4) : false; // "about the same"
+  }
   const choice = { 1: "A", a: "A", 2: "B", b: "B", 0: "tie", t: "tie" }[key.toLowerCase()];
   return choice ? view.choose(choice) : false;
 }

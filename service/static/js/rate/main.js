@@ -32,6 +32,7 @@ function say(message) {
 }
 
 function teardown() {
+  clearInterval(state.saver);
   state.timer?.stop();
   state.lease?.stop();
   state.view?.destroy();
@@ -91,6 +92,7 @@ function show(fragment, revising = null) {
   }
   state.timer = new ActiveTimer(state.draft.active_ms || 0);
   state.timer.start();
+  state.saver = setInterval(persist, 10_000); // keeps active time across a crash too
   if (!revising && view.data.status === "active") {
     state.lease = new LeaseKeeper(state.timer, view.data.lease_minutes, renew);
     state.lease.start();
@@ -122,7 +124,10 @@ async function renew() {
   } catch (err) {
     if (err.status === 409 || err.status === 404) {
       state.lease?.stop();
-      state.view.showMessage(`${err.message} Your draft is kept in this browser.`);
+      state.view.showMessage(`${err.message} Your draft is kept in this browser.`, {
+        label: "Load the next item",
+        run: () => loadNext(),
+      });
     }
   }
 }
@@ -171,7 +176,10 @@ async function submit() {
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
     if (err.status === 422 && err.errors.length) view.showErrors(err.errors);
-    else view.showMessage(err.message);
+    else if (err.status === 409 && !state.revising) {
+      // The lease ended (expired and taken, or finished elsewhere): move on.
+      view.showMessage(err.message, { label: "Load the next item", run: () => loadNext() });
+    } else view.showMessage(err.message);
   } finally {
     state.busy = false;
     if (button.isConnected) {
