@@ -299,7 +299,7 @@ def test_required_fields_block_submit_with_messages_next_to_them(page, browser_a
     server_error = page.locator('[data-field="rubric.item.minutes"] .field-error')
     server_error.wait_for()
     assert server_error.inner_text().startswith("a number from 0")
-    assert page.locator(".error-summary").is_visible()
+    assert page.locator(".error-summary li").inner_text().startswith("Minutes to fix: a number")
     assert _rows(browser_app, Judgment) == []
     assert _rows(browser_app, Assignment, id=first)[0].status == "active"
     screenshot(page, "server-errors")

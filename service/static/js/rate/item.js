@@ -218,7 +218,9 @@ export class ItemView {
       if (field) {
         const link = document.createElement("a");
         link.href = "#";
-        link.textContent = error.message;
+        link.textContent = error.message.startsWith(field.dataset.label)
+          ? error.message
+          : `${ItemView.fieldName(field)}: ${error.message}`;
         link.addEventListener("click", (event) => {
           event.preventDefault();
           this.focusField(field);
@@ -250,6 +252,12 @@ export class ItemView {
     }
     this.summary.hidden = false;
     this.summary.focus();
+  }
+
+  static fieldName(field) {
+    const parts = field.dataset.field.split(".");
+    const whose = parts[1] === "response" ? ` (response ${parts[2]})` : "";
+    return `${field.dataset.label}${whose}`;
   }
 
   fieldFor(path) {

@@ -7,12 +7,16 @@ function isTyping(target) {
   return Boolean(target && target.closest && target.closest(TYPING));
 }
 
-// A digit on a focused rubric scale picks that point of the scale.
+// A digit on a focused rubric scale picks that point of the scale (on a focused choice,
+// the option in that position).
 function pickOnFocusedScale(target, key) {
   if (!target.matches || !target.matches("input[type=radio]")) return false;
-  const field = target.closest('[data-kind="likert"]');
+  const field = target.closest('[data-kind="likert"], [data-kind="choice"]');
   if (!field) return false;
-  const input = field.querySelector(`input[value="${key}"]`);
+  const input =
+    field.dataset.kind === "likert"
+      ? field.querySelector(`input[value="${key}"]`)
+      : field.querySelectorAll("input[type=radio]")[Number(key) - 1];
   if (!input) return true; // a digit beyond the scale does nothing, rather than the verdict
   input.checked = true;
   input.focus();

@@ -171,6 +171,7 @@ export class RankingBoard {
         const excerpt = document.createElement("span");
         excerpt.className = "excerpt";
         excerpt.textContent = this.excerpts[label] || "";
+        chip.title = excerpt.textContent;
         excerpt.setAttribute("aria-hidden", "true");
         const tie = document.createElement("button");
         tie.type = "button";
