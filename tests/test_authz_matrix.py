@@ -156,6 +156,16 @@ MATRIX: dict[str, Route] = {
         lambda w, r: f"/api/v1/judgments/{w.judgment_id}/revise",
         json={"client_id": "matrix-revision-1", "verdict": {"choice": "B"}},
     ),
+    # The rating screens: pages for raters only.
+    "GET /rate": Route(e("login", "200", "200", "403", "403", "403")),
+    "GET /rate/<slug>": Route(e("login", "200", "200", "403", "403", "403"), "/rate/matrix-next"),
+    "POST /rate/<slug>/next": Route(
+        e("login", "200", "200", "403", "403", "403"), "/rate/matrix-next/next"
+    ),
+    "GET /rate/assignments/<int:assignment_id>": Route(
+        e("login", "200", "404", "403", "403", "403"),
+        lambda w, r: f"/rate/assignments/{w.leases['show']}",
+    ),
     # Pull sources: admins only.
     "GET /api/v1/sources": Route(ADMIN_API),
     "POST /api/v1/sources": Route(

@@ -61,7 +61,9 @@ def test_hsts_and_secure_cookie_behind_https(database_url, tmp_path):
 def test_templates_need_no_inline_script_or_style(path):
     """The CSP forbids inline code: pages must load scripts and styles from /static."""
     text = (TEMPLATES / path).read_text(encoding="utf-8")
-    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), "inline <script>"
+    # JSON data blocks are inert (never executed), so the CSP allows them.
+    executable = r"<script(?![^>]*\b(?:src=|type=\"application/json\"))[^>]*>"
+    assert not re.search(executable, text), "inline <script>"
     assert not re.search(r"\sstyle\s*=", text), "style= attribute"
     assert "<style" not in text, "<style> element"
     assert not re.search(r"\son[a-z]+\s*=", text), "on...= event handler attribute"

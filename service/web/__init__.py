@@ -10,6 +10,7 @@ from flask import Blueprint, Flask, current_app, redirect, render_template, requ
 from service import accounts, db, logins, projects
 from service.auth import client_address, current_user, public, requires, sign_in, sign_out
 from service.errors import TooManyRequests, Unauthorized
+from service.web import rating
 
 bp = Blueprint("web", __name__)
 
@@ -72,6 +73,8 @@ def logout() -> Any:
 def home() -> Any:
     """Show the signed-in user's starting page."""
     user = current_user()
+    if user.role == "rater":
+        return rating.render_home()
     return render_template(
         "home.html", user=user, projects=projects.list_projects(session=db.session())
     )
@@ -85,4 +88,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(invites.bp)
     app.register_blueprint(sources.bp)
+    app.register_blueprint(rating.bp)
     app.view_functions["static"] = public(app.view_functions["static"])
