@@ -331,7 +331,9 @@ def _write_chunk(
             for item_id, r in zip(inserted, fresh, strict=True)
             for v in _response_values(item_id, r)
         ]
-        session.execute(_RESPONSES.insert(), responses)
+        # RETURNING makes SQLAlchemy batch the rows into multi-VALUES statements on
+        # every backend (psycopg's plain executemany sends one INSERT per row).
+        session.execute(_RESPONSES.insert().returning(_RESPONSES.c.id), responses)
         result.created += len(fresh)
     return errors
 
