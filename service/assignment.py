@@ -1,9 +1,16 @@
-"""Who rates what: leases on items, exact overlap, no repeats.
+"""Who rates what: leases on items, exact overlap, no repeats, gold, routing and caps.
 
-Slots taken on an item = submitted assignments + live (unexpired) leases; an item
-is handed out only while that is below the project's overlap. On PostgreSQL the
-item row is claimed with FOR UPDATE SKIP LOCKED so raters never wait on each
-other; on SQLite the whole claim is one short BEGIN IMMEDIATE transaction.
+An item wants ``overlap`` distinct raters. Its slots taken are its submitted
+judgments plus its leases still marked active (``slots.py`` keeps the count and
+frees the slots of expired leases). "Next item" returns the rater's live lease or
+leases one new item, in order: priority, then closest to completion (or least
+started, for "spread"), then random. Gold items are mixed in at the project's rate
+and never count towards overlap.
+
+Concurrency: on PostgreSQL the item's counter row is claimed with FOR UPDATE SKIP
+LOCKED, so raters never wait on each other, and one rater's own concurrent requests
+are serialised by a transaction-level advisory lock. On SQLite every writing request
+runs in one BEGIN IMMEDIATE transaction (``db.session``), so claims are serial.
 """
 
 from __future__ import annotations
@@ -17,12 +24,22 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service import gold, pairs, slots
 from service.db import is_sqlite
-from service.errors import Conflict, InvalidInput, NotFound
+from service.leases import (  # noqa: F401  (re-exported: the rater API and pages use them here)
+    SKIP_REASONS,
+    claim_for_submission,
+    get_assignment,
+    lock_assignment,
+    renew,
+    skip,
+)
 from service.models import Assignment, Item, Project, ProjectStatus, Response, User, utcnow
 
-SKIP_REASONS = ("expertise", "broken", "other")
 LABELS = string.ascii_uppercase
+LEASES = Assignment.__table__
+# First key of PostgreSQL advisory locks taken per rater (the second is the rater id).
+RATER_LOCK_SPACE = 0x5261
 
 
 @dataclass(frozen=True)
@@ -40,7 +57,7 @@ def _taken(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def slots_taken(*, session: Session, item_id: int, exclude: int | None = None) -> int:
-    """Count the submitted and live assignments on an item (optionally leaving one out)."""
+    """Count an item's submitted and live assignments from the leases themselves."""
     query = select(sa.func.count()).select_from(Assignment)
     query = query.where(Assignment.item_id == item_id, _taken(utcnow()))
     if exclude is not None:
@@ -63,139 +80,157 @@ def next_assignment(*, session: Session, project: Project, rater: User) -> Assig
     """Return the rater's current lease, or claim the next item for them."""
     if project.status != ProjectStatus.ACTIVE.value:
         return NoWork(f"Project {project.name!r} is {project.status}.")
+    if not is_sqlite(session):
+        # A double click must not lease two items (or one item twice) to the same rater.
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(RATER_LOCK_SPACE, rater.id)))
     lease = active_lease(session=session, project=project, rater=rater)
     if lease is not None:
         return lease
     now = utcnow()
-    taken = (
-        select(sa.func.count())
-        .select_from(Assignment)
-        .where(Assignment.item_id == Item.id, _taken(now))
-        .scalar_subquery()
-    )
-    mine = select(Assignment.id).where(
-        Assignment.item_id == Item.id, Assignment.rater_id == rater.id
-    )
-    order = taken.desc() if project.order_strategy == "complete-first" else taken.asc()
-    passed_over: list[int] = []
-    while True:
-        query = (
-            select(Item.id)
-            .where(
-                Item.project_id == project.id,
-                ~Item.is_gold,
-                ~sa.exists(mine),
-                taken < project.overlap,
-                Item.id.not_in(passed_over),
+    slots.sweep_expired(session=session, project=project, now=now)
+    plan = _plan(session, project, rater, now)
+    if isinstance(plan, NoWork):
+        return plan
+    keys = slots.allowed_keys(session=session, project=project, expertise=rater.expertise)
+    if plan != "real":
+        item_id = _pick_gold(session, project, rater, keys)
+        if item_id is not None:
+            return _lease(session, project, rater, item_id, True, now)
+        if plan == "qualify":
+            q = gold.finish_without_gold(
+                gold.qualification(session=session, project=project, rater=rater), project
             )
-            .order_by(Item.priority.desc(), order, sa.func.random())
-            .limit(1)
+            if q.status != "passed":
+                return NoWork(q.message)
+    item_id = _pick(session, project, rater, keys)
+    if item_id is None:
+        return NoWork("No items left for you in this project. Thank you!")
+    return _lease(session, project, rater, item_id, False, now)
+
+
+def _plan(session: Session, project: Project, rater: User, now: datetime) -> str | NoWork:
+    """Decide between a gold item ("qualify" or "gold") and a real one, after caps."""
+    status = "passed"
+    if project.qualification_items > 0:
+        q = gold.qualification(session=session, project=project, rater=rater)
+        if q.status == "failed":
+            return NoWork(q.message)
+        status = q.status
+    if not (project.rater_cap or project.daily_cap or project.gold_rate > 0):
+        return "qualify" if status == "qualifying" else "real"
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    total, golds, today = session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((LEASES.c.is_gold, 1), else_=0)), 0),
+            sa.func.coalesce(sa.func.sum(sa.case((LEASES.c.created_at >= day, 1), else_=0)), 0),
+        ).where(
+            LEASES.c.project_id == project.id,
+            LEASES.c.rater_id == rater.id,
+            LEASES.c.status.in_(("submitted", "active")),
         )
-        if not is_sqlite(session):
-            query = query.with_for_update(skip_locked=True, of=Item)
-        item_id = session.exec(query).first()
-        if item_id is None:
-            return NoWork("No items left for you in this project. Thank you!")
-        # The candidate list was read before we held the row lock; count again under it,
-        # since a rater who held the lock a moment ago may have just taken the last slot.
-        if slots_taken(session=session, item_id=item_id) < project.overlap:
-            return _lease(session, project, rater, item_id, now)
-        passed_over.append(item_id)
+    ).one()
+    if project.rater_cap and total >= project.rater_cap:
+        return NoWork(
+            f"You have done this project's limit of {project.rater_cap} items. Thank you!"
+        )
+    if project.daily_cap and today >= project.daily_cap:
+        return NoWork(
+            f"You have done today's limit of {project.daily_cap} items in this project. "
+            "More tomorrow (the day turns at midnight UTC)."
+        )
+    if status == "qualifying":
+        return "qualify"
+    # Gold served during qualification does not count towards the mixing rate.
+    qualifying = min(golds, project.qualification_items)
+    golds, total = golds - qualifying, total - qualifying
+    # Random at the project rate, but never more than one item off it.
+    deficit = project.gold_rate * (total + 1) - golds
+    return "gold" if deficit >= 1 or random.random() < deficit else "real"
+
+
+def _pick(session: Session, project: Project, rater: User, keys: list[str]) -> int | None:
+    s = slots.SLOTS.c
+    if project.order_strategy == "spread":
+        order = (s.priority.desc(), s.taken, s.rand)
+    else:
+        order = (s.priority.desc(), s.taken.desc(), s.rand.desc())
+    mine = sa.exists(
+        sa.select(LEASES.c.id).where(LEASES.c.item_id == s.item_id, LEASES.c.rater_id == rater.id)
+    )
+    query = (
+        sa.select(s.item_id)
+        .where(s.project_id == project.id, s.open, s.expertise_key.in_(keys), ~mine)
+        .order_by(*order)
+        .limit(1)
+    )
+    if not is_sqlite(session):
+        # Skip rows other raters are claiming: nobody waits, and the row we get is ours
+        # until commit, its counter current (PostgreSQL re-checks `open` after locking).
+        query = query.with_for_update(skip_locked=True, of=slots.SLOTS)
+    return session.execute(query).scalar()
+
+
+def _pick_gold(session: Session, project: Project, rater: User, keys: list[str]) -> int | None:
+    s = slots.SLOTS.c
+    mine = sa.exists(
+        sa.select(LEASES.c.id).where(LEASES.c.item_id == s.item_id, LEASES.c.rater_id == rater.id)
+    )
+    query = (
+        sa.select(s.item_id)
+        .where(
+            s.project_id == project.id,
+            s.is_gold,
+            ~s.flagged,
+            s.expertise_key.in_(keys),
+            ~mine,
+        )
+        .order_by(sa.func.random())
+        .limit(1)
+    )
+    return session.execute(query).scalar()
+
+
+def display_order(
+    *, session: Session, project: Project, item_id: int, gold_answer: dict[str, Any] | None
+) -> list[str]:
+    """Choose the responses a new lease shows, in order (see pairs.py)."""
+    ids = list(
+        session.execute(
+            sa.select(Response.external_id)
+            .where(Response.item_id == item_id)
+            .order_by(Response.position)
+        ).scalars()
+    )
+    if project.mode != "pairwise":
+        return pairs.shuffled(ids)
+    history = session.execute(
+        sa.select(LEASES.c.shown_order).where(
+            LEASES.c.item_id == item_id, LEASES.c.status.in_(("submitted", "active"))
+        )
+    ).scalars()
+    return pairs.choose_pair(ids, list(history), gold=gold_answer)
 
 
 def _lease(
-    session: Session, project: Project, rater: User, item_id: int, now: datetime
+    session: Session, project: Project, rater: User, item_id: int, is_gold: bool, now: datetime
 ) -> Assignment:
-    ids = list(
-        session.exec(
-            select(Response.external_id)
-            .where(Response.item_id == item_id)
-            .order_by(Response.position)
-        )
-    )
-    rng = random.Random()
-    shown = rng.sample(ids, 2) if project.mode == "pairwise" else rng.sample(ids, len(ids))
+    answer = session.execute(sa.select(Item.gold).where(Item.id == item_id)).scalar()
     lease = Assignment(
         project_id=project.id,
         item_id=item_id,
         rater_id=rater.id,
-        shown_order=shown,
+        is_gold=is_gold,
+        shown_order=display_order(
+            session=session, project=project, item_id=item_id, gold_answer=answer
+        ),
+        created_at=now,
         expires_at=now + timedelta(minutes=project.lease_minutes),
     )
     session.add(lease)
     session.flush()
+    slots.change(session=session, item_id=item_id, overlap=project.overlap, taken=1)
     return lease
-
-
-def get_assignment(*, session: Session, assignment_id: int, rater: User) -> Assignment:
-    """Return one of the rater's own assignments; others' are reported as absent."""
-    lease = session.get(Assignment, assignment_id)
-    if lease is None or lease.rater_id != rater.id:
-        raise NotFound(f"No assignment {assignment_id} of yours.")
-    return lease
-
-
-def lock_assignment(*, session: Session, assignment_id: int, rater: User) -> Assignment:
-    """Return the rater's assignment, row-locked until the transaction ends."""
-    query = select(Assignment).where(Assignment.id == assignment_id)
-    if not is_sqlite(session):
-        query = query.with_for_update()
-    lease = session.exec(query.execution_options(populate_existing=True)).first()
-    if lease is None or lease.rater_id != rater.id:
-        raise NotFound(f"No assignment {assignment_id} of yours.")
-    return lease
-
-
-def renew(*, session: Session, lease: Assignment, project: Project) -> Assignment:
-    """Extend a live lease while the rater is still working on it."""
-    if lease.status != "active":
-        raise Conflict(f"This assignment is {lease.status}; it cannot be renewed.")
-    if (
-        lease.expires_at <= utcnow()
-        and slots_taken(session=session, item_id=lease.item_id, exclude=lease.id) >= project.overlap
-    ):
-        raise Conflict("Your lease expired and the item went to another rater.")
-    lease.expires_at = utcnow() + timedelta(minutes=project.lease_minutes)
-    session.add(lease)
-    session.flush()
-    return lease
-
-
-def skip(*, session: Session, lease: Assignment, reason: str, note: str = "") -> Assignment:
-    """Give an item back with a reason; it returns to the pool for other raters."""
-    if reason not in SKIP_REASONS:
-        raise InvalidInput(
-            f"Unknown skip reason {reason!r}.",
-            errors=[{"field": "reason", "message": f"use one of {', '.join(SKIP_REASONS)}"}],
-        )
-    if reason == "other" and not note.strip():
-        raise InvalidInput(
-            "Say why you skip.", errors=[{"field": "note", "message": "required for 'other'"}]
-        )
-    if lease.status != "active":
-        raise Conflict(f"This assignment is already {lease.status}.")
-    lease.status = "skipped"
-    lease.skip_reason = reason
-    lease.skip_note = note.strip()[:2000] or None
-    lease.finished_at = utcnow()
-    session.add(lease)
-    session.flush()
-    return lease
-
-
-def claim_for_submission(*, session: Session, lease: Assignment, project: Project) -> None:
-    """Check a lease may take a judgment: live, or expired with its slot still free."""
-    if lease.status == "submitted":
-        raise Conflict("This item is already submitted; use revise to change your judgment.")
-    if lease.status != "active":
-        raise Conflict(f"This assignment was {lease.status}; your draft is kept in the browser.")
-    if lease.expires_at <= utcnow():
-        if not is_sqlite(session):
-            session.exec(select(Item.id).where(Item.id == lease.item_id).with_for_update())
-        if slots_taken(session=session, item_id=lease.item_id, exclude=lease.id) >= project.overlap:
-            raise Conflict(
-                "Your lease expired and another rater took this item; your draft is kept."
-            )
 
 
 def describe(*, session: Session, lease: Assignment) -> dict[str, Any]:
@@ -215,7 +250,7 @@ def describe(*, session: Session, lease: Assignment) -> dict[str, Any]:
         "guideline_version": project.guideline_version,
         "prompt": item.prompt,
         "messages": item.messages,
-        # Model names and response ids never reach the rater: only position labels.
+        # Model names, response ids and whether it is gold never reach the rater.
         "responses": [
             {"label": LABELS[i], "content": by_id[rid].content}
             for i, rid in enumerate(lease.shown_order)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service import assignment as assigning
+from service import gold
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.models import Assignment, Item, Judgment, Project, User, utcnow
 
@@ -246,6 +247,9 @@ def record_judgment(
     session.add(judgment)
     session.add(lease)
     session.flush()
+    if item.is_gold:
+        gold.record_score(session=session, judgment=judgment, project=project, item=item)
+        session.flush()
     return judgment, True
 
 

@@ -1,0 +1,158 @@
+"""Slot counters per item: what makes "next item" one indexed lookup instead of a recount.
+
+``item_slots`` holds one row per item, created and kept in step with ``item`` by
+database triggers (migration assign1). ``taken`` counts submitted judgments plus
+leases still marked active; a lease past its expiry keeps its slot until
+``sweep_expired`` (run at every "next item") marks it expired and gives the slot back.
+``open`` is true while a real, unflagged item still wants raters, so the index
+``(project_id, open, priority, taken, rand)`` serves the hand-out order directly.
+
+Lock order, to rule out deadlocks on PostgreSQL: an assignment row before an
+``item_slots`` row, and ``item_slots`` rows taken for a new lease only with SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from itertools import combinations
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from service.db import is_sqlite
+from service.models import Assignment, ItemSlots, Project
+
+SLOTS = ItemSlots.__table__
+LEASES = Assignment.__table__
+# A rater with more tags than this is matched against the project's keys instead.
+MAX_SUBSET_TAGS = 10
+
+
+def expertise_key(tags: list[str]) -> str:
+    """Return the canonical key of a set of expertise tags (as the triggers compute it)."""
+    return "|".join(sorted({t.strip().lower() for t in tags if t.strip()}))
+
+
+def allowed_keys(*, session: Session, project: Project, expertise: list[str]) -> list[str]:
+    """Return the expertise keys of items this rater may see: subsets of their own tags."""
+    tags = sorted({t.strip().lower() for t in expertise if t.strip()})
+    if len(tags) <= MAX_SUBSET_TAGS:
+        return ["|".join(subset) for n in range(len(tags) + 1) for subset in combinations(tags, n)]
+    keys = session.execute(
+        sa.select(SLOTS.c.expertise_key).where(SLOTS.c.project_id == project.id).distinct()
+    ).scalars()
+    mine = set(tags)
+    return [k for k in keys if not k or set(k.split("|")) <= mine]
+
+
+def _open_after(delta: int, overlap: int) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        SLOTS.c.taken + delta < overlap, sa.not_(SLOTS.c.is_gold), sa.not_(SLOTS.c.flagged)
+    )
+
+
+def change(
+    *,
+    session: Session,
+    item_id: int,
+    overlap: int,
+    taken: int = 0,
+    submitted: int = 0,
+    skips: int = 0,
+) -> tuple[int, int, int]:
+    """Add to an item's counters, recompute ``open``; return the new (taken, submitted, skips)."""
+    values: dict[str, sa.ColumnElement] = {"open": _open_after(taken, overlap)}
+    if taken:
+        values["taken"] = SLOTS.c.taken + taken
+    if submitted:
+        values["submitted"] = SLOTS.c.submitted + submitted
+    if skips:
+        values["skips"] = SLOTS.c.skips + skips
+    row = session.execute(
+        sa.update(SLOTS)
+        .where(SLOTS.c.item_id == item_id)
+        .values(**values)
+        .returning(SLOTS.c.taken, SLOTS.c.submitted, SLOTS.c.skips)
+    ).one()
+    return row.taken, row.submitted, row.skips
+
+
+def lock(*, session: Session, item_id: int) -> ItemSlots:
+    """Return an item's counters, row-locked on PostgreSQL until the transaction ends."""
+    query = sa.select(*SLOTS.c).where(SLOTS.c.item_id == item_id)
+    if not is_sqlite(session):
+        query = query.with_for_update()
+    return ItemSlots(**session.execute(query).one()._mapping)
+
+
+def sweep_expired(*, session: Session, project: Project, now: datetime, limit: int = 100) -> int:
+    """Mark the project's leases past their expiry as expired and give their slots back."""
+    due = (
+        sa.select(LEASES.c.id)
+        .where(
+            LEASES.c.project_id == project.id,
+            LEASES.c.status == "active",
+            LEASES.c.expires_at <= now,
+        )
+        .limit(limit)
+    )
+    if not is_sqlite(session):
+        # Another rater sweeping at the same moment takes the other rows, never waits.
+        due = due.with_for_update(skip_locked=True)
+    ids = list(session.execute(due).scalars())
+    if not ids:
+        return 0
+    rows = session.execute(
+        sa.update(LEASES)
+        .where(LEASES.c.id.in_(ids))
+        .values(status="expired")
+        .returning(LEASES.c.item_id)
+    ).all()
+    # In item order, so two sweepers lock counters in the same order.
+    for (item_id,) in sorted(rows):
+        change(session=session, item_id=item_id, overlap=project.overlap, taken=-1)
+    return len(rows)
+
+
+def reopen_all(*, session: Session, project: Project) -> None:
+    """Recompute every item's ``open`` flag, after the project's overlap changed."""
+    session.execute(
+        sa.update(SLOTS)
+        .where(SLOTS.c.project_id == project.id)
+        .values(open=_open_after(0, project.overlap))
+    )
+
+
+def recount(*, session: Session, project: Project) -> int:
+    """Rebuild the project's counters from its assignments; return how many rows changed."""
+    counts: dict[int, list[int]] = {}
+    rows = session.execute(
+        sa.select(LEASES.c.item_id, LEASES.c.status, sa.func.count())
+        .where(LEASES.c.project_id == project.id)
+        .group_by(LEASES.c.item_id, LEASES.c.status)
+    )
+    for item_id, status, n in rows:
+        c = counts.setdefault(item_id, [0, 0, 0])
+        if status in ("submitted", "active"):
+            c[0] += n
+        if status == "submitted":
+            c[1] += n
+        if status == "skipped":
+            c[2] += n
+    changed = 0
+    current = session.execute(
+        sa.select(SLOTS.c.item_id, SLOTS.c.taken, SLOTS.c.submitted, SLOTS.c.skips).where(
+            SLOTS.c.project_id == project.id
+        )
+    ).all()
+    for item_id, taken, submitted, skips in current:
+        want = counts.get(item_id, [0, 0, 0])
+        if [taken, submitted, skips] != want:
+            changed += 1
+            session.execute(
+                sa.update(SLOTS)
+                .where(SLOTS.c.item_id == item_id)
+                .values(taken=want[0], submitted=want[1], skips=want[2])
+            )
+    reopen_all(session=session, project=project)
+    return changed
