@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service.leases import audit
 from service.models import (
     GoldScore,
     Item,
@@ -210,10 +211,17 @@ def override_qualification(
             QualificationOverride.rater_id == rater.id,
         )
     ).first()
+    audit(
+        session=session,
+        actor=admin,
+        action="qualification.override",
+        target=f"project:{project.slug}/rater:{rater.id}",
+        details={"passed": passed, "note": note},
+    )
     if passed is None:
         if row is not None:
             session.delete(row)
-            session.flush()
+        session.flush()
         return None
     if row is None:
         row = QualificationOverride(project_id=project.id, rater_id=rater.id, passed=passed)

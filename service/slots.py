@@ -124,35 +124,36 @@ def reopen_all(*, session: Session, project: Project) -> None:
 
 
 def recount(*, session: Session, project: Project) -> int:
-    """Rebuild the project's counters from its assignments; return how many rows changed."""
+    """Rebuild the project's taken and submitted counts from its assignments.
+
+    Return how many items were off. (Skip counts are not rebuilt: they start over
+    when an admin clears a flag.)
+    """
     counts: dict[int, list[int]] = {}
     rows = session.execute(
         sa.select(LEASES.c.item_id, LEASES.c.status, sa.func.count())
-        .where(LEASES.c.project_id == project.id)
+        .where(LEASES.c.project_id == project.id, LEASES.c.status.in_(("submitted", "active")))
         .group_by(LEASES.c.item_id, LEASES.c.status)
     )
     for item_id, status, n in rows:
-        c = counts.setdefault(item_id, [0, 0, 0])
-        if status in ("submitted", "active"):
-            c[0] += n
+        c = counts.setdefault(item_id, [0, 0])
+        c[0] += n
         if status == "submitted":
             c[1] += n
-        if status == "skipped":
-            c[2] += n
     changed = 0
     current = session.execute(
-        sa.select(SLOTS.c.item_id, SLOTS.c.taken, SLOTS.c.submitted, SLOTS.c.skips).where(
+        sa.select(SLOTS.c.item_id, SLOTS.c.taken, SLOTS.c.submitted).where(
             SLOTS.c.project_id == project.id
         )
     ).all()
-    for item_id, taken, submitted, skips in current:
-        want = counts.get(item_id, [0, 0, 0])
-        if [taken, submitted, skips] != want:
+    for item_id, taken, submitted in current:
+        want = counts.get(item_id, [0, 0])
+        if [taken, submitted] != want:
             changed += 1
             session.execute(
                 sa.update(SLOTS)
                 .where(SLOTS.c.item_id == item_id)
-                .values(taken=want[0], submitted=want[1], skips=want[2])
+                .values(taken=want[0], submitted=want[1])
             )
     reopen_all(session=session, project=project)
     return changed
