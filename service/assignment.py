@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
 from service import gold, pairs, slots
@@ -40,6 +41,63 @@ LABELS = string.ascii_uppercase
 LEASES = Assignment.__table__
 # First key of PostgreSQL advisory locks taken per rater (the second is the rater id).
 RATER_LOCK_SPACE = 0x5261
+SLOT = slots.SLOTS.c
+
+# Hot statements are built once (see slots.py): building costs more than executing.
+_RATER_LOCK = sa.select(
+    sa.func.pg_advisory_xact_lock(RATER_LOCK_SPACE, sa.bindparam("rater_id", type_=sa.Integer))
+)
+_LIVE = (
+    sa.select(LEASES.c.id)
+    .where(
+        LEASES.c.project_id == sa.bindparam("project_id"),
+        LEASES.c.rater_id == sa.bindparam("rater_id"),
+        LEASES.c.status == "active",
+        LEASES.c.expires_at > sa.bindparam("now"),
+    )
+    .order_by(LEASES.c.id)
+    .limit(1)
+)
+_DONE_BY_RATER = sa.select(
+    sa.func.count(),
+    sa.func.coalesce(sa.func.sum(sa.case((LEASES.c.is_gold, 1), else_=0)), 0),
+    sa.func.coalesce(
+        sa.func.sum(sa.case((LEASES.c.created_at >= sa.bindparam("day"), 1), else_=0)), 0
+    ),
+).where(
+    LEASES.c.project_id == sa.bindparam("project_id"),
+    LEASES.c.rater_id == sa.bindparam("rater_id"),
+    LEASES.c.status.in_(("submitted", "active")),
+)
+_NOT_MINE = ~sa.exists(
+    sa.select(LEASES.c.id).where(
+        LEASES.c.item_id == SLOT.item_id, LEASES.c.rater_id == sa.bindparam("rater_id")
+    )
+)
+_CANDIDATE = sa.select(SLOT.item_id).where(
+    SLOT.project_id == sa.bindparam("project_id"),
+    SLOT.expertise_key.in_(sa.bindparam("keys", expanding=True)),
+    _NOT_MINE,
+)
+_FILL = _CANDIDATE.where(SLOT.open).limit(1)
+_PICK = {
+    "complete-first": _FILL.order_by(SLOT.priority.desc(), SLOT.taken.desc(), SLOT.rand.desc()),
+    "spread": _FILL.order_by(SLOT.priority.desc(), SLOT.taken, SLOT.rand),
+}
+# On PostgreSQL, skip rows other raters are claiming: nobody waits, and the row we get
+# is ours until commit, its counter current (PostgreSQL re-checks `open` after locking).
+_PICK_PG = {k: q.with_for_update(skip_locked=True, of=slots.SLOTS) for k, q in _PICK.items()}
+_PICK_GOLD = _CANDIDATE.where(SLOT.is_gold, ~SLOT.flagged).order_by(sa.func.random()).limit(1)
+_RESPONSES = (
+    sa.select(Response.external_id, Response.content)
+    .where(Response.item_id == sa.bindparam("item_id"))
+    .order_by(Response.position)
+)
+_HISTORY = sa.select(LEASES.c.shown_order).where(
+    LEASES.c.item_id == sa.bindparam("item_id"), LEASES.c.status.in_(("submitted", "active"))
+)
+_INSERT = sa.insert(LEASES).returning(LEASES.c.id)
+_SHOWN_ITEM = sa.select(Item.prompt, Item.messages).where(Item.id == sa.bindparam("item_id"))
 
 
 @dataclass(frozen=True)
@@ -67,13 +125,10 @@ def slots_taken(*, session: Session, item_id: int, exclude: int | None = None) -
 
 def active_lease(*, session: Session, project: Project, rater: User) -> Assignment | None:
     """Return the rater's live lease in this project, if any."""
-    query = select(Assignment).where(
-        Assignment.project_id == project.id,
-        Assignment.rater_id == rater.id,
-        Assignment.status == "active",
-        Assignment.expires_at > utcnow(),
-    )
-    return session.exec(query.order_by(Assignment.id)).first()
+    # The id first, in Core: usually there is none, and the ORM costs more than the query.
+    params = {"project_id": project.id, "rater_id": rater.id, "now": utcnow()}
+    lease_id = session.execute(_LIVE, params).scalar()
+    return None if lease_id is None else session.get(Assignment, lease_id)
 
 
 def next_assignment(*, session: Session, project: Project, rater: User) -> Assignment | NoWork:
@@ -82,7 +137,7 @@ def next_assignment(*, session: Session, project: Project, rater: User) -> Assig
         return NoWork(f"Project {project.name!r} is {project.status}.")
     if not is_sqlite(session):
         # A double click must not lease two items (or one item twice) to the same rater.
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(RATER_LOCK_SPACE, rater.id)))
+        session.execute(_RATER_LOCK, {"rater_id": rater.id})
     lease = active_lease(session=session, project=project, rater=rater)
     if lease is not None:
         return lease
@@ -120,15 +175,7 @@ def _plan(session: Session, project: Project, rater: User, now: datetime) -> str
         return "qualify" if status == "qualifying" else "real"
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     total, golds, today = session.execute(
-        sa.select(
-            sa.func.count(),
-            sa.func.coalesce(sa.func.sum(sa.case((LEASES.c.is_gold, 1), else_=0)), 0),
-            sa.func.coalesce(sa.func.sum(sa.case((LEASES.c.created_at >= day, 1), else_=0)), 0),
-        ).where(
-            LEASES.c.project_id == project.id,
-            LEASES.c.rater_id == rater.id,
-            LEASES.c.status.in_(("submitted", "active")),
-        )
+        _DONE_BY_RATER, {"project_id": project.id, "rater_id": rater.id, "day": day}
     ).one()
     if project.rater_cap and total >= project.rater_cap:
         return NoWork(
@@ -150,96 +197,69 @@ def _plan(session: Session, project: Project, rater: User, now: datetime) -> str
 
 
 def _pick(session: Session, project: Project, rater: User, keys: list[str]) -> int | None:
-    s = slots.SLOTS.c
-    if project.order_strategy == "spread":
-        order = (s.priority.desc(), s.taken, s.rand)
-    else:
-        order = (s.priority.desc(), s.taken.desc(), s.rand.desc())
-    mine = sa.exists(
-        sa.select(LEASES.c.id).where(LEASES.c.item_id == s.item_id, LEASES.c.rater_id == rater.id)
-    )
-    query = (
-        sa.select(s.item_id)
-        .where(s.project_id == project.id, s.open, s.expertise_key.in_(keys), ~mine)
-        .order_by(*order)
-        .limit(1)
-    )
-    if not is_sqlite(session):
-        # Skip rows other raters are claiming: nobody waits, and the row we get is ours
-        # until commit, its counter current (PostgreSQL re-checks `open` after locking).
-        query = query.with_for_update(skip_locked=True, of=slots.SLOTS)
-    return session.execute(query).scalar()
+    query = (_PICK if is_sqlite(session) else _PICK_PG)[project.order_strategy]
+    params = {"project_id": project.id, "rater_id": rater.id, "keys": keys}
+    return session.execute(query, params).scalar()
 
 
 def _pick_gold(session: Session, project: Project, rater: User, keys: list[str]) -> int | None:
-    s = slots.SLOTS.c
-    mine = sa.exists(
-        sa.select(LEASES.c.id).where(LEASES.c.item_id == s.item_id, LEASES.c.rater_id == rater.id)
-    )
-    query = (
-        sa.select(s.item_id)
-        .where(
-            s.project_id == project.id,
-            s.is_gold,
-            ~s.flagged,
-            s.expertise_key.in_(keys),
-            ~mine,
-        )
-        .order_by(sa.func.random())
-        .limit(1)
-    )
-    return session.execute(query).scalar()
+    params = {"project_id": project.id, "rater_id": rater.id, "keys": keys}
+    return session.execute(_PICK_GOLD, params).scalar()
 
 
 def display_order(
     *, session: Session, project: Project, item_id: int, gold_answer: dict[str, Any] | None
 ) -> list[str]:
     """Choose the responses a new lease shows, in order (see pairs.py)."""
-    ids = list(
-        session.execute(
-            sa.select(Response.external_id)
-            .where(Response.item_id == item_id)
-            .order_by(Response.position)
-        ).scalars()
-    )
+    ids = [r.external_id for r in _responses(session, item_id)]
     if project.mode != "pairwise":
         return pairs.shuffled(ids)
-    history = session.execute(
-        sa.select(LEASES.c.shown_order).where(
-            LEASES.c.item_id == item_id, LEASES.c.status.in_(("submitted", "active"))
-        )
-    ).scalars()
+    history = session.execute(_HISTORY, {"item_id": item_id}).scalars()
     return pairs.choose_pair(ids, list(history), gold=gold_answer)
+
+
+def _responses(session: Session, item_id: int) -> list[sa.Row]:
+    """Return an item's (external_id, content) rows in position order, read once per session."""
+    cache = session.info.setdefault("rankroom.responses", {})
+    if item_id not in cache:
+        cache[item_id] = session.execute(_RESPONSES, {"item_id": item_id}).all()
+    return cache[item_id]
 
 
 def _lease(
     session: Session, project: Project, rater: User, item_id: int, is_gold: bool, now: datetime
 ) -> Assignment:
-    answer = session.execute(sa.select(Item.gold).where(Item.id == item_id)).scalar()
-    lease = Assignment(
-        project_id=project.id,
-        item_id=item_id,
-        rater_id=rater.id,
-        is_gold=is_gold,
-        shown_order=display_order(
+    answer = session.get(Item, item_id).gold if is_gold else None
+    values = {
+        "project_id": project.id,
+        "item_id": item_id,
+        "rater_id": rater.id,
+        "status": "active",
+        "is_gold": is_gold,
+        "shown_order": display_order(
             session=session, project=project, item_id=item_id, gold_answer=answer
         ),
-        created_at=now,
-        expires_at=now + timedelta(minutes=project.lease_minutes),
-    )
+        "created_at": now,
+        "expires_at": now + timedelta(minutes=project.lease_minutes),
+        "finished_at": None,
+        "skip_reason": None,
+        "skip_note": None,
+    }
+    # A Core insert, then the row enters the session as if loaded: the ORM's unit of
+    # work would cost more than everything else here.
+    lease_id = session.execute(_INSERT, values).scalar()
+    lease = Assignment(id=lease_id, **values)
+    make_transient_to_detached(lease)
     session.add(lease)
-    session.flush()
     slots.change(session=session, item_id=item_id, overlap=project.overlap, taken=1)
     return lease
 
 
 def describe(*, session: Session, lease: Assignment) -> dict[str, Any]:
     """Return what the rater sees for a lease: the prompt and responses by label only."""
-    item = session.get(Item, lease.item_id)
+    item = session.execute(_SHOWN_ITEM, {"item_id": lease.item_id}).one()
     project = session.get(Project, lease.project_id)
-    by_id = {
-        r.external_id: r for r in session.exec(select(Response).where(Response.item_id == item.id))
-    }
+    by_id = {r.external_id: r for r in _responses(session, lease.item_id)}
     return {
         "id": lease.id,
         "project": project.slug,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from itertools import combinations
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -45,10 +46,43 @@ def allowed_keys(*, session: Session, project: Project, expertise: list[str]) ->
     return [k for k in keys if not k or set(k.split("|")) <= mine]
 
 
-def _open_after(delta: int, overlap: int) -> sa.ColumnElement[bool]:
+def _open_after(delta: Any, overlap: Any) -> sa.ColumnElement[bool]:
     return sa.and_(
         SLOTS.c.taken + delta < overlap, sa.not_(SLOTS.c.is_gold), sa.not_(SLOTS.c.flagged)
     )
+
+
+# Hot statements are built once: building a statement costs SQLAlchemy several times
+# more than executing it (about 500 against 60 microseconds on SQLite).
+_CHANGE = (
+    sa.update(SLOTS)
+    .where(SLOTS.c.item_id == sa.bindparam("b_item"))
+    .values(
+        taken=SLOTS.c.taken + sa.bindparam("b_taken"),
+        submitted=SLOTS.c.submitted + sa.bindparam("b_submitted"),
+        skips=SLOTS.c.skips + sa.bindparam("b_skips"),
+        open=_open_after(sa.bindparam("b_taken"), sa.bindparam("b_overlap")),
+    )
+    .returning(SLOTS.c.taken, SLOTS.c.submitted, SLOTS.c.skips)
+)
+_LOCK = sa.select(*SLOTS.c).where(SLOTS.c.item_id == sa.bindparam("item_id"))
+_DUE = (
+    sa.select(LEASES.c.id)
+    .where(
+        LEASES.c.project_id == sa.bindparam("project_id"),
+        LEASES.c.status == "active",
+        LEASES.c.expires_at <= sa.bindparam("now"),
+    )
+    .limit(sa.bindparam("limit"))
+)
+# Another rater sweeping at the same moment takes the other rows, never waits.
+_DUE_PG = _DUE.with_for_update(skip_locked=True)
+_EXPIRE = (
+    sa.update(LEASES)
+    .where(LEASES.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+    .values(status="expired")
+    .returning(LEASES.c.item_id)
+)
 
 
 def change(
@@ -61,53 +95,26 @@ def change(
     skips: int = 0,
 ) -> tuple[int, int, int]:
     """Add to an item's counters, recompute ``open``; return the new (taken, submitted, skips)."""
-    values: dict[str, sa.ColumnElement] = {"open": _open_after(taken, overlap)}
-    if taken:
-        values["taken"] = SLOTS.c.taken + taken
-    if submitted:
-        values["submitted"] = SLOTS.c.submitted + submitted
-    if skips:
-        values["skips"] = SLOTS.c.skips + skips
-    row = session.execute(
-        sa.update(SLOTS)
-        .where(SLOTS.c.item_id == item_id)
-        .values(**values)
-        .returning(SLOTS.c.taken, SLOTS.c.submitted, SLOTS.c.skips)
-    ).one()
+    params = {"b_item": item_id, "b_overlap": overlap, "b_taken": taken}
+    params.update(b_submitted=submitted, b_skips=skips)
+    row = session.execute(_CHANGE, params).one()
     return row.taken, row.submitted, row.skips
 
 
 def lock(*, session: Session, item_id: int) -> ItemSlots:
     """Return an item's counters, row-locked on PostgreSQL until the transaction ends."""
-    query = sa.select(*SLOTS.c).where(SLOTS.c.item_id == item_id)
-    if not is_sqlite(session):
-        query = query.with_for_update()
-    return ItemSlots(**session.execute(query).one()._mapping)
+    query = _LOCK if is_sqlite(session) else _LOCK.with_for_update()
+    return ItemSlots(**session.execute(query, {"item_id": item_id}).one()._mapping)
 
 
 def sweep_expired(*, session: Session, project: Project, now: datetime, limit: int = 100) -> int:
     """Mark the project's leases past their expiry as expired and give their slots back."""
-    due = (
-        sa.select(LEASES.c.id)
-        .where(
-            LEASES.c.project_id == project.id,
-            LEASES.c.status == "active",
-            LEASES.c.expires_at <= now,
-        )
-        .limit(limit)
-    )
-    if not is_sqlite(session):
-        # Another rater sweeping at the same moment takes the other rows, never waits.
-        due = due.with_for_update(skip_locked=True)
-    ids = list(session.execute(due).scalars())
+    due = _DUE if is_sqlite(session) else _DUE_PG
+    params = {"project_id": project.id, "now": now, "limit": limit}
+    ids = list(session.execute(due, params).scalars())
     if not ids:
         return 0
-    rows = session.execute(
-        sa.update(LEASES)
-        .where(LEASES.c.id.in_(ids))
-        .values(status="expired")
-        .returning(LEASES.c.item_id)
-    ).all()
+    rows = session.execute(_EXPIRE, {"b_ids": ids}).all()
     # In item order, so two sweepers lock counters in the same order.
     for (item_id,) in sorted(rows):
         change(session=session, item_id=item_id, overlap=project.overlap, taken=-1)

@@ -61,10 +61,13 @@ def next_item(slug: str) -> Any:
     s = db.session()
     project = projects.get_project(session=s, slug=slug)
     lease = assignment.next_assignment(session=s, project=project, rater=current_user())
-    s.commit()
     if isinstance(lease, assignment.NoWork):
+        s.commit()
         return {"assignment": None, "message": lease.reason}
-    return {"assignment": assignment.describe(session=s, lease=lease)}
+    # Described inside the transaction: on SQLite a second one would queue for the lock again.
+    shown = assignment.describe(session=s, lease=lease)
+    s.commit()
+    return {"assignment": shown}
 
 
 @bp.route("/assignments/<int:assignment_id>")
