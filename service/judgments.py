@@ -224,6 +224,7 @@ def _existing(session: Session, rater: User, client_id: Any) -> Judgment | None:
 
 # Built once: building a statement costs more than running it (see slots.py).
 _INSERT = sa.insert(Judgment.__table__).returning(Judgment.__table__.c.id)
+_PROJECT = select(Project).where(Project.id == sa.bindparam("b_id"))
 _SUBMITTED = (
     sa.update(Assignment.__table__)
     .where(Assignment.__table__.c.id == sa.bindparam("b_id"))
@@ -263,7 +264,7 @@ def record_judgment(
         if previous.assignment_id != lease.id:
             raise Conflict("This client id was already used for another item.")
         return previous, False
-    project = session.get(Project, lease.project_id)
+    project = session.execute(_PROJECT, {"b_id": lease.project_id}).scalars().one()
     fields = build_judgment(project=project, lease=lease, payload=payload)
     assigning.claim_for_submission(session=session, lease=lease, project=project)
     judgment = Judgment(
