@@ -88,8 +88,10 @@ _PICK = {
 # is ours until commit, its counter current (PostgreSQL re-checks `open` after locking).
 _PICK_PG = {k: q.with_for_update(skip_locked=True, of=slots.SLOTS) for k, q in _PICK.items()}
 _PICK_GOLD = _CANDIDATE.where(SLOT.is_gold, ~SLOT.flagged).order_by(sa.func.random()).limit(1)
+# The item's prompt rides along with each response: one round trip instead of two.
 _RESPONSES = (
-    sa.select(Response.external_id, Response.content)
+    sa.select(Response.external_id, Response.content, Item.prompt, Item.messages)
+    .join(Item, Item.id == Response.item_id)
     .where(Response.item_id == sa.bindparam("item_id"))
     .order_by(Response.position)
 )
@@ -219,7 +221,7 @@ def display_order(
 
 
 def _responses(session: Session, item_id: int) -> list[sa.Row]:
-    """Return an item's (external_id, content) rows in position order, read once per session."""
+    """Return an item's responses (external_id, content, prompt, messages), read once."""
     cache = session.info.setdefault("rankroom.responses", {})
     if item_id not in cache:
         cache[item_id] = session.execute(_RESPONSES, {"item_id": item_id}).all()
@@ -257,9 +259,10 @@ def _lease(
 
 def describe(*, session: Session, lease: Assignment) -> dict[str, Any]:
     """Return what the rater sees for a lease: the prompt and responses by label only."""
-    item = session.execute(_SHOWN_ITEM, {"item_id": lease.item_id}).one()
+    rows = _responses(session, lease.item_id)
+    item = rows[0] if rows else session.execute(_SHOWN_ITEM, {"item_id": lease.item_id}).one()
     project = session.get(Project, lease.project_id)
-    by_id = {r.external_id: r for r in _responses(session, lease.item_id)}
+    by_id = {r.external_id: r for r in rows}
     return {
         "id": lease.id,
         "project": project.slug,

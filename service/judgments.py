@@ -240,7 +240,11 @@ def _store(session: Session, judgment: Judgment, lease: Assignment) -> None:
     """
     values = {c.key: getattr(judgment, c.key) for c in Judgment.__table__.columns}
     values.pop("id")
-    judgment.id = session.execute(_INSERT, values).scalar()
+    try:
+        judgment.id = session.execute(_INSERT, values).scalar()
+    except sa.exc.IntegrityError as exc:
+        # The transaction is spoilt either way; the request rolls it back.
+        raise Conflict("This client id was already used for another item.") from exc
     make_transient_to_detached(judgment)
     session.add(judgment)
     now = utcnow()
@@ -259,7 +263,11 @@ def record_judgment(
     # Lock the lease first: a double click's two requests then run one after the
     # other, and the second finds the first's judgment by its client id.
     lease = assigning.lock_assignment(session=session, assignment_id=assignment_id, rater=rater)
-    previous = _existing(session, rater, payload.get("client_id"))
+    # Only a submitted lease can hold this client id's judgment; for a live one the
+    # unique (rater, client id) constraint catches a reused id (see _store).
+    previous = (
+        _existing(session, rater, payload.get("client_id")) if lease.status == "submitted" else None
+    )
     if previous is not None:
         if previous.assignment_id != lease.id:
             raise Conflict("This client id was already used for another item.")

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from service import assignment, db, gold, slots
+from service import assignment, db, gold, judgments, slots
 from service.errors import Conflict
 from service.models import (
     Assignment,
@@ -16,6 +16,7 @@ from service.models import (
     GoldScore,
     Item,
     ItemSlots,
+    Judgment,
     Project,
     User,
     utcnow,
@@ -314,3 +315,51 @@ def test_gold_scoring(mode, scale, gold_answer, verdict, shown, expected):
         mode=mode, scale=scale, gold=gold_answer, verdict=verdict, shown=shown
     )
     assert got == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_a_client_id_reused_on_another_item_is_refused(desk, make):
+    project = make.project(overlap=1)
+    make.items(project, [item_row(), item_row()])
+    rater = make.user()
+    payload = {"client_id": "same-client-id-1", "verdict": {"choice": "A"}}
+
+    def submit(lease):
+        with desk.app.app_context(), db.write_session() as s:
+            return judgments.record_judgment(
+                session=s, assignment_id=lease.id, rater=s.get(User, rater.id), payload=payload
+            )
+
+    first = desk.next(project, rater)
+    assert submit(first)[1] is True
+    assert submit(first)[1] is False  # the same submission again: the stored one
+    second = desk.next(project, rater)
+    with pytest.raises(Conflict, match="already used for another item"):
+        submit(second)
+    assert [a.status for a in desk.rows(Assignment)] == ["submitted", "active"]
+    assert len(desk.rows(Judgment)) == 1
+
+
+def test_renewing_an_expired_lease(desk, make):
+    project = make.project(overlap=1)
+    make.items(project, [item_row(), item_row(priority=5, expertise=["law"])])
+    r1, r2 = make.user(), make.user()
+
+    def renew(lease, rater):
+        with desk.app.app_context(), db.write_session() as s:
+            locked = assignment.lock_assignment(
+                session=s, assignment_id=lease.id, rater=s.get(User, rater.id)
+            )
+            return assignment.renew(session=s, lease=locked, project=s.get(Project, project.id))
+
+    lease = desk.next(project, r1)
+    desk.expire(lease.id)
+    swept = desk.next(project, make.user(expertise=["law"]))  # takes the other item
+    assert swept.item_id != lease.item_id
+    assert desk.rows(Assignment, Assignment.id == lease.id)[0].status == "expired"
+    assert renew(lease, r1).status == "active"  # the slot was still free: taken back
+    (slot,) = desk.rows(ItemSlots, ItemSlots.item_id == lease.item_id)
+    assert (slot.taken, slot.open) == (1, False)
+    desk.expire(lease.id)
+    assert desk.next(project, r2).item_id == lease.item_id
+    with pytest.raises(Conflict, match="went to another rater"):
+        renew(lease, r1)
