@@ -137,7 +137,8 @@ def _load_user() -> None:
         return
     idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"]).total_seconds()
     now = utcnow().timestamp()
-    user = db.session().execute(_USER_BY_ID, {"b_id": uid}).scalars().first()
+    with db.lookup_session() as s:
+        user = s.execute(_USER_BY_ID, {"b_id": uid}).scalars().first()
     if (
         user is None
         or not user.active

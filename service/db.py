@@ -170,6 +170,22 @@ def session() -> Session:
     return g.db_session
 
 
+@contextmanager
+def lookup_session() -> Iterator[Session]:
+    """Yield a session for what a request reads before its own work (who is asking).
+
+    On SQLite it is a separate read transaction, so a writing request does not hold
+    the write lock while it is authenticated and its body parsed; on PostgreSQL, where
+    reads take no lock, it is the request's own session (no extra round trips).
+    """
+    eng = engine()
+    if eng.dialect.name != "sqlite":
+        yield session()
+        return
+    with eng.connect() as conn, Session(bind=conn, expire_on_commit=False) as s:
+        yield s
+
+
 def _close_session(_exc: BaseException | None) -> None:
     s = g.pop("db_session", None)
     if s is not None:

@@ -48,10 +48,15 @@ class JudgmentOutSchema(Schema):
     created_at = fields.DateTime()
 
 
+# Instances made once: a marshmallow schema deep-copies its fields when instantiated.
+JUDGMENT_IN = JudgmentInSchema()
+JUDGMENT_OUT = JudgmentOutSchema()
+
+
 def _save(result: tuple[Any, bool]) -> tuple[Any, int]:
     judgment, created = result
     db.session().commit()
-    return JudgmentOutSchema().dump(judgment), 201 if created else 200
+    return JUDGMENT_OUT.dump(judgment), 201 if created else 200
 
 
 @bp.route("/projects/<slug>/next", methods=["POST"])
@@ -80,7 +85,7 @@ def show(assignment_id: int) -> Any:
 
 
 @bp.route("/assignments/<int:assignment_id>/judgment", methods=["POST"])
-@bp.arguments(JudgmentInSchema)
+@bp.arguments(JUDGMENT_IN)
 @requires("rater")
 def submit(payload: dict[str, Any], assignment_id: int) -> Any:
     """Submit a judgment; a repeated client_id returns the stored one (200)."""
@@ -95,7 +100,7 @@ def submit(payload: dict[str, Any], assignment_id: int) -> Any:
 
 
 @bp.route("/judgments/<int:judgment_id>/revise", methods=["POST"])
-@bp.arguments(JudgmentInSchema)
+@bp.arguments(JUDGMENT_IN)
 @requires("rater")
 def revise(payload: dict[str, Any], judgment_id: int) -> Any:
     """Record a corrected version of a recent judgment."""
