@@ -41,7 +41,6 @@ LABELS = string.ascii_uppercase
 LEASES = Assignment.__table__
 # First key of PostgreSQL advisory locks taken per rater (the second is the rater id).
 RATER_LOCK_SPACE = 0x5261
-SLOT = slots.SLOTS.c
 
 # Hot statements are built once (see slots.py): building costs more than executing.
 _RATER_LOCK = sa.select(
@@ -58,36 +57,38 @@ _LIVE = (
     .order_by(LEASES.c.id)
     .limit(1)
 )
-_DONE_BY_RATER = sa.select(
-    sa.func.count(),
-    sa.func.coalesce(sa.func.sum(sa.case((LEASES.c.is_gold, 1), else_=0)), 0),
-    sa.func.coalesce(
-        sa.func.sum(sa.case((LEASES.c.created_at >= sa.bindparam("day"), 1), else_=0)), 0
-    ),
-).where(
-    LEASES.c.project_id == sa.bindparam("project_id"),
-    LEASES.c.rater_id == sa.bindparam("rater_id"),
-    LEASES.c.status.in_(("submitted", "active")),
+_HOLDING = sa.or_(
+    LEASES.c.status == "submitted",
+    sa.and_(LEASES.c.status == "active", LEASES.c.expires_at > sa.bindparam("now")),
 )
-_NOT_MINE = ~sa.exists(
-    sa.select(LEASES.c.id).where(
-        LEASES.c.item_id == SLOT.item_id, LEASES.c.rater_id == sa.bindparam("rater_id")
+
+
+def _count(*where: Any) -> sa.ScalarSelect:
+    return (
+        sa.select(sa.func.count())
+        .where(
+            LEASES.c.project_id == sa.bindparam("project_id"),
+            LEASES.c.rater_id == sa.bindparam("rater_id"),
+            _HOLDING,
+            *where,
+        )
+        .scalar_subquery()
     )
+
+
+# Where the rater stands, in one round trip: their live lease, whether any lease in
+# the project is due to expire, and (for gold and caps) how much they have done.
+_DUE = sa.exists().where(
+    LEASES.c.project_id == sa.bindparam("project_id"),
+    LEASES.c.status == "active",
+    LEASES.c.expires_at <= sa.bindparam("now"),
 )
-_CANDIDATE = sa.select(SLOT.item_id).where(
-    SLOT.project_id == sa.bindparam("project_id"),
-    SLOT.expertise_key.in_(sa.bindparam("keys", expanding=True)),
-    _NOT_MINE,
+_STANDING = sa.select(_LIVE.scalar_subquery().label("live"), _DUE.label("due"))
+_STANDING_COUNTS = _STANDING.add_columns(
+    _count().label("total"),
+    _count(LEASES.c.is_gold).label("golds"),
+    _count(LEASES.c.created_at >= sa.bindparam("day")).label("today"),
 )
-_FILL = _CANDIDATE.where(SLOT.open).limit(1)
-_PICK = {
-    "complete-first": _FILL.order_by(SLOT.priority.desc(), SLOT.taken.desc(), SLOT.rand.desc()),
-    "spread": _FILL.order_by(SLOT.priority.desc(), SLOT.taken, SLOT.rand),
-}
-# On PostgreSQL, skip rows other raters are claiming: nobody waits, and the row we get
-# is ours until commit, its counter current (PostgreSQL re-checks `open` after locking).
-_PICK_PG = {k: q.with_for_update(skip_locked=True, of=slots.SLOTS) for k, q in _PICK.items()}
-_PICK_GOLD = _CANDIDATE.where(SLOT.is_gold, ~SLOT.flagged).order_by(sa.func.random()).limit(1)
 # The item's prompt rides along with each response: one round trip instead of two.
 _RESPONSES = (
     sa.select(Response.external_id, Response.content, Item.prompt, Item.messages)
@@ -140,17 +141,22 @@ def next_assignment(*, session: Session, project: Project, rater: User) -> Assig
     if not is_sqlite(session):
         # A double click must not lease two items (or one item twice) to the same rater.
         session.execute(_RATER_LOCK, {"rater_id": rater.id})
-    lease = active_lease(session=session, project=project, rater=rater)
-    if lease is not None:
-        return lease
     now = utcnow()
-    slots.sweep_expired(session=session, project=project, now=now)
-    plan = _plan(session, project, rater, now)
+    counted = bool(project.rater_cap or project.daily_cap or project.gold_rate > 0)
+    params = {"project_id": project.id, "rater_id": rater.id, "now": now}
+    params["day"] = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    standing = session.execute(_STANDING_COUNTS if counted else _STANDING, params).one()
+    if standing.live is not None:
+        return session.get(Assignment, standing.live)
+    if standing.due:
+        slots.sweep_expired(session=session, project=project, now=now)
+    plan = _plan(session, project, rater, standing if counted else None)
     if isinstance(plan, NoWork):
         return plan
     keys = slots.allowed_keys(session=session, project=project, expertise=rater.expertise)
+    take = {"session": session, "project": project, "rater_id": rater.id, "keys": keys}
     if plan != "real":
-        item_id = _pick_gold(session, project, rater, keys)
+        item_id = slots.take_next(**take, gold=True)
         if item_id is not None:
             return _lease(session, project, rater, item_id, True, now)
         if plan == "qualify":
@@ -159,26 +165,27 @@ def next_assignment(*, session: Session, project: Project, rater: User) -> Assig
             )
             if q.status != "passed":
                 return NoWork(q.message)
-    item_id = _pick(session, project, rater, keys)
+    item_id = slots.take_next(**take)
     if item_id is None:
         return NoWork("No items left for you in this project. Thank you!")
     return _lease(session, project, rater, item_id, False, now)
 
 
-def _plan(session: Session, project: Project, rater: User, now: datetime) -> str | NoWork:
-    """Decide between a gold item ("qualify" or "gold") and a real one, after caps."""
+def _plan(session: Session, project: Project, rater: User, counts: Any) -> str | NoWork:
+    """Decide between a gold item ("qualify" or "gold") and a real one, after caps.
+
+    ``counts`` has the rater's items held in the project (total, golds, today), or is
+    None when the project has no gold rate and no caps.
+    """
     status = "passed"
     if project.qualification_items > 0:
         q = gold.qualification(session=session, project=project, rater=rater)
         if q.status == "failed":
             return NoWork(q.message)
         status = q.status
-    if not (project.rater_cap or project.daily_cap or project.gold_rate > 0):
+    if counts is None:
         return "qualify" if status == "qualifying" else "real"
-    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    total, golds, today = session.execute(
-        _DONE_BY_RATER, {"project_id": project.id, "rater_id": rater.id, "day": day}
-    ).one()
+    total, golds, today = counts.total, counts.golds, counts.today
     if project.rater_cap and total >= project.rater_cap:
         return NoWork(
             f"You have done this project's limit of {project.rater_cap} items. Thank you!"
@@ -196,17 +203,6 @@ def _plan(session: Session, project: Project, rater: User, now: datetime) -> str
     # Random at the project rate, but never more than one item off it.
     deficit = project.gold_rate * (total + 1) - golds
     return "gold" if deficit >= 1 or random.random() < deficit else "real"
-
-
-def _pick(session: Session, project: Project, rater: User, keys: list[str]) -> int | None:
-    query = (_PICK if is_sqlite(session) else _PICK_PG)[project.order_strategy]
-    params = {"project_id": project.id, "rater_id": rater.id, "keys": keys}
-    return session.execute(query, params).scalar()
-
-
-def _pick_gold(session: Session, project: Project, rater: User, keys: list[str]) -> int | None:
-    params = {"project_id": project.id, "rater_id": rater.id, "keys": keys}
-    return session.execute(_PICK_GOLD, params).scalar()
 
 
 def display_order(
@@ -252,8 +248,7 @@ def _lease(
     lease_id = session.execute(_INSERT, values).scalar()
     lease = Assignment(id=lease_id, **values)
     make_transient_to_detached(lease)
-    session.add(lease)
-    slots.change(session=session, item_id=item_id, overlap=project.overlap, taken=1)
+    session.add(lease)  # its slot was taken with the item (slots.take_next)
     return lease
 
 

@@ -85,6 +85,59 @@ _EXPIRE = (
 )
 
 
+# Choosing and taking the next item is one statement: the candidate row is found in
+# index order and its counter bumped in the same round trip. On PostgreSQL rows other
+# raters are claiming are skipped (FOR UPDATE SKIP LOCKED), so nobody waits, and the
+# row is re-checked after locking, so its counter is current.
+_C = SLOTS.alias("candidate")
+_CANDIDATES = (
+    sa.select(_C.c.item_id)
+    .where(
+        _C.c.project_id == sa.bindparam("b_project"),
+        _C.c.expertise_key.in_(sa.bindparam("b_keys", expanding=True)),
+        ~sa.exists(
+            sa.select(LEASES.c.id).where(
+                LEASES.c.item_id == _C.c.item_id, LEASES.c.rater_id == sa.bindparam("b_rater")
+            )
+        ),
+    )
+    .limit(1)
+)
+_PICKS = {
+    "complete-first": _CANDIDATES.where(_C.c.open).order_by(
+        _C.c.priority.desc(), _C.c.taken.desc(), _C.c.rand.desc()
+    ),
+    "spread": _CANDIDATES.where(_C.c.open).order_by(_C.c.priority.desc(), _C.c.taken, _C.c.rand),
+    # Gold items go to any number of raters: any one this rater has not seen, at random.
+    "gold": _CANDIDATES.where(_C.c.is_gold, ~_C.c.flagged).order_by(sa.func.random()),
+}
+
+
+def _take(pick: sa.Select) -> sa.Update:
+    return (
+        sa.update(SLOTS)
+        .where(SLOTS.c.item_id == pick.scalar_subquery())
+        .values(taken=SLOTS.c.taken + 1, open=_open_after(1, sa.bindparam("b_overlap")))
+        .returning(SLOTS.c.item_id)
+    )
+
+
+_TAKE = {(kind, False): _take(q) for kind, q in _PICKS.items()}
+_TAKE |= {
+    (kind, True): _take(q.with_for_update(skip_locked=True, of=_C)) for kind, q in _PICKS.items()
+}
+
+
+def take_next(
+    *, session: Session, project: Project, rater_id: int, keys: list[str], gold: bool = False
+) -> int | None:
+    """Take a slot on the next item for this rater (a gold one if asked); return its id."""
+    kind = "gold" if gold else project.order_strategy
+    params = {"b_project": project.id, "b_rater": rater_id, "b_keys": keys}
+    params["b_overlap"] = project.overlap
+    return session.execute(_TAKE[kind, not is_sqlite(session)], params).scalar()
+
+
 def change(
     *,
     session: Session,
