@@ -108,8 +108,10 @@ def require_free(port: int) -> None:
             raise SystemExit(f"port {port} is in use; pick another with --port / --pg-port")
 
 
-def start_server(url: str, tmp: Path, port: int, workers: int) -> subprocess.Popen:
-    """Start gunicorn with ``workers`` sync workers and wait until it answers."""
+def start_server(
+    url: str, tmp: Path, port: int, workers: int, threads: int = 1
+) -> subprocess.Popen:
+    """Start gunicorn with ``workers`` workers (sync, or gthread with ``threads`` > 1)."""
     require_free(port)
     env = dict(
         os.environ,
@@ -119,6 +121,8 @@ def start_server(url: str, tmp: Path, port: int, workers: int) -> subprocess.Pop
         RANKROOM_INSTANCE_PATH=str(tmp / "instance"),
     )
     cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"{HOST}:{port}"]
+    if threads > 1:
+        cmd += ["-k", "gthread", "--threads", str(threads)]
     server = subprocess.Popen([*cmd, "service:create_app()"], env=env, cwd=ROOT)
     for _ in range(100):
         try:
@@ -147,25 +151,39 @@ def sign_in(port: int, username: str) -> tuple[str, str]:
     return cookie, token
 
 
-async def _call(port: int, path: str, cookie: str, csrf: str, body: bytes) -> tuple[int, bytes]:
-    reader, writer = await asyncio.open_connection(HOST, port)
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nCookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
-    )
-    writer.write(head.encode() + body)
-    data = await reader.read()  # sync gunicorn workers close the connection after a reply
-    writer.close()
-    return int(data[9:12]), data.split(b"\r\n\r\n", 1)[1]
+class Connection:
+    """One rater's HTTP/1.1 connection: kept open when the server allows (gthread
+    workers), reopened after each reply when it does not (sync workers close)."""
+
+    def __init__(self, port: int, cookie: str, csrf: str) -> None:
+        self.port, self.cookie, self.csrf = port, cookie, csrf
+        self.stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.stream is None:
+            self.stream = await asyncio.open_connection(HOST, self.port)
+        reader, writer = self.stream
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nCookie: {self.cookie}\r\n"
+            f"X-CSRF-Token: {self.csrf}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+        length = int(re.search(r"content-length: *(\d+)", head).group(1))
+        data = await reader.readexactly(length)
+        if "connection: close" in head:
+            writer.close()
+            self.stream = None
+        return int(head[9:12]), data
 
 
 async def _rater(port: int, who: tuple[str, str], window: tuple[float, float], out: dict) -> None:
-    cookie, csrf = who
+    conn = Connection(port, *who)
     start, end = window
     while time.time() < end:
         t0 = time.time()
-        status, body = await _call(port, "/api/v1/projects/bench/next", cookie, csrf, b"")
+        status, body = await conn.post("/api/v1/projects/bench/next", b"")
         t1 = time.time()
         if t0 >= start:
             out["next"].append(t1 - t0)
@@ -177,7 +195,7 @@ async def _rater(port: int, who: tuple[str, str], window: tuple[float, float], o
             return
         payload = {"client_id": uuid.uuid4().hex, "verdict": {"choice": "AB"[int(t1 * 1e6) % 2]}}
         path = f"/api/v1/assignments/{lease['id']}/judgment"
-        status, body = await _call(port, path, cookie, csrf, json.dumps(payload).encode())
+        status, body = await conn.post(path, json.dumps(payload).encode())
         t2 = time.time()
         if status == 201:
             out["acknowledged"] += 1
@@ -334,7 +352,7 @@ def run(backend: str, args: argparse.Namespace) -> bool:
     url, stop_db = start_database(backend, tmp, args.pg_port)
     try:
         set_up(url, args.raters, args.items, args.overlap)
-        server = start_server(url, tmp, args.port, args.workers)
+        server = start_server(url, tmp, args.port, args.workers, args.threads)
         try:
             workers = children(server.pid)
             db_pids = []
@@ -404,7 +422,10 @@ def report(backend, args, results, before, after, checks) -> None:  # noqa: ANN0
     server_cpu, db_cpu, busy = (a - b for a, b in zip(after, before, strict=True))
     gen_cpu = sum(r.get("cpu", 0.0) for r in results)
     cores = os.cpu_count() or 1
-    print(f"\n== {backend}: {args.raters} raters, {args.workers} gunicorn workers, {seconds:.0f} s")
+    kind = f"gthread x{args.threads}" if args.threads > 1 else "sync"
+    print(
+        f"\n== {backend}: {args.raters} raters, {args.workers} {kind} gunicorn workers, {seconds:.0f} s"
+    )
     print(f"judgments/s: {judgments / seconds:.1f}  ({judgments} judgments in the window)")
     print(f"{'call':<8}{'n':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     for kind in ("next", "submit"):
@@ -438,6 +459,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=8000, help="Items in the project.")
     parser.add_argument("--overlap", type=int, default=3, help="Raters wanted per item.")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers.")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="Threads per worker (>1: gthread, keep-alive)."
+    )
     parser.add_argument("--procs", type=int, default=2, help="Load generator processes.")
     parser.add_argument("--port", type=int, default=18431, help="Port for gunicorn.")
     parser.add_argument("--pg-port", type=int, default=55499, help="Port for PostgreSQL.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from flask import Flask, current_app, g, has_request_context, request
 from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -39,14 +41,20 @@ class WriterLock:
     """
 
     def __init__(self, path: str) -> None:
-        self.path = path
+        self.path: str | None = path
         self.held: dict[int, int] = {}  # id of the DBAPI connection -> lock file descriptor
         self.local = threading.local()
 
     def acquire(self, dbapi_conn: Any) -> None:
-        if getattr(self.local, "depth", 0):
+        if getattr(self.local, "depth", 0) or self.path is None:
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            # A read-only folder: fall back to SQLite's own busy handler.
+            log.warning("SQLite writer queue off (%s); writers will poll instead", exc)
+            self.path = None
+            return
         fcntl.flock(fd, fcntl.LOCK_EX)
         self.held[id(dbapi_conn)] = fd
         self.local.depth = 1
