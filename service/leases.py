@@ -80,9 +80,11 @@ def renew(*, session: Session, lease: Assignment, project: Project) -> Assignmen
 
 
 def claim_for_submission(*, session: Session, lease: Assignment, project: Project) -> None:
-    """Count a judgment on a lease: live, or expired with its slot still free; else refuse.
+    """Check a lease may take a judgment: live, or expired with its slot still free.
 
-    The lease must be locked (``lock_assignment``); the caller marks it submitted.
+    An expired lease whose slot is free takes it back (and becomes active again); one
+    whose slot another rater took is refused. The lease must be locked
+    (``lock_assignment``); the caller marks it submitted.
     """
     if lease.status == "submitted":
         raise Conflict("This item is already submitted; use revise to change your judgment.")
@@ -95,7 +97,6 @@ def claim_for_submission(*, session: Session, lease: Assignment, project: Projec
         )
     elif lease.status != "active":
         raise Conflict(f"This assignment was {lease.status}; your draft is kept in the browser.")
-    slots.change(session=session, item_id=lease.item_id, overlap=project.overlap, submitted=1)
 
 
 def skip(*, session: Session, lease: Assignment, reason: str, note: str = "") -> Assignment:
@@ -114,7 +115,7 @@ def skip(*, session: Session, lease: Assignment, reason: str, note: str = "") ->
     project = session.get(Project, lease.project_id)
     # An expired lease already gave its slot back when it was swept.
     freed = -1 if lease.status == "active" else 0
-    _, _, skips = slots.change(
+    _, skips = slots.change(
         session=session, item_id=lease.item_id, overlap=project.overlap, taken=freed, skips=1
     )
     lease.status = "skipped"

@@ -312,7 +312,6 @@ class ItemSlots(SQLModel, table=True):
     # The item's required expertise tags, lower-cased, sorted and joined by "|".
     expertise_key: str = Field(default="", max_length=1000)
     taken: int = Field(default=0)
-    submitted: int = Field(default=0)
     skips: int = Field(default=0)
     open: bool = Field(default=True)
     # A random number fixed at import: the "then random" tie-break, served by the index.

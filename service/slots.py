@@ -59,11 +59,10 @@ _CHANGE = (
     .where(SLOTS.c.item_id == sa.bindparam("b_item"))
     .values(
         taken=SLOTS.c.taken + sa.bindparam("b_taken"),
-        submitted=SLOTS.c.submitted + sa.bindparam("b_submitted"),
         skips=SLOTS.c.skips + sa.bindparam("b_skips"),
         open=_open_after(sa.bindparam("b_taken"), sa.bindparam("b_overlap")),
     )
-    .returning(SLOTS.c.taken, SLOTS.c.submitted, SLOTS.c.skips)
+    .returning(SLOTS.c.taken, SLOTS.c.skips)
 )
 _LOCK = sa.select(*SLOTS.c).where(SLOTS.c.item_id == sa.bindparam("item_id"))
 _DUE = (
@@ -144,14 +143,13 @@ def change(
     item_id: int,
     overlap: int,
     taken: int = 0,
-    submitted: int = 0,
     skips: int = 0,
 ) -> tuple[int, int, int]:
-    """Add to an item's counters, recompute ``open``; return the new (taken, submitted, skips)."""
+    """Add to an item's counters, recompute ``open``; return the new (taken, skips)."""
     params = {"b_item": item_id, "b_overlap": overlap, "b_taken": taken}
-    params.update(b_submitted=submitted, b_skips=skips)
+    params["b_skips"] = skips
     row = session.execute(_CHANGE, params).one()
-    return row.taken, row.submitted, row.skips
+    return row.taken, row.skips
 
 
 def lock(*, session: Session, item_id: int) -> ItemSlots:
@@ -184,36 +182,26 @@ def reopen_all(*, session: Session, project: Project) -> None:
 
 
 def recount(*, session: Session, project: Project) -> int:
-    """Rebuild the project's taken and submitted counts from its assignments.
+    """Rebuild the project's taken counts from its assignments; return how many were off.
 
-    Return how many items were off. (Skip counts are not rebuilt: they start over
-    when an admin clears a flag.)
+    (Skip counts are not rebuilt: they start over when an admin clears a flag.)
     """
-    counts: dict[int, list[int]] = {}
-    rows = session.execute(
-        sa.select(LEASES.c.item_id, LEASES.c.status, sa.func.count())
-        .where(LEASES.c.project_id == project.id, LEASES.c.status.in_(("submitted", "active")))
-        .group_by(LEASES.c.item_id, LEASES.c.status)
+    want = dict(
+        session.execute(
+            sa.select(LEASES.c.item_id, sa.func.count())
+            .where(LEASES.c.project_id == project.id, LEASES.c.status.in_(("submitted", "active")))
+            .group_by(LEASES.c.item_id)
+        ).all()
     )
-    for item_id, status, n in rows:
-        c = counts.setdefault(item_id, [0, 0])
-        c[0] += n
-        if status == "submitted":
-            c[1] += n
-    changed = 0
     current = session.execute(
-        sa.select(SLOTS.c.item_id, SLOTS.c.taken, SLOTS.c.submitted).where(
-            SLOTS.c.project_id == project.id
-        )
+        sa.select(SLOTS.c.item_id, SLOTS.c.taken).where(SLOTS.c.project_id == project.id)
     ).all()
-    for item_id, taken, submitted in current:
-        want = counts.get(item_id, [0, 0])
-        if [taken, submitted] != want:
-            changed += 1
-            session.execute(
-                sa.update(SLOTS)
-                .where(SLOTS.c.item_id == item_id)
-                .values(taken=want[0], submitted=want[1])
-            )
+    off = [
+        (item_id, want.get(item_id, 0))
+        for item_id, taken in current
+        if taken != want.get(item_id, 0)
+    ]
+    for item_id, taken in off:
+        session.execute(sa.update(SLOTS).where(SLOTS.c.item_id == item_id).values(taken=taken))
     reopen_all(session=session, project=project)
-    return changed
+    return len(off)

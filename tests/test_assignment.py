@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from service import assignment, db, gold, judgments, slots
+from service import assignment, db, gold, judgments, slots, workload
 from service.errors import Conflict
 from service.models import (
     Assignment,
@@ -258,7 +258,7 @@ def test_late_work_is_accepted_when_the_slot_is_still_free(desk, make):
     assert other.item_id != late.item_id
     desk.submit(late, r1)
     (slot,) = desk.rows(ItemSlots, ItemSlots.item_id == late.item_id)
-    assert (slot.taken, slot.submitted, slot.open) == (1, 1, False)
+    assert (slot.taken, slot.open) == (1, False)
 
 
 def test_counters_match_the_leases(desk, make):
@@ -363,3 +363,16 @@ def test_renewing_an_expired_lease(desk, make):
     assert desk.next(project, r2).item_id == lease.item_id
     with pytest.raises(Conflict, match="went to another rater"):
         renew(lease, r1)
+
+
+def test_raising_overlap_reopens_done_items(desk, make):
+    project = make.project(overlap=1)
+    (item,) = make.items(project, [item_row()])
+    r1, r2, admin = make.user(), make.user(), make.user(role="admin")
+    desk.submit(desk.next(project, r1), r1)
+    assert isinstance(desk.next(project, r2), assignment.NoWork)
+    with desk.app.app_context(), db.write_session() as s:
+        workload.set_overlap(
+            session=s, project=s.get(Project, project.id), overlap=2, admin=s.get(User, admin.id)
+        )
+    assert desk.next(project, r2).item_id == item.id

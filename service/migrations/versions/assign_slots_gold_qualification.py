@@ -18,8 +18,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 SLOT_COLUMNS = (
-    "item_id, project_id, priority, is_gold, flagged, expertise_key, taken, submitted, skips,"
-    " open, rand"
+    "item_id, project_id, priority, is_gold, flagged, expertise_key, taken, skips, open, rand"
 )
 
 # The expertise key: required tags lower-cased, de-duplicated, sorted, joined by "|".
@@ -33,7 +32,7 @@ OPEN = "(NOT {i}.is_gold AND NOT {i}.flagged AND {taken} < (SELECT overlap FROM 
 SQLITE_TRIGGERS = [
     f"""CREATE TRIGGER item_slots_insert AFTER INSERT ON item BEGIN
   INSERT INTO item_slots ({SLOT_COLUMNS}) VALUES (NEW.id, NEW.project_id, NEW.priority,
-    NEW.is_gold, NEW.flagged, {SQLITE_KEY.format(col="NEW.expertise")}, 0, 0, 0,
+    NEW.is_gold, NEW.flagged, {SQLITE_KEY.format(col="NEW.expertise")}, 0, 0,
     NOT NEW.is_gold AND NOT NEW.flagged, {SQLITE_RAND});
 END""",
     f"""CREATE TRIGGER item_slots_update AFTER UPDATE OF priority, is_gold, flagged, expertise
@@ -57,7 +56,7 @@ $$""",
 BEGIN
   IF TG_OP = 'INSERT' THEN
     INSERT INTO item_slots ({SLOT_COLUMNS}) VALUES (NEW.id, NEW.project_id, NEW.priority,
-      NEW.is_gold, NEW.flagged, rankroom_expertise_key(NEW.expertise), 0, 0, 0,
+      NEW.is_gold, NEW.flagged, rankroom_expertise_key(NEW.expertise), 0, 0,
       NOT NEW.is_gold AND NOT NEW.flagged, random());
     RETURN NEW;
   ELSIF TG_OP = 'UPDATE' THEN
@@ -86,11 +85,10 @@ def _backfill(sqlite: bool) -> None:
     rand = SQLITE_RAND if sqlite else "random()"
     count = "(SELECT count(*) FROM assignment a WHERE a.item_id = i.id AND a.status {})"
     taken = count.format("IN ('submitted', 'active')")
-    submitted = count.format("= 'submitted'")
     skips = count.format("= 'skipped'")
     op.execute(
         f"INSERT INTO item_slots ({SLOT_COLUMNS}) SELECT i.id, i.project_id, i.priority,"
-        f" i.is_gold, i.flagged, {key}, {taken}, {submitted}, {skips},"
+        f" i.is_gold, i.flagged, {key}, {taken}, {skips},"
         f" {OPEN.format(i='i', taken=taken)}, {rand} FROM item i"
     )
 
@@ -105,7 +103,6 @@ def upgrade() -> None:
         sa.Column("flagged", sa.Boolean(), nullable=False),
         sa.Column("expertise_key", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
         sa.Column("taken", sa.Integer(), nullable=False),
-        sa.Column("submitted", sa.Integer(), nullable=False),
         sa.Column("skips", sa.Integer(), nullable=False),
         sa.Column("open", sa.Boolean(), nullable=False),
         sa.Column("rand", sa.Float(), nullable=False),
