@@ -20,6 +20,7 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -394,6 +395,7 @@ def run(backend: str, args: argparse.Namespace) -> bool:
     report(backend, args, results, before, after, checks)
     if args.profile and (tmp / "profile.txt").exists():
         print("\n".join(summarise_profile(tmp / "profile.txt")))
+    shutil.rmtree(tmp, ignore_errors=True)
     errors = sum(len(r["errors"]) for r in results)
     return (
         errors == 0
