@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from service import assignment, db, gold, judgments, slots, workload
+from service import assignment, db, gold, importing, judgments, slots, workload
 from service.errors import Conflict
 from service.models import (
     Assignment,
@@ -376,3 +376,20 @@ def test_raising_overlap_reopens_done_items(desk, make):
             session=s, project=s.get(Project, project.id), overlap=2, admin=s.get(User, admin.id)
         )
     assert desk.next(project, r2).item_id == item.id
+
+
+def test_item_changes_reach_the_slot_counters(desk, make):
+    project = make.project(overlap=2)
+    (item,) = make.items(project, [item_row("q1")])
+    changed = item_row("q1", priority=7, expertise=["Law"], gold={"preferred": "b"})
+    with desk.app.app_context(), db.write_session() as s:
+        result = importing.import_items(
+            session=s,
+            project=s.get(Project, project.id),
+            rows=[(1, changed)],
+            source="again",
+            update=True,
+        )
+        assert result.updated == 1
+    (slot,) = desk.rows(ItemSlots)
+    assert (slot.priority, slot.expertise_key, slot.is_gold, slot.open) == (7, "law", True, False)
