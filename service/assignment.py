@@ -7,10 +7,14 @@ leases one new item, in order: priority, then closest to completion (or least
 started, for "spread"), then random. Gold items are mixed in at the project's rate
 and never count towards overlap.
 
-Concurrency: on PostgreSQL the item's counter row is claimed with FOR UPDATE SKIP
+Concurrency: the next item is chosen and its slot taken in one statement
+(``slots.take_next``). On PostgreSQL its counter row is claimed with FOR UPDATE SKIP
 LOCKED, so raters never wait on each other, and one rater's own concurrent requests
 are serialised by a transaction-level advisory lock. On SQLite every writing request
 runs in one BEGIN IMMEDIATE transaction (``db.session``), so claims are serial.
+
+Only the rater's own requests and the hand-out statements are on the hot path; they
+are built once at import (building a SQLAlchemy statement costs more than running it).
 """
 
 from __future__ import annotations
