@@ -454,13 +454,15 @@ def report(backend, args, results, before, after, checks) -> None:  # noqa: ANN0
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--db", choices=["sqlite", "postgres", "both"], default="both", help="Backends to test."
+    )
     parser.add_argument("--raters", type=int, default=32, help="Concurrent simulated raters.")
     parser.add_argument("--seconds", type=float, default=20, help="Measured window.")
     parser.add_argument("--warmup", type=float, default=2, help="Unmeasured start.")
     parser.add_argument("--items", type=int, default=8000, help="Items in the project.")
     parser.add_argument("--overlap", type=int, default=3, help="Raters wanted per item.")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers.")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes.")
     parser.add_argument(
         "--threads", type=int, default=1, help="Threads per worker (>1: gthread, keep-alive)."
     )
