@@ -42,6 +42,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=bool(app.config["SECURE_COOKIES"]),
         PERMANENT_SESSION_LIFETIME=timedelta(days=7),
+        # The cookie is re-signed when the session changes (auth.py moves "seen" once a
+        # minute), not on every response: signing cost more than most API calls.
+        SESSION_REFRESH_EACH_REQUEST=False,
         API_TITLE="Rankroom",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",

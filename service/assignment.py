@@ -1,9 +1,20 @@
-"""Who rates what: leases on items, exact overlap, no repeats.
+"""Who rates what: leases on items, exact overlap, no repeats, gold, routing and caps.
 
-Slots taken on an item = submitted assignments + live (unexpired) leases; an item
-is handed out only while that is below the project's overlap. On PostgreSQL the
-item row is claimed with FOR UPDATE SKIP LOCKED so raters never wait on each
-other; on SQLite the whole claim is one short BEGIN IMMEDIATE transaction.
+An item wants ``overlap`` distinct raters. Its slots taken are its submitted
+judgments plus its leases still marked active (``slots.py`` keeps the count and
+frees the slots of expired leases). "Next item" returns the rater's live lease or
+leases one new item, in order: priority, then closest to completion (or least
+started, for "spread"), then random. Gold items are mixed in at the project's rate
+and never count towards overlap.
+
+Concurrency: the next item is chosen and its slot taken in one statement
+(``slots.take_next``). On PostgreSQL its counter row is claimed with FOR UPDATE SKIP
+LOCKED, so raters never wait on each other, and one rater's own concurrent requests
+are serialised by a transaction-level advisory lock. On SQLite every writing request
+runs in one BEGIN IMMEDIATE transaction (``db.session``), so claims are serial.
+
+Only the rater's own requests and the hand-out statements are on the hot path; they
+are built once at import (building a SQLAlchemy statement costs more than running it).
 """
 
 from __future__ import annotations
@@ -15,14 +26,85 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
+from service import gold, pairs, slots
 from service.db import is_sqlite
-from service.errors import Conflict, InvalidInput, NotFound
+from service.leases import (  # noqa: F401  (re-exported: the rater API and pages use them here)
+    SKIP_REASONS,
+    claim_for_submission,
+    get_assignment,
+    lock_assignment,
+    renew,
+    skip,
+)
 from service.models import Assignment, Item, Project, ProjectStatus, Response, User, utcnow
 
-SKIP_REASONS = ("expertise", "broken", "other")
 LABELS = string.ascii_uppercase
+LEASES = Assignment.__table__
+# First key of PostgreSQL advisory locks taken per rater (the second is the rater id).
+RATER_LOCK_SPACE = 0x5261
+
+# Hot statements are built once (see slots.py): building costs more than executing.
+_RATER_LOCK = sa.select(
+    sa.func.pg_advisory_xact_lock(RATER_LOCK_SPACE, sa.bindparam("rater_id", type_=sa.Integer))
+)
+_LIVE = (
+    sa.select(LEASES.c.id)
+    .where(
+        LEASES.c.project_id == sa.bindparam("project_id"),
+        LEASES.c.rater_id == sa.bindparam("rater_id"),
+        LEASES.c.status == "active",
+        LEASES.c.expires_at > sa.bindparam("now"),
+    )
+    .order_by(LEASES.c.id)
+    .limit(1)
+)
+_HOLDING = sa.or_(
+    LEASES.c.status == "submitted",
+    sa.and_(LEASES.c.status == "active", LEASES.c.expires_at > sa.bindparam("now")),
+)
+
+
+def _count(*where: Any) -> sa.ScalarSelect:
+    return (
+        sa.select(sa.func.count())
+        .where(
+            LEASES.c.project_id == sa.bindparam("project_id"),
+            LEASES.c.rater_id == sa.bindparam("rater_id"),
+            _HOLDING,
+            *where,
+        )
+        .scalar_subquery()
+    )
+
+
+# Where the rater stands, in one round trip: their live lease, whether any lease in
+# the project is due to expire, and (for gold and caps) how much they have done.
+_DUE = sa.exists().where(
+    LEASES.c.project_id == sa.bindparam("project_id"),
+    LEASES.c.status == "active",
+    LEASES.c.expires_at <= sa.bindparam("now"),
+)
+_STANDING = sa.select(_LIVE.scalar_subquery().label("live"), _DUE.label("due"))
+_STANDING_COUNTS = _STANDING.add_columns(
+    _count().label("total"),
+    _count(LEASES.c.is_gold).label("golds"),
+    _count(LEASES.c.created_at >= sa.bindparam("day")).label("today"),
+)
+# The item's prompt rides along with each response: one round trip instead of two.
+_RESPONSES = (
+    sa.select(Response.external_id, Response.content, Item.prompt, Item.messages)
+    .join(Item, Item.id == Response.item_id)
+    .where(Response.item_id == sa.bindparam("item_id"))
+    .order_by(Response.position)
+)
+_HISTORY = sa.select(LEASES.c.shown_order).where(
+    LEASES.c.item_id == sa.bindparam("item_id"), LEASES.c.status.in_(("submitted", "active"))
+)
+_INSERT = sa.insert(LEASES).returning(LEASES.c.id)
+_SHOWN_ITEM = sa.select(Item.prompt, Item.messages).where(Item.id == sa.bindparam("item_id"))
 
 
 @dataclass(frozen=True)
@@ -40,7 +122,7 @@ def _taken(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def slots_taken(*, session: Session, item_id: int, exclude: int | None = None) -> int:
-    """Count the submitted and live assignments on an item (optionally leaving one out)."""
+    """Count an item's submitted and live assignments from the leases themselves."""
     query = select(sa.func.count()).select_from(Assignment)
     query = query.where(Assignment.item_id == item_id, _taken(utcnow()))
     if exclude is not None:
@@ -50,161 +132,136 @@ def slots_taken(*, session: Session, item_id: int, exclude: int | None = None) -
 
 def active_lease(*, session: Session, project: Project, rater: User) -> Assignment | None:
     """Return the rater's live lease in this project, if any."""
-    query = select(Assignment).where(
-        Assignment.project_id == project.id,
-        Assignment.rater_id == rater.id,
-        Assignment.status == "active",
-        Assignment.expires_at > utcnow(),
-    )
-    return session.exec(query.order_by(Assignment.id)).first()
+    # The id first, in Core: usually there is none, and the ORM costs more than the query.
+    params = {"project_id": project.id, "rater_id": rater.id, "now": utcnow()}
+    lease_id = session.execute(_LIVE, params).scalar()
+    return None if lease_id is None else session.get(Assignment, lease_id)
 
 
 def next_assignment(*, session: Session, project: Project, rater: User) -> Assignment | NoWork:
     """Return the rater's current lease, or claim the next item for them."""
     if project.status != ProjectStatus.ACTIVE.value:
         return NoWork(f"Project {project.name!r} is {project.status}.")
-    lease = active_lease(session=session, project=project, rater=rater)
-    if lease is not None:
-        return lease
+    if not is_sqlite(session):
+        # A double click must not lease two items (or one item twice) to the same rater.
+        session.execute(_RATER_LOCK, {"rater_id": rater.id})
     now = utcnow()
-    taken = (
-        select(sa.func.count())
-        .select_from(Assignment)
-        .where(Assignment.item_id == Item.id, _taken(now))
-        .scalar_subquery()
-    )
-    mine = select(Assignment.id).where(
-        Assignment.item_id == Item.id, Assignment.rater_id == rater.id
-    )
-    order = taken.desc() if project.order_strategy == "complete-first" else taken.asc()
-    passed_over: list[int] = []
-    while True:
-        query = (
-            select(Item.id)
-            .where(
-                Item.project_id == project.id,
-                ~Item.is_gold,
-                ~sa.exists(mine),
-                taken < project.overlap,
-                Item.id.not_in(passed_over),
+    counted = bool(project.rater_cap or project.daily_cap or project.gold_rate > 0)
+    params = {"project_id": project.id, "rater_id": rater.id, "now": now}
+    params["day"] = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    standing = session.execute(_STANDING_COUNTS if counted else _STANDING, params).one()
+    if standing.live is not None:
+        return session.get(Assignment, standing.live)
+    if standing.due:
+        slots.sweep_expired(session=session, project=project, now=now)
+    plan = _plan(session, project, rater, standing if counted else None)
+    if isinstance(plan, NoWork):
+        return plan
+    keys = slots.allowed_keys(session=session, project=project, expertise=rater.expertise)
+    take = {"session": session, "project": project, "rater_id": rater.id, "keys": keys}
+    if plan != "real":
+        item_id = slots.take_next(**take, gold=True)
+        if item_id is not None:
+            return _lease(session, project, rater, item_id, True, now)
+        if plan == "qualify":
+            q = gold.finish_without_gold(
+                gold.qualification(session=session, project=project, rater=rater), project
             )
-            .order_by(Item.priority.desc(), order, sa.func.random())
-            .limit(1)
+            if q.status != "passed":
+                return NoWork(q.message)
+    item_id = slots.take_next(**take)
+    if item_id is None:
+        return NoWork("No items left for you in this project. Thank you!")
+    return _lease(session, project, rater, item_id, False, now)
+
+
+def _plan(session: Session, project: Project, rater: User, counts: Any) -> str | NoWork:
+    """Decide between a gold item ("qualify" or "gold") and a real one, after caps.
+
+    ``counts`` has the rater's items held in the project (total, golds, today), or is
+    None when the project has no gold rate and no caps.
+    """
+    status = "passed"
+    if project.qualification_items > 0:
+        q = gold.qualification(session=session, project=project, rater=rater)
+        if q.status == "failed":
+            return NoWork(q.message)
+        status = q.status
+    if counts is None:
+        return "qualify" if status == "qualifying" else "real"
+    total, golds, today = counts.total, counts.golds, counts.today
+    if project.rater_cap and total >= project.rater_cap:
+        return NoWork(
+            f"You have done this project's limit of {project.rater_cap} items. Thank you!"
         )
-        if not is_sqlite(session):
-            query = query.with_for_update(skip_locked=True, of=Item)
-        item_id = session.exec(query).first()
-        if item_id is None:
-            return NoWork("No items left for you in this project. Thank you!")
-        # The candidate list was read before we held the row lock; count again under it,
-        # since a rater who held the lock a moment ago may have just taken the last slot.
-        if slots_taken(session=session, item_id=item_id) < project.overlap:
-            return _lease(session, project, rater, item_id, now)
-        passed_over.append(item_id)
+    if project.daily_cap and today >= project.daily_cap:
+        return NoWork(
+            f"You have done today's limit of {project.daily_cap} items in this project. "
+            "More tomorrow (the day turns at midnight UTC)."
+        )
+    if status == "qualifying":
+        return "qualify"
+    # Gold served during qualification does not count towards the mixing rate.
+    qualifying = min(golds, project.qualification_items)
+    golds, total = golds - qualifying, total - qualifying
+    # Random at the project rate, but never more than one item off it.
+    deficit = project.gold_rate * (total + 1) - golds
+    return "gold" if deficit >= 1 or random.random() < deficit else "real"
+
+
+def display_order(
+    *, session: Session, project: Project, item_id: int, gold_answer: dict[str, Any] | None
+) -> list[str]:
+    """Choose the responses a new lease shows, in order (see pairs.py)."""
+    ids = [r.external_id for r in _responses(session, item_id)]
+    if project.mode != "pairwise":
+        return pairs.shuffled(ids)
+    history = session.execute(_HISTORY, {"item_id": item_id}).scalars()
+    return pairs.choose_pair(ids, list(history), gold=gold_answer)
+
+
+def _responses(session: Session, item_id: int) -> list[sa.Row]:
+    """Return an item's responses (external_id, content, prompt, messages), read once."""
+    cache = session.info.setdefault("rankroom.responses", {})
+    if item_id not in cache:
+        cache[item_id] = session.execute(_RESPONSES, {"item_id": item_id}).all()
+    return cache[item_id]
 
 
 def _lease(
-    session: Session, project: Project, rater: User, item_id: int, now: datetime
+    session: Session, project: Project, rater: User, item_id: int, is_gold: bool, now: datetime
 ) -> Assignment:
-    ids = list(
-        session.exec(
-            select(Response.external_id)
-            .where(Response.item_id == item_id)
-            .order_by(Response.position)
-        )
-    )
-    rng = random.Random()
-    shown = rng.sample(ids, 2) if project.mode == "pairwise" else rng.sample(ids, len(ids))
-    lease = Assignment(
-        project_id=project.id,
-        item_id=item_id,
-        rater_id=rater.id,
-        shown_order=shown,
-        expires_at=now + timedelta(minutes=project.lease_minutes),
-    )
-    session.add(lease)
-    session.flush()
+    answer = session.get(Item, item_id).gold if is_gold else None
+    values = {
+        "project_id": project.id,
+        "item_id": item_id,
+        "rater_id": rater.id,
+        "status": "active",
+        "is_gold": is_gold,
+        "shown_order": display_order(
+            session=session, project=project, item_id=item_id, gold_answer=answer
+        ),
+        "created_at": now,
+        "expires_at": now + timedelta(minutes=project.lease_minutes),
+        "finished_at": None,
+        "skip_reason": None,
+        "skip_note": None,
+    }
+    # A Core insert, then the row enters the session as if loaded: the ORM's unit of
+    # work would cost more than everything else here.
+    lease_id = session.execute(_INSERT, values).scalar()
+    lease = Assignment(id=lease_id, **values)
+    make_transient_to_detached(lease)
+    session.add(lease)  # its slot was taken with the item (slots.take_next)
     return lease
-
-
-def get_assignment(*, session: Session, assignment_id: int, rater: User) -> Assignment:
-    """Return one of the rater's own assignments; others' are reported as absent."""
-    lease = session.get(Assignment, assignment_id)
-    if lease is None or lease.rater_id != rater.id:
-        raise NotFound(f"No assignment {assignment_id} of yours.")
-    return lease
-
-
-def lock_assignment(*, session: Session, assignment_id: int, rater: User) -> Assignment:
-    """Return the rater's assignment, row-locked until the transaction ends."""
-    query = select(Assignment).where(Assignment.id == assignment_id)
-    if not is_sqlite(session):
-        query = query.with_for_update()
-    lease = session.exec(query.execution_options(populate_existing=True)).first()
-    if lease is None or lease.rater_id != rater.id:
-        raise NotFound(f"No assignment {assignment_id} of yours.")
-    return lease
-
-
-def renew(*, session: Session, lease: Assignment, project: Project) -> Assignment:
-    """Extend a live lease while the rater is still working on it."""
-    if lease.status != "active":
-        raise Conflict(f"This assignment is {lease.status}; it cannot be renewed.")
-    if (
-        lease.expires_at <= utcnow()
-        and slots_taken(session=session, item_id=lease.item_id, exclude=lease.id) >= project.overlap
-    ):
-        raise Conflict("Your lease expired and the item went to another rater.")
-    lease.expires_at = utcnow() + timedelta(minutes=project.lease_minutes)
-    session.add(lease)
-    session.flush()
-    return lease
-
-
-def skip(*, session: Session, lease: Assignment, reason: str, note: str = "") -> Assignment:
-    """Give an item back with a reason; it returns to the pool for other raters."""
-    if reason not in SKIP_REASONS:
-        raise InvalidInput(
-            f"Unknown skip reason {reason!r}.",
-            errors=[{"field": "reason", "message": f"use one of {', '.join(SKIP_REASONS)}"}],
-        )
-    if reason == "other" and not note.strip():
-        raise InvalidInput(
-            "Say why you skip.", errors=[{"field": "note", "message": "required for 'other'"}]
-        )
-    if lease.status != "active":
-        raise Conflict(f"This assignment is already {lease.status}.")
-    lease.status = "skipped"
-    lease.skip_reason = reason
-    lease.skip_note = note.strip()[:2000] or None
-    lease.finished_at = utcnow()
-    session.add(lease)
-    session.flush()
-    return lease
-
-
-def claim_for_submission(*, session: Session, lease: Assignment, project: Project) -> None:
-    """Check a lease may take a judgment: live, or expired with its slot still free."""
-    if lease.status == "submitted":
-        raise Conflict("This item is already submitted; use revise to change your judgment.")
-    if lease.status != "active":
-        raise Conflict(f"This assignment was {lease.status}; your draft is kept in the browser.")
-    if lease.expires_at <= utcnow():
-        if not is_sqlite(session):
-            session.exec(select(Item.id).where(Item.id == lease.item_id).with_for_update())
-        if slots_taken(session=session, item_id=lease.item_id, exclude=lease.id) >= project.overlap:
-            raise Conflict(
-                "Your lease expired and another rater took this item; your draft is kept."
-            )
 
 
 def describe(*, session: Session, lease: Assignment) -> dict[str, Any]:
     """Return what the rater sees for a lease: the prompt and responses by label only."""
-    item = session.get(Item, lease.item_id)
+    rows = _responses(session, lease.item_id)
+    item = rows[0] if rows else session.execute(_SHOWN_ITEM, {"item_id": lease.item_id}).one()
     project = session.get(Project, lease.project_id)
-    by_id = {
-        r.external_id: r for r in session.exec(select(Response).where(Response.item_id == item.id))
-    }
+    by_id = {r.external_id: r for r in rows}
     return {
         "id": lease.id,
         "project": project.slug,
@@ -215,7 +272,7 @@ def describe(*, session: Session, lease: Assignment) -> dict[str, Any]:
         "guideline_version": project.guideline_version,
         "prompt": item.prompt,
         "messages": item.messages,
-        # Model names and response ids never reach the rater: only position labels.
+        # Model names, response ids and whether it is gold never reach the rater.
         "responses": [
             {"label": LABELS[i], "content": by_id[rid].content}
             for i, rid in enumerate(lease.shown_order)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,10 +20,79 @@ from flask import Flask, current_app, g, has_request_context, request
 from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 class SchemaOutOfDate(RuntimeError):
     """The database is behind the code's migrations."""
+
+
+class WriterLock:
+    """Queue SQLite writers on one host with flock, so a waiter wakes the moment it may go.
+
+    SQLite's own busy handler polls with sleeps growing to 100 ms; under many
+    concurrent writers that, not the work, sets the latency (p99 near a second at 32
+    raters). An exclusive flock on a file beside the database, taken just before
+    BEGIN IMMEDIATE and dropped just after COMMIT or ROLLBACK, makes writers queue
+    in the kernel instead. SQLite's lock still guards correctness (and other hosts,
+    which SQLite does not support over network file systems anyway); a thread that
+    already holds the flock does not take it again, so a nested write transaction
+    falls back to the busy timeout instead of waiting on itself.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path: str | None = path
+        self.held: dict[int, int] = {}  # id of the DBAPI connection -> lock file descriptor
+        self.local = threading.local()
+
+    def acquire(self, dbapi_conn: Any) -> None:
+        if getattr(self.local, "depth", 0) or self.path is None:
+            return
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            # A read-only folder: fall back to SQLite's own busy handler.
+            log.warning("SQLite writer queue off (%s); writers will poll instead", exc)
+            self.path = None
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self.held[id(dbapi_conn)] = fd
+        self.local.depth = 1
+
+    def release(self, dbapi_conn: Any) -> None:
+        raw = getattr(dbapi_conn, "dbapi_connection", dbapi_conn)
+        fd = self.held.pop(id(raw), None)
+        if fd is not None:
+            os.close(fd)  # closing the descriptor drops the flock
+            self.local.depth = 0
+
+
+def _queue_writers(engine: sa.Engine) -> None:
+    """Wrap the engine's COMMIT and ROLLBACK to drop the writer lock right after them."""
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    lock = WriterLock(database + "-writers.lock")
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_conn: Any) -> None:
+        try:
+            commit(dbapi_conn)
+        finally:
+            lock.release(dbapi_conn)
+
+    def do_rollback(dbapi_conn: Any) -> None:
+        try:
+            rollback(dbapi_conn)
+        finally:
+            lock.release(dbapi_conn)
+
+    dialect.do_commit, dialect.do_rollback = do_commit, do_rollback  # type: ignore[method-assign]
+    # Safety nets: a connection going back to the pool, or dropped, never keeps the lock.
+    for name in ("checkin", "invalidate", "close"):
+        sa.event.listen(engine, name, lambda dbapi_conn, *_: lock.release(dbapi_conn))
+    engine.info_writer_lock = lock  # type: ignore[attr-defined]
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -38,12 +111,24 @@ def make_engine(url: str) -> sa.Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
+        _queue_writers(engine)
+
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(conn: sa.Connection) -> None:
             # BEGIN IMMEDIATE takes the write lock up front, so two workers never both
             # read then fail to upgrade to a write (SQLITE_BUSY mid-transaction).
-            write = conn.get_execution_options().get("rankroom_write")
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            if conn.get_execution_options().get("rankroom_write"):
+                lock = getattr(engine, "info_writer_lock", None)
+                if lock is not None:
+                    lock.acquire(conn.connection.dbapi_connection)
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                except BaseException:
+                    if lock is not None:
+                        lock.release(conn.connection.dbapi_connection)
+                    raise
+            else:
+                conn.exec_driver_sql("BEGIN")
 
         return engine
     return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -97,17 +182,26 @@ def session() -> Session:
     return g.db_session
 
 
+@contextmanager
+def lookup_session() -> Iterator[Session]:
+    """Yield a session for what a request reads before its own work (who is asking).
+
+    On SQLite it is a separate read transaction, so a writing request does not hold
+    the write lock while it is authenticated and its body parsed; on PostgreSQL, where
+    reads take no lock, it is the request's own session (no extra round trips).
+    """
+    eng = engine()
+    if eng.dialect.name != "sqlite":
+        yield session()
+        return
+    with eng.connect() as conn, Session(bind=conn, expire_on_commit=False) as s:
+        yield s
+
+
 def _close_session(_exc: BaseException | None) -> None:
     s = g.pop("db_session", None)
     if s is not None:
         s.close()
-
-
-@contextmanager
-def read_session(eng: sa.Engine | None = None) -> Iterator[Session]:
-    """Open a session for a short read; objects read stay usable after it closes."""
-    with Session(bind=eng or engine(), expire_on_commit=False) as s:
-        yield s
 
 
 @contextmanager

@@ -12,9 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from service import assignment as assigning
+from service import gold
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.models import Assignment, Item, Judgment, Project, User, utcnow
 
@@ -206,11 +209,48 @@ def build_judgment(
     }
 
 
+# Built once: building a statement costs more than running it (see slots.py).
+_BY_CLIENT_ID = sa.select(Judgment.id).where(
+    Judgment.rater_id == sa.bindparam("b_rater"), Judgment.client_id == sa.bindparam("b_client")
+)
+
+
 def _existing(session: Session, rater: User, client_id: Any) -> Judgment | None:
     if not isinstance(client_id, str):
         return None
-    query = select(Judgment).where(Judgment.rater_id == rater.id, Judgment.client_id == client_id)
-    return session.exec(query).first()
+    found = session.execute(_BY_CLIENT_ID, {"b_rater": rater.id, "b_client": client_id}).scalar()
+    return None if found is None else session.get(Judgment, found)
+
+
+# Built once: building a statement costs more than running it (see slots.py).
+_INSERT = sa.insert(Judgment.__table__).returning(Judgment.__table__.c.id)
+_PROJECT = select(Project).where(Project.id == sa.bindparam("b_id"))
+_SUBMITTED = (
+    sa.update(Assignment.__table__)
+    .where(Assignment.__table__.c.id == sa.bindparam("b_id"))
+    .values(status="submitted", finished_at=sa.bindparam("b_at"))
+)
+
+
+def _store(session: Session, judgment: Judgment, lease: Assignment) -> None:
+    """Insert the judgment and mark the lease submitted, in Core.
+
+    The ORM's unit of work costs more than the rest of a submission; the rows then
+    enter the session as if loaded, so callers see ordinary objects.
+    """
+    values = {c.key: getattr(judgment, c.key) for c in Judgment.__table__.columns}
+    values.pop("id")
+    try:
+        judgment.id = session.execute(_INSERT, values).scalar()
+    except sa.exc.IntegrityError as exc:
+        # The transaction is spoilt either way; the request rolls it back.
+        raise Conflict("This client id was already used for another item.") from exc
+    make_transient_to_detached(judgment)
+    session.add(judgment)
+    now = utcnow()
+    session.execute(_SUBMITTED, {"b_id": lease.id, "b_at": now})
+    set_committed_value(lease, "status", "submitted")
+    set_committed_value(lease, "finished_at", now)
 
 
 def record_judgment(
@@ -223,29 +263,32 @@ def record_judgment(
     # Lock the lease first: a double click's two requests then run one after the
     # other, and the second finds the first's judgment by its client id.
     lease = assigning.lock_assignment(session=session, assignment_id=assignment_id, rater=rater)
-    previous = _existing(session, rater, payload.get("client_id"))
+    # Only a submitted lease can hold this client id's judgment; for a live one the
+    # unique (rater, client id) constraint catches a reused id (see _store).
+    previous = (
+        _existing(session, rater, payload.get("client_id")) if lease.status == "submitted" else None
+    )
     if previous is not None:
         if previous.assignment_id != lease.id:
             raise Conflict("This client id was already used for another item.")
         return previous, False
-    project = session.get(Project, lease.project_id)
-    item = session.get(Item, lease.item_id)
+    project = session.execute(_PROJECT, {"b_id": lease.project_id}).scalars().one()
     fields = build_judgment(project=project, lease=lease, payload=payload)
     assigning.claim_for_submission(session=session, lease=lease, project=project)
     judgment = Judgment(
         **fields,
         project_id=project.id,
-        item_id=item.id,
+        item_id=lease.item_id,
         rater_id=rater.id,
         assignment_id=lease.id,
-        is_gold=item.is_gold,
+        is_gold=lease.is_gold,
         guideline_version=project.guideline_version,
     )
-    lease.status = "submitted"
-    lease.finished_at = utcnow()
-    session.add(judgment)
-    session.add(lease)
-    session.flush()
+    _store(session, judgment, lease)
+    if lease.is_gold:
+        item = session.get(Item, lease.item_id)
+        gold.record_score(session=session, judgment=judgment, project=project, item=item)
+        session.flush()
     return judgment, True
 
 

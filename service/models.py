@@ -441,3 +441,80 @@ class Generation(SQLModel, table=True):
     attempts: int = Field(default=0)
     created_at: datetime = _created()
     updated_at: datetime = _created()
+
+
+class ItemSlots(SQLModel, table=True):
+    """Per-item counters that make handing out work one indexed lookup (see slots.py).
+
+    Kept in step with ``item`` by database triggers (migration assign1), so every way of
+    writing items (ORM, bulk import, raw SQL) is covered. ``taken`` counts submitted
+    judgments plus leases not yet expired by the sweep; ``open`` is true while a real
+    (non-gold), unflagged item still wants raters.
+    """
+
+    __tablename__ = "item_slots"
+    __table_args__ = (
+        sa.Index("ix_item_slots_fill", "project_id", "open", "priority", "taken", "rand"),
+        sa.Index(
+            "ix_item_slots_spread",
+            "project_id",
+            "open",
+            sa.text("priority DESC"),
+            "taken",
+            "rand",
+        ),
+        sa.Index("ix_item_slots_gold", "project_id", "is_gold"),
+    )
+
+    item_id: int = Field(foreign_key="item.id", primary_key=True)
+    project_id: int = Field(foreign_key="project.id")
+    priority: int = Field(default=0)
+    is_gold: bool = Field(default=False)
+    flagged: bool = Field(default=False)
+    # The item's required expertise tags, lower-cased, sorted and joined by "|".
+    expertise_key: str = Field(default="", max_length=1000)
+    taken: int = Field(default=0)
+    skips: int = Field(default=0)
+    open: bool = Field(default=True)
+    # A random number fixed at import: the "then random" tie-break, served by the index.
+    rand: float = Field(default=0.0)
+
+
+class GoldScore(SQLModel, table=True):
+    """How far one judgment on a gold item agrees with the known answer (0 to 1)."""
+
+    __tablename__ = "gold_score"
+    __table_args__ = (sa.Index("ix_gold_score_project_rater", "project_id", "rater_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    judgment_id: int = Field(foreign_key="judgment.id", sa_column_kwargs={"unique": True})
+    project_id: int = Field(foreign_key="project.id")
+    rater_id: int = Field(foreign_key="user.id")
+    item_id: int = Field(foreign_key="item.id")
+    # None when the gold answer says nothing about what was shown (see gold.py).
+    score: float | None = Field(default=None)
+    created_at: datetime = _created()
+
+
+class QualificationOverride(SQLModel, table=True):
+    """An admin's decision that a rater passes (or fails) a project's qualification."""
+
+    __tablename__ = "qualification_override"
+    __table_args__ = (sa.UniqueConstraint("project_id", "rater_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id")
+    rater_id: int = Field(foreign_key="user.id")
+    passed: bool
+    admin_id: int | None = Field(default=None, foreign_key="user.id")
+    note: str = Field(default="", max_length=2000)
+    created_at: datetime = _created()
+
+
+# Finds the leases to expire in one project without reading its whole history.
+sa.Index(
+    "ix_assignment_project_status_expires",
+    Assignment.project_id,  # type: ignore[arg-type]
+    Assignment.status,  # type: ignore[arg-type]
+    Assignment.expires_at,  # type: ignore[arg-type]
+)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlmodel import Session, select
 
@@ -45,9 +46,13 @@ def create_project(*, session: Session, data: dict[str, Any]) -> Project:
     return project
 
 
+# Built once: every rater request looks its project up (see slots.py on why).
+_BY_SLUG = select(Project).where(Project.slug == sa.bindparam("b_slug"))
+
+
 def get_project(*, session: Session, slug: str) -> Project:
     """Return the project with ``slug`` or raise NotFound."""
-    project = session.exec(select(Project).where(Project.slug == slug)).first()
+    project = session.execute(_BY_SLUG, {"b_slug": slug}).scalars().first()
     if project is None:
         raise NotFound(f"No project {slug!r}.")
     return project

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from service import accounts, assignment, db, invites, judgments, sources
-from service.models import User
+from service.models import Item, User
 from tests.factories import Factory, item_row
 
 ROLES = ("anonymous", "rater", "other_rater", "engineer", "engineer_noscope", "admin")
@@ -43,6 +44,7 @@ class World:
     judgment_id: int = 0
     # Failed pull runs (one per door) that admins may retry.
     runs: dict[str, int] = field(default_factory=dict)
+    flagged_item: int = 0
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,34 @@ MATRIX: dict[str, Route] = {
         RATER_NEW,
         lambda w, r: f"/api/v1/judgments/{w.judgment_id}/revise",
         json={"client_id": "matrix-revision-1", "verdict": {"choice": "B"}},
+    ),
+    # Assignment administration: admins only.
+    "GET /api/v1/projects/<slug>/item-states": Route(
+        ADMIN_API, "/api/v1/projects/matrix/item-states"
+    ),
+    "GET /api/v1/projects/<slug>/gold-accuracy": Route(
+        ADMIN_API, "/api/v1/projects/matrix/gold-accuracy"
+    ),
+    "POST /api/v1/assignments/<int:assignment_id>/release": Route(
+        ADMIN_API, lambda w, r: f"/api/v1/assignments/{w.leases['release']}/release"
+    ),
+    "POST /api/v1/assignments/<int:assignment_id>/reassign": Route(
+        e("401", "403", "403", "403", "403", "201"),
+        lambda w, r: f"/api/v1/assignments/{w.leases['reassign']}/reassign",
+        json={"rater": "matrix-reassignee"},
+    ),
+    "PUT /api/v1/projects/<slug>/overlap": Route(
+        ADMIN_API, "/api/v1/projects/matrix/overlap", json={"overlap": 4}
+    ),
+    "PUT /api/v1/projects/<slug>/status": Route(
+        ADMIN_API, "/api/v1/projects/matrix/status", json={"status": "active"}
+    ),
+    "POST /api/v1/projects/<slug>/items/<int:item_id>/unflag": Route(
+        ADMIN_API, lambda w, r: f"/api/v1/projects/matrix-flags/items/{w.flagged_item}/unflag"
+    ),
+    "POST /api/v1/projects/<slug>/recount": Route(ADMIN_API, "/api/v1/projects/matrix/recount"),
+    "PUT /api/v1/projects/<slug>/qualifications/<username>": Route(
+        ADMIN_API, "/api/v1/projects/matrix/qualifications/matrix-reassignee", json={"passed": True}
     ),
     # The rating screens: pages for raters only.
     "GET /rate": Route(e("login", "200", "200", "403", "403", "403")),
@@ -297,7 +327,12 @@ def world(app: Flask, make: Factory) -> World:
     ):
         w.victims[name] = make.user("rater", username=f"victim-{name}")
     rater = w.users["rater"]
-    for purpose in ("next", "show", "judge", "skip", "renew", "revise"):
+    make.user("rater", username="matrix-reassignee")
+    (flagged,) = make.items(make.project(slug="matrix-flags"), [item_row("matrix-flagged")])
+    w.flagged_item = flagged.id
+    with db.write_session() as s:
+        s.execute(sa.update(Item).where(Item.id == flagged.id).values(flagged=True))
+    for purpose in ("next", "show", "judge", "skip", "renew", "revise", "release", "reassign"):
         project = make.project(slug=f"matrix-{purpose}", mode="pairwise", scale="binary")
         make.items(project, [item_row(f"matrix-{purpose}-item")])
         if purpose == "next":

@@ -48,10 +48,15 @@ class JudgmentOutSchema(Schema):
     created_at = fields.DateTime()
 
 
+# Instances made once: a marshmallow schema deep-copies its fields when instantiated.
+JUDGMENT_IN = JudgmentInSchema()
+JUDGMENT_OUT = JudgmentOutSchema()
+
+
 def _save(result: tuple[Any, bool]) -> tuple[Any, int]:
     judgment, created = result
     db.session().commit()
-    return JudgmentOutSchema().dump(judgment), 201 if created else 200
+    return JUDGMENT_OUT.dump(judgment), 201 if created else 200
 
 
 @bp.route("/projects/<slug>/next", methods=["POST"])
@@ -61,10 +66,13 @@ def next_item(slug: str) -> Any:
     s = db.session()
     project = projects.get_project(session=s, slug=slug)
     lease = assignment.next_assignment(session=s, project=project, rater=current_user())
-    s.commit()
     if isinstance(lease, assignment.NoWork):
+        s.commit()
         return {"assignment": None, "message": lease.reason}
-    return {"assignment": assignment.describe(session=s, lease=lease)}
+    # Described inside the transaction: on SQLite a second one would queue for the lock again.
+    shown = assignment.describe(session=s, lease=lease)
+    s.commit()
+    return {"assignment": shown}
 
 
 @bp.route("/assignments/<int:assignment_id>")
@@ -77,7 +85,7 @@ def show(assignment_id: int) -> Any:
 
 
 @bp.route("/assignments/<int:assignment_id>/judgment", methods=["POST"])
-@bp.arguments(JudgmentInSchema)
+@bp.arguments(JUDGMENT_IN)
 @requires("rater")
 def submit(payload: dict[str, Any], assignment_id: int) -> Any:
     """Submit a judgment; a repeated client_id returns the stored one (200)."""
@@ -92,7 +100,7 @@ def submit(payload: dict[str, Any], assignment_id: int) -> Any:
 
 
 @bp.route("/judgments/<int:judgment_id>/revise", methods=["POST"])
-@bp.arguments(JudgmentInSchema)
+@bp.arguments(JUDGMENT_IN)
 @requires("rater")
 def revise(payload: dict[str, Any], judgment_id: int) -> Any:
     """Record a corrected version of a recent judgment."""

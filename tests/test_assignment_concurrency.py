@@ -1,0 +1,144 @@
+"""Many threads and processes at once taking and submitting work, on both databases.
+
+Afterwards: no item over its overlap, no rater twice on an item, no submission lost
+or stored twice, the counters equal to a recount, and, once abandoned leases have
+expired, every slot filled.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import timedelta
+from multiprocessing import get_context
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from service import assignment, create_app, db, judgments, slots
+from service.errors import Conflict
+from service.models import Assignment, Judgment, Project, User, utcnow
+from tests.factories import item_row
+
+OVERLAP = 3
+ITEMS = 24
+
+
+def _work(app: Any, project_id: int, rater_ids: list[int], abandon: float, seed: int) -> dict:
+    """Loop next -> submit for these raters until none has work; report what happened."""
+    rng = random.Random(seed)
+    created: list[str] = []
+    refused = 0
+    active = list(rater_ids)
+    with app.app_context():
+        while active:
+            rater_id = rng.choice(active)
+            with db.write_session() as s:
+                lease = assignment.next_assignment(
+                    session=s, project=s.get(Project, project_id), rater=s.get(User, rater_id)
+                )
+            if isinstance(lease, assignment.NoWork):
+                active.remove(rater_id)
+                continue
+            if rng.random() < abandon:
+                # Walk away: the lease holds its slot until it expires. A rater who
+                # abandons stops working, as in life, so the lease is not handed back.
+                active.remove(rater_id)
+                continue
+            client_id = uuid.uuid4().hex
+            for _ in range(2 if rng.random() < 0.2 else 1):  # sometimes a double click
+                try:
+                    with db.write_session() as s:
+                        _, new = judgments.record_judgment(
+                            session=s,
+                            assignment_id=lease.id,
+                            rater=s.get(User, rater_id),
+                            payload={"client_id": client_id, "verdict": {"choice": "A"}},
+                        )
+                except Conflict:
+                    # Another thread of the same rater submitted this lease first.
+                    refused += 1
+                    break
+                if new:
+                    created.append(client_id)
+    return {"created": created, "refused": refused}
+
+
+def _process_worker(
+    database_url: str, project_id: int, rater_ids: list[int], abandon: float, seed: int
+) -> dict:
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "t"})
+    try:
+        return _work(app, project_id, rater_ids, abandon, seed)
+    finally:
+        db.engine_of(app).dispose()
+
+
+def _hammer(app: Any, database_url: str, project_id: int, raters: list[int], abandon: float):
+    """Run half the raters on 4 threads here and half in 3 processes, all at once."""
+    threads = [raters[i::8] for i in range(4)]
+    # Two threads share each of these raters: one person, two tabs, same moment.
+    threads.append(threads[0])
+    procs = [raters[4 + i :: 8] for i in range(3)]
+    spawn = get_context("spawn")
+    with (
+        ProcessPoolExecutor(len(procs), mp_context=spawn) as pp,
+        ThreadPoolExecutor(len(threads)) as tp,
+    ):
+        futures = [
+            pp.submit(_process_worker, database_url, project_id, ids, abandon, k)
+            for k, ids in enumerate(procs)
+        ]
+        futures += [
+            tp.submit(_work, app, project_id, ids, abandon, 100 + k)
+            for k, ids in enumerate(threads)
+        ]
+        return [f.result(timeout=300) for f in futures]
+
+
+def _check(app: Any, project_id: int, created: list[str], *, exact: bool) -> None:
+    with app.app_context():
+        s = db.session()
+        per_item = dict(
+            s.execute(sa.select(Judgment.item_id, sa.func.count()).group_by(Judgment.item_id)).all()
+        )
+        assert max(per_item.values()) <= OVERLAP
+        if exact:
+            assert len(per_item) == ITEMS and set(per_item.values()) == {OVERLAP}
+        pairs = s.execute(
+            sa.select(Judgment.item_id, Judgment.rater_id, sa.func.count())
+            .group_by(Judgment.item_id, Judgment.rater_id)
+            .having(sa.func.count() > 1)
+        ).all()
+        assert pairs == []
+        stored = sorted(s.exec(select(Judgment.client_id)))
+        assert stored == sorted(created)  # none lost, none twice
+        submitted = s.exec(
+            select(sa.func.count()).select_from(Assignment).where(Assignment.status == "submitted")
+        ).one()
+        assert submitted == len(stored)
+    with app.app_context(), db.write_session() as s:
+        assert slots.recount(session=s, project=s.get(Project, project_id)) == 0
+
+
+def test_hammering_keeps_overlap_exact(app, database_url, make):
+    project = make.project(overlap=OVERLAP, mode="pairwise", scale="binary")
+    make.items(project, [item_row(n_responses=3) for _ in range(ITEMS)])
+    raters = [make.user().id for _ in range(16)]
+    results = _hammer(app, database_url, project.id, raters, abandon=0.1)
+    created = [c for r in results for c in r["created"]]
+    _check(app, project.id, created, exact=False)
+
+    # Time travel: every lease still open has now expired; fresh raters fill the rest.
+    with app.app_context(), db.write_session() as s:
+        s.execute(
+            sa.update(Assignment)
+            .where(Assignment.status == "active")
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    fresh = [make.user().id for _ in range(16)]
+    results = _hammer(app, database_url, project.id, fresh, abandon=0.0)
+    created += [c for r in results for c in r["created"]]
+    _check(app, project.id, created, exact=True)
