@@ -68,4 +68,7 @@ def home() -> Any:
 def init_app(app: Flask) -> None:
     """Register the pages and open static files to all."""
     app.register_blueprint(bp)
+    from service.web import dashboards
+
+    app.register_blueprint(dashboards.bp)
     app.view_functions["static"] = public(app.view_functions["static"])
