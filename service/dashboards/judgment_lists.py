@@ -73,7 +73,7 @@ def rater_judgments(
     gold = load_gold(session=session, project=project)
     others: dict[int, Counter[str]] = defaultdict(Counter)
     rows = []
-    for j, external_id in session.execute(query).tuples():
+    for j, external_id in session.execute(query):
         if j.rater_id != rater_id:
             others[j.item_id][describe_verdict(j.verdict, strength=False)] += 1
         else:
@@ -107,7 +107,7 @@ def item_judgments(*, session: Session, project: Project, item_id: int) -> dict[
     )
     rows = [
         _row(j, item.gold if item.is_gold else None) | {"rater": name or username}
-        for j, name, username in session.execute(query).tuples()
+        for j, name, username in session.execute(query)
     ]
     return {
         "item": {
