@@ -9,7 +9,7 @@ one matrix product instead of a Python loop over items. Modules register such st
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -116,6 +116,45 @@ def bootstrap_ci(
         values = _loop_resamples(stat_fn, units, n_boot, rng, kwargs, groups)
     low, high = percentile_interval(values)
     return replace(point, low=low, high=high)
+
+
+def bootstrap_variants(
+    stat_fn: Callable[..., Stat | float],
+    units: Any,
+    variants: Sequence[dict[str, Any]],
+    *,
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    clusters: npt.ArrayLike | None = None,
+) -> list[Stat]:
+    """Return bootstrap_ci(stat_fn, units, **variant, ...) for every variant, drawing the
+    resamples once for variants whose per-item terms are the same (e.g. Krippendorff's alpha
+    at the ordinal and interval levels, whose coincidence matrices differ only in how they
+    are finished). Each result equals its own bootstrap_ci call with the same seed.
+    """
+    item_sums = _ITEM_SUMS.get(stat_fn)
+    if item_sums is None or n_boot < 1:
+        return [
+            bootstrap_ci(stat_fn, units, n_boot=n_boot, seed=seed, clusters=clusters, **v)
+            for v in variants
+        ]
+    groups = None if clusters is None else _cluster_groups(clusters)
+    drawn: list[tuple[np.ndarray, np.ndarray]] = []  # (terms, their resampled sums)
+    out = []
+    for variant in variants:
+        point = stat_fn(units, **variant)
+        if point.value is None:
+            out.append(point)
+            continue
+        sums = item_sums(units, **variant)
+        terms = sums.terms if groups is None else _sum_groups(sums.terms, groups)
+        resampled = next((r for t, r in drawn if np.array_equal(t, terms)), None)
+        if resampled is None:
+            resampled = resample_sums(terms, n_boot, np.random.default_rng(seed))
+            drawn.append((terms, resampled))
+        low, high = percentile_interval(sums.finish(resampled))
+        out.append(replace(point, low=low, high=high))
+    return out
 
 
 def register_item_sums(stat_fn: Callable[..., Any], item_sums: Callable[..., ItemSums]) -> None:

@@ -73,6 +73,11 @@ def _decider(
                 "correctness": max(1, min(5, base)),
                 "clarity": max(1, min(5, base + odd)),
             }
+        if style == "careful" and verdict in scores:
+            # A careful rater does not score the response they preferred lower on everything.
+            other = right if verdict == left else left
+            if all(scores[other][d] > scores[verdict][d] for d in scores[other]):
+                scores[verdict], scores[other] = scores[other], scores[verdict]
         ms = int(1000 * seconds * rng.uniform(0.6, 1.5))
         return verdict, {"active_ms": ms, "scores": scores}
 

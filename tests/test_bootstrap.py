@@ -21,6 +21,7 @@ from service.agreement import (
     reliability_data,
     stacked_reliability_data,
 )
+from service.bootstrap import bootstrap_variants
 from service.rater_quality import (
     leave_one_out_agreement,
     leave_one_out_from_codes,
@@ -147,3 +148,21 @@ def test_position_bias_many_equals_binomtest() -> None:
 def test_position_bias_many_refuses_impossible_counts() -> None:
     with pytest.raises(ValueError):
         position_bias_many([5], [3])
+
+
+def test_bootstrap_variants_share_resamples_and_equal_separate_calls() -> None:
+    codes = code_triples(_random_triples(11))
+    data = stacked_reliability_data(codes)
+    clusters = np.array(codes.items) // 2  # two units per cluster
+    variants = [{"level": "ordinal"}, {"level": "interval"}, {"level": "nominal"}]
+    shared = bootstrap_variants(krippendorff_alpha, data, variants, n_boot=300, clusters=clusters)
+    separate = [
+        bootstrap_ci(krippendorff_alpha, data, n_boot=300, clusters=clusters, **v) for v in variants
+    ]
+    assert shared == separate
+
+
+def test_bootstrap_variants_of_an_unregistered_statistic() -> None:
+    values = np.array([1.0, 2.0, 3.0, 4.0])
+    got = bootstrap_variants(lambda x, k: float(np.mean(x) * k), values, [{"k": 1}, {"k": 2}])
+    assert [s.value for s in got] == [2.5, 5.0]

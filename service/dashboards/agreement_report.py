@@ -28,9 +28,10 @@ from service.agreement import (
     percent_agreement,
     stacked_reliability_data,
 )
-from service.bootstrap import Stat
-from service.dashboards.columns import load_judgments, load_raters
+from service.bootstrap import Stat, bootstrap_variants
+from service.dashboards.columns import load_judgments
 from service.dashboards.filters import Filters
+from service.dashboards.lookups import load_raters
 from service.dashboards.summaries import histogram, rounded, stat_dict
 from service.dashboards.verdicts import (
     Labels,
@@ -143,7 +144,15 @@ def _dimension(cols: Any, dim: dict[str, Any]) -> dict[str, Any]:
     else:
         on = f"{dim['label']} ({where}, 1–{dim['points']})"
         codes = labels.codes()
-        stats = [_alpha("ordinal", labels, on, codes), _alpha("interval", labels, on, codes)]
+        ordinal, interval = bootstrap_variants(
+            krippendorff_alpha,
+            stacked_reliability_data(codes),
+            [{"level": "ordinal"}, {"level": "interval"}],
+            n_boot=N_BOOT,
+            seed=SEED,
+            clusters=labels.unit_item[codes.items],
+        )
+        stats = [_entry("alpha_ordinal", on, ordinal), _entry("alpha_interval", on, interval)]
     return {
         "name": dim["name"],
         "label": dim["label"],

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from service.dashboards.columns import load_items, load_judgments, load_raters
+from service.dashboards.columns import load_judgments
 from service.dashboards.filters import Filters
+from service.dashboards.lookups import load_items, load_raters
 from service.dashboards.progress import per_item
 from service.dashboards.summaries import DAY, iso_day
 from service.errors import InvalidInput

@@ -10,8 +10,10 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from service.agreement import item_agreement, kendall_w_per_item, label_counts
-from service.dashboards.columns import load_assignments, load_items, load_judgments
+from service.dashboards.columns import load_judgments
 from service.dashboards.filters import Filters
+from service.dashboards.leases import load_assignments
+from service.dashboards.lookups import load_items
 from service.dashboards.verdicts import (
     PAIRWISE_CATEGORIES,
     Labels,
@@ -39,29 +41,37 @@ def items_report(
     cols = load_judgments(
         session=session, project=project, filters=filters, **main_needs(project, filters.dimension)
     )
-    leases = load_assignments(session=session, project=project, filters=filters)
+    leases = load_assignments(
+        session=session, project=project, filters=filters, statuses=("skipped",)
+    )
     items = load_items(session=session, project=project, filters=filters)
     external = dict(zip(items.id.tolist(), items.external_id.tolist(), strict=True))
     adjudicated = _adjudicated(session, project)
-    judged = Counter(cols.item.tolist())
+    judged_ids, judged_counts = np.unique(cols.item, return_counts=True)
+    judged = dict(zip(judged_ids.tolist(), judged_counts.tolist(), strict=True))
+    labels = None if ranking else main_labels(cols, project, filters.dimension)
     if ranking:
         matrices, ids = rank_matrices(position_labels(cols, rank_positions(cols)))
-        agreement = dict(zip(ids, kendall_w_per_item(matrices).tolist(), strict=True))
-        spread: dict[int, dict[str, int]] = {}
+        item_ids, agreement = np.array(ids, dtype=np.int64), kendall_w_per_item(matrices)
+    elif labels is not None:
+        item_ids, agreement = _label_agreement(labels)
     else:
-        labels = main_labels(cols, project, filters.dimension)
-        agreement, spread = _label_agreement(labels) if labels is not None else ({}, {})
-    scored = [(v, i) for i, v in agreement.items() if np.isfinite(v)]
+        item_ids, agreement = np.zeros(0, np.int64), np.zeros(0)
+    scored = np.isfinite(agreement)
+    item_ids, agreement = item_ids[scored], agreement[scored]
+    n_judged = np.array([judged.get(i, 0) for i in item_ids.tolist()], dtype=np.int64)
+    worst = np.lexsort((item_ids, -n_judged, agreement))[:limit]
+    spread = _spread(labels, set(item_ids[worst].tolist())) if labels is not None else {}
     disputed = [
         {
             "item_id": item,
             "external_id": external.get(item, str(item)),
-            "judgments": judged[item],
+            "judgments": judged.get(item, 0),
             "agreement": value,
             "labels": spread.get(item, {}),
             "adjudicated": adjudicated.get(item, 0),
         }
-        for value, item in sorted(scored, key=lambda p: (p[0], -judged[p[1]], p[1]))[:limit]
+        for item, value in zip(item_ids[worst].tolist(), agreement[worst].tolist(), strict=True)
     ]
     return {
         "limit": limit,
@@ -70,29 +80,33 @@ def items_report(
         else main_label_name(project, filters.dimension),
         "items": len(items.id),
         "judged_items": len(judged),
-        "compared_items": len(scored),
+        "compared_items": int(scored.sum()),
         "adjudicated_items": len(adjudicated),
         "disputed": disputed,
         "skipped": _skipped(leases, external, limit),
     }
 
 
-def _label_agreement(labels: Labels) -> tuple[dict[int, float], dict[int, dict[str, int]]]:
-    """Return each item's mean pair agreement over its units, and how its labels spread."""
+def _label_agreement(labels: Labels) -> tuple[np.ndarray, np.ndarray]:
+    """Return item ids and each one's mean pair agreement over its units (NaN: no pair)."""
     codes = labels.codes()
     per_unit = item_agreement(label_counts(codes))
-    unit_item = labels.unit_item[codes.items]
-    sums: dict[int, list[float]] = defaultdict(list)
-    for item, value in zip(unit_item.tolist(), per_unit.tolist(), strict=True):
-        if np.isfinite(value):
-            sums[item].append(value)
+    defined = np.isfinite(per_unit)
+    item_ids, item_of = np.unique(labels.unit_item[codes.items], return_inverse=True)
+    total = np.bincount(item_of[defined], weights=per_unit[defined], minlength=len(item_ids))
+    count = np.bincount(item_of[defined], minlength=len(item_ids))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return item_ids, np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _spread(labels: Labels, items: set[int]) -> dict[int, dict[str, int]]:
+    """Return how the labels spread on each of ``items``, named as an admin reads them."""
+    keep = np.isin(labels.unit_item[labels.unit], list(items))
     spread: dict[int, Counter[str]] = defaultdict(Counter)
-    pairs, counts = np.unique(np.stack([codes.item, codes.label]), axis=1, return_counts=True)
-    for unit, label, count in zip(*pairs.tolist(), counts.tolist(), strict=True):
-        name = labels.name(codes.items[unit])
-        spread[name[0]][_label_name(labels, name, codes.labels[label])] += count
-    agreement = {item: float(np.mean(values)) for item, values in sums.items()}
-    return agreement, {item: dict(sorted(c.items())) for item, c in spread.items()}
+    for unit, value in zip(labels.unit[keep].tolist(), labels.value[keep].tolist(), strict=True):
+        name = labels.name(unit)
+        spread[name[0]][_label_name(labels, name, value)] += 1
+    return {item: dict(sorted(c.items())) for item, c in spread.items()}
 
 
 def _label_name(labels: Labels, unit: tuple[Any, ...], value: float) -> str:

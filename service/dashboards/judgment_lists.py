@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from service.dashboards.adjudication import adjudications_of, project_item
-from service.dashboards.columns import current_judgment_filter, load_gold, load_raters
+from service.dashboards.columns import current_judgment_filter
 from service.dashboards.filters import Filters
+from service.dashboards.lookups import load_gold, load_raters
 from service.dashboards.verdicts import gold_score, verdict_ranks
 from service.errors import NotFound
 from service.models import Item, Judgment, Project, Response, User
@@ -20,6 +21,8 @@ def describe_verdict(verdict: dict[str, Any], *, strength: bool = True) -> str:
     """Say a verdict in response ids: "a", "tie", "c > a = b"; "scores only" for ratings."""
     if "ranking" in verdict:
         return " > ".join(" = ".join(group) for group in verdict["ranking"] or [])
+    if verdict.get("tie"):
+        return "tie"
     if "preferred" not in verdict:
         return "scores only"
     label = verdict["preferred"] if verdict["preferred"] is not None else "tie"

@@ -9,8 +9,9 @@ import numpy as np
 from sqlmodel import Session
 
 from service.bradley_terry import PRIOR, bootstrap_bradley_terry, win_rate_matrix
-from service.dashboards.columns import load_judgments, load_models
+from service.dashboards.columns import load_judgments
 from service.dashboards.filters import Filters
+from service.dashboards.lookups import load_models
 from service.dashboards.summaries import rounded, stat_dict
 from service.dashboards.verdicts import main_label_name, main_needs, main_pairs
 from service.models import Project

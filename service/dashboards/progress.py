@@ -9,13 +9,10 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from service.dashboards.columns import (
-    count_revisions,
-    load_assignments,
-    load_items,
-    load_judgments,
-)
+from service.dashboards.columns import count_revisions, load_judgments
 from service.dashboards.filters import Filters
+from service.dashboards.leases import assignment_counts, load_assignments
+from service.dashboards.lookups import load_items
 from service.dashboards.summaries import DAY, iso_day, share
 from service.models import Project, utcnow
 
@@ -32,7 +29,10 @@ def progress_report(
     """
     now = now or utcnow()
     cols = load_judgments(session=session, project=project, filters=filters, verdicts=False)
-    leases = load_assignments(session=session, project=project, filters=filters)
+    leases = load_assignments(
+        session=session, project=project, filters=filters, statuses=("active", "skipped")
+    )
+    counts = assignment_counts(session=session, project=project, filters=filters)
     items = load_items(session=session, project=project, filters=filters)
     judged = per_item(items.id, cols.item)
     live = per_item(items.id, leases.item[_live(leases.status, leases.expires, now)])
@@ -41,7 +41,7 @@ def progress_report(
     started = regular & ~complete & ((judged > 0) | (live > 0))
     remaining = int(np.maximum(project.overlap - judged[regular], 0).sum())
     skipped = leases.status == "skipped"
-    submitted = int((leases.status == "submitted").sum())
+    submitted = sum(n for (_, status), n in counts.items() if status == "submitted")
     reference = min(now, filters.end()) if filters.end() else now
     recent = cols.created >= reference.timestamp() - PACE_DAYS * DAY
     timed = cols.active_ms[np.isfinite(cols.active_ms)]

@@ -8,15 +8,11 @@ import numpy as np
 from sqlmodel import Session
 
 from service.bootstrap import Stat, no_value
-from service.dashboards.columns import (
-    load_assignments,
-    load_gold,
-    load_judgments,
-    load_models,
-    load_raters,
-)
+from service.dashboards.columns import load_judgments
 from service.dashboards.consistency import contradictions, model_triads
 from service.dashboards.filters import Filters
+from service.dashboards.leases import assignment_counts
+from service.dashboards.lookups import load_gold, load_models, load_raters
 from service.dashboards.summaries import histogram, quantiles, share, stat_dict
 from service.dashboards.verdicts import (
     Pairs,
@@ -54,10 +50,10 @@ def raters_report(*, session: Session, project: Project, filters: Filters) -> di
     scored = likert_dimensions(project, "response")
     needs["dims"] = list({d["name"]: d for d in [*needs["dims"], *scored]}.values())
     cols = load_judgments(session=session, project=project, filters=filters, **needs)
-    leases = load_assignments(session=session, project=project, filters=filters)
+    counts = assignment_counts(session=session, project=project, filters=filters)
     gold = load_gold(session=session, project=project)
     models = load_models(session=session, project=project)
-    ids = np.union1d(cols.rater, leases.rater).astype(np.int64)
+    ids = np.union1d(cols.rater, [rater for rater, _ in counts]).astype(np.int64)
     people = load_raters(session=session, ids=ids)
     at = np.searchsorted(ids, cols.rater)
     size = len(ids)
@@ -69,9 +65,8 @@ def raters_report(*, session: Session, project: Project, filters: Filters) -> di
     contradicted = contradictions(cols, project) if scored else np.full(len(cols), np.nan)
     gold_accuracy = _means(at, gold_scores(cols, gold), size, "no judgments on gold items")
     contradiction = _means(at, contradicted, size, "no verdicts with scores to compare")
-    lease_at = np.searchsorted(ids, leases.rater)
-    skipped = np.bincount(lease_at[leases.status == "skipped"], minlength=size)
-    submitted = np.bincount(lease_at[leases.status == "submitted"], minlength=size)
+    skipped = [counts.get((rater, "skipped"), 0) for rater in ids.tolist()]
+    submitted = [counts.get((rater, "submitted"), 0) for rater in ids.tolist()]
     judged = np.bincount(at, minlength=size)
     seconds = cols.active_ms / 1000
     by_rater = np.split(seconds[np.argsort(at, kind="stable")], np.cumsum(judged)[:-1])

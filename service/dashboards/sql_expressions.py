@@ -87,7 +87,9 @@ def _score_sqlite(element: _ResponseScore, compiler: Any, **kw: Any) -> str:
 
 def _score_pg(element: _ResponseScore, compiler: Any, **kw: Any) -> str:
     rubric, shown, position, dimension = (compiler.process(c, **kw) for c in element.clauses)
-    value = f"((({rubric}) -> 'response') -> (({shown}) ->> CAST({position} AS INTEGER))) ->> CAST({dimension} AS TEXT)"
+    # One path lookup (#>>) parses the json text once; chained -> operators parse it per step.
+    key = f"(({shown}) ->> CAST({position} AS INTEGER))"
+    value = f"(({rubric}) #>> ARRAY['response', {key}, CAST({dimension} AS TEXT)])"
     return f"CAST({value} AS DOUBLE PRECISION)" if isinstance(element, response_number) else value
 
 

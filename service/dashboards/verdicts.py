@@ -61,13 +61,25 @@ def _labels(
     categories: list[str] | None = None,
 ) -> Labels:
     """Code units (item, *parts) to integers without a Python loop over labels."""
-    names, part_codes = np.unique(
-        np.concatenate([*(p.astype(str) for p in parts), np.zeros(0, str)]), return_inverse=True
-    )
-    part_codes = part_codes.reshape(len(parts), len(item)) if parts else np.zeros((0, len(item)))
-    keys = np.column_stack([item, *part_codes]).astype(np.int64)
-    if len(keys):
-        uniq, unit = np.unique(keys, axis=0, return_inverse=True)
+    # Response ids are strings: coded by one sort of fixed-width text, not a dict per label.
+    text = np.concatenate([p.astype(str) for p in parts]) if parts else np.zeros(0, str)
+    uniq_names, codes = np.unique(text, return_inverse=True)
+    part_codes = list(codes.reshape(len(parts), -1)) if parts else []
+    names = uniq_names.astype(object)
+    width = max(len(names), 1)
+    item = item.astype(np.int64)
+    if item.size and int(item.max()) < 2**62 // width ** len(parts):
+        key = item  # one integer per unit: item, then each part, in mixed radix
+        for codes in part_codes:
+            key = key * width + codes
+        uniq_key, unit = np.unique(key, return_inverse=True)
+        columns = []
+        for _ in parts:
+            uniq_key, digit = np.divmod(uniq_key, width)
+            columns.insert(0, digit)
+        uniq = np.column_stack([uniq_key, *columns]).astype(np.int64)
+    elif item.size:
+        uniq, unit = np.unique(np.column_stack([item, *part_codes]), axis=0, return_inverse=True)
     else:
         uniq, unit = np.zeros((0, 1 + len(parts)), np.int64), np.zeros(0, np.int64)
     return Labels(
@@ -77,7 +89,7 @@ def _labels(
         row=row.astype(np.int64),
         unit_item=uniq[:, 0],
         unit_parts=uniq[:, 1:],
-        part_names=names.astype(object),
+        part_names=names,
         categories=categories,
     )
 

@@ -26,7 +26,7 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
         hi = lo + 1
     raw = (hi - lo) / max(count, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
     start = math.floor(lo / step) * step
     ticks, t = [], start
     while t <= hi + step * 1e-9:
@@ -35,9 +35,13 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return ticks if ticks[-1] >= hi else [*ticks, round(t, 10)]
 
 
-def _svg(width: int, height: int, body: list[str], label: str, cls: str = "chart") -> Markup:
+def _svg(
+    width: int, height: int, body: list[str], label: str, cls: str = "chart", fixed: bool = False
+) -> Markup:
+    # A fixed chart is drawn at its own size; the others stretch to the card's width.
+    size = f'width="{width}" height="{height}" ' if fixed else ""
     return Markup(
-        f'<svg class="{cls}" viewBox="0 0 {width} {height}" role="img" '
+        f'<svg class="{cls}" {size}viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
         + "".join(body)
         + "</svg>"
@@ -55,7 +59,7 @@ def bar_chart(
     *,
     label: str,
     height: int = 220,
-    width: int = 900,
+    width: int = 1200,
     fmt: Fmt = _fmt,
 ) -> Markup:
     """Draw vertical bars, one per (label, value), with a y axis and thinned x labels."""
@@ -65,15 +69,16 @@ def bar_chart(
     ticks = nice_ticks(0, max(v for _, v in points) or 1)
     plot_w, plot_h = width - left - 8, height - bottom - top
     y = lambda v: top + plot_h * (1 - v / ticks[-1])  # noqa: E731
-    slot = min(plot_w / len(points), 80)
+    slot = plot_w / len(points)
+    bar = min(slot * 0.76, 90)
     body = _y_axis(ticks, y, left, width, fmt)
     every = max(1, math.ceil(len(points) / 12))
     for k, (name, value) in enumerate(points):
         x = left + k * slot
         h = plot_h * value / ticks[-1]
         body.append(
-            f'<rect class="bar" x="{x + slot * 0.12:.1f}" y="{top + plot_h - h:.1f}" '
-            f'width="{max(slot * 0.76, 1):.1f}" height="{h:.1f}">'
+            f'<rect class="bar" x="{x + (slot - bar) / 2:.1f}" y="{top + plot_h - h:.1f}" '
+            f'width="{max(bar, 1):.1f}" height="{h:.1f}">'
             f"<title>{escape(name)}: {escape(fmt(value))}</title></rect>"
         )
         if k % every == 0:
@@ -98,7 +103,7 @@ def line_chart(
     *,
     label: str,
     height: int = 220,
-    width: int = 900,
+    width: int = 1200,
     fmt: Fmt = _fmt,
 ) -> Markup:
     """Draw a line through (label, value) points, with a y axis from 0."""
@@ -131,7 +136,7 @@ def forest_plot(
     lo: float,
     hi: float,
     marks: Sequence[float] = (0.0,),
-    width: int = 900,
+    width: int = 1200,
     fmt: Fmt = lambda v: f"{v:.3f}",
 ) -> Markup:
     """Draw estimates with 95% interval whiskers, one row per {label, value, low, high, reason}."""
@@ -151,9 +156,7 @@ def forest_plot(
             body.append(
                 f'<line class="grid" x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top - 6}" y2="{height - 8}"/>'
             )
-            body.append(
-                _text(x(t), top - 10, fmt(t) if abs(t) < 100 else f"{t:.0f}", anchor="middle")
-            )
+            body.append(_text(x(t), top - 10, f"{t:g}", anchor="middle"))
     for m in marks:
         if lo <= m <= hi:
             body.append(
@@ -182,7 +185,9 @@ def forest_plot(
     return _svg(width, height, body, label)
 
 
-def stacked_bar(parts: Sequence[tuple[str, float, str]], *, label: str, width: int = 900) -> Markup:
+def stacked_bar(
+    parts: Sequence[tuple[str, float, str]], *, label: str, width: int = 1200
+) -> Markup:
     """Draw one horizontal bar split into (name, count, css class) parts, with a legend."""
     total = sum(v for _, v, _ in parts) or 1
     body, x = [], 0.0
@@ -201,7 +206,7 @@ def stacked_bar(parts: Sequence[tuple[str, float, str]], *, label: str, width: i
     return _svg(width, 56, body, label)
 
 
-def box_plot(q: dict[str, float] | None, *, top: float, width: int = 160) -> Markup:
+def box_plot(q: dict[str, float] | None, *, top: float, width: int = 120) -> Markup:
     """Draw a tiny box plot: whiskers at the 10th/90th percentile, box at the quartiles."""
     if not q:
         return Markup('<span class="muted">no timing</span>')
@@ -222,7 +227,7 @@ def scatter(
     label: str,
     x_title: str,
     y_title: str,
-    width: int = 900,
+    width: int = 1200,
     height: int = 320,
 ) -> Markup:
     """Draw points {x, y, name, flagged}; flagged points get the alert colour."""
@@ -299,6 +304,4 @@ def matrix_chart(
                     x + (size - 2) / 2, cy + size / 2 + 3, f"{cell['value']:.2f}", "cell", "middle"
                 )
             )
-    svg = _svg(width, height, body, label, cls="chart matrix")
-    # Drawn at its own size: a few models should not fill the page.
-    return Markup(svg.replace("<svg ", f'<svg width="{width}" height="{height}" ', 1))
+    return _svg(width, height, body, label, cls="chart matrix", fixed=True)

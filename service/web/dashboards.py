@@ -10,8 +10,8 @@ from service import dashboards, db, projects
 from service.auth import current_user, requires
 from service.dashboards.adjudication import adjudicate, verdict_from_form
 from service.dashboards.cache import cache_in
-from service.dashboards.columns import expertise_groups
 from service.dashboards.judgment_lists import item_judgments, rater_judgments
+from service.dashboards.lookups import expertise_groups
 from service.dashboards.verdicts import agreement_dimensions
 from service.web import charts, figures
 

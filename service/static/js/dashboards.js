@@ -43,7 +43,7 @@ function makeSortable(table) {
 }
 
 export function kappaColour(value) {
-  if (value === null) return "#ecece9";
+  if (value === null) return "#f3f3f1";
   if (value >= 0) {
     const t = Math.min(value, 1);
     return `rgb(${255 - 224 * t}, ${255 - 160 * t}, ${255 - 64 * t})`;
@@ -76,19 +76,34 @@ function drawHeatmap(canvas, data) {
   const labelled = n <= 30;
   const margin = labelled ? 130 : 8;
   const cell = Math.max(3, Math.min(40, Math.floor(640 / Math.max(n, 1))));
-  const size = margin + cell * n + (labelled ? 110 : 8); // room for the slanted column names
+  const width = margin + cell * n + (labelled ? 110 : 8); // room for the slanted column names
+  const height = margin + cell * n + 8;
   const ratio = window.devicePixelRatio || 1;
-  canvas.width = size * ratio;
-  canvas.height = size * ratio;
-  canvas.style.width = `${size}px`;
+  canvas.width = width * ratio;
+  canvas.height = height * ratio;
+  canvas.style.width = `${width}px`;
   const ctx = canvas.getContext("2d");
   ctx.scale(ratio, ratio);
   ctx.fillStyle = "#fff";
-  ctx.fillRect(0, 0, size, size);
+  ctx.fillRect(0, 0, width, height);
+  const gap = cell > 6 ? 1 : 0;
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
-      ctx.fillStyle = i === j ? "#c8c8c4" : kappaColour(data.kappa[i][j]);
-      ctx.fillRect(margin + j * cell, margin + i * cell, cell - (cell > 6 ? 1 : 0), cell - (cell > 6 ? 1 : 0));
+      const x = margin + j * cell;
+      const y = margin + i * cell;
+      const value = data.kappa[i][j];
+      ctx.fillStyle = i === j ? "#c8c8c4" : kappaColour(value);
+      ctx.fillRect(x, y, cell - gap, cell - gap);
+      if (i !== j && value === null && cell >= 12) {
+        // No value: a small cross, so "too little data" never reads as "kappa 0".
+        ctx.strokeStyle = "#9a9a96";
+        ctx.beginPath();
+        ctx.moveTo(x + cell * 0.35, y + cell * 0.35);
+        ctx.lineTo(x + cell * 0.65, y + cell * 0.65);
+        ctx.moveTo(x + cell * 0.65, y + cell * 0.35);
+        ctx.lineTo(x + cell * 0.35, y + cell * 0.65);
+        ctx.stroke();
+      }
     }
   }
   if (labelled) {
@@ -106,12 +121,12 @@ function drawHeatmap(canvas, data) {
       ctx.restore();
     });
   }
-  return { margin, cell, n, size };
+  return { margin, cell, n, width };
 }
 
 function cellAt(canvas, layout, event) {
   const rect = canvas.getBoundingClientRect();
-  const scale = rect.width / layout.size;
+  const scale = rect.width / layout.width;
   const x = (event.clientX - rect.left) / scale - layout.margin;
   const y = (event.clientY - rect.top) / scale - layout.margin;
   const i = Math.floor(y / layout.cell);
