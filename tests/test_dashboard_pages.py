@@ -193,3 +193,35 @@ def test_item_of_another_project_is_not_found(client, auth, make, tiny):
     (item,) = make.items(other, [item_row("z1")])
     auth.as_role("admin")
     assert client.get(f"/projects/tiny/dashboard/items/{item.id}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("mode", "rubric"),
+    [("pairwise", []), ("ranking", []), ("rating", [])],
+)
+def test_pages_of_an_empty_project_explain_rather_than_fail(client, auth, make, mode, rubric):
+    make.project(slug="empty", mode=mode, rubric=rubric)
+    auth.as_role("admin")
+    for page in PAGES:
+        response = client.get(f"/projects/empty/dashboard/{page}")
+        assert response.status_code == 200, page
+        assert "NaN" not in response.get_data(as_text=True)
+    assert "not enough data" in client.get("/projects/empty/dashboard/leaderboard").get_data(
+        as_text=True
+    )
+
+
+def test_pages_of_a_ranking_project(app, client, auth, make):
+    project = make.project(slug="ranks", mode="ranking", overlap=2)
+    make.items(project, [item_row("q1", n_responses=3), item_row("q2", n_responses=3)])
+    raters = [make.user("rater"), make.user("rater")]
+    table = {
+        "q1": [[["a"], ["b"], ["c"]], [["b"], ["a", "c"]]],
+        "q2": [[["c"], ["b"], ["a"]], [["c"], ["a"], ["b"]]],
+    }
+    judge_table(app, project, raters, table)
+    auth.as_role("admin")
+    for page in PAGES:
+        assert client.get(f"/projects/ranks/dashboard/{page}").status_code == 200, page
+    html = client.get("/projects/ranks/dashboard/agreement").get_data(as_text=True)
+    assert "Kendall&#39;s W per item" in html or "Kendall's W per item" in html

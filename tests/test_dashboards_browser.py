@@ -207,3 +207,25 @@ def test_filters_carry_across_tabs_and_match_the_api(admin_page):
     assert sorted(names) == ["Dr. Cho Park", "Sam Quick"]
     screenshot(page, "dashboard-raters-filtered")
     assert page.console_errors == []
+
+
+def test_dashboards_run_under_a_strict_csp(browser_app, campaign, page):
+    @browser_app.after_request
+    def _strict_csp(response):
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:"
+        )
+        return response
+
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Refused" in m.text else None)
+    sign_in(page, "chief")
+    for tab in ("", "agreement", "raters", "leaderboard", "cost"):
+        page.goto(f"{BASE}/{tab}")
+        page.wait_for_load_state("networkidle")
+    page.goto(f"{BASE}/agreement")
+    page.wait_for_selector('#kappa-summary [data-figure="median_kappa"]')
+    page.get_by_role("link", name="Raters", exact=True).click()
+    page.get_by_role("columnheader", name="Judgments").click()  # the sorting script runs
+    assert page.locator('th[aria-sort="ascending"]').count() == 1
+    assert refused == [] and page.console_errors == []
