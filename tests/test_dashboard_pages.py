@@ -225,3 +225,10 @@ def test_pages_of_a_ranking_project(app, client, auth, make):
         assert client.get(f"/projects/ranks/dashboard/{page}").status_code == 200, page
     html = client.get("/projects/ranks/dashboard/agreement").get_data(as_text=True)
     assert "Kendall&#39;s W per item" in html or "Kendall's W per item" in html
+
+
+def test_home_links_admins_to_dashboards(client, auth, tiny):
+    auth.as_role("admin")
+    assert 'href="/projects/tiny/dashboard/"' in client.get("/").get_data(as_text=True)
+    auth.as_role("rater")
+    assert "/dashboard/" not in client.get("/").get_data(as_text=True)

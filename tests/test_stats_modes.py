@@ -135,6 +135,13 @@ def test_likert7_adds_ordinal_alpha_on_the_signed_scale(app, client, headers, ma
 RATING_RUBRIC = [
     {"name": "helpful", "label": "Helpful", "scope": "response", "kind": "likert", "points": 5},
     {
+        "name": "safe",
+        "label": "Safe",
+        "scope": "response",
+        "kind": "choice",
+        "options": [{"value": "yes", "label": "Yes"}, {"value": "no", "label": "No"}],
+    },
+    {
         "name": "tone",
         "label": "Tone",
         "scope": "item",
@@ -149,12 +156,12 @@ def test_rating_project_compares_raters_on_scores(app, client, headers, make):
     make.items(project, _rows({"q1": 0, "q2": 0}))
     scores = {
         "q1": [
-            {"a": {"helpful": 5}, "b": {"helpful": 2}},
-            {"a": {"helpful": 4}, "b": {"helpful": 2}},
+            {"a": {"helpful": 5, "safe": "yes"}, "b": {"helpful": 2, "safe": "no"}},
+            {"a": {"helpful": 4, "safe": "yes"}, "b": {"helpful": 2, "safe": "yes"}},
         ],
         "q2": [
-            {"a": {"helpful": 1}, "b": {"helpful": 3}},
-            {"a": {"helpful": 1}, "b": {"helpful": 4}},
+            {"a": {"helpful": 1, "safe": "no"}, "b": {"helpful": 3, "safe": "yes"}},
+            {"a": {"helpful": 1, "safe": "no"}, "b": {"helpful": 4, "safe": "yes"}},
         ],
     }
     judge_table(app, project, _raters(make, 2), {"q1": ["x", "x"], "q2": ["x", "x"]}, scores=scores)
@@ -165,8 +172,16 @@ def test_rating_project_compares_raters_on_scores(app, client, headers, make):
     assert helpful["stats"][0]["stat"] == close(
         _boot(krippendorff_alpha, data, level="ordinal", clusters=[0, 0, 1, 1])
     )
+    # Safe (a choice per response): units q1a q1b q2a q2b; the raters differ on q1b only.
+    safe = body["dimensions"][1]
+    assert [s["key"] for s in safe["stats"]] == [
+        "percent_agreement",
+        "fleiss_kappa",
+        "alpha_nominal",
+    ]
+    assert safe["stats"][0]["stat"]["value"] == pytest.approx(3 / 4)
     # The tone was never given: an explained gap, not a number.
-    assert body["dimensions"][1]["stats"][0]["stat"]["reason"] == (
+    assert body["dimensions"][2]["stats"][0]["stat"]["reason"] == (
         "not enough data: no item has 2 or more ratings"
     )
     board = client.get("/api/v1/projects/rate/stats/leaderboard", headers=headers).get_json()

@@ -176,16 +176,7 @@ def load_judgments(
     rows, cols = fetch_columns(session, query, n_cols)
     k = len(base)
     shown_ids = np.array(cols[k : k + width], dtype=object).T.reshape(len(rows), width)
-    k += width
-    scores: dict[str, np.ndarray] = {}
-    for dim in dims:
-        span = width if dim["scope"] == "response" else 1
-        block = cols[k : k + span]
-        k += span
-        text = dim["kind"] == "choice"
-        values = (np.array(block, dtype=object) if text else _floats(block)).T
-        values = values.reshape(len(rows), span)
-        scores[dim["name"]] = values if dim["scope"] == "response" else values[:, 0]
+    scores = _scores(cols[k + width : n_cols - len(ranking)], dims, width, len(rows))
     return JudgmentColumns(
         id=np.array(cols[0], dtype=np.int64),
         item=np.array(cols[1], dtype=np.int64),
@@ -197,8 +188,23 @@ def load_judgments(
         preferred=np.array(cols[6], dtype=object),
         strength=_floats([cols[7]])[0],
         scores=scores,
-        verdict=[_json(v) for v in cols[k]] if rankings else None,
+        verdict=[_json(v) for v in cols[-1]] if rankings else None,
     )
+
+
+def _scores(
+    cols: list[tuple], dims: Sequence[dict[str, Any]], width: int, n: int
+) -> dict[str, np.ndarray]:
+    """Split the rubric columns into one array per dimension (see JudgmentColumns.scores)."""
+    scores, k = {}, 0
+    for dim in dims:
+        span = width if dim["scope"] == "response" else 1
+        block = cols[k : k + span]
+        k += span
+        text = dim["kind"] == "choice"
+        values = (np.array(block, dtype=object) if text else _floats(block)).T.reshape(n, span)
+        scores[dim["name"]] = values if dim["scope"] == "response" else values[:, 0]
+    return scores
 
 
 def fetch_columns(session: Session, query: sa.Select, n_cols: int) -> tuple[list, list[tuple]]:

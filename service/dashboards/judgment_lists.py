@@ -11,8 +11,8 @@ from sqlmodel import Session
 from service.dashboards.adjudication import adjudications_of, project_item
 from service.dashboards.columns import current_judgment_filter
 from service.dashboards.filters import Filters
+from service.dashboards.gold import gold_score, verdict_ranks
 from service.dashboards.lookups import load_gold, load_raters
-from service.dashboards.verdicts import gold_score, verdict_ranks
 from service.errors import NotFound
 from service.models import Item, Judgment, Project, Response, User
 

@@ -11,12 +11,12 @@ from service.bootstrap import Stat, no_value
 from service.dashboards.columns import load_judgments
 from service.dashboards.consistency import contradictions, model_triads
 from service.dashboards.filters import Filters
+from service.dashboards.gold import gold_scores
 from service.dashboards.leases import assignment_counts
 from service.dashboards.lookups import load_gold, load_models, load_raters
 from service.dashboards.summaries import histogram, quantiles, share, stat_dict
 from service.dashboards.verdicts import (
     Pairs,
-    gold_scores,
     likert_dimensions,
     main_label_name,
     main_labels,
