@@ -21,7 +21,7 @@ from service.agreement import (
     reliability_data,
     stacked_reliability_data,
 )
-from service.bootstrap import bootstrap_variants
+from service.bootstrap import bootstrap_variants, distinct_rows
 from service.rater_quality import (
     leave_one_out_agreement,
     leave_one_out_from_codes,
@@ -166,3 +166,13 @@ def test_bootstrap_variants_of_an_unregistered_statistic() -> None:
     values = np.array([1.0, 2.0, 3.0, 4.0])
     got = bootstrap_variants(lambda x, k: float(np.mean(x) * k), values, [{"k": 1}, {"k": 2}])
     assert [s.value for s in got] == [2.5, 5.0]
+
+
+@pytest.mark.parametrize("width", [3, 12, 140])
+def test_distinct_rows_equals_numpy_unique(width: int) -> None:
+    rng = np.random.default_rng(width)
+    terms = rng.integers(-2, 3, size=(3000, width)).astype(float) / 2
+    terms[::7] = terms[1]  # plenty of repeats
+    rows, counts = distinct_rows(terms)
+    expected_rows, expected_counts = np.unique(terms, axis=0, return_counts=True)
+    assert np.array_equal(rows, expected_rows) and np.array_equal(counts, expected_counts)
