@@ -124,7 +124,8 @@ TINY_RUBRIC = [
         "scope": "response",
         "kind": "likert",
         "points": 5,
-    }
+    },
+    {"name": "rationale", "label": "Rationale", "scope": "item", "kind": "text"},
 ]
 
 

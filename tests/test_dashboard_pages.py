@@ -73,7 +73,7 @@ def test_bad_filter_on_a_page_is_an_error_page(client, auth, tiny):
     auth.as_role("admin")
     response = client.get("/projects/tiny/dashboard/agreement?dimension=kindness")
     assert response.status_code == 422
-    assert "not a rubric dimension of this project" in response.get_data(as_text=True)
+    assert "not a likert or choice rubric dimension" in response.get_data(as_text=True)
 
 
 # --- adjudication ------------------------------------------------------------------------------

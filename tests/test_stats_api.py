@@ -111,6 +111,7 @@ def test_dimension_switches_what_raters_are_compared_on(client, headers, tiny):
         ({"to": "2024-13-01"}, "to"),
         ({"from": "2024-05-02", "to": "2024-05-01"}, "to"),
         ({"dimension": "kindness"}, "dimension"),
+        ({"dimension": "rationale"}, "dimension"),
         ({"gold": "sometimes"}, "gold"),
     ],
 )

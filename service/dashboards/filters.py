@@ -14,6 +14,7 @@ from service.models import Project
 from service.schemas import flatten_messages
 
 GOLD_CHOICES = ("include", "exclude", "only")
+COMPARABLE_KINDS = ("likert", "choice")
 
 
 @dataclass(frozen=True)
@@ -85,15 +86,16 @@ def parse_filters(args: Mapping[str, Any], *, project: Project) -> Filters:
             "Invalid dashboard filters.",
             errors=[{"field": "to", "message": "must not be before from"}],
         )
-    names = [d["name"] for d in project.rubric]
+    # Raters can be compared on scales and choices, not on free text or flags.
+    names = [d["name"] for d in project.rubric if d["kind"] in COMPARABLE_KINDS]
     if data["dimension"] and data["dimension"] not in names:
         raise InvalidInput(
             "Invalid dashboard filters.",
             errors=[
                 {
                     "field": "dimension",
-                    "message": f"not a rubric dimension of this project; use one of "
-                    f"{', '.join(names) or '(none: the project has no rubric)'}",
+                    "message": "not a likert or choice rubric dimension of this project; use "
+                    f"one of {', '.join(names) or '(none: the project has no such dimension)'}",
                 }
             ],
         )

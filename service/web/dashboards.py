@@ -54,7 +54,7 @@ def _page(slug: str, name: str, template: str, **extra: Any) -> Any:
         tab=name if name != "kappa" else "agreement",
         tabs=TABS,
         groups=expertise_groups(session=s),
-        dimensions=agreement_dimensions(project) if name != "cost" else project.rubric,
+        dimensions=agreement_dimensions(project),
         csv_tables=list(dashboards.REPORTS[name].tables),
         query=filters.query(),
         charts=charts,
