@@ -31,7 +31,7 @@ for _name, _filter in figures.FILTERS.items():
     bp.add_app_template_filter(_filter, _name)
 
 
-def _page(slug: str, name: str, template: str, **extra: Any) -> Any:
+def _page(slug: str, name: str, template: str) -> Any:
     """Build report ``name`` for the page's filters and render it with the dashboard frame."""
     s = db.session()
     project = projects.get_project(session=s, slug=slug)
@@ -51,14 +51,13 @@ def _page(slug: str, name: str, template: str, **extra: Any) -> Any:
         report=report,
         filters=filters,
         options=options,
-        tab=name if name != "kappa" else "agreement",
+        tab=name,
         tabs=TABS,
         groups=expertise_groups(session=s),
         dimensions=agreement_dimensions(project),
         csv_tables=list(dashboards.REPORTS[name].tables),
         query=filters.query(),
         charts=charts,
-        **extra,
     )
 
 
