@@ -2,26 +2,64 @@
 
 Nothing here raises or returns NaN on degenerate data (one rater, no overlap, no variance,
 nothing at all): the value is ``None`` and ``reason`` says why. Bad *shapes* are caller bugs
-and raise ``ValueError``.
-
-Each item-level statistic is a function of sums over items of per-item terms. Resampling items
-for a bootstrap is then resampling rows of a terms matrix, which :func:`resample_sums` does in
-one matrix product instead of a Python loop over items.
+and raise ``ValueError``. The bootstrap lives in :mod:`service.bootstrap` and rank concordance
+in :mod:`service.concordance`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Hashable, Iterable, Sequence
 from functools import partial
 from typing import Any, Literal, NamedTuple
 
 import krippendorff
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import rankdata
+
+from service.bootstrap import (
+    ItemSums,
+    Stat,
+    bootstrap_ci,
+    no_value,
+    percentile_interval,
+    ratio,
+    register_item_sums,
+    resample_sums,
+)
+from service.concordance import (
+    kendall_w,
+    kendall_w_overall,
+    kendall_w_per_item,
+    mean_kendall_tau,
+    mean_kendall_tau_overall,
+)
+
+__all__ = [
+    "Codes",
+    "Stat",
+    "bootstrap_ci",
+    "code_arrays",
+    "code_triples",
+    "cohen_kappa",
+    "cohen_kappa_matrix",
+    "cohen_kappa_matrix_from_codes",
+    "fleiss_kappa",
+    "item_agreement",
+    "kendall_w",
+    "kendall_w_overall",
+    "kendall_w_per_item",
+    "krippendorff_alpha",
+    "label_counts",
+    "mean_kendall_tau",
+    "mean_kendall_tau_overall",
+    "no_value",
+    "percent_agreement",
+    "percentile_interval",
+    "reliability_data",
+    "resample_sums",
+    "stacked_reliability_data",
+]
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 Triple = tuple[Hashable, Hashable, Any]  # (item, rater, label); a None/NaN label is skipped
@@ -29,126 +67,6 @@ Triple = tuple[Hashable, Hashable, Any]  # (item, rater, label); a None/NaN labe
 NO_PAIRS = "not enough data: no item has 2 or more ratings"
 ONE_VALUE = "no variance: every rating is the same"
 FEW_SHARED = "not enough data: fewer than 2 shared items"
-
-
-@dataclass(frozen=True)
-class Stat:
-    """A statistic, its 95% interval, how many units it rests on, and why it is missing.
-
-    ``value`` is ``None`` exactly when ``reason`` is set. ``low``/``high`` come from a bootstrap,
-    ``p_value`` only from statistics that carry a test. What ``n`` counts is stated by each
-    function (items, rater pairs, comparisons...).
-    """
-
-    value: float | None
-    low: float | None = None
-    high: float | None = None
-    n: int = 0
-    reason: str | None = None
-    p_value: float | None = None
-
-
-def no_value(reason: str, n: int = 0) -> Stat:
-    """Return a Stat that has no value, saying why."""
-    return Stat(value=None, n=n, reason=reason)
-
-
-class _ItemSums(NamedTuple):
-    terms: np.ndarray  # (items, m): each item's additive contribution
-    finish: Callable[[np.ndarray], np.ndarray]  # (..., m) summed terms -> (...), NaN if undefined
-
-
-# --- resampling --------------------------------------------------------------------------------
-
-
-def resample_sums(terms: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Return n_boot column sums of terms, each over len(terms) rows drawn with replacement."""
-    n = len(terms)
-    if n == 0:
-        return np.zeros((n_boot, terms.shape[1]))
-    rows, counts = np.unique(terms, axis=0, return_counts=True)
-    if len(rows) * 8 <= n:
-        # Drawing n rows with replacement is a multinomial over the distinct rows; preference
-        # data has few distinct per-item patterns, so this is far fewer random draws.
-        return rng.multinomial(n, counts / n, size=n_boot) @ rows
-    sums = np.empty((n_boot, terms.shape[1]))
-    chunk = max(1, 2**22 // n)  # bounds the weight matrix at ~32 MB
-    for start in range(0, n_boot, chunk):
-        k = min(chunk, n_boot - start)
-        picks = rng.integers(0, n, size=(k, n)) + n * np.arange(k)[:, None]
-        weights = np.bincount(picks.ravel(), minlength=k * n).reshape(k, n)
-        sums[start : start + k] = weights @ terms
-    return sums
-
-
-def percentile_interval(values: np.ndarray) -> tuple[float | None, float | None]:
-    """Return the 2.5th and 97.5th percentiles of the finite values (Efron & Tibshirani 1993)."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return None, None
-    low, high = np.percentile(finite, [2.5, 97.5])
-    return float(low), float(high)
-
-
-def bootstrap_ci(
-    stat_fn: Callable[..., Stat | float],
-    units: Any,
-    *,
-    n_boot: int = 1000,
-    seed: int | None = 0,
-    **kwargs: Any,
-) -> Stat:
-    """Return stat_fn(units, **kwargs) with a 95% percentile bootstrap interval over items.
-
-    Items are what is resampled. For this module's statistics that is done on per-item
-    sufficient statistics (rows of a count matrix, columns of Krippendorff reliability data,
-    elements of a list of rankings) without a Python loop. Any other ``stat_fn`` is called once
-    per resample on ``units[idx]`` (rows of an array, or elements of a sequence). Resamples on
-    which the statistic is undefined are left out of the percentiles.
-    """
-    point = stat_fn(units, **kwargs)
-    if not isinstance(point, Stat):
-        value = float(point)
-        point = Stat(value, n=len(units)) if math.isfinite(value) else no_value("undefined")
-    if point.value is None or n_boot < 1:
-        return point
-    rng = np.random.default_rng(seed)
-    item_sums = _ITEM_SUMS.get(stat_fn)
-    if item_sums is not None:
-        sums = item_sums(units, **kwargs)
-        values = sums.finish(resample_sums(sums.terms, n_boot, rng))
-    else:
-        values = _loop_resamples(stat_fn, units, n_boot, rng, kwargs)
-    low, high = percentile_interval(values)
-    return replace(point, low=low, high=high)
-
-
-def _loop_resamples(
-    stat_fn: Callable[..., Stat | float],
-    units: Any,
-    n_boot: int,
-    rng: np.random.Generator,
-    kwargs: dict[str, Any],
-) -> np.ndarray:
-    n = len(units)
-    values = np.full(n_boot, np.nan)
-    for b in range(n_boot):
-        idx = rng.integers(0, n, size=n)
-        sample = units[idx] if isinstance(units, np.ndarray) else [units[i] for i in idx]
-        result = stat_fn(sample, **kwargs)
-        value = result.value if isinstance(result, Stat) else result
-        values[b] = np.nan if value is None else value
-    return values
-
-
-def _mean_sums(values: np.ndarray) -> _ItemSums:
-    defined = np.isfinite(values)
-    return _ItemSums(np.column_stack([np.where(defined, values, 0.0), defined]), _ratio)
-
-
-def _ratio(sums: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return sums[..., 0] / sums[..., 1]
 
 
 # --- judgments as codes ------------------------------------------------------------------------
@@ -180,6 +98,36 @@ def code_triples(triples: Iterable[Triple]) -> Codes:
     return Codes(items, raters, labels, arr[:, 0], arr[:, 1], arr[:, 2])
 
 
+def code_arrays(items: npt.ArrayLike, raters: npt.ArrayLike, labels: npt.ArrayLike) -> Codes:
+    """Index parallel (item, rater, label) arrays like code_triples, without a Python loop.
+
+    Labels must be numbers; NaN labels are skipped and a rater's last label on an item is kept.
+    Items and raters may be any sortable NumPy values (e.g. integer ids).
+    """
+    item, rater = np.asarray(items), np.asarray(raters)
+    label = np.asarray(labels, dtype=float)
+    if not item.shape == rater.shape == label.shape or item.ndim != 1:
+        raise ValueError("items, raters and labels must be 1-D arrays of one length")
+    keep = np.isfinite(label)
+    item, rater, label = item[keep], rater[keep], label[keep]
+    item_values, item_code = np.unique(item, return_inverse=True)
+    rater_values, rater_code = np.unique(rater, return_inverse=True)
+    # The last of each (item, rater) pair wins, as in code_triples.
+    pair = item_code.astype(np.int64) * max(len(rater_values), 1) + rater_code
+    _, last_from_end = np.unique(pair[::-1], return_index=True)
+    last = np.sort(len(pair) - 1 - last_from_end)
+    item_code, rater_code, label = item_code[last], rater_code[last], label[last]
+    label_values, label_code = np.unique(label, return_inverse=True)
+    return Codes(
+        item_values.tolist(),
+        rater_values.tolist(),
+        label_values.tolist(),
+        item_code.astype(np.int64),
+        rater_code.astype(np.int64),
+        label_code.astype(np.int64),
+    )
+
+
 def label_counts(codes: Codes) -> np.ndarray:
     """Return the items × labels matrix of how many raters gave each label to each item."""
     shape = (len(codes.items), len(codes.labels))
@@ -191,6 +139,24 @@ def reliability_data(codes: Codes) -> np.ndarray:
     """Return the raters × items matrix of numeric labels, NaN where a rater gave none."""
     data = np.full((len(codes.raters), len(codes.items)), np.nan)
     data[codes.rater, codes.item] = np.asarray(codes.labels, dtype=float)[codes.label]
+    return data
+
+
+def stacked_reliability_data(codes: Codes) -> np.ndarray:
+    """Return a slots × items matrix of numeric labels: each item's labels stacked from row 0.
+
+    Krippendorff's alpha depends only on the values each item received, not on who gave them,
+    so this holds what reliability_data holds in (most labels per item) rows instead of one
+    row per rater, which keeps large projects' matrices small.
+    """
+    if codes.item.size == 0:
+        return np.full((0, len(codes.items)), np.nan)
+    order = np.argsort(codes.item, kind="stable")
+    item = codes.item[order]
+    starts = np.flatnonzero(np.diff(item, prepend=-1))
+    slot = np.arange(len(item)) - np.repeat(starts, np.diff(np.append(starts, len(item))))
+    data = np.full((int(slot.max()) + 1, len(codes.items)), np.nan)
+    data[slot, item] = np.asarray(codes.labels, dtype=float)[codes.label[order]]
     return data
 
 
@@ -241,6 +207,12 @@ def fleiss_kappa(counts: npt.ArrayLike) -> Stat:
     return Stat(float(sums.finish(sums.terms.sum(0))), n=n)
 
 
+def item_agreement(counts: npt.ArrayLike) -> np.ndarray:
+    """Return each item's share of agreeing rater pairs (Fleiss 1971, P_i); NaN below 2 ratings."""
+    share, usable = _pair_agreement(_count_matrix(counts))
+    return np.where(usable, share, np.nan)
+
+
 def _count_matrix(counts: npt.ArrayLike) -> np.ndarray:
     arr = np.asarray(counts, dtype=float)
     if arr.size == 0:
@@ -258,15 +230,15 @@ def _pair_agreement(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return share, usable
 
 
-def _percent_sums(counts: npt.ArrayLike) -> _ItemSums:
+def _percent_sums(counts: npt.ArrayLike) -> ItemSums:
     share, usable = _pair_agreement(_count_matrix(counts))
-    return _ItemSums(np.column_stack([share, usable]), _ratio)
+    return ItemSums(np.column_stack([share, usable]), ratio)
 
 
-def _fleiss_sums(counts: npt.ArrayLike) -> _ItemSums:
+def _fleiss_sums(counts: npt.ArrayLike) -> ItemSums:
     c = _count_matrix(counts)
     share, usable = _pair_agreement(c)
-    return _ItemSums(np.column_stack([share, usable, c * usable[:, None]]), _fleiss_finish)
+    return ItemSums(np.column_stack([share, usable, c * usable[:, None]]), _fleiss_finish)
 
 
 def _fleiss_finish(sums: np.ndarray) -> np.ndarray:
@@ -299,7 +271,11 @@ def cohen_kappa_matrix(triples: Iterable[Triple]) -> dict[Hashable, dict[Hashabl
     ``result[a][b] is result[b][a]``; the diagonal is left out. Pairs sharing fewer than 2
     items, or where both raters used one and the same label, have no value.
     """
-    codes = code_triples(triples)
+    return cohen_kappa_matrix_from_codes(code_triples(triples))
+
+
+def cohen_kappa_matrix_from_codes(codes: Codes) -> dict[Hashable, dict[Hashable, Stat]]:
+    """Return cohen_kappa_matrix for judgments already coded (e.g. by code_arrays)."""
     n_labels = len(codes.labels)
     order = np.lexsort((codes.rater, codes.item))
     item, rater, label = codes.item[order], codes.rater[order], codes.label[order]
@@ -385,7 +361,7 @@ def _value_counts(reliability_data: npt.ArrayLike) -> tuple[np.ndarray, np.ndarr
     return counts.reshape(data.shape[1], len(domain)), domain
 
 
-def _kripp_sums(reliability_data: npt.ArrayLike, level: Level = "nominal") -> _ItemSums:
+def _kripp_sums(reliability_data: npt.ArrayLike, level: Level = "nominal") -> ItemSums:
     counts, domain = _value_counts(reliability_data)
     values = len(domain)
     n_u = counts.sum(1)[:, None, None].astype(float)
@@ -393,7 +369,7 @@ def _kripp_sums(reliability_data: npt.ArrayLike, level: Level = "nominal") -> _I
     # Krippendorff (2011) eq. for o_ck: each item adds its pairable value pairs / (m_u - 1).
     coincidences = np.divide(pairs, n_u - 1, out=np.zeros(pairs.shape), where=n_u >= 2)
     finish = partial(_alpha_from_coincidences, domain=domain, level=level)
-    return _ItemSums(coincidences.reshape(len(counts), values * values), finish)
+    return ItemSums(coincidences.reshape(len(counts), values * values), finish)
 
 
 def _alpha_from_coincidences(sums: np.ndarray, domain: np.ndarray, level: Level) -> np.ndarray:
@@ -426,135 +402,6 @@ def _distances(level: Level, domain: np.ndarray, n_c: np.ndarray) -> np.ndarray:
     return (between - (n_c[..., :, None] + n_c[..., None, :]) / 2) ** 2
 
 
-# --- rank concordance --------------------------------------------------------------------------
-
-
-def kendall_w(ranks: npt.ArrayLike) -> Stat:
-    """Return Kendall's W, tie-corrected, for one item's raters × objects ranks (Kendall 1948).
-
-    W = 12 S / (m²(n³ - n) - m Σ(t³ - t)). Raw scores work too (they are ranked per rater,
-    ties sharing the mean rank); rows with NaN are dropped. n counts the raters used.
-    """
-    x = _complete_rows(ranks)
-    reason = _too_small(x)
-    if reason:
-        return no_value(reason, len(x))
-    w = _w_batch(x[None])[0]
-    if not math.isfinite(w):
-        return no_value("no variance: every rater tied every object", len(x))
-    return Stat(float(w), n=len(x))
-
-
-def kendall_w_overall(items: Sequence[npt.ArrayLike]) -> Stat:
-    """Return the mean over items of per-item Kendall's W, skipping items where it is undefined.
-
-    A mean, not a pooled W: items have different raters and objects, so one pooled rank
-    matrix would compare unrelated objects. n counts the items with a defined W.
-    """
-    return _mean_stat(_w_overall_sums(items), "not enough data: W is undefined on every item")
-
-
-def mean_kendall_tau(ranks: npt.ArrayLike) -> Stat:
-    """Return the mean Kendall tau-b over pairs of raters for one item's raters × objects ranks.
-
-    Tau-b = (concordant - discordant) / sqrt(untied pairs of a × untied pairs of b) (Kendall
-    1945), the definition scipy.stats.kendalltau uses; computed vectorised because calling
-    scipy per rater pair is ~100 µs. Pairs where a rater tied everything are skipped. n counts
-    the rater pairs averaged.
-    """
-    x = _complete_rows(ranks)
-    reason = _too_small(x)
-    if reason:
-        return no_value(reason, 0)
-    mean, pairs = _tau_batch(x[None])
-    if pairs[0] == 0:
-        return no_value("no variance: every rater pair has a rater who tied everything", 0)
-    return Stat(float(mean[0]), n=int(pairs[0]))
-
-
-def mean_kendall_tau_overall(items: Sequence[npt.ArrayLike]) -> Stat:
-    """Return the mean over items of the per-item mean Kendall tau-b between raters."""
-    return _mean_stat(_tau_overall_sums(items), "not enough data: tau is undefined on every item")
-
-
-def _complete_rows(ranks: npt.ArrayLike) -> np.ndarray:
-    x = np.asarray(ranks, dtype=float)
-    if x.size == 0:
-        return np.zeros((0, 0))
-    if x.ndim != 2:
-        raise ValueError("ranks must be a 2-D raters × objects matrix")
-    return x[np.isfinite(x).all(1)]
-
-
-def _too_small(x: np.ndarray) -> str | None:
-    if x.shape[0] < 2:
-        return "not enough data: fewer than 2 complete rankings"
-    if x.shape[1] < 2:
-        return "not enough data: fewer than 2 objects ranked"
-    return None
-
-
-def _w_batch(x: np.ndarray) -> np.ndarray:
-    """Return tie-corrected W for a stack of same-shaped (items, raters, objects) rankings."""
-    m, n = x.shape[1], x.shape[2]
-    rank_sums = rankdata(x, axis=-1).sum(1)
-    s = ((rank_sums - rank_sums.mean(-1, keepdims=True)) ** 2).sum(-1)
-    # Each value tied t ways contributes t² - 1 per copy, i.e. t³ - t per tie group.
-    tied = (x[..., :, None] == x[..., None, :]).sum(-1)
-    ties = (tied**2 - 1).sum((-2, -1))
-    denominator = m * m * (n**3 - n) - m * ties
-    return np.divide(12 * s, denominator, out=np.full(len(x), np.nan), where=denominator > 0)
-
-
-def _tau_batch(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the mean tau-b over rater pairs, and how many pairs, for each stacked item."""
-    i, j = np.triu_indices(x.shape[2], 1)
-    signs = np.sign(x[..., i] - x[..., j])  # (items, raters, object pairs)
-    cross = signs @ signs.swapaxes(-1, -2)  # concordant - discordant, per rater pair
-    untied = np.diagonal(cross, axis1=-2, axis2=-1)  # object pairs each rater did not tie
-    a, b = np.triu_indices(x.shape[1], 1)
-    scale = np.sqrt(untied[..., a] * untied[..., b])
-    defined = scale > 0
-    tau = np.divide(cross[..., a, b], scale, out=np.zeros(scale.shape), where=defined)
-    pairs = defined.sum(-1)
-    mean = np.divide(tau.sum(-1), pairs, out=np.full(len(x), np.nan), where=pairs > 0)
-    return mean, pairs
-
-
-def _per_item(
-    items: Sequence[npt.ArrayLike], batch: Callable[[np.ndarray], np.ndarray]
-) -> np.ndarray:
-    rows = [_complete_rows(r) for r in items]
-    by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
-    for k, x in enumerate(rows):
-        by_shape[x.shape].append(k)
-    values = np.full(len(rows), np.nan)
-    for (m, n), idx in by_shape.items():
-        if m >= 2 and n >= 2:  # stack same-shaped items so each shape is one vectorised call
-            values[idx] = batch(np.stack([rows[k] for k in idx]))
-    return values
-
-
-def _w_overall_sums(items: Sequence[npt.ArrayLike]) -> _ItemSums:
-    return _mean_sums(_per_item(items, _w_batch))
-
-
-def _tau_overall_sums(items: Sequence[npt.ArrayLike]) -> _ItemSums:
-    return _mean_sums(_per_item(items, lambda x: _tau_batch(x)[0]))
-
-
-def _mean_stat(sums: _ItemSums, reason: str) -> Stat:
-    n = int(sums.terms[:, 1].sum())
-    if n == 0:
-        return no_value(reason)
-    return Stat(float(sums.finish(sums.terms.sum(0))), n=n)
-
-
-# The statistics whose bootstrap resamples per-item terms instead of calling them per resample.
-_ITEM_SUMS: dict[Callable[..., Any], Callable[..., _ItemSums]] = {
-    percent_agreement: _percent_sums,
-    fleiss_kappa: _fleiss_sums,
-    krippendorff_alpha: _kripp_sums,
-    kendall_w_overall: _w_overall_sums,
-    mean_kendall_tau_overall: _tau_overall_sums,
-}
+register_item_sums(percent_agreement, _percent_sums)
+register_item_sums(fleiss_kappa, _fleiss_sums)
+register_item_sums(krippendorff_alpha, _kripp_sums)

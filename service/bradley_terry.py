@@ -18,7 +18,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from service.agreement import Stat, no_value, resample_sums
+from service.bootstrap import Stat, no_value, resample_sums
 
 Outcome = tuple[Hashable, Hashable, float]  # (a, b, a's score: 1 win, 0.5 tie, 0 loss)
 

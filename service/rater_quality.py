@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable
 
 import numpy as np
-from scipy.stats import binomtest
+import numpy.typing as npt
+from scipy.stats import beta, binom, binomtest
 
-from service.agreement import Stat, Triple, code_triples, label_counts, no_value
+from service.agreement import Codes, Triple, code_triples, label_counts
+from service.bootstrap import Stat, no_value
 from service.bradley_terry import Outcome
 
 
@@ -26,6 +28,31 @@ def position_bias(left_wins: int, decided: int) -> Stat:
     return Stat(
         left_wins / decided, interval.low, interval.high, n=decided, p_value=float(test.pvalue)
     )
+
+
+def position_bias_many(left_wins: npt.ArrayLike, decided: npt.ArrayLike) -> list[Stat]:
+    """Return position_bias for many raters at once, vectorised (binomtest is ~5 ms a call).
+
+    Under p = 0.5 the binomial is symmetric, so the exact two-sided p-value (summing every
+    outcome no likelier than the one seen) is min(1, 2 P(X <= min(k, n - k))); the
+    Clopper–Pearson bounds are the beta quantiles B(0.025; k, n - k + 1) and
+    B(0.975; k + 1, n - k) (Clopper & Pearson 1934), as scipy.stats.binomtest computes them.
+    """
+    k = np.asarray(left_wins, dtype=np.int64)
+    n = np.asarray(decided, dtype=np.int64)
+    if k.shape != n.shape or np.any(k < 0) or np.any(k > n):
+        raise ValueError("left_wins must be between 0 and decided, one per rater")
+    p_value = np.minimum(1.0, 2 * binom.cdf(np.minimum(k, n - k), n, 0.5))
+    with np.errstate(all="ignore"):
+        low = np.where(k > 0, beta.ppf(0.025, k, n - k + 1), 0.0)
+        high = np.where(k < n, beta.ppf(0.975, k + 1, n - k), 1.0)
+    out = []
+    for wins, total, p, lo, hi in zip(k, n, p_value, low, high, strict=True):
+        if total == 0:
+            out.append(no_value("not enough data: no decided verdicts"))
+        else:
+            out.append(Stat(wins / total, float(lo), float(hi), n=int(total), p_value=float(p)))
+    return out
 
 
 def intransitive_triads(verdicts: Iterable[Outcome]) -> Stat:
@@ -71,7 +98,11 @@ def leave_one_out_agreement(triples: Iterable[Triple]) -> dict[Hashable, Stat]:
     OTHER raters of that item (a plurality). Items where the others tie for the most common
     label, or where the rater was alone, are left out; n counts the items that remain.
     """
-    codes = code_triples(triples)
+    return leave_one_out_from_codes(code_triples(triples))
+
+
+def leave_one_out_from_codes(codes: Codes) -> dict[Hashable, Stat]:
+    """Return leave_one_out_agreement for judgments already coded (e.g. by code_arrays)."""
     others = label_counts(codes)[codes.item]
     others[np.arange(len(codes.label)), codes.label] -= 1
     top = others.max(1) if others.size else np.zeros(0, dtype=np.int64)

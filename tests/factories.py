@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 
 from service import accounts, db, importing, projects
@@ -109,3 +112,26 @@ def lease_and_judgment(app: Flask, project: Project, items: list[Item], rater: U
                 rationale="A is clearer.",
             )
         )
+
+
+_SQLITE_GUARD = (
+    "CREATE TRIGGER judgment_no_update BEFORE UPDATE ON judgment BEGIN SELECT "
+    "RAISE(ABORT, 'judgments are append-only: record a new version instead'); END"
+)
+
+
+@contextmanager
+def rewriting_history(session: Any) -> Iterator[None]:
+    """Lift the database's append-only guard on judgments, only to back-date test data.
+
+    Tests made in seconds sometimes need a campaign spread over days; nothing in the
+    service itself may ever update a judgment.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(sa.text("DROP TRIGGER judgment_no_update"))
+        yield
+        session.execute(sa.text(_SQLITE_GUARD))
+    else:
+        session.execute(sa.text("ALTER TABLE judgment DISABLE TRIGGER judgment_append_only"))
+        yield
+        session.execute(sa.text("ALTER TABLE judgment ENABLE TRIGGER judgment_append_only"))

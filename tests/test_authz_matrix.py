@@ -45,6 +45,7 @@ class World:
     # Failed pull runs (one per door) that admins may retry.
     runs: dict[str, int] = field(default_factory=dict)
     flagged_item: int = 0
+    judged_item: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def e(anonymous, rater, other_rater, engineer, engineer_noscope, admin) -> tuple
 ADMIN_API = e("401", "403", "403", "403", "403", "200")
 ADMIN_PAGE = e("login", "403", "403", "403", "403", "200")
 EVERYONE = e("200", "200", "200", "200", "200", "200")
+STATS_API = e("401", "403", "403", "200", "403", "200")
 # The rater's own work: others (even admins) are refused or told it does not exist.
 RATER_OWN = e("401", "200", "404", "403", "403", "403")
 RATER_NEW = e("401", "201", "404", "403", "403", "403")
@@ -185,6 +187,55 @@ MATRIX: dict[str, Route] = {
     "POST /api/v1/projects/<slug>/recount": Route(ADMIN_API, "/api/v1/projects/matrix/recount"),
     "PUT /api/v1/projects/<slug>/qualifications/<username>": Route(
         ADMIN_API, "/api/v1/projects/matrix/qualifications/matrix-reassignee", json={"passed": True}
+    ),
+    # Statistics: admins, and engineers whose token has the stats scope.
+    "GET /api/v1/projects/<slug>/stats": Route(STATS_API, "/api/v1/projects/matrix-revise/stats"),
+    "GET /api/v1/projects/<slug>/stats/<name>": Route(
+        STATS_API, "/api/v1/projects/matrix-revise/stats/progress"
+    ),
+    "GET /api/v1/projects/<slug>/stats/<name>.csv": Route(
+        STATS_API, "/api/v1/projects/matrix-revise/stats/progress.csv"
+    ),
+    "GET /api/v1/projects/<slug>/stats/items/<int:item_id>": Route(
+        STATS_API, lambda w, r: f"/api/v1/projects/matrix-revise/stats/items/{w.judged_item}"
+    ),
+    "GET /api/v1/projects/<slug>/stats/raters/<int:rater_id>/judgments": Route(
+        STATS_API,
+        lambda w, r: f"/api/v1/projects/matrix-revise/stats/raters/{w.users['rater'].id}/judgments",
+    ),
+    "POST /api/v1/projects/<slug>/items/<int:item_id>/adjudications": Route(
+        e("401", "403", "403", "403", "403", "201"),
+        lambda w, r: f"/api/v1/projects/matrix-revise/items/{w.judged_item}/adjudications",
+        json={"verdict": {"preferred": None}, "note": "matrix"},
+    ),
+    # Dashboard pages: admins only.
+    "GET /projects/<slug>/dashboard/": Route(ADMIN_PAGE, "/projects/matrix-revise/dashboard/"),
+    "GET /projects/<slug>/dashboard/agreement": Route(
+        ADMIN_PAGE, "/projects/matrix-revise/dashboard/agreement"
+    ),
+    "GET /projects/<slug>/dashboard/cost": Route(
+        ADMIN_PAGE, "/projects/matrix-revise/dashboard/cost"
+    ),
+    "GET /projects/<slug>/dashboard/items": Route(
+        ADMIN_PAGE, "/projects/matrix-revise/dashboard/items"
+    ),
+    "GET /projects/<slug>/dashboard/items/<int:item_id>": Route(
+        ADMIN_PAGE, lambda w, r: f"/projects/matrix-revise/dashboard/items/{w.judged_item}"
+    ),
+    "POST /projects/<slug>/dashboard/items/<int:item_id>": Route(
+        e("login", "403", "403", "403", "403", "302"),
+        lambda w, r: f"/projects/matrix-revise/dashboard/items/{w.judged_item}",
+        data=lambda w, r: {"preferred": "tie", "note": "matrix"},
+    ),
+    "GET /projects/<slug>/dashboard/leaderboard": Route(
+        ADMIN_PAGE, "/projects/matrix-revise/dashboard/leaderboard"
+    ),
+    "GET /projects/<slug>/dashboard/raters": Route(
+        ADMIN_PAGE, "/projects/matrix-revise/dashboard/raters"
+    ),
+    "GET /projects/<slug>/dashboard/raters/<int:rater_id>": Route(
+        ADMIN_PAGE,
+        lambda w, r: f"/projects/matrix-revise/dashboard/raters/{w.users['rater'].id}",
     ),
     # The rating screens: pages for raters only.
     "GET /rate": Route(e("login", "200", "200", "403", "403", "403")),
@@ -347,7 +398,7 @@ def world(app: Flask, make: Factory) -> World:
                     rater=rater,
                     payload={"client_id": "matrix-original", "verdict": {"choice": "A"}},
                 )
-                w.judgment_id = j.id
+                w.judgment_id, w.judged_item = j.id, j.item_id
     with db.write_session() as s:
         for name in (
             "matrix-src",

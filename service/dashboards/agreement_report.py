@@ -1,0 +1,206 @@
+"""Inter-rater agreement of a project, overall and per rubric dimension, with 95% intervals.
+
+Every interval is a percentile bootstrap over items (1,000 resamples, seed 0, so a page and
+its JSON agree): units that share an item (the pairs or responses of one item) are resampled
+together.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session
+
+from service.agreement import (
+    FEW_SHARED,
+    Codes,
+    Level,
+    bootstrap_ci,
+    cohen_kappa_matrix_from_codes,
+    fleiss_kappa,
+    kendall_w_overall,
+    kendall_w_per_item,
+    krippendorff_alpha,
+    label_counts,
+    mean_kendall_tau_overall,
+    percent_agreement,
+    stacked_reliability_data,
+)
+from service.bootstrap import Stat, bootstrap_variants
+from service.dashboards.columns import load_judgments
+from service.dashboards.filters import Filters
+from service.dashboards.lookups import load_raters
+from service.dashboards.summaries import histogram, rounded, stat_dict
+from service.dashboards.verdicts import (
+    Labels,
+    agreement_dimensions,
+    dimension_labels,
+    main_label_name,
+    main_labels,
+    main_needs,
+    pairwise_direction,
+    position_labels,
+    rank_matrices,
+    rank_positions,
+)
+from service.models import Project
+
+N_BOOT = 1000
+SEED = 0
+
+LABELS = {
+    "percent_agreement": "Percent agreement",
+    "fleiss_kappa": "Fleiss' kappa",
+    "alpha_nominal": "Krippendorff's alpha (nominal)",
+    "alpha_ordinal": "Krippendorff's alpha (ordinal)",
+    "alpha_interval": "Krippendorff's alpha (interval)",
+    "kendall_w": "Kendall's W (mean over items)",
+    "kendall_tau": "Mean Kendall tau-b between raters",
+}
+
+
+def _entry(key: str, on: str, stat: Stat) -> dict[str, Any]:
+    return {"key": key, "label": LABELS[key], "on": on, "stat": stat_dict(stat)}
+
+
+def categorical_stats(labels: Labels, on: str) -> list[dict[str, Any]]:
+    """Return percent agreement, Fleiss' kappa and nominal alpha for nominal labels."""
+    codes = labels.codes()
+    boot = {"n_boot": N_BOOT, "seed": SEED, "clusters": labels.unit_item[codes.items]}
+    table = label_counts(codes)
+    return [
+        _entry("percent_agreement", on, bootstrap_ci(percent_agreement, table, **boot)),
+        _entry("fleiss_kappa", on, bootstrap_ci(fleiss_kappa, table, **boot)),
+        _alpha("nominal", labels, on, codes),
+    ]
+
+
+def _alpha(level: Level, labels: Labels, on: str, codes: Codes | None = None) -> dict[str, Any]:
+    codes = codes or labels.codes()
+    stat = bootstrap_ci(
+        krippendorff_alpha,
+        stacked_reliability_data(codes),
+        level=level,
+        n_boot=N_BOOT,
+        seed=SEED,
+        clusters=labels.unit_item[codes.items],
+    )
+    return _entry(f"alpha_{level}", on, stat)
+
+
+def agreement_report(*, session: Session, project: Project, filters: Filters) -> dict[str, Any]:
+    """Return the agreement statistics that fit the project's mode and rubric."""
+    dims = [
+        d
+        for d in agreement_dimensions(project)
+        if not filters.dimension or d["name"] == filters.dimension
+    ]
+    cols = load_judgments(
+        session=session,
+        project=project,
+        filters=filters,
+        dims=dims,
+        rankings=project.mode == "ranking",
+    )
+    overall: list[dict[str, Any]] = []
+    per_item_w: list[dict[str, float]] = []
+    if project.mode == "pairwise":
+        on = "which response was preferred, or a tie"
+        overall = categorical_stats(pairwise_direction(cols), on)
+        if project.scale == "likert7":
+            strength = pairwise_direction(cols, signed_strength=True)
+            overall.append(_alpha("ordinal", strength, "7-point preference scale"))
+    elif project.mode == "ranking":
+        ranks = position_labels(cols, rank_positions(cols))
+        matrices, _ = rank_matrices(ranks)
+        boot = {"n_boot": N_BOOT, "seed": SEED}
+        overall = [
+            _entry("kendall_w", "rankings", bootstrap_ci(kendall_w_overall, matrices, **boot)),
+            _entry(
+                "kendall_tau", "rankings", bootstrap_ci(mean_kendall_tau_overall, matrices, **boot)
+            ),
+            _alpha("ordinal", ranks, "ranks of each response"),
+        ]
+        w = kendall_w_per_item(matrices) if matrices else np.zeros(0)
+        per_item_w = histogram(w, np.linspace(0, 1, 11))
+    return {
+        "mode": project.mode,
+        "scale": project.scale,
+        "judgments": len(cols),
+        "n_boot": N_BOOT,
+        "overall": overall,
+        "kendall_w_per_item": per_item_w,
+        "dimensions": [_dimension(cols, d) for d in dims],
+    }
+
+
+def _dimension(cols: Any, dim: dict[str, Any]) -> dict[str, Any]:
+    labels = dimension_labels(cols, dim)
+    where = "per response" if dim["scope"] == "response" else "per item"
+    if dim["kind"] == "choice":
+        stats = categorical_stats(labels, f"{dim['label']} ({where})")
+    else:
+        on = f"{dim['label']} ({where}, 1–{dim['points']})"
+        codes = labels.codes()
+        ordinal, interval = bootstrap_variants(
+            krippendorff_alpha,
+            stacked_reliability_data(codes),
+            [{"level": "ordinal"}, {"level": "interval"}],
+            n_boot=N_BOOT,
+            seed=SEED,
+            clusters=labels.unit_item[codes.items],
+        )
+        stats = [_entry("alpha_ordinal", on, ordinal), _entry("alpha_interval", on, interval)]
+    return {
+        "name": dim["name"],
+        "label": dim["label"],
+        "kind": dim["kind"],
+        "scope": dim["scope"],
+        "ratings": len(labels.value),
+        "stats": stats,
+    }
+
+
+def kappa_report(*, session: Session, project: Project, filters: Filters) -> dict[str, Any]:
+    """Return Cohen's kappa between every two raters on the items they both judged.
+
+    Raters are ordered by their mean kappa with the others, highest first, so that raters who
+    agree with nobody gather in the last rows of the heatmap.
+    """
+    cols = load_judgments(
+        session=session,
+        project=project,
+        filters=filters,
+        **main_needs(project, filters.dimension),
+    )
+    labels = main_labels(cols, project, filters.dimension)
+    matrix = cohen_kappa_matrix_from_codes(labels.codes()) if labels is not None else {}
+    ids = list(matrix)
+    values = np.array([[_value(matrix[a].get(b)) for b in ids] for a in ids], dtype=float)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a rater with no defined kappa
+        means = np.nanmean(values, axis=1) if ids else np.zeros(0)
+    order = sorted(range(len(ids)), key=lambda k: (-np.nan_to_num(means[k], nan=-2), ids[k]))
+    ids = [ids[k] for k in order]
+    raters = load_raters(session=session, ids=ids)
+    defined = [s.value for a in ids for b in ids if a < b and (s := matrix[a][b]).value is not None]
+    return {
+        "on": main_label_name(project, filters.dimension),
+        "raters": [{"id": r, "name": raters[r].name if r in raters else str(r)} for r in ids],
+        "kappa": [[None if a == b else rounded(matrix[a][b].value) for b in ids] for a in ids],
+        "shared": [[0 if a == b else matrix[a][b].n for b in ids] for a in ids],
+        "pairs": len(ids) * (len(ids) - 1) // 2,
+        "defined_pairs": len(defined),
+        "median_kappa": float(np.median(defined)) if defined else None,
+        "reason": None if defined else "not enough data: no two raters share 2 or more items",
+        "missing": {
+            "few_shared": FEW_SHARED,
+            "no_variance": "no variance: both raters gave the same single label throughout",
+        },
+    }
+
+
+def _value(stat: Stat | None) -> float:
+    return np.nan if stat is None or stat.value is None else stat.value

@@ -1,0 +1,131 @@
+"""Judgments listed for admins: one rater's, or every rater's on one item side by side."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from service.dashboards.adjudication import adjudications_of, project_item
+from service.dashboards.columns import current_judgment_filter
+from service.dashboards.filters import Filters
+from service.dashboards.gold import gold_score, verdict_ranks
+from service.dashboards.lookups import load_gold, load_raters
+from service.errors import NotFound
+from service.models import Item, Judgment, Project, Response, User
+
+
+def describe_verdict(verdict: dict[str, Any], *, strength: bool = True) -> str:
+    """Say a verdict in response ids: "a", "tie", "c > a = b"; "scores only" for ratings."""
+    if "ranking" in verdict:
+        return " > ".join(" = ".join(group) for group in verdict["ranking"] or [])
+    if verdict.get("tie"):
+        return "tie"
+    if "preferred" not in verdict:
+        return "scores only"
+    label = verdict["preferred"] if verdict["preferred"] is not None else "tie"
+    if strength and verdict.get("strength"):
+        label += f" (strength {verdict['strength']})"
+    return label
+
+
+def _row(j: Judgment, gold: dict[str, Any] | None) -> dict[str, Any]:
+    score = gold_score(verdict_ranks(j.verdict, j.shown_order), gold) if gold else None
+    return {
+        "id": j.id,
+        "item_id": j.item_id,
+        "rater_id": j.rater_id,
+        "version": j.version,
+        "created_at": j.created_at.isoformat(),
+        "seconds": j.active_ms / 1000 if j.active_ms is not None else None,
+        "shown_order": j.shown_order,
+        "verdict": j.verdict,
+        "says": describe_verdict(j.verdict),
+        "scores": (j.rubric or {}).get("response") or {},
+        "item_fields": (j.rubric or {}).get("item") or {},
+        "both_bad": j.both_bad,
+        "flags": j.flags,
+        "rationale": j.rationale,
+        "confidence": j.confidence,
+        "gold_score": score,
+    }
+
+
+def rater_judgments(
+    *, session: Session, project: Project, rater_id: int, filters: Filters
+) -> dict[str, Any]:
+    """Return one rater's current judgments, newest first, each beside what the others said."""
+    people = load_raters(session=session, ids=[rater_id])
+    if rater_id not in people:
+        raise NotFound(f"No rater {rater_id}.")
+    mine = sa.select(Judgment.item_id).where(
+        Judgment.project_id == project.id, Judgment.rater_id == rater_id
+    )
+    query = (
+        sa.select(Judgment, Item.external_id)
+        .join(Item, Item.id == Judgment.item_id)
+        .where(
+            Judgment.project_id == project.id,
+            Judgment.item_id.in_(mine),
+            *current_judgment_filter(filters),
+        )
+        .order_by(Judgment.id.desc())
+    )
+    gold = load_gold(session=session, project=project)
+    others: dict[int, Counter[str]] = defaultdict(Counter)
+    rows = []
+    for j, external_id in session.execute(query):
+        if j.rater_id != rater_id:
+            others[j.item_id][describe_verdict(j.verdict, strength=False)] += 1
+        else:
+            rows.append(_row(j, gold.get(j.item_id)) | {"item": external_id})
+    for row in rows:
+        row["others"] = dict(sorted(others[row["item_id"]].items()))
+    person = people[rater_id]
+    return {
+        "rater": {
+            "id": person.id,
+            "username": person.username,
+            "name": person.name,
+            "expertise": person.expertise,
+        },
+        "judgments": rows,
+    }
+
+
+def item_judgments(*, session: Session, project: Project, item_id: int) -> dict[str, Any]:
+    """Return an item, its responses, every current judgment on it and its adjudications."""
+    item = project_item(session=session, project=project, item_id=item_id)
+    responses = session.execute(
+        sa.select(Response).where(Response.item_id == item.id).order_by(Response.position)
+    ).scalars()
+    query = (
+        sa.select(Judgment, User.display_name, User.username)
+        .join(Item, Item.id == Judgment.item_id)
+        .join(User, User.id == Judgment.rater_id)
+        .where(Judgment.item_id == item.id, *current_judgment_filter(Filters()))
+        .order_by(Judgment.id)
+    )
+    rows = [
+        _row(j, item.gold if item.is_gold else None) | {"rater": name or username}
+        for j, name, username in session.execute(query)
+    ]
+    return {
+        "item": {
+            "id": item.id,
+            "external_id": item.external_id,
+            "prompt": item.prompt,
+            "messages": item.messages,
+            "tags": item.tags,
+            "is_gold": item.is_gold,
+            "gold": item.gold,
+        },
+        "responses": [
+            {"id": r.external_id, "model": r.model, "content": r.content} for r in responses
+        ],
+        "judgments": rows,
+        "summary": dict(Counter(describe_verdict(r["verdict"], strength=False) for r in rows)),
+        "adjudications": adjudications_of(session=session, item_id=item.id),
+    }

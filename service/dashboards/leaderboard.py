@@ -1,0 +1,126 @@
+"""Model leaderboard: Bradley–Terry strengths from every pairwise outcome, with intervals."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session
+
+from service.bradley_terry import PRIOR, bootstrap_bradley_terry, win_rate_matrix
+from service.dashboards.columns import load_judgments
+from service.dashboards.filters import Filters
+from service.dashboards.lookups import load_models
+from service.dashboards.summaries import rounded, stat_dict
+from service.dashboards.verdicts import main_label_name, main_needs, main_pairs
+from service.models import Project
+
+N_BOOT = 1000
+ELO_SCALE = 400 / math.log(10)
+ELO_BASE = 1000.0
+
+
+def method_text(project: Project, dimension: str | None) -> str:
+    """Describe how the leaderboard is computed, for the page and the JSON."""
+    source = (
+        f"per-response scores on {dimension} (the higher score wins the pair)"
+        if dimension or project.mode == "rating"
+        else "pairwise verdicts"
+        if project.mode == "pairwise"
+        else "rankings, each expanded into every pair of its responses"
+    )
+    return (
+        f"Bradley–Terry model fitted to outcomes from {source}, by Hunter's (2004) "
+        "minorisation–maximisation algorithm. A tie counts as half a win to each side. "
+        f"Every pair of models gets {PRIOR} virtual tied games, a weak prior that keeps "
+        "undefeated models finite. Strengths are log-odds centred at 0, also shown on an "
+        "Elo-like scale (1000 + 400·log10 of the odds). 95% intervals: percentile bootstrap "
+        f"over items ({N_BOOT} resamples), so all verdicts on one item move together."
+    )
+
+
+def leaderboard_report(*, session: Session, project: Project, filters: Filters) -> dict[str, Any]:
+    """Return every model's strength with its interval, record and the win-rate matrix."""
+    dimension = filters.dimension
+    cols = load_judgments(
+        session=session, project=project, filters=filters, **main_needs(project, dimension)
+    )
+    models = load_models(session=session, project=project)
+    pairs = main_pairs(cols, project, dimension)
+    items = cols.item[pairs.row].tolist()
+    a = [models.get((i, r)) for i, r in zip(items, pairs.a, strict=True)]
+    b = [models.get((i, r)) for i, r in zip(items, pairs.b, strict=True)]
+    keep = [x is not None and y is not None and x != y for x, y in zip(a, b, strict=True)]
+    outcomes = [(x, y, s) for x, y, s, k in zip(a, b, pairs.score.tolist(), keep, strict=True) if k]
+    units = [i for i, k in zip(items, keep, strict=True) if k]
+    names = sorted({m for x, y, _ in outcomes for m in (x, y)})
+    base = {
+        "on": main_label_name(project, dimension),
+        "method": method_text(project, dimension or _rating_dimension(project)),
+        "comparisons": len(outcomes),
+        "same_model_pairs": len(keep) - sum(keep),
+        "judgments": len(cols),
+    }
+    if len(names) < 2:
+        reason = "not enough data: fewer than 2 models were compared"
+        return base | {"reason": reason, "models": [], "win_rate": {"models": [], "matrix": []}}
+    fits = bootstrap_bradley_terry(names, outcomes, units=units, n_boot=N_BOOT, seed=0)
+    record = _record(names, outcomes)
+    rows = [
+        {
+            "model": m,
+            "strength": stat_dict(fits[m]),
+            "rating": {
+                "value": _elo(fits[m].value),
+                "low": _elo(fits[m].low),
+                "high": _elo(fits[m].high),
+            },
+            **record[m],
+        }
+        for m in names
+    ]
+    rows.sort(key=lambda r: (-(r["strength"]["value"] or -math.inf), r["model"]))
+    order = [r["model"] for r in rows]
+    rates = win_rate_matrix(order, outcomes)
+    matrix = [
+        [
+            None if x == y else {"value": rounded(rates[x][y].value), "n": rates[x][y].n}
+            for y in order
+        ]
+        for x in order
+    ]
+    return base | {"reason": None, "models": rows, "win_rate": {"models": order, "matrix": matrix}}
+
+
+def _rating_dimension(project: Project) -> str | None:
+    likert = [d for d in project.rubric if d["kind"] == "likert" and d["scope"] == "response"]
+    return likert[0]["name"] if project.mode == "rating" and likert else None
+
+
+def _elo(value: float | None) -> float | None:
+    return None if value is None else ELO_BASE + ELO_SCALE * value
+
+
+def _record(names: list[str], outcomes: list[tuple[str, str, float]]) -> dict[str, dict]:
+    index = {m: k for k, m in enumerate(names)}
+    a = np.array([index[x] for x, _, _ in outcomes])
+    b = np.array([index[y] for _, y, _ in outcomes])
+    s = np.array([score for _, _, score in outcomes])
+    size = len(names)
+
+    def count(who: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return np.bincount(who[mask], minlength=size)
+
+    wins = count(a, s == 1) + count(b, s == 0)
+    losses = count(a, s == 0) + count(b, s == 1)
+    ties = count(a, s == 0.5) + count(b, s == 0.5)
+    return {
+        m: {
+            "comparisons": int(wins[k] + losses[k] + ties[k]),
+            "wins": int(wins[k]),
+            "losses": int(losses[k]),
+            "ties": int(ties[k]),
+        }
+        for m, k in index.items()
+    }

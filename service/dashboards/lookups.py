@@ -1,0 +1,86 @@
+"""Small lookups the reports join to judgments: items, gold answers, models and raters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from service.dashboards.columns import gold_filter, item_filters
+from service.dashboards.filters import Filters
+from service.models import Item, Project, Response, User
+
+
+@dataclass(frozen=True)
+class ItemColumns:
+    """Items as parallel arrays."""
+
+    id: np.ndarray
+    external_id: np.ndarray  # object array
+    gold: np.ndarray  # bool
+
+
+def load_items(*, session: Session, project: Project, filters: Filters) -> ItemColumns:
+    """Load the project's items that pass the tag and gold filters."""
+    query = sa.select(Item.id, Item.external_id, Item.is_gold).where(
+        Item.project_id == project.id,
+        *gold_filter(Item.is_gold, filters),
+        *item_filters(filters),
+    )
+    rows = session.connection().execute(query.order_by(Item.id)).all()
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 3
+    return ItemColumns(
+        id=np.array(cols[0], dtype=np.int64),
+        external_id=np.array(cols[1], dtype=object),
+        gold=np.array(cols[2], dtype=bool),
+    )
+
+
+def load_gold(*, session: Session, project: Project) -> dict[int, dict[str, Any]]:
+    """Return the known answer of every gold item, by item id."""
+    query = sa.select(Item.id, Item.gold).where(Item.project_id == project.id, Item.is_gold)
+    return {item_id: gold for item_id, gold in session.execute(query) if gold}
+
+
+def load_models(*, session: Session, project: Project) -> dict[tuple[int, str], str]:
+    """Return the model behind every (item id, response id); unnamed ones by response id."""
+    query = (
+        sa.select(Response.item_id, Response.external_id, Response.model)
+        .join(Item, Item.id == Response.item_id)
+        .where(Item.project_id == project.id)
+    )
+    return {(item, rid): model or f"response {rid}" for item, rid, model in session.execute(query)}
+
+
+@dataclass(frozen=True)
+class Rater:
+    """A person who judged, as dashboards show them."""
+
+    id: int
+    username: str
+    name: str
+    expertise: list[str]
+    hourly_rate: float | None
+
+
+def load_raters(*, session: Session, ids: np.ndarray | list[int]) -> dict[int, Rater]:
+    """Return the users with these ids, by id."""
+    wanted = sorted({int(i) for i in ids})
+    if not wanted:
+        return {}
+    query = sa.select(
+        User.id, User.username, User.display_name, User.expertise, User.hourly_rate
+    ).where(User.id.in_(wanted))
+    return {
+        uid: Rater(uid, username, name or username, list(expertise or []), rate)
+        for uid, username, name, expertise, rate in session.execute(query)
+    }
+
+
+def expertise_groups(*, session: Session) -> list[str]:
+    """Return every expertise tag any rater has, for the filter menu."""
+    query = sa.select(User.expertise).where(User.role == "rater")
+    return sorted({e for (tags,) in session.execute(query) for e in tags or []})
