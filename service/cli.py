@@ -16,6 +16,7 @@ from flask.cli import FlaskGroup
 
 from service import accounts, db, importing, projects
 from service.errors import DomainError
+from service.export_cli import export_command
 
 
 def _cli_app() -> Flask:
@@ -30,6 +31,9 @@ def _cli_app() -> Flask:
 )
 def main() -> None:
     """Rankroom: collect expert human preference data for RLHF."""
+
+
+main.add_command(export_command)
 
 
 def _fail(exc: DomainError) -> None:

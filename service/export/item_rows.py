@@ -1,0 +1,334 @@
+"""Turn one item's current judgments into the rows of one format, applying every rule.
+
+Order of the rules for each item: item filters (tags, gold, complete overlap),
+judgment filters (dates, raters, expertise, gold accuracy), the model filter, then
+min-judgments and min-agreement on what is left, then the format's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from service.export import rules
+from service.export.options import ExportOptions
+from service.export.rows import RowBuilder, raw_row
+from service.export.source import ItemData, RaterData
+from service.export.summary import ExportSummary
+
+PAIR_FORMATS = ("dpo", "reward", "openai", "hh")
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """What the rules need from a project."""
+
+    slug: str
+    overlap: int
+    dimension: str | None
+    threshold: float | None
+
+
+@dataclass(slots=True)
+class Vote:
+    """One judgment that passed the filters, with its verdict as a ranking."""
+
+    row: Any
+    rater: RaterData
+    ranking: rules.Ranking | None
+    weight: float
+    strength: int | None
+
+
+class ItemRows:
+    """Apply the export's rules to one item at a time and build its rows."""
+
+    def __init__(
+        self,
+        *,
+        options: ExportOptions,
+        projects: dict[int, ProjectInfo],
+        raters: dict[int, RaterData],
+        weights: dict[int, float],
+        excluded: set[int],
+        dimensions: list[tuple[str, bool]],
+        builder: RowBuilder,
+        summary: ExportSummary,
+    ) -> None:
+        self.o = options
+        self.projects = projects
+        self.raters = raters
+        self.weights = weights
+        self.excluded = excluded
+        self.dimensions = dimensions
+        self.build = builder
+        self.summary = summary
+        self.rater_ids = {r.id for r in raters.values() if r.username in options.raters}
+        self.tags = set(options.tags)
+        self.models = set(options.models)
+        self.expertise = set(options.expertise)
+
+    def rows(self, item: ItemData, judgments: list[Any]) -> Iterator[dict[str, Any]]:
+        """Yield the rows this item contributes (none when a filter drops it)."""
+        project = self.projects[item.project_id]
+        if self.tags and not self.tags.intersection(item.tags):
+            self.summary.dropped["items_without_tags"] += 1
+            return
+        if self.o.complete_only and len(judgments) < project.overlap:
+            self.summary.dropped["items_incomplete"] += 1
+            return
+        votes = self._votes(item, project, judgments)
+        if len(votes) < self.o.min_judgments or not votes:
+            self.summary.dropped["items_below_min_judgments"] += 1
+            return
+        table = rules.tally((v.ranking, v.weight, v.strength) for v in votes if v.ranking)
+        pairwise = all(v.row.mode == "pairwise" for v in votes)
+        agreement = (
+            rules.majority_share(table)
+            if pairwise
+            else rules.mean_kendall_tau([v.ranking for v in votes if v.ranking])
+        )
+        if self.o.min_agreement is not None and (
+            agreement is None or agreement < self.o.min_agreement
+        ):
+            self.summary.dropped["items_below_min_agreement"] += 1
+            return
+        self._count(votes, agreement, pairwise)
+        base = {
+            "project": project.slug,
+            "item_id": item.external_id,
+            "n_judgments": len(votes),
+            "agreement": agreement,
+        }
+        fmt = self.o.format
+        if fmt in PAIR_FORMATS:
+            if self.o.aggregation == "consensus":
+                yield from self._consensus_pairs(item, votes, base)
+            else:
+                yield from self._judgment_pairs(item, votes, base)
+        elif fmt == "kto":
+            yield from self._kto(item, project, votes, base)
+        elif fmt == "ranking":
+            yield from self._ranking(item, votes, table, agreement, base)
+        elif fmt == "ratings":
+            yield from self._ratings(item, votes, base)
+        else:
+            for v in votes:
+                yield raw_row(item, v.row, project.slug, v.rater.name, v.rater.expertise)
+
+    def _votes(self, item: ItemData, project: ProjectInfo, judgments: list[Any]) -> list[Vote]:
+        keep = self._keep(item) if self.models else None
+        votes: list[Vote] = []
+        for j in judgments:
+            reason = self._filtered(j)
+            if reason:
+                self.summary.dropped[reason] += 1
+                continue
+            scores = None
+            if j.mode == "rating" and project.dimension:
+                scores = _dimension_scores(j.rubric, project.dimension)
+            ranking = rules.verdict_ranking(j.mode, j.verdict or {}, j.shown_order or [], scores)
+            if ranking is not None and keep is not None:
+                ranking = rules.restrict(ranking, keep)
+            if ranking is None and self._needs_ranking(j):
+                self.summary.dropped["judgments_without_preference"] += 1
+                continue
+            strength = rules.strength_of(j.verdict or {}) if j.mode == "pairwise" else None
+            weight = self.weights.get(j.rater_id, 1.0)
+            votes.append(Vote(j, self.raters[j.rater_id], ranking, weight, strength))
+        return votes
+
+    def _needs_ranking(self, j: Any) -> bool:
+        if self.o.format in ("raw", "ratings"):
+            return False
+        return self.o.format != "kto" or not self._labels_from_ratings(j)
+
+    def _labels_from_ratings(self, j: Any) -> bool:
+        return self.o.kto_from == "ratings" or (self.o.kto_from == "auto" and j.mode == "rating")
+
+    def _keep(self, item: ItemData) -> set[str]:
+        """Return the ids of the item's responses that pass the model filter."""
+        if not self.models:
+            return set(item.responses)
+        return {rid for rid, (model, _) in item.responses.items() if model in self.models}
+
+    def _filtered(self, j: Any) -> str | None:
+        o = self.o
+        if o.since is not None and j.created_at < o.since:
+            return "judgments_before_since"
+        if o.until is not None and j.created_at >= o.until:
+            return "judgments_after_until"
+        if o.raters and j.rater_id not in self.rater_ids:
+            return "judgments_by_other_raters"
+        if self.expertise and not self.expertise.intersection(self.raters[j.rater_id].expertise):
+            return "judgments_without_expertise"
+        if j.rater_id in self.excluded:
+            return "judgments_by_low_gold_accuracy_raters"
+        return None
+
+    def _count(self, votes: list[Vote], agreement: float | None, pairwise: bool) -> None:
+        s = self.summary
+        s.items += 1
+        for v in votes:
+            s.note_judgment(
+                v.row.created_at, str(v.row.guideline_version), v.rater.name, v.rater.expertise
+            )
+        if agreement is not None:
+            (s.agreement_pairwise if pairwise else s.agreement_ranking).append(agreement)
+
+    def _pair_row(
+        self, item: ItemData, better: str, worse: str, margin: float | None, meta: dict[str, Any]
+    ) -> dict[str, Any]:
+        responses = item.responses
+        meta = {
+            **meta,
+            "response_ids": [better, worse],
+            "models": [responses[better][0], responses[worse][0]],
+        }
+        return self.build.pair(item, better, worse, margin, meta)
+
+    def _judgment_pairs(
+        self, item: ItemData, votes: list[Vote], base: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        dropped = self.summary.dropped
+        for v in votes:
+            if v.row.both_bad and not self.o.include_both_bad:
+                dropped["judgments_both_bad"] += 1
+                continue
+            meta = {**base, "rater": v.rater.name, "judgment_id": v.row.id, "strength": v.strength}
+            for better, worse, tied in rules.ranking_pairs(v.ranking, self.o.pairs):
+                if tied:
+                    yield from self._tie(item, better, worse, meta)
+                elif self.build.margin and v.strength is None:
+                    dropped["pairs_without_strength"] += 1
+                else:
+                    yield self._pair_row(item, better, worse, v.strength, meta)
+
+    def _tie(
+        self, item: ItemData, a: str, b: str, meta: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        if self.o.ties == "drop":
+            self.summary.dropped["tied_pairs"] += 1
+            return
+        yield self._pair_row(item, a, b, 0.0, meta)
+        yield self._pair_row(item, b, a, 0.0, meta)
+
+    def _consensus_pairs(
+        self, item: ItemData, votes: list[Vote], base: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        counted = [v for v in votes if self.o.include_both_bad or not v.row.both_bad]
+        self.summary.dropped["judgments_both_bad"] += len(votes) - len(counted)
+        table = rules.tally((v.ranking, v.weight, v.strength) for v in counted)
+        if self.o.pairs == "all":
+            keys = sorted(table)
+        else:
+            order = rules.copeland_ranking(table)
+            keys = [
+                (b, w) if b < w else (w, b) for b, w, _ in rules.ranking_pairs(order, self.o.pairs)
+            ]
+        meta = {**base, "rater": None, "judgment_id": None}
+        for key in keys:
+            pv = table.get(key)
+            if pv is None:
+                continue
+            outcome = pv.plurality()
+            if not isinstance(outcome, tuple):
+                yield from self._tie(item, pv.a, pv.b, {**meta, "strength": 0.0})
+                continue
+            strength = pv.mean_strength(outcome[0])
+            if self.build.margin and strength is None:
+                self.summary.dropped["pairs_without_strength"] += 1
+                continue
+            yield self._pair_row(item, *outcome, strength, {**meta, "strength": strength})
+
+    def _kto(
+        self, item: ItemData, project: ProjectInfo, votes: list[Vote], base: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        labelled: dict[str, list[tuple[bool, float]]] = {}
+        keep = self._keep(item)
+        for v in votes:
+            labels = [(r, ok) for r, ok in self._kto_labels(v, project) if r in keep]
+            if not labels:
+                self.summary.dropped["judgments_without_kto_label"] += 1
+            if self.o.aggregation == "consensus":
+                for rid, label in labels:
+                    labelled.setdefault(rid, []).append((label, v.weight))
+                continue
+            meta = {**base, "rater": v.rater.name, "judgment_id": v.row.id}
+            for rid, label in labels:
+                yield self._kto_row(item, rid, label, meta)
+        meta = {**base, "rater": None, "judgment_id": None}
+        for rid in item.responses:
+            if rid in labelled:
+                label = rules.majority_label(labelled[rid])
+                if label is None:
+                    self.summary.dropped["responses_with_label_draw"] += 1
+                else:
+                    yield self._kto_row(item, rid, label, meta)
+
+    def _kto_labels(self, v: Vote, project: ProjectInfo) -> list[tuple[str, bool]]:
+        if self._labels_from_ratings(v.row):
+            if project.dimension is None or project.threshold is None:
+                return []
+            scores = _dimension_scores(v.row.rubric, project.dimension)
+            labels = [
+                (rid, rules.threshold_label(s, project.threshold)) for rid, s in scores.items()
+            ]
+            return [(rid, label) for rid, label in labels if label is not None]
+        return rules.kto_labels(v.ranking, bool(v.row.both_bad)) if v.ranking else []
+
+    def _kto_row(
+        self, item: ItemData, rid: str, label: bool, meta: dict[str, Any]
+    ) -> dict[str, Any]:
+        meta = {**meta, "response_id": rid, "model": item.responses[rid][0]}
+        return self.build.kto(item, rid, label, meta)
+
+    def _ranking(
+        self,
+        item: ItemData,
+        votes: list[Vote],
+        table: dict[tuple[str, str], rules.PairVotes],
+        agreement: float | None,
+        base: dict[str, Any],
+    ) -> Iterator[dict[str, Any]]:
+        rank = rules.ranks(rules.copeland_ranking(table))
+        n_raters = len({v.row.rater_id for v in votes})
+        meta = {"project": base["project"], "item_id": base["item_id"], "n_judgments": len(votes)}
+        yield self.build.ranking(item, rank, n_raters, agreement, meta)
+
+    def _ratings(
+        self, item: ItemData, votes: list[Vote], base: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        keep = self._keep(item)
+        for rid in item.responses:
+            if rid not in keep:
+                continue
+            per_rater = []
+            for v in votes:
+                given = ((v.row.rubric or {}).get("response") or {}).get(rid)
+                if given:
+                    # Every dimension in every row (null when unrated): one typed schema.
+                    scores = {name: given.get(name) for name, _ in self.dimensions}
+                    per_rater.append({"rater": v.rater.name, "scores": scores})
+            if not per_rater:
+                self.summary.dropped["responses_without_ratings"] += 1
+                continue
+            means = {
+                name: _mean([p["scores"][name] for p in per_rater])
+                for name, numeric in self.dimensions
+                if numeric
+            }
+            yield self.build.ratings(item, rid, means, per_rater, base)
+
+
+def _dimension_scores(rubric: dict[str, Any] | None, dimension: str) -> dict[str, Any]:
+    per_response = (rubric or {}).get("response") or {}
+    return {
+        rid: dims.get(dimension) for rid, dims in per_response.items() if isinstance(dims, dict)
+    }
+
+
+def _mean(values: list[Any]) -> float | None:
+    numbers = [float(v) for v in values if rules.is_number(v)]
+    return round(sum(numbers) / len(numbers), 4) if numbers else None
