@@ -190,21 +190,24 @@ class Export:
         groups = source.item_groups(
             self.session, list(self.projects), full=full, exclude_gold=o.exclude_gold
         )
+        rows_of, summary = self.items.rows, self.summary
         try:
             for item, judgments in groups:
-                self.summary.judgments_read += len(judgments)
+                summary.judgments_read += len(judgments)
                 if progress:
                     progress(len(judgments))
                 part = rules.split_of(_prompt_key(item), o.split, o.seed) if o.split else ""
-                if part not in buffers:
+                buffer = buffers.get(part)
+                if buffer is None:
                     continue
-                for row in self.items.rows(item, judgments):
-                    line = encode(row)
-                    buffers[part].append(line)
-                    sizes[part] += len(line)
-                    self.summary.rows[part] += 1
-                    if sizes[part] >= FLUSH_BYTES:
-                        yield part, self._drain(buffers, sizes, hashes, part)
+                lines = [encode(row) for row in rows_of(item, judgments)]
+                if not lines:
+                    continue
+                buffer.extend(lines)
+                summary.rows[part] += len(lines)
+                sizes[part] += sum(map(len, lines))
+                if sizes[part] >= FLUSH_BYTES:
+                    yield part, self._drain(buffers, sizes, hashes, part)
             for part in parts:
                 if buffers[part]:
                     yield part, self._drain(buffers, sizes, hashes, part)

@@ -7,7 +7,7 @@ min-judgments and min-agreement on what is left, then the format's rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,33 +68,37 @@ class ItemRows:
         self.tags = set(options.tags)
         self.models = set(options.models)
         self.expertise = set(options.expertise)
+        self.judgment_filters = bool(
+            options.since or options.until or options.raters or self.expertise or excluded
+        )
 
-    def rows(self, item: ItemData, judgments: list[Any]) -> Iterator[dict[str, Any]]:
-        """Yield the rows this item contributes (none when a filter drops it)."""
+    def rows(self, item: ItemData, judgments: list[Any]) -> Iterable[dict[str, Any]]:
+        """Return the rows this item contributes (none when a filter drops it)."""
         project = self.projects[item.project_id]
         if self.tags and not self.tags.intersection(item.tags):
             self.summary.dropped["items_without_tags"] += 1
-            return
+            return ()
         if self.o.complete_only and len(judgments) < project.overlap:
             self.summary.dropped["items_incomplete"] += 1
-            return
+            return ()
         votes = self._votes(item, project, judgments)
         if len(votes) < self.o.min_judgments or not votes:
             self.summary.dropped["items_below_min_judgments"] += 1
-            return
-        table = rules.tally((v.ranking, v.weight, v.strength) for v in votes if v.ranking)
+            return ()
+        rankings = [v.ranking for v in votes if v.ranking]
         pairwise = all(v.row.mode == "pairwise" for v in votes)
-        agreement = (
-            rules.majority_share(table)
-            if pairwise
-            else rules.mean_kendall_tau([v.ranking for v in votes if v.ranking])
-        )
+        agreement = rules.majority_share(rankings) if pairwise else rules.mean_kendall_tau(rankings)
         if self.o.min_agreement is not None and (
             agreement is None or agreement < self.o.min_agreement
         ):
             self.summary.dropped["items_below_min_agreement"] += 1
-            return
-        self._count(votes, agreement, pairwise)
+            return ()
+        self._count(project.slug, votes, agreement, pairwise)
+        return self._format_rows(item, project, votes, agreement)
+
+    def _format_rows(
+        self, item: ItemData, project: ProjectInfo, votes: list[Vote], agreement: float | None
+    ) -> Iterable[dict[str, Any]]:
         base = {
             "project": project.slug,
             "item_id": item.external_id,
@@ -110,7 +114,7 @@ class ItemRows:
         elif fmt == "kto":
             yield from self._kto(item, project, votes, base)
         elif fmt == "ranking":
-            yield from self._ranking(item, votes, table, agreement, base)
+            yield from self._ranking(item, votes, agreement, base)
         elif fmt == "ratings":
             yield from self._ratings(item, votes, base)
         else:
@@ -119,24 +123,32 @@ class ItemRows:
 
     def _votes(self, item: ItemData, project: ProjectInfo, judgments: list[Any]) -> list[Vote]:
         keep = self._keep(item) if self.models else None
+        raters, weights, dropped = self.raters, self.weights, self.summary.dropped
         votes: list[Vote] = []
         for j in judgments:
-            reason = self._filtered(j)
-            if reason:
-                self.summary.dropped[reason] += 1
-                continue
-            scores = None
-            if j.mode == "rating" and project.dimension:
-                scores = _dimension_scores(j.rubric, project.dimension)
-            ranking = rules.verdict_ranking(j.mode, j.verdict or {}, j.shown_order or [], scores)
+            if self.judgment_filters:
+                reason = self._filtered(j)
+                if reason:
+                    dropped[reason] += 1
+                    continue
+            verdict = j.verdict or {}
+            if j.mode == "pairwise":
+                ranking = rules.verdict_ranking("pairwise", verdict, j.shown_order or [])
+                strength = rules.strength_of(verdict)
+            else:
+                scores = None
+                if j.mode == "rating" and project.dimension:
+                    scores = _dimension_scores(j.rubric, project.dimension)
+                ranking = rules.verdict_ranking(j.mode, verdict, j.shown_order or [], scores)
+                strength = None
             if ranking is not None and keep is not None:
                 ranking = rules.restrict(ranking, keep)
             if ranking is None and self._needs_ranking(j):
-                self.summary.dropped["judgments_without_preference"] += 1
+                dropped["judgments_without_preference"] += 1
                 continue
-            strength = rules.strength_of(j.verdict or {}) if j.mode == "pairwise" else None
-            weight = self.weights.get(j.rater_id, 1.0)
-            votes.append(Vote(j, self.raters[j.rater_id], ranking, weight, strength))
+            votes.append(
+                Vote(j, raters[j.rater_id], ranking, weights.get(j.rater_id, 1.0), strength)
+            )
         return votes
 
     def _needs_ranking(self, j: Any) -> bool:
@@ -167,25 +179,32 @@ class ItemRows:
             return "judgments_by_low_gold_accuracy_raters"
         return None
 
-    def _count(self, votes: list[Vote], agreement: float | None, pairwise: bool) -> None:
+    def _count(
+        self, project: str, votes: list[Vote], agreement: float | None, pairwise: bool
+    ) -> None:
         s = self.summary
         s.items += 1
+        s.judgments_used += len(votes)
+        times = [v.row.created_at for v in votes]
+        first, last = min(times), max(times)
+        if s.first_judgment is None or first < s.first_judgment:
+            s.first_judgment = first
+        if s.last_judgment is None or last > s.last_judgment:
+            s.last_judgment = last
+        versions, raters = s.guideline_versions, s.raters
         for v in votes:
-            s.note_judgment(
-                v.row.created_at, str(v.row.guideline_version), v.rater.name, v.rater.expertise
-            )
+            versions[project, v.row.guideline_version] += 1
+            raters.setdefault(v.rater.name, v.rater.expertise)
         if agreement is not None:
             (s.agreement_pairwise if pairwise else s.agreement_ranking).append(agreement)
 
     def _pair_row(
         self, item: ItemData, better: str, worse: str, margin: float | None, meta: dict[str, Any]
     ) -> dict[str, Any]:
+        # Takes ownership of ``meta``: every caller passes a fresh dict.
         responses = item.responses
-        meta = {
-            **meta,
-            "response_ids": [better, worse],
-            "models": [responses[better][0], responses[worse][0]],
-        }
+        meta["response_ids"] = [better, worse]
+        meta["models"] = [responses[better][0], responses[worse][0]]
         return self.build.pair(item, better, worse, margin, meta)
 
     def _judgment_pairs(
@@ -196,8 +215,13 @@ class ItemRows:
             if v.row.both_bad and not self.o.include_both_bad:
                 dropped["judgments_both_bad"] += 1
                 continue
-            meta = {**base, "rater": v.rater.name, "judgment_id": v.row.id, "strength": v.strength}
             for better, worse, tied in rules.ranking_pairs(v.ranking, self.o.pairs):
+                meta = {
+                    **base,
+                    "rater": v.rater.name,
+                    "judgment_id": v.row.id,
+                    "strength": v.strength,
+                }
                 if tied:
                     yield from self._tie(item, better, worse, meta)
                 elif self.build.margin and v.strength is None:
@@ -212,7 +236,7 @@ class ItemRows:
             self.summary.dropped["tied_pairs"] += 1
             return
         yield self._pair_row(item, a, b, 0.0, meta)
-        yield self._pair_row(item, b, a, 0.0, meta)
+        yield self._pair_row(item, b, a, 0.0, dict(meta))
 
     def _consensus_pairs(
         self, item: ItemData, votes: list[Vote], base: dict[str, Any]
@@ -288,10 +312,10 @@ class ItemRows:
         self,
         item: ItemData,
         votes: list[Vote],
-        table: dict[tuple[str, str], rules.PairVotes],
         agreement: float | None,
         base: dict[str, Any],
     ) -> Iterator[dict[str, Any]]:
+        table = rules.tally((v.ranking, v.weight, v.strength) for v in votes if v.ranking)
         rank = rules.ranks(rules.copeland_ranking(table))
         n_raters = len({v.row.rater_id for v in votes})
         meta = {"project": base["project"], "item_id": base["item_id"], "n_judgments": len(votes)}

@@ -74,6 +74,8 @@ def ranking_pairs(ranking: Ranking, rule: str) -> list[Pair]:
     with each response below it; ``adjacent`` compares each group with the next.
     Compared responses that share a group come out as tied pairs.
     """
+    if len(ranking) == 2 and len(ranking[0]) == 1 and len(ranking[1]) == 1:
+        return [(ranking[0][0], ranking[1][0], False)]  # the common pairwise verdict, fast
     pairs: list[Pair] = []
     tied_groups = ranking if rule in ("all", "adjacent") else ranking[:1]
     for group in tied_groups:
@@ -184,27 +186,26 @@ def ranks(ranking: Ranking) -> dict[str, int]:
     return out
 
 
-def majority_share(table: dict[tuple[str, str], PairVotes]) -> float | None:
-    """Share of votes agreeing with the most common verdict on their pair (unweighted).
+def majority_share(rankings: Sequence[Ranking]) -> float | None:
+    """Share of verdicts agreeing with the most common verdict on their pair (unweighted).
 
-    Pooled over every pair that at least two judgments decided; None if there is none.
+    Each ranking gives a verdict (winner, or tie) on every pair it orders; pooled over
+    the pairs that at least two rankings decided. None if there is no such pair.
     """
+    counts: dict[tuple[str, str], dict[str | None, int]] = {}
+    for ranking in rankings:
+        for better, worse, tied in ranking_pairs(ranking, "all"):
+            key = (better, worse) if better < worse else (worse, better)
+            verdicts = counts.setdefault(key, {})
+            verdict = None if tied else better
+            verdicts[verdict] = verdicts.get(verdict, 0) + 1
     agreeing = total = 0
-    for pv in table.values():
-        if pv.count >= 2:
-            counts = _verdict_counts(pv)
-            agreeing += max(counts)
-            total += sum(counts)
+    for verdicts in counts.values():
+        n = sum(verdicts.values())
+        if n >= 2:
+            agreeing += max(verdicts.values())
+            total += n
     return round(agreeing / total, 4) if total else None
-
-
-def _verdict_counts(pv: PairVotes) -> list[int]:
-    # Counts, not weights: agreement describes raters, weights only steer consensus.
-    return [
-        len(pv.strengths_a),
-        len(pv.strengths_b),
-        pv.count - len(pv.strengths_a + pv.strengths_b),
-    ]
 
 
 def mean_kendall_tau(rankings: Sequence[Ranking]) -> float | None:

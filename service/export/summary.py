@@ -25,24 +25,12 @@ class ExportSummary:
     dropped: Counter[str] = field(default_factory=Counter)
     first_judgment: datetime | None = None
     last_judgment: datetime | None = None
-    guideline_versions: Counter[str] = field(default_factory=Counter)
+    guideline_versions: Counter[tuple[str, int]] = field(default_factory=Counter)
     raters: dict[str, list[str]] = field(default_factory=dict)
     agreement_pairwise: list[float] = field(default_factory=list)
     agreement_ranking: list[float] = field(default_factory=list)
     excluded_raters: int = 0
     complete: bool = False
-
-    def note_judgment(
-        self, created_at: datetime, guideline: str, rater: str, expertise: list[str]
-    ) -> None:
-        """Count one judgment that passed the filters."""
-        self.judgments_used += 1
-        if self.first_judgment is None or created_at < self.first_judgment:
-            self.first_judgment = created_at
-        if self.last_judgment is None or created_at > self.last_judgment:
-            self.last_judgment = created_at
-        self.guideline_versions[guideline] += 1
-        self.raters.setdefault(rater, expertise)
 
     @property
     def total_rows(self) -> int:
@@ -88,7 +76,10 @@ class ExportSummary:
                 self.first_judgment.isoformat() if self.first_judgment else None,
                 self.last_judgment.isoformat() if self.last_judgment else None,
             ],
-            "guideline_versions": dict(sorted(self.guideline_versions.items())),
+            "guideline_versions": {
+                f"{slug} v{version}": n
+                for (slug, version), n in sorted(self.guideline_versions.items())
+            },
             "projects": self.projects,
             "options": self.options,
             "complete": self.complete,
