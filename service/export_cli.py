@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 from marshmallow import fields
 from sqlmodel import Session
 
@@ -99,6 +100,7 @@ def _open(stack: ExitStack, path: Path) -> tuple[IO[bytes], _Hashing]:
 
 
 @click.command("export")
+@with_appcontext
 @_schema_options
 @click.option(
     "-o",

@@ -62,9 +62,7 @@ def build(make: Factory) -> dict[str, Any]:
                 "id": "t1",
                 "prompt": "What is the capital of Australia?",
                 "tags": ["geo"],
-                "responses": _responses(
-                    ("a", "m-large", "Canberra."), ("b", "m-small", "Sydney.")
-                ),
+                "responses": _responses(("a", "m-large", "Canberra."), ("b", "m-small", "Sydney.")),
             },
             {
                 "id": "t2",

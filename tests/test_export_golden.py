@@ -61,9 +61,13 @@ TRL_TEXT_KEYS = ("prompt", "chosen", "rejected", "completion", "messages")
 def _kind(value: Any) -> str:
     if isinstance(value, str):
         return "str"
-    if isinstance(value, list) and value and all(
-        isinstance(m, dict) and set(m) == {"role", "content"} and isinstance(m["content"], str)
-        for m in value
+    if (
+        isinstance(value, list)
+        and value
+        and all(
+            isinstance(m, dict) and set(m) == {"role", "content"} and isinstance(m["content"], str)
+            for m in value
+        )
     ):
         return MESSAGES
     return type(value).__name__

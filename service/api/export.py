@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Response, current_app, stream_with_context
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from service import db
 from service.auth import current_user, requires
@@ -29,7 +30,7 @@ def _start(options: ExportOptions) -> Export:
 
 
 @bp.route("")
-@bp.arguments(ExportOptionsSchema, location="query", as_kwargs=False)
+@bp.arguments(ExportOptionsSchema, location="query", as_kwargs=False, unknown=RAISE)
 @bp.doc(
     responses={
         "200": {
@@ -57,7 +58,7 @@ def export(options: ExportOptions) -> Any:
 
 
 @bp.route("/card")
-@bp.arguments(ExportOptionsSchema, location="query", as_kwargs=False)
+@bp.arguments(ExportOptionsSchema, location="query", as_kwargs=False, unknown=RAISE)
 @bp.doc(
     responses={
         "200": {

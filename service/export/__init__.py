@@ -51,7 +51,10 @@ class Export:
     ) -> None:
         if options.real_usernames and actor is not None and actor.role != Role.ADMIN.value:
             raise Forbidden("Only admins may export real usernames (real_usernames).")
-        self.session, self.o, self.actor, self.via = session, options, actor, via
+        self.session, self.o, self.via = session, options, via
+        # Keep the id, not the row: reading an expired row after the rollback below
+        # would open a new transaction on the caller's session.
+        self.actor_id = actor.id if actor is not None else None
         self.projects = self._projects()
         ids = list(self.projects)
         self.raters = self._raters(secret_key)
@@ -240,7 +243,7 @@ class Export:
         with db.write_session(self.session.get_bind()) as s:
             s.add(
                 AuditEvent(
-                    actor_id=self.actor.id if self.actor else None,
+                    actor_id=self.actor_id,
                     action="export",
                     target=f"{self.o.format}:{','.join(self.o.projects)}"[:300],
                     details=details,
