@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -119,3 +120,12 @@ def resolve_token(*, session: Session, secret: str) -> tuple[User, ApiToken]:
     if user is None or not user.active:
         raise Unauthorized("The API token's user is deactivated.")
     return user, token
+
+
+def touch_token(*, session: Session, token: ApiToken) -> None:
+    """Record when a token was last used (at most once a minute, to spare the database)."""
+    now = utcnow()
+    if token.last_used_at is not None and now - token.last_used_at < timedelta(minutes=1):
+        return
+    session.execute(sa.update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+    token.last_used_at = now

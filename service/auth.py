@@ -120,9 +120,11 @@ def _load_user() -> None:
     g.token = None
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        user, token = accounts.resolve_token(session=db.session(), secret=header[7:].strip())
-        token.last_used_at = utcnow()
-        db.session().commit()
+        # Its own short transaction, before the request's session opens: on SQLite a
+        # write here inside the request's transaction could wait on itself.
+        with db.write_session() as s:
+            user, token = accounts.resolve_token(session=s, secret=header[7:].strip())
+            accounts.touch_token(session=s, token=token)
         g.user, g.token = user, token
         return
     uid = session.get("uid")

@@ -20,7 +20,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "PROMPTS_DIR": (
         str(Path(__file__).resolve().parent.parent / "prompts"),
-        "Folder of shipped prompt sets and project templates.",
+        "Folder of shipped prompt sets and project templates. Default: `prompts/` of the source tree.",
     ),
     "CHECK_SCHEMA": (
         True,

@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -61,6 +61,9 @@ def is_sqlite(session_or_engine: Session | sa.Engine) -> bool:
 def init_app(app: Flask) -> None:
     """Build the engine for the app and close the request's session at teardown."""
     app.extensions["rankroom.engine"] = make_engine(app.config["DATABASE_URL"])
+    # Per request (the test client may share one app context across requests) and
+    # per app context (CLI commands and scripts).
+    app.teardown_request(_close_session)
     app.teardown_appcontext(_close_session)
 
 
@@ -75,9 +78,17 @@ def engine() -> sa.Engine:
 
 
 def session() -> Session:
-    """Return this request's session, opening it on first use."""
+    """Return this request's session, opening it on first use.
+
+    A request that may write (any method but GET/HEAD/OPTIONS) takes SQLite's write
+    lock when its transaction begins, so concurrent workers queue rather than fail.
+    """
     if "db_session" not in g:
-        g.db_session = Session(engine(), expire_on_commit=False)
+        conn = engine().connect()
+        if has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS"):
+            conn.info["write"] = True
+        g.db_conn = conn
+        g.db_session = Session(bind=conn, expire_on_commit=False)
     return g.db_session
 
 
@@ -85,6 +96,10 @@ def _close_session(_exc: BaseException | None) -> None:
     s = g.pop("db_session", None)
     if s is not None:
         s.close()
+    conn = g.pop("db_conn", None)
+    if conn is not None:
+        conn.info.pop("write", None)
+        conn.close()
 
 
 @contextmanager

@@ -23,6 +23,9 @@ from service.schemas import ItemRowSchema, flatten_messages
 from service.shapes import to_native
 
 CHUNK = 1000
+# Core tables, not ORM entities: bulk inserts skip the ORM's per-row bookkeeping.
+_ITEMS = Item.__table__
+_RESPONSES = Response.__table__
 MAX_REPORTED_ERRORS = 1000
 
 
@@ -282,15 +285,6 @@ def _write_chunk(
         item_id, digest = existing[ext]
         if digest == row.content_hash:
             result.unchanged += 1
-        elif not update:
-            errors.append(
-                RowError(
-                    row.line,
-                    "id",
-                    f"item {ext!r} exists with different content; use update to replace it",
-                    ext,
-                )
-            )
         elif item_id in judged:
             errors.append(
                 RowError(
@@ -301,17 +295,26 @@ def _write_chunk(
                     ext,
                 )
             )
+        elif not update:
+            errors.append(
+                RowError(
+                    row.line,
+                    "id",
+                    f"item {ext!r} exists with different content; use update to replace it",
+                    ext,
+                )
+            )
         else:
             values = _item_values(project, batch, row)
             values.pop("created_at")
             session.execute(sa.update(Item).where(Item.id == item_id).values(**values))
             session.execute(sa.delete(Response).where(Response.item_id == item_id))
-            session.execute(sa.insert(Response), _response_values(item_id, row))
+            session.execute(_RESPONSES.insert(), _response_values(item_id, row))
             result.updated += 1
     if fresh:
         inserted = (
             session.execute(
-                sa.insert(Item).returning(Item.id, sort_by_parameter_order=True),
+                _ITEMS.insert().returning(_ITEMS.c.id, sort_by_parameter_order=True),
                 [_item_values(project, batch, r) for r in fresh],
             )
             .scalars()
@@ -322,7 +325,7 @@ def _write_chunk(
             for item_id, r in zip(inserted, fresh, strict=True)
             for v in _response_values(item_id, r)
         ]
-        session.execute(sa.insert(Response), responses)
+        session.execute(_RESPONSES.insert(), responses)
         result.created += len(fresh)
     return errors
 

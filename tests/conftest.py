@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 
 from service import create_app, db
 from tests import factories
+from tests.browser import chromium, live_server, page  # noqa: F401  (fixtures)
 
 PG_URL = os.environ.get("RANKROOM_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"]
@@ -83,19 +84,32 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     admin.dispose()
 
 
+def _make_app(database_url: str) -> Flask:
+    return create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret"})
+
+
 @pytest.fixture
-def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
-    application = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "test-secret",
-            "INSTANCE_PATH": str(tmp_path),
-        }
-    )
+def app(database_url: str) -> Iterator[Flask]:
+    application = _make_app(database_url)
     with application.app_context():
         yield application
     db.engine_of(application).dispose()
+
+
+@pytest.fixture
+def browser_app(sqlite_template: Path, tmp_path: Path) -> Iterator[Flask]:
+    """An app on SQLite for browser tests (the browser adds nothing per database)."""
+    path = tmp_path / "browser.db"
+    shutil.copy(sqlite_template, path)
+    application = _make_app(f"sqlite:///{path}")
+    yield application
+    db.engine_of(application).dispose()
+
+
+@pytest.fixture
+def browser_make(browser_app: Flask) -> factories.Factory:
+    """Build test data for browser tests through the domain functions."""
+    return factories.Factory(browser_app)
 
 
 @pytest.fixture

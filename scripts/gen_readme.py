@@ -1,0 +1,70 @@
+"""Regenerate the README's settings table and CLI reference from the code.
+
+python scripts/gen_readme.py          # rewrite README.md in place
+python scripts/gen_readme.py --check  # exit 1 if README.md is out of date
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import ScriptInfo
+
+from service import cli, config
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def settings_table() -> str:
+    rows = ["| Environment variable | Default | Meaning |", "| --- | --- | --- |"]
+    for name, (default, meaning) in config.SETTINGS.items():
+        shown = "(see meaning)" if default is None or name == "PROMPTS_DIR" else f"`{default}`"
+        rows.append(f"| `RANKROOM_{name}` | {shown} | {meaning} |")
+    return "\n".join(rows)
+
+
+def cli_reference() -> str:
+    out: list[str] = []
+
+    def walk(command: click.Command, path: list[str]) -> None:
+        # A bare app: the help text must not depend on (or touch) any database.
+        info = ScriptInfo(create_app=lambda: Flask("rankroom-docs"))
+        ctx = click.Context(command, info_name=" ".join(path), obj=info)
+        if not isinstance(command, click.Group) or len(path) == 1:
+            out.append(
+                f"### `{' '.join(path)}`\n\n```text\n{command.get_help(ctx).rstrip()}\n```\n"
+            )
+        if isinstance(command, click.Group):
+            for name in sorted(command.commands):
+                walk(command.commands[name], [*path, name])
+
+    walk(cli.main, ["rankroom"])
+    return "\n".join(out).rstrip()
+
+
+def render(text: str) -> str:
+    for name, body in (("settings", settings_table()), ("cli", cli_reference())):
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"README.md lacks the <!-- {name}:start/end --> markers")
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
+    return text
+
+
+def main() -> None:
+    current = README.read_text(encoding="utf-8")
+    fresh = render(current)
+    if "--check" in sys.argv:
+        if fresh != current:
+            print("README.md is out of date: run python scripts/gen_readme.py", file=sys.stderr)
+            sys.exit(1)
+        return
+    README.write_text(fresh, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

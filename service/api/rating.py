@@ -1,0 +1,130 @@
+"""The rater's API: take the next item, submit, skip, renew, revise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from service import assignment, db, judgments, projects
+from service.auth import current_user, requires
+
+bp = Blueprint("rating", __name__, url_prefix="/api/v1", description="Rating work for raters.")
+
+
+class SkipSchema(Schema):
+    reason = fields.String(required=True, metadata={"description": "expertise, broken or other"})
+    note = fields.String(load_default="")
+
+
+class JudgmentInSchema(Schema):
+    """A submission; validated in full against the project by the domain."""
+
+    client_id = fields.String(required=True)
+    verdict = fields.Dict(load_default=dict)
+    rubric = fields.Dict(load_default=dict)
+    both_bad = fields.Boolean(load_default=False)
+    active_ms = fields.Integer(load_default=None, allow_none=True)
+    started_at = fields.String(load_default=None, allow_none=True)
+
+
+class JudgmentOutSchema(Schema):
+    id = fields.Integer()
+    client_id = fields.String()
+    assignment_id = fields.Integer()
+    version = fields.Integer()
+    supersedes_id = fields.Integer(allow_none=True)
+    mode = fields.String()
+    verdict = fields.Dict()
+    rubric = fields.Dict()
+    both_bad = fields.Boolean()
+    flags = fields.List(fields.String())
+    rationale = fields.String()
+    confidence = fields.Integer(allow_none=True)
+    active_ms = fields.Integer(allow_none=True)
+    guideline_version = fields.Integer()
+    created_at = fields.DateTime()
+
+
+def _save(result: tuple[Any, bool]) -> tuple[Any, int]:
+    judgment, created = result
+    db.session().commit()
+    return JudgmentOutSchema().dump(judgment), 201 if created else 200
+
+
+@bp.route("/projects/<slug>/next", methods=["POST"])
+@requires("rater")
+def next_item(slug: str) -> Any:
+    """Return the rater's current item, or lease the next one."""
+    s = db.session()
+    project = projects.get_project(session=s, slug=slug)
+    lease = assignment.next_assignment(session=s, project=project, rater=current_user())
+    s.commit()
+    if isinstance(lease, assignment.NoWork):
+        return {"assignment": None, "message": lease.reason}
+    return {"assignment": assignment.describe(session=s, lease=lease)}
+
+
+@bp.route("/assignments/<int:assignment_id>")
+@requires("rater")
+def show(assignment_id: int) -> Any:
+    """Show one of the rater's assignments."""
+    s = db.session()
+    lease = assignment.get_assignment(session=s, assignment_id=assignment_id, rater=current_user())
+    return {"assignment": assignment.describe(session=s, lease=lease)}
+
+
+@bp.route("/assignments/<int:assignment_id>/judgment", methods=["POST"])
+@bp.arguments(JudgmentInSchema)
+@requires("rater")
+def submit(payload: dict[str, Any], assignment_id: int) -> Any:
+    """Submit a judgment; a repeated client_id returns the stored one (200)."""
+    return _save(
+        judgments.record_judgment(
+            session=db.session(),
+            assignment_id=assignment_id,
+            rater=current_user(),
+            payload=request.get_json(),
+        )
+    )
+
+
+@bp.route("/judgments/<int:judgment_id>/revise", methods=["POST"])
+@bp.arguments(JudgmentInSchema)
+@requires("rater")
+def revise(payload: dict[str, Any], judgment_id: int) -> Any:
+    """Record a corrected version of a recent judgment."""
+    return _save(
+        judgments.revise_judgment(
+            session=db.session(),
+            judgment_id=judgment_id,
+            rater=current_user(),
+            payload=request.get_json(),
+        )
+    )
+
+
+@bp.route("/assignments/<int:assignment_id>/skip", methods=["POST"])
+@bp.arguments(SkipSchema)
+@requires("rater")
+def skip(args: dict[str, Any], assignment_id: int) -> Any:
+    """Give the item back with a reason."""
+    s = db.session()
+    lease = assignment.lock_assignment(session=s, assignment_id=assignment_id, rater=current_user())
+    assignment.skip(session=s, lease=lease, reason=args["reason"], note=args["note"])
+    s.commit()
+    return {"ok": True, "status": lease.status}
+
+
+@bp.route("/assignments/<int:assignment_id>/renew", methods=["POST"])
+@requires("rater")
+def renew(assignment_id: int) -> Any:
+    """Extend the lease while the rater is working."""
+    s = db.session()
+    lease = assignment.lock_assignment(session=s, assignment_id=assignment_id, rater=current_user())
+    project = s.get(assignment.Project, lease.project_id)
+    assignment.renew(session=s, lease=lease, project=project)
+    s.commit()
+    return {"ok": True, "expires_at": lease.expires_at.isoformat()}

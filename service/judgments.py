@@ -1,0 +1,299 @@
+"""Record judgments: validate a rater's verdict against the item and rubric, append-only.
+
+Raters only ever see responses by position label (A, B, C, ...), never by id or
+model; a submission speaks in those labels and is translated here through the
+assignment's stored display order. A client-generated id makes every submission
+idempotent; an edit is a new version that supersedes the old one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from service import assignment as assigning
+from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.models import Assignment, Item, Judgment, Project, User, utcnow
+
+TEXT_LIMIT = 20_000
+EDIT_WINDOW = timedelta(minutes=10)
+
+
+def labels_for(shown_order: list[str]) -> dict[str, str]:
+    """Map position labels (A, B, ...) to the response ids shown in those positions."""
+    return {assigning.LABELS[i]: rid for i, rid in enumerate(shown_order)}
+
+
+class _Errors:
+    """Collect every problem with a submission, so the rater sees them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, str]] = []
+
+    def add(self, field: str, message: str) -> None:
+        self.items.append({"field": field, "message": message})
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InvalidInput("The judgment is incomplete or invalid.", errors=self.items)
+
+
+def _pairwise(
+    project: Project, verdict: dict[str, Any], labels: dict[str, str], errs: _Errors
+) -> dict[str, Any]:
+    left, right = labels["A"], labels["B"]
+    if project.scale == "likert7":
+        value = verdict.get("scale_value")
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 7:
+            errs.add(
+                "verdict.scale_value", "choose a point from 1 (A much better) to 7 (B much better)"
+            )
+            return {}
+        preferred = left if value < 4 else right if value > 4 else None
+        return {"preferred": preferred, "strength": abs(value - 4), "scale_value": value}
+    choices = ("A", "B") if project.scale == "binary" else ("A", "B", "tie")
+    choice = verdict.get("choice")
+    if choice not in choices:
+        errs.add("verdict.choice", f"choose one of {', '.join(choices)}")
+        return {}
+    preferred = {"A": left, "B": right}.get(choice)
+    return {"preferred": preferred, "strength": None, "scale_value": None}
+
+
+def _ranking(verdict: dict[str, Any], labels: dict[str, str], errs: _Errors) -> dict[str, Any]:
+    groups = verdict.get("ranking")
+    if not isinstance(groups, list) or not all(isinstance(g, list) and g for g in groups):
+        errs.add("verdict.ranking", "give the ranking as a list of groups, best first")
+        return {}
+    flat = [label for g in groups for label in g]
+    if sorted(map(str, flat)) != sorted(labels):
+        errs.add(
+            "verdict.ranking", f"rank every response exactly once: {', '.join(sorted(labels))}"
+        )
+        return {}
+    return {"ranking": [[labels[label] for label in g] for g in groups]}
+
+
+def _value(dim: dict[str, Any], value: Any, field: str, errs: _Errors) -> Any:
+    kind = dim["kind"]
+    options = {o["value"] for o in dim.get("options") or []}
+    if kind == "likert":
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= dim["points"]:
+            return value
+        errs.add(field, f"choose a point from 1 to {dim['points']}")
+    elif kind == "choice":
+        if value in options:
+            return value
+        errs.add(field, f"choose one of {', '.join(sorted(options))}")
+    elif kind == "flags":
+        if isinstance(value, list) and set(value) <= options and len(set(value)) == len(value):
+            return sorted(value)
+        errs.add(field, f"choose any of {', '.join(sorted(options))}")
+    elif kind == "text":
+        if isinstance(value, str) and len(value) <= TEXT_LIMIT:
+            return value.strip()
+        errs.add(field, f"text up to {TEXT_LIMIT} characters")
+    elif kind == "number":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        lo, hi = dim.get("min", float("-inf")), dim.get("max", float("inf"))
+        if ok and lo <= value <= hi:
+            return value
+        errs.add(field, f"a number from {lo} to {hi}")
+    return None
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def _rubric(
+    project: Project, given: dict[str, Any], labels: dict[str, str], errs: _Errors
+) -> dict[str, Any]:
+    dims = {d["name"]: d for d in project.rubric}
+    out: dict[str, Any] = {"response": {}, "item": {}}
+    per_response = given.get("response") or {}
+    unknown = set(per_response) - set(labels)
+    for label in sorted(unknown):
+        errs.add(f"rubric.response.{label}", "no such response on this screen")
+    for label, rid in labels.items():
+        values = per_response.get(label) or {}
+        out["response"][rid] = {}
+        for name in sorted(set(values) - {n for n, d in dims.items() if d["scope"] == "response"}):
+            errs.add(f"rubric.response.{label}.{name}", "not a per-response field of this project")
+        for name, dim in dims.items():
+            if dim["scope"] != "response":
+                continue
+            field = f"rubric.response.{label}.{name}"
+            if _empty(values.get(name)):
+                if dim.get("required"):
+                    errs.add(field, f"{dim['label']} is required for response {label}")
+                continue
+            out["response"][rid][name] = _value(dim, values[name], field, errs)
+    item_values = given.get("item") or {}
+    for name in sorted(set(item_values) - {n for n, d in dims.items() if d["scope"] == "item"}):
+        errs.add(f"rubric.item.{name}", "not an item field of this project")
+    for name, dim in dims.items():
+        if dim["scope"] != "item":
+            continue
+        if _empty(item_values.get(name)):
+            if dim.get("required"):
+                errs.add(f"rubric.item.{name}", f"{dim['label']} is required")
+            continue
+        out["item"][name] = _value(dim, item_values[name], f"rubric.item.{name}", errs)
+    return out
+
+
+def _parse_started(value: Any, errs: _Errors) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        started = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        errs.add("started_at", "an ISO 8601 time")
+        return None
+    return started if started.tzinfo else None
+
+
+def build_judgment(
+    *, project: Project, lease: Assignment, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """Validate a submission against the project and the lease; return Judgment fields."""
+    errs = _Errors()
+    labels = labels_for(lease.shown_order)
+    client_id = payload.get("client_id")
+    if not isinstance(client_id, str) or not 8 <= len(client_id) <= 64:
+        errs.add("client_id", "a client-generated id of 8 to 64 characters")
+    verdict_in = payload.get("verdict") or {}
+    if not isinstance(verdict_in, dict):
+        errs.add("verdict", "must be an object")
+        verdict_in = {}
+    both_bad = bool(payload.get("both_bad", False))
+    if project.mode == "pairwise":
+        verdict = _pairwise(project, verdict_in, labels, errs)
+    elif project.mode == "ranking":
+        verdict = _ranking(verdict_in, labels, errs)
+    else:
+        verdict = {}
+    rubric_in = payload.get("rubric") or {}
+    rubric = _rubric(project, rubric_in if isinstance(rubric_in, dict) else {}, labels, errs)
+    active_ms = payload.get("active_ms")
+    if active_ms is not None and (not isinstance(active_ms, int) or active_ms < 0):
+        errs.add("active_ms", "milliseconds of active time, a whole number")
+    started_at = _parse_started(payload.get("started_at"), errs)
+    errs.raise_if_any()
+    item_values = rubric["item"]
+    flag_dims = [d["name"] for d in project.rubric if d["scope"] == "item" and d["kind"] == "flags"]
+    confidence = item_values.get("confidence")
+    return {
+        "client_id": client_id,
+        "mode": project.mode,
+        "verdict": verdict,
+        "rubric": rubric,
+        "both_bad": both_bad,
+        # Denormalised from the rubric for filtering and export: every item-level flag
+        # chosen, the "rationale" text and the "confidence" scale, when the project has them.
+        "flags": sorted({f for name in flag_dims for f in item_values.get(name, [])}),
+        "rationale": item_values.get("rationale", "")
+        if isinstance(item_values.get("rationale"), str)
+        else "",
+        "confidence": confidence if isinstance(confidence, int) else None,
+        "active_ms": active_ms,
+        "started_at": started_at,
+        "shown_order": list(lease.shown_order),
+    }
+
+
+def _existing(session: Session, rater: User, client_id: Any) -> Judgment | None:
+    if not isinstance(client_id, str):
+        return None
+    query = select(Judgment).where(Judgment.rater_id == rater.id, Judgment.client_id == client_id)
+    return session.exec(query).first()
+
+
+def record_judgment(
+    *, session: Session, assignment_id: int, rater: User, payload: dict[str, Any]
+) -> tuple[Judgment, bool]:
+    """Store a rater's judgment on their lease; return (judgment, created).
+
+    A repeat of an already stored client id returns the stored judgment unchanged.
+    """
+    # Lock the lease first: a double click's two requests then run one after the
+    # other, and the second finds the first's judgment by its client id.
+    lease = assigning.lock_assignment(session=session, assignment_id=assignment_id, rater=rater)
+    previous = _existing(session, rater, payload.get("client_id"))
+    if previous is not None:
+        if previous.assignment_id != lease.id:
+            raise Conflict("This client id was already used for another item.")
+        return previous, False
+    project = session.get(Project, lease.project_id)
+    item = session.get(Item, lease.item_id)
+    fields = build_judgment(project=project, lease=lease, payload=payload)
+    assigning.claim_for_submission(session=session, lease=lease, project=project)
+    judgment = Judgment(
+        **fields,
+        project_id=project.id,
+        item_id=item.id,
+        rater_id=rater.id,
+        assignment_id=lease.id,
+        is_gold=item.is_gold,
+        guideline_version=project.guideline_version,
+    )
+    lease.status = "submitted"
+    lease.finished_at = utcnow()
+    session.add(judgment)
+    session.add(lease)
+    session.flush()
+    return judgment, True
+
+
+def is_current(*, session: Session, judgment: Judgment) -> bool:
+    """Tell whether no later version supersedes this judgment."""
+    newer = select(Judgment.id).where(Judgment.supersedes_id == judgment.id)
+    return session.exec(newer).first() is None
+
+
+def revise_judgment(
+    *, session: Session, judgment_id: int, rater: User, payload: dict[str, Any]
+) -> tuple[Judgment, bool]:
+    """Record a corrected version of the rater's recent judgment (the old row stays)."""
+    old = session.get(Judgment, judgment_id)
+    if old is None or old.rater_id != rater.id:
+        raise NotFound(f"No judgment {judgment_id} of yours.")
+    previous = _existing(session, rater, payload.get("client_id"))
+    if previous is not None:
+        if previous.supersedes_id != old.id:
+            raise Conflict("This client id was already used for another judgment.")
+        return previous, False
+    if not is_current(session=session, judgment=old):
+        raise Conflict("A newer version of this judgment exists; revise that one.")
+    if utcnow() - old.created_at > EDIT_WINDOW:
+        minutes = int(EDIT_WINDOW.total_seconds() // 60)
+        raise Forbidden(f"Judgments can be revised for {minutes} minutes after submitting.")
+    lease = session.get(Assignment, old.assignment_id)
+    project = session.get(Project, old.project_id)
+    fields = build_judgment(project=project, lease=lease, payload=payload)
+    new = Judgment(
+        **fields,
+        project_id=old.project_id,
+        item_id=old.item_id,
+        rater_id=rater.id,
+        assignment_id=old.assignment_id,
+        supersedes_id=old.id,
+        version=old.version + 1,
+        is_gold=old.is_gold,
+        guideline_version=project.guideline_version,
+    )
+    session.add(new)
+    session.flush()
+    return new, True
+
+
+def current_judgments() -> sa.Select:
+    """Return a query of judgments no later version supersedes."""
+    newer = sa.orm.aliased(Judgment)
+    return select(Judgment).where(
+        ~sa.exists(select(newer.id).where(newer.supersedes_id == Judgment.id))
+    )

@@ -1,0 +1,91 @@
+"""The rankroom command line, run through Click's runner against a real database."""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import select
+
+from service import cli, db
+from service.models import Item, Project, User
+from tests.factories import item_row
+
+
+def _invoke(runner, *args):
+    return runner.invoke(cli.main, list(args), catch_exceptions=False)
+
+
+def test_users_add_and_projects_create_from_template(app, runner):
+    r = _invoke(
+        runner,
+        "users",
+        "add",
+        "ada",
+        "--role",
+        "rater",
+        "--expertise",
+        "Medicine, law",
+        "--password",
+        "pw-123456",
+    )
+    assert r.exit_code == 0 and "Added rater ada" in r.output
+    r = _invoke(runner, "projects", "create", "cardio", "--from", "pairwise", "--overlap", "5")
+    assert r.exit_code == 0, r.output
+    with app.app_context():
+        s = db.session()
+        user = s.exec(select(User).where(User.username == "ada")).one()
+        project = s.exec(select(Project).where(Project.slug == "cardio")).one()
+    assert user.expertise == ["law", "medicine"]
+    assert (project.mode, project.overlap) == ("pairwise", 5)
+    assert project.rubric and project.guidelines
+
+
+def test_unknown_template_lists_available(runner):
+    r = runner.invoke(cli.main, ["projects", "create", "x", "--from", "nope"])
+    assert r.exit_code == 1
+    assert "No template 'nope'; available:" in r.output and "ranking" in r.output
+
+
+def test_import_all_or_nothing_then_skip_invalid(app, runner, make, tmp_path):
+    make.project(slug="imp")
+    path = tmp_path / "set.jsonl"
+    path.write_text(json.dumps(item_row("a")) + "\n{oops\n" + json.dumps(item_row("b")) + "\n")
+    r = runner.invoke(cli.main, ["import", str(path), "--project", "imp"])
+    assert r.exit_code == 1
+    assert "1 bad line(s); nothing was imported." in r.output
+    assert "line 2: invalid JSON" in r.output
+    with app.app_context():
+        assert db.session().exec(select(Item)).all() == []
+    r = runner.invoke(cli.main, ["import", str(path), "--project", "imp", "--skip-invalid"])
+    assert r.exit_code == 0, r.output
+    assert "2 created, 0 updated, 0 unchanged, 1 bad line(s) skipped" in r.output
+    report = tmp_path / "set.jsonl.errors.jsonl"
+    assert json.loads(report.read_text())["line"] == 2
+    r = runner.invoke(cli.main, ["import", str(path), "--project", "imp", "--skip-invalid"])
+    assert "0 created, 0 updated, 2 unchanged" in r.output
+
+
+def test_import_gzip(app, runner, make, tmp_path):
+    import gzip
+
+    make.project(slug="gz")
+    path = tmp_path / "set.jsonl.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write(json.dumps(item_row("g1")) + "\n")
+    r = runner.invoke(cli.main, ["import", str(path), "--project", "gz"])
+    assert r.exit_code == 0 and "1 created" in r.output
+
+
+def test_every_cli_option_has_help():
+    import click
+
+    def walk(command):
+        yield command
+        for sub in getattr(command, "commands", {}).values():
+            yield from walk(sub)
+
+    for command in walk(cli.main):
+        assert command.help, f"{command.name} has no help"
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{command.name} {param.opts} has no help"

@@ -1,0 +1,72 @@
+"""`rankroom serve --demo` on a fresh instance: migrates, loads demo data, serves, signs in."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from http.cookiejar import CookieJar
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_demo_answers_readyz_and_demo_logins_work(tmp_path):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "RANKROOM_INSTANCE_PATH": str(tmp_path / "instance"),
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("RANKROOM_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--demo", "--port", str(port), "--workers", "2"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            output.append(line)
+            if "Serving on" in line or proc.poll() is not None:
+                break
+        text = "".join(output)
+        assert "Serving on" in text, text
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("readyz never answered")
+        assert re.search(r"Project demo-coding-pairwise \(pairwise\): \d+ new item", text)
+        password = re.search(r"rater\s+rater1\s+(\S+)", text).group(1)
+        jar = CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        page = opener.open(f"http://127.0.0.1:{port}/login").read().decode()
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        form = urlencode({"username": "rater1", "password": password, "csrf_token": csrf}).encode()
+        home = opener.open(f"http://127.0.0.1:{port}/login", data=form)
+        assert home.status == 200 and home.url.endswith("/")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        proc.stdout.close()
