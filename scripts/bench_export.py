@@ -34,7 +34,7 @@ from service.models import Item, Judgment, Project, Response, User  # noqa: E402
 
 RATERS = 300
 CHUNK = 20_000
-WORDS = "the of and to in is that for it as with was on be by this are or an at from".split()
+WORDS = ("the of and to in is that for it as with was on be by this are or an at from").split(" ")
 
 
 def _text(rng: random.Random, words: int) -> str:
@@ -253,7 +253,9 @@ def main() -> None:
         for label, url in targets:
             started = time.perf_counter()
             populate(url, args.judgments)
-            print(f"{label}: loaded {args.judgments} judgments in {time.perf_counter() - started:.0f}s")
+            print(
+                f"{label}: loaded {args.judgments} judgments in {time.perf_counter() - started:.0f}s"
+            )
             for fmt in args.formats.split(","):
                 r = _measure(url, fmt)
                 print(

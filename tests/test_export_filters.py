@@ -127,6 +127,14 @@ def test_consensus_best_vs_rest_on_rankings(app, data):
     assert c1 == [["b", "a"], ["b", "c"], ["b", "d"]]
 
 
+def test_consensus_bradley_terry(app, data):
+    rows = export_rows(app, format="ranking", project="chat", consensus="bradley-terry")
+    c1 = {r["id"]: r["rank"] for r in rows[0]["responses"]}
+    assert c1 == {"b": 1, "a": 2, "c": 3, "d": 4}
+    pairs = export_rows(app, format="dpo", aggregation="consensus", consensus="bradley-terry")
+    assert [r["metadata"]["response_ids"] for r in pairs] == [["a", "b"], ["b", "a"], ["a", "b"]]
+
+
 def test_min_judgments_and_min_agreement(app, data):
     items = {
         r["metadata"]["item_id"]
@@ -255,6 +263,7 @@ def test_unknown_project_and_rater(app, data):
         ({"format": "dpo", "since": "yesterday"}, "since"),
         ({"format": "dpo", "since": "2025-02-01", "until": "2025-01-01"}, "until"),
         ({"format": "dpo", "min_agreement": 2}, "min_agreement"),
+        ({"format": "dpo", "consensus": "bradley-terry", "rater_weights": "gold"}, "rater_weights"),
     ],
 )
 def test_bad_options_name_the_field(args, field):

@@ -11,7 +11,7 @@ from itertools import combinations
 import pytest
 from scipy.stats import kendalltau
 
-from service.export import rules
+from service.export import consensus, rules
 
 
 @pytest.mark.parametrize(
@@ -196,3 +196,41 @@ def test_pseudonym_is_a_keyed_hash_of_the_id():
 def test_smoothed_accuracy():
     assert rules.smoothed_accuracy([]) == 0.5
     assert rules.smoothed_accuracy([1.0, 1.0]) == 0.75
+
+
+# --- Consensus (service.export.consensus) ---
+
+
+def test_majority_counts_a_tie_vote_as_its_own_option():
+    votes = [([["a"], ["b"]], 1.0, 1), ([["a", "b"]], 1.0, 0), ([["a", "b"]], 1.0, 0)]
+    assert consensus.decide(votes, "majority", "all") == [("a", "b", True, 0.0)]
+    assert consensus.order(votes, "majority") == [["a", "b"]]
+
+
+def test_bradley_terry_counts_a_tie_as_half_a_win():
+    votes = [([["a"], ["b"]], 1.0, 1), ([["a", "b"]], 1.0, 0), ([["a", "b"]], 1.0, 0)]
+    assert consensus.decide(votes, "bradley-terry", "all") == [("a", "b", False, 1.0)]
+    assert consensus.order(votes, "bradley-terry") == [["a"], ["b"]]
+
+
+def test_bradley_terry_even_split_is_a_tie():
+    votes = [([["a"], ["b"]], 1.0, 2), ([["b"], ["a"]], 1.0, 2)]
+    assert consensus.decide(votes, "bradley-terry", "all") == [("a", "b", True, 0.0)]
+
+
+def test_consensus_pairs_follow_the_rule_on_the_consensus_order():
+    votes = [
+        ([["b"], ["a", "c"], ["d"]], 1.0, None),
+        ([["a"], ["b"], ["c"], ["d"]], 1.0, None),
+        ([["b"], ["a"], ["d"], ["c"]], 1.0, None),
+    ]
+    for method in ("majority", "bradley-terry"):
+        assert consensus.order(votes, method) == [["b"], ["a"], ["c"], ["d"]]
+        best = consensus.decide(votes, method, "best-vs-rest")
+        assert [(b, w, t) for b, w, t, _ in best] == [
+            ("b", "a", False),
+            ("b", "c", False),
+            ("b", "d", False),
+        ]
+        adjacent = consensus.decide(votes, method, "adjacent")
+        assert [(b, w) for b, w, _, _ in adjacent] == [("b", "a"), ("a", "c"), ("c", "d")]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, current_app, stream_with_context
+from flask import Response, current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE
+from sqlmodel import Session
 
 from service import db
 from service.auth import current_user, requires
@@ -19,9 +21,9 @@ bp = Blueprint(
 )
 
 
-def _start(options: ExportOptions) -> Export:
+def _start(options: ExportOptions, session: Session) -> Export:
     return Export(
-        session=db.session(),
+        session=session,
         options=options,
         secret_key=current_app.config["SECRET_KEY"],
         actor=current_user(),
@@ -47,11 +49,25 @@ def export(options: ExportOptions) -> Any:
             "Give part (one of the split names): the API streams one split at a time.",
             errors=[{"field": "part", "message": "required with split"}],
         )
-    job = _start(options)
+    # The body streams after the request's own session is closed (Flask 3.1 tears the
+    # request down before iterating it), so the export reads through its own session.
+    session = Session(db.engine())
+    try:
+        job = _start(options, session)
+    except Exception:
+        session.close()
+        raise
     name = part_filename(f"{options.format}.jsonl", options.part or "")
-    chunks = (data for _, data in job.chunks())
+
+    def body() -> Iterator[bytes]:
+        try:
+            for _, data in job.chunks():
+                yield data
+        finally:
+            session.close()
+
     return Response(
-        stream_with_context(chunks),
+        body(),
         mimetype="application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -70,7 +86,7 @@ def export(options: ExportOptions) -> Any:
 @requires("engineer", "admin", scope="export")
 def card(options: ExportOptions) -> Any:
     """Run the export without sending it and return its dataset card, checksums included."""
-    job = _start(options)
+    job = _start(options, db.session())
     for _ in job.chunks():
         pass
     s = job.summary

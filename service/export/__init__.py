@@ -86,6 +86,12 @@ class Export:
             ),
             summary=self.summary,
         )
+        self.project_ids = ids
+        self.full = options.format in ("raw", "ratings", "kto") or any(
+            p.mode == Mode.RATING.value for p in self.projects.values()
+        )
+        # Hold no transaction between checking the options and streaming the rows.
+        session.rollback()
 
     def _projects(self) -> dict[int, Project]:
         found = {
@@ -177,7 +183,7 @@ class Export:
 
     def count(self) -> int:
         """Count the current judgments this export reads (for a progress bar)."""
-        return source.count_judgments(self.session, list(self.projects))
+        return source.count_judgments(self.session, self.project_ids)
 
     def chunks(self, progress: Callable[[int], None] | None = None) -> Iterator[tuple[str, bytes]]:
         """Yield (part name, bytes) as rows are built; record the export when done."""
@@ -187,11 +193,8 @@ class Export:
         sizes = dict.fromkeys(parts, 0)
         hashes = {p: hashlib.sha256() for p in parts}
         self.summary.rows = dict.fromkeys(parts, 0)
-        full = o.format in ("raw", "ratings", "kto") or any(
-            p.mode == Mode.RATING.value for p in self.projects.values()
-        )
         groups = source.item_groups(
-            self.session, list(self.projects), full=full, exclude_gold=o.exclude_gold
+            self.session, self.project_ids, full=self.full, exclude_gold=o.exclude_gold
         )
         rows_of, summary = self.items.rows, self.summary
         try:
@@ -240,7 +243,8 @@ class Export:
             "complete": self.summary.complete,
             "via": self.via,
         }
-        with db.write_session(self.session.get_bind()) as s:
+        # The session may be bound to an engine or to one connection: write on a fresh one.
+        with db.write_session(self.session.get_bind().engine) as s:
             s.add(
                 AuditEvent(
                     actor_id=self.actor_id,

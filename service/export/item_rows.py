@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from service.export import rules
+from service.export import consensus, response_rows, rules
 from service.export.options import ExportOptions
 from service.export.rows import RowBuilder, raw_row
 from service.export.source import ItemData, RaterData
@@ -112,17 +112,17 @@ class ItemRows:
             else:
                 yield from self._judgment_pairs(item, votes, base)
         elif fmt == "kto":
-            yield from self._kto(item, project, votes, base)
+            yield from response_rows.kto(self, item, project, votes, base)
         elif fmt == "ranking":
             yield from self._ranking(item, votes, agreement, base)
         elif fmt == "ratings":
-            yield from self._ratings(item, votes, base)
+            yield from response_rows.ratings(self, item, votes, base)
         else:
             for v in votes:
                 yield raw_row(item, v.row, project.slug, v.rater.name, v.rater.expertise)
 
     def _votes(self, item: ItemData, project: ProjectInfo, judgments: list[Any]) -> list[Vote]:
-        keep = self._keep(item) if self.models else None
+        keep = self.keep(item) if self.models else None
         raters, weights, dropped = self.raters, self.weights, self.summary.dropped
         votes: list[Vote] = []
         for j in judgments:
@@ -138,7 +138,7 @@ class ItemRows:
             else:
                 scores = None
                 if j.mode == "rating" and project.dimension:
-                    scores = _dimension_scores(j.rubric, project.dimension)
+                    scores = rules.dimension_scores(j.rubric, project.dimension)
                 ranking = rules.verdict_ranking(j.mode, verdict, j.shown_order or [], scores)
                 strength = None
             if ranking is not None and keep is not None:
@@ -154,12 +154,13 @@ class ItemRows:
     def _needs_ranking(self, j: Any) -> bool:
         if self.o.format in ("raw", "ratings"):
             return False
-        return self.o.format != "kto" or not self._labels_from_ratings(j)
+        return self.o.format != "kto" or not self.labels_from_ratings(j)
 
-    def _labels_from_ratings(self, j: Any) -> bool:
+    def labels_from_ratings(self, j: Any) -> bool:
+        """Tell whether this judgment's KTO labels come from rubric ratings."""
         return self.o.kto_from == "ratings" or (self.o.kto_from == "auto" and j.mode == "rating")
 
-    def _keep(self, item: ItemData) -> set[str]:
+    def keep(self, item: ItemData) -> set[str]:
         """Return the ids of the item's responses that pass the model filter."""
         if not self.models:
             return set(item.responses)
@@ -243,70 +244,19 @@ class ItemRows:
     ) -> Iterator[dict[str, Any]]:
         counted = [v for v in votes if self.o.include_both_bad or not v.row.both_bad]
         self.summary.dropped["judgments_both_bad"] += len(votes) - len(counted)
-        table = rules.tally((v.ranking, v.weight, v.strength) for v in counted)
-        if self.o.pairs == "all":
-            keys = sorted(table)
-        else:
-            order = rules.copeland_ranking(table)
-            keys = [
-                (b, w) if b < w else (w, b) for b, w, _ in rules.ranking_pairs(order, self.o.pairs)
-            ]
+        decisions = consensus.decide(
+            [(v.ranking, v.weight, v.strength) for v in counted if v.ranking],
+            self.o.consensus,
+            self.o.pairs,
+        )
         meta = {**base, "rater": None, "judgment_id": None}
-        for key in keys:
-            pv = table.get(key)
-            if pv is None:
-                continue
-            outcome = pv.plurality()
-            if not isinstance(outcome, tuple):
-                yield from self._tie(item, pv.a, pv.b, {**meta, "strength": 0.0})
-                continue
-            strength = pv.mean_strength(outcome[0])
-            if self.build.margin and strength is None:
+        for better, worse, tied, strength in decisions:
+            if tied:
+                yield from self._tie(item, better, worse, {**meta, "strength": 0.0})
+            elif self.build.margin and strength is None:
                 self.summary.dropped["pairs_without_strength"] += 1
-                continue
-            yield self._pair_row(item, *outcome, strength, {**meta, "strength": strength})
-
-    def _kto(
-        self, item: ItemData, project: ProjectInfo, votes: list[Vote], base: dict[str, Any]
-    ) -> Iterator[dict[str, Any]]:
-        labelled: dict[str, list[tuple[bool, float]]] = {}
-        keep = self._keep(item)
-        for v in votes:
-            labels = [(r, ok) for r, ok in self._kto_labels(v, project) if r in keep]
-            if not labels:
-                self.summary.dropped["judgments_without_kto_label"] += 1
-            if self.o.aggregation == "consensus":
-                for rid, label in labels:
-                    labelled.setdefault(rid, []).append((label, v.weight))
-                continue
-            meta = {**base, "rater": v.rater.name, "judgment_id": v.row.id}
-            for rid, label in labels:
-                yield self._kto_row(item, rid, label, meta)
-        meta = {**base, "rater": None, "judgment_id": None}
-        for rid in item.responses:
-            if rid in labelled:
-                label = rules.majority_label(labelled[rid])
-                if label is None:
-                    self.summary.dropped["responses_with_label_draw"] += 1
-                else:
-                    yield self._kto_row(item, rid, label, meta)
-
-    def _kto_labels(self, v: Vote, project: ProjectInfo) -> list[tuple[str, bool]]:
-        if self._labels_from_ratings(v.row):
-            if project.dimension is None or project.threshold is None:
-                return []
-            scores = _dimension_scores(v.row.rubric, project.dimension)
-            labels = [
-                (rid, rules.threshold_label(s, project.threshold)) for rid, s in scores.items()
-            ]
-            return [(rid, label) for rid, label in labels if label is not None]
-        return rules.kto_labels(v.ranking, bool(v.row.both_bad)) if v.ranking else []
-
-    def _kto_row(
-        self, item: ItemData, rid: str, label: bool, meta: dict[str, Any]
-    ) -> dict[str, Any]:
-        meta = {**meta, "response_id": rid, "model": item.responses[rid][0]}
-        return self.build.kto(item, rid, label, meta)
+            else:
+                yield self._pair_row(item, better, worse, strength, {**meta, "strength": strength})
 
     def _ranking(
         self,
@@ -315,44 +265,8 @@ class ItemRows:
         agreement: float | None,
         base: dict[str, Any],
     ) -> Iterator[dict[str, Any]]:
-        table = rules.tally((v.ranking, v.weight, v.strength) for v in votes if v.ranking)
-        rank = rules.ranks(rules.copeland_ranking(table))
+        voted = [(v.ranking, v.weight, v.strength) for v in votes if v.ranking]
+        rank = rules.ranks(consensus.order(voted, self.o.consensus))
         n_raters = len({v.row.rater_id for v in votes})
         meta = {"project": base["project"], "item_id": base["item_id"], "n_judgments": len(votes)}
         yield self.build.ranking(item, rank, n_raters, agreement, meta)
-
-    def _ratings(
-        self, item: ItemData, votes: list[Vote], base: dict[str, Any]
-    ) -> Iterator[dict[str, Any]]:
-        keep = self._keep(item)
-        for rid in item.responses:
-            if rid not in keep:
-                continue
-            per_rater = []
-            for v in votes:
-                given = ((v.row.rubric or {}).get("response") or {}).get(rid)
-                if given:
-                    # Every dimension in every row (null when unrated): one typed schema.
-                    scores = {name: given.get(name) for name, _ in self.dimensions}
-                    per_rater.append({"rater": v.rater.name, "scores": scores})
-            if not per_rater:
-                self.summary.dropped["responses_without_ratings"] += 1
-                continue
-            means = {
-                name: _mean([p["scores"][name] for p in per_rater])
-                for name, numeric in self.dimensions
-                if numeric
-            }
-            yield self.build.ratings(item, rid, means, per_rater, base)
-
-
-def _dimension_scores(rubric: dict[str, Any] | None, dimension: str) -> dict[str, Any]:
-    per_response = (rubric or {}).get("response") or {}
-    return {
-        rid: dims.get(dimension) for rid, dims in per_response.items() if isinstance(dims, dict)
-    }
-
-
-def _mean(values: list[Any]) -> float | None:
-    numbers = [float(v) for v in values if rules.is_number(v)]
-    return round(sum(numbers) / len(numbers), 4) if numbers else None

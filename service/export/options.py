@@ -30,7 +30,7 @@ PAIR_FORMATS = ("dpo", "reward", "openai", "hh")
 PAIRING = ("all", "best-vs-rest", "adjacent")
 TIES = ("drop", "both-orders")
 AGGREGATION = ("per-judgment", "consensus")
-CONSENSUS = ("majority",)
+CONSENSUS = ("majority", "bradley-terry")
 WEIGHTS = ("equal", "gold")
 KTO_FROM = ("auto", "verdict", "ratings")
 _SPLIT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -200,8 +200,9 @@ class ExportOptionsSchema(Schema):
     consensus = _choice(
         "majority",
         CONSENSUS,
-        "How consensus decides a pair: the weighted plurality of win/lose/tie votes "
-        "(majority); rankings order responses by pairwise-majority wins (Copeland).",
+        "How consensus decides a pair and orders an item: the weighted plurality of "
+        "win/lose/tie votes with Copeland order (majority), or Bradley-Terry strengths "
+        "fitted to the item's verdicts, a tie counting half a win (bradley-terry).",
     )
     rater_weights = _choice(
         "equal",
@@ -321,6 +322,8 @@ class ExportOptionsSchema(Schema):
         since, until = data.get("since"), data.get("until")
         if since and until and since >= until:
             raise ValidationError("must be after since", "until")
+        if data.get("consensus") == "bradley-terry" and data.get("rater_weights") == "gold":
+            raise ValidationError("gold weights work with consensus=majority only", "rater_weights")
         split = data.get("split") or ()
         part = data.get("part")
         if part is not None and part not in dict(split):

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from itertools import combinations
 from typing import Any
 
-from scipy.stats import kendalltau
+from service import agreement
 
 Ranking = list[list[str]]
 # (better, worse, tied): better and worse are in rank order; a tied pair has no winner.
@@ -58,6 +58,14 @@ def scores_ranking(scores: dict[str, Any]) -> Ranking | None:
 def is_number(value: Any) -> bool:
     """Tell whether a rubric value is a finite number (booleans are not)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def dimension_scores(rubric: dict[str, Any] | None, dimension: str) -> dict[str, Any]:
+    """Return each response's value of one rubric dimension from a judgment's rubric."""
+    per_response = (rubric or {}).get("response") or {}
+    return {
+        rid: dims.get(dimension) for rid, dims in per_response.items() if isinstance(dims, dict)
+    }
 
 
 def restrict(ranking: Ranking, keep: set[str]) -> Ranking | None:
@@ -209,22 +217,19 @@ def majority_share(rankings: Sequence[Ranking]) -> float | None:
 
 
 def mean_kendall_tau(rankings: Sequence[Ranking]) -> float | None:
-    """Mean Kendall tau-b over every two rankings, on the responses both ranked.
+    """Mean Kendall tau-b over every two raters who ranked all of the item's responses.
 
-    Pairs with fewer than two shared responses, or where one side ties them all
-    (tau-b undefined), are skipped; None when no pair is left.
+    The same tau-b as ``scipy.stats.kendalltau``, computed by ``service.agreement``. A
+    ranking missing some response, or a pair where one side ties everything, is left
+    out; None when no pair is left.
     """
-    taus: list[float] = []
-    for first, second in combinations(rankings, 2):
-        r1, r2 = ranks(first), ranks(second)
-        shared = sorted(set(r1) & set(r2))
-        if len(shared) < 2:
-            continue
-        x, y = [r1[r] for r in shared], [r2[r] for r in shared]
-        if len(set(x)) < 2 or len(set(y)) < 2:
-            continue
-        taus.append(float(kendalltau(x, y).statistic))
-    return round(sum(taus) / len(taus), 4) if taus else None
+    ids = sorted({r for ranking in rankings for group in ranking for r in group})
+    matrix = []
+    for ranking in rankings:
+        rank = ranks(ranking)
+        matrix.append([rank.get(r, math.nan) for r in ids])
+    stat = agreement.mean_kendall_tau(matrix) if matrix else None
+    return round(stat.value, 4) if stat is not None and stat.value is not None else None
 
 
 def gold_score(ranking: Ranking, gold: dict[str, Any]) -> float | None:

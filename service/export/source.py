@@ -17,6 +17,7 @@ import orjson
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from service import judgments
 from service.models import Item, Judgment, Response, User
 
 BATCH = 4000
@@ -111,9 +112,7 @@ _FULL = (
 
 def current_judgments(project_ids: Sequence[int]) -> sa.Select:
     """Select the current judgments of the projects: those no later judgment supersedes."""
-    later = sa.orm.aliased(Judgment)
-    superseded = sa.exists().where(later.supersedes_id == Judgment.id)
-    return sa.select(Judgment).where(Judgment.project_id.in_(project_ids), ~superseded)
+    return judgments.current_judgments().where(Judgment.project_id.in_(project_ids))
 
 
 def count_judgments(session: Session, project_ids: Sequence[int]) -> int:
