@@ -34,7 +34,7 @@ from service.models import Item, Judgment, Project, Response, User  # noqa: E402
 
 RATERS = 300
 CHUNK = 20_000
-WORDS = ("the of and to in is that for it as with was on be by this are or an at from").split(" ")
+WORDS = ["the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "with", "was", "on"]
 
 
 def _text(rng: random.Random, words: int) -> str:
