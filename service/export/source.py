@@ -6,9 +6,10 @@ of each batch are fetched with one query each. No ORM objects are built per row.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import groupby
 from operator import attrgetter
 from typing import Any
@@ -46,7 +47,8 @@ class FastTime(sa.types.TypeDecorator):
         parse = datetime.fromisoformat
 
         def process(value: str | None) -> datetime | None:
-            return None if value is None else parse(value).replace(tzinfo=UTC)
+            # Stored as naive UTC text; a parsed offset is 7x cheaper than .replace(tzinfo=).
+            return None if value is None else parse(value + "+00:00")
 
         return process
 
@@ -153,7 +155,7 @@ def gold_judgments(session: Session, project_ids: Sequence[int]) -> Iterator[sa.
 
 def item_groups(
     session: Session, project_ids: Sequence[int], *, full: bool, exclude_gold: bool
-) -> Iterator[tuple[ItemData, list[sa.Row]]]:
+) -> Iterator[tuple[ItemData, list[Any]]]:
     """Yield each item with its current judgments (oldest first), items in id order.
 
     ``full`` also reads rubric, flags, rationale and the other columns only some
@@ -173,11 +175,14 @@ def item_groups(
     # Core on the session's connection: the ORM layer would only add per-row overhead.
     conn = session.connection()
     result = conn.execute(query, execution_options={"yield_per": BATCH})
-    pending: list[sa.Row] = []
+    # Plain named tuples: attribute access on SQLAlchemy rows costs several times more,
+    # and the rules read a dozen attributes per judgment.
+    make = namedtuple("JudgmentRow", [c.key for c in columns])._make  # type: ignore[misc]
+    pending: list[Any] = []
     items: dict[int, ItemData] = {}
     for batch in result.partitions():
         items.update(_load_items(conn, {row.item_id for row in batch} - items.keys()))
-        rows = pending + list(batch)
+        rows = pending + list(map(make, batch))
         # The last item of a batch may continue in the next one: keep it pending.
         cut = len(rows)
         while cut > 0 and rows[cut - 1].item_id == rows[-1].item_id:
