@@ -107,6 +107,7 @@ def test_cli_split_files_and_card(runner, data, tmp_path):
         assert hashlib.sha256(content).hexdigest() in card
         assert hashlib.sha256(path.read_bytes()).hexdigest() in card
         assert f"`{path.name}`" in card
+    assert "  - split: test\n    path: ds.test.jsonl.gz\n" in card  # read by the HF Hub
     assert "| text | Test project | pairwise | likert7 | 3 | 1 |" in card
     assert "text v1: 8, text v2: 1" in card
     assert "medicine: 1" in card and "law: 1" in card

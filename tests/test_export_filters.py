@@ -59,6 +59,25 @@ def test_ties_both_orders_with_zero_margin(app, data):
     ]
 
 
+def test_pairs_of_identical_responses_are_dropped(app, make, data):
+    (t5,) = make.items(
+        data["projects"]["text"],
+        [
+            {
+                "id": "t5",
+                "prompt": "Echo.",
+                "responses": export_dataset._responses(("a", "m1", "Same."), ("b", "m2", "Same.")),
+            }
+        ],
+    )
+    make.judgment(
+        t5, data["raters"]["ann"], shown=["a", "b"], preferred="a", strength=1, scale_value=3
+    )
+    rows, summary = export_bytes(app, format="dpo")
+    assert b'"item_id":"t5"' not in rows
+    assert summary.dropped["pairs_with_identical_responses"] == 1
+
+
 def test_both_bad_excluded_unless_asked(app, data):
     _, summary = export_bytes(app, format="dpo")
     assert summary.dropped["judgments_both_bad"] == 1

@@ -35,17 +35,18 @@ def render_card(summary: ExportSummary, files: Sequence[FileInfo]) -> str:
     """Return the dataset card (Markdown) for an export and the files it wrote."""
     s = summary.as_dict()
     window = s["collection_window"]
+    variant = f"Variant: **{s['variant']}**" + (
+        " (text fields are message lists)." if s["variant"] == "conversational" else "."
+    )
+    if s["format"] == "reward":
+        variant += f" Margin column: {'yes' if s['margin'] else 'no'}."
     lines = [
-        "---",
-        "tags: [rlhf, preference, rankroom]",
-        "---",
+        *_front_matter(files),
         "",
         f"# Rankroom export: {s['format']}",
         "",
         _FORMATS[s["format"]],
-        f"Variant: **{s['variant']}**"
-        + (" (text fields are message lists)." if s["variant"] == "conversational" else "."),
-        f"Margin column: {'yes' if s['margin'] else 'no'}." if s["format"] == "reward" else "",
+        variant,
         "",
         "## Files",
         "",
@@ -97,7 +98,16 @@ def render_card(summary: ExportSummary, files: Sequence[FileInfo]) -> str:
         lines.append(f"| {key} | `{_show(value)}` |")
     lines += ["", "## Left out", ""]
     lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in s["dropped"].items()] or ["Nothing."]
-    return "\n".join(line for line in lines if line is not None) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def _front_matter(files: Sequence[FileInfo]) -> list[str]:
+    """YAML the Hugging Face Hub reads: tags, and which file is which split."""
+    lines = ["---", "tags: [rlhf, preference, rankroom]", "configs:", "- config_name: default"]
+    lines.append("  data_files:")
+    for f in files:
+        lines += [f"  - split: {f.part or 'train'}", f"    path: {f.name}"]
+    return [*lines, "---"]
 
 
 def _data_files(files: Sequence[FileInfo]) -> str:

@@ -212,11 +212,14 @@ class ItemRows:
         self, item: ItemData, votes: list[Vote], base: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
         dropped = self.summary.dropped
+        texts = {rid: content for rid, (_, content) in item.responses.items()}
         for v in votes:
             if v.row.both_bad and not self.o.include_both_bad:
                 dropped["judgments_both_bad"] += 1
                 continue
             for better, worse, tied in rules.ranking_pairs(v.ranking, self.o.pairs):
+                if texts[better] == texts[worse] and self._same_text(item, better, worse):
+                    continue
                 meta = {
                     **base,
                     "rater": v.rater.name,
@@ -229,6 +232,13 @@ class ItemRows:
                     dropped["pairs_without_strength"] += 1
                 else:
                     yield self._pair_row(item, better, worse, v.strength, meta)
+
+    def _same_text(self, item: ItemData, a: str, b: str) -> bool:
+        """Drop a pair whose two responses read the same: it teaches a trainer nothing."""
+        if item.responses[a][1] != item.responses[b][1]:
+            return False
+        self.summary.dropped["pairs_with_identical_responses"] += 1
+        return True
 
     def _tie(
         self, item: ItemData, a: str, b: str, meta: dict[str, Any]
@@ -251,6 +261,8 @@ class ItemRows:
         )
         meta = {**base, "rater": None, "judgment_id": None}
         for better, worse, tied, strength in decisions:
+            if self._same_text(item, better, worse):
+                continue
             if tied:
                 yield from self._tie(item, better, worse, {**meta, "strength": 0.0})
             elif self.build.margin and strength is None:

@@ -124,7 +124,9 @@ class RowBuilder:
             }
         else:
             row = {"chosen": side[chosen], "rejected": side[rejected]}
-        return self._with_meta(row, meta)
+        if self.metadata:
+            row["metadata"] = meta
+        return row
 
     def _prepare(self, item: ItemData) -> None:
         """Build the item's prompt and each response's side of a pair once, for all its rows."""
