@@ -139,6 +139,13 @@ class Export:
                 threshold = (1 + dim["points"]) / 2
             elif dim.get("min") is not None and dim.get("max") is not None:
                 threshold = (dim["min"] + dim["max"]) / 2
+        o = self.o
+        rated = o.kto_from == "ratings" or (o.kto_from == "auto" and project.mode == "rating")
+        if o.format == "kto" and rated and (name is None or threshold is None):
+            raise InvalidInput(
+                f"kto_threshold: project {project.slug!r} has no numeric rating dimension "
+                "with a known scale; give rating_dimension and kto_threshold."
+            )
         return ProjectInfo(project.slug, project.overlap, name, threshold)
 
     def _dimensions(self) -> list[tuple[str, bool]]:

@@ -218,7 +218,9 @@ class ItemRows:
                 dropped["judgments_both_bad"] += 1
                 continue
             for better, worse, tied in rules.ranking_pairs(v.ranking, self.o.pairs):
-                if texts[better] == texts[worse] and self._same_text(item, better, worse):
+                if texts[better] == texts[worse]:
+                    # Two responses that read the same teach a trainer nothing.
+                    dropped["pairs_with_identical_responses"] += 1
                     continue
                 meta = {
                     **base,
@@ -232,13 +234,6 @@ class ItemRows:
                     dropped["pairs_without_strength"] += 1
                 else:
                     yield self._pair_row(item, better, worse, v.strength, meta)
-
-    def _same_text(self, item: ItemData, a: str, b: str) -> bool:
-        """Drop a pair whose two responses read the same: it teaches a trainer nothing."""
-        if item.responses[a][1] != item.responses[b][1]:
-            return False
-        self.summary.dropped["pairs_with_identical_responses"] += 1
-        return True
 
     def _tie(
         self, item: ItemData, a: str, b: str, meta: dict[str, Any]
@@ -261,7 +256,8 @@ class ItemRows:
         )
         meta = {**base, "rater": None, "judgment_id": None}
         for better, worse, tied, strength in decisions:
-            if self._same_text(item, better, worse):
+            if item.responses[better][1] == item.responses[worse][1]:
+                self.summary.dropped["pairs_with_identical_responses"] += 1
                 continue
             if tied:
                 yield from self._tie(item, better, worse, {**meta, "strength": 0.0})
