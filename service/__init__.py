@@ -49,11 +49,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
     )
 
-    from service import api, auth, db, errors, web
+    from service import api, auth, db, errors, hardening, web
 
     db.init_app(app)
     if app.config["CHECK_SCHEMA"]:
         db.check_schema(db.engine_of(app))
+    errors.init_request_id(app)
+    hardening.init_app(app)
     auth.init_app(app)
     api.init_app(app)
     web.init_app(app)

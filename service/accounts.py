@@ -12,7 +12,8 @@ from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from service.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from service.models import ApiToken, Role, User, utcnow
+from service.models import ApiToken, Assignment, Invite, Role, User, utcnow
+from service.paging import Page, paginate
 
 TOKEN_SCOPES = ("export", "stats", "import", "admin")
 _DUMMY_HASH = generate_password_hash("rankroom-timing-equaliser", method="scrypt")
@@ -39,7 +40,9 @@ def create_user(
     username = username.strip()
     if not username:
         raise InvalidInput("Username must not be empty.")
-    if session.exec(select(User).where(User.username == username)).first():
+    # Case-insensitively, so "Alice" cannot sit beside "alice" and pass for her.
+    same = sa.func.lower(User.username) == username.lower()
+    if session.exec(select(User).where(same)).first():
         raise Conflict(f"User {username!r} already exists.")
     user = User(
         username=username,
@@ -129,3 +132,126 @@ def touch_token(*, session: Session, token: ApiToken) -> None:
         return
     session.execute(sa.update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
     token.last_used_at = now
+
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024
+
+
+def check_password(password: str, *, username: str = "") -> None:
+    """Refuse a password that is too short, too long or the username itself."""
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(
+            f"Password must have at least {MIN_PASSWORD} characters.",
+            errors=[{"field": "password", "message": f"at least {MIN_PASSWORD} characters"}],
+        )
+    if len(password) > MAX_PASSWORD:
+        raise InvalidInput(
+            f"Password must have at most {MAX_PASSWORD} characters.",
+            errors=[{"field": "password", "message": f"at most {MAX_PASSWORD} characters"}],
+        )
+    if username and password.strip().lower() == username.strip().lower():
+        raise InvalidInput(
+            "Password must not be the username.",
+            errors=[{"field": "password", "message": "must not be the username"}],
+        )
+
+
+def set_password(*, session: Session, user: User, password: str) -> User:
+    """Set a new password and end the user's other sessions."""
+    check_password(password, username=user.username)
+    user.password_hash = hash_password(password)
+    user.session_epoch += 1
+    session.add(user)
+    session.flush()
+    return user
+
+
+def page_users(
+    *,
+    session: Session,
+    page: int = 1,
+    per_page: int = 50,
+    role: str | None = None,
+    active: bool | None = None,
+) -> Page[User]:
+    """Return one page of users, oldest first, optionally of one role or activity."""
+    query = select(User)
+    if role:
+        query = query.where(User.role == role)
+    if active is not None:
+        query = query.where(User.active == active)
+    return paginate(session=session, query=query.order_by(User.id), page=page, per_page=per_page)
+
+
+def deactivate_user(*, session: Session, user: User) -> dict[str, int]:
+    """End a user's sessions, revoke their tokens and release their leases; keep judgments."""
+    now = utcnow()
+    user.active = False
+    user.session_epoch += 1
+    session.add(user)
+    tokens = session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    ).rowcount
+    leases = session.execute(
+        sa.update(Assignment)
+        .where(Assignment.rater_id == user.id, Assignment.status == "active")
+        .values(status="released", finished_at=now)
+    ).rowcount
+    invites = session.execute(
+        sa.update(Invite)
+        .where(Invite.user_id == user.id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
+        .values(revoked_at=now)
+    ).rowcount
+    session.flush()
+    return {"tokens_revoked": tokens, "leases_released": leases, "invites_revoked": invites}
+
+
+def activate_user(*, session: Session, user: User) -> User:
+    """Let a deactivated user sign in again (erased users stay out)."""
+    if user.erased_at is not None:
+        raise Conflict(f"User {user.username!r} was erased and cannot be reactivated.")
+    user.active = True
+    session.add(user)
+    session.flush()
+    return user
+
+
+def page_tokens(
+    *, session: Session, page: int = 1, per_page: int = 50, user: User | None = None
+) -> Page[ApiToken]:
+    """Return one page of API tokens, newest first, optionally of one user."""
+    query = select(ApiToken)
+    if user is not None:
+        query = query.where(ApiToken.user_id == user.id)
+    query = query.order_by(ApiToken.id.desc())
+    return paginate(session=session, query=query, page=page, per_page=per_page)
+
+
+def get_token(*, session: Session, token_id: int) -> ApiToken:
+    """Return the token with this id or raise NotFound."""
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"No API token {token_id}.")
+    return token
+
+
+def find_token(*, session: Session, ref: str) -> ApiToken:
+    """Return the token named by its id or its prefix (as `tokens list` shows it)."""
+    if ref.isdigit():
+        return get_token(session=session, token_id=int(ref))
+    matches = list(session.exec(select(ApiToken).where(ApiToken.prefix == ref)).all())
+    if len(matches) != 1:
+        raise NotFound(f"No single API token with prefix {ref!r}; give its id instead.")
+    return matches[0]
+
+
+def revoke_token(*, session: Session, token: ApiToken) -> ApiToken:
+    """Revoke a token from now on (revoking twice keeps the first time)."""
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.add(token)
+        session.flush()
+    return token

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
 
-from service import accounts, db
+from service import accounts, audit, db
 from service.errors import Forbidden, Unauthorized
 from service.models import ApiToken, User, utcnow
 
@@ -62,6 +62,24 @@ def current_user() -> User | None:
     return g.get("user")
 
 
+def client_address() -> str:
+    """Return the caller's address (from X-Forwarded-For only when PROXY_HOPS trusts it)."""
+    return (request.remote_addr or "")[:64]
+
+
+def audit_here(action: str, target: str = "", details: dict[str, Any] | None = None) -> None:
+    """Record an audit event by the current user, from the current address."""
+    user = current_user()
+    audit.record(
+        session=db.session(),
+        actor_id=user.id if user else None,
+        action=action,
+        target=target,
+        details=details,
+        address=client_address(),
+    )
+
+
 def current_token() -> ApiToken | None:
     """Return the API token this request authenticated with, if any."""
     return g.get("token")
@@ -104,6 +122,8 @@ def sign_in(user: User) -> None:
     """Start a fresh browser session for ``user`` (a new session id defeats fixation)."""
     session.clear()
     csrf_token()
+    # A fresh random id: nothing from before sign-in (a planted cookie) carries over.
+    session["sid"] = secrets.token_urlsafe(16)
     session["uid"] = user.id
     session["epoch"] = user.session_epoch
     session["seen"] = utcnow().timestamp()
@@ -111,7 +131,12 @@ def sign_in(user: User) -> None:
 
 
 def sign_out() -> None:
-    """End the browser session."""
+    """End the browser session, and every copy of its cookie (it is signed, not stored)."""
+    user = current_user()
+    if user is not None:
+        user.session_epoch += 1
+        db.session().add(user)
+        db.session().commit()
     session.clear()
 
 
@@ -132,7 +157,10 @@ def _load_user() -> None:
         return
     idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"]).total_seconds()
     now = utcnow().timestamp()
-    user = db.session().get(User, uid)
+    # A short read of its own: the request's session (a write transaction on SQLite
+    # for POSTs) must not be opened before the view decides how it writes.
+    with db.read_session() as s:
+        user = s.get(User, uid)
     if (
         user is None
         or not user.active

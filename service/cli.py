@@ -16,7 +16,6 @@ from flask.cli import FlaskGroup
 
 from service import accounts, db, importing, projects
 from service.errors import DomainError
-from service.export_cli import export_command
 
 
 def _cli_app() -> Flask:
@@ -31,9 +30,6 @@ def _cli_app() -> Flask:
 )
 def main() -> None:
     """Rankroom: collect expert human preference data for RLHF."""
-
-
-main.add_command(export_command)
 
 
 def _fail(exc: DomainError) -> None:
@@ -255,3 +251,8 @@ def serve(demo: bool, host: str, port: int, workers: int | None) -> None:
         "service:create_app()",
     ]
     os.execvpe(sys.executable, [sys.executable, "-m", *args], env)
+
+
+# Command groups kept in their own modules (accounts, tokens and audit; pull sources
+# and the worker; dataset export) attach to `main` on import, so they are imported last.
+from service import cli_accounts, cli_export, cli_pull  # noqa: E402, F401

@@ -43,6 +43,44 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         "Mark session cookies Secure (set true behind HTTPS).",
     ),
     "WORKERS": (2, "gunicorn worker processes started by `rankroom serve`."),
+    "MAX_BODY_BYTES": (
+        2 * 1024 * 1024,
+        "Largest request body in bytes for everything but imports (those get "
+        "MAX_CONTENT_LENGTH); larger bodies get 413.",
+    ),
+    "MAX_JSON_DEPTH": (32, "Deepest nesting of arrays and objects accepted in a JSON body."),
+    "LOGIN_WINDOW_MINUTES": (15, "Window over which failed sign-ins are counted."),
+    "LOGIN_MAX_FAILURES_PER_ACCOUNT": (
+        5,
+        "Failed sign-ins to one account within the window before it is throttled (429).",
+    ),
+    "LOGIN_MAX_FAILURES_PER_ADDRESS": (
+        20,
+        "Failed sign-ins from one address within the window before it is throttled (429).",
+    ),
+    "INVITE_DAYS": (7, "Days an invite link stays valid."),
+    "PUBLIC_URL": (
+        None,
+        "Base URL people reach the service at, used in invite links "
+        "(default: the URL of the request, or http://127.0.0.1:8000 from the CLI).",
+    ),
+    "PROXY_HOPS": (
+        0,
+        "Reverse proxies in front of the service; when set, the client address (used by "
+        "sign-in throttling and the audit log) is read from X-Forwarded-For.",
+    ),
+    "PULL_MAX_BYTES": (
+        2 * 1024**3,
+        "Largest remote file or prompt set a pull downloads, in bytes.",
+    ),
+    "WORKER_POLL_SECONDS": (
+        5.0,
+        "How often an idle `rankroom worker` looks for due pulls.",
+    ),
+    "WORKER_STALE_SECONDS": (
+        300.0,
+        "A running pull whose worker has not reported for this long is handed to another worker.",
+    ),
 }
 
 

@@ -42,7 +42,8 @@ def make_engine(url: str) -> sa.Engine:
         def _sqlite_begin(conn: sa.Connection) -> None:
             # BEGIN IMMEDIATE takes the write lock up front, so two workers never both
             # read then fail to upgrade to a write (SQLITE_BUSY mid-transaction).
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
+            write = conn.get_execution_options().get("rankroom_write")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
     return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -61,8 +62,8 @@ def is_sqlite(session_or_engine: Session | sa.Engine) -> bool:
 def init_app(app: Flask) -> None:
     """Build the engine for the app and close the request's session at teardown."""
     app.extensions["rankroom.engine"] = make_engine(app.config["DATABASE_URL"])
-    # Per request (the test client may share one app context across requests) and
-    # per app context (CLI commands and scripts).
+    # At the end of each request too: an app context can outlive many requests (tests,
+    # CLI), and a read transaction left open there would pin an old SQLite snapshot.
     app.teardown_request(_close_session)
     app.teardown_appcontext(_close_session)
 
@@ -77,6 +78,11 @@ def engine() -> sa.Engine:
     return engine_of(current_app)  # type: ignore[arg-type]
 
 
+def _writer(eng: sa.Engine) -> sa.Engine:
+    """The same engine, flagged so SQLite transactions begin with the write lock."""
+    return eng.execution_options(rankroom_write=True)
+
+
 def session() -> Session:
     """Return this request's session, opening it on first use.
 
@@ -84,11 +90,10 @@ def session() -> Session:
     lock when its transaction begins, so concurrent workers queue rather than fail.
     """
     if "db_session" not in g:
-        conn = engine().connect()
+        eng = engine()
         if has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS"):
-            conn.info["write"] = True
-        g.db_conn = conn
-        g.db_session = Session(bind=conn, expire_on_commit=False)
+            eng = _writer(eng)
+        g.db_session = Session(bind=eng, expire_on_commit=False)
     return g.db_session
 
 
@@ -96,10 +101,13 @@ def _close_session(_exc: BaseException | None) -> None:
     s = g.pop("db_session", None)
     if s is not None:
         s.close()
-    conn = g.pop("db_conn", None)
-    if conn is not None:
-        conn.info.pop("write", None)
-        conn.close()
+
+
+@contextmanager
+def read_session(eng: sa.Engine | None = None) -> Iterator[Session]:
+    """Open a session for a short read; objects read stay usable after it closes."""
+    with Session(bind=eng or engine(), expire_on_commit=False) as s:
+        yield s
 
 
 @contextmanager
@@ -109,15 +117,9 @@ def write_session(eng: sa.Engine | None = None) -> Iterator[Session]:
     On SQLite the transaction starts with BEGIN IMMEDIATE so concurrent writers
     queue on the busy timeout instead of failing halfway.
     """
-    eng = eng or engine()
-    with eng.connect() as conn:
-        conn.info["write"] = True
-        try:
-            with Session(bind=conn, expire_on_commit=False) as s, conn.begin():
-                yield s
-                s.flush()
-        finally:
-            conn.info.pop("write", None)
+    with Session(bind=_writer(eng or engine()), expire_on_commit=False) as s, s.begin():
+        yield s
+        s.flush()
 
 
 def _alembic_config(url: str) -> Config:

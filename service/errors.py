@@ -8,10 +8,11 @@ it is an HTML page. A wrong request never gets a 200.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,22 @@ class Gone(DomainError):
     code = "gone"
 
 
+class TooLarge(DomainError):
+    status = 413
+    code = "too_large"
+
+
+class TooManyRequests(DomainError):
+    """Refused for now; ``retry_after`` seconds from now it may succeed."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
 def envelope(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Any:
     """Build the JSON error response every API error uses."""
     body = {"ok": False, "error": message, "errors": errors or [], "status": status}
@@ -94,6 +111,10 @@ def _render(status: int, message: str, errors: list[dict[str, Any]] | None = Non
     return html, status
 
 
+def _response(rendered: Any) -> Any:
+    return current_app.make_response(rendered)
+
+
 def _webargs_errors(exc: HTTPException) -> list[dict[str, Any]]:
     """Flatten webargs/marshmallow messages into [{"field", "message"}]."""
     data = getattr(exc, "data", None) or {}
@@ -119,12 +140,18 @@ def _webargs_errors(exc: HTTPException) -> list[dict[str, Any]]:
     return out
 
 
-def register(app: Flask) -> None:
-    """Map every exception to the envelope (API) or the error page (browser)."""
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
-    @app.before_request
-    def _request_id() -> None:
-        g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+
+def _request_id() -> None:
+    # A caller's id is echoed only when harmless (it lands in logs and headers).
+    sent = request.headers.get("X-Request-Id", "")
+    g.request_id = sent if _SAFE_REQUEST_ID.match(sent) else uuid.uuid4().hex[:16]
+
+
+def init_request_id(app: Flask) -> None:
+    """Give every request an id (first, so even early refusals carry it) and echo it."""
+    app.before_request_funcs.setdefault(None, []).insert(0, _request_id)
 
     @app.after_request
     def _echo_request_id(response: Any) -> Any:
@@ -132,9 +159,17 @@ def register(app: Flask) -> None:
             response.headers["X-Request-Id"] = g.request_id
         return response
 
+
+def register(app: Flask) -> None:
+    """Map every exception to the envelope (API) or the error page (browser)."""
+
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError) -> Any:
-        return _render(exc.status, exc.message, exc.errors)
+        response = _response(_render(exc.status, exc.message, exc.errors))
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
@@ -142,7 +177,7 @@ def register(app: Flask) -> None:
         errors = _webargs_errors(exc)
         message = "Invalid request." if errors else (exc.description or exc.name)
         if status == 413:
-            limit = app.config.get("MAX_CONTENT_LENGTH")
+            limit = request.max_content_length
             message = f"Request body too large (limit {limit} bytes)."
         return _render(status, message, errors)
 

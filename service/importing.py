@@ -97,6 +97,9 @@ def read_jsonl(
         except json.JSONDecodeError as exc:
             yield number, RowError(number, "", f"invalid JSON: {exc.msg} at column {exc.colno}")
             continue
+        except RecursionError:
+            yield number, RowError(number, "", "invalid JSON: nested too deeply")
+            continue
         if not isinstance(obj, dict):
             yield number, RowError(number, "", f"expected a JSON object, got {type(obj).__name__}")
             continue
@@ -113,6 +116,9 @@ def read_body(body: bytes) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
         rows = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         yield 1, RowError(1, "", f"invalid JSON array: {exc}")
+        return
+    except RecursionError:
+        yield 1, RowError(1, "", "invalid JSON array: nested too deeply")
         return
     for number, obj in enumerate(rows, start=1):
         if not isinstance(obj, dict):
@@ -325,7 +331,9 @@ def _write_chunk(
             for item_id, r in zip(inserted, fresh, strict=True)
             for v in _response_values(item_id, r)
         ]
-        session.execute(_RESPONSES.insert(), responses)
+        # RETURNING makes SQLAlchemy batch the rows into multi-VALUES statements on
+        # every backend (psycopg's plain executemany sends one INSERT per row).
+        session.execute(_RESPONSES.insert().returning(_RESPONSES.c.id), responses)
         result.created += len(fresh)
     return errors
 

@@ -279,3 +279,165 @@ class AuditEvent(SQLModel, table=True):
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     address: str | None = Field(default=None, max_length=64)
     created_at: datetime = _created(index=True)
+
+
+class Invite(SQLModel, table=True):
+    """A one-time link with which a user sets their own password."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    # sha256 of the secret in the link; the link itself is shown once and never stored.
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _created()
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    used_at: datetime | None = _time(nullable=True)
+    revoked_at: datetime | None = _time(nullable=True)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One sign-in attempt, kept briefly so every worker and host throttles alike."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        sa.Index("ix_login_attempt_username_created", "username", "created_at"),
+        sa.Index("ix_login_attempt_address_created", "address", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Lower-cased as typed (it may name no account).
+    username: str = Field(max_length=120)
+    address: str = Field(default="", max_length=64)
+    succeeded: bool = Field(default=False)
+    created_at: datetime = _created(index=True)
+
+
+class SourceKind(enum.StrEnum):
+    REMOTE = "remote"
+    FOLDER = "folder"
+    GENERATION = "generation"
+
+
+class RunStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    UNCHANGED = "unchanged"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+# A run in one of these states holds its source: at most one per source (see PullRun).
+ACTIVE_RUN_STATES = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
+
+
+class Source(SQLModel, table=True):
+    """Where a project pulls items from: a remote file, a watched folder, or generators."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=80, sa_column_kwargs={"unique": True})
+    project_id: int = Field(foreign_key="project.id", index=True)
+    kind: str = Field(max_length=16)
+    # Shape owned by service/source_config.py; holds names of key variables, never keys.
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Minutes between scheduled pulls; None pulls only on demand.
+    interval_minutes: int | None = Field(default=None)
+    next_run_at: datetime | None = _time(nullable=True, index=True)
+    # Validators of the last imported remote file, sent back as conditional request headers.
+    etag: str | None = Field(default=None, max_length=500)
+    last_modified: str | None = Field(default=None, max_length=100)
+    last_checksum: str | None = Field(default=None, max_length=64)
+    last_run_at: datetime | None = _time(nullable=True)
+    last_status: str | None = Field(default=None, max_length=16)
+    last_error: str = Field(default="")
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class PullRun(SQLModel, table=True):
+    """One pull of a source: a job queued, claimed by one worker, then finished."""
+
+    __tablename__ = "pull_run"
+    __table_args__ = (
+        # The database refuses a second queued-or-running pull of the same source, so
+        # two web workers enqueueing at once, or a schedule racing a click, make one job.
+        sa.Index(
+            "ux_pull_run_active_source",
+            "source_id",
+            unique=True,
+            sqlite_where=sa.text("status IN ('queued', 'running')"),
+            postgresql_where=sa.text("status IN ('queued', 'running')"),
+        ),
+        sa.Index("ix_pull_run_status_run_after", "status", "run_after"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id", index=True)
+    status: str = Field(default=RunStatus.QUEUED.value, max_length=16)
+    # "manual", "schedule", "retry", "cli"
+    trigger: str = Field(default="manual", max_length=16)
+    # "pull" fetches what is new; "retry" also re-attempts failed generations.
+    mode: str = Field(default="pull", max_length=16)
+    retry_of: int | None = Field(default=None, foreign_key="pull_run.id")
+    requested_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _created()
+    run_after: datetime = _created()
+    claimed_by: str | None = Field(default=None, max_length=200)
+    started_at: datetime | None = _time(nullable=True)
+    heartbeat_at: datetime | None = _time(nullable=True)
+    finished_at: datetime | None = _time(nullable=True)
+    attempts: int = Field(default=0)
+    # {"phase": str, "done": int, "total": int | None} while running.
+    progress: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    batch_id: int | None = Field(default=None, foreign_key="import_batch.id")
+    # Counts: created/updated/unchanged items, files, generations ok/failed, ...
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str = Field(default="")
+    errors: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+
+
+class PulledFile(SQLModel, table=True):
+    """A file a folder source picked up: imported (remembered by checksum) or failed."""
+
+    __tablename__ = "pulled_file"
+    __table_args__ = (sa.Index("ix_pulled_file_source_checksum", "source_id", "checksum"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id")
+    run_id: int = Field(foreign_key="pull_run.id", index=True)
+    name: str = Field(max_length=500)
+    checksum: str = Field(max_length=64)
+    size: int = Field(default=0)
+    # "imported" or "failed"
+    status: str = Field(max_length=16)
+    batch_id: int | None = Field(default=None, foreign_key="import_batch.id")
+    moved_to: str = Field(default="", max_length=1000)
+    error: str = Field(default="")
+    created_at: datetime = _created()
+
+
+class Generation(SQLModel, table=True):
+    """One candidate response asked of one generator for one prompt: kept, or failed."""
+
+    __table_args__ = (sa.UniqueConstraint("source_id", "prompt_id", "generator", "sample"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id", index=True)
+    run_id: int | None = Field(default=None, foreign_key="pull_run.id")
+    prompt_id: str = Field(max_length=200)
+    # sha256 of the prompt as sent; a changed prompt makes its old generations stale.
+    prompt_hash: str = Field(max_length=64)
+    generator: str = Field(max_length=64)
+    sample: int = Field(default=1)
+    # "ok" or "failed"
+    status: str = Field(max_length=16, index=True)
+    content: str | None = Field(default=None)
+    # model, params, endpoint, latency_ms, usage, finish_reason, attempts
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str = Field(default="")
+    attempts: int = Field(default=0)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()

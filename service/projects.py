@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from service.errors import Conflict, InvalidInput, NotFound
 from service.models import Project, utcnow
+from service.paging import Page, paginate
 from service.schemas import ProjectSchema, flatten_messages
 
 
@@ -66,3 +67,10 @@ def update_guidelines(*, session: Session, project: Project, guidelines: str) ->
         session.add(project)
         session.flush()
     return project
+
+
+def page_projects(*, session: Session, page: int, per_page: int) -> Page[Project]:
+    """Return one page of projects, oldest first."""
+    return paginate(
+        session=session, query=select(Project).order_by(Project.id), page=page, per_page=per_page
+    )

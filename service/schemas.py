@@ -91,7 +91,7 @@ class ProjectSchema(Schema):
     )
     rubric = fields.List(fields.Nested(RubricDimensionSchema), load_default=list)
     guidelines = fields.String(load_default="", validate=validate.Length(max=200_000))
-    guideline_version = fields.Integer(load_default=1, validate=validate.Range(1))
+    guideline_version = fields.Integer(load_default=1, validate=validate.Range(1, 1_000_000))
     overlap = fields.Integer(load_default=3, validate=validate.Range(1, 100))
     status = fields.String(
         load_default=ProjectStatus.ACTIVE.value,
@@ -104,9 +104,13 @@ class ProjectSchema(Schema):
     gold_rate = fields.Float(load_default=0.0, validate=validate.Range(0, 1))
     qualification_items = fields.Integer(load_default=0, validate=validate.Range(0, 1000))
     qualification_threshold = fields.Float(load_default=0.8, validate=validate.Range(0, 1))
-    daily_cap = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1))
-    rater_cap = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1))
-    skip_flag_threshold = fields.Integer(load_default=3, validate=validate.Range(1))
+    daily_cap = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(1, 1_000_000)
+    )
+    rater_cap = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(1, 1_000_000)
+    )
+    skip_flag_threshold = fields.Integer(load_default=3, validate=validate.Range(1, 1000))
     created_at = fields.DateTime(dump_only=True)
 
     @validates_schema
@@ -148,19 +152,7 @@ class ItemRowSchema(Strict):
 
     @validates_schema
     def _check_item(self, data: dict[str, Any], **_: Any) -> None:
-        has_prompt, has_messages = "prompt" in data, "messages" in data
-        if has_prompt == has_messages:
-            raise ValidationError(
-                "give exactly one of prompt (text) or messages (a conversation)", "prompt"
-            )
-        if has_prompt and not data["prompt"].strip():
-            raise ValidationError("must not be empty", "prompt")
-        if has_messages:
-            turns = [m for m in data["messages"] if m["role"] != "system"]
-            if not turns or turns[-1]["role"] not in ("user", "tool"):
-                raise ValidationError(
-                    "a conversation must end with a user (or tool) turn", "messages"
-                )
+        check_prompt(data, self.max_chars)
         responses = data["responses"]
         if not 2 <= len(responses) <= 9:
             raise ValidationError(f"need 2 to 9 responses, got {len(responses)}", "responses")
@@ -176,10 +168,6 @@ class ItemRowSchema(Strict):
                     f"{len(r['content'])} characters, over the limit of {self.max_chars}",
                     f"responses.{i}.content",
                 )
-        texts = [data.get("prompt") or ""] + [m["content"] for m in data.get("messages") or []]
-        if any(len(t) > self.max_chars for t in texts):
-            field = "prompt" if has_prompt else "messages"
-            raise ValidationError(f"over the limit of {self.max_chars} characters", field)
         gold = data.get("gold")
         if gold is not None:
             _check_gold(gold, set(ids))
@@ -189,6 +177,25 @@ class ItemRowSchema(Strict):
         data["tags"] = sorted(set(data["tags"]))
         data["expertise"] = sorted({e.strip().lower() for e in data["expertise"]})
         return data
+
+
+def check_prompt(data: dict[str, Any], max_chars: int) -> None:
+    """Check that a row has exactly one of prompt and messages, and that it can be answered."""
+    has_prompt, has_messages = "prompt" in data, "messages" in data
+    if has_prompt == has_messages:
+        raise ValidationError(
+            "give exactly one of prompt (text) or messages (a conversation)", "prompt"
+        )
+    if has_prompt and not data["prompt"].strip():
+        raise ValidationError("must not be empty", "prompt")
+    if has_messages:
+        turns = [m for m in data["messages"] if m["role"] != "system"]
+        if not turns or turns[-1]["role"] not in ("user", "tool"):
+            raise ValidationError("a conversation must end with a user (or tool) turn", "messages")
+    texts = [data.get("prompt") or ""] + [m["content"] for m in data.get("messages") or []]
+    if any(len(t) > max_chars for t in texts):
+        field = "prompt" if has_prompt else "messages"
+        raise ValidationError(f"over the limit of {max_chars} characters", field)
 
 
 def _check_gold(gold: dict[str, Any], ids: set[str]) -> None:
@@ -208,3 +215,50 @@ def _check_gold(gold: dict[str, Any], ids: set[str]) -> None:
         flat = [r for group in ranking for r in (group if isinstance(group, list) else [group])]
         if sorted(flat) != sorted(ids):
             raise ValidationError("ranking must list every response id exactly once", "gold")
+
+
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,119}$")
+EMAIL = re.compile(r"^[^@\s]{1,200}@[^@\s]{1,200}\.[^@\s]{1,60}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(value: str) -> None:
+    if _CONTROL.search(value):
+        raise ValidationError("must not contain control characters")
+
+
+class NewUserSchema(Strict):
+    """A user an admin invites: by form, API body or one line of a raters CSV."""
+
+    username = fields.String(
+        validate=validate.Regexp(
+            USERNAME, error="1-120 letters, digits and . _ @ + - (starting with a letter or digit)"
+        )
+    )
+    email = fields.String(
+        load_default=None, allow_none=True, validate=validate.Regexp(EMAIL, error="not an email")
+    )
+    display_name = fields.String(load_default="", validate=[validate.Length(max=200), _printable])
+    role = fields.String(
+        load_default="rater", validate=validate.OneOf(["rater", "engineer", "admin"])
+    )
+    expertise = fields.List(
+        fields.String(validate=[validate.Length(1, 100), _printable]),
+        load_default=list,
+        validate=validate.Length(max=50),
+    )
+
+    @validates_schema
+    def _check_identity(self, data: dict[str, Any], **_: Any) -> None:
+        if not data.get("username") and not data.get("email"):
+            raise ValidationError("give a username or an email", "username")
+
+    @post_load
+    def _tidy(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        # An email alone is the username too (raters sign in with it).
+        data["username"] = data.get("username") or data["email"]
+        if not USERNAME.match(data["username"]):
+            raise ValidationError("this email cannot be a username; give one", "username")
+        data["expertise"] = sorted({e.strip().lower() for e in data["expertise"] if e.strip()})
+        data["display_name"] = data["display_name"].strip()
+        return data

@@ -65,19 +65,37 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
+# Records Content-Security-Policy violations so tests can assert there were none.
+_WATCH_CSP = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__cspViolations.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline'));
+});
+"""
+
+
 @pytest.fixture
 def page(chromium: Any, live_server: LiveServer) -> Iterator[Any]:
-    """A fresh browser context (no cookies, no storage) with console errors collected."""
+    """A fresh browser context (no cookies, no storage) that records what went wrong.
+
+    ``page.console_errors`` gathers uncaught errors and dialogs, ``page.dialogs`` the
+    dialog messages alone, and ``window.__cspViolations`` the CSP violations.
+    """
     context = chromium.new_context(
         base_url=live_server.url, viewport={"width": 1400, "height": 900}
     )
+    context.add_init_script(_WATCH_CSP)
     pg = context.new_page()
     pg.console_errors = []  # type: ignore[attr-defined]
-    pg.on("pageerror", lambda exc: pg.console_errors.append(str(exc)))  # type: ignore[attr-defined]
-    pg.on(
-        "dialog",
-        lambda dialog: (pg.console_errors.append(f"dialog: {dialog.message}"), dialog.dismiss()),
-    )  # type: ignore[attr-defined]
+    pg.dialogs = []  # type: ignore[attr-defined]
+
+    def on_dialog(dialog: Any) -> None:
+        pg.dialogs.append(dialog.message)
+        pg.console_errors.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    pg.on("pageerror", lambda exc: pg.console_errors.append(str(exc)))
+    pg.on("dialog", on_dialog)
     yield pg
     context.close()
 

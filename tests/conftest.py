@@ -155,3 +155,11 @@ class Auth:
 @pytest.fixture
 def auth(client: FlaskClient, make: factories.Factory) -> Auth:
     return Auth(client, make)
+
+
+@pytest.fixture
+def admin_headers(make: factories.Factory) -> dict[str, str]:
+    """Bearer headers of an admin-scoped token of a fresh admin."""
+    admin = make.user("admin", username="root-admin")
+    _, secret = make.token(admin, ["admin"])
+    return {"Authorization": f"Bearer {secret}"}

@@ -117,3 +117,45 @@ class Factory:
             s.add(row)
             s.flush()
             return row
+
+
+def lease_and_judgment(app: Flask, project: Project, items: list[Item], rater: User) -> None:
+    """Give ``rater`` an active lease on items[0] and a submitted judgment on items[1]."""
+    from datetime import timedelta
+
+    from service.models import Assignment, Judgment, utcnow
+
+    with app.app_context(), db.write_session() as s:
+        s.add(
+            Assignment(
+                project_id=project.id,
+                item_id=items[0].id,
+                rater_id=rater.id,
+                shown_order=["a", "b"],
+                expires_at=utcnow() + timedelta(minutes=30),
+            )
+        )
+        done = Assignment(
+            project_id=project.id,
+            item_id=items[1].id,
+            rater_id=rater.id,
+            status="submitted",
+            shown_order=["b", "a"],
+            expires_at=utcnow() + timedelta(minutes=30),
+            finished_at=utcnow(),
+        )
+        s.add(done)
+        s.flush()
+        s.add(
+            Judgment(
+                client_id=f"c-{rater.id}",
+                project_id=project.id,
+                item_id=items[1].id,
+                rater_id=rater.id,
+                assignment_id=done.id,
+                mode="pairwise",
+                shown_order=["b", "a"],
+                verdict={"preferred": "a", "strength": 2, "scale_value": 1},
+                rationale="A is clearer.",
+            )
+        )

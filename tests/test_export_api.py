@@ -159,6 +159,7 @@ def test_api_records_the_export(client, data, token):
     with Session(db.engine()) as session:
         event = session.execute(sa.select(AuditEvent)).scalar_one()
     assert event.action == "export"
+    assert event.address == "127.0.0.1"
     assert event.details["via"] == "api"
     assert event.details["rows"] == 2
     assert event.details["filters"]["tags"] == ["geo"]

@@ -11,7 +11,7 @@ from marshmallow import RAISE
 from sqlmodel import Session
 
 from service import db
-from service.auth import current_user, requires
+from service.auth import client_address, current_user, requires
 from service.errors import InvalidInput
 from service.export import Export, ExportOptions, ExportOptionsSchema, part_filename
 from service.export.card import FileInfo, render_card
@@ -28,6 +28,7 @@ def _start(options: ExportOptions, session: Session) -> Export:
         secret_key=current_app.config["SECRET_KEY"],
         actor=current_user(),
         via="api",
+        address=client_address(),
     )
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields
 
 from service import db
 from service.auth import public
@@ -14,7 +15,16 @@ from service.errors import envelope
 bp = Blueprint("health", __name__, url_prefix="/", description="Probes for load balancers.")
 
 
+class AliveSchema(Schema):
+    ok = fields.Boolean(required=True)
+
+
+class ReadySchema(AliveSchema):
+    schema = fields.String(required=True, metadata={"description": "Migration revision."})
+
+
 @bp.route("/healthz")
+@bp.response(200, AliveSchema)
 @public
 def healthz() -> Any:
     """Answer while the process is up."""
@@ -22,6 +32,7 @@ def healthz() -> Any:
 
 
 @bp.route("/readyz")
+@bp.response(200, ReadySchema)
 @public
 def readyz() -> Any:
     """Answer 200 only when the database is reachable and its schema is current."""

@@ -10,7 +10,9 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from service import db, importing, projects
-from service.auth import current_user, requires
+from service.api.paging import PAGE_HEADERS, PageArgs, page_headers
+from service.auth import audit_here, current_user, requires
+from service.hardening import large_body
 from service.schemas import ProjectSchema
 
 bp = Blueprint("projects", __name__, url_prefix="/api/v1/projects", description="Rating campaigns.")
@@ -47,11 +49,13 @@ class ImportResultSchema(Schema):
 
 
 @bp.route("")
-@bp.response(200, ProjectSchema(many=True))
+@bp.arguments(PageArgs, location="query")
+@bp.response(200, ProjectSchema(many=True), headers=PAGE_HEADERS)
 @requires("admin", scope="admin")
-def list_all() -> Any:
-    """List every project."""
-    return projects.list_projects(session=db.session())
+def list_all(args: dict[str, Any]) -> Any:
+    """List projects, oldest first, a page at a time."""
+    page = projects.page_projects(session=db.session(), **args)
+    return page.items, page_headers(page)
 
 
 @bp.route("", methods=["POST"])
@@ -62,6 +66,7 @@ def create(data: dict[str, Any]) -> Any:
     """Create a project."""
     s = db.session()
     project = projects.create_project(session=s, data=data)
+    audit_here("project.create", f"project:{project.slug}")
     s.commit()
     return project
 
@@ -87,6 +92,7 @@ def show(slug: str) -> Any:
     }
 )
 @requires("admin", scope="import")
+@large_body
 def import_items(args: dict[str, Any], slug: str) -> Any:
     """Import items (a JSON array or JSON Lines body); all or nothing unless skip_invalid."""
     s = db.session()
@@ -103,6 +109,11 @@ def import_items(args: dict[str, Any], slug: str) -> Any:
         update=args["update"],
         checksum=lambda: hashlib.sha256(body).hexdigest(),
         max_chars=current_app.config["MAX_RESPONSE_CHARS"],
+    )
+    audit_here(
+        "project.import",
+        f"project:{project.slug}",
+        {"batch_id": result.batch_id, "created": result.created, "updated": result.updated},
     )
     s.commit()
     return result.as_dict()

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from sqlmodel import Session, select
 
-from service import db
+from service import audit, db
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.export import rules, source
 from service.export.item_rows import ItemRows, ProjectInfo
@@ -23,7 +23,7 @@ from service.export.options import ExportOptions, ExportOptionsSchema, parse_opt
 from service.export.rows import RowBuilder, encode, messages_of
 from service.export.source import RaterData
 from service.export.summary import ExportSummary
-from service.models import AuditEvent, Mode, Project, Role, Scale, User
+from service.models import Mode, Project, Role, Scale, User
 
 __all__ = [
     "Export",
@@ -49,10 +49,11 @@ class Export:
         secret_key: str,
         actor: User | None = None,
         via: str = "api",
+        address: str | None = None,
     ) -> None:
         if options.real_usernames and actor is not None and actor.role != Role.ADMIN.value:
             raise Forbidden("Only admins may export real usernames (real_usernames).")
-        self.session, self.o, self.via = session, options, via
+        self.session, self.o, self.via, self.address = session, options, via, address
         # Keep the id, not the row: reading an expired row after the rollback below
         # would open a new transaction on the caller's session.
         self.actor_id = actor.id if actor is not None else None
@@ -275,13 +276,13 @@ class Export:
         }
         # The session may be bound to an engine or to one connection: write on a fresh one.
         with db.write_session(self.session.get_bind().engine) as s:
-            s.add(
-                AuditEvent(
-                    actor_id=self.actor_id,
-                    action="export",
-                    target=f"{self.o.format}:{','.join(self.o.projects)}"[:300],
-                    details=details,
-                )
+            audit.record(
+                session=s,
+                actor_id=self.actor_id,
+                action="export",
+                target=f"{self.o.format}:{','.join(self.o.projects)}",
+                details=details,
+                address=self.address,
             )
 
 
@@ -298,6 +299,7 @@ def export_preferences(
     secret_key: str,
     actor: User | None = None,
     via: str = "cli",
+    address: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:
     """Export judgments as ``options`` say into ``out``; return what was written.
@@ -305,7 +307,14 @@ def export_preferences(
     ``out`` is one binary stream, or one per split name when ``options.split`` is
     set and no single ``part`` is chosen.
     """
-    export = Export(session=session, options=options, secret_key=secret_key, actor=actor, via=via)
+    export = Export(
+        session=session,
+        options=options,
+        secret_key=secret_key,
+        actor=actor,
+        via=via,
+        address=address,
+    )
     streams = out if isinstance(out, Mapping) else dict.fromkeys(options.split_names(), out)
     missing = [p for p in options.split_names() if p not in streams]
     if missing:

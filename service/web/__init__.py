@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
 
-from service import accounts, db, projects
-from service.auth import current_user, public, requires, sign_in, sign_out
-from service.errors import Unauthorized
+from service import accounts, db, logins, projects
+from service.auth import client_address, current_user, public, requires, sign_in, sign_out
+from service.errors import TooManyRequests, Unauthorized
+from service.web import rating
 
 bp = Blueprint("web", __name__)
 
@@ -30,21 +31,33 @@ def _safe_next(target: str | None) -> str:
 @public
 def login() -> Any:
     """Show the sign-in form, or sign in."""
-    error = None
-    if request.method == "POST":
-        try:
-            user = accounts.authenticate(
-                session=db.session(),
-                username=request.form.get("username", ""),
-                password=request.form.get("password", ""),
-            )
-        except Unauthorized as exc:
-            error = exc.message
-        else:
-            sign_in(user)
-            return redirect(_safe_next(request.args.get("next")))
-    status = 401 if error else 200
-    return render_template("login.html", error=error), status
+    if request.method == "GET":
+        return render_template("login.html", error=None)
+    username = request.form.get("username", "")
+    password = request.form.get("password", "")
+    if len(username) > 320 or len(password) > accounts.MAX_PASSWORD:
+        return render_template("login.html", error="Username or password too long."), 400
+    refused: Unauthorized | None = None
+    try:
+        # One write transaction from the start: the attempt is read, then recorded.
+        with db.write_session() as s:
+            try:
+                user = logins.attempt_sign_in(
+                    session=s,
+                    username=username,
+                    password=password,
+                    address=client_address(),
+                    limits=logins.Limits.from_config(current_app.config),
+                )
+            except Unauthorized as exc:
+                refused = exc  # commit the failure: it counts towards the throttle
+    except TooManyRequests as exc:
+        page = render_template("login.html", error=exc.message)
+        return page, 429, {"Retry-After": str(exc.retry_after)}
+    if refused is not None:
+        return render_template("login.html", error=refused.message), 401
+    sign_in(user)
+    return redirect(_safe_next(request.args.get("next")))
 
 
 @bp.route("/logout", methods=["POST"])
@@ -60,6 +73,8 @@ def logout() -> Any:
 def home() -> Any:
     """Show the signed-in user's starting page."""
     user = current_user()
+    if user.role == "rater":
+        return rating.render_home()
     return render_template(
         "home.html", user=user, projects=projects.list_projects(session=db.session())
     )
@@ -67,5 +82,11 @@ def home() -> Any:
 
 def init_app(app: Flask) -> None:
     """Register the pages and open static files to all."""
+    from service.web import admin, invites, sources
+
     app.register_blueprint(bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(invites.bp)
+    app.register_blueprint(sources.bp)
+    app.register_blueprint(rating.bp)
     app.view_functions["static"] = public(app.view_functions["static"])

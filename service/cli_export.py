@@ -16,11 +16,12 @@ from typing import IO, Any
 
 import click
 from flask import current_app
-from flask.cli import with_appcontext
 from marshmallow import fields
 from sqlmodel import Session
 
 from service import db
+from service.cli import _fail, main
+from service.cli_accounts import CLI_ADDRESS
 from service.errors import DomainError
 from service.export import ExportOptionsSchema, export_preferences, parse_options, part_filename
 from service.export.card import FileInfo, render_card
@@ -99,8 +100,7 @@ def _open(stack: ExitStack, path: Path) -> tuple[IO[bytes], _Hashing]:
     return stream, hashing
 
 
-@click.command("export")
-@with_appcontext
+@main.command("export")
 @_schema_options
 @click.option(
     "-o",
@@ -147,12 +147,11 @@ def export_command(output: str, card: str | None, **given: Any) -> None:
                     out=streams,
                     secret_key=current_app.config["SECRET_KEY"],
                     via="cli",
+                    address=CLI_ADDRESS,
                     progress=progress,
                 )
             progress.close()
     except DomainError as exc:
-        from service.cli import _fail
-
         _fail(exc)
     files = [
         FileInfo(

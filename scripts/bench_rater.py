@@ -1,0 +1,247 @@
+"""Time the rater's two hot paths over real HTTP: "load next item" and "submit".
+
+Starts gunicorn (as `rankroom serve` does) on a fresh, migrated SQLite file seeded with
+the demo's realistic prompts and responses (copied to --items items), signs raters in
+through the login form, then for each round: loads the next item (the screen's
+fragment, which leases and renders markdown; and the bare JSON API) and submits a
+complete judgment. Prints p50/p95 per operation. Times are round trips on 127.0.0.1,
+i.e. server time plus well under a millisecond of loopback.
+
+Run from the repository root: ``python scripts/bench_rater.py`` (``--help`` for options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service import accounts, create_app, db, importing, projects  # noqa: E402
+
+PASSWORD = "bench-password-1"
+CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def seed(url: str, items: int, raters: int) -> str:
+    """Create a pairwise project with ``items`` demo-derived items and the raters."""
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "CHECK_SCHEMA": False})
+    with app.app_context():
+        db.upgrade(db.engine())
+        demo = ROOT / "prompts" / "demo"
+        rows = [
+            json.loads(line)
+            for name in ("coding.jsonl", "medicine.jsonl", "law.jsonl")
+            for line in (demo / name).read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+        with db.write_session() as s:
+            data = projects.load_template(app.config["PROMPTS_DIR"], "pairwise")
+            data.update(slug="bench", name="Bench", overlap=3)
+            project = projects.create_project(session=s, data=data)
+            copies = [_copy(rows[i % len(rows)], i) for i in range(items)]
+            result = importing.import_items(
+                session=s, project=project, rows=list(enumerate(copies, 1)), source="bench"
+            )
+            assert result.error_count == 0, result.errors[:3]
+            for r in range(raters):
+                accounts.create_user(session=s, username=f"bench{r}", password=PASSWORD)
+    db.engine_of(app).dispose()
+    return "bench"
+
+
+def _copy(row: dict[str, Any], n: int) -> dict[str, Any]:
+    """A demo row under a new id, its texts made unique so no render cache flatters us."""
+    responses = [dict(r, content=f"{r['content']}\n\n(Variant {n}.)") for r in row["responses"]]
+    return dict(row, id=f"{row['id']}-{n}", gold=None, responses=responses)
+
+
+class Rater:
+    """One signed-in browser session: cookies and the CSRF token."""
+
+    def __init__(self, base: str, username: str) -> None:
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        login = self.get("/login")
+        self.csrf = CSRF.search(login).group(1)
+        form = urllib.parse.urlencode(
+            {"username": username, "password": PASSWORD, "csrf_token": self.csrf}
+        ).encode()
+        self.opener.open(urllib.request.Request(base + "/login", data=form)).read()
+        self.csrf = CSRF.search(self.get("/rate")).group(1)
+
+    def get(self, path: str) -> str:
+        return self.opener.open(self.base + path).read().decode()
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> tuple[float, Any]:
+        request = urllib.request.Request(
+            self.base + path,
+            data=json.dumps(body or {}).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "X-CSRF-Token": self.csrf,
+            },
+        )
+        start = time.perf_counter()
+        try:
+            with self.opener.open(request) as response:
+                payload = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise SystemExit(f"{path}: {exc.code} {exc.read()[:300]!r}") from exc
+        return (time.perf_counter() - start) * 1000, payload
+
+
+def judgment() -> dict[str, Any]:
+    scores = {"helpfulness": 4, "correctness": 3, "harmlessness": 5}
+    return {
+        "client_id": uuid.uuid4().hex,
+        "verdict": {"choice": "A"},
+        "rubric": {
+            "response": {"A": scores, "B": scores},
+            "item": {
+                "flags": ["factual_error"],
+                "rationale": "B misstates a fact.",
+                "confidence": 2,
+            },
+        },
+        "active_ms": 41_000,
+        "started_at": "2025-01-01T00:00:00Z",
+    }
+
+
+def round_trip(rater: Rater, slug: str, via_screen: bool) -> dict[str, float]:
+    """Load the next item and submit a judgment on it; return the two times in ms."""
+    if via_screen:
+        t_next, body = rater.post(f"/rate/{slug}/next")
+        assignment_id = body["assignment_id"]
+    else:
+        t_next, body = rater.post(f"/api/v1/projects/{slug}/next")
+        assignment_id = body["assignment"]["id"]
+    if assignment_id is None:
+        raise SystemExit("ran out of items: raise --items")
+    t_submit, _ = rater.post(f"/api/v1/assignments/{assignment_id}/judgment", judgment())
+    key = "next (screen fragment)" if via_screen else "next (JSON API)"
+    return {key: t_next, "submit": t_submit}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def report(title: str, samples: dict[str, list[float]]) -> None:
+    print(f"\n{title}")
+    print(f"  {'operation':<24}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}")
+    for name, values in samples.items():
+        print(
+            f"  {name:<24}{len(values):>6}{statistics.median(values):>10.1f}"
+            f"{percentile(values, 0.95):>10.1f}{max(values):>10.1f}"
+        )
+
+
+def run(raters: list[Rater], slug: str, rounds: int, concurrency: int) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {}
+    jobs = [(raters[i % len(raters)], i % 2 == 0) for i in range(rounds)]
+
+    def one(job: tuple[Rater, bool]) -> dict[str, float]:
+        return round_trip(job[0], slug, job[1])
+
+    if concurrency == 1:
+        results = [one(job) for job in jobs]
+    else:
+        # Each worker thread keeps to its own raters, so one session never races itself.
+        lanes = [
+            [j for j in jobs if raters.index(j[0]) % concurrency == k] for k in range(concurrency)
+        ]
+        with ThreadPoolExecutor(concurrency) as pool:
+            results = [
+                r for lane in pool.map(lambda lane: [one(j) for j in lane], lanes) for r in lane
+            ]
+    for result in results:
+        for key, value in result.items():
+            samples.setdefault(key, []).append(value)
+    return samples
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=3000, help="items in the project")
+    parser.add_argument("--raters", type=int, default=24, help="rater accounts")
+    parser.add_argument("--rounds", type=int, default=400, help="next+submit rounds per run")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--concurrency", type=int, default=4, help="clients in the concurrent run")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="rankroom-bench-"))
+    url = f"sqlite:///{tmp / 'bench.db'}"
+    t0 = time.perf_counter()
+    slug = seed(url, args.items, args.raters)
+    print(f"Seeded {args.items} items and {args.raters} raters in {time.perf_counter() - t0:.1f} s")
+    port = free_port()
+    env = dict(
+        os.environ,
+        RANKROOM_DATABASE_URL=url,
+        RANKROOM_SECRET_KEY="bench",
+        RANKROOM_INSTANCE_PATH=str(tmp),
+        PYTHONPATH=str(ROOT),
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
+         "--log-level", "warning", "service:create_app()"],
+        env=env,
+        cwd=ROOT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/healthz").read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        raters = [Rater(base, f"bench{r}") for r in range(args.raters)]
+        run(raters[:2], slug, 10, 1)  # warm-up: imports, caches, SQLite pages
+        print(f"gunicorn: {args.workers} sync workers on SQLite (WAL); {os.cpu_count()} CPU(s)")
+        report(
+            f"One client at a time ({args.rounds} rounds, next then submit):",
+            run(raters, slug, args.rounds, 1),
+        )
+        report(
+            f"{args.concurrency} clients at once ({args.rounds} rounds):",
+            run(raters, slug, args.rounds, args.concurrency),
+        )
+        print("\nThe machine may be shared: repeat the run and compare before trusting a digit.")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

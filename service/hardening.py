@@ -1,0 +1,136 @@
+"""Defences every request and response gets: security headers, body limits, input guards.
+
+Pages must work under the Content-Security-Policy below: scripts and styles come
+from files under /static only (no inline ``<script>``, no ``style=""`` attributes,
+no ``onclick=""``). Setting ``element.style`` from a script file is fine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from service.errors import DomainError, NotFound
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # Invite links carry their secret in the path: never send it on as a referrer.
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+}
+
+
+def large_body(view: F) -> F:
+    """Let a view (an import) take bodies up to MAX_CONTENT_LENGTH instead of MAX_BODY_BYTES."""
+    view.large_body = True  # type: ignore[attr-defined]
+    return view
+
+
+def json_problem(doc: Any, max_depth: int) -> str | None:
+    """Say what is wrong with a parsed JSON document (too deep, a NUL character), or None."""
+    stack: list[tuple[Any, int, str]] = [(doc, 1, "")]
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > max_depth:
+                return f"JSON nested deeper than {max_depth} levels (at {path or 'the top'})."
+            pairs = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, value in pairs:
+                where = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and "\x00" in key:
+                    return f"{where}: field names must not contain NUL characters."
+                stack.append((value, depth + 1, where))
+        elif isinstance(node, str) and "\x00" in node:
+            return f"{path or 'body'}: contains a NUL character (\\u0000), which cannot be stored."
+    return None
+
+
+def _limit_body() -> None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    if not getattr(view, "large_body", False):
+        limit = current_app.config["MAX_BODY_BYTES"]
+        ceiling = current_app.config.get("MAX_CONTENT_LENGTH") or limit
+        request.max_content_length = min(limit, ceiling)
+
+
+def _guard_input() -> None:
+    """Refuse NUL characters anywhere and JSON nested too deeply, with a 400 naming the place."""
+    if "\x00" in request.path:
+        raise DomainError("The URL must not contain NUL characters.")
+    for value in (request.view_args or {}).values():
+        # Ids past a 32-bit integer exist nowhere, and PostgreSQL would fail on them.
+        if isinstance(value, int) and not -(2**31) <= value < 2**31:
+            raise NotFound("No such thing: the id is out of range.")
+    for where, multi in (("query", request.args), ("form", request.form)):
+        for key, values in multi.lists():
+            if "\x00" in key or any("\x00" in v for v in values):
+                raise DomainError(f"{where} field {key!r} must not contain NUL characters.")
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.mimetype == "multipart/form-data":
+        return
+    if getattr(current_app.view_functions.get(request.endpoint or ""), "large_body", False):
+        # Imports parse (and report on) their own large bodies, JSON or JSON Lines; a raw
+        # scan for the one thing no database column can hold is enough here.
+        if b"\\u0000" in request.get_data(cache=True):
+            raise DomainError("Body contains a NUL character (\\u0000), which cannot be stored.")
+        return
+    if not request.is_json:
+        return
+    data = request.get_data(cache=True)  # 413 here when over the limit
+    if not data:
+        return
+    try:
+        doc = json.loads(data)
+    except RecursionError:
+        depth = current_app.config["MAX_JSON_DEPTH"]
+        raise DomainError(f"JSON nested deeper than {depth} levels.") from None
+    except ValueError:
+        return  # malformed JSON: the view's parser reports it (400) in its own words
+    problem = json_problem(doc, current_app.config["MAX_JSON_DEPTH"])
+    if problem:
+        raise DomainError(problem)
+
+
+def _security_headers(response: Any) -> Any:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if current_app.config["SECURE_COOKIES"]:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.endpoint != "static":
+        # Pages and API answers hold people's data: keep them out of shared caches.
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Install the limits, input guards and security headers."""
+    hops = int(app.config["PROXY_HOPS"] or 0)
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    app.before_request(_limit_body)
+    app.before_request(_guard_input)
+    app.after_request(_security_headers)

@@ -1,0 +1,41 @@
+// Talk to the server: JSON in and out, the CSRF header on every call, one error type.
+
+const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.error) || `The server answered ${status}.`);
+    this.status = status; // 0 means the request never got an answer
+    this.errors = (body && body.errors) || [];
+  }
+}
+
+export async function call(method, url, body) {
+  let response;
+  try {
+    response = await fetch(url, {
+      method,
+      credentials: "same-origin",
+      headers: {
+        Accept: "application/json",
+        "Content-Type": "application/json",
+        "X-CSRF-Token": csrfToken(),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new ApiError(0, {
+      error: "Could not reach the server. Your work is kept in this browser; try again.",
+    });
+  }
+  const type = response.headers.get("Content-Type") || "";
+  if (!type.includes("application/json")) {
+    // A redirect to the sign-in page: the session ended.
+    throw new ApiError(401, {
+      error: "Your session has ended. Sign in again in another tab; your work is kept here.",
+    });
+  }
+  const data = await response.json();
+  if (!response.ok) throw new ApiError(response.status, data);
+  return { status: response.status, data };
+}

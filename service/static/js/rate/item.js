@@ -1,0 +1,323 @@
+// One item on screen: read and restore every field, check required ones, show errors
+// (the page's own and the server's) next to the field they belong to.
+
+import { RankingBoard } from "./ranking.js";
+
+const PAIRWISE_MISSING = {
+  "verdict.choice": "Choose which response is better (1/A, 2/B or 0/T for a tie).",
+  "verdict.scale_value": "Place your preference on the 7-point scale (keys 1–7).",
+};
+
+export class ItemView {
+  constructor(form, onChange) {
+    this.form = form;
+    this.data = JSON.parse(form.querySelector(".item-data").textContent);
+    this.onChange = onChange;
+    this.summary = form.querySelector(".error-summary");
+    this.rankingTouched = false;
+    const rankingField = form.querySelector(".field.ranking");
+    this.ranking = rankingField
+      ? new RankingBoard(rankingField, this.data.labels, this.data.excerpts, () => {
+          this.rankingTouched = true;
+          this.clearFieldError(rankingField);
+          this.onChange();
+        })
+      : null;
+    form.addEventListener("change", (event) => {
+      const field = event.target.closest("[data-field]");
+      if (field) this.clearFieldError(field);
+      this.onChange();
+    });
+    form.addEventListener("input", () => this.onChange());
+    this.setUpSyncScroll();
+  }
+
+  get id() {
+    return this.data.id;
+  }
+
+  fields() {
+    return Array.from(this.form.querySelectorAll("[data-field]"));
+  }
+
+  field(path) {
+    return this.form.querySelector(`[data-field="${CSS.escape(path)}"]`);
+  }
+
+  static read(field) {
+    const kind = field.dataset.kind;
+    if (kind === "likert" || kind === "choice" || kind === "verdict") {
+      const checked = field.querySelector("input[type=radio]:checked");
+      if (!checked) return null;
+      return kind === "choice" || Number.isNaN(Number(checked.value))
+        ? checked.value
+        : Number(checked.value);
+    }
+    if (kind === "flags") {
+      return Array.from(field.querySelectorAll("input[type=checkbox]:checked"), (i) => i.value);
+    }
+    if (kind === "text") return field.querySelector("textarea").value;
+    if (kind === "number") {
+      const raw = field.querySelector("input").value.trim();
+      return raw === "" ? null : Number(raw);
+    }
+    return null;
+  }
+
+  static write(field, value) {
+    const kind = field.dataset.kind;
+    if (kind === "likert" || kind === "choice" || kind === "verdict") {
+      field.querySelectorAll("input[type=radio]").forEach((input) => {
+        input.checked = value !== null && value !== undefined && input.value === String(value);
+      });
+    } else if (kind === "flags") {
+      const chosen = new Set(value || []);
+      field.querySelectorAll("input[type=checkbox]").forEach((input) => {
+        input.checked = chosen.has(input.value);
+      });
+    } else if (kind === "text") {
+      field.querySelector("textarea").value = value || "";
+    } else if (kind === "number") {
+      field.querySelector("input").value = value === null || value === undefined ? "" : value;
+    }
+  }
+
+  // The submission body's verdict, rubric and both_bad, in position labels.
+  values() {
+    const rubric = { response: {}, item: {} };
+    const verdict = {};
+    for (const field of this.fields()) {
+      const path = field.dataset.field.split(".");
+      if (path[0] === "rubric") {
+        const value = ItemView.read(field);
+        const empty = value === null || value === "" || (Array.isArray(value) && !value.length);
+        if (empty) continue;
+        if (path[1] === "response") {
+          rubric.response[path[2]] = rubric.response[path[2]] || {};
+          rubric.response[path[2]][path[3]] = value;
+        } else {
+          rubric.item[path[2]] = value;
+        }
+      } else if (path[0] === "verdict" && field.dataset.kind === "verdict") {
+        const value = ItemView.read(field);
+        if (value !== null) verdict[path[1]] = value;
+      }
+    }
+    if (this.ranking) verdict.ranking = this.ranking.groups();
+    const bothBad = this.form.querySelector(".both-bad-input");
+    return { verdict, rubric, both_bad: bothBad ? bothBad.checked : false };
+  }
+
+  apply(values, rankingTouched) {
+    if (!values) return;
+    for (const field of this.fields()) {
+      const path = field.dataset.field.split(".");
+      if (path[0] === "rubric") {
+        const scope = values.rubric?.[path[1]] || {};
+        const value = path[1] === "response" ? scope[path[2]]?.[path[3]] : scope[path[2]];
+        ItemView.write(field, value);
+      } else if (path[0] === "verdict" && field.dataset.kind === "verdict") {
+        ItemView.write(field, values.verdict?.[path[1]]);
+      }
+    }
+    if (this.ranking && values.verdict?.ranking) {
+      this.ranking.setGroups(values.verdict.ranking);
+      this.rankingTouched = Boolean(rankingTouched);
+    }
+    const bothBad = this.form.querySelector(".both-bad-input");
+    if (bothBad) bothBad.checked = Boolean(values.both_bad);
+  }
+
+  choose(value) {
+    const field = this.form.querySelector('[data-kind="verdict"]');
+    const input = field?.querySelector(`input[value="${CSS.escape(String(value))}"]`);
+    if (!input) return false;
+    input.checked = true;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+    return true;
+  }
+
+  toggleBothBad() {
+    const box = this.form.querySelector(".both-bad-input");
+    if (!box) return;
+    box.checked = !box.checked;
+    box.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  // Problems the page can see before asking the server; the server checks everything again.
+  check(confirmedRanking) {
+    const errors = [];
+    for (const field of this.fields()) {
+      const path = field.dataset.field;
+      if (!("required" in field.dataset) || field.dataset.kind === "ranking") continue;
+      const value = ItemView.read(field);
+      const empty = value === null || value === "" || (Array.isArray(value) && !value.length);
+      if (!empty) continue;
+      if (field.dataset.kind === "verdict") {
+        errors.push({ field: path, message: PAIRWISE_MISSING[path] });
+      } else {
+        const parts = path.split(".");
+        const whose = parts[1] === "response" ? ` for response ${parts[2]}` : "";
+        errors.push({ field: path, message: `${field.dataset.label} is required${whose}.` });
+      }
+    }
+    if (this.ranking && !this.rankingTouched && !confirmedRanking) {
+      errors.push({
+        field: "verdict.ranking",
+        message:
+          "You have not changed the starting order (it is just the display order). " +
+          "Reorder the responses, or press Submit again to keep this order as your ranking.",
+        soft: true,
+      });
+    }
+    return errors;
+  }
+
+  clearErrors() {
+    this.summary.hidden = true;
+    this.summary.replaceChildren();
+    this.fields().forEach((field) => this.clearFieldError(field));
+  }
+
+  clearFieldError(field) {
+    field.classList.remove("has-error");
+    field.querySelectorAll("input, textarea").forEach((i) => i.removeAttribute("aria-invalid"));
+    const slot = field.querySelector(".field-error");
+    if (slot) {
+      slot.hidden = true;
+      slot.textContent = "";
+    }
+  }
+
+  // Show errors next to their fields (matching the server's paths, or their parents),
+  // with a summary on top; errors that fit no field are listed in the summary only.
+  showErrors(errors, heading) {
+    this.clearErrors();
+    const unplaced = [];
+    let first = null;
+    for (const error of errors) {
+      const field = this.fieldFor(error.field || "");
+      if (!field) {
+        unplaced.push(error);
+        continue;
+      }
+      field.classList.add("has-error");
+      field.querySelectorAll("input, textarea").forEach((i) => i.setAttribute("aria-invalid", "true"));
+      const slot = field.querySelector(".field-error");
+      slot.textContent = slot.textContent ? `${slot.textContent} ${error.message}` : error.message;
+      slot.hidden = false;
+      first = first || field;
+    }
+    const title = document.createElement("p");
+    title.textContent =
+      heading || `${errors.length} thing${errors.length === 1 ? "" : "s"} to fix before submitting:`;
+    const list = document.createElement("ul");
+    for (const error of errors) {
+      const li = document.createElement("li");
+      const field = this.fieldFor(error.field || "");
+      if (field) {
+        const link = document.createElement("a");
+        link.href = "#";
+        link.textContent = error.message.startsWith(field.dataset.label)
+          ? error.message
+          : `${ItemView.fieldName(field)}: ${error.message}`;
+        link.addEventListener("click", (event) => {
+          event.preventDefault();
+          this.focusField(field);
+        });
+        li.append(link);
+      } else {
+        li.textContent = error.field ? `${error.field}: ${error.message}` : error.message;
+      }
+      list.append(li);
+    }
+    this.summary.append(title, list);
+    this.summary.hidden = false;
+    if (first) this.focusField(first);
+    else this.summary.focus();
+    return unplaced;
+  }
+
+  showMessage(message, action = null) {
+    this.clearErrors();
+    const p = document.createElement("p");
+    p.textContent = message;
+    this.summary.append(p);
+    if (action) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = action.label;
+      button.addEventListener("click", action.run);
+      this.summary.append(button);
+    }
+    this.summary.hidden = false;
+    this.summary.focus();
+  }
+
+  static fieldName(field) {
+    const parts = field.dataset.field.split(".");
+    const whose = parts[1] === "response" ? ` (response ${parts[2]})` : "";
+    return `${field.dataset.label}${whose}`;
+  }
+
+  fieldFor(path) {
+    // "rubric.response.B.correctness" -> that field; "verdict" -> the verdict control.
+    const parts = path.split(".");
+    while (parts.length) {
+      const exact = this.field(parts.join("."));
+      if (exact) return exact;
+      const prefix = parts.join(".");
+      const inside = this.fields().find((f) => f.dataset.field.startsWith(`${prefix}.`));
+      if (inside && parts.length > 1) return inside;
+      parts.pop();
+    }
+    return null;
+  }
+
+  focusField(field) {
+    field.scrollIntoView({ block: "center" });
+    if (field.dataset.kind === "ranking") {
+      this.ranking.focus();
+      return;
+    }
+    const target =
+      field.querySelector("input:checked") || field.querySelector("input, textarea, select");
+    target?.focus({ preventScroll: true });
+  }
+
+  focusRanking() {
+    if (this.ranking) {
+      this.ranking.focus();
+      this.form.querySelector(".field.ranking").scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  setUpSyncScroll() {
+    const toggle = this.form.querySelector(".sync-scroll");
+    if (!toggle) return;
+    const bodies = Array.from(this.form.querySelectorAll(".response-body"));
+    let syncing = false;
+    bodies.forEach((body) => {
+      body.addEventListener(
+        "scroll",
+        () => {
+          if (!toggle.checked || syncing) return;
+          syncing = true;
+          const room = body.scrollHeight - body.clientHeight;
+          const ratio = room > 0 ? body.scrollTop / room : 0;
+          bodies.forEach((other) => {
+            if (other !== body) other.scrollTop = ratio * (other.scrollHeight - other.clientHeight);
+          });
+          requestAnimationFrame(() => {
+            syncing = false;
+          });
+        },
+        { passive: true },
+      );
+    });
+  }
+
+  destroy() {
+    this.ranking?.destroy();
+  }
+}

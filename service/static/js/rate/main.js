@@ -1,0 +1,339 @@
+// The rating screen: load an item, keep its draft, submit, skip, undo/edit, and the keys.
+
+import { ApiError, call } from "./api.js";
+import * as drafts from "./draft.js";
+import { ItemView } from "./item.js";
+import { bindKeys } from "./keys.js";
+import { ActiveTimer, LeaseKeeper } from "./timer.js";
+
+const config = JSON.parse(document.getElementById("rate-config").textContent);
+const host = document.getElementById("item-host");
+const statusLine = document.querySelector(".status");
+const editBar = document.querySelector(".edit-bar");
+const guidelines = document.getElementById("guidelines-panel");
+const guidelinesButton = document.querySelector(".btn-guidelines");
+const shortcutsDialog = document.getElementById("shortcuts-dialog");
+const skipDialog = document.getElementById("skip-dialog");
+const skipForm = skipDialog.querySelector(".skip-form");
+const EDIT_WINDOW_MS = config.edit_window_minutes * 60_000;
+
+const state = {
+  view: null,
+  draft: null,
+  timer: null,
+  lease: null,
+  revising: null, // the "last" record while editing a submitted judgment
+  busy: false,
+  rankingConfirmed: false,
+};
+
+function say(message) {
+  statusLine.textContent = message;
+}
+
+function teardown() {
+  clearInterval(state.saver);
+  state.timer?.stop();
+  state.lease?.stop();
+  state.view?.destroy();
+  Object.assign(state, { view: null, draft: null, timer: null, lease: null, revising: null });
+  state.rankingConfirmed = false;
+}
+
+function persist() {
+  if (!state.view || state.revising) return;
+  state.draft.values = state.view.values();
+  state.draft.ranking_touched = state.view.rankingTouched;
+  state.draft.active_ms = state.timer.value();
+  drafts.saveDraft(state.view.id, state.draft);
+}
+
+function show(fragment, revising = null) {
+  teardown();
+  host.innerHTML = fragment.html; // server-rendered and sanitised
+  const form = host.querySelector("form.item");
+  if (!form) {
+    say(fragment.message || "");
+    return;
+  }
+  const view = new ItemView(form, () => persist());
+  state.view = view;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+  });
+  form.querySelector(".btn-skip-item").addEventListener("click", openSkip);
+  // Enter in a one-line field must not submit by accident; Ctrl+Enter does.
+  form.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.ctrlKey && !event.metaKey && event.target.matches("input")) {
+      event.preventDefault();
+    }
+  });
+  if (revising) {
+    state.revising = revising;
+    editBar.hidden = true;
+    state.draft = { ...revising.draft };
+    form.classList.add("revising");
+    form.querySelector(".revise-banner").hidden = false;
+    form.querySelector(".btn-cancel-revise").addEventListener("click", () => loadNext());
+    view.apply(revising.draft.values, true);
+    form.querySelector(".btn-skip-item").hidden = true;
+  } else {
+    updateEditBar();
+    const saved = drafts.loadDraft(view.id);
+    state.draft = saved || drafts.freshDraft();
+    if (saved?.values) {
+      view.apply(saved.values, saved.ranking_touched);
+      say("Your unsaved work on this item was restored.");
+    } else {
+      say("");
+    }
+    drafts.saveDraft(view.id, state.draft);
+  }
+  state.timer = new ActiveTimer(state.draft.active_ms || 0);
+  state.timer.start();
+  state.saver = setInterval(persist, 10_000); // keeps active time across a crash too
+  if (!revising && view.data.status === "active") {
+    state.lease = new LeaseKeeper(state.timer, view.data.lease_minutes, renew);
+    state.lease.start();
+  }
+  window.scrollTo(0, 0);
+  // Focus the new item itself, so Tab starts at its top and no old control keeps focus.
+  form.tabIndex = -1;
+  form.focus({ preventScroll: true });
+}
+
+async function loadNext() {
+  try {
+    const { data } = await call("POST", config.next_url);
+    show(data);
+  } catch (err) {
+    host.replaceChildren();
+    const p = document.createElement("p");
+    p.className = "card error";
+    p.setAttribute("role", "alert");
+    p.textContent = `Could not load the next item: ${err.message}`;
+    host.append(p);
+  }
+}
+
+async function renew() {
+  if (!state.view) return;
+  try {
+    await call("POST", `${config.api}/assignments/${state.view.id}/renew`);
+  } catch (err) {
+    if (err.status === 409 || err.status === 404) {
+      state.lease?.stop();
+      state.view.showMessage(`${err.message} Your draft is kept in this browser.`, {
+        label: "Load the next item",
+        run: () => loadNext(),
+      });
+    }
+  }
+}
+
+function payload() {
+  const values = state.view.values();
+  return {
+    client_id: state.draft.client_id,
+    verdict: values.verdict,
+    rubric: values.rubric,
+    both_bad: values.both_bad,
+    active_ms: state.timer.value(),
+    started_at: state.draft.started_at,
+  };
+}
+
+async function submit() {
+  const view = state.view;
+  if (!view || state.busy) return;
+  const problems = view.check(state.rankingConfirmed);
+  if (problems.length) {
+    view.showErrors(problems);
+    if (problems.every((p) => p.soft)) state.rankingConfirmed = true;
+    return;
+  }
+  persist();
+  state.busy = true;
+  const button = view.form.querySelector(".btn-submit");
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  try {
+    const revising = state.revising;
+    const body = payload();
+    if (revising) body.client_id = revising.revise_client_id;
+    const url = revising
+      ? `${config.api}/judgments/${revising.judgment_id}/revise`
+      : `${config.api}/assignments/${view.id}/judgment`;
+    const { data } = await call("POST", url, body);
+    if (!revising) {
+      drafts.clearDraft(view.id);
+      bumpDoneToday();
+    }
+    rememberLast(view, data, body);
+    say(revising ? `Saved version ${data.version} of your judgment.` : "Judgment saved.");
+    await loadNext();
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    if (err.status === 422 && err.errors.length) view.showErrors(err.errors);
+    else if (err.status === 409 && !state.revising) {
+      // The lease ended (expired and taken, or finished elsewhere): move on.
+      view.showMessage(err.message, { label: "Load the next item", run: () => loadNext() });
+    } else view.showMessage(err.message);
+  } finally {
+    state.busy = false;
+    if (button.isConnected) {
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+    }
+  }
+}
+
+function bumpDoneToday() {
+  const counter = document.querySelector(".done-today");
+  counter.textContent = String(Number(counter.textContent) + 1);
+}
+
+function rememberLast(view, judgment, body) {
+  const last = {
+    judgment_id: judgment.id,
+    assignment_id: view.id,
+    version: judgment.version,
+    created_at: Date.parse(judgment.created_at) || Date.now(),
+    revise_client_id: drafts.newClientId(),
+    draft: {
+      values: { verdict: body.verdict, rubric: body.rubric, both_bad: body.both_bad },
+      active_ms: body.active_ms,
+      started_at: body.started_at,
+    },
+  };
+  drafts.saveLast(config.slug, last);
+  updateEditBar();
+}
+
+function lastInWindow() {
+  const last = drafts.loadLast(config.slug);
+  if (!last) return null;
+  if (Date.now() - last.created_at > EDIT_WINDOW_MS) {
+    drafts.clearLast(config.slug);
+    return null;
+  }
+  return last;
+}
+
+let editBarTimer = null;
+function updateEditBar() {
+  clearTimeout(editBarTimer);
+  const last = lastInWindow();
+  editBar.hidden = !last;
+  if (!last) return;
+  const minutes = Math.max(1, Math.ceil((last.created_at + EDIT_WINDOW_MS - Date.now()) / 60_000));
+  editBar.querySelector(".edit-text").textContent =
+    `Last judgment saved (version ${last.version}). You can change it for about ${minutes} more minute${minutes === 1 ? "" : "s"}.`;
+  editBarTimer = setTimeout(updateEditBar, 30_000);
+}
+
+async function editLast() {
+  const last = lastInWindow();
+  if (!last || state.busy) return;
+  if (state.revising) return;
+  persist();
+  try {
+    const { data } = await call("GET", `${config.assignment_url}${last.assignment_id}`);
+    show(data, last);
+    say("Editing your last judgment. Submit to save a new version.");
+  } catch (err) {
+    say(`Could not open your last judgment: ${err.message}`);
+  }
+}
+
+function openSkip() {
+  if (!state.view || state.revising) return;
+  skipForm.reset();
+  skipForm.querySelector(".skip-error").hidden = true;
+  skipDialog.showModal();
+  skipForm.querySelector("input[name=skip-reason]").focus();
+}
+
+async function confirmSkip() {
+  const reason = skipForm.querySelector("input[name=skip-reason]:checked")?.value;
+  const note = skipForm.querySelector("#skip-note").value;
+  const error = skipForm.querySelector(".skip-error");
+  const problem = !reason
+    ? "Choose why you skip (1, 2 or 3)."
+    : reason === "other" && !note.trim()
+      ? "Say in the note why you skip."
+      : null;
+  if (problem) {
+    error.textContent = problem;
+    error.hidden = false;
+    return;
+  }
+  try {
+    await call("POST", `${config.api}/assignments/${state.view.id}/skip`, { reason, note });
+  } catch (err) {
+    error.textContent = err.message;
+    error.hidden = false;
+    return;
+  }
+  skipDialog.close();
+  drafts.clearDraft(state.view.id);
+  say("Item skipped; it goes back to the pool.");
+  await loadNext();
+}
+
+function toggleGuidelines(open = guidelines.hidden) {
+  guidelines.hidden = !open;
+  guidelinesButton.setAttribute("aria-expanded", String(open));
+  document.body.classList.toggle("with-panel", open);
+  if (open) guidelines.focus();
+  else guidelinesButton.focus();
+}
+
+skipForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  confirmSkip();
+});
+skipForm.addEventListener("keydown", (event) => {
+  if (event.target.matches("textarea")) {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      confirmSkip();
+    }
+    return;
+  }
+  const index = ["1", "2", "3"].indexOf(event.key);
+  if (index >= 0) {
+    event.preventDefault();
+    const radio = skipForm.querySelectorAll("input[name=skip-reason]")[index];
+    radio.checked = true;
+    radio.focus();
+    if (radio.value === "other") skipForm.querySelector("#skip-note").focus();
+  }
+});
+skipDialog.querySelector(".btn-skip-cancel").addEventListener("click", () => skipDialog.close());
+guidelinesButton.addEventListener("click", () => toggleGuidelines());
+guidelines.querySelector(".btn-close-guidelines").addEventListener("click", () => toggleGuidelines(false));
+document.querySelector(".btn-shortcuts").addEventListener("click", () => shortcutsDialog.showModal());
+editBar.querySelector(".btn-edit-last").addEventListener("click", editLast);
+window.addEventListener("pagehide", persist);
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) persist();
+});
+
+bindKeys({
+  state,
+  config,
+  submit,
+  skip: openSkip,
+  editLast,
+  cancelRevise: () => state.revising && loadNext(),
+  toggleGuidelines,
+  guidelinesOpen: () => !guidelines.hidden,
+  showShortcuts: () => shortcutsDialog.showModal(),
+  dialogOpen: () => shortcutsDialog.open || skipDialog.open,
+});
+
+drafts.pruneOldDrafts();
+updateEditBar();
+loadNext();

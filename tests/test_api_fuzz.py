@@ -1,0 +1,46 @@
+"""Property-based fuzz of the JSON API from its own OpenAPI document, in-process.
+
+Schemathesis generates valid and invalid requests for every documented operation
+and sends them to the WSGI app as an admin (bearer token): no answer may be a
+server error, and every answer must match its documented status, type and schema.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture
+def api_schema(app):
+    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=12,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_answers_as_documented(case, admin_headers):
+    case.call_and_validate(headers=admin_headers, checks=CHECKS)
