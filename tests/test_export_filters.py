@@ -269,6 +269,13 @@ def test_complete_only(app, data):
     assert items == {"c1"}  # overlap 3; c2 has one judgment
 
 
+def test_a_project_without_judgments_exports_nothing(app, make, data):
+    make.project(slug="empty")
+    data_bytes, summary = export_bytes(app, format="dpo", project="empty")
+    assert data_bytes == b""
+    assert (summary.rows, summary.items, summary.complete) == ({"": 0}, 0, True)
+
+
 def test_unknown_project_and_rater(app, data):
     with pytest.raises(NotFound, match="nope"):
         export_bytes(app, format="dpo", project="nope")

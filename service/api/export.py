@@ -21,13 +21,13 @@ bp = Blueprint(
 )
 
 
-def _start(options: ExportOptions, session: Session) -> Export:
+def _start(options: ExportOptions, session: Session, via: str = "api") -> Export:
     return Export(
         session=session,
         options=options,
         secret_key=current_app.config["SECRET_KEY"],
         actor=current_user(),
-        via="api",
+        via=via,
         address=client_address(),
     )
 
@@ -87,7 +87,7 @@ def export(options: ExportOptions) -> Any:
 @requires("engineer", "admin", scope="export")
 def card(options: ExportOptions) -> Any:
     """Run the export without sending it and return its dataset card, checksums included."""
-    job = _start(options, db.session())
+    job = _start(options, db.session(), via="api card")
     for _ in job.chunks():
         pass
     s = job.summary
