@@ -46,8 +46,44 @@ def cli_reference() -> str:
     return "\n".join(out).rstrip()
 
 
+def export_options_table() -> str:
+    from service.export.options import ExportOptionsSchema, option_default
+
+    rows = ["| CLI option | Query parameter | Default | Meaning |", "| --- | --- | --- | --- |"]
+    for name, field in ExportOptionsSchema().fields.items():
+        default = option_default(field)
+        shown = "required" if field.required else "—" if default is None else f"`{default!r}`"
+        meaning = field.metadata["description"].replace("|", "\\|")
+        rows.append(f"| `--{name.replace('_', '-')}` | `{name}` | {shown} | {meaning} |")
+    return "\n".join(rows)
+
+
+def export_examples() -> str:
+    golden = README.parent / "tests" / "golden"
+    out = []
+    for title, case in (
+        ("`dpo`, standard", "dpo_text"),
+        ("`dpo`, conversational", "dpo_chat"),
+        ("`reward` (with `margin`)", "reward_text"),
+        ("`kto`", "kto_text"),
+        ("`openai`", "openai_chat"),
+        ("`hh`", "hh_chat"),
+        ("`ranking`", "ranking_chat"),
+        ("`ratings`", "ratings_rate"),
+        ("`raw`", "raw_all"),
+    ):
+        line = min((golden / f"{case}.jsonl").read_text(encoding="utf-8").splitlines(), key=len)
+        out.append(f"{title}:\n\n```json\n{line}\n```\n")
+    return "\n".join(out).rstrip()
+
+
 def render(text: str) -> str:
-    for name, body in (("settings", settings_table()), ("cli", cli_reference())):
+    for name, body in (
+        ("settings", settings_table()),
+        ("cli", cli_reference()),
+        ("export-options", export_options_table()),
+        ("export-examples", export_examples()),
+    ):
         pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pattern.search(text):
             raise SystemExit(f"README.md lacks the <!-- {name}:start/end --> markers")

@@ -258,5 +258,5 @@ def serve(demo: bool, host: str, port: int, workers: int | None) -> None:
 
 
 # Command groups kept in their own modules (accounts, tokens and audit; pull sources
-# and the worker) attach to `main` on import, so they are imported last.
-from service import cli_accounts, cli_pull  # noqa: E402, F401
+# and the worker; dataset export) attach to `main` on import, so they are imported last.
+from service import cli_accounts, cli_export, cli_pull  # noqa: E402, F401

@@ -15,6 +15,7 @@ from flask import Flask, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.errors import DomainError, NotFound
+from service.json_depth import too_deep
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,6 +104,9 @@ def _guard_input() -> None:
     data = request.get_data(cache=True)  # 413 here when over the limit
     if not data:
         return
+    if too_deep(data, current_app.config["MAX_JSON_DEPTH"]):
+        depth = current_app.config["MAX_JSON_DEPTH"]
+        raise DomainError(f"JSON nested deeper than {depth} levels.")
     try:
         doc = json.loads(data)
     except RecursionError:

@@ -18,11 +18,14 @@ from marshmallow import ValidationError
 from sqlmodel import Session, select
 
 from service.errors import InvalidInput
+from service.json_depth import too_deep
 from service.models import ImportBatch, Item, Judgment, Project, Response, utcnow
 from service.schemas import ItemRowSchema, flatten_messages
 from service.shapes import to_native
 
 CHUNK = 1000
+# Real rows nest a few levels (messages, metadata); far deeper is hostile.
+MAX_DEPTH = 64
 # Core tables, not ORM entities: bulk inserts skip the ORM's per-row bookkeeping.
 _ITEMS = Item.__table__
 _RESPONSES = Response.__table__
@@ -92,6 +95,12 @@ def read_jsonl(
         except UnicodeDecodeError as exc:
             yield number, RowError(number, "", f"not valid UTF-8 (byte {exc.start})")
             continue
+        if too_deep(text, MAX_DEPTH):
+            yield (
+                number,
+                RowError(number, "", f"invalid JSON: nested deeper than {MAX_DEPTH} levels"),
+            )
+            continue
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -111,6 +120,9 @@ def read_body(body: bytes) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     head = body.lstrip()[:1]
     if head != b"[":
         yield from read_jsonl(io.BytesIO(body))
+        return
+    if too_deep(body, MAX_DEPTH + 1):
+        yield 1, RowError(1, "", f"invalid JSON array: nested deeper than {MAX_DEPTH} levels")
         return
     try:
         rows = json.loads(body)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
 
 from service import accounts, db, importing, projects
-from service.models import ApiToken, Item, Project, User
+from service.models import ApiToken, Item, Judgment, Project, User, utcnow
 
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)
@@ -70,6 +72,54 @@ class Factory:
             return list(
                 s.exec(select(Item).where(Item.batch_id == result.batch_id).order_by(Item.id))
             )
+
+    def judgment(
+        self,
+        item: Item,
+        rater: User,
+        *,
+        mode: str = "pairwise",
+        shown: list[str] | None = None,
+        preferred: str | None = None,
+        strength: int | None = None,
+        scale_value: int | None = None,
+        ranking: list[list[str]] | None = None,
+        rubric: dict[str, Any] | None = None,
+        supersedes: Judgment | None = None,
+        created_at: datetime | None = None,
+        **fields: Any,
+    ) -> Judgment:
+        """Insert one judgment row in the stored shape (until record_judgment lands)."""
+        if mode == "pairwise":
+            verdict: dict[str, Any] = {
+                "preferred": preferred,
+                "strength": strength,
+                "scale_value": scale_value,
+            }
+        elif mode == "ranking":
+            verdict = {"ranking": ranking or []}
+            shown = shown or [r for group in ranking or [] for r in group]
+        else:
+            verdict = {}
+        row = Judgment(
+            client_id=uuid.uuid4().hex,
+            project_id=item.project_id,
+            item_id=item.id,
+            rater_id=rater.id,
+            mode=mode,
+            shown_order=shown or ["a", "b"],
+            verdict=verdict,
+            rubric=rubric or {"response": {}, "item": {}},
+            supersedes_id=supersedes.id if supersedes else None,
+            version=supersedes.version + 1 if supersedes else 1,
+            is_gold=item.is_gold,
+            created_at=created_at or utcnow(),
+            **fields,
+        )
+        with self.app.app_context(), db.write_session() as s:
+            s.add(row)
+            s.flush()
+            return row
 
 
 def lease_and_judgment(app: Flask, project: Project, items: list[Item], rater: User) -> None:

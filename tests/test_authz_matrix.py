@@ -134,6 +134,15 @@ MATRIX: dict[str, Route] = {
     "DELETE /api/v1/tokens/<int:token_id>": Route(
         ADMIN_API, lambda w, r: f"/api/v1/tokens/{w.victim_token_id}"
     ),
+    # Dataset exports: engineers (token scope export) and admins.
+    "GET /api/v1/export": Route(
+        e("401", "403", "403", "200", "403", "200"),
+        lambda w, r: f"/api/v1/export?format=dpo&project={w.project_slug}",
+    ),
+    "GET /api/v1/export/card": Route(
+        e("401", "403", "403", "200", "403", "200"),
+        lambda w, r: f"/api/v1/export/card?format=raw&project={w.project_slug}",
+    ),
     "GET /api/v1/audit": Route(ADMIN_API),
     "GET /api/v1/audit/export": Route(ADMIN_API),
     # Rater work: only raters, and only on their own leases and judgments.

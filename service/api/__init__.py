@@ -26,11 +26,33 @@ class RankroomApi(Api):
 
 def init_app(app: Flask) -> None:
     """Register every API blueprint and open the OpenAPI document to all."""
-    from service.api import audit, health, projects, rating, sources, stats, tokens, users, workload
+    from service.api import (
+        audit,
+        export,
+        health,
+        projects,
+        rating,
+        sources,
+        stats,
+        tokens,
+        users,
+        workload,
+    )
 
     api = RankroomApi(app, spec_kwargs={"info": {"description": "Rankroom's JSON API."}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    for module in (audit, health, projects, rating, sources, stats, tokens, users, workload):
+    for module in (
+        audit,
+        export,
+        health,
+        projects,
+        rating,
+        sources,
+        stats,
+        tokens,
+        users,
+        workload,
+    ):
         api.register_blueprint(module.bp)
     app.extensions["rankroom.api"] = api
     for endpoint in ("api-docs.openapi_json",):

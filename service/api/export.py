@@ -1,0 +1,103 @@
+"""Preference dataset export over HTTP: the same bytes as ``rankroom export``, streamed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response, current_app
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+from sqlmodel import Session
+
+from service import db
+from service.auth import client_address, current_user, requires
+from service.errors import InvalidInput
+from service.export import Export, ExportOptions, ExportOptionsSchema, part_filename
+from service.export.card import FileInfo, render_card
+
+bp = Blueprint(
+    "export", __name__, url_prefix="/api/v1/export", description="Preference dataset exports."
+)
+
+
+def _start(options: ExportOptions, session: Session, via: str = "api") -> Export:
+    return Export(
+        session=session,
+        options=options,
+        secret_key=current_app.config["SECRET_KEY"],
+        actor=current_user(),
+        via=via,
+        address=client_address(),
+    )
+
+
+@bp.route("")
+@bp.arguments(ExportOptionsSchema, location="query", as_kwargs=False, unknown=RAISE)
+@bp.doc(
+    responses={
+        "200": {
+            "description": "The dataset as JSON Lines, streamed.",
+            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+        }
+    }
+)
+@requires("engineer", "admin", scope="export")
+def export(options: ExportOptions) -> Any:
+    """Stream a preference dataset (one split part at a time) as JSON Lines."""
+    if options.split and not options.part:
+        raise InvalidInput(
+            "Give part (one of the split names): the API streams one split at a time.",
+            errors=[{"field": "part", "message": "required with split"}],
+        )
+    # The body streams after the request's own session is closed (Flask 3.1 tears the
+    # request down before iterating it), so the export reads through its own session.
+    session = Session(db.engine())
+    try:
+        job = _start(options, session)
+    except Exception:
+        session.close()
+        raise
+    name = part_filename(f"{options.format}.jsonl", options.part or "")
+
+    def body() -> Iterator[bytes]:
+        try:
+            for _, data in job.chunks():
+                yield data
+        finally:
+            session.close()
+
+    return Response(
+        body(),
+        mimetype="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.route("/card")
+@bp.arguments(ExportOptionsSchema, location="query", as_kwargs=False, unknown=RAISE)
+@bp.doc(
+    responses={
+        "200": {
+            "description": "The dataset card (Markdown) of this export.",
+            "content": {"text/markdown": {"schema": {"type": "string"}}},
+        }
+    }
+)
+@requires("engineer", "admin", scope="export")
+def card(options: ExportOptions) -> Any:
+    """Run the export without sending it and return its dataset card, checksums included."""
+    job = _start(options, db.session(), via="api card")
+    for _ in job.chunks():
+        pass
+    s = job.summary
+    files = [
+        FileInfo(
+            name=part_filename(f"{options.format}.jsonl", part),
+            part=part,
+            rows=s.rows[part],
+            sha256=s.sha256[part],
+        )
+        for part in options.split_names()
+    ]
+    return Response(render_card(s, files), mimetype="text/markdown")

@@ -1,0 +1,342 @@
+"""Preference dataset export: judgments in, trainer-ready JSON Lines out.
+
+``export_preferences`` is the one domain function: the CLI writes its parts to
+files, the API streams one part, and both run the same ``Export.chunks`` generator,
+so they produce the same bytes. Every rule is an option of ``ExportOptions``.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from sqlmodel import Session, select
+
+from service import audit, db
+from service.errors import Forbidden, InvalidInput, NotFound
+from service.export import rules, source
+from service.export.item_rows import ItemRows, ProjectInfo
+from service.export.options import ExportOptions, ExportOptionsSchema, parse_options
+from service.export.rows import RowBuilder, encode, messages_of
+from service.export.source import RaterData
+from service.export.summary import ExportSummary
+from service.models import Mode, Project, Role, Scale, User
+
+__all__ = [
+    "Export",
+    "ExportOptions",
+    "ExportOptionsSchema",
+    "ExportSummary",
+    "export_preferences",
+    "parse_options",
+    "part_filename",
+]
+
+FLUSH_BYTES = 256 * 1024
+
+
+class Export:
+    """One export, checked and resolved up front; ``chunks()`` streams it."""
+
+    def __init__(
+        self,
+        *,
+        session: Session,
+        options: ExportOptions,
+        secret_key: str,
+        actor: User | None = None,
+        via: str = "api",
+        address: str | None = None,
+    ) -> None:
+        if options.real_usernames and actor is not None and actor.role != Role.ADMIN.value:
+            raise Forbidden("Only admins may export real usernames (real_usernames).")
+        self.session, self.o, self.via, self.address = session, options, via, address
+        # Keep the id, not the row: reading an expired row after the rollback below
+        # would open a new transaction on the caller's session.
+        self.actor_id = actor.id if actor is not None else None
+        self.projects = self._projects()
+        ids = list(self.projects)
+        self.raters = self._raters(secret_key)
+        unknown = [u for u in options.raters if u not in {r.username for r in self.raters.values()}]
+        if unknown:
+            raise InvalidInput(f"Unknown rater(s) in rater: {', '.join(unknown)}.")
+        conversational = options.conversational or (
+            options.format in ("dpo", "reward", "kto", "ranking", "ratings")
+            and source.has_conversations(session, ids)
+        )
+        self.summary = ExportSummary(format=options.format, options=options.as_dict())
+        self.summary.variant = "conversational" if conversational else "standard"
+        self.summary.margin = options.format == "reward" and options.margin and self._strengths()
+        self.summary.projects = [self._describe(p) for p in self.projects.values()]
+        weights, excluded = self._gold_weights(ids)
+        self.items = ItemRows(
+            options=options,
+            projects={pid: self._info(p) for pid, p in self.projects.items()},
+            raters=self.raters,
+            weights=weights,
+            excluded=excluded,
+            dimensions=self._dimensions(),
+            builder=RowBuilder(
+                fmt=options.format,
+                conversational=conversational,
+                separator=options.separator,
+                margin=self.summary.margin,
+                metadata=options.metadata,
+            ),
+            summary=self.summary,
+        )
+        self.project_ids = ids
+        self.full = options.format in ("raw", "ratings", "kto") or any(
+            p.mode == Mode.RATING.value for p in self.projects.values()
+        )
+        # Hold no transaction between checking the options and streaming the rows.
+        session.rollback()
+
+    def _projects(self) -> dict[int, Project]:
+        found = {
+            p.slug: p
+            for p in self.session.exec(select(Project).where(Project.slug.in_(self.o.projects)))
+        }
+        missing = [s for s in self.o.projects if s not in found]
+        if missing:
+            raise NotFound(f"No project {', '.join(repr(s) for s in missing)}.")
+        return {found[s].id: found[s] for s in self.o.projects}
+
+    def _raters(self, secret_key: str) -> dict[int, RaterData]:
+        real = self.o.real_usernames
+        return {
+            uid: RaterData(uid, name if real else rules.pseudonym(secret_key, uid), name, exp)
+            for uid, (name, exp) in source.raters(self.session).items()
+        }
+
+    def _strengths(self) -> bool:
+        """Tell whether every project records a strength (pairwise likert7), so margins exist."""
+        return all(
+            p.mode == Mode.PAIRWISE.value and p.scale == Scale.LIKERT7.value
+            for p in self.projects.values()
+        )
+
+    def _info(self, project: Project) -> ProjectInfo:
+        dims = {d["name"]: d for d in project.rubric}
+        name = self.o.rating_dimension
+        if name is None:
+            name = next(
+                (
+                    d["name"]
+                    for d in project.rubric
+                    if d.get("scope") == "response" and d.get("kind") in ("likert", "number")
+                ),
+                None,
+            )
+        elif name not in dims:
+            raise InvalidInput(f"rating_dimension: project {project.slug!r} has no {name!r}.")
+        threshold = self.o.kto_threshold
+        dim = dims.get(name or "")
+        if threshold is None and dim is not None:
+            if dim.get("kind") == "likert":
+                threshold = (1 + dim["points"]) / 2
+            elif dim.get("min") is not None and dim.get("max") is not None:
+                threshold = (dim["min"] + dim["max"]) / 2
+        o = self.o
+        rated = o.kto_from == "ratings" or (o.kto_from == "auto" and project.mode == "rating")
+        if o.format == "kto" and rated and (name is None or threshold is None):
+            raise InvalidInput(
+                f"kto_threshold: project {project.slug!r} has no numeric rating dimension "
+                "with a known scale; give rating_dimension and kto_threshold."
+            )
+        return ProjectInfo(project.slug, project.overlap, name, threshold)
+
+    def _dimensions(self) -> list[tuple[str, bool]]:
+        """Return every response-scope rubric dimension (name, numeric) of the projects."""
+        seen: dict[str, bool] = {}
+        for project in self.projects.values():
+            for d in project.rubric:
+                if d.get("scope") == "response":
+                    seen.setdefault(d["name"], d.get("kind") in ("likert", "number"))
+        return list(seen.items())
+
+    def _describe(self, project: Project) -> dict[str, Any]:
+        return {
+            "slug": project.slug,
+            "name": project.name,
+            "mode": project.mode,
+            "scale": project.scale,
+            "overlap": project.overlap,
+            "guideline_version": project.guideline_version,
+        }
+
+    def _gold_weights(self, ids: list[int]) -> tuple[dict[int, float], set[int]]:
+        """Score each rater on gold items: weights (if asked) and raters below the threshold."""
+        o = self.o
+        if o.rater_weights != "gold" and o.min_gold_accuracy is None:
+            return {}, set()
+        scores: dict[int, list[float]] = {}
+        for rater_id, mode, shown, verdict, _rubric, gold in source.gold_judgments(
+            self.session, ids
+        ):
+            ranking = rules.verdict_ranking(mode, verdict or {}, shown or [])
+            score = rules.gold_score(ranking, gold) if ranking and gold else None
+            if score is not None:
+                scores.setdefault(rater_id, []).append(score)
+        weights = {}
+        if o.rater_weights == "gold":
+            weights = {uid: rules.smoothed_accuracy(scores.get(uid, [])) for uid in self.raters}
+        excluded = set()
+        if o.min_gold_accuracy is not None:
+            excluded = {uid for uid, s in scores.items() if sum(s) / len(s) < o.min_gold_accuracy}
+        self.summary.excluded_raters = len(excluded)
+        return weights, excluded
+
+    def count(self) -> int:
+        """Count the current judgments this export reads (for a progress bar)."""
+        return source.count_judgments(self.session, self.project_ids)
+
+    def chunks(self, progress: Callable[[int], None] | None = None) -> Iterator[tuple[str, bytes]]:
+        """Yield (part name, bytes) as rows are built; record the export when done."""
+        hashes = {p: hashlib.sha256() for p in self.o.split_names()}
+        built = self._built(hashes, progress)
+        try:
+            while True:
+                # Rows are acyclic, so pause CPython's cycle collector while building them:
+                # it would otherwise walk the whole heap every few thousand rows (about a
+                # tenth of an export's time). Only between yields, so a caller never runs
+                # with it paused.
+                enabled = gc.isenabled()
+                gc.disable()
+                try:
+                    chunk = next(built, None)
+                finally:
+                    if enabled:
+                        gc.enable()
+                if chunk is None:
+                    break
+                yield chunk
+            self.summary.complete = True
+        finally:
+            built.close()
+            self.summary.sha256 = {p: h.hexdigest() for p, h in hashes.items()}
+            self._audit()
+
+    def _built(
+        self, hashes: dict[str, Any], progress: Callable[[int], None] | None
+    ) -> Iterator[tuple[str, bytes]]:
+        """Build, encode and buffer the rows; yield each part's bytes about every 256 kB."""
+        o, summary = self.o, self.summary
+        parts = o.split_names()
+        buffers: dict[str, list[bytes]] = {p: [] for p in parts}
+        sizes = dict.fromkeys(parts, 0)
+        summary.rows = dict.fromkeys(parts, 0)
+        groups = source.item_groups(
+            self.session, self.project_ids, full=self.full, exclude_gold=o.exclude_gold
+        )
+        rows_of = self.items.rows
+        for item, judgments in groups:
+            summary.judgments_read += len(judgments)
+            if progress:
+                progress(len(judgments))
+            part = rules.split_of(_prompt_key(item), o.split, o.seed) if o.split else ""
+            buffer = buffers.get(part)
+            if buffer is None:
+                continue
+            lines = [encode(row) for row in rows_of(item, judgments)]
+            if not lines:
+                continue
+            buffer.extend(lines)
+            summary.rows[part] += len(lines)
+            sizes[part] += sum(map(len, lines))
+            if sizes[part] >= FLUSH_BYTES:
+                yield part, self._drain(buffers, sizes, hashes, part)
+        for part in parts:
+            if buffers[part]:
+                yield part, self._drain(buffers, sizes, hashes, part)
+
+    @staticmethod
+    def _drain(
+        buffers: dict[str, list[bytes]], sizes: dict[str, int], hashes: dict[str, Any], part: str
+    ) -> bytes:
+        data = b"".join(buffers[part])
+        buffers[part].clear()
+        sizes[part] = 0
+        hashes[part].update(data)
+        return data
+
+    def _audit(self) -> None:
+        """Record who exported what, and how many rows went out, in the audit log."""
+        # End the read transaction first: on SQLite a read snapshot cannot become a write.
+        self.session.rollback()
+        details = {
+            "filters": self.o.as_dict(),
+            "rows": self.summary.total_rows,
+            "rows_by_part": dict(self.summary.rows),
+            "complete": self.summary.complete,
+            "via": self.via,
+        }
+        # The session may be bound to an engine or to one connection: write on a fresh one.
+        with db.write_session(self.session.get_bind().engine) as s:
+            audit.record(
+                session=s,
+                actor_id=self.actor_id,
+                action="export",
+                target=f"{self.o.format}:{','.join(self.o.projects)}",
+                details=details,
+                address=self.address,
+            )
+
+
+def _prompt_key(item: source.ItemData) -> str:
+    """Canonical text of a prompt: a plain prompt and the same single user turn are one key."""
+    return encode({"m": messages_of(item)}).decode()
+
+
+def export_preferences(
+    *,
+    session: Session,
+    options: ExportOptions,
+    out: IO[bytes] | Mapping[str, IO[bytes]],
+    secret_key: str,
+    actor: User | None = None,
+    via: str = "cli",
+    address: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ExportSummary:
+    """Export judgments as ``options`` say into ``out``; return what was written.
+
+    ``out`` is one binary stream, or one per split name when ``options.split`` is
+    set and no single ``part`` is chosen.
+    """
+    export = Export(
+        session=session,
+        options=options,
+        secret_key=secret_key,
+        actor=actor,
+        via=via,
+        address=address,
+    )
+    streams = out if isinstance(out, Mapping) else dict.fromkeys(options.split_names(), out)
+    missing = [p for p in options.split_names() if p not in streams]
+    if missing:
+        raise InvalidInput(f"No output given for split part(s) {', '.join(missing)}.")
+    step = None
+    if progress is not None:
+        total, done = export.count(), 0
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            progress(done, total)
+
+    for part, data in export.chunks(step):
+        streams[part].write(data)
+    return export.summary
+
+
+def part_filename(name: str, part: str) -> str:
+    """Name the file of one split: ``out.jsonl.gz`` and ``train`` give ``out.train.jsonl.gz``."""
+    if not part:
+        return name
+    path = Path(name)
+    stem, dot, suffixes = path.name.partition(".")
+    return str(path.with_name(f"{stem}.{part}{dot}{suffixes}"))

@@ -1,0 +1,126 @@
+"""The dataset card: how an export was made, for the people who review training data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from service.export.summary import ExportSummary
+
+_FORMATS = {
+    "dpo": "TRL preference with explicit prompt (`prompt`, `chosen`, `rejected`), for `DPOTrainer`.",
+    "reward": "TRL implicit-prompt preference (`chosen`, `rejected`, optional `margin`), for `RewardTrainer`.",
+    "kto": "TRL unpaired preference (`prompt`, `completion`, boolean `label`), for `KTOTrainer`.",
+    "openai": "OpenAI preference fine-tuning (`input.messages`, `preferred_output`, `non_preferred_output`).",
+    "hh": "Anthropic HH-RLHF transcripts (`chosen`, `rejected`).",
+    "ranking": "One row per item: every response with its consensus rank.",
+    "ratings": "One row per response: mean rubric scores and every rater's scores.",
+    "raw": "Every current judgment with everything stored about it (lossless archive).",
+}
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One written file: its name, part, rows and checksums."""
+
+    name: str
+    part: str
+    rows: int
+    sha256: str
+    file_sha256: str | None = None
+
+
+def render_card(summary: ExportSummary, files: Sequence[FileInfo]) -> str:
+    """Return the dataset card (Markdown) for an export and the files it wrote."""
+    s = summary.as_dict()
+    window = s["collection_window"]
+    variant = f"Variant: **{s['variant']}**" + (
+        " (text fields are message lists)." if s["variant"] == "conversational" else "."
+    )
+    if s["format"] == "reward":
+        variant += f" Margin column: {'yes' if s['margin'] else 'no'}."
+    lines = [
+        *_front_matter(files),
+        "",
+        f"# Rankroom export: {s['format']}",
+        "",
+        _FORMATS[s["format"]],
+        variant,
+        "",
+        "## Files",
+        "",
+        "| File | Split | Rows | SHA-256 of the JSON Lines | SHA-256 of the file |",
+        "|---|---|---|---|---|",
+    ]
+    for f in files:
+        lines.append(
+            f"| `{f.name}` | {f.part or '(all)'} | {f.rows} | `{f.sha256}` | `{f.file_sha256 or f.sha256}` |"
+        )
+    lines += [
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        f'ds = load_dataset("json", data_files={_data_files(files)})',
+        "```",
+        "",
+        "## Source",
+        "",
+        "| Project | Name | Mode | Scale | Overlap | Guideline version now |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in s["projects"]:
+        lines.append(
+            f"| {p['slug']} | {p['name']} | {p['mode']} | {p['scale']} | {p['overlap']} | {p['guideline_version']} |"
+        )
+    lines += [
+        "",
+        f"- Collection window: {window[0] or 'n/a'} to {window[1] or 'n/a'}",
+        f"- Items: {s['items']}",
+        f"- Judgments: {s['judgments_used']} used of {s['judgments_read']} current judgments read",
+        f"- Raters: {s['raters']} ({_pairs(s['raters_by_expertise'])} by expertise)",
+        f"- Raters excluded for low gold accuracy: {s['excluded_raters']}",
+        f"- Judgments per guideline version: {_pairs(s['guideline_versions']) or 'n/a'}",
+        f"- Complete: {'yes' if s['complete'] else 'no (the export stopped early)'}",
+        "",
+        "## Agreement",
+        "",
+    ]
+    agreement = s["agreement"]
+    if not agreement:
+        lines.append("No item had two or more comparable judgments.")
+    for kind, figure in agreement.items():
+        lines.append(
+            f"- {kind.replace('_', ' ')}: mean {figure['mean']} over {figure['items']} items"
+        )
+    lines += ["", "## Rules and filters", "", "| Option | Value |", "|---|---|"]
+    for key, value in s["options"].items():
+        lines.append(f"| {key} | `{_show(value)}` |")
+    lines += ["", "## Left out", ""]
+    lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in s["dropped"].items()] or ["Nothing."]
+    return "\n".join(lines) + "\n"
+
+
+def _front_matter(files: Sequence[FileInfo]) -> list[str]:
+    """YAML the Hugging Face Hub reads: tags, and which file is which split."""
+    lines = ["---", "tags: [rlhf, preference, rankroom]", "configs:", "- config_name: default"]
+    lines.append("  data_files:")
+    for f in files:
+        lines += [f"  - split: {f.part or 'train'}", f"    path: {f.name}"]
+    return [*lines, "---"]
+
+
+def _data_files(files: Sequence[FileInfo]) -> str:
+    if len(files) == 1 and not files[0].part:
+        return repr(files[0].name)
+    return "{" + ", ".join(f"{f.part!r}: {f.name!r}" for f in files) + "}"
+
+
+def _pairs(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in counts.items())
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return value.encode("unicode_escape").decode()
+    return str(value).replace("|", "\\|")

@@ -1,0 +1,282 @@
+"""Turn one item's current judgments into the rows of one format, applying every rule.
+
+Order of the rules for each item: item filters (tags, gold, complete overlap),
+judgment filters (dates, raters, expertise, gold accuracy), the model filter, then
+min-judgments and min-agreement on what is left, then the format's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from service.export import consensus, response_rows, rules
+from service.export.options import ExportOptions
+from service.export.rows import RowBuilder, raw_row
+from service.export.source import ItemData, RaterData
+from service.export.summary import ExportSummary
+
+PAIR_FORMATS = ("dpo", "reward", "openai", "hh")
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """What the rules need from a project."""
+
+    slug: str
+    overlap: int
+    dimension: str | None
+    threshold: float | None
+
+
+@dataclass(slots=True)
+class Vote:
+    """One judgment that passed the filters, with its verdict as a ranking."""
+
+    row: Any
+    rater: RaterData
+    ranking: rules.Ranking | None
+    weight: float
+    strength: int | None
+
+
+class ItemRows:
+    """Apply the export's rules to one item at a time and build its rows."""
+
+    def __init__(
+        self,
+        *,
+        options: ExportOptions,
+        projects: dict[int, ProjectInfo],
+        raters: dict[int, RaterData],
+        weights: dict[int, float],
+        excluded: set[int],
+        dimensions: list[tuple[str, bool]],
+        builder: RowBuilder,
+        summary: ExportSummary,
+    ) -> None:
+        self.o = options
+        self.projects = projects
+        self.raters = raters
+        self.weights = weights
+        self.excluded = excluded
+        self.dimensions = dimensions
+        self.build = builder
+        self.summary = summary
+        self.rater_ids = {r.id for r in raters.values() if r.username in options.raters}
+        self.tags = set(options.tags)
+        self.models = set(options.models)
+        self.expertise = set(options.expertise)
+        self.judgment_filters = bool(
+            options.since or options.until or options.raters or self.expertise or excluded
+        )
+
+    def rows(self, item: ItemData, judgments: list[Any]) -> Iterable[dict[str, Any]]:
+        """Return the rows this item contributes (none when a filter drops it)."""
+        project = self.projects[item.project_id]
+        if self.tags and not self.tags.intersection(item.tags):
+            self.summary.dropped["items_without_tags"] += 1
+            return ()
+        if self.o.complete_only and len(judgments) < project.overlap:
+            self.summary.dropped["items_incomplete"] += 1
+            return ()
+        votes = self._votes(item, project, judgments)
+        if len(votes) < self.o.min_judgments or not votes:
+            self.summary.dropped["items_below_min_judgments"] += 1
+            return ()
+        rankings = [v.ranking for v in votes if v.ranking]
+        pairwise = all(v.row.mode == "pairwise" for v in votes)
+        agreement = rules.majority_share(rankings) if pairwise else rules.mean_kendall_tau(rankings)
+        if self.o.min_agreement is not None and (
+            agreement is None or agreement < self.o.min_agreement
+        ):
+            self.summary.dropped["items_below_min_agreement"] += 1
+            return ()
+        self._count(project.slug, votes, agreement, pairwise)
+        return self._format_rows(item, project, votes, agreement)
+
+    def _format_rows(
+        self, item: ItemData, project: ProjectInfo, votes: list[Vote], agreement: float | None
+    ) -> Iterable[dict[str, Any]]:
+        base = {
+            "project": project.slug,
+            "item_id": item.external_id,
+            "n_judgments": len(votes),
+            "agreement": agreement,
+        }
+        fmt = self.o.format
+        if fmt in PAIR_FORMATS:
+            if self.o.aggregation == "consensus":
+                yield from self._consensus_pairs(item, votes, base)
+            else:
+                yield from self._judgment_pairs(item, votes, base)
+        elif fmt == "kto":
+            yield from response_rows.kto(self, item, project, votes, base)
+        elif fmt == "ranking":
+            yield from self._ranking(item, votes, agreement, base)
+        elif fmt == "ratings":
+            yield from response_rows.ratings(self, item, votes, base)
+        else:
+            for v in votes:
+                yield raw_row(item, v.row, project.slug, v.rater.name, v.rater.expertise)
+
+    def _votes(self, item: ItemData, project: ProjectInfo, judgments: list[Any]) -> list[Vote]:
+        keep = self.keep(item) if self.models else None
+        raters, weights, dropped = self.raters, self.weights, self.summary.dropped
+        votes: list[Vote] = []
+        for j in judgments:
+            if self.judgment_filters:
+                reason = self._filtered(j)
+                if reason:
+                    dropped[reason] += 1
+                    continue
+            verdict = j.verdict or {}
+            if j.mode == "pairwise":
+                ranking = rules.verdict_ranking("pairwise", verdict, j.shown_order or [])
+                strength = rules.strength_of(verdict)
+            else:
+                scores = None
+                if j.mode == "rating" and project.dimension:
+                    scores = rules.dimension_scores(j.rubric, project.dimension)
+                ranking = rules.verdict_ranking(j.mode, verdict, j.shown_order or [], scores)
+                strength = None
+            if ranking is not None and keep is not None:
+                ranking = rules.restrict(ranking, keep)
+            if ranking is None and self._needs_ranking(j):
+                dropped["judgments_without_preference"] += 1
+                continue
+            votes.append(
+                Vote(j, raters[j.rater_id], ranking, weights.get(j.rater_id, 1.0), strength)
+            )
+        return votes
+
+    def _needs_ranking(self, j: Any) -> bool:
+        if self.o.format in ("raw", "ratings"):
+            return False
+        return self.o.format != "kto" or not self.labels_from_ratings(j)
+
+    def labels_from_ratings(self, j: Any) -> bool:
+        """Tell whether this judgment's KTO labels come from rubric ratings."""
+        return self.o.kto_from == "ratings" or (self.o.kto_from == "auto" and j.mode == "rating")
+
+    def keep(self, item: ItemData) -> set[str]:
+        """Return the ids of the item's responses that pass the model filter."""
+        if not self.models:
+            return set(item.responses)
+        return {rid for rid, (model, _) in item.responses.items() if model in self.models}
+
+    def _filtered(self, j: Any) -> str | None:
+        o = self.o
+        if o.since is not None and j.created_at < o.since:
+            return "judgments_before_since"
+        if o.until is not None and j.created_at >= o.until:
+            return "judgments_after_until"
+        if o.raters and j.rater_id not in self.rater_ids:
+            return "judgments_by_other_raters"
+        if self.expertise and not self.expertise.intersection(self.raters[j.rater_id].expertise):
+            return "judgments_without_expertise"
+        if j.rater_id in self.excluded:
+            return "judgments_by_low_gold_accuracy_raters"
+        return None
+
+    def _count(
+        self, project: str, votes: list[Vote], agreement: float | None, pairwise: bool
+    ) -> None:
+        s = self.summary
+        s.items += 1
+        s.judgments_used += len(votes)
+        times = [v.row.created_at for v in votes]
+        first, last = min(times), max(times)
+        if s.first_judgment is None or first < s.first_judgment:
+            s.first_judgment = first
+        if s.last_judgment is None or last > s.last_judgment:
+            s.last_judgment = last
+        versions, raters = s.guideline_versions, s.raters
+        for v in votes:
+            versions[project, v.row.guideline_version] += 1
+            raters.setdefault(v.rater.name, v.rater.expertise)
+        if agreement is not None:
+            (s.agreement_pairwise if pairwise else s.agreement_ranking).append(agreement)
+
+    def _pair_row(
+        self, item: ItemData, better: str, worse: str, margin: float | None, meta: dict[str, Any]
+    ) -> dict[str, Any]:
+        # Takes ownership of ``meta``: every caller passes a fresh dict.
+        responses = item.responses
+        meta["response_ids"] = [better, worse]
+        meta["models"] = [responses[better][0], responses[worse][0]]
+        return self.build.pair(item, better, worse, margin, meta)
+
+    def _judgment_pairs(
+        self, item: ItemData, votes: list[Vote], base: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        dropped = self.summary.dropped
+        texts = {rid: content for rid, (_, content) in item.responses.items()}
+        for v in votes:
+            if v.row.both_bad and not self.o.include_both_bad:
+                dropped["judgments_both_bad"] += 1
+                continue
+            for better, worse, tied in rules.ranking_pairs(v.ranking, self.o.pairs):
+                if texts[better] == texts[worse]:
+                    # Two responses that read the same teach a trainer nothing.
+                    dropped["pairs_with_identical_responses"] += 1
+                    continue
+                meta = {
+                    **base,
+                    "rater": v.rater.name,
+                    "judgment_id": v.row.id,
+                    "strength": v.strength,
+                }
+                if tied:
+                    yield from self._tie(item, better, worse, meta)
+                elif self.build.margin and v.strength is None:
+                    dropped["pairs_without_strength"] += 1
+                else:
+                    yield self._pair_row(item, better, worse, v.strength, meta)
+
+    def _tie(
+        self, item: ItemData, a: str, b: str, meta: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        if self.o.ties == "drop":
+            self.summary.dropped["tied_pairs"] += 1
+            return
+        yield self._pair_row(item, a, b, 0.0, meta)
+        yield self._pair_row(item, b, a, 0.0, dict(meta))
+
+    def _consensus_pairs(
+        self, item: ItemData, votes: list[Vote], base: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        counted = [v for v in votes if self.o.include_both_bad or not v.row.both_bad]
+        self.summary.dropped["judgments_both_bad"] += len(votes) - len(counted)
+        voted = [(v.ranking, v.weight, v.strength) for v in counted if v.ranking]
+        if item.adjudicated:
+            # An admin settled this item: their verdict is the consensus.
+            voted = [(item.adjudicated, 1.0, None)]
+        decisions = consensus.decide(voted, self.o.consensus, self.o.pairs)
+        meta = {**base, "rater": None, "judgment_id": None}
+        for better, worse, tied, strength in decisions:
+            if item.responses[better][1] == item.responses[worse][1]:
+                self.summary.dropped["pairs_with_identical_responses"] += 1
+                continue
+            if tied:
+                yield from self._tie(item, better, worse, {**meta, "strength": 0.0})
+            elif self.build.margin and strength is None:
+                self.summary.dropped["pairs_without_strength"] += 1
+            else:
+                yield self._pair_row(item, better, worse, strength, {**meta, "strength": strength})
+
+    def _ranking(
+        self,
+        item: ItemData,
+        votes: list[Vote],
+        agreement: float | None,
+        base: dict[str, Any],
+    ) -> Iterator[dict[str, Any]]:
+        voted = [(v.ranking, v.weight, v.strength) for v in votes if v.ranking]
+        if item.adjudicated:
+            voted = [(item.adjudicated, 1.0, None)]
+        rank = rules.ranks(consensus.order(voted, self.o.consensus))
+        n_raters = len({v.row.rater_id for v in votes})
+        meta = {"project": base["project"], "item_id": base["item_id"], "n_judgments": len(votes)}
+        yield self.build.ranking(item, rank, n_raters, agreement, meta)

@@ -1,0 +1,87 @@
+"""Rows about single responses: KTO labels and rubric ratings, for one item's votes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from service.export import rules
+from service.export.source import ItemData
+
+if TYPE_CHECKING:
+    from service.export.item_rows import ItemRows, ProjectInfo, Vote
+
+
+def kto(
+    rows: ItemRows, item: ItemData, project: ProjectInfo, votes: list[Vote], base: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """Yield KTO rows: one per labelled response and judgment, or per response (consensus)."""
+    labelled: dict[str, list[tuple[bool, float]]] = {}
+    keep = rows.keep(item)
+    for v in votes:
+        labels = [(r, ok) for r, ok in _kto_labels(rows, v, project) if r in keep]
+        if not labels:
+            rows.summary.dropped["judgments_without_kto_label"] += 1
+        if rows.o.aggregation == "consensus":
+            for rid, label in labels:
+                labelled.setdefault(rid, []).append((label, v.weight))
+            continue
+        meta = {**base, "rater": v.rater.name, "judgment_id": v.row.id}
+        for rid, label in labels:
+            yield _kto_row(rows, item, rid, label, meta)
+    meta = {**base, "rater": None, "judgment_id": None}
+    for rid in item.responses:
+        if rid in labelled:
+            label = rules.majority_label(labelled[rid])
+            if label is None:
+                rows.summary.dropped["responses_with_label_draw"] += 1
+            else:
+                yield _kto_row(rows, item, rid, label, meta)
+
+
+def _kto_labels(rows: ItemRows, v: Vote, project: ProjectInfo) -> list[tuple[str, bool]]:
+    if rows.labels_from_ratings(v.row):
+        if project.dimension is None or project.threshold is None:
+            return []
+        scores = rules.dimension_scores(v.row.rubric, project.dimension)
+        labels = [(rid, rules.threshold_label(s, project.threshold)) for rid, s in scores.items()]
+        return [(rid, label) for rid, label in labels if label is not None]
+    return rules.kto_labels(v.ranking, bool(v.row.both_bad)) if v.ranking else []
+
+
+def _kto_row(
+    rows: ItemRows, item: ItemData, rid: str, label: bool, meta: dict[str, Any]
+) -> dict[str, Any]:
+    meta = {**meta, "response_id": rid, "model": item.responses[rid][0]}
+    return rows.build.kto(item, rid, label, meta)
+
+
+def ratings(
+    rows: ItemRows, item: ItemData, votes: list[Vote], base: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """Yield one ratings row per rated response: mean scores and every rater's scores."""
+    keep = rows.keep(item)
+    for rid in item.responses:
+        if rid not in keep:
+            continue
+        per_rater = []
+        for v in votes:
+            given = ((v.row.rubric or {}).get("response") or {}).get(rid)
+            if given:
+                # Every dimension in every row (null when unrated): one typed schema.
+                scores = {name: given.get(name) for name, _ in rows.dimensions}
+                per_rater.append({"rater": v.rater.name, "scores": scores})
+        if not per_rater:
+            rows.summary.dropped["responses_without_ratings"] += 1
+            continue
+        means = {
+            name: _mean([p["scores"][name] for p in per_rater])
+            for name, numeric in rows.dimensions
+            if numeric
+        }
+        yield rows.build.ratings(item, rid, means, per_rater, base)
+
+
+def _mean(values: list[Any]) -> float | None:
+    numbers = [float(v) for v in values if rules.is_number(v)]
+    return round(sum(numbers) / len(numbers), 4) if numbers else None

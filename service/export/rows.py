@@ -1,0 +1,253 @@
+"""Row shapes per format: the exact keys and types each trainer reads.
+
+Every trainer trap in ``shared/reference/trl-dataset-formats.md`` is avoided here:
+a file is either all strings (standard) or all message lists (conversational),
+decided before the first row; conversational prompts end with a user turn (items
+are validated so on import); string completions carry their own separator because
+TRL joins prompt and completion with none; ``margin`` is in every reward row or none;
+KTO labels are JSON booleans; no row has an ``image``/``images``/``tools`` key.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+from service.export.rules import strength_of
+from service.export.source import ItemData
+
+Message = dict[str, str]
+
+
+def encode(row: dict[str, Any]) -> bytes:
+    """Serialise one row as a JSON Lines line (UTF-8, compact, key order kept)."""
+    try:
+        # orjson writes the same bytes as json.dumps(ensure_ascii=False), several times faster.
+        return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        # A lone surrogate cannot be UTF-8: escape this row instead of writing bad bytes.
+        return (json.dumps(row, separators=(",", ":")) + "\n").encode()
+
+
+def messages_of(item: ItemData) -> list[Message]:
+    """Return the item's conversation; a plain-text prompt becomes one user turn."""
+    if item.messages is not None:
+        return [{"role": m["role"], "content": m["content"]} for m in item.messages]
+    return [{"role": "user", "content": item.prompt or ""}]
+
+
+def assistant(content: str) -> list[Message]:
+    """Return a one-message assistant turn."""
+    return [{"role": "assistant", "content": content}]
+
+
+def hh_transcript(messages: list[Message], reply: str) -> str:
+    """Render a conversation and a reply as an Anthropic HH transcript.
+
+    System text opens the next Human turn (HH has no system role); tool turns are
+    shown as Human turns.
+    """
+    parts: list[str] = []
+    system: list[str] = []
+    for m in messages:
+        if m["role"] == "system":
+            system.append(m["content"])
+            continue
+        speaker = "Assistant" if m["role"] == "assistant" else "Human"
+        text = m["content"]
+        if speaker == "Human" and system:
+            text = "\n\n".join([*system, text])
+            system = []
+        parts.append(f"\n\n{speaker}: {text}")
+    parts.append(f"\n\nAssistant: {reply}")
+    return "".join(parts)
+
+
+class RowBuilder:
+    """Build rows of one format in one variant (standard strings or conversational lists)."""
+
+    def __init__(
+        self, *, fmt: str, conversational: bool, separator: str, margin: bool, metadata: bool
+    ) -> None:
+        self.fmt = fmt
+        self.conversational = conversational
+        self.separator = separator
+        self.margin = margin
+        self.metadata = metadata
+        # Per-item memo for pair rows: several rows of one item share these values.
+        self._item: ItemData | None = None
+        self._prompt: Any = None
+        self._sides: dict[str, Any] = {}
+
+    def prompt(self, item: ItemData) -> str | list[Message]:
+        """Return the prompt in this file's variant."""
+        return messages_of(item) if self.conversational else (item.prompt or "")
+
+    def completion(self, item: ItemData, content: str) -> str | list[Message]:
+        """Return a response as the completion that follows the prompt in this variant."""
+        if self.conversational:
+            return assistant(content)
+        prompt = item.prompt or ""
+        # TRL concatenates prompt and completion with nothing between them.
+        joined = not prompt or prompt[-1].isspace() or not content or content[0].isspace()
+        return content if joined else self.separator + content
+
+    def pair(
+        self,
+        item: ItemData,
+        chosen: str,
+        rejected: str,
+        margin: float | None,
+        meta: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Return one preference row of a pair format (dpo, reward, openai, hh)."""
+        if item is not self._item:
+            self._prepare(item)
+        side = self._sides
+        if self.fmt == "dpo":
+            row: dict[str, Any] = {
+                "prompt": self._prompt,
+                "chosen": side[chosen],
+                "rejected": side[rejected],
+            }
+        elif self.fmt == "reward":
+            row = {"chosen": side[chosen], "rejected": side[rejected]}
+            if self.margin:
+                row["margin"] = float(margin if margin is not None else 0.0)
+        elif self.fmt == "openai":
+            row = {
+                "input": self._prompt,
+                "preferred_output": side[chosen],
+                "non_preferred_output": side[rejected],
+            }
+        else:
+            row = {"chosen": side[chosen], "rejected": side[rejected]}
+        if self.metadata:
+            row["metadata"] = meta
+        return row
+
+    def _prepare(self, item: ItemData) -> None:
+        """Build the item's prompt and each response's side of a pair once, for all its rows."""
+        self._item = item
+        texts = {rid: content for rid, (_, content) in item.responses.items()}
+        if self.fmt == "dpo":
+            self._prompt = self.prompt(item)
+            self._sides = {rid: self.completion(item, t) for rid, t in texts.items()}
+        elif self.fmt == "reward":
+            self._sides = {rid: self._full(item, t) for rid, t in texts.items()}
+        elif self.fmt == "openai":
+            self._prompt = {"messages": messages_of(item)}
+            self._sides = {rid: assistant(t) for rid, t in texts.items()}
+        else:
+            msgs = messages_of(item)
+            self._sides = {rid: hh_transcript(msgs, t) for rid, t in texts.items()}
+
+    def _full(self, item: ItemData, content: str) -> str | list[Message]:
+        """Return prompt and response as one sequence (the reward trainer's implicit prompt)."""
+        if self.conversational:
+            return messages_of(item) + assistant(content)
+        return (item.prompt or "") + self.completion(item, content)  # type: ignore[operator]
+
+    def kto(
+        self, item: ItemData, response: str, label: bool, meta: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Return one unpaired KTO row; ``label`` true means desirable."""
+        row = {
+            "prompt": self.prompt(item),
+            "completion": self.completion(item, item.responses[response][1]),
+            "label": bool(label),
+        }
+        return self._with_meta(row, meta)
+
+    def ranking(
+        self,
+        item: ItemData,
+        rank: dict[str, int],
+        n_raters: int,
+        agreement: float | None,
+        meta: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Return one item with every response and its consensus rank (None if never judged)."""
+        responses = [
+            {"id": rid, "model": model, "content": content, "rank": rank.get(rid)}
+            for rid, (model, content) in item.responses.items()
+        ]
+        row = {
+            "prompt": self.prompt(item),
+            "responses": responses,
+            "n_raters": n_raters,
+            "agreement": agreement,
+        }
+        return self._with_meta(row, meta)
+
+    def ratings(
+        self,
+        item: ItemData,
+        response: str,
+        means: dict[str, float],
+        per_rater: list[dict[str, Any]],
+        meta: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Return one response with its mean rubric scores and every rater's scores."""
+        model, content = item.responses[response]
+        row = {
+            "prompt": self.prompt(item),
+            "response_id": response,
+            "model": model,
+            "response": content,
+            "scores": means,
+            "per_rater": per_rater,
+            "n_raters": len(per_rater),
+        }
+        return self._with_meta(row, meta)
+
+    def _with_meta(self, row: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+        if self.metadata:
+            row["metadata"] = meta
+        return row
+
+
+def _iso(when: Any) -> str | None:
+    return when.isoformat() if when is not None else None
+
+
+def raw_row(
+    item: ItemData, j: Any, project: str, rater: str, expertise: list[str]
+) -> dict[str, Any]:
+    """Return one judgment with everything stored about it: the lossless archive row."""
+    verdict = j.verdict or {}
+    return {
+        "judgment_id": j.id,
+        "project": project,
+        "item_id": item.external_id,
+        "mode": j.mode,
+        "prompt": item.prompt,
+        "messages": item.messages,
+        "responses": [
+            {"id": rid, "model": model, "content": content}
+            for rid, (model, content) in item.responses.items()
+        ],
+        "shown_order": list(j.shown_order or []),
+        # The verdict as stored, and its parts as typed columns.
+        "verdict": verdict,
+        "preferred": verdict.get("preferred") if j.mode == "pairwise" else None,
+        "ranking": verdict.get("ranking") if j.mode == "ranking" else None,
+        "strength": strength_of(verdict) if j.mode == "pairwise" else None,
+        "scale_value": verdict.get("scale_value") if j.mode == "pairwise" else None,
+        "both_bad": bool(j.both_bad),
+        "rubric": j.rubric or {},
+        "flags": list(j.flags or []),
+        "rationale": j.rationale,
+        "confidence": j.confidence,
+        "active_ms": j.active_ms,
+        "guideline_version": j.guideline_version,
+        "started_at": _iso(j.started_at),
+        "created_at": _iso(j.created_at),
+        "rater": rater,
+        "rater_expertise": expertise,
+        "is_gold": bool(item.is_gold),
+        "version": j.version,
+        "supersedes_id": j.supersedes_id,
+    }

@@ -1,0 +1,265 @@
+"""Read what an export needs: current judgments grouped by item, streamed in constant memory.
+
+Judgments come from one server-side cursor ordered by item; the items and responses
+of each batch are fetched with one query each. No ORM objects are built per row.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import groupby
+from operator import attrgetter
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from service import judgments
+from service.models import Adjudication, Item, Judgment, Response, User
+
+BATCH = 4000
+
+
+class FastJSON(sa.types.TypeDecorator):
+    """Read a JSON column as text and parse it with orjson: one C call per value."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        return orjson.loads
+
+
+class FastTime(sa.types.TypeDecorator):
+    """Read a timestamp as an aware UTC datetime, cheaply.
+
+    SQLite stores naive UTC text: C ``fromisoformat`` on it with an offset appended is
+    several times faster than SQLAlchemy's regex parser plus ``.replace(tzinfo=)``.
+    PostgreSQL's driver returns aware datetimes, moved to UTC here whatever the
+    server's time zone.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        if dialect.name == "sqlite":
+            parse = datetime.fromisoformat
+
+            def from_text(value: str | None) -> datetime | None:
+                return None if value is None else parse(value + "+00:00")
+
+            return from_text
+
+        def to_utc(value: datetime | None) -> datetime | None:
+            return None if value is None else value.astimezone(UTC)
+
+        return to_utc
+
+
+def _time(column: Any) -> Any:
+    return sa.type_coerce(column, FastTime()).label(column.key)
+
+
+def _json(column: Any) -> Any:
+    text = sa.func.coalesce(sa.cast(column, sa.Text), "null")  # SQL NULL reads as JSON null
+    return sa.type_coerce(text, FastJSON()).label(column.key)
+
+
+@dataclass(slots=True)
+class ItemData:
+    """One item with its responses, as the rules and row builders need it."""
+
+    id: int
+    external_id: str
+    project_id: int
+    prompt: str | None
+    messages: list[dict[str, Any]] | None
+    tags: list[str]
+    is_gold: bool
+    # external id -> (model, content), in the item's response order
+    responses: dict[str, tuple[str, str]]
+    # An admin's final verdict as a ranking (best group first), which consensus obeys.
+    adjudicated: list[list[str]] | None = None
+
+
+@dataclass(slots=True)
+class RaterData:
+    """A rater as exports show them: a pseudonym (or username) and expertise."""
+
+    id: int
+    name: str
+    username: str
+    expertise: list[str]
+
+
+_CORE = (
+    Judgment.id,
+    Judgment.item_id,
+    Judgment.rater_id,
+    Judgment.mode,
+    _json(Judgment.shown_order),
+    _json(Judgment.verdict),
+    Judgment.both_bad,
+    _time(Judgment.created_at),
+    Judgment.guideline_version,
+)
+_FULL = (
+    _json(Judgment.rubric),
+    _json(Judgment.flags),
+    Judgment.rationale,
+    Judgment.confidence,
+    Judgment.active_ms,
+    _time(Judgment.started_at),
+    Judgment.is_gold,
+    Judgment.version,
+    Judgment.supersedes_id,
+    Judgment.client_id,
+)
+
+
+def current_judgments(project_ids: Sequence[int]) -> sa.Select:
+    """Select the current judgments of the projects: those no later judgment supersedes."""
+    return judgments.current_judgments().where(Judgment.project_id.in_(project_ids))
+
+
+def count_judgments(session: Session, project_ids: Sequence[int]) -> int:
+    """Count the current judgments of the projects (for progress bars)."""
+    query = current_judgments(project_ids).with_only_columns(sa.func.count(Judgment.id))
+    return int(session.execute(query).scalar_one())
+
+
+def has_conversations(session: Session, project_ids: Sequence[int]) -> bool:
+    """Tell whether any item of the projects is a conversation (no plain-text prompt)."""
+    query = sa.select(Item.id).where(Item.project_id.in_(project_ids), Item.prompt.is_(None))
+    return session.execute(query.limit(1)).first() is not None
+
+
+def raters(session: Session) -> dict[int, tuple[str, list[str]]]:
+    """Return every user id with their username and expertise."""
+    rows = session.execute(sa.select(User.id, User.username, User.expertise))
+    return {uid: (name, list(expertise or [])) for uid, name, expertise in rows}
+
+
+def gold_judgments(session: Session, project_ids: Sequence[int]) -> Iterator[sa.Row]:
+    """Yield (rater_id, mode, shown_order, verdict, rubric, gold) for judgments of gold items."""
+    query = (
+        current_judgments(project_ids)
+        .with_only_columns(
+            Judgment.rater_id,
+            Judgment.mode,
+            Judgment.shown_order,
+            Judgment.verdict,
+            Judgment.rubric,
+            Item.gold,
+        )
+        .join(Item, Item.id == Judgment.item_id)
+        .where(Item.is_gold.is_(True))
+    )
+    yield from session.execute(query)
+
+
+def item_groups(
+    session: Session, project_ids: Sequence[int], *, full: bool, exclude_gold: bool
+) -> Iterator[tuple[ItemData, list[Any]]]:
+    """Yield each item with its current judgments (oldest first), items in id order.
+
+    ``full`` also reads rubric, flags, rationale and the other columns only some
+    formats need.
+    """
+    columns = _CORE + _FULL if full else _CORE
+    query = (
+        current_judgments(project_ids)
+        .with_only_columns(*columns)
+        .order_by(Judgment.item_id, Judgment.id)
+    )
+    if exclude_gold:
+        gold_ids = sa.select(Item.id).where(
+            Item.project_id.in_(project_ids), Item.is_gold.is_(True)
+        )
+        query = query.where(Judgment.item_id.not_in(gold_ids))
+    # Core on the session's connection: the ORM layer would only add per-row overhead.
+    conn = session.connection()
+    result = conn.execute(query, execution_options={"yield_per": BATCH})
+    # Plain named tuples: attribute access on SQLAlchemy rows costs several times more,
+    # and the rules read a dozen attributes per judgment.
+    make = namedtuple("JudgmentRow", [c.key for c in columns])._make  # type: ignore[misc]
+    pending: list[Any] = []
+    items: dict[int, ItemData] = {}
+    for batch in result.partitions():
+        items.update(_load_items(conn, {row.item_id for row in batch} - items.keys()))
+        rows = pending + list(map(make, batch))
+        # The last item of a batch may continue in the next one: keep it pending.
+        cut = len(rows)
+        while cut > 0 and rows[cut - 1].item_id == rows[-1].item_id:
+            cut -= 1
+        for item_id, group in groupby(rows[:cut], key=attrgetter("item_id")):
+            yield items.pop(item_id), list(group)
+        pending = rows[cut:]
+    if pending:
+        yield items.pop(pending[0].item_id), pending
+
+
+def _load_items(conn: sa.Connection, ids: set[int]) -> dict[int, ItemData]:
+    if not ids:
+        return {}
+    # A primary-key range is cheaper than a long IN list; rows outside ``ids`` are skipped.
+    low, high = min(ids), max(ids)
+    items: dict[int, ItemData] = {}
+    query = sa.select(
+        Item.id,
+        Item.external_id,
+        Item.project_id,
+        Item.prompt,
+        _json(Item.messages),
+        _json(Item.tags),
+        Item.is_gold,
+    ).where(Item.id.between(low, high))
+    for item_id, ext, project_id, prompt, messages, tags, is_gold in conn.execute(query).all():
+        if item_id in ids:
+            items[item_id] = ItemData(
+                item_id,
+                ext,
+                project_id,
+                prompt,
+                messages if prompt is None else None,
+                tags or [],
+                is_gold,
+                {},
+            )
+    responses = conn.execute(
+        sa.select(Response.item_id, Response.external_id, Response.model, Response.content)
+        .where(Response.item_id.between(low, high))
+        .order_by(Response.item_id, Response.position, Response.id)
+    ).all()
+    for item_id, ext, model, content in responses:
+        item = items.get(item_id)
+        if item is not None:
+            item.responses[ext] = (model, content)
+    adjudications = conn.execute(
+        sa.select(Adjudication.item_id, _json(Adjudication.verdict))
+        .where(Adjudication.item_id.between(low, high))
+        .order_by(Adjudication.id)
+    ).all()
+    for item_id, verdict in adjudications:  # the latest adjudication of an item wins
+        item = items.get(item_id)
+        if item is not None:
+            item.adjudicated = adjudicated_ranking(verdict, list(item.responses))
+    return items
+
+
+def adjudicated_ranking(verdict: dict[str, Any], response_ids: list[str]) -> list[list[str]]:
+    """Turn an adjudication (``{"preferred": id|None}`` or ``{"ranking": ...}``) into a ranking.
+
+    A preferred response ranks above all the others, tied; ``None`` ties every response.
+    """
+    if verdict.get("ranking"):
+        return [list(group) for group in verdict["ranking"]]
+    best = verdict.get("preferred")
+    if best is None or best not in response_ids:
+        return [list(response_ids)]
+    return [[best], [r for r in response_ids if r != best]]

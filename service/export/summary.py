@@ -1,0 +1,86 @@
+"""What an export did: counts, drops, provenance. It feeds the audit log and the dataset card."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class ExportSummary:
+    """Counts gathered while an export streams; complete once its last chunk is out."""
+
+    format: str
+    options: dict[str, Any]
+    variant: str = "standard"
+    margin: bool = False
+    projects: list[dict[str, Any]] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    sha256: dict[str, str] = field(default_factory=dict)
+    judgments_read: int = 0
+    judgments_used: int = 0
+    items: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    first_judgment: datetime | None = None
+    last_judgment: datetime | None = None
+    guideline_versions: Counter[tuple[str, int]] = field(default_factory=Counter)
+    raters: dict[str, list[str]] = field(default_factory=dict)
+    agreement_pairwise: list[float] = field(default_factory=list)
+    agreement_ranking: list[float] = field(default_factory=list)
+    excluded_raters: int = 0
+    complete: bool = False
+
+    @property
+    def total_rows(self) -> int:
+        """Rows written across every part."""
+        return sum(self.rows.values())
+
+    def raters_by_expertise(self) -> dict[str, int]:
+        """Count contributing raters per expertise tag ("none" for raters without one)."""
+        counts: Counter[str] = Counter()
+        for expertise in self.raters.values():
+            for tag in expertise or ["none"]:
+                counts[tag] += 1
+        return dict(sorted(counts.items()))
+
+    def agreement(self) -> dict[str, Any]:
+        """Mean item agreement per kind, with the number of items it covers."""
+        out: dict[str, Any] = {}
+        for kind, values in (
+            ("pairwise_majority_share", self.agreement_pairwise),
+            ("ranking_kendall_tau_b", self.agreement_ranking),
+        ):
+            if values:
+                out[kind] = {"mean": round(sum(values) / len(values), 4), "items": len(values)}
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the summary as JSON-ready data."""
+        return {
+            "format": self.format,
+            "variant": self.variant,
+            "margin": self.margin,
+            "rows": dict(self.rows),
+            "sha256": dict(self.sha256),
+            "items": self.items,
+            "judgments_read": self.judgments_read,
+            "judgments_used": self.judgments_used,
+            "raters": len(self.raters),
+            "raters_by_expertise": self.raters_by_expertise(),
+            "excluded_raters": self.excluded_raters,
+            "dropped": dict(sorted(self.dropped.items())),
+            "agreement": self.agreement(),
+            "collection_window": [
+                self.first_judgment.isoformat() if self.first_judgment else None,
+                self.last_judgment.isoformat() if self.last_judgment else None,
+            ],
+            "guideline_versions": {
+                f"{slug} v{version}": n
+                for (slug, version), n in sorted(self.guideline_versions.items())
+            },
+            "projects": self.projects,
+            "options": self.options,
+            "complete": self.complete,
+        }
