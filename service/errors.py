@@ -15,6 +15,8 @@ from typing import Any
 from flask import Flask, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from service.schemas import flatten_messages
+
 log = logging.getLogger(__name__)
 
 
@@ -118,26 +120,12 @@ def _response(rendered: Any) -> Any:
 def _webargs_errors(exc: HTTPException) -> list[dict[str, Any]]:
     """Flatten webargs/marshmallow messages into [{"field", "message"}]."""
     data = getattr(exc, "data", None) or {}
-    messages = data.get("messages") or {}
-    out: list[dict[str, Any]] = []
-
-    def walk(node: Any, path: list[str]) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, [*path, str(key)])
-        elif isinstance(node, list) and all(isinstance(m, str) for m in node):
-            for m in node:
-                out.append({"field": ".".join(path), "message": m})
-        elif isinstance(node, list):
-            for i, value in enumerate(node):
-                walk(value, [*path, str(i)])
-        else:
-            out.append({"field": ".".join(path), "message": str(node)})
-
-    # webargs nests by location ("json", "query"); drop it from the field path.
-    for location_messages in messages.values():
-        walk(location_messages, [])
-    return out
+    # webargs nests by location ("json", "query"); the field path leaves it out.
+    return [
+        {"field": field, "message": message}
+        for location_messages in (data.get("messages") or {}).values()
+        for field, message in flatten_messages(location_messages)
+    ]
 
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
