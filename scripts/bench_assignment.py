@@ -110,9 +110,9 @@ def require_free(port: int) -> None:
 
 
 def start_server(
-    url: str, tmp: Path, port: int, workers: int, threads: int = 1
+    url: str, tmp: Path, port: int, workers: int | None, threads: int | None
 ) -> subprocess.Popen:
-    """Start gunicorn with ``workers`` workers (sync, or gthread with ``threads`` > 1)."""
+    """Start the service as users do, with ``rankroom serve`` (its defaults unless given)."""
     require_free(port)
     env = dict(
         os.environ,
@@ -121,10 +121,11 @@ def start_server(
         RANKROOM_SECRET_KEY="bench-secret",
         RANKROOM_INSTANCE_PATH=str(tmp / "instance"),
     )
-    cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"{HOST}:{port}"]
-    if threads > 1:
-        cmd += ["-k", "gthread", "--threads", str(threads)]
-    server = subprocess.Popen([*cmd, "service:create_app()"], env=env, cwd=ROOT)
+    cmd = [sys.executable, "-m", "service", "serve", "--host", HOST, "--port", str(port)]
+    cmd += ["--workers", str(workers)] if workers else []
+    cmd += ["--threads", str(threads)] if threads else []
+    # The access log is written (and costs what it costs), but not shown.
+    server = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     for _ in range(100):
         try:
             urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=1).read()
@@ -132,7 +133,7 @@ def start_server(
         except OSError:
             time.sleep(0.2)
     server.kill()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit("the server did not start")
 
 
 def sign_in(port: int, username: str) -> tuple[str, str]:
@@ -231,13 +232,15 @@ def generator(
     return out
 
 
-def cpu_ticks(pids: list[int]) -> float:
-    """Return the CPU seconds used so far by these processes."""
+def cpu_ticks(pids: list[int], kernel: bool | None = None) -> float:
+    """Return the CPU seconds used so far by these processes (only in the kernel, or
+    only outside it, when ``kernel`` says)."""
     total = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            user, system = int(fields[11]), int(fields[12])
+            total += {None: user + system, True: system, False: user}[kernel]
         except (FileNotFoundError, IndexError):
             pass
     return total / os.sysconf("SC_CLK_TCK")
@@ -380,9 +383,19 @@ def run(backend: str, args: argparse.Namespace) -> bool:
                     pool.apply_async(generator, (args.port, g, window, begin)) for g in groups if g
                 ]
                 time.sleep(max(0.0, window[0] - time.time()))
-                before = (cpu_ticks(workers), cpu_ticks(db_pids), machine_busy())
+                before = (
+                    cpu_ticks(workers),
+                    cpu_ticks(db_pids),
+                    machine_busy(),
+                    cpu_ticks(workers, kernel=True),
+                )
                 time.sleep(max(0.0, window[1] - time.time()))
-                after = (cpu_ticks(workers), cpu_ticks(db_pids), machine_busy())
+                after = (
+                    cpu_ticks(workers),
+                    cpu_ticks(db_pids),
+                    machine_busy(),
+                    cpu_ticks(workers, kernel=True),
+                )
                 results = [p.get() for p in pending]
             if spy is not None:
                 spy.wait()
@@ -395,6 +408,7 @@ def run(backend: str, args: argparse.Namespace) -> bool:
     report(backend, args, results, before, after, checks)
     if args.profile and (tmp / "profile.txt").exists():
         print("\n".join(summarise_profile(tmp / "profile.txt")))
+        shutil.copy(tmp / "profile.txt", "/tmp/perf/gunicorn.raw")
     shutil.rmtree(tmp, ignore_errors=True)
     errors = sum(len(r["errors"]) for r in results)
     return (
@@ -421,12 +435,13 @@ def report(backend, args, results, before, after, checks) -> None:  # noqa: ANN0
     """Print throughput, latency percentiles, CPU shares and the checks."""
     seconds = args.seconds
     judgments = sum(r["judgments"] for r in results)
-    server_cpu, db_cpu, busy = (a - b for a, b in zip(after, before, strict=True))
+    server_cpu, db_cpu, busy, server_kernel = (a - b for a, b in zip(after, before, strict=True))
     gen_cpu = sum(r.get("cpu", 0.0) for r in results)
     cores = os.cpu_count() or 1
     kind = f"gthread x{args.threads}" if args.threads > 1 else "sync"
     print(
-        f"\n== {backend}: {args.raters} raters, {args.workers} {kind} gunicorn workers, {seconds:.0f} s"
+        f"\n== {backend}: {args.raters} raters, `rankroom serve` with {args.workers} {kind} "
+        f"gunicorn workers, {seconds:.0f} s"
     )
     print(f"judgments/s: {judgments / seconds:.1f}  ({judgments} judgments in the window)")
     print(f"{'call':<8}{'n':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
@@ -440,7 +455,8 @@ def report(backend, args, results, before, after, checks) -> None:  # noqa: ANN0
         per = [1000 * c / judgments for c in (server_cpu, db_cpu, gen_cpu)]
         print(
             "CPU per judgment (ms, the number contention does not change much): "
-            f"gunicorn {per[0]:.1f}, database server {per[1]:.1f}, load generator {per[2]:.1f}"
+            f"gunicorn {per[0]:.1f} (of which in the kernel {1000 * server_kernel / judgments:.1f}), "
+            f"database server {per[1]:.1f}, load generator {per[2]:.1f}"
         )
     others = busy - server_cpu - db_cpu - gen_cpu
     print(
@@ -462,15 +478,27 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2, help="Unmeasured start.")
     parser.add_argument("--items", type=int, default=8000, help="Items in the project.")
     parser.add_argument("--overlap", type=int, default=3, help="Raters wanted per item.")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes.")
     parser.add_argument(
-        "--threads", type=int, default=1, help="Threads per worker (>1: gthread, keep-alive)."
+        "--workers", type=int, default=None, help="gunicorn workers (default: rankroom serve's)."
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="Threads per worker, >1 for gthread with keep-alive (default: rankroom serve's).",
     )
     parser.add_argument("--procs", type=int, default=2, help="Load generator processes.")
     parser.add_argument("--port", type=int, default=18431, help="Port for gunicorn.")
     parser.add_argument("--pg-port", type=int, default=55499, help="Port for PostgreSQL.")
     parser.add_argument("--profile", action="store_true", help="Sample workers with py-spy.")
     args = parser.parse_args()
+    from service.config import SETTINGS
+
+    # What `rankroom serve` would start with, so the report can say it.
+    for name in ("workers", "threads"):
+        if getattr(args, name) is None:
+            key = name.upper()
+            setattr(args, name, int(os.environ.get(f"RANKROOM_{key}", SETTINGS[key][0])))
     backends = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     ok = [run(b, args) for b in backends]
     sys.exit(0 if all(ok) else 1)

@@ -36,6 +36,7 @@ from service.leases import (  # noqa: F401  (re-exported: the rater API and page
     claim_for_submission,
     get_assignment,
     lock_assignment,
+    lock_with_project,
     renew,
     skip,
 )
@@ -50,49 +51,35 @@ RATER_LOCK_SPACE = 0x5261
 _RATER_LOCK = sa.select(
     sa.func.pg_advisory_xact_lock(RATER_LOCK_SPACE, sa.bindparam("rater_id", type_=sa.Integer))
 )
-_LIVE = (
-    sa.select(LEASES.c.id)
-    .where(
-        LEASES.c.project_id == sa.bindparam("project_id"),
-        LEASES.c.rater_id == sa.bindparam("rater_id"),
-        LEASES.c.status == "active",
-        LEASES.c.expires_at > sa.bindparam("now"),
-    )
-    .order_by(LEASES.c.id)
-    .limit(1)
+_MINE = sa.and_(
+    LEASES.c.rater_id == sa.bindparam("rater_id"),
+    LEASES.c.project_id == sa.bindparam("project_id"),
 )
-_HOLDING = sa.or_(
-    LEASES.c.status == "submitted",
-    sa.and_(LEASES.c.status == "active", LEASES.c.expires_at > sa.bindparam("now")),
-)
-
-
-def _count(*where: Any) -> sa.ScalarSelect:
-    return (
-        sa.select(sa.func.count())
-        .where(
-            LEASES.c.project_id == sa.bindparam("project_id"),
-            LEASES.c.rater_id == sa.bindparam("rater_id"),
-            _HOLDING,
-            *where,
-        )
-        .scalar_subquery()
-    )
-
+_IS_LIVE = sa.and_(LEASES.c.status == "active", LEASES.c.expires_at > sa.bindparam("now"))
+_HOLDING = sa.or_(LEASES.c.status == "submitted", _IS_LIVE)
+_LIVE = sa.select(LEASES.c.id).where(_MINE, _IS_LIVE).order_by(LEASES.c.id).limit(1)
 
 # Where the rater stands, in one round trip: their live lease, whether any lease in
-# the project is due to expire, and (for gold and caps) how much they have done.
+# the project is due to expire, and (for gold and caps) how much they have done. The
+# rater's figures come from one pass over their own leases in the project (the index
+# ix_assignment_rater_project): never a scan of the project's leases, whose "active"
+# index range on PostgreSQL fills with dead entries as leases are submitted.
+_OTHER = LEASES.alias("other")  # any lease of the project, not only the rater's
 _DUE = sa.exists().where(
-    LEASES.c.project_id == sa.bindparam("project_id"),
-    LEASES.c.status == "active",
-    LEASES.c.expires_at <= sa.bindparam("now"),
+    _OTHER.c.project_id == sa.bindparam("project_id"),
+    _OTHER.c.status == "active",
+    _OTHER.c.expires_at <= sa.bindparam("now"),
 )
-_STANDING = sa.select(_LIVE.scalar_subquery().label("live"), _DUE.label("due"))
-_STANDING_COUNTS = _STANDING.add_columns(
-    _count().label("total"),
-    _count(LEASES.c.is_gold).label("golds"),
-    _count(LEASES.c.created_at >= sa.bindparam("day")).label("today"),
-)
+_STANDING = sa.select(
+    sa.func.min(LEASES.c.id).filter(_IS_LIVE).label("live"), _DUE.label("due")
+).where(_MINE, LEASES.c.status == "active")
+_STANDING_COUNTS = sa.select(
+    sa.func.min(LEASES.c.id).filter(_IS_LIVE).label("live"),
+    _DUE.label("due"),
+    sa.func.count().filter(_HOLDING).label("total"),
+    sa.func.count().filter(_HOLDING, LEASES.c.is_gold).label("golds"),
+    sa.func.count().filter(_HOLDING, LEASES.c.created_at >= sa.bindparam("day")).label("today"),
+).where(_MINE)
 # The item's prompt rides along with each response: one round trip instead of two.
 _RESPONSES = (
     sa.select(Response.external_id, Response.content, Item.prompt, Item.messages)

@@ -230,7 +230,13 @@ def projects_create(slug: str, template: str, name: str | None, overlap: int | N
 @click.option(
     "--workers", type=int, default=None, help="gunicorn workers (default: RANKROOM_WORKERS)."
 )
-def serve(demo: bool, host: str, port: int, workers: int | None) -> None:
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="Threads per worker; above 1 uses gthread workers (default: RANKROOM_THREADS).",
+)
+def serve(demo: bool, host: str, port: int, workers: int | None, threads: int | None) -> None:
     """Serve Rankroom with gunicorn."""
     if demo:
         from service.demo import load_demo
@@ -239,6 +245,7 @@ def serve(demo: bool, host: str, port: int, workers: int | None) -> None:
         for line in load_demo(prompts_dir=current_app.config["PROMPTS_DIR"]):
             click.echo(line)
     workers = workers or int(current_app.config["WORKERS"])
+    threads = threads or int(current_app.config["THREADS"])
     env = dict(os.environ)
     env.setdefault("RANKROOM_INSTANCE_PATH", current_app.instance_path)
     env.setdefault("RANKROOM_DATABASE_URL", current_app.config["DATABASE_URL"])
@@ -252,6 +259,7 @@ def serve(demo: bool, host: str, port: int, workers: int | None) -> None:
         f"{host}:{port}",
         "--access-logfile",
         "-",
+        *(["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []),
         "service:create_app()",
     ]
     os.execvpe(sys.executable, [sys.executable, "-m", *args], env)

@@ -42,7 +42,16 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         False,
         "Mark session cookies Secure (set true behind HTTPS).",
     ),
-    "WORKERS": (2, "gunicorn worker processes started by `rankroom serve`."),
+    "WORKERS": (
+        2,
+        "gunicorn worker processes started by `rankroom serve`. On SQLite one per core "
+        "serves most: writes queue for one lock, and more workers only add contention.",
+    ),
+    "THREADS": (
+        1,
+        "Threads per gunicorn worker; above 1, `rankroom serve` uses gthread workers with "
+        "keep-alive connections (sync workers close each connection after one request).",
+    ),
     "MAX_BODY_BYTES": (
         2 * 1024 * 1024,
         "Largest request body in bytes for everything but imports (those get "

@@ -109,6 +109,7 @@ def make_engine(url: str) -> sa.Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA mmap_size=268435456")
             cur.close()
 
         _queue_writers(engine)
@@ -117,7 +118,10 @@ def make_engine(url: str) -> sa.Engine:
         def _sqlite_begin(conn: sa.Connection) -> None:
             # BEGIN IMMEDIATE takes the write lock up front, so two workers never both
             # read then fail to upgrade to a write (SQLITE_BUSY mid-transaction).
-            if conn.get_execution_options().get("rankroom_write"):
+            options = conn.get_execution_options()
+            if options.get("rankroom_read_once"):
+                return  # one SELECT: SQLite runs it in its own implicit read transaction
+            if options.get("rankroom_write"):
                 lock = getattr(engine, "info_writer_lock", None)
                 if lock is not None:
                     lock.acquire(conn.connection.dbapi_connection)
@@ -186,15 +190,21 @@ def session() -> Session:
 def lookup_session() -> Iterator[Session]:
     """Yield a session for what a request reads before its own work (who is asking).
 
-    On SQLite it is a separate read transaction, so a writing request does not hold
-    the write lock while it is authenticated and its body parsed; on PostgreSQL, where
+    On SQLite it is a separate connection that runs one statement, so a writing request
+    does not hold the write lock while it is authenticated and its body parsed (callers
+    must not run more than one statement in it); on PostgreSQL, where
     reads take no lock, it is the request's own session (no extra round trips).
     """
     eng = engine()
     if eng.dialect.name != "sqlite":
         yield session()
         return
-    with eng.connect() as conn, Session(bind=conn, expire_on_commit=False) as s:
+    # No BEGIN: the lookup is one SELECT, atomic on its own, and an explicit transaction
+    # would cost two more statements on every request.
+    with (
+        eng.connect().execution_options(rankroom_read_once=True) as conn,
+        Session(bind=conn, expire_on_commit=False) as s,
+    ):
         yield s
 
 

@@ -120,13 +120,16 @@ def _guard_input() -> None:
 
 
 def _security_headers(response: Any) -> Any:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    wanted = dict(SECURITY_HEADERS)
     if current_app.config["SECURE_COOKIES"]:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        wanted["Strict-Transport-Security"] = "max-age=31536000"
     if request.endpoint != "static":
         # Pages and API answers hold people's data: keep them out of shared caches.
-        response.headers.setdefault("Cache-Control", "no-store")
+        wanted["Cache-Control"] = "no-store"
+    # One pass over the headers a view set itself (setdefault per name would scan
+    # them once per name, on every request).
+    present = {name.lower() for name, _ in response.headers.items()}
+    response.headers.extend([(k, v) for k, v in wanted.items() if k.lower() not in present])
     return response
 
 

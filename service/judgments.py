@@ -224,7 +224,6 @@ def _existing(session: Session, rater: User, client_id: Any) -> Judgment | None:
 
 # Built once: building a statement costs more than running it (see slots.py).
 _INSERT = sa.insert(Judgment.__table__).returning(Judgment.__table__.c.id)
-_PROJECT = select(Project).where(Project.id == sa.bindparam("b_id"))
 _SUBMITTED = (
     sa.update(Assignment.__table__)
     .where(Assignment.__table__.c.id == sa.bindparam("b_id"))
@@ -262,7 +261,9 @@ def record_judgment(
     """
     # Lock the lease first: a double click's two requests then run one after the
     # other, and the second finds the first's judgment by its client id.
-    lease = assigning.lock_assignment(session=session, assignment_id=assignment_id, rater=rater)
+    lease, project = assigning.lock_with_project(
+        session=session, assignment_id=assignment_id, rater=rater
+    )
     # Only a submitted lease can hold this client id's judgment; for a live one the
     # unique (rater, client id) constraint catches a reused id (see _store).
     previous = (
@@ -272,7 +273,6 @@ def record_judgment(
         if previous.assignment_id != lease.id:
             raise Conflict("This client id was already used for another item.")
         return previous, False
-    project = session.execute(_PROJECT, {"b_id": lease.project_id}).scalars().one()
     fields = build_judgment(project=project, lease=lease, payload=payload)
     assigning.claim_for_submission(session=session, lease=lease, project=project)
     judgment = Judgment(

@@ -28,6 +28,14 @@ _LEASE = (
     .execution_options(populate_existing=True)
 )
 _LEASE_PG = _LEASE.with_for_update()
+# A submission needs the lease's project too: one round trip for both.
+_LEASE_PROJECT = (
+    select(Assignment, Project)
+    .join(Project, Project.id == Assignment.project_id)
+    .where(Assignment.id == sa.bindparam("b_id"))
+    .execution_options(populate_existing=True)
+)
+_LEASE_PROJECT_PG = _LEASE_PROJECT.with_for_update(of=Assignment)
 
 
 def audit(
@@ -49,13 +57,27 @@ def get_assignment(*, session: Session, assignment_id: int, rater: User) -> Assi
     return lease
 
 
+def _own(lease: Assignment | None, assignment_id: int, rater: User | None) -> Assignment:
+    if lease is None or (rater is not None and lease.rater_id != rater.id):
+        raise NotFound(f"No assignment {assignment_id}" + (" of yours." if rater else "."))
+    return lease
+
+
 def lock_assignment(*, session: Session, assignment_id: int, rater: User | None) -> Assignment:
     """Return the rater's assignment (any, for rater None), row-locked until commit."""
     query = _LEASE if is_sqlite(session) else _LEASE_PG
     lease = session.execute(query, {"b_id": assignment_id}).scalars().first()
-    if lease is None or (rater is not None and lease.rater_id != rater.id):
-        raise NotFound(f"No assignment {assignment_id}" + (" of yours." if rater else "."))
-    return lease
+    return _own(lease, assignment_id, rater)
+
+
+def lock_with_project(
+    *, session: Session, assignment_id: int, rater: User
+) -> tuple[Assignment, Project]:
+    """Return the rater's assignment, row-locked until commit, and its project."""
+    query = _LEASE_PROJECT if is_sqlite(session) else _LEASE_PROJECT_PG
+    row = session.execute(query, {"b_id": assignment_id}).first()
+    lease = _own(row[0] if row else None, assignment_id, rater)
+    return lease, row[1]
 
 
 def _retake(session: Session, lease: Assignment, project: Project, refusal: str) -> None:

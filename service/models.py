@@ -201,7 +201,17 @@ class Assignment(SQLModel, table=True):
         # The database itself refuses to hand an item to the same rater twice.
         sa.UniqueConstraint("item_id", "rater_id"),
         sa.Index("ix_assignment_item_status", "item_id", "status"),
-        sa.Index("ix_assignment_rater_status", "rater_id", "status"),
+        # A rater's standing in a project (live lease, caps, gold rate) read from the index
+        # alone: without it, "next item" scanned every lease of the project.
+        sa.Index(
+            "ix_assignment_rater_project",
+            "rater_id",
+            "project_id",
+            "status",
+            "expires_at",
+            "is_gold",
+            "created_at",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -253,7 +253,8 @@ def test_concurrency_is_bounded(app, make, chat, tmp_path):
     path = tmp_path / "many.jsonl"
     path.write_bytes(jsonl([{"id": f"p{i}", "prompt": f"Q{i}"} for i in range(6)]))
     for model in ("m-a", "m-b"):
-        chat.then(model, *[("delay", 0.05)] * 6)
+        # Long enough that two calls overlap even on a loaded machine.
+        chat.then(model, *[("delay", 0.2)] * 6)
     _source(app, make, chat, path, concurrency=2)
     assert pull_now(app, "candidates").summary["ok"] == 12
     assert chat.max_in_flight == 2
