@@ -408,7 +408,6 @@ def run(backend: str, args: argparse.Namespace) -> bool:
     report(backend, args, results, before, after, checks)
     if args.profile and (tmp / "profile.txt").exists():
         print("\n".join(summarise_profile(tmp / "profile.txt")))
-        shutil.copy(tmp / "profile.txt", "/tmp/perf/gunicorn.raw")
     shutil.rmtree(tmp, ignore_errors=True)
     errors = sum(len(r["errors"]) for r in results)
     return (
