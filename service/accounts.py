@@ -65,9 +65,11 @@ def get_user(*, session: Session, username: str) -> User:
     return user
 
 
-def authenticate(*, session: Session, username: str, password: str) -> User:
-    """Return the active user whose password matches, or raise Unauthorized."""
-    user = session.exec(select(User).where(User.username == username)).first()
+def verify_password(user: User | None, password: str) -> User:
+    """Return ``user`` when active and ``password`` is theirs, or raise Unauthorized.
+
+    Slow by design (scrypt): call it outside any database transaction.
+    """
     # Hash even when the user is unknown, so timing does not reveal which usernames exist.
     stored = user.password_hash if user and user.password_hash else _DUMMY_HASH
     ok = check_password_hash(stored, password)

@@ -7,6 +7,9 @@ every host counts the same failures.
 from __future__ import annotations
 
 import math
+import zlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,6 +22,8 @@ from service.models import LoginAttempt, User, utcnow
 
 # Attempts older than this are deleted as new failures arrive.
 _KEEP = timedelta(days=1)
+# First keys of the PostgreSQL advisory locks that serialise attempts (see _lock).
+_ACCOUNT_LOCKS, _ADDRESS_LOCKS = 0x4C41, 0x4C42
 
 
 @dataclass(frozen=True)
@@ -90,18 +95,25 @@ def _minutes(seconds: int) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-def record_attempt(
-    *, session: Session, username: str, address: str, succeeded: bool, user: User | None = None
-) -> None:
-    """Remember one attempt, and log it in the audit log."""
-    now = utcnow()
-    session.add(LoginAttempt(username=_key(username), address=address[:64], succeeded=succeeded))
-    if not succeeded:
-        session.execute(sa.delete(LoginAttempt).where(LoginAttempt.created_at < now - _KEEP))
+def _lock(session: Session, key: str, address: str) -> None:
+    """Serialise attempts on one account, and on one address, until the transaction ends.
+
+    On SQLite the write transaction (BEGIN IMMEDIATE) already runs alone. Accounts are
+    always locked before addresses, so two attempts never wait on each other in a cycle.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        return
+    for space, value in ((_ACCOUNT_LOCKS, key), (_ADDRESS_LOCKS, address)):
+        # A stable 32-bit key (PostgreSQL's advisory locks take two int4 keys).
+        lock_key = zlib.crc32(value.encode()) - 2**31
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(space, lock_key)))
+
+
+def _audit(session: Session, username: str, address: str, user: User | None, ok: bool) -> None:
     audit.record(
         session=session,
         actor_id=user.id if user else None,
-        action="login" if succeeded else "login.failed",
+        action="login" if ok else "login.failed",
         # Name the account by id when it exists; an unknown name is kept as typed.
         target=f"user:{user.id}" if user else f"username:{_key(username)}",
         address=address,
@@ -109,22 +121,47 @@ def record_attempt(
 
 
 def attempt_sign_in(
-    *, session: Session, username: str, password: str, address: str, limits: Limits
+    *,
+    begin: Callable[[], AbstractContextManager[Session]],
+    username: str,
+    password: str,
+    address: str,
+    limits: Limits,
 ) -> User:
     """Check the throttle, then the password; record the attempt either way.
 
-    Raises TooManyRequests (nothing recorded) or Unauthorized (failure recorded:
-    the caller commits before reporting it).
+    ``begin`` opens a short write transaction (``db.write_session``); two are used, so
+    the password is checked (scrypt, tens of milliseconds) while no lock is held. The
+    attempt is recorded as a failure, under a lock, before the password is checked:
+    parallel guesses each take one of the throttle's places, so no burst of requests
+    gets more guesses than the limit. A right password then turns it into a success.
+
+    Raises TooManyRequests (nothing recorded) or Unauthorized (the failure recorded).
     """
-    check_allowed(session=session, username=username, address=address, limits=limits)
+    key = _key(username)
+    address = address[:64]
+    with begin() as s:
+        _lock(s, key, address)
+        check_allowed(session=s, username=username, address=address, limits=limits)
+        attempt = LoginAttempt(username=key, address=address, succeeded=False)
+        s.add(attempt)
+        same = sa.func.lower(User.username) == key
+        known = s.exec(select(User).where(same)).first()
+        s.flush()
     try:
-        user = accounts.authenticate(session=session, username=username, password=password)
-    except Unauthorized:
-        same = sa.func.lower(User.username) == _key(username)
-        known = session.exec(select(User).where(same)).first()
-        record_attempt(
-            session=session, username=username, address=address, succeeded=False, user=known
+        # The account is looked up by exact name; the case-insensitive match above only
+        # names the account in the audit log.
+        user = accounts.verify_password(
+            known if known is not None and known.username == username else None, password
         )
+    except Unauthorized:
+        with begin() as s:
+            s.execute(sa.delete(LoginAttempt).where(LoginAttempt.created_at < utcnow() - _KEEP))
+            _audit(s, username, address, known, ok=False)
         raise
-    record_attempt(session=session, username=username, address=address, succeeded=True, user=user)
+    with begin() as s:
+        s.execute(
+            sa.update(LoginAttempt).where(LoginAttempt.id == attempt.id).values(succeeded=True)
+        )
+        _audit(s, username, address, user, ok=True)
     return user

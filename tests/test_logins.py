@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -194,3 +196,29 @@ def test_overlong_credentials_are_refused_without_hashing(app, auth):
         data={"username": "a" * 400, "password": "x", "csrf_token": auth.csrf()},
     )
     assert r.status_code == 400 and b"too long" in r.data
+
+
+def test_a_burst_of_parallel_guesses_gets_no_more_than_the_limit(app, make):
+    """Twelve wrong passwords at once, from twelve connections: five are checked, the
+    rest refused before their password is looked at (no check-then-write race)."""
+    rater = make.user("rater")
+    barrier = threading.Barrier(12)
+
+    def guess(k: int) -> int:
+        client = app.test_client()
+        with client.session_transaction() as sess:
+            sess["csrf"] = "t"
+        barrier.wait()
+        r = client.post(
+            "/login",
+            data={"username": rater.username, "password": f"guess number {k}", "csrf_token": "t"},
+            environ_base={"REMOTE_ADDR": f"192.0.2.{k}"},
+        )
+        return r.status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = sorted(pool.map(guess, range(12)))
+    assert codes == [401] * 5 + [429] * 7
+    with db.write_session() as s:
+        attempts = s.exec(select(LoginAttempt).where(LoginAttempt.username == rater.username))
+        assert [a.succeeded for a in attempts] == [False] * 5

@@ -37,25 +37,19 @@ def login() -> Any:
     password = request.form.get("password", "")
     if len(username) > 320 or len(password) > accounts.MAX_PASSWORD:
         return render_template("login.html", error="Username or password too long."), 400
-    refused: Unauthorized | None = None
     try:
-        # One write transaction from the start: the attempt is read, then recorded.
-        with db.write_session() as s:
-            try:
-                user = logins.attempt_sign_in(
-                    session=s,
-                    username=username,
-                    password=password,
-                    address=client_address(),
-                    limits=logins.Limits.from_config(current_app.config),
-                )
-            except Unauthorized as exc:
-                refused = exc  # commit the failure: it counts towards the throttle
+        user = logins.attempt_sign_in(
+            begin=db.write_session,
+            username=username,
+            password=password,
+            address=client_address(),
+            limits=logins.Limits.from_config(current_app.config),
+        )
     except TooManyRequests as exc:
         page = render_template("login.html", error=exc.message)
         return page, 429, {"Retry-After": str(exc.retry_after)}
-    if refused is not None:
-        return render_template("login.html", error=refused.message), 401
+    except Unauthorized as exc:
+        return render_template("login.html", error=exc.message), 401
     sign_in(user)
     return redirect(_safe_next(request.args.get("next")))
 
