@@ -7,8 +7,10 @@ page shows exactly the figures its JSON and CSV carry.
 from __future__ import annotations
 
 import csv
+import gc
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,7 +135,8 @@ def build_report(
     options = options or {}
 
     def build() -> dict[str, Any]:
-        body = spec.build(session=session, project=project, filters=filters, **options)
+        with _collector_paused():
+            body = spec.build(session=session, project=project, filters=filters, **options)
         return {"project": project.slug, "report": name, "filters": filters.as_dict(), **body}
 
     if cache is None:
@@ -146,6 +149,25 @@ def build_report(
         data_version(session=session, project=project),
     )
     return cache.get_or_build(key, build)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a report is built.
+
+    Reading 100,000 rows allocates 100,000 tuples, which sets off hundreds of collections,
+    each walking every object the process holds: a fifth of a report's time. Reports build no
+    reference cycles worth collecting early; whatever they leave is collected afterwards.
+    The switch is process-wide, so a thread that finds it already off leaves it off.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def report_csv(report: dict[str, Any], table: str | None = None) -> tuple[str, str]:

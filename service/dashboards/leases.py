@@ -9,13 +9,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service.dashboards.columns import (
-    date_filter,
-    fetch_columns,
-    gold_filter,
-    item_filters,
-    rater_filter,
-)
+from service.dashboards.columns import fetch_columns
+from service.dashboards.conditions import date_filter, gold_filter, item_filters, rater_filter
 from service.dashboards.filters import Filters
 from service.dashboards.sql_expressions import epoch_seconds
 from service.models import Assignment, Item, Project

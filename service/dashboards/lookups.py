@@ -9,7 +9,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service.dashboards.columns import gold_filter, item_filters
+from service.dashboards.conditions import gold_filter, item_filters
 from service.dashboards.filters import Filters
 from service.models import Item, Project, Response, User
 

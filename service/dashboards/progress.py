@@ -28,7 +28,9 @@ def progress_report(
     fewer or a live lease. Gold items are counted apart: they are not rated to an overlap.
     """
     now = now or utcnow()
-    cols = load_judgments(session=session, project=project, filters=filters, verdicts=False)
+    cols = load_judgments(
+        session=session, project=project, filters=filters, verdicts=False, created=True
+    )
     leases = load_assignments(
         session=session, project=project, filters=filters, statuses=("active", "skipped")
     )
