@@ -120,9 +120,7 @@ def win_rate_matrix(
     return win_rates(models, wins_matrix(len(models), code_outcomes(models, outcomes)))
 
 
-def win_rates(
-    models: Sequence[Hashable], wins: np.ndarray
-) -> dict[Hashable, dict[Hashable, Stat]]:
+def win_rates(models: Sequence[Hashable], wins: np.ndarray) -> dict[Hashable, dict[Hashable, Stat]]:
     """Return win_rate_matrix from a wins matrix (see wins_matrix)."""
     games = wins + wins.T
     matrix: dict[Hashable, dict[Hashable, Stat]] = {}
@@ -175,9 +173,7 @@ def _first_seen(units: np.ndarray | None) -> np.ndarray | None:
     return rank[inverse.reshape(-1)]
 
 
-def _unit_terms(
-    size: int, coded: Coded, unit: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
+def _unit_terms(size: int, coded: Coded, unit: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Return the wins-matrix cells in use and each unit's score in them (units × cells)."""
     a, b, score = coded
     if unit is None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session
 
 from service.dashboards.conditions import current_judgment_filter
@@ -86,8 +87,20 @@ def response_ids(*, session: Session, project: Project, limit: int) -> list[str]
     return ids if len(ids) <= limit else None
 
 
+def _rubric_document(session: Session) -> tuple[Any, Any]:
+    """Return what to read per-response rubric values from, and the FROM item it needs."""
+    if session.connection().dialect.name != "postgresql":
+        return Judgment.rubric, None
+    # PostgreSQL parses json text again for every value looked up in it. Parsed once per row
+    # into jsonb (in a LATERAL subquery that OFFSET 0 keeps from being inlined into every
+    # lookup), four scores cost a third less.
+    doc = sa.select(sa.cast(Judgment.rubric, JSONB).label("rubric")).correlate(Judgment)
+    doc = doc.offset(0).lateral("doc")
+    return doc.c.rubric, doc
+
+
 def _score_columns(
-    dims: Sequence[dict[str, Any]], keys: Sequence[Any]
+    dims: Sequence[dict[str, Any]], rubric: Any, keys: Sequence[Any]
 ) -> tuple[list[Any], list[int]]:
     """Return SQL columns for the dimensions' values, and how many columns each one takes.
 
@@ -100,7 +113,7 @@ def _score_columns(
         text = dim["kind"] == "choice"
         if dim["scope"] == "response":
             kind = response_text if text else response_number
-            columns += [kind(Judgment.rubric, key, dim["name"]) for key in keys]
+            columns += [kind(rubric, key, dim["name"]) for key in keys]
         else:
             value = Judgment.rubric[("item", dim["name"])]
             columns.append(value.as_string() if text else value.as_float())
@@ -150,7 +163,9 @@ def _load(
 ) -> JudgmentColumns:
     shown = [Judgment.shown_order[p].as_string() for p in range(width)]
     keys = [sa.literal(rid, sa.String) for rid in ids] if ids is not None else shown
-    scored, spans = _score_columns(dims, keys)
+    per_response = any(d["scope"] == "response" for d in dims)
+    rubric, doc = _rubric_document(session) if per_response else (Judgment.rubric, None)
+    scored, spans = _score_columns(dims, rubric, keys)
     strength = project.mode == "pairwise" and project.scale == "likert7" and width > 0
     optional = {
         "created": epoch_seconds(Judgment.created_at) if created else None,
@@ -166,6 +181,8 @@ def _load(
         .where(Judgment.project_id == project.id, *current_judgment_filter(filters))
         .order_by(Judgment.id)
     )
+    if doc is not None:
+        query = query.join(doc, sa.true())
     rows, cols = fetch_columns(session, query, len(base) + len(extra) + len(shown) + len(scored))
     n = len(rows)
     named = dict(zip(extra, cols[len(base) : len(base) + len(extra)], strict=True))
