@@ -264,7 +264,10 @@ def _json(value: Any) -> Any:
 
 def count_revisions(*, session: Session, project: Project) -> int:
     """Count judgments that are corrections of earlier ones."""
+    # "+ 0" keeps SQLite off the (project, created) index, which would fetch every row of
+    # the project to test it; a scan is ten times faster. PostgreSQL uses the supersedes index.
     query = sa.select(sa.func.count(Judgment.id)).where(
-        Judgment.project_id == project.id, Judgment.supersedes_id.is_not(None)
+        Judgment.project_id + sa.literal_column("0") == project.id,
+        Judgment.supersedes_id.is_not(None),
     )
     return int(session.execute(query).scalar_one())
