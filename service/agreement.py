@@ -2,18 +2,17 @@
 
 Nothing here raises or returns NaN on degenerate data (one rater, no overlap, no variance,
 nothing at all): the value is ``None`` and ``reason`` says why. Bad *shapes* are caller bugs
-and raise ``ValueError``. The bootstrap lives in :mod:`service.bootstrap` and rank concordance
-in :mod:`service.concordance`; both are re-exported here.
+and raise ``ValueError``. The bootstrap lives in :mod:`service.bootstrap`, rank concordance in
+:mod:`service.concordance` and Krippendorff's alpha in :mod:`service.reliability`; all are
+re-exported here.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Iterable, Sequence
-from functools import partial
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
-import krippendorff
 import numpy as np
 import numpy.typing as npt
 
@@ -34,6 +33,17 @@ from service.concordance import (
     mean_kendall_tau,
     mean_kendall_tau_overall,
 )
+from service.reliability import (
+    NO_PAIRS,
+    ONE_VALUE,
+    Level,
+    ValueCounts,
+    krippendorff_alpha,
+    krippendorff_alpha_of_counts,
+    reliability_data,
+    stacked_reliability_data,
+    value_counts,
+)
 
 __all__ = [
     "Codes",
@@ -50,6 +60,7 @@ __all__ = [
     "kendall_w_overall",
     "kendall_w_per_item",
     "krippendorff_alpha",
+    "krippendorff_alpha_of_counts",
     "label_counts",
     "mean_kendall_tau",
     "mean_kendall_tau_overall",
@@ -59,13 +70,13 @@ __all__ = [
     "reliability_data",
     "resample_sums",
     "stacked_reliability_data",
+    "value_counts",
+    "Level",
+    "ValueCounts",
 ]
 
-Level = Literal["nominal", "ordinal", "interval", "ratio"]
 Triple = tuple[Hashable, Hashable, Any]  # (item, rater, label); a None/NaN label is skipped
 
-NO_PAIRS = "not enough data: no item has 2 or more ratings"
-ONE_VALUE = "no variance: every rating is the same"
 FEW_SHARED = "not enough data: fewer than 2 shared items"
 
 
@@ -133,31 +144,6 @@ def label_counts(codes: Codes) -> np.ndarray:
     shape = (len(codes.items), len(codes.labels))
     flat = np.bincount(codes.item * shape[1] + codes.label, minlength=shape[0] * shape[1])
     return flat.reshape(shape)
-
-
-def reliability_data(codes: Codes) -> np.ndarray:
-    """Return the raters × items matrix of numeric labels, NaN where a rater gave none."""
-    data = np.full((len(codes.raters), len(codes.items)), np.nan)
-    data[codes.rater, codes.item] = np.asarray(codes.labels, dtype=float)[codes.label]
-    return data
-
-
-def stacked_reliability_data(codes: Codes) -> np.ndarray:
-    """Return a slots × items matrix of numeric labels: each item's labels stacked from row 0.
-
-    Krippendorff's alpha depends only on the values each item received, not on who gave them,
-    so this holds what reliability_data holds in (most labels per item) rows instead of one
-    row per rater, which keeps large projects' matrices small.
-    """
-    if codes.item.size == 0:
-        return np.full((0, len(codes.items)), np.nan)
-    order = np.argsort(codes.item, kind="stable")
-    item = codes.item[order]
-    starts = np.flatnonzero(np.diff(item, prepend=-1))
-    slot = np.arange(len(item)) - np.repeat(starts, np.diff(np.append(starts, len(item))))
-    data = np.full((int(slot.max()) + 1, len(codes.items)), np.nan)
-    data[slot, item] = np.asarray(codes.labels, dtype=float)[codes.label[order]]
-    return data
 
 
 def _is_missing(value: Any) -> bool:
@@ -320,88 +306,5 @@ def _kappas(tables: np.ndarray) -> list[Stat]:
     return stats
 
 
-# --- Krippendorff's alpha ----------------------------------------------------------------------
-
-
-def krippendorff_alpha(reliability_data: npt.ArrayLike, level: Level = "nominal") -> Stat:
-    """Return Krippendorff's alpha for raters × items data, NaN = missing (Krippendorff 2011).
-
-    The value comes from the ``krippendorff`` package; bootstrap_ci resamples items through
-    the per-item coincidence matrices instead. n counts items with 2 or more ratings.
-    """
-    if level not in ("nominal", "ordinal", "interval", "ratio"):
-        raise ValueError(f"unknown level of measurement: {level!r}")
-    counts, domain = _value_counts(reliability_data)
-    pairable = counts.sum(1) >= 2
-    n = int(pairable.sum())
-    if n == 0:
-        return no_value(NO_PAIRS)
-    if np.count_nonzero(counts[pairable].sum(0)) < 2:
-        return no_value(ONE_VALUE, n)
-    with np.errstate(all="ignore"):
-        value = float(
-            krippendorff.alpha(value_counts=counts, value_domain=domain, level_of_measurement=level)
-        )
-    if not math.isfinite(value):  # e.g. ratio distances that are all zero
-        return no_value("no variance: every distance between ratings is zero", n)
-    return Stat(value, n=n)
-
-
-def _value_counts(reliability_data: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    data = np.asarray(reliability_data, dtype=float)
-    if data.size == 0:
-        return np.zeros((0, 0), dtype=np.int64), np.zeros(0)
-    if data.ndim != 2:
-        raise ValueError("reliability data must be a 2-D raters × items matrix")
-    observed = np.isfinite(data)
-    domain = np.unique(data[observed])
-    _, item = np.nonzero(observed)
-    cells = item * len(domain) + np.searchsorted(domain, data[observed])
-    counts = np.bincount(cells, minlength=data.shape[1] * len(domain))
-    return counts.reshape(data.shape[1], len(domain)), domain
-
-
-def _kripp_sums(reliability_data: npt.ArrayLike, level: Level = "nominal") -> ItemSums:
-    counts, domain = _value_counts(reliability_data)
-    values = len(domain)
-    n_u = counts.sum(1)[:, None, None].astype(float)
-    pairs = counts[:, :, None] * counts[:, None, :] - counts[:, :, None] * np.eye(values)
-    # Krippendorff (2011) eq. for o_ck: each item adds its pairable value pairs / (m_u - 1).
-    coincidences = np.divide(pairs, n_u - 1, out=np.zeros(pairs.shape), where=n_u >= 2)
-    finish = partial(_alpha_from_coincidences, domain=domain, level=level)
-    return ItemSums(coincidences.reshape(len(counts), values * values), finish)
-
-
-def _alpha_from_coincidences(sums: np.ndarray, domain: np.ndarray, level: Level) -> np.ndarray:
-    size = len(domain)
-    o = sums.reshape(*sums.shape[:-1], size, size)
-    n_c = o.sum(-1)
-    n = n_c.sum(-1)
-    d = np.broadcast_to(_distances(level, domain, n_c), o.shape)
-    observed = (o * d).sum((-2, -1))
-    expected = np.einsum("...c,...ck,...k->...", n_c, d, n_c)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return 1 - (n - 1) * observed / expected
-
-
-def _distances(level: Level, domain: np.ndarray, n_c: np.ndarray) -> np.ndarray:
-    """Return Krippendorff's (2011) squared distance between every two values."""
-    if level == "nominal":
-        return 1.0 - np.eye(len(domain))
-    diff = np.subtract.outer(domain, domain)
-    if level == "interval":
-        return diff**2
-    if level == "ratio":
-        total = np.add.outer(domain, domain)
-        return np.divide(diff, total, out=np.zeros_like(diff), where=total != 0) ** 2
-    # Ordinal distance depends on the marginals n_c, so it differs between resamples.
-    idx = np.arange(len(domain))
-    lo, hi = np.minimum.outer(idx, idx), np.maximum.outer(idx, idx)
-    cum = np.cumsum(n_c, axis=-1)
-    between = cum[..., hi] - cum[..., lo] + n_c[..., lo]
-    return (between - (n_c[..., :, None] + n_c[..., None, :]) / 2) ** 2
-
-
 register_item_sums(percent_agreement, _percent_sums)
 register_item_sums(fleiss_kappa, _fleiss_sums)
-register_item_sums(krippendorff_alpha, _kripp_sums)

@@ -159,7 +159,7 @@ def bootstrap_variants(
             for v in variants
         ]
     groups = None if clusters is None else _cluster_groups(clusters)
-    drawn: list[tuple[np.ndarray, np.ndarray]] = []  # (terms, their resampled sums)
+    drawn: list[tuple[np.ndarray, np.ndarray]] = []  # (per-unit terms, their resampled sums)
     out = []
     for variant in variants:
         point = stat_fn(units, **variant)
@@ -167,11 +167,13 @@ def bootstrap_variants(
             out.append(point)
             continue
         sums = item_sums(units, **variant)
-        terms = sums.terms if groups is None else _sum_groups(sums.terms, groups)
-        resampled = next((r for t, r in drawn if np.array_equal(t, terms)), None)
+        resampled = next(
+            (r for t, r in drawn if t is sums.terms or np.array_equal(t, sums.terms)), None
+        )
         if resampled is None:
+            terms = sums.terms if groups is None else _sum_groups(sums.terms, groups)
             resampled = resample_sums(terms, n_boot, np.random.default_rng(seed))
-            drawn.append((terms, resampled))
+            drawn.append((sums.terms, resampled))
         low, high = percentile_interval(sums.finish(resampled))
         out.append(replace(point, low=low, high=high))
     return out

@@ -15,6 +15,7 @@ strength; with thousands of real comparisons it moves strengths by well under 1%
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,6 +24,14 @@ from service.bootstrap import Stat, no_value, resample_sums
 Outcome = tuple[Hashable, Hashable, float]  # (a, b, a's score: 1 win, 0.5 tie, 0 loss)
 
 PRIOR = 0.5
+
+
+class Coded(NamedTuple):
+    """Outcomes as arrays: a's and b's indices into the models, and a's score."""
+
+    a: np.ndarray
+    b: np.ndarray
+    score: np.ndarray
 
 
 def fit_bradley_terry(
@@ -34,7 +43,8 @@ def fit_bradley_terry(
     """
     if not models:
         return {}
-    strengths = _fit(_wins_matrix(models, outcomes)[None], prior)[0]
+    coded = code_outcomes(models, outcomes)
+    strengths = _fit(wins_matrix(len(models), coded)[None], prior)[0]
     return {m: float(s) for m, s in zip(models, strengths, strict=True)}
 
 
@@ -55,27 +65,48 @@ def bootstrap_bradley_terry(
     """
     if units is not None and len(units) != len(outcomes):
         raise ValueError("units must name the unit of every outcome")
-    index = _model_index(models)
-    point = fit_bradley_terry(models, outcomes, prior=prior)
-    played = np.zeros(len(models), dtype=np.int64)
-    for a, b, _ in outcomes:
-        played[index[a]] += 1
-        played[index[b]] += 1
-    low = high = np.full(len(models), np.nan)
-    if outcomes and n_boot > 0:
-        cells, terms = _unit_terms(index, outcomes, units)
+    coded = code_outcomes(models, outcomes)
+    unit = None
+    if units is not None:
+        seen: dict[Hashable, int] = {}
+        unit = np.array([seen.setdefault(u, len(seen)) for u in units], dtype=np.int64)
+    stats = bootstrap_coded(len(models), coded, units=unit, n_boot=n_boot, seed=seed, prior=prior)
+    return dict(zip(models, stats, strict=True))
+
+
+def bootstrap_coded(
+    size: int,
+    coded: Coded,
+    *,
+    units: np.ndarray | None = None,
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    prior: float = PRIOR,
+) -> list[Stat]:
+    """Return bootstrap_bradley_terry's result, model by model, for outcomes already coded.
+
+    ``units`` names each outcome's unit (any values NumPy can sort); units are numbered in the
+    order they first appear, as bootstrap_bradley_terry numbers them.
+    """
+    if units is not None and len(units) != len(coded.a):
+        raise ValueError("units must name the unit of every outcome")
+    wins = wins_matrix(size, coded)
+    point = _fit(wins[None], prior)[0] if size else np.zeros(0)
+    played = np.bincount(coded.a, minlength=size) + np.bincount(coded.b, minlength=size)
+    low = high = np.full(size, np.nan)
+    if len(coded.a) and n_boot > 0:
+        cells, terms = _unit_terms(size, coded, _first_seen(units))
         sums = resample_sums(terms, n_boot, np.random.default_rng(seed))
-        wins = np.zeros((n_boot, len(models) ** 2))
-        wins[:, cells] = sums
-        fits = _fit(wins.reshape(n_boot, len(models), len(models)), prior)
+        resampled = np.zeros((n_boot, size * size))
+        resampled[:, cells] = sums
+        fits = _fit(resampled.reshape(n_boot, size, size), prior)
         low, high = np.percentile(fits, [2.5, 97.5], axis=0)
-    result = {}
-    for k, model in enumerate(models):
-        if played[k] == 0:
-            result[model] = no_value("not enough data: no comparisons")
-        else:
-            result[model] = Stat(point[model], _opt(low[k]), _opt(high[k]), n=int(played[k]))
-    return result
+    return [
+        Stat(float(point[k]), _opt(low[k]), _opt(high[k]), n=int(played[k]))
+        if played[k]
+        else no_value("not enough data: no comparisons")
+        for k in range(size)
+    ]
 
 
 def win_rate_matrix(
@@ -86,7 +117,11 @@ def win_rate_matrix(
     n counts the games between a and b; pairs never compared have no value. The diagonal is
     left out.
     """
-    wins = _wins_matrix(models, outcomes)
+    return win_rates(models, wins_matrix(len(models), code_outcomes(models, outcomes)))
+
+
+def win_rates(models: Sequence[Hashable], wins: np.ndarray) -> dict[Hashable, dict[Hashable, Stat]]:
+    """Return win_rate_matrix from a wins matrix (see wins_matrix)."""
     games = wins + wins.T
     matrix: dict[Hashable, dict[Hashable, Stat]] = {}
     for i, a in enumerate(models):
@@ -102,16 +137,12 @@ def win_rate_matrix(
     return matrix
 
 
-def _model_index(models: Sequence[Hashable]) -> dict[Hashable, int]:
+def code_outcomes(models: Sequence[Hashable], outcomes: Sequence[Outcome]) -> Coded:
+    """Code (a, b, score) outcomes as indices into ``models``; refuse unknown models, a model
+    against itself and scores outside [0, 1]."""
     index = {m: k for k, m in enumerate(models)}
     if len(index) != len(models):
         raise ValueError("models must be distinct")
-    return index
-
-
-def _coded(
-    index: dict[Hashable, int], outcomes: Sequence[Outcome]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a = np.empty(len(outcomes), dtype=np.int64)
     b = np.empty(len(outcomes), dtype=np.int64)
     score = np.empty(len(outcomes))
@@ -121,34 +152,40 @@ def _coded(
         if first == second or not 0 <= s <= 1:
             raise ValueError(f"outcome must be two different models and a score in [0, 1]: {k}")
         a[k], b[k], score[k] = index[first], index[second], s
-    return a, b, score
+    return Coded(a, b, score)
 
 
-def _wins_matrix(models: Sequence[Hashable], outcomes: Sequence[Outcome]) -> np.ndarray:
+def wins_matrix(size: int, coded: Coded) -> np.ndarray:
     """Return wins[i, j]: i's total score against j."""
-    size = len(models)
-    a, b, score = _coded(_model_index(models), outcomes)
+    a, b, score = coded
     flat = np.bincount(a * size + b, weights=score, minlength=size * size)
     flat += np.bincount(b * size + a, weights=1 - score, minlength=size * size)
     return flat.reshape(size, size)
 
 
-def _unit_terms(
-    index: dict[Hashable, int], outcomes: Sequence[Outcome], units: Sequence[Hashable] | None
-) -> tuple[np.ndarray, np.ndarray]:
+def _first_seen(units: np.ndarray | None) -> np.ndarray | None:
+    """Number units 0, 1, ... in the order they first appear."""
+    if units is None or len(units) == 0:
+        return units
+    _, first, inverse = np.unique(units, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))
+    return rank[inverse.reshape(-1)]
+
+
+def _unit_terms(size: int, coded: Coded, unit: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Return the wins-matrix cells in use and each unit's score in them (units × cells)."""
-    size = len(index)
-    a, b, score = _coded(index, outcomes)
-    if units is None:
-        unit = np.arange(len(outcomes))
-    else:
-        seen: dict[Hashable, int] = {}
-        unit = np.array([seen.setdefault(u, len(seen)) for u in units], dtype=np.int64)
+    a, b, score = coded
+    if unit is None:
+        unit = np.arange(len(a))
     cell = np.concatenate([a * size + b, b * size + a])
     cells, column = np.unique(cell, return_inverse=True)
-    terms = np.zeros((unit.max() + 1, len(cells)))
-    np.add.at(terms, (np.concatenate([unit, unit]), column), np.concatenate([score, 1 - score]))
-    return cells, terms
+    n_units = int(unit.max()) + 1
+    flat = np.concatenate([unit, unit]) * len(cells) + column.reshape(-1)
+    terms = np.bincount(
+        flat, weights=np.concatenate([score, 1 - score]), minlength=n_units * len(cells)
+    )
+    return cells, terms.reshape(n_units, len(cells))
 
 
 def _fit(

@@ -16,10 +16,12 @@ from service.agreement import (
     kendall_w,
     kendall_w_per_item,
     krippendorff_alpha,
+    krippendorff_alpha_of_counts,
     label_counts,
     percent_agreement,
     reliability_data,
     stacked_reliability_data,
+    value_counts,
 )
 from service.bootstrap import bootstrap_variants, distinct_rows
 from service.rater_quality import (
@@ -70,6 +72,25 @@ def test_stacked_reliability_data_gives_the_same_alpha(level: str) -> None:
     assert bootstrap_ci(krippendorff_alpha, stacked, level=level, n_boot=200) == pytest.approx(
         bootstrap_ci(krippendorff_alpha, full, level=level, n_boot=200)
     )
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval", "ratio"])
+def test_alpha_of_value_counts_equals_alpha_of_reliability_data(level: str) -> None:
+    codes = code_triples(_random_triples(6))
+    counts = value_counts(codes)
+    assert np.array_equal(counts.counts, label_counts(codes))
+    # Exactly the same figures, bootstrap included: the dashboards switched to counts.
+    data = stacked_reliability_data(codes)
+    clusters = np.array(codes.items) // 3
+    assert krippendorff_alpha_of_counts(counts, level) == krippendorff_alpha(data, level)
+    assert bootstrap_ci(
+        krippendorff_alpha_of_counts, counts, level=level, n_boot=200, clusters=clusters
+    ) == bootstrap_ci(krippendorff_alpha, data, level=level, n_boot=200, clusters=clusters)
+
+
+def test_alpha_of_value_counts_refuses_an_unknown_level() -> None:
+    with pytest.raises(ValueError, match="level"):
+        krippendorff_alpha_of_counts(value_counts(code_triples(_random_triples(1))), "cardinal")  # type: ignore[arg-type]
 
 
 def test_one_unit_per_cluster_is_the_plain_bootstrap() -> None:
@@ -158,6 +179,21 @@ def test_bootstrap_variants_share_resamples_and_equal_separate_calls() -> None:
     shared = bootstrap_variants(krippendorff_alpha, data, variants, n_boot=300, clusters=clusters)
     separate = [
         bootstrap_ci(krippendorff_alpha, data, n_boot=300, clusters=clusters, **v) for v in variants
+    ]
+    assert shared == separate
+
+
+def test_bootstrap_variants_of_value_counts_equal_separate_calls() -> None:
+    codes = code_triples(_random_triples(12))
+    counts = value_counts(codes)
+    clusters = np.array(codes.items) // 2
+    variants = [{"level": "ordinal"}, {"level": "interval"}]
+    shared = bootstrap_variants(
+        krippendorff_alpha_of_counts, counts, variants, n_boot=300, clusters=clusters
+    )
+    separate = [
+        bootstrap_ci(krippendorff_alpha_of_counts, counts, n_boot=300, clusters=clusters, **v)
+        for v in variants
     ]
     assert shared == separate
 

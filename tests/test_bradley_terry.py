@@ -11,9 +11,13 @@ from scipy.stats import kendalltau
 
 from service.bradley_terry import (
     PRIOR,
+    Coded,
     bootstrap_bradley_terry,
+    bootstrap_coded,
     fit_bradley_terry,
     win_rate_matrix,
+    win_rates,
+    wins_matrix,
 )
 
 TINY = 1e-9  # a prior small enough that the fit is the maximum-likelihood estimate
@@ -167,3 +171,22 @@ def test_win_rate_matrix() -> None:
 def test_bad_outcomes_are_rejected(outcome: tuple[str, str, float]) -> None:
     with pytest.raises(ValueError):
         fit_bradley_terry(["a", "b"], [outcome])
+
+
+def test_coded_outcomes_give_the_same_fits_and_win_rates() -> None:
+    rng = np.random.default_rng(8)
+    names = ["m0", "m1", "m2", "m3"]
+    outcomes = [
+        (names[a], names[b], s) for a, b, s in _simulate(np.zeros(3), 400, seed=8, tie_share=0.2)
+    ]
+    units = rng.integers(1000, 1100, len(outcomes))[::-1].tolist()  # not in first-seen order
+    index = {m: k for k, m in enumerate(names)}
+    coded = Coded(
+        np.array([index[a] for a, _, _ in outcomes]),
+        np.array([index[b] for _, b, _ in outcomes]),
+        np.array([s for _, _, s in outcomes]),
+    )
+    expected = bootstrap_bradley_terry(names, outcomes, units=units, n_boot=200, seed=5)
+    got = bootstrap_coded(len(names), coded, units=np.array(units), n_boot=200, seed=5)
+    assert dict(zip(names, got, strict=True)) == expected  # m3 never played: a reason
+    assert win_rates(names, wins_matrix(len(names), coded)) == win_rate_matrix(names, outcomes)

@@ -17,16 +17,16 @@ from service.agreement import (
     FEW_SHARED,
     Codes,
     Level,
+    ValueCounts,
     bootstrap_ci,
     cohen_kappa_matrix_from_codes,
     fleiss_kappa,
     kendall_w_overall,
     kendall_w_per_item,
-    krippendorff_alpha,
-    label_counts,
+    krippendorff_alpha_of_counts,
     mean_kendall_tau_overall,
     percent_agreement,
-    stacked_reliability_data,
+    value_counts,
 )
 from service.bootstrap import Stat, bootstrap_variants
 from service.dashboards.columns import load_judgments
@@ -69,19 +69,25 @@ def categorical_stats(labels: Labels, on: str) -> list[dict[str, Any]]:
     """Return percent agreement, Fleiss' kappa and nominal alpha for nominal labels."""
     codes = labels.codes()
     boot = {"n_boot": N_BOOT, "seed": SEED, "clusters": labels.unit_item[codes.items]}
-    table = label_counts(codes)
+    counts = value_counts(codes)  # items × labels: Fleiss' table and alpha's value counts
     return [
-        _entry("percent_agreement", on, bootstrap_ci(percent_agreement, table, **boot)),
-        _entry("fleiss_kappa", on, bootstrap_ci(fleiss_kappa, table, **boot)),
-        _alpha("nominal", labels, on, codes),
+        _entry("percent_agreement", on, bootstrap_ci(percent_agreement, counts.counts, **boot)),
+        _entry("fleiss_kappa", on, bootstrap_ci(fleiss_kappa, counts.counts, **boot)),
+        _alpha("nominal", labels, on, codes, counts),
     ]
 
 
-def _alpha(level: Level, labels: Labels, on: str, codes: Codes | None = None) -> dict[str, Any]:
+def _alpha(
+    level: Level,
+    labels: Labels,
+    on: str,
+    codes: Codes | None = None,
+    counts: ValueCounts | None = None,
+) -> dict[str, Any]:
     codes = codes or labels.codes()
     stat = bootstrap_ci(
-        krippendorff_alpha,
-        stacked_reliability_data(codes),
+        krippendorff_alpha_of_counts,
+        counts or value_counts(codes),
         level=level,
         n_boot=N_BOOT,
         seed=SEED,
@@ -145,8 +151,8 @@ def _dimension(cols: Any, dim: dict[str, Any]) -> dict[str, Any]:
         on = f"{dim['label']} ({where}, 1–{dim['points']})"
         codes = labels.codes()
         ordinal, interval = bootstrap_variants(
-            krippendorff_alpha,
-            stacked_reliability_data(codes),
+            krippendorff_alpha_of_counts,
+            value_counts(codes),
             [{"level": "ordinal"}, {"level": "interval"}],
             n_boot=N_BOOT,
             seed=SEED,

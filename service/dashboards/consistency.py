@@ -6,31 +6,25 @@ import numpy as np
 
 from service.bootstrap import Stat
 from service.dashboards.columns import JudgmentColumns
+from service.dashboards.lookups import Models
 from service.dashboards.verdicts import Pairs, likert_dimensions, verdict_pairs
 from service.models import Project
 from service.rater_quality import intransitive_triads
 
 
 def model_triads(
-    pairs: Pairs,
-    cols: JudgmentColumns,
-    rater_at: np.ndarray,
-    models: dict[tuple[int, str], str],
-    size: int,
+    pairs: Pairs, cols: JudgmentColumns, rater_at: np.ndarray, models: Models, size: int
 ) -> list[Stat]:
     """Per rater: cyclic triads among models, from their verdicts averaged per model pair.
 
     A rater's verdicts on different items are pooled per pair of models (mean score), so a
     cycle means they rated model A over B, B over C and C over A on the whole.
     """
-    items = cols.item[pairs.row].tolist()
-    a = [models.get(key) for key in zip(items, pairs.a.tolist(), strict=True)]
-    b = [models.get(key) for key in zip(items, pairs.b.tolist(), strict=True)]
-    usable = np.array(
-        [x is not None and y is not None and x != y for x, y in zip(a, b, strict=True)], dtype=bool
-    )
-    names, codes = np.unique(np.array([m or "" for m in a + b], dtype=str), return_inverse=True)
-    ca, cb = codes[: len(a)][usable], codes[len(a) :][usable]
+    items = cols.item[pairs.row]
+    ca, cb = models.codes_of(items, pairs.a), models.codes_of(items, pairs.b)
+    usable = (ca >= 0) & (cb >= 0) & (ca != cb)
+    names = models.names
+    ca, cb = ca[usable], cb[usable]
     score = pairs.score[usable]
     swap = ca > cb  # orient every pair low code first
     lo, hi = np.where(swap, cb, ca), np.where(swap, ca, cb)

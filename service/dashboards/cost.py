@@ -82,7 +82,9 @@ def cost_report(
     *, session: Session, project: Project, filters: Filters, rates: Rates
 ) -> dict[str, Any]:
     """Return spend to date, cost per judgment and per finished item, and projected cost."""
-    cols = load_judgments(session=session, project=project, filters=filters, verdicts=False)
+    cols = load_judgments(
+        session=session, project=project, filters=filters, verdicts=False, created=True
+    )
     items = load_items(session=session, project=project, filters=filters)
     people = load_raters(session=session, ids=cols.rater)
     ids = np.unique(cols.rater)

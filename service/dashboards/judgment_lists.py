@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from service.dashboards.adjudication import adjudications_of, project_item
-from service.dashboards.columns import current_judgment_filter
+from service.dashboards.conditions import current_judgment_filter
 from service.dashboards.filters import Filters
 from service.dashboards.gold import gold_score, verdict_ranks
 from service.dashboards.lookups import load_gold, load_raters

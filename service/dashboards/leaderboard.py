@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from service.bradley_terry import PRIOR, bootstrap_bradley_terry, win_rate_matrix
+from service.bradley_terry import PRIOR, Coded, bootstrap_coded, win_rates, wins_matrix
 from service.dashboards.columns import load_judgments
 from service.dashboards.filters import Filters
 from service.dashboards.lookups import load_models
@@ -48,25 +48,28 @@ def leaderboard_report(*, session: Session, project: Project, filters: Filters) 
     )
     models = load_models(session=session, project=project)
     pairs = main_pairs(cols, project, dimension)
-    items = cols.item[pairs.row].tolist()
-    a = [models.get((i, r)) for i, r in zip(items, pairs.a, strict=True)]
-    b = [models.get((i, r)) for i, r in zip(items, pairs.b, strict=True)]
-    keep = [x is not None and y is not None and x != y for x, y in zip(a, b, strict=True)]
-    outcomes = [(x, y, s) for x, y, s, k in zip(a, b, pairs.score.tolist(), keep, strict=True) if k]
-    units = [i for i, k in zip(items, keep, strict=True) if k]
-    names = sorted({m for x, y, _ in outcomes for m in (x, y)})
+    items = cols.item[pairs.row]
+    a, b = models.codes_of(items, pairs.a), models.codes_of(items, pairs.b)
+    keep = (a >= 0) & (b >= 0) & (a != b)
+    # Models are coded in name order, so the compared ones keep that order among themselves.
+    compared, codes = np.unique(np.concatenate([a[keep], b[keep]]), return_inverse=True)
+    names = models.names[compared]
+    codes = codes.reshape(-1)
+    outcomes = Coded(codes[: keep.sum()], codes[keep.sum() :], pairs.score[keep])
     base = {
         "on": main_label_name(project, dimension),
         "method": method_text(project, dimension or _rating_dimension(project)),
-        "comparisons": len(outcomes),
-        "same_model_pairs": len(keep) - sum(keep),
+        "comparisons": int(keep.sum()),
+        "same_model_pairs": int((~keep).sum()),
         "judgments": len(cols),
     }
     if len(names) < 2:
         reason = "not enough data: fewer than 2 models were compared"
         return base | {"reason": reason, "models": [], "win_rate": {"models": [], "matrix": []}}
-    fits = bootstrap_bradley_terry(names, outcomes, units=units, n_boot=N_BOOT, seed=0)
-    record = _record(names, outcomes)
+    size = len(names)
+    stats = bootstrap_coded(size, outcomes, units=items[keep], n_boot=N_BOOT, seed=0)
+    fits = dict(zip(names.tolist(), stats, strict=True))
+    record = _record(names.tolist(), outcomes)
     rows = [
         {
             "model": m,
@@ -78,11 +81,12 @@ def leaderboard_report(*, session: Session, project: Project, filters: Filters) 
             },
             **record[m],
         }
-        for m in names
+        for m in names.tolist()
     ]
     rows.sort(key=lambda r: (-(r["strength"]["value"] or -math.inf), r["model"]))
     order = [r["model"] for r in rows]
-    rates = win_rate_matrix(order, outcomes)
+    perm = np.searchsorted(names, order)
+    rates = win_rates(order, wins_matrix(size, outcomes)[np.ix_(perm, perm)])
     matrix = [
         [
             None if x == y else {"value": rounded(rates[x][y].value), "n": rates[x][y].n}
@@ -102,11 +106,8 @@ def _elo(value: float | None) -> float | None:
     return None if value is None else ELO_BASE + ELO_SCALE * value
 
 
-def _record(names: list[str], outcomes: list[tuple[str, str, float]]) -> dict[str, dict]:
-    index = {m: k for k, m in enumerate(names)}
-    a = np.array([index[x] for x, _, _ in outcomes])
-    b = np.array([index[y] for _, y, _ in outcomes])
-    s = np.array([score for _, _, score in outcomes])
+def _record(names: list[str], outcomes: Coded) -> dict[str, dict]:
+    a, b, s = outcomes
     size = len(names)
 
     def count(who: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -122,5 +123,5 @@ def _record(names: list[str], outcomes: list[tuple[str, str, float]]) -> dict[st
             "losses": int(losses[k]),
             "ties": int(ties[k]),
         }
-        for m, k in index.items()
+        for k, m in enumerate(names)
     }

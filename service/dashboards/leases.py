@@ -9,13 +9,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service.dashboards.columns import (
-    date_filter,
-    fetch_columns,
-    gold_filter,
-    item_filters,
-    rater_filter,
-)
+from service.dashboards.columns import fetch_columns
+from service.dashboards.conditions import date_filter, gold_filter, item_filters, rater_filter
 from service.dashboards.filters import Filters
 from service.dashboards.sql_expressions import epoch_seconds
 from service.models import Assignment, Item, Project
@@ -77,10 +72,14 @@ def assignment_counts(
     *, session: Session, project: Project, filters: Filters
 ) -> dict[tuple[int, str], int]:
     """Count the project's assignments that pass the filters, by (rater id, status)."""
+    # Grouping by the bare column lets SQLite walk ix_assignment_rater_status to skip a sort,
+    # fetching every row through that index to test its project: four times slower than
+    # scanning the project's rows and sorting. "rater_id + 0" is not the indexed column.
+    rater = Assignment.rater_id + sa.literal_column("0")
     query = (
-        sa.select(Assignment.rater_id, Assignment.status, sa.func.count(Assignment.id))
+        sa.select(rater, Assignment.status, sa.func.count(Assignment.id))
         .join(Item, Item.id == Assignment.item_id)
         .where(*_lease_filter(project, filters))
-        .group_by(Assignment.rater_id, Assignment.status)
+        .group_by(rater, Assignment.status)
     )
     return {(rater, status): n for rater, status, n in session.execute(query)}

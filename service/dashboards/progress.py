@@ -28,7 +28,9 @@ def progress_report(
     fewer or a live lease. Gold items are counted apart: they are not rated to an overlap.
     """
     now = now or utcnow()
-    cols = load_judgments(session=session, project=project, filters=filters, verdicts=False)
+    cols = load_judgments(
+        session=session, project=project, filters=filters, verdicts=False, created=True
+    )
     leases = load_assignments(
         session=session, project=project, filters=filters, statuses=("active", "skipped")
     )
@@ -100,8 +102,10 @@ def _per_day(created: np.ndarray, rater: np.ndarray, skipped_at: np.ndarray) -> 
     span = last - first + 1
     judgments = np.bincount(day - first, minlength=span)
     skips = np.bincount(skip_day - first, minlength=span)
-    pairs = np.unique(np.stack([day - first, rater]), axis=1) if day.size else np.zeros((2, 0))
-    raters = np.bincount(pairs[0].astype(np.int64), minlength=span)
+    # Distinct (day, rater) pairs, as one integer each: sorting rows of a 2-D array is slower.
+    width = int(rater.max()) + 1 if rater.size else 1
+    active_days = np.unique((day - first) * width + rater) // width
+    raters = np.bincount(active_days, minlength=span)
     return [
         {
             "date": iso_day(first + k),

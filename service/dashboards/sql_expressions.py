@@ -56,12 +56,16 @@ def _contains_pg(element: json_list_contains, compiler: Any, **kw: Any) -> str:
 
 
 class _ResponseScore(FunctionElement):
-    """rubric["response"][shown_order[position]][dimension] of a judgment."""
+    """rubric["response"][<response id>][dimension] of a judgment.
+
+    The response id is an SQL expression: the id shown at a screen position (read from the
+    judgment's shown order), or a literal id.
+    """
 
     inherit_cache = True
 
-    def __init__(self, rubric: Any, shown: Any, position: int, dimension: str) -> None:
-        super().__init__(rubric, shown, sa.literal(position), sa.literal(dimension))
+    def __init__(self, rubric: Any, response: Any, dimension: str) -> None:
+        super().__init__(rubric, response, sa.literal(dimension))
 
 
 class response_number(_ResponseScore):  # noqa: N801
@@ -79,17 +83,19 @@ class response_text(_ResponseScore):  # noqa: N801
 
 
 def _score_sqlite(element: _ResponseScore, compiler: Any, **kw: Any) -> str:
-    rubric, shown, position, dimension = (compiler.process(c, **kw) for c in element.clauses)
-    # The path is built per row: $.response."<id shown there>"."<dimension>"
-    key = f"json_extract({shown}, '$[' || {position} || ']')"
-    return f"json_extract({rubric}, '$.response.' || json_quote({key}) || '.' || json_quote({dimension}))"
+    rubric, response, dimension = (compiler.process(c, **kw) for c in element.clauses)
+    # The path $.response."<id>"."<dimension>"; SQLite evaluates it once per statement when
+    # the id is a literal, and per row when it comes from the shown order.
+    path = f"'$.response.' || json_quote({response}) || '.' || json_quote({dimension})"
+    return f"json_extract({rubric}, {path})"
 
 
 def _score_pg(element: _ResponseScore, compiler: Any, **kw: Any) -> str:
-    rubric, shown, position, dimension = (compiler.process(c, **kw) for c in element.clauses)
+    rubric, response, dimension = (compiler.process(c, **kw) for c in element.clauses)
     # One path lookup (#>>) parses the json text once; chained -> operators parse it per step.
-    key = f"(({shown}) ->> CAST({position} AS INTEGER))"
-    value = f"(({rubric}) #>> ARRAY['response', {key}, CAST({dimension} AS TEXT)])"
+    value = (
+        f"(({rubric}) #>> ARRAY['response', CAST({response} AS TEXT), CAST({dimension} AS TEXT)])"
+    )
     return f"CAST({value} AS DOUBLE PRECISION)" if isinstance(element, response_number) else value
 
 
