@@ -44,8 +44,8 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "WORKERS": (
         2,
-        "gunicorn worker processes started by `rankroom serve`. On SQLite one per core "
-        "serves most: writes queue for one lock, and more workers only add contention.",
+        "gunicorn worker processes started by `rankroom serve`; one per core keeps "
+        "latency tails short (see the assignment benchmark).",
     ),
     "THREADS": (
         1,

@@ -6,6 +6,7 @@ starts one); with RANKROOM_REQUIRE_POSTGRES=1 (as in CI) its absence is an error
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import uuid
@@ -79,6 +80,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield _pg_url(name)
+    # A connection the test left to the garbage collector goes back to its pool now, while
+    # its database exists. Dropped with the database, it would fail its reset whenever it is
+    # finalised, possibly in the middle of ast.parse in a later test, which CPython 3.11.7
+    # reports as "AST constructor recursion depth mismatch".
+    gc.collect()
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
