@@ -70,12 +70,10 @@ _DUE = sa.exists().where(
     _OTHER.c.status == "active",
     _OTHER.c.expires_at <= sa.bindparam("now"),
 )
-_STANDING = sa.select(
-    sa.func.min(LEASES.c.id).filter(_IS_LIVE).label("live"), _DUE.label("due")
-).where(_MINE, LEASES.c.status == "active")
+_WHERE_NOW = (sa.func.min(LEASES.c.id).filter(_IS_LIVE).label("live"), _DUE.label("due"))
+_STANDING = sa.select(*_WHERE_NOW).where(_MINE, LEASES.c.status == "active")
 _STANDING_COUNTS = sa.select(
-    sa.func.min(LEASES.c.id).filter(_IS_LIVE).label("live"),
-    _DUE.label("due"),
+    *_WHERE_NOW,
     sa.func.count().filter(_HOLDING).label("total"),
     sa.func.count().filter(_HOLDING, LEASES.c.is_gold).label("golds"),
     sa.func.count().filter(_HOLDING, LEASES.c.created_at >= sa.bindparam("day")).label("today"),

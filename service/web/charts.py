@@ -54,6 +54,18 @@ def _text(x: float, y: float, text: Any, cls: str = "axis", anchor: str = "start
     )
 
 
+def _nothing(label: str) -> Markup:
+    return Markup(f'<p class="muted">{escape(label)}: nothing to draw yet.</p>')
+
+
+def _value_axis(
+    points: Sequence[tuple[str, float]], top: int, plot_h: float
+) -> tuple[list[float], Callable[[float], float]]:
+    """Ticks from 0 past the largest value, and the y coordinate of a value."""
+    ticks = nice_ticks(0, max(v for _, v in points) or 1)
+    return ticks, lambda v: top + plot_h * (1 - v / ticks[-1])
+
+
 def bar_chart(
     points: Sequence[tuple[str, float]],
     *,
@@ -64,11 +76,10 @@ def bar_chart(
 ) -> Markup:
     """Draw vertical bars, one per (label, value), with a y axis and thinned x labels."""
     if not points:
-        return Markup(f'<p class="muted">{escape(label)}: nothing to draw yet.</p>')
+        return _nothing(label)
     left, bottom, top = 48, 28, 10
-    ticks = nice_ticks(0, max(v for _, v in points) or 1)
     plot_w, plot_h = width - left - 8, height - bottom - top
-    y = lambda v: top + plot_h * (1 - v / ticks[-1])  # noqa: E731
+    ticks, y = _value_axis(points, top, plot_h)
     slot = plot_w / len(points)
     bar = min(slot * 0.76, 90)
     body = _y_axis(ticks, y, left, width, fmt)
@@ -108,11 +119,10 @@ def line_chart(
 ) -> Markup:
     """Draw a line through (label, value) points, with a y axis from 0."""
     if not points:
-        return Markup(f'<p class="muted">{escape(label)}: nothing to draw yet.</p>')
+        return _nothing(label)
     left, bottom, top = 64, 28, 10
-    ticks = nice_ticks(0, max(v for _, v in points) or 1)
     plot_w, plot_h = width - left - 8, height - bottom - top
-    y = lambda v: top + plot_h * (1 - v / ticks[-1])  # noqa: E731
+    ticks, y = _value_axis(points, top, plot_h)
     step = plot_w / max(len(points) - 1, 1)
     xy = [(left + k * step, y(v)) for k, (_, v) in enumerate(points)]
     body = _y_axis(ticks, y, left, width, fmt)
@@ -141,7 +151,7 @@ def forest_plot(
 ) -> Markup:
     """Draw estimates with 95% interval whiskers, one row per {label, value, low, high, reason}."""
     if not rows:
-        return Markup(f'<p class="muted">{escape(label)}: nothing to draw yet.</p>')
+        return _nothing(label)
     left, right, row_h, top = 300, 90, 30, 24
     height = top + row_h * len(rows) + 8
     plot_w = width - left - right
@@ -233,7 +243,7 @@ def scatter(
     """Draw points {x, y, name, flagged}; flagged points get the alert colour."""
     usable = [p for p in points if p["x"] is not None and p["y"] is not None]
     if not usable:
-        return Markup(f'<p class="muted">{escape(label)}: nothing to draw yet.</p>')
+        return _nothing(label)
     left, bottom, top = 56, 40, 12
     xt = nice_ticks(0, max(p["x"] for p in usable) or 1)
     yt = nice_ticks(min(0.0, *(p["y"] for p in usable)), max(1.0, *(p["y"] for p in usable)))
@@ -274,7 +284,7 @@ def matrix_chart(
 ) -> Markup:
     """Draw a square matrix of {value, n} cells (row beats column), coloured around 0.5."""
     if not names:
-        return Markup(f'<p class="muted">{escape(label)}: nothing to draw yet.</p>')
+        return _nothing(label)
     size = max(26, min(56, 640 // len(names)))
     left, top = 170, 130
     width, height = left + size * len(names) + 8, top + size * len(names) + 8
