@@ -40,6 +40,10 @@ sys.path.insert(0, str(ROOT))
 
 HOST = "127.0.0.1"
 PASSWORD = "bench-password-1"
+LOOPS = {
+    "separate": "next -> submit",
+    "together": "submit-and-next (the rating screen's loop)",
+}
 
 
 def start_database(backend: str, tmp: Path, port: int) -> tuple[str, Any]:
@@ -180,29 +184,40 @@ class Connection:
         return int(head[9:12]), data
 
 
-async def _rater(port: int, who: tuple[str, str], window: tuple[float, float], out: dict) -> None:
+async def _rater(
+    port: int, who: tuple[str, str], window: tuple[float, float], out: dict, together: bool
+) -> None:
+    """Loop next -> submit; with ``together``, each submission's answer is the next item."""
     conn = Connection(port, *who)
     start, end = window
+    submit = "judgment-and-next" if together else "judgment"
+    lease = None
     while time.time() < end:
-        t0 = time.time()
-        status, body = await conn.post("/api/v1/projects/bench/next", b"")
-        t1 = time.time()
-        if t0 >= start:
-            out["next"].append(t1 - t0)
-        if status != 200:
-            out["errors"].append(f"next {status} {body[:200]!r}")
-            continue
-        lease = json.loads(body)["assignment"]
         if lease is None:
-            return
+            t0 = time.time()
+            status, body = await conn.post("/api/v1/projects/bench/next", b"")
+            if t0 >= start:
+                out["next"].append(time.time() - t0)
+            if status != 200:
+                out["errors"].append(f"next {status} {body[:200]!r}")
+                continue
+            lease = json.loads(body)["assignment"]
+            if lease is None:
+                return
+        t1 = time.time()
         payload = {"client_id": uuid.uuid4().hex, "verdict": {"choice": "AB"[int(t1 * 1e6) % 2]}}
-        path = f"/api/v1/assignments/{lease['id']}/judgment"
+        path = f"/api/v1/assignments/{lease['id']}/{submit}"
         status, body = await conn.post(path, json.dumps(payload).encode())
         t2 = time.time()
+        lease = None
         if status == 201:
             out["acknowledged"] += 1
             if t1 >= start and t2 <= end:
                 out["judgments"] += 1
+            if together:
+                lease = json.loads(body)["assignment"]
+                if lease is None:
+                    return
         else:
             out["errors"].append(f"submit {status} {body[:200]!r}")
         if t1 >= start:
@@ -210,7 +225,11 @@ async def _rater(port: int, who: tuple[str, str], window: tuple[float, float], o
 
 
 def generator(
-    port: int, raters: list[tuple[str, str]], window: tuple[float, float], begin: float
+    port: int,
+    raters: list[tuple[str, str]],
+    window: tuple[float, float],
+    begin: float,
+    together: bool,
 ) -> dict:
     """Run some raters on one asyncio loop (one generator process); return what it saw.
 
@@ -221,7 +240,7 @@ def generator(
 
     async def main() -> None:
         await asyncio.sleep(max(0.0, begin - time.time()))
-        tasks = [asyncio.create_task(_rater(port, r, window, out)) for r in raters]
+        tasks = [asyncio.create_task(_rater(port, r, window, out, together)) for r in raters]
         await asyncio.sleep(max(0.0, window[0] - time.time()))
         cpu0 = time.process_time()
         await asyncio.sleep(max(0.0, window[1] - time.time()))
@@ -359,10 +378,6 @@ def run(backend: str, args: argparse.Namespace) -> bool:
         server = start_server(url, tmp, args.port, args.workers, args.threads)
         try:
             workers = children(server.pid)
-            db_pids = []
-            if backend == "postgres":
-                postmaster = int((tmp / "pg/postmaster.pid").read_text().split()[0])
-                db_pids = [postmaster, *children(postmaster)]
             sessions = [sign_in(args.port, f"r{k}") for k in range(args.raters)]
             begin = time.time() + 3  # time for the generator processes to start
             window = (begin + args.warmup, begin + args.warmup + args.seconds)
@@ -377,12 +392,20 @@ def run(backend: str, args: argparse.Namespace) -> bool:
                     stderr=subprocess.DEVNULL,
                 )
             groups = [sessions[i :: args.procs] for i in range(args.procs)]
+            together = args.loop == "together"
             ctx = multiprocessing.get_context("spawn")
             with ctx.Pool(args.procs) as pool:
                 pending = [
-                    pool.apply_async(generator, (args.port, g, window, begin)) for g in groups if g
+                    pool.apply_async(generator, (args.port, g, window, begin, together))
+                    for g in groups
+                    if g
                 ]
                 time.sleep(max(0.0, window[0] - time.time()))
+                db_pids = []
+                if backend == "postgres":
+                    # Now, not at start: workers open their connections (backends) lazily.
+                    postmaster = int((tmp / "pg/postmaster.pid").read_text().split()[0])
+                    db_pids = [postmaster, *children(postmaster)]
                 before = (
                     cpu_ticks(workers),
                     cpu_ticks(db_pids),
@@ -440,14 +463,17 @@ def report(backend, args, results, before, after, checks) -> None:  # noqa: ANN0
     kind = f"gthread x{args.threads}" if args.threads > 1 else "sync"
     print(
         f"\n== {backend}: {args.raters} raters, `rankroom serve` with {args.workers} {kind} "
-        f"gunicorn workers, {seconds:.0f} s"
+        f"gunicorn workers, {seconds:.0f} s, loop: {LOOPS[args.loop]}"
     )
     print(f"judgments/s: {judgments / seconds:.1f}  ({judgments} judgments in the window)")
-    print(f"{'call':<8}{'n':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-    for kind in ("next", "submit"):
+    print(f"{'call':<12}{'n':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    calls = {"next": "next", "submit": "submit"}
+    if args.loop == "together":
+        calls["submit"] = "submit+next"
+    for kind, label in calls.items():
         values = [v for r in results for v in r[kind]]
         cells = [_pct(values, q) for q in (0.5, 0.95, 0.99)] + [max(values, default=0) * 1000]
-        print(f"{kind:<8}{len(values):>8}" + "".join(f"{c:>9.1f}" for c in cells))
+        print(f"{label:<12}{len(values):>8}" + "".join(f"{c:>9.1f}" for c in cells))
     errors = [e for r in results for e in r["errors"]]
     print(f"errors: {len(errors)}" + (f"  first: {errors[0]}" if errors else ""))
     if judgments:
@@ -485,6 +511,13 @@ def main() -> None:
         type=int,
         default=None,
         help="Threads per worker, >1 for gthread with keep-alive (default: rankroom serve's).",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=sorted(LOOPS),
+        default="separate",
+        help="separate: next, then submit (two calls per item); together: each submission "
+        "takes the next item in the same call, as the rating screen does.",
     )
     parser.add_argument("--procs", type=int, default=2, help="Load generator processes.")
     parser.add_argument("--port", type=int, default=18431, help="Port for gunicorn.")

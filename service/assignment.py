@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
-from service import gold, pairs, slots
+from service import gold, pairs, projects, slots
 from service.db import is_sqlite
 from service.leases import (  # noqa: F401  (re-exported: the rater API and pages use them here)
     SKIP_REASONS,
@@ -48,9 +48,12 @@ LEASES = Assignment.__table__
 RATER_LOCK_SPACE = 0x5261
 
 # Hot statements are built once (see slots.py): building costs more than executing.
-_RATER_LOCK = sa.select(
-    sa.func.pg_advisory_xact_lock(RATER_LOCK_SPACE, sa.bindparam("rater_id", type_=sa.Integer))
+_LOCK_RATER = sa.func.pg_advisory_xact_lock(
+    RATER_LOCK_SPACE, sa.bindparam("rater_id", type_=sa.Integer)
 )
+_RATER_LOCK = sa.select(_LOCK_RATER)
+# The rater's request for work looks its project up and takes their lock in one trip.
+_PROJECT_LOCKING_RATER = select(Project, _LOCK_RATER).where(Project.slug == sa.bindparam("b_slug"))
 _MINE = sa.and_(
     LEASES.c.rater_id == sa.bindparam("rater_id"),
     LEASES.c.project_id == sa.bindparam("project_id"),
@@ -78,16 +81,26 @@ _STANDING_COUNTS = sa.select(
     sa.func.count().filter(_HOLDING, LEASES.c.is_gold).label("golds"),
     sa.func.count().filter(_HOLDING, LEASES.c.created_at >= sa.bindparam("day")).label("today"),
 ).where(_MINE)
-# The item's prompt rides along with each response: one round trip instead of two.
+# What a new lease needs, in one round trip: the item's responses (its prompt riding
+# along with each) and, after them, the display orders its other raters were shown
+# (rows with ``shown`` set), for choosing and counterbalancing the pair.
 _RESPONSES = (
-    sa.select(Response.external_id, Response.content, Item.prompt, Item.messages)
+    sa.select(
+        Response.external_id,
+        Response.content,
+        Item.prompt,
+        Item.messages,
+        sa.type_coerce(sa.null(), LEASES.c.shown_order.type).label("shown"),
+        Response.position.label("position"),
+    )
     .join(Item, Item.id == Response.item_id)
     .where(Response.item_id == sa.bindparam("item_id"))
-    .order_by(Response.position)
 )
-_HISTORY = sa.select(LEASES.c.shown_order).where(
-    LEASES.c.item_id == sa.bindparam("item_id"), LEASES.c.status.in_(("submitted", "active"))
-)
+_HISTORY = sa.select(
+    sa.null(), sa.null(), sa.null(), sa.null(), LEASES.c.shown_order, sa.literal(-1)
+).where(LEASES.c.item_id == sa.bindparam("item_id"), LEASES.c.status.in_(("submitted", "active")))
+_RESPONSES_AND_HISTORY = sa.union_all(_RESPONSES, _HISTORY).order_by(sa.column("position"))
+_RESPONSES_ONLY = _RESPONSES.order_by(Response.position)
 _INSERT = sa.insert(LEASES).returning(LEASES.c.id)
 _SHOWN_ITEM = sa.select(Item.prompt, Item.messages).where(Item.id == sa.bindparam("item_id"))
 
@@ -123,13 +136,38 @@ def active_lease(*, session: Session, project: Project, rater: User) -> Assignme
     return None if lease_id is None else session.get(Assignment, lease_id)
 
 
-def next_assignment(*, session: Session, project: Project, rater: User) -> Assignment | NoWork:
-    """Return the rater's current lease, or claim the next item for them."""
+def next_in(*, session: Session, slug: str, rater: User) -> tuple[Project, Assignment | NoWork]:
+    """Look a project up by slug; return it and the rater's current or next lease in it."""
+    if is_sqlite(session):
+        project = projects.get_project(session=session, slug=slug)
+        return project, next_assignment(session=session, project=project, rater=rater)
+    params = {"b_slug": slug, "rater_id": rater.id}
+    project = session.execute(_PROJECT_LOCKING_RATER, params).scalars().first()
+    if project is None:
+        raise projects.missing(slug)
+    return project, next_assignment(session=session, project=project, rater=rater, locked=True)
+
+
+def lock_rater(*, session: Session, rater: User) -> None:
+    """Serialise a rater's requests for work until commit (on SQLite every write is serial).
+
+    A double click must not lease two items (or one item twice) to the same rater.
+    """
+    if not is_sqlite(session):
+        session.execute(_RATER_LOCK, {"rater_id": rater.id})
+
+
+def next_assignment(
+    *, session: Session, project: Project, rater: User, locked: bool = False
+) -> Assignment | NoWork:
+    """Return the rater's current lease, or claim the next item for them.
+
+    ``locked``: the caller already holds the rater's lock (``lock_rater``).
+    """
     if project.status != ProjectStatus.ACTIVE.value:
         return NoWork(f"Project {project.name!r} is {project.status}.")
-    if not is_sqlite(session):
-        # A double click must not lease two items (or one item twice) to the same rater.
-        session.execute(_RATER_LOCK, {"rater_id": rater.id})
+    if not locked:
+        lock_rater(session=session, rater=rater)
     now = utcnow()
     counted = bool(project.rater_cap or project.daily_cap or project.gold_rate > 0)
     params = {"project_id": project.id, "rater_id": rater.id, "now": now}
@@ -198,18 +236,23 @@ def display_order(
     *, session: Session, project: Project, item_id: int, gold_answer: dict[str, Any] | None
 ) -> list[str]:
     """Choose the responses a new lease shows, in order (see pairs.py)."""
-    ids = [r.external_id for r in _responses(session, item_id)]
     if project.mode != "pairwise":
-        return pairs.shuffled(ids)
-    history = session.execute(_HISTORY, {"item_id": item_id}).scalars()
-    return pairs.choose_pair(ids, list(history), gold=gold_answer)
+        return pairs.shuffled([r.external_id for r in _responses(session, item_id)])
+    rows = session.execute(_RESPONSES_AND_HISTORY, {"item_id": item_id}).all()
+    history = [r.shown for r in rows if r.position < 0]
+    responses = _cache(session)[item_id] = [r for r in rows if r.position >= 0]
+    return pairs.choose_pair([r.external_id for r in responses], history, gold=gold_answer)
+
+
+def _cache(session: Session) -> dict[int, list[sa.Row]]:
+    return session.info.setdefault("rankroom.responses", {})
 
 
 def _responses(session: Session, item_id: int) -> list[sa.Row]:
     """Return an item's responses (external_id, content, prompt, messages), read once."""
-    cache = session.info.setdefault("rankroom.responses", {})
+    cache = _cache(session)
     if item_id not in cache:
-        cache[item_id] = session.execute(_RESPONSES, {"item_id": item_id}).all()
+        cache[item_id] = session.execute(_RESPONSES_ONLY, {"item_id": item_id}).all()
     return cache[item_id]
 
 

@@ -54,8 +54,13 @@ def get_project(*, session: Session, slug: str) -> Project:
     """Return the project with ``slug`` or raise NotFound."""
     project = session.execute(_BY_SLUG, {"b_slug": slug}).scalars().first()
     if project is None:
-        raise NotFound(f"No project {slug!r}.")
+        raise missing(slug)
     return project
+
+
+def missing(slug: str) -> NotFound:
+    """The error for a project that does not exist."""
+    return NotFound(f"No project {slug!r}.")
 
 
 def list_projects(*, session: Session) -> list[Project]:

@@ -262,3 +262,27 @@ class NewUserSchema(Strict):
         data["expertise"] = sorted({e.strip().lower() for e in data["expertise"] if e.strip()})
         data["display_name"] = data["display_name"].strip()
         return data
+
+
+class JudgmentOutSchema(Schema):
+    """A stored judgment as the rater's API and screen return it."""
+
+    id = fields.Integer()
+    client_id = fields.String()
+    assignment_id = fields.Integer()
+    version = fields.Integer()
+    supersedes_id = fields.Integer(allow_none=True)
+    mode = fields.String()
+    verdict = fields.Dict()
+    rubric = fields.Dict()
+    both_bad = fields.Boolean()
+    flags = fields.List(fields.String())
+    rationale = fields.String()
+    confidence = fields.Integer(allow_none=True)
+    active_ms = fields.Integer(allow_none=True)
+    guideline_version = fields.Integer()
+    created_at = fields.DateTime()
+
+
+# Made once: a marshmallow schema deep-copies its fields when instantiated.
+JUDGMENT_OUT = JudgmentOutSchema()

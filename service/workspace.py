@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service import assignment
+from service import assignment, judgments
 from service.models import Assignment, Item, Judgment, Project, ProjectStatus, User, utcnow
 from service.rendering import plain_excerpt, render_markdown
 
@@ -125,6 +125,26 @@ def rater_projects(
         )
         for p in active
     ]
+
+
+def submit_and_next(
+    *, session: Session, assignment_id: int, rater: User, payload: dict[str, Any]
+) -> tuple[Judgment, bool, Assignment | assignment.NoWork]:
+    """Record a judgment on a lease, then lease the rater's next item in its project.
+
+    One transaction: the rater's screen moves on in one round trip instead of two. The
+    rater's lock is taken first, as "next item" takes it, so the two paths never wait
+    on each other in opposite orders. A repeated client id returns the stored judgment
+    and the live lease its first submission was given, so a retry after a lost answer
+    lands on the same next item.
+    """
+    assignment.lock_rater(session=session, rater=rater)
+    judgment, created = judgments.record_judgment(
+        session=session, assignment_id=assignment_id, rater=rater, payload=payload
+    )
+    project = session.get(Project, judgment.project_id)  # loaded with the lease: no query
+    lease = assignment.next_assignment(session=session, project=project, rater=rater, locked=True)
+    return judgment, created, lease
 
 
 def _dimension(dim: dict[str, Any]) -> dict[str, Any]:

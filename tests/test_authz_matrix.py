@@ -156,6 +156,11 @@ MATRIX: dict[str, Route] = {
     "POST /api/v1/assignments/<int:assignment_id>/judgment": Route(
         RATER_NEW, lambda w, r: f"/api/v1/assignments/{w.leases['judge']}/judgment", json=A_JUDGMENT
     ),
+    "POST /api/v1/assignments/<int:assignment_id>/judgment-and-next": Route(
+        RATER_NEW,
+        lambda w, r: f"/api/v1/assignments/{w.leases['judge-next']}/judgment-and-next",
+        json={"client_id": "matrix-judgment-2", "verdict": {"choice": "A"}},
+    ),
     "POST /api/v1/assignments/<int:assignment_id>/skip": Route(
         RATER_OWN,
         lambda w, r: f"/api/v1/assignments/{w.leases['skip']}/skip",
@@ -255,6 +260,11 @@ MATRIX: dict[str, Route] = {
     "GET /rate/assignments/<int:assignment_id>": Route(
         e("login", "200", "404", "403", "403", "403"),
         lambda w, r: f"/rate/assignments/{w.leases['show']}",
+    ),
+    "POST /rate/assignments/<int:assignment_id>/judgment": Route(
+        e("login", "201", "404", "403", "403", "403"),
+        lambda w, r: f"/rate/assignments/{w.leases['web-judge']}/judgment",
+        json={"client_id": "matrix-judgment-3", "verdict": {"choice": "B"}},
     ),
     # Pull sources: admins only.
     "GET /api/v1/sources": Route(ADMIN_API),
@@ -392,7 +402,8 @@ def world(app: Flask, make: Factory) -> World:
     w.flagged_item = flagged.id
     with db.write_session() as s:
         s.execute(sa.update(Item).where(Item.id == flagged.id).values(flagged=True))
-    for purpose in ("next", "show", "judge", "skip", "renew", "revise", "release", "reassign"):
+    purposes = ("next", "show", "judge", "judge-next", "web-judge", "skip", "renew", "revise")
+    for purpose in (*purposes, "release", "reassign"):
         project = make.project(slug=f"matrix-{purpose}", mode="pairwise", scale="binary")
         make.items(project, [item_row(f"matrix-{purpose}-item")])
         if purpose == "next":

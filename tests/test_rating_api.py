@@ -282,3 +282,70 @@ def test_database_refuses_to_alter_a_judgment(app, client, auth, make, rater):
         ):
             s.execute(sa.text(statement))
     assert _rows(app, Judgment)[0].rationale == ""
+
+
+def test_submit_and_next_stores_the_judgment_and_leases_the_next_item(
+    app, client, auth, make, rater
+):
+    project = make.project(mode="pairwise", scale="binary", overlap=1)
+    make.items(project, [item_row("q1"), item_row("q2")])
+    shown = _next(client, auth, project.slug)
+    payload = {"client_id": "together-1", "verdict": {"choice": "A"}}
+    url = f"/api/v1/assignments/{shown['id']}/judgment-and-next"
+    first = client.post(url, json=payload, headers=_headers(auth))
+    assert first.status_code == 201, first.get_json()
+    body = first.get_json()
+    (j,) = _rows(app, Judgment)
+    assert body["judgment"]["id"] == j.id and j.assignment_id == shown["id"]
+    assert (
+        body["judgment"]
+        == client.post(
+            f"/api/v1/assignments/{shown['id']}/judgment", json=payload, headers=_headers(auth)
+        ).get_json()
+    )  # what submit alone answers for the same judgment
+    nxt = body["assignment"]
+    assert nxt["id"] != shown["id"] and nxt["prompt"] != shown["prompt"]
+    # It is the rater's live lease now: "next" hands out the same one.
+    assert _next(client, auth, project.slug) == nxt
+    statuses = {a.id: a.status for a in _rows(app, Assignment)}
+    assert statuses == {shown["id"]: "submitted", nxt["id"]: "active"}
+
+
+def test_submit_and_next_repeated_moves_on_to_the_same_item(app, client, auth, make, rater):
+    # A retry after a lost answer must neither store twice nor take a second item.
+    project = make.project(mode="pairwise", scale="binary", overlap=1)
+    make.items(project, [item_row("q1"), item_row("q2"), item_row("q3")])
+    shown = _next(client, auth, project.slug)
+    url = f"/api/v1/assignments/{shown['id']}/judgment-and-next"
+    payload = {"client_id": "together-2", "verdict": {"choice": "B"}}
+    first = client.post(url, json=payload, headers=_headers(auth))
+    second = client.post(url, json=payload, headers=_headers(auth))
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.get_json() == second.get_json()
+    assert len(_rows(app, Judgment)) == 1 and len(_rows(app, Assignment)) == 2
+
+
+def test_submit_and_next_refused_leaves_no_trace(app, client, auth, make, rater):
+    project = make.project(mode="pairwise", scale="binary", overlap=1)
+    make.items(project, [item_row("q1"), item_row("q2")])
+    shown = _next(client, auth, project.slug)
+    url = f"/api/v1/assignments/{shown['id']}/judgment-and-next"
+    r = client.post(url, json={"client_id": "together-3", "verdict": {}}, headers=_headers(auth))
+    assert r.status_code == 422
+    assert r.get_json()["errors"][0]["field"] == "verdict.choice"
+    assert _rows(app, Judgment) == []
+    assert [a.id for a in _rows(app, Assignment)] == [shown["id"]]  # no next item taken
+
+
+def test_submit_and_next_says_when_the_work_is_done(app, client, auth, make, rater):
+    project = make.project(mode="pairwise", scale="binary", overlap=1)
+    make.items(project, [item_row("q1")])
+    shown = _next(client, auth, project.slug)
+    url = f"/api/v1/assignments/{shown['id']}/judgment-and-next"
+    r = client.post(
+        url, json={"client_id": "together-4", "verdict": {"choice": "A"}}, headers=_headers(auth)
+    )
+    assert r.status_code == 201
+    body = r.get_json()
+    assert body["assignment"] is None and "No items left" in body["message"]
+    assert len(_rows(app, Judgment)) == 1

@@ -131,9 +131,13 @@ def test_pairwise_item_by_keyboard_only_is_stored_as_done(page, browser_app, bro
     page.keyboard.press("ArrowRight")  # arrows move along a scale: to point 1...
     page.keyboard.press("3")  # ...and a digit picks its point
     assert page.locator("dialog[open]").count() == 0
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     page.keyboard.press("Control+Enter")
     _wait_for_next(page, first)
     elapsed_ms = (time.monotonic() - began) * 1000
+    # One round trip: the submission's answer carries the next item.
+    assert [url.split("/", 3)[3] for url in posts] == [f"rate/assignments/{first}/judgment"]
 
     (judgment,) = _rows(browser_app, Judgment)
     (lease,) = _rows(browser_app, Assignment, id=first)
@@ -343,7 +347,7 @@ def test_double_submit_and_retry_after_lost_answer_store_one_judgment(
 ):
     rater = browser_make.user(role="rater")
     project = _project(browser_make, scale="binary", rubric=[])
-    browser_make.items(project, [item_row("q1"), item_row("q2"), item_row("q3")])
+    browser_make.items(project, [item_row(f"q{n}") for n in range(1, 5)])
     _sign_in_by_keyboard(page, rater.username)
 
     first = _open(page, project.slug)
@@ -373,6 +377,8 @@ def test_double_submit_and_retry_after_lost_answer_store_one_judgment(
     _wait_for_next(page, second)
     assert len(_rows(browser_app, Judgment, assignment_id=second)) == 1
     assert len(_rows(browser_app, Judgment)) == 2
+    # ...and moves on to the item the lost answer carried: no third item taken.
+    assert len(_rows(browser_app, Assignment)) == 3
 
 
 PAYLOAD = (

@@ -1,4 +1,4 @@
-"""The rater's API: take the next item, submit, skip, renew, revise."""
+"""The rater's API: next item, submit (alone or taking the next), skip, renew, revise."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from service import assignment, db, judgments, projects
+from service import assignment, db, judgments, workspace
 from service.auth import current_user, requires
+from service.schemas import JUDGMENT_OUT
 
 bp = Blueprint("rating", __name__, url_prefix="/api/v1", description="Rating work for raters.")
 
@@ -30,27 +31,8 @@ class JudgmentInSchema(Schema):
     started_at = fields.String(load_default=None, allow_none=True)
 
 
-class JudgmentOutSchema(Schema):
-    id = fields.Integer()
-    client_id = fields.String()
-    assignment_id = fields.Integer()
-    version = fields.Integer()
-    supersedes_id = fields.Integer(allow_none=True)
-    mode = fields.String()
-    verdict = fields.Dict()
-    rubric = fields.Dict()
-    both_bad = fields.Boolean()
-    flags = fields.List(fields.String())
-    rationale = fields.String()
-    confidence = fields.Integer(allow_none=True)
-    active_ms = fields.Integer(allow_none=True)
-    guideline_version = fields.Integer()
-    created_at = fields.DateTime()
-
-
-# Instances made once: a marshmallow schema deep-copies its fields when instantiated.
+# Made once: a marshmallow schema deep-copies its fields when instantiated.
 JUDGMENT_IN = JudgmentInSchema()
-JUDGMENT_OUT = JudgmentOutSchema()
 
 
 def _save(result: tuple[Any, bool]) -> tuple[Any, int]:
@@ -64,15 +46,17 @@ def _save(result: tuple[Any, bool]) -> tuple[Any, int]:
 def next_item(slug: str) -> Any:
     """Return the rater's current item, or lease the next one."""
     s = db.session()
-    project = projects.get_project(session=s, slug=slug)
-    lease = assignment.next_assignment(session=s, project=project, rater=current_user())
+    _, lease = assignment.next_in(session=s, slug=slug, rater=current_user())
+    body = _next(s, lease)
+    s.commit()
+    return body
+
+
+def _next(s: Any, lease: Any) -> dict[str, Any]:
     if isinstance(lease, assignment.NoWork):
-        s.commit()
         return {"assignment": None, "message": lease.reason}
     # Described inside the transaction: on SQLite a second one would queue for the lock again.
-    shown = assignment.describe(session=s, lease=lease)
-    s.commit()
-    return {"assignment": shown}
+    return {"assignment": assignment.describe(session=s, lease=lease)}
 
 
 @bp.route("/assignments/<int:assignment_id>")
@@ -97,6 +81,25 @@ def submit(payload: dict[str, Any], assignment_id: int) -> Any:
             payload=request.get_json(),
         )
     )
+
+
+@bp.route("/assignments/<int:assignment_id>/judgment-and-next", methods=["POST"])
+@bp.arguments(JUDGMENT_IN)
+@requires("rater")
+def submit_and_next(payload: dict[str, Any], assignment_id: int) -> Any:
+    """Submit a judgment and take the next item in one call, as the rating screen does.
+
+    Answers ``{"judgment", "assignment", "message"}``: the judgment as ``submit`` does, the
+    next item as ``next`` does. A repeated client id returns the stored judgment (200) and
+    the item its first submission was given.
+    """
+    s = db.session()
+    judgment, created, lease = workspace.submit_and_next(
+        session=s, assignment_id=assignment_id, rater=current_user(), payload=request.get_json()
+    )
+    body = {"judgment": JUDGMENT_OUT.dump(judgment)} | _next(s, lease)
+    s.commit()
+    return body, 201 if created else 200
 
 
 @bp.route("/judgments/<int:judgment_id>/revise", methods=["POST"])

@@ -2,7 +2,8 @@
 
 The screen is one page; items are server-rendered fragments the page's script
 fetches as JSON ``{"assignment_id", "html"}``, so the next item replaces the last
-without a reload. Judgments, skips and renewals go through the JSON API.
+without a reload. A judgment is submitted here too, and answered with the next
+item's fragment; revisions, skips and renewals go through the JSON API.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from flask import Blueprint, render_template, request, url_for
 
 from service import assignment, db, projects, workspace
 from service.auth import current_user, requires
+from service.errors import InvalidInput
 from service.rendering import render_markdown
+from service.schemas import JUDGMENT_OUT
 
 bp = Blueprint("rate", __name__, url_prefix="/rate")
 
@@ -68,13 +71,32 @@ def _fragment(lease: Any) -> dict[str, Any]:
 def next_item(slug: str) -> Any:
     """Return the rater's current item, or lease the next one, as a rendered fragment."""
     s = db.session()
-    project = projects.get_project(session=s, slug=slug)
-    lease = assignment.next_assignment(session=s, project=project, rater=current_user())
+    _, lease = assignment.next_in(session=s, slug=slug, rater=current_user())
     s.commit()
+    return _next_fragment(lease)
+
+
+def _next_fragment(lease: Any) -> dict[str, Any]:
     if isinstance(lease, assignment.NoWork):
         html = render_template("rate/_done.html", message=lease.reason)
         return {"assignment_id": None, "html": html, "message": lease.reason}
     return _fragment(lease)
+
+
+@bp.route("/assignments/<int:assignment_id>/judgment", methods=["POST"])
+@requires("rater")
+def submit(assignment_id: int) -> Any:
+    """Record a judgment and answer with it and the next item's fragment: one round trip."""
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise InvalidInput("Send the judgment as a JSON object.")
+    s = db.session()
+    judgment, created, lease = workspace.submit_and_next(
+        session=s, assignment_id=assignment_id, rater=current_user(), payload=payload
+    )
+    s.commit()
+    body = {"judgment": JUDGMENT_OUT.dump(judgment), "next": _next_fragment(lease)}
+    return body, 201 if created else 200
 
 
 @bp.route("/assignments/<int:assignment_id>")

@@ -162,17 +162,20 @@ async function submit() {
     const revising = state.revising;
     const body = payload();
     if (revising) body.client_id = revising.revise_client_id;
-    const url = revising
-      ? `${config.api}/judgments/${revising.judgment_id}/revise`
-      : `${config.api}/assignments/${view.id}/judgment`;
-    const { data } = await call("POST", url, body);
-    if (!revising) {
-      drafts.clearDraft(view.id);
-      bumpDoneToday();
+    if (revising) {
+      const { data } = await call("POST", `${config.api}/judgments/${revising.judgment_id}/revise`, body);
+      rememberLast(view, data, body);
+      say(`Saved version ${data.version} of your judgment.`);
+      await loadNext();
+      return;
     }
-    rememberLast(view, data, body);
-    say(revising ? `Saved version ${data.version} of your judgment.` : "Judgment saved.");
-    await loadNext();
+    // The answer carries the next item too: one round trip per item.
+    const { data } = await call("POST", `${config.assignment_url}${view.id}/judgment`, body);
+    drafts.clearDraft(view.id);
+    bumpDoneToday();
+    rememberLast(view, data.judgment, body);
+    say("Judgment saved.");
+    show(data.next);
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
     if (err.status === 422 && err.errors.length) view.showErrors(err.errors);
