@@ -284,11 +284,13 @@ def _lease(
     return lease
 
 
-def describe(*, session: Session, lease: Assignment) -> dict[str, Any]:
+def describe(
+    *, session: Session, lease: Assignment, project: Project | None = None
+) -> dict[str, Any]:
     """Return what the rater sees for a lease: the prompt and responses by label only."""
     rows = _responses(session, lease.item_id)
     item = rows[0] if rows else session.execute(_SHOWN_ITEM, {"item_id": lease.item_id}).one()
-    project = session.get(Project, lease.project_id)
+    project = project or session.get(Project, lease.project_id)
     by_id = {r.external_id: r for r in rows}
     return {
         "id": lease.id,

@@ -281,6 +281,13 @@ def record_judgment(
     lease, project = assigning.lock_with_project(
         session=session, assignment_id=assignment_id, rater=rater
     )
+    return record_on(session=session, lease=lease, project=project, rater=rater, payload=payload)
+
+
+def record_on(
+    *, session: Session, lease: Assignment, project: Project, rater: User, payload: dict[str, Any]
+) -> tuple[Judgment, bool]:
+    """``record_judgment`` for a lease already locked (``lock_with_project``)."""
     # Only a submitted lease can hold this client id's judgment; for a live one the
     # unique (rater, client id) constraint catches a reused id (see _store).
     previous = (

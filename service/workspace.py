@@ -129,8 +129,11 @@ def rater_projects(
 
 def submit_and_next(
     *, session: Session, assignment_id: int, rater: User, payload: dict[str, Any]
-) -> tuple[Judgment, bool, Assignment | assignment.NoWork]:
+) -> tuple[Judgment, bool, Project, Assignment | assignment.NoWork]:
     """Record a judgment on a lease, then lease the rater's next item in its project.
+
+    Returns the judgment, whether it was created now, the project and the next lease
+    (or why there is none).
 
     One transaction: the rater's screen moves on in one round trip instead of two. The
     rater's lock is taken first, as "next item" takes it, so the two paths never wait
@@ -139,12 +142,14 @@ def submit_and_next(
     lands on the same next item.
     """
     assignment.lock_rater(session=session, rater=rater)
-    judgment, created = judgments.record_judgment(
-        session=session, assignment_id=assignment_id, rater=rater, payload=payload
+    lease, project = assignment.lock_with_project(
+        session=session, assignment_id=assignment_id, rater=rater
     )
-    project = session.get(Project, judgment.project_id)  # loaded with the lease: no query
-    lease = assignment.next_assignment(session=session, project=project, rater=rater, locked=True)
-    return judgment, created, lease
+    judgment, created = judgments.record_on(
+        session=session, lease=lease, project=project, rater=rater, payload=payload
+    )
+    work = assignment.next_assignment(session=session, project=project, rater=rater, locked=True)
+    return judgment, created, project, work
 
 
 def _dimension(dim: dict[str, Any]) -> dict[str, Any]:

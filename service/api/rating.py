@@ -46,17 +46,17 @@ def _save(result: tuple[Any, bool]) -> tuple[Any, int]:
 def next_item(slug: str) -> Any:
     """Return the rater's current item, or lease the next one."""
     s = db.session()
-    _, lease = assignment.next_in(session=s, slug=slug, rater=current_user())
-    body = _next(s, lease)
+    project, lease = assignment.next_in(session=s, slug=slug, rater=current_user())
+    body = _next(s, project, lease)
     s.commit()
     return body
 
 
-def _next(s: Any, lease: Any) -> dict[str, Any]:
+def _next(s: Any, project: Any, lease: Any) -> dict[str, Any]:
     if isinstance(lease, assignment.NoWork):
         return {"assignment": None, "message": lease.reason}
     # Described inside the transaction: on SQLite a second one would queue for the lock again.
-    return {"assignment": assignment.describe(session=s, lease=lease)}
+    return {"assignment": assignment.describe(session=s, lease=lease, project=project)}
 
 
 @bp.route("/assignments/<int:assignment_id>")
@@ -94,10 +94,10 @@ def submit_and_next(payload: dict[str, Any], assignment_id: int) -> Any:
     the item its first submission was given.
     """
     s = db.session()
-    judgment, created, lease = workspace.submit_and_next(
+    judgment, created, project, lease = workspace.submit_and_next(
         session=s, assignment_id=assignment_id, rater=current_user(), payload=request.get_json()
     )
-    body = {"judgment": JUDGMENT_OUT.dump(judgment)} | _next(s, lease)
+    body = {"judgment": JUDGMENT_OUT.dump(judgment)} | _next(s, project, lease)
     s.commit()
     return body, 201 if created else 200
 

@@ -91,7 +91,7 @@ def submit(assignment_id: int) -> Any:
     if not isinstance(payload, dict):
         raise InvalidInput("Send the judgment as a JSON object.")
     s = db.session()
-    judgment, created, lease = workspace.submit_and_next(
+    judgment, created, _, lease = workspace.submit_and_next(
         session=s, assignment_id=assignment_id, rater=current_user(), payload=payload
     )
     s.commit()
