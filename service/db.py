@@ -142,8 +142,8 @@ def make_engine(url: str) -> sa.Engine:
 
 # A pooled connection unused this long is checked before use (it may have been cut by
 # a server restart, a failover or a firewall). SQLAlchemy's pool_pre_ping checks on
-# every checkout: one more round trip per request, about a twentieth of a busy
-# rater request's database time.
+# every checkout instead: a round trip more on every request (a judgment took 18
+# round trips with it, 16 without, before the other savings).
 IDLE_PING_SECONDS = 5.0
 
 
