@@ -32,6 +32,8 @@ from sqlmodel import Session, select
 from service import gold, pairs, projects, slots
 from service.db import is_sqlite
 from service.leases import (  # noqa: F401  (re-exported: the rater API and pages use them here)
+    LOCK_RATER,
+    RATER_LOCK_SPACE,
     SKIP_REASONS,
     claim_for_submission,
     get_assignment,
@@ -44,16 +46,11 @@ from service.models import Assignment, Item, Project, ProjectStatus, Response, U
 
 LABELS = string.ascii_uppercase
 LEASES = Assignment.__table__
-# First key of PostgreSQL advisory locks taken per rater (the second is the rater id).
-RATER_LOCK_SPACE = 0x5261
 
 # Hot statements are built once (see slots.py): building costs more than executing.
-_LOCK_RATER = sa.func.pg_advisory_xact_lock(
-    RATER_LOCK_SPACE, sa.bindparam("rater_id", type_=sa.Integer)
-)
-_RATER_LOCK = sa.select(_LOCK_RATER)
+_RATER_LOCK = sa.select(LOCK_RATER)
 # The rater's request for work looks its project up and takes their lock in one trip.
-_PROJECT_LOCKING_RATER = select(Project, _LOCK_RATER).where(Project.slug == sa.bindparam("b_slug"))
+_PROJECT_LOCKING_RATER = select(Project, LOCK_RATER).where(Project.slug == sa.bindparam("b_slug"))
 _MINE = sa.and_(
     LEASES.c.rater_id == sa.bindparam("rater_id"),
     LEASES.c.project_id == sa.bindparam("project_id"),

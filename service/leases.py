@@ -21,6 +21,12 @@ from service.errors import Conflict, InvalidInput, NotFound
 from service.models import Assignment, AuditEvent, Item, Project, User, utcnow
 
 SKIP_REASONS = ("expertise", "broken", "other")
+# First key of PostgreSQL advisory locks taken per rater (the second is the rater id):
+# a rater's requests for work run one at a time (see assignment.lock_rater).
+RATER_LOCK_SPACE = 0x5261
+LOCK_RATER = sa.func.pg_advisory_xact_lock(
+    RATER_LOCK_SPACE, sa.bindparam("rater_id", type_=sa.Integer)
+)
 # Built once: building a statement costs more than running it (see slots.py).
 _LEASE = (
     select(Assignment)
@@ -36,6 +42,10 @@ _LEASE_PROJECT = (
     .execution_options(populate_existing=True)
 )
 _LEASE_PROJECT_PG = _LEASE_PROJECT.with_for_update(of=Assignment)
+# The same, taking the rater's lock first: an uncorrelated EXISTS is a one-time filter
+# that PostgreSQL evaluates before the first row reaches the row lock, so the locks come
+# in the order "next item" takes them (rater, then rows), in one round trip.
+_LEASE_PROJECT_PG_RATER = _LEASE_PROJECT_PG.where(sa.exists(sa.select(LOCK_RATER)))
 
 
 def audit(
@@ -71,11 +81,19 @@ def lock_assignment(*, session: Session, assignment_id: int, rater: User | None)
 
 
 def lock_with_project(
-    *, session: Session, assignment_id: int, rater: User
+    *, session: Session, assignment_id: int, rater: User, lock_rater: bool = False
 ) -> tuple[Assignment, Project]:
-    """Return the rater's assignment, row-locked until commit, and its project."""
-    query = _LEASE_PROJECT if is_sqlite(session) else _LEASE_PROJECT_PG
-    row = session.execute(query, {"b_id": assignment_id}).first()
+    """Return the rater's assignment, row-locked until commit, and its project.
+
+    ``lock_rater``: take the rater's lock too (before the row's), as "next item" does.
+    """
+    if is_sqlite(session):
+        row = session.execute(_LEASE_PROJECT, {"b_id": assignment_id}).first()
+    elif lock_rater:
+        params = {"b_id": assignment_id, "rater_id": rater.id}
+        row = session.execute(_LEASE_PROJECT_PG_RATER, params).first()
+    else:
+        row = session.execute(_LEASE_PROJECT_PG, {"b_id": assignment_id}).first()
     lease = _own(row[0] if row else None, assignment_id, rater)
     return lease, row[1]
 

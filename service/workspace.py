@@ -136,14 +136,13 @@ def submit_and_next(
     (or why there is none).
 
     One transaction: the rater's screen moves on in one round trip instead of two. The
-    rater's lock is taken first, as "next item" takes it, so the two paths never wait
-    on each other in opposite orders. A repeated client id returns the stored judgment
-    and the live lease its first submission was given, so a retry after a lost answer
-    lands on the same next item.
+    rater's lock is taken before the lease's row lock, the order "next item" takes its
+    locks in, so the two paths never wait on each other in opposite orders. A repeated
+    client id returns the stored judgment and the live lease its first submission was
+    given, so a retry after a lost answer lands on the same next item.
     """
-    assignment.lock_rater(session=session, rater=rater)
     lease, project = assignment.lock_with_project(
-        session=session, assignment_id=assignment_id, rater=rater
+        session=session, assignment_id=assignment_id, rater=rater, lock_rater=True
     )
     judgment, created = judgments.record_on(
         session=session, lease=lease, project=project, rater=rater, payload=payload

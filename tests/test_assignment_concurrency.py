@@ -8,16 +8,19 @@ expired, every slot filled.
 from __future__ import annotations
 
 import random
+import threading
+import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
 from multiprocessing import get_context
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from service import assignment, create_app, db, judgments, slots
+from service import assignment, create_app, db, judgments, slots, workspace
 from service.errors import Conflict
 from service.models import Assignment, Judgment, Project, User, utcnow
 from tests.factories import item_row
@@ -27,18 +30,25 @@ ITEMS = 24
 
 
 def _work(app: Any, project_id: int, rater_ids: list[int], abandon: float, seed: int) -> dict:
-    """Loop next -> submit for these raters until none has work; report what happened."""
+    """Loop next -> submit for these raters until none has work; report what happened.
+
+    Half the submissions take the next item in the same transaction, as the rating
+    screen does (``workspace.submit_and_next``).
+    """
     rng = random.Random(seed)
     created: list[str] = []
     refused = 0
     active = list(rater_ids)
+    handed: dict[int, Any] = {}  # the lease a rater's last submission brought along
     with app.app_context():
         while active:
             rater_id = rng.choice(active)
-            with db.write_session() as s:
-                lease = assignment.next_assignment(
-                    session=s, project=s.get(Project, project_id), rater=s.get(User, rater_id)
-                )
+            lease = handed.pop(rater_id, None)
+            if lease is None:
+                with db.write_session() as s:
+                    lease = assignment.next_assignment(
+                        session=s, project=s.get(Project, project_id), rater=s.get(User, rater_id)
+                    )
             if isinstance(lease, assignment.NoWork):
                 active.remove(rater_id)
                 continue
@@ -48,15 +58,20 @@ def _work(app: Any, project_id: int, rater_ids: list[int], abandon: float, seed:
                 active.remove(rater_id)
                 continue
             client_id = uuid.uuid4().hex
+            together = rng.random() < 0.5
             for _ in range(2 if rng.random() < 0.2 else 1):  # sometimes a double click
+                payload = {"client_id": client_id, "verdict": {"choice": "A"}}
                 try:
                     with db.write_session() as s:
-                        _, new = judgments.record_judgment(
-                            session=s,
-                            assignment_id=lease.id,
-                            rater=s.get(User, rater_id),
-                            payload={"client_id": client_id, "verdict": {"choice": "A"}},
-                        )
+                        rater = s.get(User, rater_id)
+                        if together:
+                            _, new, _, handed[rater_id] = workspace.submit_and_next(
+                                session=s, assignment_id=lease.id, rater=rater, payload=payload
+                            )
+                        else:
+                            _, new = judgments.record_judgment(
+                                session=s, assignment_id=lease.id, rater=rater, payload=payload
+                            )
                 except Conflict:
                     # Another thread of the same rater submitted this lease first.
                     refused += 1
@@ -142,3 +157,48 @@ def test_hammering_keeps_overlap_exact(app, database_url, make):
     results = _hammer(app, database_url, project.id, fresh, abandon=0.0)
     created += [c for r in results for c in r["created"]]
     _check(app, project.id, created, exact=True)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_submit_and_next_takes_the_rater_lock_before_the_lease_row(app, make):
+    # "Next item" takes the rater's lock, then rows; submit-and-next must too, or the
+    # two could each hold what the other waits for.
+    project = make.project(overlap=1, mode="pairwise", scale="binary")
+    make.items(project, [item_row() for _ in range(2)])
+    rater_id = make.user().id
+    with db.write_session() as s:
+        lease_id = assignment.next_assignment(
+            session=s, project=s.get(Project, project.id), rater=s.get(User, rater_id)
+        ).id
+    holder = db.engine().connect()
+    holder.execute(sa.select(assignment.LOCK_RATER), {"rater_id": rater_id})
+    results: list[Any] = []
+
+    def submit() -> None:
+        with app.app_context(), db.write_session() as s:
+            payload = {"client_id": "ordered-1", "verdict": {"choice": "A"}}
+            results.append(
+                workspace.submit_and_next(
+                    session=s, assignment_id=lease_id, rater=s.get(User, rater_id), payload=payload
+                )
+            )
+
+    worker = threading.Thread(target=submit)
+    worker.start()
+    waiting = sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    row = sa.text("SELECT id FROM assignment WHERE id = :id FOR UPDATE NOWAIT")
+    try:
+        with db.engine().connect() as probe:
+            deadline = time.monotonic() + 10
+            while not probe.execute(waiting).scalar() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            # It waits for the rater's lock holding no lock on the lease's row yet.
+            assert probe.execute(row, {"id": lease_id}).scalar() == lease_id
+            probe.rollback()
+    finally:
+        holder.rollback()
+        holder.close()
+        worker.join(timeout=10)
+    (judgment, created, _, following) = results[0]
+    assert created and judgment.assignment_id == lease_id
+    assert following.id != lease_id
