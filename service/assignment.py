@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
 from service import gold, pairs, projects, slots
@@ -42,7 +41,16 @@ from service.leases import (  # noqa: F401  (re-exported: the rater API and page
     renew,
     skip,
 )
-from service.models import Assignment, Item, Project, ProjectStatus, Response, User, utcnow
+from service.models import (
+    Assignment,
+    Item,
+    Project,
+    ProjectStatus,
+    Response,
+    User,
+    as_loaded,
+    utcnow,
+)
 
 LABELS = string.ascii_uppercase
 LEASES = Assignment.__table__
@@ -274,9 +282,7 @@ def _lease(
     }
     # A Core insert, then the row enters the session as if loaded: the ORM's unit of
     # work would cost more than everything else here.
-    lease_id = session.execute(_INSERT, values).scalar()
-    lease = Assignment(id=lease_id, **values)
-    make_transient_to_detached(lease)
+    lease = as_loaded(Assignment, {"id": session.execute(_INSERT, values).scalar(), **values})
     session.add(lease)  # its slot was taken with the item (slots.take_next)
     return lease
 

@@ -20,13 +20,14 @@ from flask import Flask, current_app, g, redirect, request, session, url_for
 
 from service import accounts, audit, db
 from service.errors import Forbidden, Unauthorized
-from service.models import ApiToken, User, utcnow
+from service.models import ApiToken, User, as_loaded, utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
 SEEN_PRECISION_SECONDS = 60
 # Built once: every signed-in request runs it, and building a statement costs more
 # than executing it.
-_USER_BY_ID = sa.select(User).where(User.id == sa.bindparam("b_id"))
+# Every signed-in request reads its user: in Core (see models.as_loaded), built once.
+_USER_BY_ID = sa.select(*User.__table__.c).where(User.__table__.c.id == sa.bindparam("b_id"))
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,10 @@ def _load_user() -> None:
     idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"]).total_seconds()
     now = utcnow().timestamp()
     with db.lookup_session() as s:
-        user = s.execute(_USER_BY_ID, {"b_id": uid}).scalars().first()
+        row = s.execute(_USER_BY_ID, {"b_id": uid}).first()
+        user = None if row is None else as_loaded(User, row._mapping)
+        if user is not None:
+            s.add(user)  # as if this session had loaded it
     if (
         user is None
         or not user.active
