@@ -26,6 +26,8 @@ def as_loaded(model: type[M], values: Mapping[str, Any]) -> M:
     On hot paths a Core statement and this cost less than an ORM load (a user row: about
     90 microseconds less) or the model's constructor (about 25 less).
     """
+    # A worker's first request may come before any ORM query has configured the mappers.
+    sa.orm.configure_mappers()
     instance = sa.inspect(model).class_manager.new_instance()
     instance.__dict__.update(values)
     make_transient_to_detached(instance)
