@@ -215,10 +215,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=400, help="items judged per run")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--concurrency", type=int, default=4, help="clients in the concurrent run")
+    parser.add_argument(
+        "--database-url",
+        help="an empty PostgreSQL database to use instead of a fresh SQLite file",
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="rankroom-bench-"))
-    url = f"sqlite:///{tmp / 'bench.db'}"
+    url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
     t0 = time.perf_counter()
     slug = seed(url, args.items, args.raters)
     print(f"Seeded {args.items} items and {args.raters} raters in {time.perf_counter() - t0:.1f} s")
@@ -246,7 +250,8 @@ def main() -> None:
                 time.sleep(0.1)
         raters = [Rater(base, f"bench{r}") for r in range(args.raters)]
         run(raters[:2], slug, 10, 1)  # warm-up: imports, caches, SQLite pages
-        print(f"gunicorn: {args.workers} sync workers on SQLite (WAL); {os.cpu_count()} CPU(s)")
+        backend = "SQLite (WAL)" if url.startswith("sqlite") else "PostgreSQL"
+        print(f"gunicorn: {args.workers} sync workers on {backend}; {os.cpu_count()} CPU(s)")
         report(
             f"One client at a time ({args.rounds} items):",
             run(raters, slug, args.rounds, 1),
