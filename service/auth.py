@@ -25,8 +25,7 @@ from service.models import ApiToken, User, as_loaded, utcnow
 F = TypeVar("F", bound=Callable[..., Any])
 SEEN_PRECISION_SECONDS = 60
 # Built once: every signed-in request runs it, and building a statement costs more
-# than executing it.
-# Every signed-in request reads its user: in Core (see models.as_loaded), built once.
+# than executing it. Core, not the ORM: see models.as_loaded.
 _USER_BY_ID = sa.select(*User.__table__.c).where(User.__table__.c.id == sa.bindparam("b_id"))
 
 

@@ -23,8 +23,9 @@ def as_loaded(model: type[M], values: Mapping[str, Any]) -> M:
     """Return a ``model`` instance holding ``values`` as if the ORM had loaded it.
 
     The instance is detached; ``session.add`` makes it the session's own, unchanged.
-    On hot paths a Core statement and this cost less than an ORM load (a user row: about
-    90 microseconds less) or the model's constructor (about 25 less).
+    On hot paths a Core statement and this cost less than an ORM load or the model's
+    constructor (for the user row and the new lease of each judgment: 4.38 to 4.31 ms
+    of CPU per judgment, in process).
     """
     # A worker's first request may come before any ORM query has configured the mappers.
     sa.orm.configure_mappers()
