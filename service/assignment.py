@@ -40,6 +40,7 @@ from service.leases import (  # noqa: F401  (re-exported: the rater API and page
     lock_with_project,
     renew,
     skip,
+    with_project,
 )
 from service.models import (
     Assignment,

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -227,12 +228,13 @@ def lookup_session() -> Iterator[Session]:
 
     On SQLite it is a separate connection that runs one statement, so a writing request
     does not hold the write lock while it is authenticated and its body parsed (callers
-    must not run more than one statement in it); on PostgreSQL, where
-    reads take no lock, it is the request's own session (no extra round trips).
+    must not run more than one statement in it); on PostgreSQL, where reads take no
+    lock, it is the request's own session, outside any transaction (``autocommit``).
     """
     eng = engine()
     if eng.dialect.name != "sqlite":
-        yield session()
+        with autocommit(session()) as s:
+            yield s
         return
     # No BEGIN: the lookup is one SELECT, atomic on its own, and an explicit transaction
     # would cost two more statements on every request.
@@ -241,6 +243,32 @@ def lookup_session() -> Iterator[Session]:
         Session(bind=conn, expire_on_commit=False) as s,
     ):
         yield s
+
+
+@contextmanager
+def autocommit(s: Session) -> Iterator[Session]:
+    """On PostgreSQL, run the block's statements outside a transaction, each on its own.
+
+    BEGIN and COMMIT are round trips of their own: for reads, which under READ
+    COMMITTED see a fresh snapshot per statement anyway, and for single statements
+    atomic by themselves, they buy nothing. A transaction already open (or SQLite,
+    whose BEGIN costs no round trip) is left as it is. Statements after the block begin
+    a transaction as usual.
+    """
+    if is_sqlite(s):
+        yield s
+        return
+    raw = s.connection().connection.driver_connection
+    if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        yield s
+        return
+    raw.autocommit = True
+    try:
+        yield s
+    finally:
+        # A connection lost in the block is discarded by the pool; a live one goes on.
+        if not raw.closed:
+            raw.autocommit = False
 
 
 def _close_session(_exc: BaseException | None) -> None:

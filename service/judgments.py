@@ -12,15 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from service import assignment as assigning
-from service import gold
+from service import db, gold
 from service.db import is_sqlite
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
-from service.models import Assignment, Item, Judgment, Project, User, utcnow
+from service.models import Assignment, Item, Judgment, Project, User, as_loaded, utcnow
 
 TEXT_LIMIT = 20_000
 EDIT_WINDOW = timedelta(minutes=10)
@@ -231,42 +230,84 @@ _SUBMITTED = (
     .values(status="submitted", finished_at=sa.bindparam("b_at"))
 )
 # On PostgreSQL the lease is marked in the insert's own round trip (a data-modifying
-# WITH; SQLite has none). Its values are bound under their own names: an execution
-# parameter named like an assignment column would otherwise join the UPDATE's SET.
+# WITH; SQLite has none), and only while it is still active: a lease read without a
+# lock (see record_judgment) may have been submitted, swept or released since. The
+# judgment's values are bound under their own names: an execution parameter named
+# like an assignment column would otherwise join the UPDATE's SET.
 _FIELDS = [c for c in Judgment.__table__.columns if c.key != "id"]
+_MARKED = (
+    _SUBMITTED.where(Assignment.__table__.c.status == "active")
+    .returning(Assignment.__table__.c.id)
+    .cte("submitted")
+)
 _INSERT_SUBMITTING = (
     sa.insert(Judgment.__table__)
-    .values({c.key: sa.bindparam(f"j_{c.key}", type_=c.type) for c in _FIELDS})
-    .add_cte(_SUBMITTED.returning(Assignment.__table__.c.id).cte("submitted"))
+    .from_select(
+        [c.key for c in _FIELDS],
+        sa.select(*[sa.bindparam(f"j_{c.key}", type_=c.type) for c in _FIELDS]).select_from(
+            _MARKED
+        ),
+    )
+    .add_cte(_MARKED)
     .returning(Judgment.__table__.c.id)
 )
 
 
-def _store(session: Session, judgment: Judgment, lease: Assignment) -> None:
-    """Insert the judgment and mark the lease submitted, in Core.
+def _new_row(
+    fields: dict[str, Any],
+    *,
+    project: Project,
+    lease: Assignment,
+    rater: User,
+    supersedes: Judgment | None = None,
+) -> dict[str, Any]:
+    """Return every column of a new judgment (but its id) from ``build_judgment``'s fields."""
+    return {
+        **fields,
+        "project_id": project.id,
+        "item_id": lease.item_id,
+        "rater_id": rater.id,
+        "assignment_id": lease.id,
+        "supersedes_id": supersedes.id if supersedes else None,
+        "version": supersedes.version + 1 if supersedes else 1,
+        "is_gold": lease.is_gold,
+        "guideline_version": project.guideline_version,
+        "created_at": utcnow(),
+    }
 
-    The ORM's unit of work costs more than the rest of a submission; the rows then
-    enter the session as if loaded, so callers see ordinary objects.
+
+def _store(
+    session: Session, row: dict[str, Any], lease: Assignment | None = None
+) -> Judgment | None:
+    """Insert a judgment (``_new_row``) in Core and return it; mark ``lease`` submitted.
+
+    With a lease on PostgreSQL, nothing is stored (None) unless the lease is still
+    active. The ORM's unit of work, and even the model's constructor, cost more than
+    the rest of a submission; the row enters the session as if loaded, so callers see
+    an ordinary object.
     """
-    now = utcnow()
-    marked = {"b_id": lease.id, "b_at": now}
-    sqlite = is_sqlite(session)
+    now = row["created_at"]
+    marked = {"b_id": lease.id, "b_at": now} if lease is not None else None
+    together = marked is not None and not is_sqlite(session)
     try:
-        if sqlite:
-            values = {c.key: getattr(judgment, c.key) for c in _FIELDS}
-            judgment.id = session.execute(_INSERT, values).scalar()
+        if together:
+            values = {f"j_{c.key}": row[c.key] for c in _FIELDS}
+            new_id = session.execute(_INSERT_SUBMITTING, values | marked).scalar()
+            if new_id is None:
+                return None
         else:
-            values = {f"j_{c.key}": getattr(judgment, c.key) for c in _FIELDS}
-            judgment.id = session.execute(_INSERT_SUBMITTING, values | marked).scalar()
+            new_id = session.execute(_INSERT, {c.key: row[c.key] for c in _FIELDS}).scalar()
     except sa.exc.IntegrityError as exc:
-        # The transaction is spoilt either way; the request rolls it back.
+        # Nothing was stored; a transaction, if open, is spoilt and the request rolls it back.
         raise Conflict("This client id was already used for another item.") from exc
-    make_transient_to_detached(judgment)
+    judgment = as_loaded(Judgment, {"id": new_id, **row})
     session.add(judgment)
-    if sqlite:
-        session.execute(_SUBMITTED, marked)
-    set_committed_value(lease, "status", "submitted")
-    set_committed_value(lease, "finished_at", now)
+    if marked is not None:
+        if not together:
+            session.execute(_SUBMITTED, marked)
+        set_committed_value(lease, "status", "submitted")
+        set_committed_value(lease, "finished_at", now)
+    return judgment
 
 
 def record_judgment(
@@ -276,12 +317,34 @@ def record_judgment(
 
     A repeat of an already stored client id returns the stored judgment unchanged.
     """
+    if not is_sqlite(session):
+        # The usual case, a first submission on a live lease, needs no transaction on
+        # PostgreSQL: read the lease, validate, then one statement stores the judgment
+        # if the lease is still active (3 round trips instead of 5). Anything else
+        # takes the locked path below, which also settles races the read lost.
+        with db.autocommit(session):
+            done = _record_live(session, assignment_id, rater, payload)
+        if done is not None:
+            return done, True
     # Lock the lease first: a double click's two requests then run one after the
     # other, and the second finds the first's judgment by its client id.
     lease, project = assigning.lock_with_project(
         session=session, assignment_id=assignment_id, rater=rater
     )
     return record_on(session=session, lease=lease, project=project, rater=rater, payload=payload)
+
+
+def _record_live(
+    session: Session, assignment_id: int, rater: User, payload: dict[str, Any]
+) -> Judgment | None:
+    """Store a first judgment on a live, non-gold lease without locking it, if it still is."""
+    lease, project = assigning.with_project(
+        session=session, assignment_id=assignment_id, rater=rater
+    )
+    if lease.status != "active" or lease.is_gold:
+        return None  # a repeat, an expired lease, or a gold score to store with it
+    fields = build_judgment(project=project, lease=lease, payload=payload)
+    return _store(session, _new_row(fields, project=project, lease=lease, rater=rater), lease)
 
 
 def record_on(
@@ -299,16 +362,10 @@ def record_on(
         return previous, False
     fields = build_judgment(project=project, lease=lease, payload=payload)
     assigning.claim_for_submission(session=session, lease=lease, project=project)
-    judgment = Judgment(
-        **fields,
-        project_id=project.id,
-        item_id=lease.item_id,
-        rater_id=rater.id,
-        assignment_id=lease.id,
-        is_gold=lease.is_gold,
-        guideline_version=project.guideline_version,
-    )
-    _store(session, judgment, lease)
+    row = _new_row(fields, project=project, lease=lease, rater=rater)
+    judgment = _store(session, row, lease)
+    if judgment is None:  # cannot happen to a lease locked and claimed above
+        raise Conflict("This assignment changed while you submitted; try again.")
     if lease.is_gold:
         item = session.get(Item, lease.item_id)
         gold.record_score(session=session, judgment=judgment, project=project, item=item)
@@ -342,20 +399,8 @@ def revise_judgment(
     lease = session.get(Assignment, old.assignment_id)
     project = session.get(Project, old.project_id)
     fields = build_judgment(project=project, lease=lease, payload=payload)
-    new = Judgment(
-        **fields,
-        project_id=old.project_id,
-        item_id=old.item_id,
-        rater_id=rater.id,
-        assignment_id=old.assignment_id,
-        supersedes_id=old.id,
-        version=old.version + 1,
-        is_gold=old.is_gold,
-        guideline_version=project.guideline_version,
-    )
-    session.add(new)
-    session.flush()
-    return new, True
+    row = _new_row(fields, project=project, lease=lease, rater=rater, supersedes=old)
+    return _store(session, row), True
 
 
 def current_judgments() -> sa.Select:

@@ -80,6 +80,14 @@ def lock_assignment(*, session: Session, assignment_id: int, rater: User | None)
     return _own(lease, assignment_id, rater)
 
 
+def with_project(
+    *, session: Session, assignment_id: int, rater: User
+) -> tuple[Assignment, Project]:
+    """Return the rater's assignment and its project, read without a lock."""
+    row = session.execute(_LEASE_PROJECT, {"b_id": assignment_id}).first()
+    return _own(row[0] if row else None, assignment_id, rater), row[1]
+
+
 def lock_with_project(
     *, session: Session, assignment_id: int, rater: User, lock_rater: bool = False
 ) -> tuple[Assignment, Project]:
@@ -105,6 +113,7 @@ def _retake(session: Session, lease: Assignment, project: Project, refusal: str)
         raise Conflict(refusal)
     slots.change(session=session, item_id=lease.item_id, overlap=project.overlap, taken=1)
     lease.status = "active"
+    session.flush()  # a submission's insert checks the row is active (judgments._store)
 
 
 def renew(*, session: Session, lease: Assignment, project: Project) -> Assignment:
