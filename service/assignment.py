@@ -49,6 +49,7 @@ from service.models import (
     ProjectStatus,
     Response,
     User,
+    adopt,
     as_loaded,
     utcnow,
 )
@@ -59,7 +60,10 @@ LEASES = Assignment.__table__
 # Hot statements are built once (see slots.py): building costs more than executing.
 _RATER_LOCK = sa.select(LOCK_RATER)
 # The rater's request for work looks its project up and takes their lock in one trip.
-_PROJECT_LOCKING_RATER = select(Project, LOCK_RATER).where(Project.slug == sa.bindparam("b_slug"))
+_PROJECT_LOCKING_RATER = sa.select(*Project.__table__.c, LOCK_RATER).where(
+    Project.__table__.c.slug == sa.bindparam("b_slug")
+)
+_PROJECT_KEYS = [c.key for c in Project.__table__.c]
 _MINE = sa.and_(
     LEASES.c.rater_id == sa.bindparam("rater_id"),
     LEASES.c.project_id == sa.bindparam("project_id"),
@@ -148,9 +152,11 @@ def next_in(*, session: Session, slug: str, rater: User) -> tuple[Project, Assig
         project = projects.get_project(session=session, slug=slug)
         return project, next_assignment(session=session, project=project, rater=rater)
     params = {"b_slug": slug, "rater_id": rater.id}
-    project = session.execute(_PROJECT_LOCKING_RATER, params).scalars().first()
-    if project is None:
+    row = session.execute(_PROJECT_LOCKING_RATER, params).first()
+    if row is None:
         raise projects.missing(slug)
+    # In Core, as if loaded (see models.adopt); the last column is the lock's.
+    project = adopt(session, Project, dict(zip(_PROJECT_KEYS, row[:-1], strict=True)))
     return project, next_assignment(session=session, project=project, rater=rater, locked=True)
 
 

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from service import slots
 from service.db import is_sqlite
 from service.errors import Conflict, InvalidInput, NotFound
-from service.models import Assignment, AuditEvent, Item, Project, User, utcnow
+from service.models import Assignment, AuditEvent, Item, Project, User, adopt, utcnow
 
 SKIP_REASONS = ("expertise", "broken", "other")
 # First key of PostgreSQL advisory locks taken per rater (the second is the rater id):
@@ -34,14 +34,16 @@ _LEASE = (
     .execution_options(populate_existing=True)
 )
 _LEASE_PG = _LEASE.with_for_update()
-# A submission needs the lease's project too: one round trip for both.
+# A submission needs the lease's project too: one round trip for both, in Core (an ORM
+# load of two entities costs more than the statement; see models.adopt).
+_LEASE_KEYS = [c.key for c in Assignment.__table__.c]
+_PROJECT_KEYS = [c.key for c in Project.__table__.c]
 _LEASE_PROJECT = (
-    select(Assignment, Project)
-    .join(Project, Project.id == Assignment.project_id)
-    .where(Assignment.id == sa.bindparam("b_id"))
-    .execution_options(populate_existing=True)
+    sa.select(*Assignment.__table__.c, *Project.__table__.c)
+    .join_from(Assignment.__table__, Project.__table__)
+    .where(Assignment.__table__.c.id == sa.bindparam("b_id"))
 )
-_LEASE_PROJECT_PG = _LEASE_PROJECT.with_for_update(of=Assignment)
+_LEASE_PROJECT_PG = _LEASE_PROJECT.with_for_update(of=Assignment.__table__)
 # The same, taking the rater's lock first: an uncorrelated EXISTS is a one-time filter
 # that PostgreSQL evaluates before the first row reaches the row lock, so the locks come
 # in the order "next item" takes them (rater, then rows), in one round trip.
@@ -84,8 +86,7 @@ def with_project(
     *, session: Session, assignment_id: int, rater: User
 ) -> tuple[Assignment, Project]:
     """Return the rater's assignment and its project, read without a lock."""
-    row = session.execute(_LEASE_PROJECT, {"b_id": assignment_id}).first()
-    return _own(row[0] if row else None, assignment_id, rater), row[1]
+    return _lease_and_project(session, _LEASE_PROJECT, {"b_id": assignment_id}, rater)
 
 
 def lock_with_project(
@@ -95,15 +96,26 @@ def lock_with_project(
 
     ``lock_rater``: take the rater's lock too (before the row's), as "next item" does.
     """
+    params = {"b_id": assignment_id}
     if is_sqlite(session):
-        row = session.execute(_LEASE_PROJECT, {"b_id": assignment_id}).first()
+        query = _LEASE_PROJECT
     elif lock_rater:
-        params = {"b_id": assignment_id, "rater_id": rater.id}
-        row = session.execute(_LEASE_PROJECT_PG_RATER, params).first()
+        query, params["rater_id"] = _LEASE_PROJECT_PG_RATER, rater.id
     else:
-        row = session.execute(_LEASE_PROJECT_PG, {"b_id": assignment_id}).first()
-    lease = _own(row[0] if row else None, assignment_id, rater)
-    return lease, row[1]
+        query = _LEASE_PROJECT_PG
+    return _lease_and_project(session, query, params, rater)
+
+
+def _lease_and_project(
+    session: Session, query: sa.Select, params: dict[str, Any], rater: User
+) -> tuple[Assignment, Project]:
+    row = session.execute(query, params).first()
+    n = len(_LEASE_KEYS)
+    values = dict(zip(_LEASE_KEYS, row[:n], strict=True)) if row else None
+    if values is None or values["rater_id"] != rater.id:
+        raise NotFound(f"No assignment {params['b_id']} of yours.")
+    project = adopt(session, Project, dict(zip(_PROJECT_KEYS, row[n:], strict=True)))
+    return adopt(session, Assignment, values), project
 
 
 def _retake(session: Session, lease: Assignment, project: Project, refusal: str) -> None:

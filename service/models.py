@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import JSON, Column, Field, SQLModel
 
 M = TypeVar("M", bound=SQLModel)
@@ -33,6 +35,22 @@ def as_loaded(model: type[M], values: Mapping[str, Any]) -> M:
     instance.__dict__.update(values)
     make_transient_to_detached(instance)
     return instance
+
+
+def adopt(session: Any, model: type[M], values: Mapping[str, Any]) -> M:
+    """Return ``model``'s row with ``values`` (all its columns) as the session's own object.
+
+    As an ORM load with ``populate_existing`` would: an object the session already holds
+    for that id takes the values; otherwise a new one enters as if loaded (``as_loaded``).
+    """
+    existing = session.identity_map.get(identity_key(model, values["id"]))
+    if existing is None:
+        instance = as_loaded(model, values)
+        session.add(instance)
+        return instance
+    for key, value in values.items():
+        set_committed_value(existing, key, value)
+    return existing
 
 
 def utcnow() -> datetime:

@@ -86,6 +86,8 @@ def test_export_csv_and_jsonl_are_complete_and_audited(app, make, admin_headers,
     assert [row["target"] for row in table] == ["username:=cmd|' /C calc'!A0"]
     r = client.get("/api/v1/audit/export?format=csv&action=username", headers=admin_headers)
     assert r.data.decode().splitlines()[0].startswith("id,")
+    # A streamed body reads through its own session: once read, it holds no connection.
+    assert db.engine_of(app).pool.checkedout() == 0
     with db.write_session() as s:
         last = s.exec(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
     assert last.action == "audit.export" and last.details["format"] == "csv"

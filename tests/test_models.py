@@ -18,3 +18,22 @@ def test_as_loaded_works_before_any_orm_query():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_adopt_refreshes_the_object_the_session_holds(app, make):
+    # Submitting reads a lease and its project in Core; an object the request already
+    # holds must take the row's values, as an ORM load with populate_existing would.
+    from sqlmodel import Session
+
+    from service import db
+    from service.models import Project, adopt
+
+    project = make.project(name="Before")
+    with Session(db.engine_of(app), expire_on_commit=False) as s:
+        held = s.get(Project, project.id)
+        values = {c.key: getattr(held, c.key) for c in Project.__table__.c} | {"name": "After"}
+        assert adopt(s, Project, values) is held
+        assert held.name == "After" and not s.dirty
+        s.expunge(held)
+        fresh = adopt(s, Project, values | {"name": "Fresh"})
+        assert fresh is not held and fresh in s and fresh.name == "Fresh" and not s.dirty

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, stream_with_context
+from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
+from sqlmodel import Session
 
 from service import audit, db
 from service.api.paging import PAGE_HEADERS, PageArgs, page_headers
@@ -67,11 +69,19 @@ def export(args: dict[str, Any]) -> Any:
     fmt = args.pop("format")
     audit_here("audit.export", "audit", {"format": fmt, "filters": _jsonable(args)})
     db.session().commit()
-    lines = audit.export_events(session=db.session(), fmt=fmt, **args)
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
-    response = Response(stream_with_context(lines), mimetype=mimetype)
+    # The body streams after the request is torn down (and its session closed), so it
+    # reads through a session of its own; that opens no connection until it is read.
+    response = Response(_stream(Session(db.engine()), fmt, args), mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="rankroom-audit.{fmt}"'
     return response
+
+
+def _stream(s: Session, fmt: str, filters: dict[str, Any]) -> Iterator[str]:
+    try:
+        yield from audit.export_events(session=s, fmt=fmt, **filters)
+    finally:
+        s.close()
 
 
 def _jsonable(filters: dict[str, Any]) -> dict[str, Any]:
