@@ -43,6 +43,7 @@ from service.leases import (  # noqa: F401  (re-exported: the rater API and page
     with_project,
 )
 from service.models import (
+    PROJECT_WORK_COLUMNS,
     Assignment,
     Item,
     Project,
@@ -60,10 +61,10 @@ LEASES = Assignment.__table__
 # Hot statements are built once (see slots.py): building costs more than executing.
 _RATER_LOCK = sa.select(LOCK_RATER)
 # The rater's request for work looks its project up and takes their lock in one trip.
-_PROJECT_LOCKING_RATER = sa.select(*Project.__table__.c, LOCK_RATER).where(
+_PROJECT_LOCKING_RATER = sa.select(*PROJECT_WORK_COLUMNS, LOCK_RATER).where(
     Project.__table__.c.slug == sa.bindparam("b_slug")
 )
-_PROJECT_KEYS = [c.key for c in Project.__table__.c]
+_PROJECT_KEYS = [c.key for c in PROJECT_WORK_COLUMNS]
 _MINE = sa.and_(
     LEASES.c.rater_id == sa.bindparam("rater_id"),
     LEASES.c.project_id == sa.bindparam("project_id"),

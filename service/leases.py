@@ -18,7 +18,16 @@ from sqlmodel import Session, select
 from service import slots
 from service.db import is_sqlite
 from service.errors import Conflict, InvalidInput, NotFound
-from service.models import Assignment, AuditEvent, Item, Project, User, adopt, utcnow
+from service.models import (
+    PROJECT_WORK_COLUMNS,
+    Assignment,
+    AuditEvent,
+    Item,
+    Project,
+    User,
+    adopt,
+    utcnow,
+)
 
 SKIP_REASONS = ("expertise", "broken", "other")
 # First key of PostgreSQL advisory locks taken per rater (the second is the rater id):
@@ -37,9 +46,9 @@ _LEASE_PG = _LEASE.with_for_update()
 # A submission needs the lease's project too: one round trip for both, in Core (an ORM
 # load of two entities costs more than the statement; see models.adopt).
 _LEASE_KEYS = [c.key for c in Assignment.__table__.c]
-_PROJECT_KEYS = [c.key for c in Project.__table__.c]
+_PROJECT_KEYS = [c.key for c in PROJECT_WORK_COLUMNS]
 _LEASE_PROJECT = (
-    sa.select(*Assignment.__table__.c, *Project.__table__.c)
+    sa.select(*Assignment.__table__.c, *PROJECT_WORK_COLUMNS)
     .join_from(Assignment.__table__, Project.__table__)
     .where(Assignment.__table__.c.id == sa.bindparam("b_id"))
 )

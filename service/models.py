@@ -176,6 +176,14 @@ class Project(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
+# A project as "next item" and "submit" read it, on every judgment: all but its free
+# texts, which guidelines can make long (kilobytes, compressed out of line on
+# PostgreSQL). An object built from these (``adopt``) loads the rest on first access.
+PROJECT_WORK_COLUMNS = [
+    c for c in Project.__table__.c if c.key not in ("description", "guidelines")
+]
+
+
 class ImportBatch(SQLModel, table=True):
     __tablename__ = "import_batch"
 

@@ -37,3 +37,22 @@ def test_adopt_refreshes_the_object_the_session_holds(app, make):
         s.expunge(held)
         fresh = adopt(s, Project, values | {"name": "Fresh"})
         assert fresh is not held and fresh in s and fresh.name == "Fresh" and not s.dirty
+
+
+def test_a_project_read_for_work_loads_its_long_texts_on_first_access(app, make):
+    # "Next" and "submit" read a project without its guidelines (kilobytes, on every
+    # judgment); code that does want them still gets them.
+    import sqlalchemy as sa
+    from sqlmodel import Session
+
+    from service import db
+    from service.models import PROJECT_WORK_COLUMNS, Project, adopt
+
+    made = make.project(guidelines="Prefer the answer a careful expert would give.")
+    with Session(db.engine_of(app)) as s:
+        row = s.execute(sa.select(*PROJECT_WORK_COLUMNS).where(Project.id == made.id)).one()
+        keys = [c.key for c in PROJECT_WORK_COLUMNS]
+        project = adopt(s, Project, dict(zip(keys, row, strict=True)))
+        assert sa.inspect(project).unloaded == {"description", "guidelines"}
+        assert project.guidelines == "Prefer the answer a careful expert would give."
+        assert not s.dirty
