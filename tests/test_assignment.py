@@ -339,6 +339,31 @@ def test_a_client_id_reused_on_another_item_is_refused(desk, make):
     assert len(desk.rows(Judgment)) == 1
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_lease_changed_after_the_unlocked_read_stores_nothing(desk, make, monkeypatch):
+    # On PostgreSQL a submission reads its lease without a lock. Released (or swept, or
+    # submitted by a twin request) before the insert, it must not take the judgment:
+    # the locked path decides.
+    project = make.project(overlap=1)
+    make.items(project, [item_row()])
+    rater = make.user()
+    lease = desk.next(project, rater)
+    read = assignment.with_project
+
+    def read_then_release(**kwargs):
+        got = read(**kwargs)
+        with desk.app.app_context(), db.write_session() as other:
+            release = sa.update(Assignment).where(Assignment.id == lease.id)
+            other.execute(release.values(status="released"))
+        return got
+
+    monkeypatch.setattr(assignment, "with_project", read_then_release)
+    with pytest.raises(Conflict, match="was released"):
+        desk.submit(lease, rater)
+    assert desk.rows(Judgment) == []
+    assert [a.status for a in desk.rows(Assignment)] == ["released"]
+
+
 def test_renewing_an_expired_lease(desk, make):
     project = make.project(overlap=1)
     make.items(project, [item_row(), item_row(priority=5, expertise=["law"])])
