@@ -37,11 +37,12 @@ def as_loaded(model: type[M], values: Mapping[str, Any]) -> M:
     return instance
 
 
-def adopt(session: Any, model: type[M], values: Mapping[str, Any]) -> M:
-    """Return ``model``'s row with ``values`` (all its columns) as the session's own object.
+def adopt(session: sa.orm.Session, model: type[M], values: Mapping[str, Any]) -> M:
+    """Return ``model``'s row with ``values`` as the session's own object.
 
     As an ORM load with ``populate_existing`` would: an object the session already holds
     for that id takes the values; otherwise a new one enters as if loaded (``as_loaded``).
+    Columns missing from ``values`` load on first access.
     """
     existing = session.identity_map.get(identity_key(model, values["id"]))
     if existing is None:
