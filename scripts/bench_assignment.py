@@ -179,9 +179,9 @@ class Connection:
     """One rater's HTTP/1.1 connection: kept open when the server allows (gthread
     workers), reopened after each reply when it does not (sync workers close).
 
-    Plain non-blocking sockets on the event loop, not asyncio's streams: the streams'
-    transports and protocols, built for every connection, cost the generator about
-    twice the CPU (it shares the machine with what it measures).
+    Plain non-blocking sockets on the event loop, not asyncio's streams: with the
+    streams' transports and protocols, built for every connection, the generator took
+    0.8 ms of CPU per judgment instead of 0.5 (it shares the machine it measures).
     """
 
     def __init__(self, port: int, cookie: str, csrf: str) -> None:
