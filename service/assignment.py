@@ -126,22 +126,6 @@ class NoWork:
     reason: str
 
 
-def _taken(now: datetime) -> sa.ColumnElement[bool]:
-    return sa.or_(
-        Assignment.status == "submitted",
-        sa.and_(Assignment.status == "active", Assignment.expires_at > now),
-    )
-
-
-def slots_taken(*, session: Session, item_id: int, exclude: int | None = None) -> int:
-    """Count an item's submitted and live assignments from the leases themselves."""
-    query = select(sa.func.count()).select_from(Assignment)
-    query = query.where(Assignment.item_id == item_id, _taken(utcnow()))
-    if exclude is not None:
-        query = query.where(Assignment.id != exclude)
-    return session.exec(query).one()
-
-
 def next_in(*, session: Session, slug: str, rater: User) -> tuple[Project, Assignment | NoWork]:
     """Look a project up by slug; return it and the rater's current or next lease in it."""
     if is_sqlite(session):
