@@ -47,16 +47,25 @@ _LEASE_PG = _LEASE.with_for_update()
 # load of two entities costs more than the statement; see models.adopt).
 _LEASE_KEYS = [c.key for c in Assignment.__table__.c]
 _PROJECT_KEYS = [c.key for c in PROJECT_WORK_COLUMNS]
-_LEASE_PROJECT = (
-    sa.select(*Assignment.__table__.c, *PROJECT_WORK_COLUMNS)
-    .join_from(Assignment.__table__, Project.__table__)
-    .where(Assignment.__table__.c.id == sa.bindparam("b_id"))
-)
+
+
+def _lease_and_project_query(*extra: sa.ColumnElement[Any]) -> sa.Select:
+    return (
+        sa.select(*Assignment.__table__.c, *PROJECT_WORK_COLUMNS, *extra)
+        .join_from(Assignment.__table__, Project.__table__)
+        .where(Assignment.__table__.c.id == sa.bindparam("b_id"))
+    )
+
+
+_LEASE_PROJECT = _lease_and_project_query()
 _LEASE_PROJECT_PG = _LEASE_PROJECT.with_for_update(of=Assignment.__table__)
-# The same, taking the rater's lock first: an uncorrelated EXISTS is a one-time filter
-# that PostgreSQL evaluates before the first row reaches the row lock, so the locks come
-# in the order "next item" takes them (rater, then rows), in one round trip.
-_LEASE_PROJECT_PG_RATER = _LEASE_PROJECT_PG.where(sa.exists(sa.select(LOCK_RATER)))
+# The same, taking the rater's lock first. The lock call sits in the select list, which
+# the scan below the row lock computes, so the locks come in the order "next item" takes
+# them (rater, then rows) in one round trip. Inside an EXISTS subquery, as it once was,
+# PostgreSQL drops the select list and never called it.
+_LEASE_PROJECT_PG_RATER = _lease_and_project_query(LOCK_RATER).with_for_update(
+    of=Assignment.__table__
+)
 
 
 def audit(
@@ -123,7 +132,8 @@ def _lease_and_project(
     values = dict(zip(_LEASE_KEYS, row[:n], strict=True)) if row else None
     if values is None or values["rater_id"] != rater.id:
         raise NotFound(f"No assignment {params['b_id']} of yours.")
-    project = adopt(session, Project, dict(zip(_PROJECT_KEYS, row[n:], strict=True)))
+    project_values = row[n : n + len(_PROJECT_KEYS)]  # the rater's lock may follow
+    project = adopt(session, Project, dict(zip(_PROJECT_KEYS, project_values, strict=True)))
     return adopt(session, Assignment, values), project
 
 
