@@ -82,6 +82,21 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         2 * 1024**3,
         "Largest remote file or prompt set a pull downloads, in bytes.",
     ),
+    "DATABASE_LOCK_SECONDS": (
+        15,
+        "How long a SQLite write waits for a lock held outside Rankroom's own writer queue "
+        "(a backup, a nested write) before the request answers 503 with Retry-After; "
+        "below gunicorn's 30 s worker timeout, so the rater gets an answer, not a killed worker.",
+    ),
+    "RETRY_AFTER_SECONDS": (
+        5,
+        "Retry-After sent with a 503 while the database is unreachable, locked or out of disk.",
+    ),
+    "READY_MIN_FREE_MB": (
+        256,
+        "`/readyz` fails when the disk holding the SQLite database (or the instance folder, "
+        "on PostgreSQL) has less free space than this, in MiB.",
+    ),
     "WORKER_POLL_SECONDS": (
         5.0,
         "How often an idle `rankroom worker` looks for due pulls.",
