@@ -61,7 +61,17 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "LOGIN_WINDOW_MINUTES": (15, "Window over which failed sign-ins are counted."),
     "LOGIN_MAX_FAILURES_PER_ACCOUNT": (
         5,
-        "Failed sign-ins to one account within the window before it is throttled (429).",
+        "Failed sign-ins to one account within the window before each further attempt "
+        "waits (429), the wait doubling from LOGIN_FIRST_DELAY_SECONDS up to the window.",
+    ),
+    "LOGIN_FIRST_DELAY_SECONDS": (
+        30,
+        "The first wait once an account's free failures are used up.",
+    ),
+    "LOGIN_TRUSTED_DAYS": (
+        30,
+        "An address that signed in to an account within this many days counts only its own "
+        "failures there: guesses from elsewhere never keep the account's owner out.",
     ),
     "LOGIN_MAX_FAILURES_PER_ADDRESS": (
         20,
