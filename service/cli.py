@@ -96,7 +96,9 @@ def import_cmd(
             result = importing.import_items(
                 session=s,
                 project=project,
-                rows=importing.read_jsonl(stream, hasher),
+                rows=importing.read_jsonl(
+                    stream, hasher, importing.InputLimits.from_config(current_app.config)
+                ),
                 source=str(file.name),
                 kind="file",
                 skip_invalid=skip_invalid,

@@ -34,6 +34,16 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         200_000,
         "Longest prompt or response content accepted on import, in characters.",
     ),
+    "IMPORT_MAX_LINE_BYTES": (
+        16 * 2**20,
+        "Longest line of a JSON Lines import or prompt set, in bytes (after gunzipping); "
+        "a longer line refuses the batch at once, naming the line.",
+    ),
+    "IMPORT_MAX_BYTES": (
+        4 * 2**30,
+        "Most bytes one import or prompt set may hold after gunzipping (a gzip bomb stops "
+        "here, naming the line reached).",
+    ),
     "SESSION_IDLE_MINUTES": (
         120,
         "Browser sessions end after this many idle minutes.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import re
+import sqlite3
 import uuid
 from typing import Any
 
@@ -88,6 +89,19 @@ class TooManyRequests(DomainError):
 # request failed whole (its transaction rolled back) and the same request may succeed
 # later; submissions carry a client id, so a retry never stores a judgment twice.
 UNAVAILABLE = (sa.exc.OperationalError, sa.exc.TimeoutError, sa.exc.DisconnectionError)
+
+
+# SQLite raises OperationalError for bugs too ("no such table", a syntax error): only
+# these mean the database cannot serve now. psycopg's are all connection or resource
+# failures (SQLSTATE classes 08, 53, 57, 58).
+_SQLITE_TRANSIENT = ("locked", "busy", "disk", "unable to open", "readonly", "i/o error")
+
+
+def _transient(exc: Exception) -> bool:
+    original = getattr(exc, "orig", None)
+    if isinstance(original, sqlite3.Error):
+        return any(word in str(original).lower() for word in _SQLITE_TRANSIENT)
+    return True
 
 
 def envelope(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Any:
@@ -186,11 +200,12 @@ def register(app: Flask) -> None:
         return response
 
     def _database(exc: Exception) -> Any:
+        if not _transient(exc):
+            return _unexpected(exc)
         # SQLite's SQLITE_FULL, PostgreSQL's class 53 (insufficient resources).
         full = "disk is full" in str(exc) or "No space left" in str(exc)
-        return _unavailable(
-            "The database's disk is full" if full else "The database is unavailable", exc
-        )
+        what = "The database's disk is full" if full else "The database is unavailable"
+        return _unavailable(what, exc)
 
     for unavailable in UNAVAILABLE:
         app.register_error_handler(unavailable, _database)

@@ -6,6 +6,7 @@ sources. Lines stream through in chunks, so memory stays flat whatever the size.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import json
@@ -18,7 +19,7 @@ from marshmallow import ValidationError
 from sqlmodel import Session, select
 
 from service.errors import InvalidInput
-from service.json_depth import too_deep
+from service.json_depth import json_problem, too_deep
 from service.models import ImportBatch, Item, Judgment, Project, Response, utcnow
 from service.schemas import ItemRowSchema, flatten_messages
 from service.shapes import to_native
@@ -30,6 +31,23 @@ MAX_DEPTH = 64
 _ITEMS = Item.__table__
 _RESPONSES = Response.__table__
 MAX_REPORTED_ERRORS = 1000
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """The longest line and the most (decompressed) bytes an import reads.
+
+    Checked while reading, so a hostile file (a gzip bomb of one 2 GiB line) is refused
+    after reading at most one line's limit, in bounded memory.
+    """
+
+    max_line_bytes: int = 16 * 2**20
+    max_bytes: int = 4 * 2**30
+
+    @classmethod
+    def from_config(cls, config: Any) -> InputLimits:
+        """Read the IMPORT_MAX_* settings."""
+        return cls(int(config["IMPORT_MAX_LINE_BYTES"]), int(config["IMPORT_MAX_BYTES"]))
 
 
 @dataclass(frozen=True)
@@ -82,44 +100,73 @@ class _Row:
 
 
 def read_jsonl(
-    stream: IO[bytes], hasher: Any = None
+    stream: IO[bytes], hasher: Any = None, limits: InputLimits = InputLimits()
 ) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    """Yield (line number, parsed object or error) for each non-blank line of JSON Lines."""
-    for number, raw in enumerate(stream, start=1):
+    """Yield (line number, parsed object or error) for each non-blank line of JSON Lines.
+
+    Raises InvalidInput, naming the line, when a line or the whole input is over
+    ``limits``: the batch cannot be read, so nothing of it is imported.
+    """
+    total, number = 0, 0
+    while raw := stream.readline(limits.max_line_bytes + 1):
+        number += 1
+        total += len(raw)
+        if len(raw) > limits.max_line_bytes:
+            _too_large(number, f"line {number} is longer than {limits.max_line_bytes} bytes")
+        if total > limits.max_bytes:
+            _too_large(
+                number, f"the input is larger than {limits.max_bytes} bytes at line {number}"
+            )
         if hasher is not None:
             hasher.update(raw)
-        if not raw.strip():
-            continue
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield number, RowError(number, "", f"not valid UTF-8 (byte {exc.start})")
-            continue
-        if too_deep(text, MAX_DEPTH):
-            yield (
-                number,
-                RowError(number, "", f"invalid JSON: nested deeper than {MAX_DEPTH} levels"),
-            )
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield number, RowError(number, "", f"invalid JSON: {exc.msg} at column {exc.colno}")
-            continue
-        except RecursionError:
-            yield number, RowError(number, "", "invalid JSON: nested too deeply")
-            continue
-        if not isinstance(obj, dict):
-            yield number, RowError(number, "", f"expected a JSON object, got {type(obj).__name__}")
-            continue
-        yield number, obj
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]  # as Windows editors save UTF-8
+        if raw.strip():
+            yield number, _parse_line(number, raw)
 
 
-def read_body(body: bytes) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+def _too_large(number: int, why: str) -> None:
+    raise InvalidInput(
+        f"{why}; nothing was imported.",
+        errors=[{"line": number, "field": "", "message": why}],
+    )
+
+
+def _parse_line(number: int, raw: bytes) -> dict[str, Any] | RowError:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return RowError(number, "", f"not valid UTF-8 (byte {exc.start})")
+    if too_deep(text, MAX_DEPTH):
+        return RowError(number, "", f"invalid JSON: nested deeper than {MAX_DEPTH} levels")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return RowError(number, "", f"invalid JSON: {exc.msg} at column {exc.colno}")
+    except RecursionError:
+        return RowError(number, "", "invalid JSON: nested too deeply")
+    return _checked(number, obj)
+
+
+def _checked(number: int, obj: Any) -> dict[str, Any] | RowError:
+    if not isinstance(obj, dict):
+        return RowError(number, "", f"expected a JSON object, got {type(obj).__name__}")
+    problem = json_problem(obj, MAX_DEPTH)
+    if problem is not None:
+        rid = obj.get("id") if isinstance(obj.get("id"), str) else None
+        return RowError(number, problem.field, problem.message, rid)
+    return obj
+
+
+def read_body(
+    body: bytes, limits: InputLimits = InputLimits()
+) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     """Parse an API body: a JSON array (positions count as lines) or JSON Lines."""
+    if body.startswith(codecs.BOM_UTF8):
+        body = body[len(codecs.BOM_UTF8) :]
     head = body.lstrip()[:1]
     if head != b"[":
-        yield from read_jsonl(io.BytesIO(body))
+        yield from read_jsonl(io.BytesIO(body), limits=limits)
         return
     if too_deep(body, MAX_DEPTH + 1):
         yield 1, RowError(1, "", f"invalid JSON array: nested deeper than {MAX_DEPTH} levels")
@@ -133,10 +180,7 @@ def read_body(body: bytes) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
         yield 1, RowError(1, "", "invalid JSON array: nested too deeply")
         return
     for number, obj in enumerate(rows, start=1):
-        if not isinstance(obj, dict):
-            yield number, RowError(number, "", f"expected a JSON object, got {type(obj).__name__}")
-        else:
-            yield number, obj
+        yield number, _checked(number, obj)
 
 
 def validate_row(line: int, obj: dict[str, Any], schema: ItemRowSchema) -> _Row | list[RowError]:
