@@ -20,7 +20,6 @@ are built once at import (building a SQLAlchemy statement costs more than runnin
 from __future__ import annotations
 
 import random
-import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from sqlmodel import Session, select
 
 from service import gold, pairs, projects, slots
 from service.db import is_sqlite
+from service.labels import labels_for
 from service.leases import (  # noqa: F401  (re-exported: the rater API and pages use them here)
     LOCK_RATER,
     RATER_LOCK_SPACE,
@@ -55,7 +55,6 @@ from service.models import (
     utcnow,
 )
 
-LABELS = string.ascii_uppercase
 LEASES = Assignment.__table__
 
 # Hot statements are built once (see slots.py): building costs more than executing.
@@ -296,8 +295,8 @@ def describe(
         "messages": item.messages,
         # Model names, response ids and whether it is gold never reach the rater.
         "responses": [
-            {"label": LABELS[i], "content": by_id[rid].content}
-            for i, rid in enumerate(lease.shown_order)
+            {"label": label, "content": by_id[rid].content}
+            for label, rid in labels_for(lease.shown_order).items()
         ],
         "rubric": project.rubric,
     }

@@ -2,8 +2,8 @@
 
 Raters only ever see responses by position label (A, B, C, ...), never by id or
 model; a submission speaks in those labels and is translated here through the
-assignment's stored display order. A client-generated id makes every submission
-idempotent; an edit is a new version that supersedes the old one.
+assignment's stored display order (see labels.py). A client-generated id makes
+every submission idempotent; an edit is a new version that supersedes the old one.
 """
 
 from __future__ import annotations
@@ -19,15 +19,11 @@ from service import assignment as assigning
 from service import db, gold
 from service.db import is_sqlite
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.labels import labels_for
 from service.models import Assignment, Item, Judgment, Project, User, as_loaded, utcnow
 
 TEXT_LIMIT = 20_000
 EDIT_WINDOW = timedelta(minutes=10)
-
-
-def labels_for(shown_order: list[str]) -> dict[str, str]:
-    """Map position labels (A, B, ...) to the response ids shown in those positions."""
-    return {assigning.LABELS[i]: rid for i, rid in enumerate(shown_order)}
 
 
 class _Errors:

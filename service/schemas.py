@@ -15,6 +15,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from service import labels
 from service.models import Mode, ProjectStatus, Scale
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
@@ -265,7 +266,7 @@ class NewUserSchema(Strict):
 
 
 class JudgmentOutSchema(Schema):
-    """A stored judgment as the rater's API and screen return it."""
+    """A stored judgment as the rater's API and screen return it: responses by label only."""
 
     id = fields.Integer()
     client_id = fields.String()
@@ -273,8 +274,8 @@ class JudgmentOutSchema(Schema):
     version = fields.Integer()
     supersedes_id = fields.Integer(allow_none=True)
     mode = fields.String()
-    verdict = fields.Dict()
-    rubric = fields.Dict()
+    verdict = fields.Method("_verdict")
+    rubric = fields.Method("_rubric")
     both_bad = fields.Boolean()
     flags = fields.List(fields.String())
     rationale = fields.String()
@@ -282,6 +283,12 @@ class JudgmentOutSchema(Schema):
     active_ms = fields.Integer(allow_none=True)
     guideline_version = fields.Integer()
     created_at = fields.DateTime()
+
+    def _verdict(self, judgment: Any) -> dict[str, Any]:
+        return labels.verdict_to_labels(judgment.verdict, judgment.shown_order)
+
+    def _rubric(self, judgment: Any) -> dict[str, Any]:
+        return labels.rubric_to_labels(judgment.rubric, judgment.shown_order)
 
 
 # Made once: a marshmallow schema deep-copies its fields when instantiated.
