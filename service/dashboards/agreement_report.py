@@ -57,7 +57,7 @@ LABELS = {
     "alpha_ordinal": "Krippendorff's alpha (ordinal)",
     "alpha_interval": "Krippendorff's alpha (interval)",
     "kendall_w": "Kendall's W (mean over items)",
-    "kendall_tau": "Mean Kendall tau-b between raters",
+    "kendall_tau": "Kendall's tau-b (mean over items of the mean over rater pairs)",
 }
 
 

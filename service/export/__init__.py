@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from sqlmodel import Session, select
 
-from service import audit, db
+from service import audit, db, rankings
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.export import rules, source
 from service.export.item_rows import ItemRows, ProjectInfo
@@ -123,14 +123,8 @@ class Export:
         dims = {d["name"]: d for d in project.rubric}
         name = self.o.rating_dimension
         if name is None:
-            name = next(
-                (
-                    d["name"]
-                    for d in project.rubric
-                    if d.get("scope") == "response" and d.get("kind") in ("likert", "number")
-                ),
-                None,
-            )
+            main = rankings.main_rating_dimension(project.rubric)
+            name = main["name"] if main else None
         elif name not in dims:
             raise InvalidInput(f"rating_dimension: project {project.slug!r} has no {name!r}.")
         threshold = self.o.kto_threshold
@@ -174,11 +168,19 @@ class Export:
         if o.rater_weights != "gold" and o.min_gold_accuracy is None:
             return {}, set()
         scores: dict[int, list[float]] = {}
-        for rater_id, mode, shown, verdict, _rubric, gold in source.gold_judgments(
+        for project_id, rater_id, mode, shown, verdict, rubric, gold in source.gold_judgments(
             self.session, ids
         ):
-            ranking = rules.verdict_ranking(mode, verdict or {}, shown or [])
-            score = rules.gold_score(ranking, gold) if ranking and gold else None
+            project = self.projects[project_id]
+            score = rankings.score_judgment(
+                mode=mode,
+                scale=project.scale,
+                rubric=project.rubric,
+                gold=gold,
+                verdict=verdict,
+                shown=shown or [],
+                judged=rubric,
+            )
             if score is not None:
                 scores.setdefault(rater_id, []).append(score)
         weights = {}

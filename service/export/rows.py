@@ -164,7 +164,7 @@ class RowBuilder:
     def ranking(
         self,
         item: ItemData,
-        rank: dict[str, int],
+        rank: dict[str, float],
         n_raters: int,
         agreement: float | None,
         meta: dict[str, Any],

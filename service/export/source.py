@@ -146,10 +146,11 @@ def raters(session: Session) -> dict[int, tuple[str, list[str]]]:
 
 
 def gold_judgments(session: Session, project_ids: Sequence[int]) -> Iterator[sa.Row]:
-    """Yield (rater_id, mode, shown_order, verdict, rubric, gold) for judgments of gold items."""
+    """Yield (project_id, rater_id, mode, shown_order, verdict, rubric, gold) for gold items."""
     query = (
         current_judgments(project_ids)
         .with_only_columns(
+            Judgment.project_id,
             Judgment.rater_id,
             Judgment.mode,
             Judgment.shown_order,
