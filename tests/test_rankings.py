@@ -12,7 +12,7 @@ from scipy.stats import rankdata
 from sqlmodel import select
 
 from service import db, judgments, rankings
-from service.assignment import LABELS
+from service.labels import LABELS
 from service.models import GoldScore, User
 from tests.export_dataset import export_bytes
 from tests.factories import item_row
