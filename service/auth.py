@@ -29,13 +29,25 @@ SEEN_PRECISION_SECONDS = 60
 _USER_BY_ID = sa.select(*User.__table__.c).where(User.__table__.c.id == sa.bindparam("b_id"))
 
 
+ADMIN_SCOPE = "admin"
+
+
 @dataclass(frozen=True)
 class Access:
-    """Who may call a view: roles allowed, and the token scope needed (if by token)."""
+    """Who may call a view: roles allowed, and the token scope needed (if by token).
+
+    A view without a scope of its own (a page, a rater's route) is reached by token only
+    with the admin scope: a token grants exactly what its scopes name.
+    """
 
     roles: frozenset[str]
     scope: str | None = None
     public: bool = False
+
+    @property
+    def token_scope(self) -> str:
+        """Return the scope a bearer token needs for this view (besides "admin")."""
+        return self.scope or ADMIN_SCOPE
 
 
 def public(view: F) -> F:
@@ -96,10 +108,25 @@ def check(access: Access) -> None:
     if user.role not in access.roles:
         raise Forbidden(f"Your role ({user.role}) may not do this.")
     token = current_token()
-    # An "admin"-scoped token may do whatever its (admin) user may do.
-    granted = set(token.scopes) if token is not None else set()
-    if token is not None and access.scope and not granted & {access.scope, "admin"}:
-        raise Forbidden(f"This API token lacks the {access.scope!r} scope.")
+    if token is not None and not token_grants(token.scopes, access):
+        raise Forbidden(f"This API token lacks the {access.token_scope!r} scope.")
+
+
+def token_grants(scopes: list[str], access: Access) -> bool:
+    """Tell whether a token with ``scopes`` may call a view its user's role allows.
+
+    An "admin"-scoped token may do whatever its user may do; any other scope reaches only
+    the views that name it (so an admin's stats token cannot open the People page).
+    """
+    return access.public or ADMIN_SCOPE in scopes or access.token_scope in scopes
+
+
+def acts_as_admin() -> bool:
+    """Tell whether this request has an admin's full rights: a session or an admin-scoped token."""
+    user, token = current_user(), current_token()
+    if user is None or user.role != "admin":
+        return False
+    return token is None or ADMIN_SCOPE in token.scopes
 
 
 def csrf_token() -> str:

@@ -35,6 +35,8 @@ class World:
 
     users: dict[str, User] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    # An admin's tokens with every scope but admin, one at a time and all together.
+    admin_tokens: dict[str, str] = field(default_factory=dict)
     project_slug: str = ""
     victims: dict[str, User] = field(default_factory=dict)
     victim_token_id: int = 0
@@ -83,7 +85,8 @@ MATRIX: dict[str, Route] = {
         data=lambda w, role: {"username": f"nobody-{role}", "password": "wrong"},
     ),
     "POST /logout": Route(e("login", "login", "login", "login", "login", "login")),
-    "GET /": Route(e("login", "200", "200", "200", "200", "200")),
+    # A page is reached by token only with the admin scope (pages name no scope).
+    "GET /": Route(e("login", "200", "200", "403", "403", "200")),
     "GET /invite/<secret>": Route(EVERYONE, lambda w, role: f"/invite/{w.invite_secrets[role]}"),
     "POST /invite/<secret>": Route(
         e("302", "302", "302", "302", "302", "302"),
@@ -381,6 +384,10 @@ def world(app: Flask, make: Factory) -> World:
     for scope in (*ALL_SCOPES, "admin"):
         w.tokens[scope] = make.token(engineer, [scope])[1]
     w.tokens["none"] = make.token(engineer, [])[1]
+    boss = make.user("admin", username="matrix-admin")
+    for scope in ALL_SCOPES:
+        w.admin_tokens[scope] = make.token(boss, [scope])[1]
+    w.admin_tokens["all-but-admin"] = make.token(boss, list(ALL_SCOPES))[1]
     for scope in (*ALL_SCOPES, "admin", None):
         others = [s for s in ALL_SCOPES if s != scope]
         w.tokens[f"not-{scope}"] = make.token(engineer, others)[1]
@@ -522,4 +529,30 @@ def test_refusal_comes_before_validation(app, world):
             response.close()
             if got != expected:
                 wrong.append(f"{key} as {role}: expected {expected}, got {got}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_an_admins_token_reaches_only_what_its_scopes_name(app, world):
+    # Scopes grant exactly what their names say, whoever holds the token: an admin's
+    # stats token reads statistics, not the People page, the audit log or another route.
+    routes = _routes(app)
+    wrong = []
+    for key, spec in MATRIX.items():
+        if key not in routes:
+            continue
+        method, rule = key.split(" ", 1)
+        access = app.view_functions[routes[key].endpoint].access
+        if access.public:
+            continue
+        for name, secret in world.admin_tokens.items():
+            granted = list(ALL_SCOPES) if name == "all-but-admin" else [name]
+            if (access.scope or "admin") in granted:  # a route without a scope needs admin
+                continue
+            path = spec.path(world, "admin") if callable(spec.path) else (spec.path or rule)
+            response = app.test_client().open(
+                path, method=method, headers={"Authorization": f"Bearer {secret}"}
+            )
+            if response.status_code != 403:
+                wrong.append(f"{key} with an admin's {name} token: got {response.status_code}")
+            response.close()
     assert not wrong, "\n".join(wrong)

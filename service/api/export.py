@@ -11,8 +11,8 @@ from marshmallow import RAISE
 from sqlmodel import Session
 
 from service import db
-from service.auth import client_address, current_user, requires
-from service.errors import InvalidInput
+from service.auth import acts_as_admin, client_address, current_user, requires
+from service.errors import Forbidden, InvalidInput
 from service.export import Export, ExportOptions, ExportOptionsSchema, part_filename
 from service.export.card import FileInfo, render_card
 
@@ -22,6 +22,11 @@ bp = Blueprint(
 
 
 def _start(options: ExportOptions, session: Session, via: str = "api") -> Export:
+    if options.real_usernames and not acts_as_admin():
+        # Names are an admin's to see: an admin's export-only token gets pseudonyms too.
+        raise Forbidden(
+            "Only admins (a session or an admin-scoped token) may export real usernames."
+        )
     return Export(
         session=session,
         options=options,

@@ -1,4 +1,8 @@
-"""Dashboard statistics as JSON and CSV, and adjudication, for admins and stats tokens."""
+"""Dashboard statistics as JSON and CSV, and adjudication, for admins and stats tokens.
+
+Admins see raters by name; a stats token sees them by pseudonym (see
+``service.dashboards.identities`` for what a report may reveal).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from service import dashboards, db, projects
-from service.auth import current_user, requires
+from service.auth import acts_as_admin, current_user, requires
+from service.dashboards import identities
 from service.dashboards.adjudication import adjudicate
 from service.dashboards.cache import cache_in
 from service.dashboards.judgment_lists import item_judgments, rater_judgments
@@ -64,7 +69,7 @@ def _json_doc(description: str) -> dict[str, Any]:
 def _report(slug: str, name: str) -> tuple[dict[str, Any], bool]:
     s = db.session()
     project = projects.get_project(session=s, slug=slug)
-    return dashboards.build_report(
+    report, hit = dashboards.build_report(
         session=s,
         project=project,
         name=name,
@@ -72,6 +77,13 @@ def _report(slug: str, name: str) -> tuple[dict[str, Any], bool]:
         options=dashboards.parse_options(name, request.args),
         cache=cache_in(current_app.extensions),
     )
+    if not acts_as_admin():
+        report = identities.pseudonymous_report(report, secret_key=_secret())
+    return report, hit
+
+
+def _secret() -> str:
+    return current_app.config["SECRET_KEY"]
 
 
 @bp.route("/stats")
@@ -136,7 +148,10 @@ def rater(slug: str, rater_id: int) -> Any:
     s = db.session()
     project = projects.get_project(session=s, slug=slug)
     filters = dashboards.parse_filters(request.args, project=project)
-    return jsonify(rater_judgments(session=s, project=project, rater_id=rater_id, filters=filters))
+    data = rater_judgments(session=s, project=project, rater_id=rater_id, filters=filters)
+    if not acts_as_admin():
+        data = identities.pseudonymous_rater_judgments(data, secret_key=_secret())
+    return jsonify(data)
 
 
 @bp.route("/stats/items/<int:item_id>")
@@ -146,7 +161,10 @@ def item(slug: str, item_id: int) -> Any:
     """Return an item with every judgment on it side by side, and its adjudications."""
     s = db.session()
     project = projects.get_project(session=s, slug=slug)
-    return jsonify(item_judgments(session=s, project=project, item_id=item_id))
+    data = item_judgments(session=s, project=project, item_id=item_id)
+    if not acts_as_admin():
+        data = identities.pseudonymous_item_judgments(data, secret_key=_secret())
+    return jsonify(data)
 
 
 @bp.route("/items/<int:item_id>/adjudications", methods=["POST"])

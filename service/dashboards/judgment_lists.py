@@ -13,7 +13,7 @@ from service.dashboards.conditions import current_judgment_filter
 from service.dashboards.filters import Filters
 from service.dashboards.lookups import load_gold, load_raters
 from service.errors import NotFound
-from service.models import Item, Judgment, Project, Response, User
+from service.models import Assignment, Item, Judgment, Project, Response, User
 from service.rankings import score_judgment
 
 
@@ -66,8 +66,10 @@ def rater_judgments(
 ) -> dict[str, Any]:
     """Return one rater's current judgments, newest first, each beside what the others said."""
     people = load_raters(session=session, ids=[rater_id])
-    if rater_id not in people:
-        raise NotFound(f"No rater {rater_id}.")
+    # Only the project's own raters: any other id would name an account (admins, other
+    # projects' raters) to whoever may read this project's statistics.
+    if rater_id not in people or not _worked_on(session, project, rater_id):
+        raise NotFound(f"No rater {rater_id} in project {project.slug!r}.")
     mine = sa.select(Judgment.item_id).where(
         Judgment.project_id == project.id, Judgment.rater_id == rater_id
     )
@@ -101,6 +103,13 @@ def rater_judgments(
         },
         "judgments": rows,
     }
+
+
+def _worked_on(session: Session, project: Project, rater_id: int) -> bool:
+    """Tell whether the user held a lease or left a judgment in the project."""
+    leased = sa.exists().where(Assignment.project_id == project.id, Assignment.rater_id == rater_id)
+    judged = sa.exists().where(Judgment.project_id == project.id, Judgment.rater_id == rater_id)
+    return bool(session.execute(sa.select(leased | judged)).scalar())
 
 
 def item_judgments(*, session: Session, project: Project, item_id: int) -> dict[str, Any]:
