@@ -1,4 +1,4 @@
-"""Regenerate the README's settings table and CLI reference from the code.
+"""Regenerate the README's settings table, CLI reference and access table from the code.
 
 python scripts/gen_readme.py          # rewrite README.md in place
 python scripts/gen_readme.py --check  # exit 1 if README.md is out of date
@@ -14,7 +14,9 @@ import click
 from flask import Flask
 from flask.cli import ScriptInfo
 
-from service import cli, config
+from service import cli, config, create_app
+from service.auth import ADMIN_SCOPE
+from service.models import Role
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -44,6 +46,29 @@ def cli_reference() -> str:
 
     walk(cli.main, ["rankroom"])
     return "\n".join(out).rstrip()
+
+
+def access_table() -> str:
+    """Every route with the roles its ``Access`` rule admits and the token scope it needs."""
+    # No database is opened: the URL map and the views' rules are all that is read.
+    app = create_app({"CHECK_SCHEMA": False, "DATABASE_URL": "sqlite://", "SECRET_KEY": "docs"})
+    roles = [Role.ADMIN, Role.ENGINEER, Role.RATER]
+    head = ["Route", "anonymous", *roles, "token scope"]
+    rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    routes = sorted(
+        (rule.rule, method, app.view_functions[rule.endpoint].access)
+        for rule in app.url_map.iter_rules()
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+    )
+    for path, method, access in routes:
+        if access.public:
+            cells = ["✓"] * (len(roles) + 1) + ["none needed"]
+        else:
+            who = ["✓" if role in access.roles else "" for role in roles]
+            scope = access.token_scope
+            cells = ["", *who, f"`{scope}`" if scope == ADMIN_SCOPE else f"`{scope}` or `admin`"]
+        rows.append(f"| `{method} {path}` | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
 
 
 def export_options_table() -> str:
@@ -81,6 +106,7 @@ def render(text: str) -> str:
     for name, body in (
         ("settings", settings_table()),
         ("cli", cli_reference()),
+        ("access", access_table()),
         ("export-options", export_options_table()),
         ("export-examples", export_examples()),
     ):

@@ -1,4 +1,4 @@
-"""The README is kept honest by the code: settings and CLI help are generated into it."""
+"""The README is kept honest by the code: settings, CLI help and the access table are generated."""
 
 import subprocess
 import sys
