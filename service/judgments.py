@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from service import assignment as assigning
-from service import db, gold
+from service import db, gold, shown
 from service.db import is_sqlite
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.labels import labels_for
@@ -250,6 +250,7 @@ _INSERT_SUBMITTING = (
 
 
 def _new_row(
+    session: Session,
     fields: dict[str, Any],
     *,
     project: Project,
@@ -257,7 +258,19 @@ def _new_row(
     rater: User,
     supersedes: Judgment | None = None,
 ) -> dict[str, Any]:
-    """Return every column of a new judgment (but its id) from ``build_judgment``'s fields."""
+    """Return every column of a new judgment (but its id) from ``build_judgment``'s fields.
+
+    The content is read here, outside any lock on the item, yet the hash is of what the
+    rater saw: a judgment is stored only while its lease is active, and an import ends
+    a lease in the same transaction as it changes the item's content
+    (``importing._replace_content``), whereas judged content never changes.
+    """
+    digest = shown.of_item(
+        session=session,
+        item_id=lease.item_id,
+        shown_order=fields["shown_order"],
+        guideline_version=project.guideline_version,
+    )
     return {
         **fields,
         "project_id": project.id,
@@ -268,6 +281,7 @@ def _new_row(
         "version": supersedes.version + 1 if supersedes else 1,
         "is_gold": lease.is_gold,
         "guideline_version": project.guideline_version,
+        "shown_sha256": digest,
         "created_at": utcnow(),
     }
 
@@ -340,7 +354,9 @@ def _record_live(
     if lease.status != "active" or lease.is_gold:
         return None  # a repeat, an expired lease, or a gold score to store with it
     fields = build_judgment(project=project, lease=lease, payload=payload)
-    return _store(session, _new_row(fields, project=project, lease=lease, rater=rater), lease)
+    return _store(
+        session, _new_row(session, fields, project=project, lease=lease, rater=rater), lease
+    )
 
 
 def record_on(
@@ -358,7 +374,7 @@ def record_on(
         return previous, False
     fields = build_judgment(project=project, lease=lease, payload=payload)
     assigning.claim_for_submission(session=session, lease=lease, project=project)
-    row = _new_row(fields, project=project, lease=lease, rater=rater)
+    row = _new_row(session, fields, project=project, lease=lease, rater=rater)
     judgment = _store(session, row, lease)
     if judgment is None:  # cannot happen to a lease locked and claimed above
         raise Conflict("This assignment changed while you submitted; try again.")
@@ -395,7 +411,7 @@ def revise_judgment(
     lease = session.get(Assignment, old.assignment_id)
     project = session.get(Project, old.project_id)
     fields = build_judgment(project=project, lease=lease, payload=payload)
-    row = _new_row(fields, project=project, lease=lease, rater=rater, supersedes=old)
+    row = _new_row(session, fields, project=project, lease=lease, rater=rater, supersedes=old)
     return _store(session, row), True
 
 

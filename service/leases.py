@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service import audit as audit_log
 from service import slots
 from service.db import is_sqlite
 from service.errors import Conflict, InvalidInput, NotFound
@@ -30,6 +31,12 @@ from service.models import (
 )
 
 SKIP_REASONS = ("expertise", "broken", "other")
+# Why ``end_item_leases`` ended a lease when an import replaced its item's content: the
+# audit event's reason, which is how a rater's later request learns why (``content_changed``).
+CONTENT_UPDATED = "content updated by import batch {batch}"
+CONTENT_CHANGED = (
+    "An admin changed this item's content after it was shown to you, so this assignment ended"
+)
 # First key of PostgreSQL advisory locks taken per rater (the second is the rater id):
 # a rater's requests for work run one at a time (see assignment.lock_rater).
 RATER_LOCK_SPACE = 0x5261
@@ -147,12 +154,29 @@ def _retake(session: Session, lease: Assignment, project: Project, refusal: str)
     session.flush()  # a submission's insert checks the row is active (judgments._store)
 
 
+def content_changed(*, session: Session, lease: Assignment) -> bool:
+    """Tell whether this lease ended because an import changed its item's content."""
+    if lease.status != "released":
+        return False
+    reason = session.execute(
+        sa.select(AuditEvent.details["reason"].as_string())
+        .where(AuditEvent.action == "lease.release", AuditEvent.target == f"assignment:{lease.id}")
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).scalar()
+    return bool(reason and reason.startswith(CONTENT_UPDATED.partition("{")[0]))
+
+
 def renew(*, session: Session, lease: Assignment, project: Project) -> Assignment:
     """Extend a lease while the rater is still working on it."""
     if lease.status == "expired":
         _retake(session, lease, project, "Your lease expired and the item went to another rater.")
     elif lease.status != "active":
-        raise Conflict(f"This assignment is {lease.status}; it cannot be renewed.")
+        raise Conflict(
+            f"{CONTENT_CHANGED}."
+            if content_changed(session=session, lease=lease)
+            else f"This assignment is {lease.status}; it cannot be renewed."
+        )
     lease.expires_at = utcnow() + timedelta(minutes=project.lease_minutes)
     session.add(lease)
     session.flush()
@@ -176,7 +200,78 @@ def claim_for_submission(*, session: Session, lease: Assignment, project: Projec
             "Your lease expired and another rater took this item; your draft is kept.",
         )
     elif lease.status != "active":
-        raise Conflict(f"This assignment was {lease.status}; your draft is kept in the browser.")
+        raise Conflict(
+            f"{CONTENT_CHANGED}; your draft is kept in the browser."
+            if content_changed(session=session, lease=lease)
+            else f"This assignment was {lease.status}; your draft is kept in the browser."
+        )
+
+
+def end_item_leases(
+    *, session: Session, project: Project, item_ids: list[int], reason: str, actor_id: int | None
+) -> list[int]:
+    """End the live and expired leases on these items, give their slots back; return their ids.
+
+    Each ended lease becomes "released" with an audit event giving ``reason``; a rater's
+    later submit or renew on it is refused (409). On PostgreSQL the items' slot rows
+    stay locked until commit, so no new lease starts on them meanwhile: the caller may
+    then change the items knowing nobody holds them. The first statement waits for any
+    submission in flight (it holds its lease's row lock), keeping the documented lock
+    order, a lease before its item's slots; a lease taken between that statement and
+    the slot lock is ended by a second pass.
+    """
+    if not item_ids:
+        return []
+    ids = sorted(set(item_ids))
+    ended = _end_leases(session, project, ids, reason, actor_id)
+    if not is_sqlite(session):
+        session.execute(_LOCK_SLOTS, {"b_items": ids})
+        ended += _end_leases(session, project, ids, reason, actor_id)
+    return ended
+
+
+_LEASES = Assignment.__table__
+_END = (
+    sa.update(_LEASES)
+    .where(
+        _LEASES.c.item_id.in_(sa.bindparam("b_items", expanding=True)),
+        _LEASES.c.status == sa.bindparam("b_status"),
+    )
+    .values(status="released", finished_at=sa.bindparam("b_at"))
+    .returning(_LEASES.c.id, _LEASES.c.item_id, _LEASES.c.rater_id)
+)
+_LOCK_SLOTS = (
+    sa.select(slots.SLOTS.c.item_id)
+    .where(slots.SLOTS.c.item_id.in_(sa.bindparam("b_items", expanding=True)))
+    .order_by(slots.SLOTS.c.item_id)
+    .with_for_update()
+)
+
+
+def _end_leases(
+    session: Session, project: Project, ids: list[int], reason: str, actor_id: int | None
+) -> list[int]:
+    params = {"b_items": ids, "b_at": utcnow()}
+    # Every lease row before any counter row (the lock order). An active lease holds a
+    # slot; an expired one gave it back when it was swept.
+    live = session.execute(_END, params | {"b_status": "active"}).all()
+    expired = session.execute(_END, params | {"b_status": "expired"}).all()
+    freed: dict[int, int] = {}
+    for _, item_id, _ in live:
+        freed[item_id] = freed.get(item_id, 0) + 1
+    for item_id in sorted(freed):  # in item order, as every path locks counters
+        slots.change(
+            session=session, item_id=item_id, overlap=project.overlap, taken=-freed[item_id]
+        )
+    for lease_id, item_id, rater_id in live + expired:
+        audit_log.record(
+            session=session,
+            actor_id=actor_id,
+            action="lease.release",
+            target=f"assignment:{lease_id}",
+            details={"item_id": item_id, "rater_id": rater_id, "reason": reason},
+        )
+    return [lease_id for lease_id, _, _ in live + expired]
 
 
 def skip(*, session: Session, lease: Assignment, reason: str, note: str = "") -> Assignment:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from service.export import rules
+from service.export.rows import shown_hashes
 from service.export.source import ItemData
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ def kto(
 ) -> Iterator[dict[str, Any]]:
     """Yield KTO rows: one per labelled response and judgment, or per response (consensus)."""
     labelled: dict[str, list[tuple[bool, float]]] = {}
+    judged: dict[str, list[Any]] = {}  # response id -> the judgments that labelled it
     keep = rows.keep(item)
     for v in votes:
         labels = [(r, ok) for r, ok in _kto_labels(rows, v, project) if r in keep]
@@ -25,8 +27,10 @@ def kto(
         if rows.o.aggregation == "consensus":
             for rid, label in labels:
                 labelled.setdefault(rid, []).append((label, v.weight))
+                judged.setdefault(rid, []).append(v.row)
             continue
         meta = {**base, "rater": v.rater.name, "judgment_id": v.row.id}
+        meta["shown_sha256"] = shown_hashes([v.row])
         for rid, label in labels:
             yield _kto_row(rows, item, rid, label, meta)
     meta = {**base, "rater": None, "judgment_id": None}
@@ -36,7 +40,8 @@ def kto(
             if label is None:
                 rows.summary.dropped["responses_with_label_draw"] += 1
             else:
-                yield _kto_row(rows, item, rid, label, meta)
+                hashes = {"shown_sha256": shown_hashes(judged[rid])}
+                yield _kto_row(rows, item, rid, label, meta | hashes)
 
 
 def _kto_labels(rows: ItemRows, v: Vote, project: ProjectInfo) -> list[tuple[str, bool]]:
@@ -65,9 +70,11 @@ def ratings(
         if rid not in keep:
             continue
         per_rater = []
+        rated = []
         for v in votes:
             given = ((v.row.rubric or {}).get("response") or {}).get(rid)
             if given:
+                rated.append(v.row)
                 # Every dimension in every row (null when unrated): one typed schema.
                 scores = {name: given.get(name) for name, _ in rows.dimensions}
                 per_rater.append({"rater": v.rater.name, "scores": scores})
@@ -79,7 +86,8 @@ def ratings(
             for name, numeric in rows.dimensions
             if numeric
         }
-        yield rows.build.ratings(item, rid, means, per_rater, base)
+        meta = {**base, "shown_sha256": shown_hashes(rated)}
+        yield rows.build.ratings(item, rid, means, per_rater, meta)
 
 
 def _mean(values: list[Any]) -> float | None:

@@ -11,6 +11,7 @@ KTO labels are JSON booleans; no row has an ``image``/``images``/``tools`` key.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -209,6 +210,15 @@ class RowBuilder:
         return row
 
 
+def shown_hashes(judgments: Iterable[Any]) -> list[str]:
+    """Return the ``shown_sha256`` of the judgments behind a row, each once, in order.
+
+    A list in every format and aggregation (one hash for a row of one judgment), so the
+    metadata column has one type whatever the options.
+    """
+    return list(dict.fromkeys(j.shown_sha256 for j in judgments))
+
+
 def _iso(when: Any) -> str | None:
     return when.isoformat() if when is not None else None
 
@@ -243,6 +253,8 @@ def raw_row(
         "confidence": j.confidence,
         "active_ms": j.active_ms,
         "guideline_version": j.guideline_version,
+        # Recomputable from this row: see service/shown.py and the README.
+        "shown_sha256": j.shown_sha256,
         "started_at": _iso(j.started_at),
         "created_at": _iso(j.created_at),
         "rater": rater,

@@ -107,6 +107,7 @@ _CORE = (
     Judgment.both_bad,
     _time(Judgment.created_at),
     Judgment.guideline_version,
+    Judgment.shown_sha256,
 )
 _FULL = (
     _json(Judgment.rubric),
