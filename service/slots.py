@@ -20,8 +20,8 @@ from itertools import combinations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from service.db import is_sqlite
