@@ -13,7 +13,9 @@ from service.errors import DomainError
 
 
 @main.command("doctor")
-@click.option("--project", "slug", default=None, help="Slug of one project (default: all).")
+@click.option(
+    "--project", "slug", default=None, metavar="SLUG", help="Slug of one project (default: all)."
+)
 @click.option(
     "--repair",
     is_flag=True,

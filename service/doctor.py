@@ -196,8 +196,13 @@ def as_dict(checkup: Checkup) -> dict[str, object]:
 
 def summary(checkup: Checkup) -> str:
     """Return the checkup's one-line result, e.g. "doctor: 0 drift rows (120 items)"."""
-    line = f"doctor: {len(checkup.drift)} drift rows ({checkup.items} items"
-    line += f", {len(checkup.projects)} projects)"
+    line = f"doctor: {_count(len(checkup.drift), 'drift row')} ({_count(checkup.items, 'item')}"
+    line += f", {_count(len(checkup.projects), 'project')})"
     if checkup.repaired:
-        line += f"; repaired {checkup.repaired} items, {len(checkup.unresolved)} rows left"
+        left = _count(len(checkup.unresolved), "row")
+        line += f"; repaired {_count(checkup.repaired, 'item')}, {left} left"
     return line
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

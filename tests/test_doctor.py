@@ -100,14 +100,14 @@ def test_drift_is_reported_and_counters_repaired(app, desk, make, runner, admin_
         "docs\tq2\ttaken\t2\t0\t",
         "docs\tq2\topen\tFalse\tTrue\t",
         "docs\tq1\traters\t3\t2\t",
-        "doctor: 4 drift rows (2 items, 1 projects)",
+        "doctor: 4 drift rows (2 items, 1 project)",
     ]
     assert _slot(app, q2.item_id) == (2, 0, False)  # a check changes nothing
 
     result = runner.invoke(main, ["doctor", "--project", "docs", "--repair"])
     assert result.exit_code == 1  # the third rater's judgment is still there
     assert result.output.splitlines()[-1] == (
-        "doctor: 4 drift rows (2 items, 1 projects); repaired 2 items, 1 rows left"
+        "doctor: 4 drift rows (2 items, 1 project); repaired 2 items, 1 row left"
     )
     assert _slot(app, q1.item_id) == (2, 0, False)
     assert _slot(app, q2.item_id) == (0, 0, True)
