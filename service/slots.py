@@ -196,26 +196,26 @@ def end_leases(
 ) -> Ended:
     """End leases and give their slots back in this transaction: the one way a lease ends.
 
-    Selects the leases in state ``ending`` among those given by id, of the given items
-    and/or of one rater (every filter given applies), marks them ``status`` and adjusts
-    their items' counters. Lock order as everywhere (see above): the lease rows, in id
-    order, then the counters, in item order. A submission is not an ending: its lease
-    keeps the slot.
+    Selects the leases in state ``ending`` given by id or of the given items, and/or of
+    one rater, marks them ``status`` and adjusts their items' counters. Lock order as
+    everywhere (see above): every lease row first, in id order, then the counters, in
+    item order. A submission is not an ending: its lease keeps the slot.
     """
     if status not in ENDINGS:
         raise ValueError(f"a lease ends {', '.join(ENDINGS)}, not {status!r}")
+    if ids is not None and items is not None:
+        raise ValueError("end leases by id or by item, not both")
     wanted = [LEASES.c.status.in_(ending)]
     if rater_id is not None:
         wanted.append(LEASES.c.rater_id == rater_id)
-    batches: list[Any] = [None]
-    if ids is not None or items is not None:
-        column = LEASES.c.id if ids is not None else LEASES.c.item_id
-        if ids is not None and items is not None:
-            wanted.append(LEASES.c.item_id.in_(list(items)))
-        given = sorted(set(ids if ids is not None else items))  # type: ignore[arg-type]
-        batches = [column.in_(given[i : i + _BATCH]) for i in range(0, len(given), _BATCH)]
-    elif rater_id is None:
+    given = ids if ids is not None else items
+    if given is None and rater_id is None:
         raise ValueError("say which leases end: by id, item or rater")
+    batches: list[list[Any]] = [wanted]
+    if given is not None:
+        by = LEASES.c.id if ids is not None else LEASES.c.item_id
+        values = sorted(set(given))
+        batches = [[*wanted, by.in_(values[k : k + _BATCH])] for k in range(0, len(values), _BATCH)]
     query = (
         sa.select(LEASES.c.id, LEASES.c.item_id, LEASES.c.status, PROJECTS.c.overlap)
         .join_from(LEASES, PROJECTS)
@@ -223,24 +223,17 @@ def end_leases(
     )
     if not is_sqlite(session):
         query = query.with_for_update(of=LEASES)
-    ended = Ended([], {})
-    for batch in batches:
-        where = wanted if batch is None else [*wanted, batch]
-        rows = session.execute(query.where(*where)).all()
-        done = _end(session, rows, status)
-        ended.lease_ids.extend(done.lease_ids)
-        ended.counters.update(done.counters)
-    return ended
+    rows = [row for where in batches for row in session.execute(query.where(*where))]
+    return _end(session, rows, status)
 
 
 def _end(session: Session, rows: Sequence[Any], status: str) -> Ended:
     """Mark locked leases (id, item_id, status, overlap) ``status``; give their slots back."""
-    if not rows:
-        return Ended([], {})
     ids = [r[0] for r in rows]
     # An expired lease may still be taken up again (see leases._retake): it is not finished.
     at = None if status == "expired" else utcnow()
-    session.execute(_END, {"b_ids": ids, "b_status": status, "b_at": at})
+    for k in range(0, len(ids), _BATCH):
+        session.execute(_END, {"b_ids": ids[k : k + _BATCH], "b_status": status, "b_at": at})
     for lease_id in ids:  # what the session already holds of these leases follows suit
         lease = session.identity_map.get(identity_key(Assignment, lease_id))
         if lease is not None:
@@ -350,10 +343,15 @@ def recount(*, session: Session, project: Project) -> int:
             .with_for_update()
         ).all()
     off = session.execute(recounted(project_id=project.id)).all()
-    for row in off:
+    _rewrite(session, off)
+    return len(off)
+
+
+def _rewrite(session: Session, rows: Sequence[Any]) -> None:
+    """Store recounted counters (rows of ``recounted``)."""
+    for row in rows:
         session.execute(
             sa.update(SLOTS)
             .where(SLOTS.c.item_id == row.item_id)
             .values(taken=row.want_taken, skips=row.want_skips, open=bool(row.want_open))
         )
-    return len(off)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 
-from service import db, slots
+from service import assignment, db, doctor, slots
 from service.cli import main
-from service.models import AuditEvent, Item, ItemSlots
+from service.models import AuditEvent, Item, ItemSlots, Project
 from tests.factories import item_row
 from tests.raters import Desk
 
@@ -165,3 +167,41 @@ def test_the_recount_route_repairs_through_the_doctor_and_audits(app, desk, make
     assert _slot(app, q1.item_id) == (2, 0, False)
     (event,) = desk.rows(AuditEvent, AuditEvent.action == "slots.repair")
     assert (event.actor_id, event.target) == (admin.id, f"project:{project.slug}")
+
+
+def test_a_claim_during_a_repair_is_not_lost(app, desk, make, database_url, monkeypatch):
+    """PostgreSQL: a repair locks the counters, so a rater cannot claim between recount and fix."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("on SQLite a repair and a claim are serial (BEGIN IMMEDIATE)")
+    project = make.project(overlap=3)
+    (item,) = make.items(project, [item_row()])
+    first, second = make.user(), make.user()
+    desk.next(project, first)
+    _spoil(app, item.id, taken=0)  # something for the repair to fix
+    recounted, go_on = threading.Event(), threading.Event()
+    rewrite = slots._rewrite
+
+    def paused(session, rows):
+        recounted.set()
+        go_on.wait(30)  # a safety net only: the test sets it as soon as the claim returned
+        rewrite(session, rows)
+
+    monkeypatch.setattr(slots, "_rewrite", paused)
+
+    def repair():
+        with app.app_context(), db.write_session() as s:
+            doctor.repair(session=s, project=s.get(Project, project.id))
+
+    repairing = threading.Thread(target=repair)
+    repairing.start()
+    try:
+        assert recounted.wait(30)
+        claim = desk.next(project, second)  # the item's counters are locked: skipped
+    finally:
+        go_on.set()
+        repairing.join()
+    with app.app_context(), db.write_session() as s:
+        assert doctor.check(session=s, project=s.get(Project, project.id)).drift == []
+    assert isinstance(claim, assignment.NoWork)
+    assert _slot(app, item.id) == (1, 0, True)
+    assert desk.next(project, second).item_id == item.id  # once the repair is done
