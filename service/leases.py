@@ -288,15 +288,12 @@ def skip(*, session: Session, lease: Assignment, reason: str, note: str = "") ->
     if lease.status not in ("active", "expired"):
         raise Conflict(f"This assignment is already {lease.status}.")
     project = session.get(Project, lease.project_id)
-    # An expired lease already gave its slot back when it was swept.
-    freed = -1 if lease.status == "active" else 0
-    _, skips = slots.change(
-        session=session, item_id=lease.item_id, overlap=project.overlap, taken=freed, skips=1
+    ended = slots.end_leases(
+        session=session, status="skipped", ids=[lease.id], ending=("active", "expired")
     )
-    lease.status = "skipped"
+    _, skips = ended.counters[lease.item_id]
     lease.skip_reason = reason
     lease.skip_note = note.strip()[:2000] or None
-    lease.finished_at = utcnow()
     session.add(lease)
     if skips >= project.skip_flag_threshold:
         flagged = session.execute(
@@ -320,10 +317,7 @@ def release(*, session: Session, lease: Assignment, admin: User) -> Assignment:
     """End an active lease so its slot returns to the pool (the rater keeps no claim)."""
     if lease.status != "active":
         raise Conflict(f"Only an active lease can be released; this one is {lease.status}.")
-    project = session.get(Project, lease.project_id)
-    slots.change(session=session, item_id=lease.item_id, overlap=project.overlap, taken=-1)
-    lease.status, lease.finished_at = "released", utcnow()
-    session.add(lease)
+    slots.end_leases(session=session, status="released", ids=[lease.id])
     audit(
         session=session,
         actor=admin,
@@ -353,9 +347,10 @@ def reassign(*, session: Session, lease: Assignment, rater: User, admin: User) -
     if seen is not None:
         raise Conflict(f"{rater.username!r} already had this item; a rater sees an item once.")
     project = session.get(Project, lease.project_id)
+    # The old lease gives its slot back and the new one takes it: counted as any other.
+    slots.end_leases(session=session, status="released", ids=[lease.id])
+    slots.change(session=session, item_id=lease.item_id, overlap=project.overlap, taken=1)
     now = utcnow()
-    lease.status, lease.finished_at = "released", now
-    session.add(lease)
     moved = Assignment(
         project_id=lease.project_id,
         item_id=lease.item_id,

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from service import accounts, db, importing, projects
+from service import accounts, db, importing, projects, slots
 from service.models import ApiToken, Item, Judgment, Project, User, utcnow
 from service.shown import of_item as shown_of_item
 
@@ -156,6 +156,9 @@ def lease_and_judgment(app: Flask, project: Project, items: list[Item], rater: U
         )
         s.add(done)
         s.flush()
+        # Both leases hold a slot, as if handed out (slots.take_next): counters stay true.
+        for item in items[:2]:
+            slots.change(session=s, item_id=item.id, overlap=project.overlap, taken=1)
         s.add(
             Judgment(
                 client_id=f"c-{rater.id}",
