@@ -411,7 +411,6 @@ def _replace_content(
     ids = [item_id for item_id, _ in replaced]
     leases.end_item_leases(
         session=session,
-        project=project,
         item_ids=ids,
         reason=leases.CONTENT_UPDATED.format(batch=batch.id),
         actor_id=batch.created_by,

@@ -208,62 +208,48 @@ def claim_for_submission(*, session: Session, lease: Assignment, project: Projec
 
 
 def end_item_leases(
-    *, session: Session, project: Project, item_ids: list[int], reason: str, actor_id: int | None
+    *, session: Session, item_ids: list[int], reason: str, actor_id: int | None
 ) -> list[int]:
     """End the live and expired leases on these items, give their slots back; return their ids.
 
     Each ended lease becomes "released" with an audit event giving ``reason``; a rater's
     later submit or renew on it is refused (409). On PostgreSQL the items' slot rows
     stay locked until commit, so no new lease starts on them meanwhile: the caller may
-    then change the items knowing nobody holds them. The first statement waits for any
+    then change the items knowing nobody holds them. The first pass waits for any
     submission in flight (it holds its lease's row lock), keeping the documented lock
-    order, a lease before its item's slots; a lease taken between that statement and
-    the slot lock is ended by a second pass.
+    order, a lease before its item's slots; a lease taken between that pass and the
+    slot lock is ended by a second pass.
     """
     if not item_ids:
         return []
     ids = sorted(set(item_ids))
-    ended = _end_leases(session, project, ids, reason, actor_id)
+    ended = _end_and_audit(session, ids, reason, actor_id)
     if not is_sqlite(session):
         session.execute(_LOCK_SLOTS, {"b_items": ids})
-        ended += _end_leases(session, project, ids, reason, actor_id)
+        ended += _end_and_audit(session, ids, reason, actor_id)
     return ended
 
 
-_LEASES = Assignment.__table__
-_END = (
-    sa.update(_LEASES)
-    .where(
-        _LEASES.c.item_id.in_(sa.bindparam("b_items", expanding=True)),
-        _LEASES.c.status == sa.bindparam("b_status"),
-    )
-    .values(status="released", finished_at=sa.bindparam("b_at"))
-    .returning(_LEASES.c.id, _LEASES.c.item_id, _LEASES.c.rater_id)
-)
 _LOCK_SLOTS = (
     sa.select(slots.SLOTS.c.item_id)
     .where(slots.SLOTS.c.item_id.in_(sa.bindparam("b_items", expanding=True)))
     .order_by(slots.SLOTS.c.item_id)
     .with_for_update()
 )
+_WHOSE = sa.select(Assignment.id, Assignment.item_id, Assignment.rater_id).where(
+    Assignment.id.in_(sa.bindparam("b_ids", expanding=True))
+)
 
 
-def _end_leases(
-    session: Session, project: Project, ids: list[int], reason: str, actor_id: int | None
+def _end_and_audit(
+    session: Session, item_ids: list[int], reason: str, actor_id: int | None
 ) -> list[int]:
-    params = {"b_items": ids, "b_at": utcnow()}
-    # Every lease row before any counter row (the lock order). An active lease holds a
-    # slot; an expired one gave it back when it was swept.
-    live = session.execute(_END, params | {"b_status": "active"}).all()
-    expired = session.execute(_END, params | {"b_status": "expired"}).all()
-    freed: dict[int, int] = {}
-    for _, item_id, _ in live:
-        freed[item_id] = freed.get(item_id, 0) + 1
-    for item_id in sorted(freed):  # in item order, as every path locks counters
-        slots.change(
-            session=session, item_id=item_id, overlap=project.overlap, taken=-freed[item_id]
-        )
-    for lease_id, item_id, rater_id in live + expired:
+    ended = slots.end_leases(
+        session=session, status="released", items=item_ids, ending=("active", "expired")
+    ).lease_ids
+    if not ended:
+        return []
+    for lease_id, item_id, rater_id in session.execute(_WHOSE, {"b_ids": ended}):
         audit_log.record(
             session=session,
             actor_id=actor_id,
@@ -271,7 +257,7 @@ def _end_leases(
             target=f"assignment:{lease_id}",
             details={"item_id": item_id, "rater_id": rater_id, "reason": reason},
         )
-    return [lease_id for lease_id, _, _ in live + expired]
+    return ended
 
 
 def skip(*, session: Session, lease: Assignment, reason: str, note: str = "") -> Assignment:
