@@ -13,6 +13,9 @@ from service.models import AuditEvent, Item, ItemSlots, Project
 from tests.factories import item_row
 from tests.raters import Desk
 
+# These tests make drift on purpose, to see it reported and repaired.
+pytestmark = pytest.mark.drift
+
 
 @pytest.fixture
 def desk(app):

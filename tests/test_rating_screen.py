@@ -371,7 +371,9 @@ def test_double_submit_and_retry_after_lost_answer_store_one_judgment(
     page.keyboard.press("a")
     page.keyboard.press("Control+Enter")
     page.locator(".error-summary").wait_for()
-    assert "Could not reach the server" in page.locator(".error-summary").inner_text()
+    paused = page.locator(".error-summary").inner_text()
+    assert "Saving paused: could not reach the server" in paused
+    assert "Your work is kept in this browser" in paused
     assert lost == [201]
     page.keyboard.press("Control+Enter")  # the retry carries the same client id
     _wait_for_next(page, second)

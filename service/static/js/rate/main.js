@@ -215,8 +215,9 @@ async function submit() {
 
 function savingPaused(err) {
   const seconds = retryLater(err, submit);
+  const why = err.status === 0 ? "could not reach the server" : "the server cannot save right now";
   const message =
-    "Saving paused: the server cannot save right now. Your work is kept in this browser; " +
+    `Saving paused: ${why}. Your work is kept in this browser; ` +
     `trying again in ${seconds} s.`;
   // The first time, show it where the rater looks; after that, only update the status
   // line, so a retry never pulls focus from a field being edited.
