@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -84,4 +85,9 @@ def ratings(
 
 def _mean(values: list[Any]) -> float | None:
     numbers = [float(v) for v in values if rules.is_number(v)]
-    return round(sum(numbers) / len(numbers), 4) if numbers else None
+    if not numbers:
+        return None
+    total = sum(numbers)
+    if not math.isfinite(total):  # finite values near the float limit can overflow a sum
+        return round(sum(v / len(numbers) for v in numbers), 4)
+    return round(total / len(numbers), 4)

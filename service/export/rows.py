@@ -27,8 +27,10 @@ def encode(row: dict[str, Any]) -> bytes:
         # orjson writes the same bytes as json.dumps(ensure_ascii=False), several times faster.
         return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
     except TypeError:
-        # A lone surrogate cannot be UTF-8: escape this row instead of writing bad bytes.
-        return (json.dumps(row, separators=(",", ":")) + "\n").encode()
+        # A lone surrogate cannot be UTF-8, an integer past 64 bits is beyond orjson:
+        # escape this row instead of writing bad bytes. NaN and infinity raise ValueError
+        # (no JSON reader accepts them), and the export skips the row and names it.
+        return (json.dumps(row, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 
 def messages_of(item: ItemData) -> list[Message]:

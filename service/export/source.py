@@ -24,14 +24,38 @@ from service.models import Adjudication, Item, Judgment, Response, User
 BATCH = 4000
 
 
+class Unreadable:
+    """A stored JSON value no standard JSON reader accepts, with the parser's reason.
+
+    Python's own parser wrote ``NaN`` and ``Infinity`` (and reads ``1e400`` as infinity)
+    before submissions were checked for them; orjson, PostgreSQL and a trainer's loader
+    refuse all three. The export skips a row holding one and names it in its summary.
+    """
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _strict_json(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return Unreadable(f"not standard JSON (NaN, Infinity or a number past float range): {exc}")
+
+
 class FastJSON(sa.types.TypeDecorator):
-    """Read a JSON column as text and parse it with orjson: one C call per value."""
+    """Read a JSON column as text and parse it with orjson: one C call per value.
+
+    A value orjson refuses reads as ``Unreadable`` instead of stopping the whole read.
+    """
 
     impl = sa.Text
     cache_ok = True
 
     def result_processor(self, dialect: Any, coltype: Any) -> Any:
-        return orjson.loads
+        return _strict_json
 
 
 class FastTime(sa.types.TypeDecorator):
@@ -120,6 +144,18 @@ _FULL = (
     Judgment.supersedes_id,
     Judgment.client_id,
 )
+
+
+_JSON_FIELDS = ("shown_order", "verdict", "rubric", "flags")
+
+
+def unreadable_fields(judgment: Any) -> list[tuple[str, str]]:
+    """Return (field, reason) for each JSON field of a judgment row that could not be read."""
+    return [
+        (name, value.reason)
+        for name in _JSON_FIELDS
+        if isinstance(value := getattr(judgment, name, None), Unreadable)
+    ]
 
 
 def current_judgments(project_ids: Sequence[int]) -> sa.Select:
