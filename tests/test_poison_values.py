@@ -22,6 +22,7 @@ from tests import export_dataset
 from tests.factories import item_row, rewriting_history
 
 NUMBER = {"name": "score", "label": "Score", "scope": "response", "kind": "number"}
+LIKERT = {"name": "quality", "label": "Quality", "scope": "response", "kind": "likert", "points": 5}
 ITEM_NUMBER = {"name": "effort", "label": "Effort", "scope": "item", "kind": "number"}
 
 
@@ -179,7 +180,7 @@ def _sqlite(app) -> bool:
 @pytest.fixture
 def poisoned(app, make) -> dict[str, Any]:
     """A pairwise and a rating project, each with two good judgments and one poisoned."""
-    dims = [NUMBER]
+    dims = [NUMBER, LIKERT]
     pw = make.project(slug="pw", mode="pairwise", scale="ternary", rubric=dims, overlap=3)
     rt = make.project(slug="rt", mode="rating", rubric=dims, overlap=3)
     raters = [make.user(username=f"u{i}") for i in range(3)]
@@ -189,7 +190,10 @@ def poisoned(app, make) -> dict[str, Any]:
     for project, item in (("pw", p1), ("rt", r1)):
         made = []
         for i, rater in enumerate(raters):
-            scores = {"a": {"score": 7 - i}, "b": {"score": "POISON" if i == 2 else 2}}
+            poison = "POISON" if i == 2 else 2
+            scores = {"a": {"score": 7 - i, "quality": 5 - i}, "b": {"score": poison, "quality": 2}}
+            if i == 2:
+                scores["b"]["quality"] = "POISON"
             mode = "pairwise" if project == "pw" else "rating"
             made.append(
                 make.judgment(
@@ -280,3 +284,32 @@ def test_each_poison_token_is_named_with_its_reason(app, make, poisoned):
         assert skipped["reason"].startswith(reason)
     assert summary.as_dict()["skipped_rows"] == summary.skipped
     assert summary.complete
+
+
+# --- Survived by dashboards -----------------------------------------------------------
+
+
+# The reports that read the rubric's likert dimension (the others never see the poison).
+READ_RUBRIC = {
+    "pw": {"agreement", "raters"},
+    "rt": {"agreement", "kappa", "raters", "items", "leaderboard"},
+}
+
+
+@pytest.mark.parametrize("project", ["pw", "rt"])
+def test_every_report_skips_and_names_a_poisoned_judgment(app, client, make, poisoned, project):
+    from service.dashboards import REPORTS
+
+    admin = make.user("admin")
+    _, secret = make.token(admin, ["stats"])
+    headers = {"Authorization": f"Bearer {secret}"}
+    bad = poisoned["bad"][project]
+    _poison(app, bad, TOKENS[_dialect(app)][0])
+    for name in REPORTS:
+        r = client.get(f"/api/v1/projects/{project}/stats/{name}", headers=headers)
+        assert r.status_code == 200, (name, r.data[:300])
+        (body,) = _strict_lines(r.data)
+        named = [(s["judgment_id"], s["field"]) for s in body["skipped_rows"]]
+        assert named == ([(bad.id, "rubric")] if name in READ_RUBRIC[project] else []), name
+        reasons = [s["reason"] for s in body["skipped_rows"]]
+        assert all(r.startswith("not standard JSON (NaN, Infinity") for r in reasons)

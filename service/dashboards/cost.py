@@ -103,6 +103,7 @@ def cost_report(
     on_finished = np.isin(cols.item, finished) & priced
     remaining = int(np.maximum(project.overlap - judged[~items.gold], 0).sum())
     return {
+        "skipped_rows": cols.skipped,
         "rates": rates.as_dict(),
         "judgments": len(cols),
         "priced_judgments": int(priced.sum()),

@@ -14,35 +14,14 @@ from itertools import groupby
 from operator import attrgetter
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from service import judgments
 from service.models import Adjudication, Item, Judgment, Response, User
+from service.stored_json import Unreadable, strict_loads
 
 BATCH = 4000
-
-
-class Unreadable:
-    """A stored JSON value no standard JSON reader accepts, with the parser's reason.
-
-    Python's own parser wrote ``NaN`` and ``Infinity`` (and reads ``1e400`` as infinity)
-    before submissions were checked for them; orjson, PostgreSQL and a trainer's loader
-    refuse all three. The export skips a row holding one and names it in its summary.
-    """
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-def _strict_json(text: str) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        return Unreadable(f"not standard JSON (NaN, Infinity or a number past float range): {exc}")
 
 
 class FastJSON(sa.types.TypeDecorator):
@@ -55,7 +34,7 @@ class FastJSON(sa.types.TypeDecorator):
     cache_ok = True
 
     def result_processor(self, dialect: Any, coltype: Any) -> Any:
-        return _strict_json
+        return strict_loads
 
 
 class FastTime(sa.types.TypeDecorator):
