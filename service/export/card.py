@@ -97,7 +97,11 @@ def render_card(summary: ExportSummary, files: Sequence[FileInfo]) -> str:
     for key, value in s["options"].items():
         lines.append(f"| {key} | `{_show(value)}` |")
     lines += ["", "## Left out", ""]
-    lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in s["dropped"].items()] or ["Nothing."]
+    why = s["dropped_reasons"]
+    lines += [
+        f"- {k.replace('_', ' ')}: {v}" + (f" ({why[k]})" if k in why else "")
+        for k, v in s["dropped"].items()
+    ] or ["Nothing."]
     lines += ["", "## Skipped rows", "", *_skipped(s["skipped_rows"])]
     return "\n".join(lines) + "\n"
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from service.export import rules
+from service.export.rows import IDENTICAL
 from service.export.source import ItemData
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ def kto(
         labels = [(r, ok) for r, ok in _kto_labels(rows, v, project) if r in keep]
         if not labels:
             rows.summary.dropped["judgments_without_kto_label"] += 1
+        labels = _consistent(rows, item, labels)
         if rows.o.aggregation == "consensus":
             for rid, label in labels:
                 labelled.setdefault(rid, []).append((label, v.weight))
@@ -31,13 +33,31 @@ def kto(
         for rid, label in labels:
             yield _kto_row(rows, item, rid, label, meta)
     meta = {**base, "rater": None, "judgment_id": None}
+    decided = []
     for rid in item.responses:
         if rid in labelled:
             label = rules.majority_label(labelled[rid])
             if label is None:
                 rows.summary.dropped["responses_with_label_draw"] += 1
             else:
-                yield _kto_row(rows, item, rid, label, meta)
+                decided.append((rid, label))
+    for rid, label in _consistent(rows, item, decided):
+        yield _kto_row(rows, item, rid, label, meta)
+
+
+def _consistent(
+    rows: ItemRows, item: ItemData, labels: list[tuple[str, bool]]
+) -> list[tuple[str, bool]]:
+    """Leave out both rows of a desirable and an undesirable response written the same."""
+    good = [rid for rid, label in labels if label]
+    bad = [rid for rid, label in labels if not label]
+    clash: set[str] = set()
+    for a in good:
+        for b in bad:
+            if rows.build.identical(item, a, b):
+                rows.summary.dropped[IDENTICAL] += 1
+                clash.update((a, b))
+    return [(rid, label) for rid, label in labels if rid not in clash] if clash else labels
 
 
 def _kto_labels(rows: ItemRows, v: Vote, project: ProjectInfo) -> list[tuple[str, bool]]:

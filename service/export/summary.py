@@ -7,6 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+# Why a count in ``dropped`` is left out, where the key alone does not say it.
+REASONS = {
+    "pairs_with_identical_responses": (
+        "both sides would be the same exported text (after the format's rendering): a row "
+        "saying a text is better and worse than itself; kto leaves out both rows of such "
+        "a desirable and undesirable pair"
+    ),
+}
+
 
 @dataclass
 class ExportSummary:
@@ -79,6 +88,7 @@ class ExportSummary:
             "raters_by_expertise": self.raters_by_expertise(),
             "excluded_raters": self.excluded_raters,
             "dropped": dict(sorted(self.dropped.items())),
+            "dropped_reasons": {k: REASONS[k] for k in sorted(self.dropped) if k in REASONS},
             "skipped_rows": list(self.skipped),
             "agreement": self.agreement(),
             "collection_window": [
