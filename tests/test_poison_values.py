@@ -313,3 +313,14 @@ def test_every_report_skips_and_names_a_poisoned_judgment(app, client, make, poi
         assert named == ([(bad.id, "rubric")] if name in READ_RUBRIC[project] else []), name
         reasons = [s["reason"] for s in body["skipped_rows"]]
         assert all(r.startswith("not standard JSON (NaN, Infinity") for r in reasons)
+
+
+def test_dashboard_page_names_the_skipped_judgment(app, client, auth, poisoned):
+    auth.as_role("admin")
+    bad = poisoned["bad"]["rt"]
+    _poison(app, bad, TOKENS[_dialect(app)][0])
+    r = client.get("/projects/rt/dashboard/raters")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "1 judgment(s) left out: a stored value could not be read." in page
+    assert f"Judgment {bad.id}, rubric: not standard JSON" in page
