@@ -109,7 +109,7 @@ def _value(dim: dict[str, Any], value: Any, field: str, errs: _Errors) -> Any:
         # NaN fails every comparison; ±Infinity (and 1e400, read as infinity) the bounds.
         if number and lo <= value <= hi:
             return value
-        errs.add(field, f"a finite number from {lo:g} to {hi:g}")
+        errs.add(field, f"a number from {lo:g} to {hi:g}")
     return None
 
 
