@@ -172,3 +172,15 @@ def export_command(output: str, card: str | None, **given: Any) -> None:
     dropped = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(summary.dropped.items()))
     if dropped:
         click.echo(f"Left out: {dropped}.", err=True)
+    _warn_skipped(summary.skipped)
+
+
+def _warn_skipped(skipped: list[dict[str, Any]]) -> None:
+    """Name on standard error every stored row the export could not use (it still succeeds)."""
+    if not skipped:
+        return
+    click.echo(f"Warning: {len(skipped)} stored row(s) could not be exported:", err=True)
+    for row in skipped:
+        where = f"judgment {row['judgment_id']}" if row["judgment_id"] is not None else "item"
+        field = f", {row['field']}" if row["field"] else ""
+        click.echo(f"  {where} (item {row['item_id']}{field}): {row['reason']}", err=True)

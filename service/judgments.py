@@ -21,9 +21,12 @@ from service.db import is_sqlite
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.labels import labels_for
 from service.models import Assignment, Item, Judgment, Project, User, as_loaded, utcnow
+from service.schemas import NUMBER_LIMIT
 
 TEXT_LIMIT = 20_000
 EDIT_WINDOW = timedelta(minutes=10)
+# Active time is stored in a 32-bit integer column (24.8 days of milliseconds).
+ACTIVE_MS_LIMIT = 2**31 - 1
 
 
 class _Errors:
@@ -96,11 +99,13 @@ def _value(dim: dict[str, Any], value: Any, field: str, errs: _Errors) -> Any:
             return value.strip()
         errs.add(field, f"text up to {TEXT_LIMIT} characters")
     elif kind == "number":
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        lo, hi = dim.get("min", float("-inf")), dim.get("max", float("inf"))
-        if ok and lo <= value <= hi:
+        lo, hi = dim.get("min", -NUMBER_LIMIT), dim.get("max", NUMBER_LIMIT)
+        lo, hi = max(lo, -NUMBER_LIMIT), min(hi, NUMBER_LIMIT)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        # NaN fails every comparison; ±Infinity (and 1e400, read as infinity) the bounds.
+        if number and lo <= value <= hi:
             return value
-        errs.add(field, f"a number from {lo} to {hi}")
+        errs.add(field, f"a number from {lo:g} to {hi:g}")
     return None
 
 
@@ -179,8 +184,12 @@ def build_judgment(
     rubric_in = payload.get("rubric") or {}
     rubric = _rubric(project, rubric_in if isinstance(rubric_in, dict) else {}, labels, errs)
     active_ms = payload.get("active_ms")
-    if active_ms is not None and (not isinstance(active_ms, int) or active_ms < 0):
-        errs.add("active_ms", "milliseconds of active time, a whole number")
+    if active_ms is not None and (
+        not isinstance(active_ms, int) or not 0 <= active_ms <= ACTIVE_MS_LIMIT
+    ):
+        errs.add(
+            "active_ms", f"milliseconds of active time, a whole number up to {ACTIVE_MS_LIMIT}"
+        )
     started_at = _parse_started(payload.get("started_at"), errs)
     errs.raise_if_any()
     item_values = rubric["item"]

@@ -22,6 +22,12 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 IDENT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ROLES_IN_CONVERSATION = ("system", "user", "assistant", "tool")
 RUBRIC_KINDS = ("likert", "choice", "flags", "text", "number")
+# Largest magnitude of a rubric number (its bounds, and every value a rater gives).
+# Python's JSON parser reads ``NaN``, ``Infinity`` and ``1e400`` (as infinity) without
+# complaint, but no standard JSON reader (orjson, PostgreSQL, a trainer's loader) reads
+# them back; below 10^15 every whole number is exact in a float64 (and in JavaScript),
+# and no mean or sum over a campaign's values can overflow.
+NUMBER_LIMIT = 1e15
 
 
 def flatten_messages(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -57,8 +63,8 @@ class RubricDimensionSchema(Strict):
     points = fields.Integer(validate=validate.Range(2, 11))
     anchors = fields.Dict(keys=fields.String(), values=fields.String())
     options = fields.List(fields.Nested(OptionSchema), validate=validate.Length(1, 50))
-    min = fields.Float()
-    max = fields.Float()
+    min = fields.Float(validate=validate.Range(-NUMBER_LIMIT, NUMBER_LIMIT))
+    max = fields.Float(validate=validate.Range(-NUMBER_LIMIT, NUMBER_LIMIT))
 
     @validates_schema
     def _check_kind(self, data: dict[str, Any], **_: Any) -> None:

@@ -243,7 +243,7 @@ class Export:
             buffer = buffers.get(part)
             if buffer is None:
                 continue
-            lines = [encode(row) for row in rows_of(item, judgments)]
+            lines = self._lines(item, judgments, rows_of)
             if not lines:
                 continue
             buffer.extend(lines)
@@ -254,6 +254,35 @@ class Export:
         for part in parts:
             if buffers[part]:
                 yield part, self._drain(buffers, sizes, hashes, part)
+
+    def _lines(
+        self,
+        item: source.ItemData,
+        judgments: list[Any],
+        rows_of: Callable[[source.ItemData, list[Any]], Any],
+    ) -> list[bytes]:
+        """Return the item's encoded rows, leaving out (and naming) what cannot be read.
+
+        One stored row must never end an export: a judgment with an unreadable field is
+        skipped, and an item whose rows fail to build or encode is skipped whole.
+        """
+        summary = self.summary
+        readable = []
+        for j in judgments:
+            bad = source.unreadable_fields(j)
+            for name, reason in bad:
+                summary.skip(item=item.external_id, judgment_id=j.id, field=name, reason=reason)
+            if not bad:
+                readable.append(j)
+        if not readable:
+            return []
+        try:
+            return [encode(row) for row in rows_of(item, readable)]
+        except (KeyError, TypeError, ValueError) as exc:
+            for j in readable:
+                reason = f"the item's rows could not be built: {type(exc).__name__}: {exc}"
+                summary.skip(item=item.external_id, judgment_id=j.id, field=None, reason=reason)
+            return []
 
     @staticmethod
     def _drain(
@@ -273,6 +302,7 @@ class Export:
             "filters": self.o.as_dict(),
             "rows": self.summary.total_rows,
             "rows_by_part": dict(self.summary.rows),
+            "skipped_rows": self.summary.skipped[:100],
             "complete": self.summary.complete,
             "via": self.via,
         }

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from service.export import rules
-from service.export.rows import shown_hashes
+from service.export.rows import IDENTICAL, shown_hashes
 from service.export.source import ItemData
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ def kto(
         labels = [(r, ok) for r, ok in _kto_labels(rows, v, project) if r in keep]
         if not labels:
             rows.summary.dropped["judgments_without_kto_label"] += 1
+        labels = _consistent(rows, item, labels)
         if rows.o.aggregation == "consensus":
             for rid, label in labels:
                 labelled.setdefault(rid, []).append((label, v.weight))
@@ -34,14 +36,32 @@ def kto(
         for rid, label in labels:
             yield _kto_row(rows, item, rid, label, meta)
     meta = {**base, "rater": None, "judgment_id": None}
+    decided = []
     for rid in item.responses:
         if rid in labelled:
             label = rules.majority_label(labelled[rid])
             if label is None:
                 rows.summary.dropped["responses_with_label_draw"] += 1
             else:
-                hashes = {"shown_sha256": shown_hashes(judged[rid])}
-                yield _kto_row(rows, item, rid, label, meta | hashes)
+                decided.append((rid, label))
+    for rid, label in _consistent(rows, item, decided):
+        hashes = {"shown_sha256": shown_hashes(judged[rid])}
+        yield _kto_row(rows, item, rid, label, meta | hashes)
+
+
+def _consistent(
+    rows: ItemRows, item: ItemData, labels: list[tuple[str, bool]]
+) -> list[tuple[str, bool]]:
+    """Leave out both rows of a desirable and an undesirable response written the same."""
+    good = [rid for rid, label in labels if label]
+    bad = [rid for rid, label in labels if not label]
+    clash: set[str] = set()
+    for a in good:
+        for b in bad:
+            if rows.build.identical(item, a, b):
+                rows.summary.dropped[IDENTICAL] += 1
+                clash.update((a, b))
+    return [(rid, label) for rid, label in labels if rid not in clash] if clash else labels
 
 
 def _kto_labels(rows: ItemRows, v: Vote, project: ProjectInfo) -> list[tuple[str, bool]]:
@@ -92,4 +112,9 @@ def ratings(
 
 def _mean(values: list[Any]) -> float | None:
     numbers = [float(v) for v in values if rules.is_number(v)]
-    return round(sum(numbers) / len(numbers), 4) if numbers else None
+    if not numbers:
+        return None
+    total = sum(numbers)
+    if not math.isfinite(total):  # finite values near the float limit can overflow a sum
+        return round(sum(v / len(numbers) for v in numbers), 4)
+    return round(total / len(numbers), 4)

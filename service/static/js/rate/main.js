@@ -88,7 +88,8 @@ function show(fragment, revising = null) {
   if (revising) {
     state.revising = revising;
     editBar.hidden = true;
-    state.draft = { ...revising.draft };
+    // Each version records the time spent on it alone: the cost report adds up a chain.
+    state.draft = { ...revising.draft, active_ms: 0 };
     form.classList.add("revising");
     form.querySelector(".revise-banner").hidden = false;
     form.querySelector(".btn-cancel-revise").addEventListener("click", () => loadNext());
