@@ -29,6 +29,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,8 @@ def judgment() -> dict[str, Any]:
             },
         },
         "active_ms": 41_000,
-        "started_at": "2025-01-01T00:00:00Z",
+        # Now: a start more than a day away from the lease is refused (clock skew allowed).
+        "started_at": datetime.now(UTC).isoformat(),
     }
 
 

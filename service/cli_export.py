@@ -49,7 +49,8 @@ def _schema_options(command: Callable[..., Any]) -> Callable[..., Any]:
             )
         else:
             choices = getattr(field.validate, "choices", None)
-            kind: Any = click.Choice(list(choices)) if choices else _TYPES.get(type(field))
+            number = next((t for cls, t in _TYPES.items() if isinstance(field, cls)), None)
+            kind: Any = click.Choice(list(choices)) if choices else number
             decorator = click.option(flag, name, type=kind, required=field.required, help=help_text)
         command = decorator(command)
     return command

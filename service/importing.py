@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from service import leases
 from service.errors import InvalidInput
-from service.json_depth import json_problem, too_deep
+from service.json_depth import json_problem, loads, too_deep
 from service.models import ImportBatch, Item, Judgment, Project, Response, utcnow
 from service.schemas import ItemRowSchema, flatten_messages
 from service.shapes import to_native
@@ -32,6 +32,7 @@ MAX_DEPTH = 64
 _ITEMS = Item.__table__
 _RESPONSES = Response.__table__
 MAX_REPORTED_ERRORS = 1000
+NO_ITEMS = "No items: the input is empty (no lines, or an empty JSON array); nothing was imported."
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def _parse_line(number: int, raw: bytes) -> dict[str, Any] | RowError:
     if too_deep(text, MAX_DEPTH):
         return RowError(number, "", f"invalid JSON: nested deeper than {MAX_DEPTH} levels")
     try:
-        obj = json.loads(text)
+        obj = loads(text)
     except json.JSONDecodeError as exc:
         return RowError(number, "", f"invalid JSON: {exc.msg} at column {exc.colno}")
     except RecursionError:
@@ -152,7 +153,7 @@ def _parse_line(number: int, raw: bytes) -> dict[str, Any] | RowError:
 def _checked(number: int, obj: Any) -> dict[str, Any] | RowError:
     if not isinstance(obj, dict):
         return RowError(number, "", f"expected a JSON object, got {type(obj).__name__}")
-    problem = json_problem(obj, MAX_DEPTH)
+    problem = json_problem(obj, MAX_DEPTH, numbers=True)
     if problem is not None:
         rid = obj.get("id") if isinstance(obj.get("id"), str) else None
         return RowError(number, problem.field, problem.message, rid)
@@ -173,7 +174,7 @@ def read_body(
         yield 1, RowError(1, "", f"invalid JSON array: nested deeper than {MAX_DEPTH} levels")
         return
     try:
-        rows = json.loads(body)
+        rows = loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         yield 1, RowError(1, "", f"invalid JSON array: {exc}")
         return
@@ -254,6 +255,9 @@ def import_items(
             chunk = []
             if progress:
                 progress(result.lines)
+    if not result.lines:
+        # An empty file or body is a mistake upstream, not an empty batch to keep.
+        raise InvalidInput(NO_ITEMS)
     fail(_write_chunk(session, project, batch, chunk, update, result))
     if progress:
         progress(result.lines)

@@ -231,7 +231,7 @@ def test_every_format_skips_and_names_a_poisoned_judgment(
     bad = poisoned["bad"][project]
     _poison(app, bad, TOKENS[_dialect(app)][0])
     for fmt in FORMATS:
-        query = f"format={fmt}&project={project}&kto_threshold=4.5"
+        query = f"format={fmt}&project={project}" + ("&kto_threshold=4.5" if fmt == "kto" else "")
         r = client.get(f"/api/v1/export?{query}", headers=headers)
         assert r.status_code == 200
         rows = _strict_lines(r.get_data())

@@ -13,6 +13,7 @@ from service.auth import current_user, requires
 from service.dashboards.adjudication import adjudicate
 from service.dashboards.cache import cache_in
 from service.dashboards.judgment_lists import item_judgments, rater_judgments
+from service.schemas import StrictBoolean
 
 bp = Blueprint(
     "stats",
@@ -34,7 +35,7 @@ class AdjudicationInSchema(Schema):
         metadata={"description": '{"preferred": id | null (tie)} or {"ranking": [[ids]...]}'},
     )
     note = fields.String(load_default="")
-    promote_to_gold = fields.Boolean(load_default=False)
+    promote_to_gold = StrictBoolean(load_default=False)
 
 
 # Report bodies vary by report; they are documented as objects, pinned by the tests.

@@ -13,7 +13,7 @@ from service.api.paging import PAGE_HEADERS, PageArgs, page_headers
 from service.auth import client_address, current_user, requires
 from service.models import User
 from service.paging import Page
-from service.schemas import ProjectSchema
+from service.schemas import ProjectSchema, StrictBoolean, StrictInteger
 
 bp = Blueprint(
     "workload", __name__, url_prefix="/api/v1", description="Who works on what (admins)."
@@ -48,7 +48,7 @@ class ItemStateSchema(Schema):
 
 
 class OverlapSchema(Schema):
-    overlap = fields.Integer(required=True, strict=True)
+    overlap = StrictInteger(required=True)
 
 
 class StatusSchema(Schema):
@@ -60,7 +60,7 @@ class ReassignSchema(Schema):
 
 
 class QualificationSchema(Schema):
-    passed = fields.Boolean(
+    passed = StrictBoolean(
         required=True, allow_none=True, metadata={"description": "null: automatic rule"}
     )
     note = fields.String(load_default="", validate=validate.Length(max=2000))
