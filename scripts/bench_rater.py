@@ -29,13 +29,14 @@ import urllib.parse
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service import accounts, create_app, db, importing, projects  # noqa: E402
+from service import accounts, create_app, db, doctor, importing, projects  # noqa: E402
 
 PASSWORD = "bench-password-1"
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -132,7 +133,8 @@ def judgment() -> dict[str, Any]:
             },
         },
         "active_ms": 41_000,
-        "started_at": "2025-01-01T00:00:00Z",
+        # Now: a start more than a day away from the lease is refused (clock skew allowed).
+        "started_at": datetime.now(UTC).isoformat(),
     }
 
 
@@ -264,7 +266,19 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+    try:
+        print(checkup(url))
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def checkup(url: str) -> str:
+    """Return ``rankroom doctor``'s line on the database the run left behind."""
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
+    with app.app_context(), db.write_session() as s:
+        line = doctor.summary(doctor.check(session=s))
+    db.engine_of(app).dispose()
+    return line
 
 
 if __name__ == "__main__":

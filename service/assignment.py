@@ -29,12 +29,15 @@ from sqlmodel import Session, select
 
 from service import gold, pairs, projects, slots
 from service.db import is_sqlite
+from service.errors import Conflict
 from service.labels import labels_for
 from service.leases import (  # noqa: F401  (re-exported: the rater API and pages use them here)
+    CONTENT_CHANGED,
     LOCK_RATER,
     RATER_LOCK_SPACE,
     SKIP_REASONS,
     claim_for_submission,
+    content_changed,
     get_assignment,
     lock_assignment,
     lock_with_project,
@@ -283,6 +286,12 @@ def describe(
     item = rows[0] if rows else session.execute(_SHOWN_ITEM, {"item_id": lease.item_id}).one()
     project = project or session.get(Project, lease.project_id)
     by_id = {r.external_id: r for r in rows}
+    if any(rid not in by_id for rid in lease.shown_order) or content_changed(
+        session=session, lease=lease
+    ):
+        # What this lease showed is gone (an update ended the live leases on the item):
+        # never show the new content under it.
+        raise Conflict(f"{CONTENT_CHANGED}.")
     return {
         "id": lease.id,
         "project": project.slug,

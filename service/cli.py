@@ -269,4 +269,4 @@ def serve(demo: bool, host: str, port: int, workers: int | None, threads: int | 
 
 # Command groups kept in their own modules (accounts, tokens and audit; pull sources
 # and the worker; dataset export) attach to `main` on import, so they are imported last.
-from service import cli_accounts, cli_export, cli_pull  # noqa: E402, F401
+from service import cli_accounts, cli_doctor, cli_export, cli_pull  # noqa: E402, F401

@@ -7,15 +7,15 @@ no ``onclick=""``). Setting ``element.style`` from a script file is fine.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from service.errors import DomainError, InvalidInput, NotFound
-from service.json_depth import json_problem, too_deep
+from service.json_depth import json_problem, loads, too_deep
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,7 +87,7 @@ def _guard_input() -> None:
         depth = current_app.config["MAX_JSON_DEPTH"]
         raise DomainError(f"JSON nested deeper than {depth} levels.")
     try:
-        doc = json.loads(data)
+        doc = loads(data)  # a too-long integer is named below, not a bare ValueError later
     except RecursionError:
         depth = current_app.config["MAX_JSON_DEPTH"]
         raise DomainError(f"JSON nested deeper than {depth} levels.") from None
@@ -99,6 +99,16 @@ def _guard_input() -> None:
     if problem:  # well-formed JSON holding what no column can store: name the field
         field = [{"field": problem.field, "message": problem.message}]
         raise InvalidInput(problem.sentence(), errors=field)
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in a route: at most 18 ASCII digits, or the URL matches no route (404).
+
+    Werkzeug's own takes any run of digits and raises a bare ValueError (a 500) past
+    Python's 4300-digit limit; the input guard refuses ids past 32 bits (404) anyway.
+    """
+
+    regex = r"[0-9]{1,18}"
 
 
 def _security_headers(response: Any) -> Any:
@@ -120,6 +130,8 @@ def init_app(app: Flask) -> None:
     hops = int(app.config["PROXY_HOPS"] or 0)
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    # Before any blueprint is registered: a rule takes its converter when it is added.
+    app.url_map.converters["int"] = IdConverter
     app.before_request(_limit_body)
     app.before_request(_guard_input)
     app.after_request(_security_headers)

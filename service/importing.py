@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlmodel import Session, select
 
+from service import leases
 from service.errors import InvalidInput
-from service.json_depth import json_problem, too_deep
+from service.json_depth import json_problem, loads, too_deep
 from service.models import ImportBatch, Item, Judgment, Project, Response, utcnow
 from service.schemas import ItemRowSchema, flatten_messages
 from service.shapes import to_native
@@ -31,6 +32,7 @@ MAX_DEPTH = 64
 _ITEMS = Item.__table__
 _RESPONSES = Response.__table__
 MAX_REPORTED_ERRORS = 1000
+NO_ITEMS = "No items: the input is empty (no lines, or an empty JSON array); nothing was imported."
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ def _parse_line(number: int, raw: bytes) -> dict[str, Any] | RowError:
     if too_deep(text, MAX_DEPTH):
         return RowError(number, "", f"invalid JSON: nested deeper than {MAX_DEPTH} levels")
     try:
-        obj = json.loads(text)
+        obj = loads(text)
     except json.JSONDecodeError as exc:
         return RowError(number, "", f"invalid JSON: {exc.msg} at column {exc.colno}")
     except RecursionError:
@@ -151,7 +153,7 @@ def _parse_line(number: int, raw: bytes) -> dict[str, Any] | RowError:
 def _checked(number: int, obj: Any) -> dict[str, Any] | RowError:
     if not isinstance(obj, dict):
         return RowError(number, "", f"expected a JSON object, got {type(obj).__name__}")
-    problem = json_problem(obj, MAX_DEPTH)
+    problem = json_problem(obj, MAX_DEPTH, numbers=True)
     if problem is not None:
         rid = obj.get("id") if isinstance(obj.get("id"), str) else None
         return RowError(number, problem.field, problem.message, rid)
@@ -172,7 +174,7 @@ def read_body(
         yield 1, RowError(1, "", f"invalid JSON array: nested deeper than {MAX_DEPTH} levels")
         return
     try:
-        rows = json.loads(body)
+        rows = loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         yield 1, RowError(1, "", f"invalid JSON array: {exc}")
         return
@@ -217,7 +219,8 @@ def import_items(
     line, and the caller rolls back. With ``skip_invalid`` the good lines are kept
     and the bad ones reported on the batch. Re-importing an unchanged item is a
     no-op; a changed one is an error unless ``update``, and an item that already has
-    judgments is never altered.
+    judgments is never altered. An update ends the leases raters hold on the item
+    (``_replace_content``).
     """
     schema = ItemRowSchema(max_chars=max_chars)
     result = ImportResult()
@@ -252,6 +255,9 @@ def import_items(
             chunk = []
             if progress:
                 progress(result.lines)
+    if not result.lines:
+        # An empty file or body is a mistake upstream, not an empty batch to keep.
+        raise InvalidInput(NO_ITEMS)
     fail(_write_chunk(session, project, batch, chunk, update, result))
     if progress:
         progress(result.lines)
@@ -339,6 +345,7 @@ def _write_chunk(
         )
     errors: list[RowError] = []
     fresh: list[_Row] = []
+    replaced: list[tuple[int, _Row]] = []
     for row in chunk:
         ext = row.data["id"]
         if ext not in existing:
@@ -367,12 +374,9 @@ def _write_chunk(
                 )
             )
         else:
-            values = _item_values(project, batch, row)
-            values.pop("created_at")
-            session.execute(sa.update(Item).where(Item.id == item_id).values(**values))
-            session.execute(sa.delete(Response).where(Response.item_id == item_id))
-            session.execute(_RESPONSES.insert(), _response_values(item_id, row))
-            result.updated += 1
+            replaced.append((item_id, row))
+    _replace_content(session, project, batch, replaced)
+    result.updated += len(replaced)
     if fresh:
         inserted = (
             session.execute(
@@ -392,6 +396,52 @@ def _write_chunk(
         session.execute(_RESPONSES.insert().returning(_RESPONSES.c.id), responses)
         result.created += len(fresh)
     return errors
+
+
+def _replace_content(
+    session: Session, project: Project, batch: ImportBatch, replaced: list[tuple[int, _Row]]
+) -> None:
+    """Give unjudged items their new content, ending the leases raters hold on them.
+
+    No judgment may be stored against content its rater did not see. The leases end
+    first (``leases.end_item_leases``: on PostgreSQL it waits for submissions in flight
+    and keeps new leases off these items until commit); only then are the items checked
+    for judgments again, since one may have been submitted after the check in
+    ``_write_chunk``, and if any has, the whole batch is refused (the caller rolls back,
+    which restores the leases).
+    """
+    if not replaced:
+        return
+    ids = [item_id for item_id, _ in replaced]
+    leases.end_item_leases(
+        session=session,
+        item_ids=ids,
+        reason=leases.CONTENT_UPDATED.format(batch=batch.id),
+        actor_id=batch.created_by,
+    )
+    judged = set(
+        session.execute(
+            sa.select(Judgment.item_id).where(Judgment.item_id.in_(ids)).distinct()
+        ).scalars()
+    )
+    if judged:
+        raise InvalidInput(
+            f"{len(judged)} item(s) were judged while this import ran and cannot be "
+            "changed; nothing was imported. Import their new content under new ids.",
+            errors=[
+                RowError(
+                    row.line, "id", f"item {row.data['id']!r} was judged meanwhile", row.data["id"]
+                ).as_dict()
+                for item_id, row in replaced
+                if item_id in judged
+            ],
+        )
+    for item_id, row in replaced:
+        values = _item_values(project, batch, row)
+        values.pop("created_at")
+        session.execute(sa.update(Item).where(Item.id == item_id).values(**values))
+        session.execute(sa.delete(Response).where(Response.item_id == item_id))
+        session.execute(_RESPONSES.insert(), _response_values(item_id, row))
 
 
 def list_batches(*, session: Session, project: Project) -> list[ImportBatch]:

@@ -7,8 +7,37 @@ off, breaking later, unrelated compiles. Counting the depth first avoids both.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from typing import Any
+
+# Python converts at most 4300 digits to an int (CVE-2020-10735) and raises a bare
+# ValueError past that; ``loads`` keeps such a number as a marker json_problem names.
+_MAX_INT_DIGITS = 4300
+# The whole numbers JSON readers beyond Python (JavaScript, orjson) keep exactly.
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class HugeInteger:
+    """An integer literal too long to convert (over 4300 digits), kept for its message."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, text: str) -> None:
+        self.digits = len(text.lstrip("-"))
+
+
+def _int(text: str) -> int | HugeInteger:
+    return int(text) if len(text) <= _MAX_INT_DIGITS else HugeInteger(text)
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON like ``json.loads``, but keep a too-long integer as a ``HugeInteger``.
+
+    Check the result with ``json_problem``, which names where such a number sits.
+    """
+    return json.loads(text, parse_int=_int)
 
 
 def too_deep(text: str | bytes, limit: int) -> bool:
@@ -53,11 +82,15 @@ class JsonProblem:
         return f"{self.field or 'body'}: {self.message}"
 
 
-def json_problem(doc: Any, max_depth: int) -> JsonProblem | None:
+def json_problem(doc: Any, max_depth: int, *, numbers: bool = False) -> JsonProblem | None:
     """Say what is wrong with a parsed JSON document (too deep, a NUL character), or None.
 
     NUL cannot be stored in PostgreSQL text, and SQLite would keep what PostgreSQL
     refuses: it is refused at every door (API bodies, imports from the CLI and pulls).
+    So is an integer too long to read (``loads``). With ``numbers`` (imports), so are
+    NaN and ±Infinity, which PostgreSQL's json columns refuse and no standard JSON reader
+    reads back, and whole numbers past 64 bits, which JSON readers (JavaScript, orjson)
+    cannot keep exactly. In API bodies each field's schema decides.
     """
     stack: list[tuple[Any, int, str]] = [(doc, 1, "")]
     while stack:
@@ -74,4 +107,16 @@ def json_problem(doc: Any, max_depth: int) -> JsonProblem | None:
         elif isinstance(node, str) and "\x00" in node:
             message = "contains a NUL character (\\u0000), which cannot be stored."
             return JsonProblem(path, message)
+        elif isinstance(node, HugeInteger):
+            return JsonProblem(path, f"a whole number of {node.digits} digits is too large.")
+        elif numbers and (problem := _number_problem(node)):
+            return JsonProblem(path, problem)
+    return None
+
+
+def _number_problem(node: Any) -> str | None:
+    if isinstance(node, float) and not math.isfinite(node):
+        return "must be a finite number (not NaN or Infinity, which JSON does not allow)."
+    if isinstance(node, int) and not isinstance(node, bool) and not _INT64[0] <= node <= _INT64[1]:
+        return "a whole number past 64 bits is too large to keep exactly."
     return None

@@ -12,18 +12,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from marshmallow import ValidationError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from service import assignment as assigning
-from service import db, gold
+from service import db, gold, shown
 from service.db import is_sqlite
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.labels import labels_for
 from service.models import Assignment, Item, Judgment, Project, User, as_loaded, utcnow
+from service.schemas import JUDGMENT_IN, NUMBER_LIMIT, flatten_messages
 
 TEXT_LIMIT = 20_000
 EDIT_WINDOW = timedelta(minutes=10)
+# started_at comes from the rater's clock, which may be off: a laptop set to the wrong
+# time zone is off by up to 14 hours. A day either way is skew; beyond that it is wrong.
+CLOCK_SKEW = timedelta(days=1)
 
 
 class _Errors:
@@ -84,11 +89,12 @@ def _value(dim: dict[str, Any], value: Any, field: str, errs: _Errors) -> Any:
             return value
         errs.add(field, f"choose a point from 1 to {dim['points']}")
     elif kind == "choice":
-        if value in options:
+        if isinstance(value, str) and value in options:
             return value
         errs.add(field, f"choose one of {', '.join(sorted(options))}")
     elif kind == "flags":
-        if isinstance(value, list) and set(value) <= options and len(set(value)) == len(value):
+        strings = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if strings and set(value) <= options and len(set(value)) == len(value):
             return sorted(value)
         errs.add(field, f"choose any of {', '.join(sorted(options))}")
     elif kind == "text":
@@ -96,11 +102,13 @@ def _value(dim: dict[str, Any], value: Any, field: str, errs: _Errors) -> Any:
             return value.strip()
         errs.add(field, f"text up to {TEXT_LIMIT} characters")
     elif kind == "number":
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        lo, hi = dim.get("min", float("-inf")), dim.get("max", float("inf"))
-        if ok and lo <= value <= hi:
+        lo, hi = dim.get("min", -NUMBER_LIMIT), dim.get("max", NUMBER_LIMIT)
+        lo, hi = max(lo, -NUMBER_LIMIT), min(hi, NUMBER_LIMIT)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        # NaN fails every comparison; ±Infinity (and 1e400, read as infinity) the bounds.
+        if number and lo <= value <= hi:
             return value
-        errs.add(field, f"a number from {lo} to {hi}")
+        errs.add(field, f"a number from {lo:g} to {hi:g}")
     return None
 
 
@@ -145,43 +153,53 @@ def _rubric(
     return out
 
 
-def _parse_started(value: Any, errs: _Errors) -> datetime | None:
-    if value in (None, ""):
-        return None
+def read_submission(payload: Any) -> dict[str, Any]:
+    """Check a submission's shape and types (``JudgmentInSchema``); return it loaded.
+
+    Every door (the API, the rating page) passes the request body as it came, so both
+    refuse the same things in the same words.
+    """
+    if not isinstance(payload, dict):
+        raise InvalidInput(
+            "Send the judgment as a JSON object.",
+            errors=[{"field": "", "message": "expected a JSON object"}],
+        )
     try:
-        started = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        errs.add("started_at", "an ISO 8601 time")
-        return None
-    return started if started.tzinfo else None
+        return JUDGMENT_IN.load(payload)
+    except ValidationError as exc:
+        errors = [{"field": f, "message": m} for f, m in flatten_messages(exc.messages)]
+        raise InvalidInput("The judgment is incomplete or invalid.", errors=errors) from None
 
 
-def build_judgment(
-    *, project: Project, lease: Assignment, payload: dict[str, Any]
-) -> dict[str, Any]:
+def _check_started(started: datetime | None, lease: Assignment, errs: _Errors) -> None:
+    if started is None:
+        return
+    if not lease.created_at - CLOCK_SKEW <= started <= utcnow() + CLOCK_SKEW:
+        errs.add(
+            "started_at",
+            "when the rater opened this item: from a day before it was leased "
+            "to a day from now (clock skew allowed)",
+        )
+
+
+def build_judgment(*, project: Project, lease: Assignment, payload: Any) -> dict[str, Any]:
     """Validate a submission against the project and the lease; return Judgment fields."""
+    payload = read_submission(payload)
     errs = _Errors()
     labels = labels_for(lease.shown_order)
-    client_id = payload.get("client_id")
-    if not isinstance(client_id, str) or not 8 <= len(client_id) <= 64:
-        errs.add("client_id", "a client-generated id of 8 to 64 characters")
-    verdict_in = payload.get("verdict") or {}
-    if not isinstance(verdict_in, dict):
-        errs.add("verdict", "must be an object")
-        verdict_in = {}
-    both_bad = bool(payload.get("both_bad", False))
+    client_id = payload["client_id"]
+    verdict_in = payload["verdict"]
+    both_bad = payload["both_bad"]
     if project.mode == "pairwise":
         verdict = _pairwise(project, verdict_in, labels, errs)
     elif project.mode == "ranking":
         verdict = _ranking(verdict_in, labels, errs)
     else:
         verdict = {}
-    rubric_in = payload.get("rubric") or {}
-    rubric = _rubric(project, rubric_in if isinstance(rubric_in, dict) else {}, labels, errs)
-    active_ms = payload.get("active_ms")
-    if active_ms is not None and (not isinstance(active_ms, int) or active_ms < 0):
-        errs.add("active_ms", "milliseconds of active time, a whole number")
-    started_at = _parse_started(payload.get("started_at"), errs)
+    rubric = _rubric(project, payload["rubric"], labels, errs)
+    active_ms = payload["active_ms"]
+    started_at = payload["started_at"]
+    _check_started(started_at, lease, errs)
     errs.raise_if_any()
     item_values = rubric["item"]
     flag_dims = [d["name"] for d in project.rubric if d["scope"] == "item" and d["kind"] == "flags"]
@@ -211,7 +229,8 @@ _BY_CLIENT_ID = sa.select(Judgment.id).where(
 )
 
 
-def _existing(session: Session, rater: User, client_id: Any) -> Judgment | None:
+def _existing(session: Session, rater: User, payload: Any) -> Judgment | None:
+    client_id = payload.get("client_id") if isinstance(payload, dict) else None
     if not isinstance(client_id, str):
         return None
     found = session.execute(_BY_CLIENT_ID, {"b_rater": rater.id, "b_client": client_id}).scalar()
@@ -250,6 +269,7 @@ _INSERT_SUBMITTING = (
 
 
 def _new_row(
+    session: Session,
     fields: dict[str, Any],
     *,
     project: Project,
@@ -257,7 +277,19 @@ def _new_row(
     rater: User,
     supersedes: Judgment | None = None,
 ) -> dict[str, Any]:
-    """Return every column of a new judgment (but its id) from ``build_judgment``'s fields."""
+    """Return every column of a new judgment (but its id) from ``build_judgment``'s fields.
+
+    The content is read here, outside any lock on the item, yet the hash is of what the
+    rater saw: a judgment is stored only while its lease is active, and an import ends
+    a lease in the same transaction as it changes the item's content
+    (``importing._replace_content``), whereas judged content never changes.
+    """
+    digest = shown.of_item(
+        session=session,
+        item_id=lease.item_id,
+        shown_order=fields["shown_order"],
+        guideline_version=project.guideline_version,
+    )
     return {
         **fields,
         "project_id": project.id,
@@ -268,6 +300,7 @@ def _new_row(
         "version": supersedes.version + 1 if supersedes else 1,
         "is_gold": lease.is_gold,
         "guideline_version": project.guideline_version,
+        "shown_sha256": digest,
         "created_at": utcnow(),
     }
 
@@ -307,7 +340,7 @@ def _store(
 
 
 def record_judgment(
-    *, session: Session, assignment_id: int, rater: User, payload: dict[str, Any]
+    *, session: Session, assignment_id: int, rater: User, payload: Any
 ) -> tuple[Judgment, bool]:
     """Store a rater's judgment on their lease; return (judgment, created).
 
@@ -331,7 +364,7 @@ def record_judgment(
 
 
 def _record_live(
-    session: Session, assignment_id: int, rater: User, payload: dict[str, Any]
+    session: Session, assignment_id: int, rater: User, payload: Any
 ) -> Judgment | None:
     """Store a first judgment on a live, non-gold lease without locking it, if it still is."""
     lease, project = assigning.with_project(
@@ -340,25 +373,25 @@ def _record_live(
     if lease.status != "active" or lease.is_gold:
         return None  # a repeat, an expired lease, or a gold score to store with it
     fields = build_judgment(project=project, lease=lease, payload=payload)
-    return _store(session, _new_row(fields, project=project, lease=lease, rater=rater), lease)
+    return _store(
+        session, _new_row(session, fields, project=project, lease=lease, rater=rater), lease
+    )
 
 
 def record_on(
-    *, session: Session, lease: Assignment, project: Project, rater: User, payload: dict[str, Any]
+    *, session: Session, lease: Assignment, project: Project, rater: User, payload: Any
 ) -> tuple[Judgment, bool]:
     """``record_judgment`` for a lease already locked (``lock_with_project``)."""
     # Only a submitted lease can hold this client id's judgment; for a live one the
     # unique (rater, client id) constraint catches a reused id (see _store).
-    previous = (
-        _existing(session, rater, payload.get("client_id")) if lease.status == "submitted" else None
-    )
+    previous = _existing(session, rater, payload) if lease.status == "submitted" else None
     if previous is not None:
         if previous.assignment_id != lease.id:
             raise Conflict("This client id was already used for another item.")
         return previous, False
     fields = build_judgment(project=project, lease=lease, payload=payload)
     assigning.claim_for_submission(session=session, lease=lease, project=project)
-    row = _new_row(fields, project=project, lease=lease, rater=rater)
+    row = _new_row(session, fields, project=project, lease=lease, rater=rater)
     judgment = _store(session, row, lease)
     if judgment is None:  # cannot happen to a lease locked and claimed above
         raise Conflict("This assignment changed while you submitted; try again.")
@@ -376,13 +409,13 @@ def is_current(*, session: Session, judgment: Judgment) -> bool:
 
 
 def revise_judgment(
-    *, session: Session, judgment_id: int, rater: User, payload: dict[str, Any]
+    *, session: Session, judgment_id: int, rater: User, payload: Any
 ) -> tuple[Judgment, bool]:
     """Record a corrected version of the rater's recent judgment (the old row stays)."""
     old = session.get(Judgment, judgment_id)
     if old is None or old.rater_id != rater.id:
         raise NotFound(f"No judgment {judgment_id} of yours.")
-    previous = _existing(session, rater, payload.get("client_id"))
+    previous = _existing(session, rater, payload)
     if previous is not None:
         if previous.supersedes_id != old.id:
             raise Conflict("This client id was already used for another judgment.")
@@ -395,7 +428,7 @@ def revise_judgment(
     lease = session.get(Assignment, old.assignment_id)
     project = session.get(Project, old.project_id)
     fields = build_judgment(project=project, lease=lease, payload=payload)
-    row = _new_row(fields, project=project, lease=lease, rater=rater, supersedes=old)
+    row = _new_row(session, fields, project=project, lease=lease, rater=rater, supersedes=old)
     return _store(session, row), True
 
 

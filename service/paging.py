@@ -8,11 +8,16 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from service.errors import InvalidInput
+
 T = TypeVar("T")
 
 DEFAULT_PER_PAGE = 50
 # Larger pages are refused (422), so one request never drags a whole table out.
 MAX_PER_PAGE = 200
+# Pages past this are refused (422): no list is that long, and the offset of a page
+# number from a URL must stay far inside the databases' 64-bit OFFSET.
+MAX_PAGE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -41,9 +46,16 @@ class Page(Generic[T]):
 def paginate(
     *, session: Session, query: Any, page: int = 1, per_page: int = DEFAULT_PER_PAGE
 ) -> Page:
-    """Run ``query`` (an ordered select of one entity) for one page, and count the whole."""
-    if page < 1 or per_page < 1:
-        raise ValueError("page and per_page start at 1")
+    """Run ``query`` (an ordered select of one entity) for one page, and count the whole.
+
+    Every door (API, pages, CLI) pages through here, so the bounds are checked here.
+    """
+    for field, value, most in (("page", page, MAX_PAGE), ("per_page", per_page, MAX_PER_PAGE)):
+        if not 1 <= value <= most:
+            message = f"a whole number from 1 to {most}"
+            raise InvalidInput(
+                f"{field}: {message}.", errors=[{"field": field, "message": message}]
+            )
     total = session.execute(
         sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
     ).scalar_one()

@@ -99,6 +99,26 @@ def can_tie(mode: str, scale: str) -> bool:
     return not (mode == "pairwise" and scale == "binary")
 
 
+def collected_scale(mode: str, scale: str, rubric: Sequence[dict[str, Any]]) -> str:
+    """Say what a project's verdicts are on: the pairwise scale, a ranking, or the rated dimension.
+
+    A project row keeps a pairwise ``scale`` whatever its mode; a dataset card must name
+    what raters actually gave.
+    """
+    if mode == "pairwise":
+        return scale
+    if mode == "ranking":
+        return "ranking, ties allowed"
+    main = main_rating_dimension(rubric)
+    if main is None:
+        return "rating, no response score"
+    if main.get("kind") == "likert":
+        return f"rating: {main['name']}, likert 1-{main.get('points', 5)}"
+    bounds = (main.get("min"), main.get("max"))
+    span = f" {bounds[0]}-{bounds[1]}" if None not in bounds else ""
+    return f"rating: {main['name']}, number{span}"
+
+
 def gold_score(
     ranking: Ranking, gold: dict[str, Any], *, ties_possible: bool = True
 ) -> float | None:

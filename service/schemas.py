@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import (
@@ -22,6 +23,12 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 IDENT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ROLES_IN_CONVERSATION = ("system", "user", "assistant", "tool")
 RUBRIC_KINDS = ("likert", "choice", "flags", "text", "number")
+# Largest magnitude of a rubric number (its bounds, and every value a rater gives).
+# Python's JSON parser reads ``NaN``, ``Infinity`` and ``1e400`` (as infinity) without
+# complaint, but no standard JSON reader (orjson, PostgreSQL, a trainer's loader) reads
+# them back; below 10^15 every whole number is exact in a float64 (and in JavaScript),
+# and no mean or sum over a campaign's values can overflow.
+NUMBER_LIMIT = 1e15
 
 
 def flatten_messages(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -35,6 +42,105 @@ def flatten_messages(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(messages, list):
         return [pair for m in messages for pair in flatten_messages(m, prefix)]
     return [(prefix, str(messages))]
+
+
+# Strict fields: a value of the wrong JSON type is refused (422 naming the field), never
+# coerced: marshmallow's own Boolean reads "false" as False but Python's bool("false") as
+# True, its Integer reads 1.5 as 1 and "12" as 12, its Float reads true as 1.0. Every
+# schema uses these (tests/test_schemas_strict.py walks them all). JSON bodies and files
+# take the JSON types; query strings and command lines are text by nature, so their
+# fields take the canonical spelling only (true/false, ASCII digits) or the typed value
+# a command-line parser already made.
+INT64 = validate.Range(-(2**63), 2**63 - 1)
+_TEXT_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+_TEXT_FLOAT = re.compile(
+    r"^[+-]?([0-9]{1,300}(\.[0-9]{0,300})?|\.[0-9]{1,300})([eE][+-]?[0-9]{1,3})?$"
+)
+
+
+def _bounded(kwargs: dict[str, Any]) -> dict[str, Any]:
+    # A whole number past 64 bits fits no column; a field's own range is usually narrower.
+    if not kwargs.get("validate"):
+        kwargs["validate"] = INT64
+    return kwargs
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean: true or false; "false", 0 and 1 are refused."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if value is True or value is False:
+            return value
+        raise self.make_error("invalid", input=value)
+
+
+class StrictInteger(fields.Integer):
+    """A JSON whole number: no strings, no floats (not even 1.0), no booleans."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **_bounded(kwargs))
+
+
+class StrictFloat(fields.Float):
+    """A finite JSON number: no strings, no booleans, no NaN or Infinity."""
+
+    def _validated(self, value: Any) -> float:
+        if not isinstance(value, int | float):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+class TextBoolean(fields.Boolean):
+    """A query-string or command-line boolean: the words true or false (or a bool)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if value is True or value is False:
+            return value
+        if value in ("true", "false"):
+            return value == "true"
+        raise self.make_error("invalid", input=value)
+
+
+class TextInteger(fields.Integer):
+    """A query-string or command-line whole number: ASCII digits, an optional sign (or an int)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **_bounded(kwargs))
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, str) and _TEXT_INTEGER.match(value):
+            try:
+                value = int(value)
+            except ValueError as exc:  # past Python's 4300 digits
+                raise self.make_error("invalid", input=value) from exc
+        return super()._validated(value)
+
+
+class TextFloat(fields.Float):
+    """A query-string or command-line number in decimal notation, finite (or a number)."""
+
+    def _validated(self, value: Any) -> float:
+        if isinstance(value, str) and _TEXT_FLOAT.match(value):
+            value = float(value)
+        if not isinstance(value, int | float):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 time with its offset, one that exists in UTC (not 0001-01-01T00:00+05:00)."""
+
+    default_error_messages = {"range": "Not a time that exists in UTC (years 1 to 9999)."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(default_timezone=None, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        when = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return when.astimezone(UTC)
+        except OverflowError as exc:
+            raise self.make_error("range") from exc
 
 
 class Strict(Schema):
@@ -53,12 +159,12 @@ class RubricDimensionSchema(Strict):
     help = fields.String(load_default="", validate=validate.Length(max=2000))
     scope = fields.String(required=True, validate=validate.OneOf(["response", "item"]))
     kind = fields.String(required=True, validate=validate.OneOf(RUBRIC_KINDS))
-    required = fields.Boolean(load_default=False)
-    points = fields.Integer(validate=validate.Range(2, 11))
+    required = StrictBoolean(load_default=False)
+    points = StrictInteger(validate=validate.Range(2, 11))
     anchors = fields.Dict(keys=fields.String(), values=fields.String())
     options = fields.List(fields.Nested(OptionSchema), validate=validate.Length(1, 50))
-    min = fields.Float()
-    max = fields.Float()
+    min = StrictFloat(validate=validate.Range(-NUMBER_LIMIT, NUMBER_LIMIT))
+    max = StrictFloat(validate=validate.Range(-NUMBER_LIMIT, NUMBER_LIMIT))
 
     @validates_schema
     def _check_kind(self, data: dict[str, Any], **_: Any) -> None:
@@ -78,7 +184,7 @@ class ProjectSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    id = fields.Integer(dump_only=True)
+    id = StrictInteger(dump_only=True)
     slug = fields.String(
         required=True, validate=validate.Regexp(SLUG, error="lowercase letters, digits and dashes")
     )
@@ -92,26 +198,26 @@ class ProjectSchema(Schema):
     )
     rubric = fields.List(fields.Nested(RubricDimensionSchema), load_default=list)
     guidelines = fields.String(load_default="", validate=validate.Length(max=200_000))
-    guideline_version = fields.Integer(load_default=1, validate=validate.Range(1, 1_000_000))
-    overlap = fields.Integer(load_default=3, validate=validate.Range(1, 100))
+    guideline_version = StrictInteger(load_default=1, validate=validate.Range(1, 1_000_000))
+    overlap = StrictInteger(load_default=3, validate=validate.Range(1, 100))
     status = fields.String(
         load_default=ProjectStatus.ACTIVE.value,
         validate=validate.OneOf([s.value for s in ProjectStatus]),
     )
-    lease_minutes = fields.Integer(load_default=30, validate=validate.Range(1, 24 * 60))
+    lease_minutes = StrictInteger(load_default=30, validate=validate.Range(1, 24 * 60))
     order_strategy = fields.String(
         load_default="complete-first", validate=validate.OneOf(["complete-first", "spread"])
     )
-    gold_rate = fields.Float(load_default=0.0, validate=validate.Range(0, 1))
-    qualification_items = fields.Integer(load_default=0, validate=validate.Range(0, 1000))
-    qualification_threshold = fields.Float(load_default=0.8, validate=validate.Range(0, 1))
-    daily_cap = fields.Integer(
+    gold_rate = StrictFloat(load_default=0.0, validate=validate.Range(0, 1))
+    qualification_items = StrictInteger(load_default=0, validate=validate.Range(0, 1000))
+    qualification_threshold = StrictFloat(load_default=0.8, validate=validate.Range(0, 1))
+    daily_cap = StrictInteger(
         load_default=None, allow_none=True, validate=validate.Range(1, 1_000_000)
     )
-    rater_cap = fields.Integer(
+    rater_cap = StrictInteger(
         load_default=None, allow_none=True, validate=validate.Range(1, 1_000_000)
     )
-    skip_flag_threshold = fields.Integer(load_default=3, validate=validate.Range(1, 1000))
+    skip_flag_threshold = StrictInteger(load_default=3, validate=validate.Range(1, 1000))
     created_at = fields.DateTime(dump_only=True)
 
     @validates_schema
@@ -144,7 +250,7 @@ class ItemRowSchema(Strict):
     tags = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list)
     expertise = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list)
     metadata = fields.Dict(load_default=dict)
-    priority = fields.Integer(load_default=0, validate=validate.Range(-1000, 1000))
+    priority = StrictInteger(load_default=0, validate=validate.Range(-1000, 1000))
     gold = fields.Dict(load_default=None, allow_none=True)
 
     def __init__(self, *, max_chars: int = 200_000, **kwargs: Any) -> None:
@@ -207,6 +313,7 @@ def _check_gold(gold: dict[str, Any], ids: set[str]) -> None:
         raise ValidationError(
             f"unknown key(s) {', '.join(unknown)}; use {', '.join(sorted(known))}", "gold"
         )
+    _check_gold_types(gold)
     if "preferred" in gold and gold["preferred"] not in ids:
         raise ValidationError(
             f"preferred {gold['preferred']!r} is not a response id of this item", "gold"
@@ -216,6 +323,24 @@ def _check_gold(gold: dict[str, Any], ids: set[str]) -> None:
         flat = [r for group in ranking for r in (group if isinstance(group, list) else [group])]
         if sorted(flat) != sorted(ids):
             raise ValidationError("ranking must list every response id exactly once", "gold")
+
+
+def _check_gold_types(gold: dict[str, Any]) -> None:
+    """Refuse a gold answer of the wrong JSON types (a list where an id belongs, "yes" for true)."""
+    ranking = gold.get("ranking", [])
+    if "preferred" in gold and not isinstance(gold["preferred"], str):
+        raise ValidationError("a response id (a string)", "gold.preferred")
+    if not isinstance(ranking, list) or not all(
+        isinstance(g, str) or (isinstance(g, list) and g and all(isinstance(r, str) for r in g))
+        for g in ranking
+    ):
+        raise ValidationError("a list of response ids or groups of ids, best first", "gold.ranking")
+    if "tie" in gold and not isinstance(gold["tie"], bool):
+        raise ValidationError("Not a valid boolean.", "gold.tie")
+    if "ratings" in gold and not isinstance(gold["ratings"], dict):
+        raise ValidationError("Not a valid mapping type.", "gold.ratings")
+    if "note" in gold and not isinstance(gold["note"], str):
+        raise ValidationError("Not a valid string.", "gold.note")
 
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,119}$")
@@ -263,6 +388,61 @@ class NewUserSchema(Strict):
         data["expertise"] = sorted({e.strip().lower() for e in data["expertise"] if e.strip()})
         data["display_name"] = data["display_name"].strip()
         return data
+
+
+# Active time is stored in a 32-bit integer column (on PostgreSQL): 24.8 days of milliseconds.
+ACTIVE_MS_LIMIT = 2**31 - 1
+ACTIVE_MS_MESSAGE = f"milliseconds of active time, a whole number up to {ACTIVE_MS_LIMIT}"
+
+
+class VerdictInSchema(Strict):
+    """A verdict in position labels: which key applies depends on the project's mode and scale."""
+
+    choice = fields.String(metadata={"description": "Pairwise: A, B or tie."})
+    scale_value = StrictInteger(metadata={"description": "Pairwise likert7: 1 to 7."})
+    ranking = fields.List(
+        fields.List(fields.String()), metadata={"description": "Groups of labels, best first."}
+    )
+
+
+class RubricInSchema(Strict):
+    """Rubric answers: per response label, and for the item; values depend on each dimension."""
+
+    response = fields.Dict(
+        keys=fields.String(), values=fields.Dict(keys=fields.String()), load_default=dict
+    )
+    item = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class JudgmentInSchema(Strict):
+    """A rater's submission, the same at every door (the API and the rating page).
+
+    The shape and types are checked here; ``judgments.build_judgment`` loads every
+    submission through this schema, then checks it against the project and the lease.
+    """
+
+    client_id = fields.String(
+        required=True,
+        validate=validate.Length(8, 64, error="a client-generated id of 8 to 64 characters"),
+    )
+    verdict = fields.Nested(VerdictInSchema, load_default=dict)
+    rubric = fields.Nested(RubricInSchema, load_default=dict)
+    both_bad = StrictBoolean(load_default=False)
+    active_ms = StrictInteger(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(0, ACTIVE_MS_LIMIT, error=ACTIVE_MS_MESSAGE),
+        error_messages={"invalid": ACTIVE_MS_MESSAGE},
+    )
+    started_at = UtcDateTime(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "When the rater opened the item (ISO 8601 with an offset)."},
+    )
+
+
+# Made once: a marshmallow schema deep-copies its fields when instantiated.
+JUDGMENT_IN = JudgmentInSchema()
 
 
 class JudgmentOutSchema(Schema):

@@ -14,7 +14,15 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from service.models import SourceKind
-from service.schemas import SLUG, MessageSchema, Strict, check_prompt
+from service.schemas import (
+    SLUG,
+    MessageSchema,
+    Strict,
+    StrictBoolean,
+    StrictFloat,
+    StrictInteger,
+    check_prompt,
+)
 
 GENERATOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -39,10 +47,10 @@ class _RefuseStoredKeys(Strict):
 
 
 class _HttpOptions(_RefuseStoredKeys):
-    timeout = fields.Float(load_default=60.0, validate=validate.Range(0.01, 3600))
-    retries = fields.Integer(load_default=3, validate=validate.Range(0, 20))
-    backoff = fields.Float(load_default=1.0, validate=validate.Range(0, 600))
-    max_backoff = fields.Float(load_default=60.0, validate=validate.Range(0, 3600))
+    timeout = StrictFloat(load_default=60.0, validate=validate.Range(0.01, 3600))
+    retries = StrictInteger(load_default=3, validate=validate.Range(0, 20))
+    backoff = StrictFloat(load_default=1.0, validate=validate.Range(0, 600))
+    max_backoff = StrictFloat(load_default=60.0, validate=validate.Range(0, 3600))
 
 
 class RemoteConfigSchema(_HttpOptions):
@@ -52,18 +60,18 @@ class RemoteConfigSchema(_HttpOptions):
     api_key_env = fields.String(
         validate=validate.Regexp(ENV_NAME, error="must be an environment variable name")
     )
-    skip_invalid = fields.Boolean(load_default=False)
-    update = fields.Boolean(load_default=False)
+    skip_invalid = StrictBoolean(load_default=False)
+    update = StrictBoolean(load_default=False)
 
 
 class FolderConfigSchema(Strict):
     """A directory on the worker's host watched for ``*.jsonl`` and ``*.jsonl.gz`` files."""
 
     path = fields.String(required=True, validate=validate.Length(1, 1000))
-    skip_invalid = fields.Boolean(load_default=False)
-    update = fields.Boolean(load_default=False)
+    skip_invalid = StrictBoolean(load_default=False)
+    update = StrictBoolean(load_default=False)
     # Files younger than this may still be being written; they wait for the next pull.
-    min_age_seconds = fields.Float(load_default=5.0, validate=validate.Range(0, 86400))
+    min_age_seconds = StrictFloat(load_default=5.0, validate=validate.Range(0, 86400))
 
     @validates_schema
     def _check_path(self, data: dict[str, Any], **_: Any) -> None:
@@ -84,7 +92,7 @@ class GeneratorSchema(_RefuseStoredKeys):
     api_key_env = fields.String(
         validate=validate.Regexp(ENV_NAME, error="must be an environment variable name")
     )
-    n = fields.Integer(load_default=1, validate=validate.Range(1, 9))
+    n = StrictInteger(load_default=1, validate=validate.Range(1, 9))
 
     @validates_schema
     def _check_params(self, data: dict[str, Any], **_: Any) -> None:
@@ -100,16 +108,16 @@ class GeneratorSchema(_RefuseStoredKeys):
 class GenerationConfigSchema(_HttpOptions):
     """A prompt set and the 2 to 9 candidate responses to generate for each prompt."""
 
-    timeout = fields.Float(load_default=120.0, validate=validate.Range(0.01, 3600))
-    retries = fields.Integer(load_default=4, validate=validate.Range(0, 20))
+    timeout = StrictFloat(load_default=120.0, validate=validate.Range(0.01, 3600))
+    retries = StrictInteger(load_default=4, validate=validate.Range(0, 20))
     prompts = fields.String(required=True, validate=validate.Length(1, 2000))
     system = fields.String(validate=validate.Length(1, 200_000))
     generators = fields.List(
         fields.Nested(GeneratorSchema), required=True, validate=validate.Length(1, 9)
     )
-    concurrency = fields.Integer(load_default=4, validate=validate.Range(1, 64))
+    concurrency = StrictInteger(load_default=4, validate=validate.Range(1, 64))
     # Replies cut off at max_tokens (finish_reason "length") fail unless this is set.
-    allow_truncated = fields.Boolean(load_default=False)
+    allow_truncated = StrictBoolean(load_default=False)
 
     @validates_schema
     def _check_generators(self, data: dict[str, Any], **_: Any) -> None:
@@ -141,7 +149,7 @@ class PromptRowSchema(Strict):
     tags = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list)
     expertise = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list)
     metadata = fields.Dict(load_default=dict)
-    priority = fields.Integer(load_default=0, validate=validate.Range(-1000, 1000))
+    priority = StrictInteger(load_default=0, validate=validate.Range(-1000, 1000))
 
     def __init__(self, *, max_chars: int = 200_000, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -161,7 +169,7 @@ class SourceInputSchema(Strict):
     project = fields.String(required=True, validate=validate.Length(1, 80))
     kind = fields.String(required=True, validate=validate.OneOf([k.value for k in SourceKind]))
     config = fields.Dict(required=True)
-    interval_minutes = fields.Integer(
+    interval_minutes = StrictInteger(
         load_default=None, allow_none=True, validate=validate.Range(1, MAX_INTERVAL_MINUTES)
     )
 
@@ -170,6 +178,6 @@ class SourceUpdateSchema(Strict):
     """The parts of a source an admin may change later."""
 
     config = fields.Dict()
-    interval_minutes = fields.Integer(
+    interval_minutes = StrictInteger(
         allow_none=True, validate=validate.Range(1, MAX_INTERVAL_MINUTES)
     )

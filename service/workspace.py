@@ -128,7 +128,7 @@ def rater_projects(
 
 
 def submit_and_next(
-    *, session: Session, assignment_id: int, rater: User, payload: dict[str, Any]
+    *, session: Session, assignment_id: int, rater: User, payload: Any
 ) -> tuple[Judgment, bool, Project, Assignment | assignment.NoWork]:
     """Record a judgment on a lease, then lease the rater's next item in its project.
 

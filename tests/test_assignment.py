@@ -308,8 +308,7 @@ def test_a_lease_changed_after_the_unlocked_read_stores_nothing(desk, make, monk
     def read_then_release(**kwargs):
         got = read(**kwargs)
         with desk.app.app_context(), db.write_session() as other:
-            release = sa.update(Assignment).where(Assignment.id == lease.id)
-            other.execute(release.values(status="released"))
+            slots.end_leases(session=other, status="released", ids=[lease.id])
         return got
 
     monkeypatch.setattr(assignment, "with_project", read_then_release)

@@ -202,6 +202,7 @@ MATRIX: dict[str, Route] = {
         ADMIN_API, lambda w, r: f"/api/v1/projects/matrix-flags/items/{w.flagged_item}/unflag"
     ),
     "POST /api/v1/projects/<slug>/recount": Route(ADMIN_API, "/api/v1/projects/matrix/recount"),
+    "GET /api/v1/doctor": Route(ADMIN_API, "/api/v1/doctor?project=matrix"),
     "PUT /api/v1/projects/<slug>/qualifications/<username>": Route(
         ADMIN_API, "/api/v1/projects/matrix/qualifications/matrix-reassignee", json={"passed": True}
     ),

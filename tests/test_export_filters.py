@@ -249,7 +249,8 @@ def test_kto_from_verdicts_takes_best_and_worst_groups(app, data):
 def test_rating_dimension_must_exist(app, data):
     with pytest.raises(InvalidInput, match="rating_dimension"):
         export_bytes(app, format="kto", project="rate", rating_dimension="nope")
-    with pytest.raises(InvalidInput, match="kto_threshold"):
+    # A choice dimension cannot rank responses: named, with the ones that can.
+    with pytest.raises(InvalidInput, match="dimension 'tone'; it has: helpfulness"):
         export_bytes(app, format="kto", project="rate", rating_dimension="tone")
     with pytest.raises(InvalidInput, match="kto_threshold"):
         export_bytes(app, format="kto", project="text", kto_from="ratings")

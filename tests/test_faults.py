@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from service import create_app, db
 from service.models import Judgment
 from tests import factories
+from tests.browser import sign_in
 from tests.conftest import Auth
 from tests.factories import item_row
 
@@ -156,3 +157,41 @@ def test_readyz_fails_when_postgres_refuses_writes(app, client, database_url):
     db.engine().dispose()
     r = client.get("/readyz")
     assert r.status_code == 503 and "accepts no writes" in r.get_json()["error"]
+
+
+@pytest.mark.browser
+def test_the_rating_screen_pauses_saving_and_keeps_the_work(page, browser_app, browser_make):
+    # The database is locked by something outside Rankroom (a backup): the submit
+    # gets 503, the screen says so, keeps the draft, and saves once the lock is gone.
+    browser_app.config["RETRY_AFTER_SECONDS"] = 1
+    db.engine_of(browser_app).dispose()
+    url = browser_app.config["DATABASE_URL"]
+    browser_app.extensions["rankroom.engine"] = db.make_engine(url, lock_seconds=0.3)
+    rater = browser_make.user(role="rater")
+    project = browser_make.project(mode="pairwise", scale="binary", rubric=[], overlap=1)
+    browser_make.items(project, [item_row("q1"), item_row("q2")])
+    sign_in(page, rater.username)
+    page.goto(f"/rate/{project.slug}")
+    form = page.locator("form.item")
+    form.wait_for()
+    first = int(form.get_attribute("data-assignment-id"))
+    page.keyboard.press("1")
+    other = sqlite3.connect(sa.make_url(url).database)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        page.keyboard.press("Control+Enter")
+        paused = page.get_by_text("Saving paused: the server cannot save right now.")
+        paused.wait_for()
+        assert "Your work is kept in this browser" in paused.inner_text()
+        draft = page.evaluate(f"localStorage.getItem('rankroom:draft:{first}')")
+        assert draft and '"verdict"' in draft
+        assert other.execute("SELECT count(*) FROM judgment").fetchone() == (0,)
+    finally:
+        other.rollback()
+        other.close()
+    # The retry goes by itself, with the same client id: one judgment, the next item shown.
+    page.wait_for_function(
+        "id => document.querySelector('form.item')?.dataset.assignmentId !== id", arg=str(first)
+    )
+    assert _judgments(browser_app) == 1
+    assert page.evaluate(f"localStorage.getItem('rankroom:draft:{first}')") is None

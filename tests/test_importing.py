@@ -302,6 +302,7 @@ def test_judged_item_is_never_altered(app, project, make):
                 item_id=item.id,
                 rater_id=rater.id,
                 mode="pairwise",
+                shown_sha256="0" * 64,
             )
         )
     errors = _errors(app, project, [item_row("j1", prompt="Changed?")])

@@ -97,6 +97,7 @@ def test_agreement_full_body(client, admin_headers, tiny):
         "project": "tiny",
         "report": "agreement",
         "filters": DEFAULT_FILTERS,
+        "skipped_rows": [],
         "mode": "pairwise",
         "scale": "ternary",
         "judgments": 12,
@@ -166,6 +167,7 @@ def test_kappa_matrix_full_body(client, admin_headers, tiny):
             "project": "tiny",
             "report": "kappa",
             "filters": DEFAULT_FILTERS,
+            "skipped_rows": [],
             "on": "the preferred response (or tie)",
             # Ordered by mean kappa: r1 0.414, r2 0.378, r3 0.236.
             "raters": [
@@ -198,6 +200,7 @@ def test_progress_full_body(client, admin_headers, tiny):
         "project": "tiny",
         "report": "progress",
         "filters": DEFAULT_FILTERS,
+        "skipped_rows": [],
         "items": {"total": 4, "complete": 4, "in_progress": 0, "untouched": 0, "gold": 0},
         "judgments": {"total": 12, "revisions": 0, "median_seconds": 30.0},
         "raters": {"total": 3, "active_last_7_days": 3},
@@ -279,6 +282,7 @@ def test_items_full_body(client, admin_headers, tiny):
         "project": "tiny",
         "report": "items",
         "filters": DEFAULT_FILTERS,
+        "skipped_rows": [],
         "limit": 50,
         "on": "the preferred response (or tie)",
         "items": 4,

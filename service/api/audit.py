@@ -13,6 +13,7 @@ from sqlmodel import Session
 from service import audit, db
 from service.api.paging import PAGE_HEADERS, PageArgs, page_headers
 from service.auth import audit_here, requires
+from service.schemas import TextInteger, UtcDateTime
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="Audit log (admins).")
 
@@ -22,9 +23,9 @@ class AuditFilterSchema(Schema):
         validate=validate.Length(1, 80),
         metadata={"description": "An action, or its prefix before a dot (user, login, token)."},
     )
-    actor_id = fields.Integer(validate=validate.Range(1, 2**31 - 1))
-    since = fields.AwareDateTime(default_timezone=None, metadata={"description": "From (ISO)."})
-    until = fields.AwareDateTime(default_timezone=None, metadata={"description": "Before (ISO)."})
+    actor_id = TextInteger(validate=validate.Range(1, 2**31 - 1))
+    since = UtcDateTime(metadata={"description": "From (ISO)."})
+    until = UtcDateTime(metadata={"description": "Before (ISO)."})
 
 
 class AuditListArgs(PageArgs, AuditFilterSchema):

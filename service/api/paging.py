@@ -7,20 +7,21 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import request
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, validate
 
-from service.paging import DEFAULT_PER_PAGE, MAX_PER_PAGE, Page
+from service.paging import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, Page
+from service.schemas import TextInteger
 
 
 class PageArgs(Schema):
     """``?page=&per_page=`` on every list endpoint."""
 
-    page = fields.Integer(
+    page = TextInteger(
         load_default=1,
-        validate=validate.Range(1, 1_000_000),
+        validate=validate.Range(1, MAX_PAGE),
         metadata={"description": "Page number, from 1."},
     )
-    per_page = fields.Integer(
+    per_page = TextInteger(
         load_default=DEFAULT_PER_PAGE,
         validate=validate.Range(1, MAX_PER_PAGE),
         metadata={"description": f"Rows per page (at most {MAX_PER_PAGE})."},

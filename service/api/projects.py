@@ -13,16 +13,16 @@ from service import db, importing, projects
 from service.api.paging import PAGE_HEADERS, PageArgs, page_headers
 from service.auth import audit_here, current_user, requires
 from service.hardening import large_body
-from service.schemas import ProjectSchema
+from service.schemas import ProjectSchema, TextBoolean
 
 bp = Blueprint("projects", __name__, url_prefix="/api/v1/projects", description="Rating campaigns.")
 
 
 class ImportArgs(Schema):
-    skip_invalid = fields.Boolean(
+    skip_invalid = TextBoolean(
         load_default=False, metadata={"description": "Keep good lines; report bad ones."}
     )
-    update = fields.Boolean(
+    update = TextBoolean(
         load_default=False, metadata={"description": "Replace changed items (never judged ones)."}
     )
     source = fields.String(

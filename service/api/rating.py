@@ -10,7 +10,7 @@ from marshmallow import Schema, fields
 
 from service import assignment, db, judgments, workspace
 from service.auth import current_user, requires
-from service.schemas import JUDGMENT_OUT
+from service.schemas import JUDGMENT_OUT, JudgmentInSchema
 
 bp = Blueprint("rating", __name__, url_prefix="/api/v1", description="Rating work for raters.")
 
@@ -20,19 +20,12 @@ class SkipSchema(Schema):
     note = fields.String(load_default="")
 
 
-class JudgmentInSchema(Schema):
-    """A submission; validated in full against the project by the domain."""
-
-    client_id = fields.String(required=True)
-    verdict = fields.Dict(load_default=dict)
-    rubric = fields.Dict(load_default=dict)
-    both_bad = fields.Boolean(load_default=False)
-    active_ms = fields.Integer(load_default=None, allow_none=True)
-    started_at = fields.String(load_default=None, allow_none=True)
-
-
-# Made once: a marshmallow schema deep-copies its fields when instantiated.
-JUDGMENT_IN = JudgmentInSchema()
+# The body is documented here and read by the domain (judgments.read_submission), so this
+# API and the rating page refuse the same things in the same words.
+_JUDGMENT_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": JudgmentInSchema}},
+}
 
 
 def _save(result: tuple[Any, bool]) -> tuple[Any, int]:
@@ -69,24 +62,26 @@ def show(assignment_id: int) -> Any:
 
 
 @bp.route("/assignments/<int:assignment_id>/judgment", methods=["POST"])
-@bp.arguments(JUDGMENT_IN)
+@bp.doc(requestBody=_JUDGMENT_BODY)
+@bp.alt_response(422, response="UNPROCESSABLE_ENTITY")
 @requires("rater")
-def submit(payload: dict[str, Any], assignment_id: int) -> Any:
+def submit(assignment_id: int) -> Any:
     """Submit a judgment; a repeated client_id returns the stored one (200)."""
     return _save(
         judgments.record_judgment(
             session=db.session(),
             assignment_id=assignment_id,
             rater=current_user(),
-            payload=request.get_json(),
+            payload=request.get_json(silent=True),
         )
     )
 
 
 @bp.route("/assignments/<int:assignment_id>/judgment-and-next", methods=["POST"])
-@bp.arguments(JUDGMENT_IN)
+@bp.doc(requestBody=_JUDGMENT_BODY)
+@bp.alt_response(422, response="UNPROCESSABLE_ENTITY")
 @requires("rater")
-def submit_and_next(payload: dict[str, Any], assignment_id: int) -> Any:
+def submit_and_next(assignment_id: int) -> Any:
     """Submit a judgment and take the next item in one call, as the rating screen does.
 
     Answers ``{"judgment", "assignment", "message"}``: the judgment as ``submit`` does, the
@@ -95,7 +90,10 @@ def submit_and_next(payload: dict[str, Any], assignment_id: int) -> Any:
     """
     s = db.session()
     judgment, created, project, lease = workspace.submit_and_next(
-        session=s, assignment_id=assignment_id, rater=current_user(), payload=request.get_json()
+        session=s,
+        assignment_id=assignment_id,
+        rater=current_user(),
+        payload=request.get_json(silent=True),
     )
     body = {"judgment": JUDGMENT_OUT.dump(judgment)} | _next(s, project, lease)
     s.commit()
@@ -103,16 +101,17 @@ def submit_and_next(payload: dict[str, Any], assignment_id: int) -> Any:
 
 
 @bp.route("/judgments/<int:judgment_id>/revise", methods=["POST"])
-@bp.arguments(JUDGMENT_IN)
+@bp.doc(requestBody=_JUDGMENT_BODY)
+@bp.alt_response(422, response="UNPROCESSABLE_ENTITY")
 @requires("rater")
-def revise(payload: dict[str, Any], judgment_id: int) -> Any:
+def revise(judgment_id: int) -> Any:
     """Record a corrected version of a recent judgment."""
     return _save(
         judgments.revise_judgment(
             session=db.session(),
             judgment_id=judgment_id,
             rater=current_user(),
-            payload=request.get_json(),
+            payload=request.get_json(silent=True),
         )
     )
 

@@ -18,6 +18,7 @@ from service.dashboards import identities
 from service.dashboards.adjudication import adjudicate
 from service.dashboards.cache import cache_in
 from service.dashboards.judgment_lists import item_judgments, rater_judgments
+from service.schemas import StrictBoolean
 
 bp = Blueprint(
     "stats",
@@ -39,7 +40,7 @@ class AdjudicationInSchema(Schema):
         metadata={"description": '{"preferred": id | null (tie)} or {"ranking": [[ids]...]}'},
     )
     note = fields.String(load_default="")
-    promote_to_gold = fields.Boolean(load_default=False)
+    promote_to_gold = StrictBoolean(load_default=False)
 
 
 # Report bodies vary by report; they are documented as objects, pinned by the tests.

@@ -12,6 +12,7 @@ from service.api.paging import PAGE_HEADERS, PageArgs, page_headers
 from service.auth import audit_here, current_token, requires
 from service.errors import Conflict
 from service.models import User
+from service.schemas import StrictInteger
 
 bp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens", description="API tokens (admins).")
 
@@ -42,7 +43,7 @@ class NewTokenSchema(Schema):
         validate=validate.Length(1, len(accounts.TOKEN_SCOPES)),
     )
     name = fields.String(load_default="", validate=validate.Length(max=200))
-    expires_in_days = fields.Integer(
+    expires_in_days = StrictInteger(
         load_default=90,
         allow_none=True,
         validate=validate.Range(1, 3650),

@@ -14,7 +14,7 @@ from service.auth import audit_here, current_user, requires
 from service.errors import Conflict
 from service.hardening import large_body
 from service.models import User
-from service.schemas import NewUserSchema
+from service.schemas import NewUserSchema, StrictFloat, TextBoolean, TextFloat
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Accounts (admins).")
 
@@ -37,15 +37,15 @@ class UserSchema(Schema):
 
 class UserListArgs(PageArgs):
     role = fields.String(validate=validate.OneOf(["admin", "rater", "engineer"]))
-    active = fields.Boolean()
+    active = TextBoolean()
 
 
 class InviteArgs(NewUserSchema):
-    days = fields.Float(load_default=7, validate=validate.Range(0, 90, min_inclusive=False))
+    days = StrictFloat(load_default=7, validate=validate.Range(0, 90, min_inclusive=False))
 
 
 class DaysArgs(Schema):
-    days = fields.Float(load_default=7, validate=validate.Range(0, 90, min_inclusive=False))
+    days = TextFloat(load_default=7, validate=validate.Range(0, 90, min_inclusive=False))
 
 
 class InvitationSchema(Schema):

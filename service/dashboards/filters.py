@@ -66,7 +66,13 @@ class FiltersSchema(Schema):
         unknown = EXCLUDE
 
     date_from = fields.Date(data_key="from", load_default=None, allow_none=True)
-    date_to = fields.Date(data_key="to", load_default=None, allow_none=True)
+    # The range ends at the start of the day after: 9999-12-31 has none (a 500 once).
+    date_to = fields.Date(
+        data_key="to",
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(max=date.max - timedelta(days=1), error="a date up to 9999-12-30"),
+    )
     expertise = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
     dimension = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
     tags = fields.String(load_default="", validate=validate.Length(max=2000))

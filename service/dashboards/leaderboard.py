@@ -63,6 +63,7 @@ def leaderboard_report(*, session: Session, project: Project, filters: Filters) 
         "comparisons": int(keep.sum()),
         "same_model_pairs": int((~keep).sum()),
         "judgments": len(cols),
+        "skipped_rows": cols.skipped,
     }
     if len(names) < 2:
         reason = "not enough data: fewer than 2 models were compared"

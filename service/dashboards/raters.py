@@ -101,6 +101,7 @@ def raters_report(*, session: Session, project: Project, filters: Filters) -> di
     _flag(rows, project)
     rows.sort(key=lambda r: (-r["judgments"], r["username"]))
     return {
+        "skipped_rows": cols.skipped,
         "on": main_label_name(project, filters.dimension),
         "thresholds": THRESHOLDS | {"gold_threshold": project.qualification_threshold},
         "time_histogram": histogram(seconds, TIME_EDGES),

@@ -23,7 +23,7 @@ from marshmallow import (
 )
 
 from service.errors import InvalidInput
-from service.schemas import flatten_messages
+from service.schemas import TextBoolean, TextFloat, TextInteger, flatten_messages
 
 FORMATS = ("dpo", "reward", "kto", "openai", "hh", "ranking", "ratings", "raw")
 PAIR_FORMATS = ("dpo", "reward", "openai", "hh")
@@ -107,7 +107,13 @@ class _When(fields.Field):
                 )
             except ValueError as exc:
                 raise ValidationError("give an ISO date (2024-05-01) or datetime") from exc
-        return when if when.tzinfo else when.replace(tzinfo=UTC)
+        if not when.tzinfo:
+            return when.replace(tzinfo=UTC)
+        try:
+            when.astimezone(UTC)  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+        except OverflowError as exc:
+            raise ValidationError("not a time that exists in UTC (years 1 to 9999)") from exc
+        return when
 
 
 class _Split(fields.Field):
@@ -151,7 +157,7 @@ def _choice(default: str, choices: tuple[str, ...], text: str) -> fields.String:
 
 
 def _flag(default: bool, text: str) -> fields.Boolean:
-    return fields.Boolean(load_default=default, **_doc(text))
+    return TextBoolean(load_default=default, **_doc(text))
 
 
 class ExportOptionsSchema(Schema):
@@ -210,12 +216,12 @@ class ExportOptionsSchema(Schema):
         "Consensus vote weights: equal, or each rater's gold accuracy smoothed as "
         "(hits + 1) / (gold judgments + 2) (gold).",
     )
-    min_judgments = fields.Integer(
+    min_judgments = TextInteger(
         load_default=1,
         validate=validate.Range(1, 1000),
         **_doc("Drop items with fewer current judgments (after the filters)."),
     )
-    min_agreement = fields.Float(
+    min_agreement = TextFloat(
         load_default=None,
         allow_none=True,
         validate=validate.Range(-1, 1),
@@ -244,7 +250,7 @@ class ExportOptionsSchema(Schema):
             "each project's first response-scope likert or number dimension."
         ),
     )
-    kto_threshold = fields.Float(
+    kto_threshold = TextFloat(
         load_default=None,
         allow_none=True,
         **_doc(
@@ -286,7 +292,7 @@ class ExportOptionsSchema(Schema):
     rater = _names("Only judgments by these usernames (repeatable).")
     expertise = _names("Only judgments by raters with one of these expertise tags (repeatable).")
     exclude_gold = _flag(False, "Leave out gold (known-answer) items.")
-    min_gold_accuracy = fields.Float(
+    min_gold_accuracy = TextFloat(
         load_default=None,
         allow_none=True,
         validate=validate.Range(0, 1),
@@ -306,7 +312,7 @@ class ExportOptionsSchema(Schema):
             "a seeded hash of its text, so no prompt is in two splits."
         ),
     )
-    seed = fields.Integer(load_default=0, **_doc("Seed of the split hash."))
+    seed = TextInteger(load_default=0, **_doc("Seed of the split hash."))
     part = fields.String(
         load_default=None,
         allow_none=True,
@@ -316,6 +322,17 @@ class ExportOptionsSchema(Schema):
         False,
         "Show usernames instead of pseudonyms (a keyed hash of the rater id). Admins only.",
     )
+
+    @validates_schema(pass_original=True)
+    def _applies(self, data: dict[str, Any], original: dict[str, Any], **_: Any) -> None:
+        fmt = data.get("format")
+        for name, formats in APPLIES_TO.items():
+            if name not in original or fmt in formats:
+                continue
+            flag = cli_flag(name, self.fields[name])
+            raise ValidationError(
+                f"{flag} changes only {', '.join(formats)} rows, not {fmt}: leave it out", name
+            )
 
     @validates_schema
     def _check(self, data: dict[str, Any], **_: Any) -> None:
@@ -343,9 +360,34 @@ class ExportOptionsSchema(Schema):
 def option_default(field: fields.Field) -> Any:
     """Return a schema field's default as the docs show it (None when it has none)."""
     default = field.load_default
+    if callable(default):  # a factory such as ``list``: its value is the default
+        default = default()
     if default is missing or default is None or default in ((), []):
         return None
     return default
+
+
+def cli_flag(name: str, field: fields.Field) -> str:
+    """Return an option's command-line spelling: ``--no-x`` for a flag that is on by default."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(field, fields.Boolean) and field.load_default:
+        return f"--no-{flag[2:]}"
+    return flag
+
+
+# Options that change only some formats' rows; given with another format they would
+# silently do nothing, so they are refused. (Filters, splits and privacy apply to all.)
+APPLIES_TO: dict[str, tuple[str, ...]] = {
+    "pairs": PAIR_FORMATS,
+    "ties": PAIR_FORMATS,
+    "include_both_bad": PAIR_FORMATS,
+    "margin": ("reward",),
+    "kto_from": ("kto",),
+    "kto_threshold": ("kto",),
+    "conversational": ("dpo", "reward", "kto", "ranking", "ratings"),
+    "separator": ("dpo", "reward", "kto"),
+    "metadata": tuple(f for f in FORMATS if f != "raw"),
+}
 
 
 def parse_options(data: dict[str, Any]) -> ExportOptions:

@@ -14,7 +14,6 @@ from flask import Blueprint, render_template, request, url_for
 
 from service import assignment, db, projects, workspace
 from service.auth import current_user, requires
-from service.errors import InvalidInput
 from service.rendering import render_markdown
 from service.schemas import JUDGMENT_OUT
 
@@ -87,12 +86,14 @@ def _next_fragment(lease: Any) -> dict[str, Any]:
 @requires("rater")
 def submit(assignment_id: int) -> Any:
     """Record a judgment and answer with it and the next item's fragment: one round trip."""
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
-        raise InvalidInput("Send the judgment as a JSON object.")
     s = db.session()
+    # The body goes to the domain as it came: judgments.read_submission checks it with the
+    # API's schema, so this page and the API refuse the same things in the same words.
     judgment, created, _, lease = workspace.submit_and_next(
-        session=s, assignment_id=assignment_id, rater=current_user(), payload=payload
+        session=s,
+        assignment_id=assignment_id,
+        rater=current_user(),
+        payload=request.get_json(silent=True),
     )
     s.commit()
     body = {"judgment": JUDGMENT_OUT.dump(judgment), "next": _next_fragment(lease)}
