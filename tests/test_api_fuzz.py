@@ -7,6 +7,8 @@ server error, and every answer must match its documented status, type and schema
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
@@ -16,6 +18,10 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+# The suite's bounded run; scripts/fuzz_api.py raises both for a longer one.
+EXAMPLES = int(os.environ.get("RANKROOM_FUZZ_EXAMPLES", "12"))
+SEQUENCES = int(os.environ.get("RANKROOM_FUZZ_SEQUENCES", "15"))
 
 CHECKS = [
     not_a_server_error,
@@ -35,7 +41,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @schema.parametrize()
 @settings(
-    max_examples=12,
+    max_examples=EXAMPLES,
     deadline=None,
     database=None,
     derandomize=True,
@@ -64,7 +70,7 @@ def test_api_call_sequences_answer_as_documented(workflow):
     # Create a project or source, then read, change and use it: no step may be a 500.
     workflow.run(
         settings=settings(
-            max_examples=15,
+            max_examples=SEQUENCES,
             stateful_step_count=6,
             deadline=None,
             database=None,
