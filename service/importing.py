@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlmodel import Session, select
 
+from service import slots
 from service.errors import InvalidInput
 from service.json_depth import too_deep
 from service.models import ImportBatch, Item, Judgment, Project, Response, utcnow
@@ -197,6 +198,10 @@ def import_items(
         if isinstance(row, list):
             fail(row)
             continue
+        refused = _check_reference(project, row)
+        if refused:
+            fail([refused])
+            continue
         ext = row.data["id"]
         if ext in seen:
             fail([RowError(line, "id", f"duplicate id {ext!r} earlier in this batch", ext)])
@@ -229,6 +234,15 @@ def import_items(
     session.flush()
     result.batch_id = batch.id
     return result
+
+
+def _check_reference(project: Project, row: _Row) -> RowError | None:
+    """Refuse an item without the response a "reference" project compares all others with."""
+    reference = project.pair_reference
+    if project.pairs != "reference" or reference in [r["id"] for r in row.data["responses"]]:
+        return None
+    message = f"no response {reference!r}: the project compares every response with it"
+    return RowError(row.line, "responses", message, row.data["id"])
 
 
 def _item_values(project: Project, batch: ImportBatch, row: _Row) -> dict[str, Any]:
@@ -295,6 +309,7 @@ def _write_chunk(
         )
     errors: list[RowError] = []
     fresh: list[_Row] = []
+    touched: list[int] = []  # items whose responses were written: their pair units change
     for row in chunk:
         ext = row.data["id"]
         if ext not in existing:
@@ -328,6 +343,7 @@ def _write_chunk(
             session.execute(sa.update(Item).where(Item.id == item_id).values(**values))
             session.execute(sa.delete(Response).where(Response.item_id == item_id))
             session.execute(_RESPONSES.insert(), _response_values(item_id, row))
+            touched.append(item_id)
             result.updated += 1
     if fresh:
         inserted = (
@@ -346,7 +362,9 @@ def _write_chunk(
         # RETURNING makes SQLAlchemy batch the rows into multi-VALUES statements on
         # every backend (psycopg's plain executemany sends one INSERT per row).
         session.execute(_RESPONSES.insert().returning(_RESPONSES.c.id), responses)
+        touched.extend(inserted)
         result.created += len(fresh)
+    slots.set_units(session=session, project=project, item_ids=touched)
     return errors
 
 
