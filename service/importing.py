@@ -21,6 +21,7 @@ from service import slots
 from service.errors import InvalidInput
 from service.json_depth import too_deep
 from service.models import ImportBatch, Item, Judgment, Project, Response, utcnow
+from service.pairs import PairSet
 from service.schemas import ItemRowSchema, flatten_messages
 from service.shapes import to_native
 
@@ -239,7 +240,7 @@ def import_items(
 def _check_reference(project: Project, row: _Row) -> RowError | None:
     """Refuse an item without the response a "reference" project compares all others with."""
     reference = project.pair_reference
-    if project.pairs != "reference" or reference in [r["id"] for r in row.data["responses"]]:
+    if project.pairs != PairSet.REFERENCE or reference in [r["id"] for r in row.data["responses"]]:
         return None
     message = f"no response {reference!r}: the project compares every response with it"
     return RowError(row.line, "responses", message, row.data["id"])

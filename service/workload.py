@@ -44,8 +44,9 @@ def item_states(
     """Return every item with its wanted, leased, done and skipped counts and its state.
 
     "wanted": it still needs raters (``overlap`` on each of its pair units); "leased":
-    every open slot is leased; "done": all of them judged; "flagged": withheld after too many skips; "gold": a gold item
-    (served to any number of raters, never counted towards overlap).
+    every open slot is leased; "done": all of them judged; "flagged": withheld after
+    too many skips; "gold": a gold item (served to any number of raters, never counted
+    towards overlap).
     """
     if state is not None and state not in ITEM_STATES:
         raise InvalidInput(

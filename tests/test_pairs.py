@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service import assignment, db, pairs
+from service import assignment, db, pairs, workload
 from service.errors import Conflict
 from service.models import Assignment, Item, ItemSlots, Judgment, Project, Response, User, utcnow
 from tests.factories import insert_as_of, item_row
@@ -101,6 +101,9 @@ def test_all_pairs_of_three_responses_get_exactly_overlap_raters(desk, make, ord
     }
     (slot,) = desk.rows(ItemSlots)
     assert (slot.units, slot.taken, slot.open) == (3, 6, False)
+    with desk.app.app_context():
+        (state,) = workload.item_states(session=db.session(), project=project)
+    assert (state["state"], state["wanted"], state["done"]) == ("done", 6, 6)
 
 
 def test_complete_first_finishes_a_pair_before_starting_the_next(desk, make):
@@ -362,3 +365,30 @@ def test_upgrade_gives_existing_items_their_units(database_url):
         db.upgrade(engine)
     finally:
         engine.dispose()
+
+
+def test_progress_counts_an_item_complete_once_every_pair_is(desk, client, admin_token, make):
+    project = make.project(slug="prog", mode="pairwise", overlap=1)
+    make.items(project, [item_row("q1", n_responses=3, priority=5), item_row("q2")])
+    raters = [make.user() for _ in range(3)]
+
+    def report(name):
+        r = client.get(f"/api/v1/projects/prog/stats/{name}", headers=admin_token)
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()
+
+    for rater in raters[:2]:  # two of q1's three pairs (it goes first)
+        desk.submit(desk.next(project, rater), rater)
+    progress = report("progress")
+    assert progress["items"] == {
+        "total": 2,
+        "complete": 0,
+        "in_progress": 1,
+        "untouched": 1,
+        "gold": 0,
+    }
+    assert progress["pace"]["remaining_judgments"] == 2  # q1's last pair and q2's one
+    assert report("cost")["remaining_judgments"] == 2
+    desk.submit(desk.next(project, raters[2]), raters[2])
+    assert report("progress")["items"]["complete"] == 1
+    assert report("cost")["finished_items"] == 1
