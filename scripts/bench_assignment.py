@@ -321,11 +321,14 @@ def machine_busy() -> float:
     return (sum(parts[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def check(url: str, acknowledged: int) -> dict[str, int]:
-    """Check the database after the run: overlap exact, no duplicates, nothing lost."""
+def check(url: str, acknowledged: int) -> tuple[dict[str, int], str]:
+    """Check the database after the run: overlap exact, no duplicates, nothing lost.
+
+    Also return ``rankroom doctor``'s line (counters equal to a recount, overlap kept).
+    """
     import sqlalchemy as sa
 
-    from service import create_app, db, slots
+    from service import create_app, db, doctor
     from service.models import Assignment, Item, Judgment, Project
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
@@ -360,10 +363,11 @@ def check(url: str, acknowledged: int) -> dict[str, int]:
             "rater twice on an item": s.scalar(sa.select(count).select_from(twice)),
             "judgments stored": s.scalar(sa.select(count).select_from(Judgment)),
             "submissions acknowledged": acknowledged,
-            "counters off": slots.recount(session=s, project=project),
         }
+        found = doctor.check(session=s)
+        result["doctor drift rows"] = len(found.drift)
     db.engine_of(app).dispose()
-    return result
+    return result, doctor.summary(found)
 
 
 LAYERS = (
@@ -464,10 +468,11 @@ def run(backend: str, args: argparse.Namespace) -> bool:
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait()
-        checks = check(url, sum(r["acknowledged"] for r in results))
+        checks, doctor_line = check(url, sum(r["acknowledged"] for r in results))
     finally:
         stop_db()
     report(backend, args, results, before, after, checks)
+    print(doctor_line)
     if args.profile and (tmp / "profile.txt").exists():
         print("\n".join(summarise_profile(tmp / "profile.txt")))
     shutil.rmtree(tmp, ignore_errors=True)
@@ -480,7 +485,7 @@ def run(backend: str, args: argparse.Namespace) -> bool:
                 "pairs over overlap",
                 "pairs leased beyond overlap",
                 "rater twice on an item",
-                "counters off",
+                "doctor drift rows",
             )
         )
         and checks["judgments stored"] == checks["submissions acknowledged"]

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from service import accounts, create_app, db  # noqa: E402
 from service.dashboards.cache import cache_in  # noqa: E402
 from service.models import Assignment, Item, Judgment, Project, Response, User  # noqa: E402
+from service.shown import shown_sha256  # noqa: E402
 
 RUBRIC = [
     {
@@ -192,6 +193,12 @@ def seed(engine: sa.Engine, items: int, raters: int, per_item: int, models: int,
                         confidence=None,
                         active_ms=int(seconds[k, s] * 1000),
                         guideline_version=1,
+                        shown_sha256=shown_sha256(
+                            prompt=f"Question {k}?",
+                            messages=None,
+                            responses=[f"Answer {rid} to {k}." for rid in shown],
+                            guideline_version=1,
+                        ),
                         created_at=created,
                     )
                 )

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from service import db  # noqa: E402
 from service.models import Item, Judgment, Project, Response, User  # noqa: E402
+from service.shown import shown_sha256  # noqa: E402
 
 RATERS = 300
 CHUNK = 20_000
@@ -165,6 +166,12 @@ def populate(url: str, judgments: int, seed: int = 1) -> None:
                             "confidence": rng.randint(1, 5),
                             "active_ms": rng.randint(5_000, 90_000),
                             "guideline_version": 1,
+                            "shown_sha256": shown_sha256(
+                                prompt=f"{i}: {prompts[i % 500]}",
+                                messages=None,
+                                responses=[answers[(i * 2 + "ab".index(r)) % 1000] for r in shown],
+                                guideline_version=1,
+                            ),
                             "started_at": t0 + timedelta(seconds=jid),
                             "created_at": t0 + timedelta(seconds=jid + 30),
                         }

@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service import accounts, create_app, db, importing, projects  # noqa: E402
+from service import accounts, create_app, db, doctor, importing, projects  # noqa: E402
 
 PASSWORD = "bench-password-1"
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -264,7 +264,19 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+    try:
+        print(checkup(url))
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def checkup(url: str) -> str:
+    """Return ``rankroom doctor``'s line on the database the run left behind."""
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
+    with app.app_context(), db.write_session() as s:
+        line = doctor.summary(doctor.check(session=s))
+    db.engine_of(app).dispose()
+    return line
 
 
 if __name__ == "__main__":

@@ -47,14 +47,19 @@ def cli_reference() -> str:
 
 
 def export_options_table() -> str:
-    from service.export.options import ExportOptionsSchema, option_default
+    from service.export.options import APPLIES_TO, ExportOptionsSchema, cli_flag, option_default
 
-    rows = ["| CLI option | Query parameter | Default | Meaning |", "| --- | --- | --- | --- |"]
+    rows = [
+        "| CLI option | Query parameter | Default | Formats | Meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, field in ExportOptionsSchema().fields.items():
         default = option_default(field)
         shown = "required" if field.required else "—" if default is None else f"`{default!r}`"
+        formats = ", ".join(APPLIES_TO.get(name, ())) or "all"
         meaning = field.metadata["description"].replace("|", "\\|")
-        rows.append(f"| `--{name.replace('_', '-')}` | `{name}` | {shown} | {meaning} |")
+        flag = cli_flag(name, field)
+        rows.append(f"| `{flag}` | `{name}` | {shown} | {formats} | {meaning} |")
     return "\n".join(rows)
 
 

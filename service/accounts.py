@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from service import slots
 from service.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from service.models import ApiToken, Assignment, Invite, Role, User, utcnow
+from service.models import ApiToken, Invite, Role, User, utcnow
 from service.paging import Page, paginate
 
 TOKEN_SCOPES = ("export", "stats", "import", "admin")
@@ -197,11 +198,7 @@ def deactivate_user(*, session: Session, user: User) -> dict[str, int]:
         .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)
     ).rowcount
-    leases = session.execute(
-        sa.update(Assignment)
-        .where(Assignment.rater_id == user.id, Assignment.status == "active")
-        .values(status="released", finished_at=now)
-    ).rowcount
+    leases = len(slots.end_leases(session=session, status="released", rater_id=user.id).lease_ids)
     invites = session.execute(
         sa.update(Invite)
         .where(Invite.user_id == user.id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))

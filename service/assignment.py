@@ -21,7 +21,6 @@ are built once at import (building a SQLAlchemy statement costs more than runnin
 from __future__ import annotations
 
 import random
-import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,11 +30,15 @@ from sqlmodel import Session, select
 
 from service import gold, pairs, projects, slots
 from service.db import is_sqlite
+from service.errors import Conflict
+from service.labels import labels_for
 from service.leases import (  # noqa: F401  (re-exported: the rater API and pages use them here)
+    CONTENT_CHANGED,
     LOCK_RATER,
     RATER_LOCK_SPACE,
     SKIP_REASONS,
     claim_for_submission,
+    content_changed,
     get_assignment,
     lock_assignment,
     lock_with_project,
@@ -56,7 +59,6 @@ from service.models import (
     utcnow,
 )
 
-LABELS = string.ascii_uppercase
 LEASES = Assignment.__table__
 
 # Hot statements are built once (see slots.py): building costs more than executing.
@@ -294,6 +296,12 @@ def describe(
     item = rows[0] if rows else session.execute(_SHOWN_ITEM, {"item_id": lease.item_id}).one()
     project = project or session.get(Project, lease.project_id)
     by_id = {r.external_id: r for r in rows}
+    if any(rid not in by_id for rid in lease.shown_order) or content_changed(
+        session=session, lease=lease
+    ):
+        # What this lease showed is gone (an update ended the live leases on the item):
+        # never show the new content under it.
+        raise Conflict(f"{CONTENT_CHANGED}.")
     return {
         "id": lease.id,
         "project": project.slug,
@@ -306,8 +314,8 @@ def describe(
         "messages": item.messages,
         # Model names, response ids and whether it is gold never reach the rater.
         "responses": [
-            {"label": LABELS[i], "content": by_id[rid].content}
-            for i, rid in enumerate(lease.shown_order)
+            {"label": label, "content": by_id[rid].content}
+            for label, rid in labels_for(lease.shown_order).items()
         ],
         "rubric": project.rubric,
     }

@@ -51,13 +51,9 @@ def requires(*roles: str, scope: str | None = None) -> Callable[[F], F]:
     """Allow a view only to signed-in users with one of ``roles`` (and token ``scope``)."""
 
     def decorate(view: F) -> F:
-        @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            check(wrapper.access)  # type: ignore[attr-defined]
-            return view(*args, **kwargs)
-
-        wrapper.access = Access(roles=frozenset(roles), scope=scope)  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
+        # Checked by init_app's hook before the request body is parsed (see there).
+        view.access = Access(roles=frozenset(roles), scope=scope)  # type: ignore[attr-defined]
+        return view
 
     return decorate
 
@@ -199,4 +195,7 @@ def init_app(app: Flask) -> None:
             raise Forbidden("This endpoint declares no access rule.")
         if not access.public and current_user() is None and not request.path.startswith("/api/"):
             return redirect(url_for("web.login", next=request.full_path))
+        # Here, not in the view: a caller without the right to a route must get 401/403
+        # before its body is validated, or a 422 would describe the schema to them.
+        check(access)
         return None

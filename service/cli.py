@@ -96,7 +96,9 @@ def import_cmd(
             result = importing.import_items(
                 session=s,
                 project=project,
-                rows=importing.read_jsonl(stream, hasher),
+                rows=importing.read_jsonl(
+                    stream, hasher, importing.InputLimits.from_config(current_app.config)
+                ),
                 source=str(file.name),
                 kind="file",
                 skip_invalid=skip_invalid,
@@ -267,4 +269,4 @@ def serve(demo: bool, host: str, port: int, workers: int | None, threads: int | 
 
 # Command groups kept in their own modules (accounts, tokens and audit; pull sources
 # and the worker; dataset export) attach to `main` on import, so they are imported last.
-from service import cli_accounts, cli_export, cli_pull  # noqa: E402, F401
+from service import cli_accounts, cli_doctor, cli_export, cli_pull  # noqa: E402, F401

@@ -25,7 +25,7 @@ from service.cli_accounts import CLI_ADDRESS
 from service.errors import DomainError
 from service.export import ExportOptionsSchema, export_preferences, parse_options, part_filename
 from service.export.card import FileInfo, render_card
-from service.export.options import option_default
+from service.export.options import cli_flag, option_default
 
 _TYPES = {fields.Integer: int, fields.Float: float}
 
@@ -34,15 +34,14 @@ def _schema_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add one click option per schema field, help text and choices included."""
     schema = ExportOptionsSchema()
     for name, field in reversed(list(schema.fields.items())):
-        flag = "--" + name.replace("_", "-")
+        flag = cli_flag(name, field)
         help_text = field.metadata.get("description", "")
         default = option_default(field)
         if default is not None and not isinstance(field, fields.Boolean):
             help_text += f" [default: {default!r}]"
         if isinstance(field, fields.Boolean):
-            spec = f"--no-{flag[2:]}" if field.load_default else flag
             decorator = click.option(
-                spec, name, flag_value=not field.load_default, default=None, help=help_text
+                flag, name, flag_value=not field.load_default, default=None, help=help_text
             )
         elif isinstance(field, fields.List):
             decorator = click.option(
@@ -91,8 +90,13 @@ class _Hashing:
         self.raw.flush()
 
 
+def _partial(path: Path) -> Path:
+    """Where a file is written until the export succeeds (a failed one leaves nothing)."""
+    return path.with_name(f".{path.name}.partial")
+
+
 def _open(stack: ExitStack, path: Path) -> tuple[IO[bytes], _Hashing]:
-    hashing = _Hashing(stack.enter_context(path.open("wb")))
+    hashing = _Hashing(stack.enter_context(_partial(path).open("wb")))
     if path.suffix != ".gz":
         return hashing, hashing  # type: ignore[return-value]
     # mtime=0 and no name: the same export gives byte-identical .gz files.
@@ -117,20 +121,26 @@ def _open(stack: ExitStack, path: Path) -> tuple[IO[bytes], _Hashing]:
     default=None,
     help="Write a dataset card: to this path, or README.md beside the output when given no value.",
 )
-def export_command(output: str, card: str | None, **given: Any) -> None:
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Keep a file with no rows and exit 0 (by default an empty export or split part is "
+    "an error, so a pipeline never trains on nothing).",
+)
+def export_command(output: str, card: str | None, allow_empty: bool, **given: Any) -> None:
     """Export judgments as a trainer-ready preference dataset (JSON Lines)."""
     data = {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()}
     data = {k: v for k, v in data.items() if v is not None and v != []}
+    to_stdout, paths = output == "-", {}
     try:
         options = parse_options(data)
-        to_stdout = output == "-"
         if to_stdout and options.split and not options.part:
             raise click.UsageError("--split writes one file per split: give -o FILE (or --part).")
         if to_stdout and card == "":
             raise click.UsageError("Writing to standard output: give --card PATH.")
         parts = options.split_names()
         single = not options.split or options.part
-        paths = {p: Path(output if single else part_filename(output, p)) for p in parts}
+        paths = {p: Path(output if single else part_filename(output, p)) for p in parts}  # type: ignore[misc]
         progress = _Progress(enabled=not to_stdout)
         with ExitStack() as stack:
             if to_stdout:
@@ -152,7 +162,12 @@ def export_command(output: str, card: str | None, **given: Any) -> None:
                 )
             progress.close()
     except DomainError as exc:
+        _discard(paths if not to_stdout else {})
         _fail(exc)
+    written = paths if not to_stdout else {}
+    _refuse_empty(parts, summary, written, allow_empty)
+    for path in written.values():
+        _partial(path).replace(path)
     files = [
         FileInfo(
             name=paths[p].name if not to_stdout else "-",
@@ -172,3 +187,34 @@ def export_command(output: str, card: str | None, **given: Any) -> None:
     dropped = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(summary.dropped.items()))
     if dropped:
         click.echo(f"Left out: {dropped}.", err=True)
+    _warn_skipped(summary.skipped)
+
+
+def _discard(paths: dict[str, Path]) -> None:
+    for path in paths.values():
+        _partial(path).unlink(missing_ok=True)
+
+
+def _refuse_empty(
+    parts: list[str], summary: Any, paths: dict[str, Path], allow_empty: bool
+) -> None:
+    """Fail, keeping no file (not even the other parts'), when any part has no rows."""
+    empty = [p for p in parts if not summary.rows[p]]
+    if not empty or allow_empty:
+        return
+    _discard(paths)
+    which = ", ".join(f"split {p!r}" for p in empty if p) or "the export"
+    dropped = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(summary.dropped.items()))
+    why = f" Left out: {dropped}." if dropped else " No judgment matched the options."
+    _fail(DomainError(f"{which} has no rows, so no file was kept.{why} (--allow-empty keeps it)"))
+
+
+def _warn_skipped(skipped: list[dict[str, Any]]) -> None:
+    """Name on standard error every stored row the export could not use (it still succeeds)."""
+    if not skipped:
+        return
+    click.echo(f"Warning: {len(skipped)} stored row(s) could not be exported:", err=True)
+    for row in skipped:
+        where = f"judgment {row['judgment_id']}" if row["judgment_id"] is not None else "item"
+        field = f", {row['field']}" if row["field"] else ""
+        click.echo(f"  {where} (item {row['item_id']}{field}): {row['reason']}", err=True)

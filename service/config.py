@@ -34,6 +34,16 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         200_000,
         "Longest prompt or response content accepted on import, in characters.",
     ),
+    "IMPORT_MAX_LINE_BYTES": (
+        16 * 2**20,
+        "Longest line of a JSON Lines import or prompt set, in bytes (after gunzipping); "
+        "a longer line refuses the batch at once, naming the line.",
+    ),
+    "IMPORT_MAX_BYTES": (
+        4 * 2**30,
+        "Most bytes one import or prompt set may hold after gunzipping (a gzip bomb stops "
+        "here, naming the line reached).",
+    ),
     "SESSION_IDLE_MINUTES": (
         120,
         "Browser sessions end after this many idle minutes.",
@@ -61,7 +71,17 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "LOGIN_WINDOW_MINUTES": (15, "Window over which failed sign-ins are counted."),
     "LOGIN_MAX_FAILURES_PER_ACCOUNT": (
         5,
-        "Failed sign-ins to one account within the window before it is throttled (429).",
+        "Failed sign-ins to one account within the window before each further attempt "
+        "waits (429), the wait doubling from LOGIN_FIRST_DELAY_SECONDS up to the window.",
+    ),
+    "LOGIN_FIRST_DELAY_SECONDS": (
+        30,
+        "The first wait once an account's free failures are used up.",
+    ),
+    "LOGIN_TRUSTED_DAYS": (
+        30,
+        "An address that signed in to an account within this many days counts only its own "
+        "failures there: guesses from elsewhere never keep the account's owner out.",
     ),
     "LOGIN_MAX_FAILURES_PER_ADDRESS": (
         20,
@@ -81,6 +101,21 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "PULL_MAX_BYTES": (
         2 * 1024**3,
         "Largest remote file or prompt set a pull downloads, in bytes.",
+    ),
+    "DATABASE_LOCK_SECONDS": (
+        15,
+        "How long a SQLite write waits for a lock held outside Rankroom's own writer queue "
+        "(a backup, a nested write) before the request answers 503 with Retry-After; "
+        "below gunicorn's 30 s worker timeout, so the rater gets an answer, not a killed worker.",
+    ),
+    "RETRY_AFTER_SECONDS": (
+        5,
+        "Retry-After sent with a 503 while the database is unreachable, locked or out of disk.",
+    ),
+    "READY_MIN_FREE_MB": (
+        256,
+        "`/readyz` fails when the disk holding the SQLite database (or the instance folder, "
+        "on PostgreSQL) has less free space than this, in MiB.",
     ),
     "WORKER_POLL_SECONDS": (
         5.0,

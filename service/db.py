@@ -97,10 +97,14 @@ def _queue_writers(engine: sa.Engine) -> None:
     engine.info_writer_lock = lock  # type: ignore[attr-defined]
 
 
-def make_engine(url: str) -> sa.Engine:
-    """Build an engine tuned for the backend: SQLite in WAL mode, or a PostgreSQL pool."""
+def make_engine(url: str, *, lock_seconds: float = 30) -> sa.Engine:
+    """Build an engine tuned for the backend: SQLite in WAL mode, or a PostgreSQL pool.
+
+    ``lock_seconds``: how long a SQLite statement waits on a lock before it fails.
+    """
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        connect_args = {"timeout": lock_seconds, "check_same_thread": False}
+        engine = sa.create_engine(url, connect_args=connect_args)
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -109,7 +113,7 @@ def make_engine(url: str) -> sa.Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(lock_seconds * 1000)}")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
@@ -186,7 +190,9 @@ def is_sqlite(session_or_engine: Session | sa.Engine) -> bool:
 
 def init_app(app: Flask) -> None:
     """Build the engine for the app and close the request's session at teardown."""
-    app.extensions["rankroom.engine"] = make_engine(app.config["DATABASE_URL"])
+    app.extensions["rankroom.engine"] = make_engine(
+        app.config["DATABASE_URL"], lock_seconds=float(app.config["DATABASE_LOCK_SECONDS"])
+    )
     # At the end of each request too: an app context can outlive many requests (tests,
     # CLI), and a read transaction left open there would pin an old SQLite snapshot.
     app.teardown_request(_close_session)

@@ -19,6 +19,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from service import accounts, assignment, db, importing, judgments, projects
+from service.labels import labels_for
 from service.models import Assignment, Project, Response, User
 
 DEMO_USERS = (
@@ -115,7 +116,7 @@ def _judge(s: Session, project: Project, lease: Assignment, *, dissent: bool, n:
             select(Response.external_id, Response.model).where(Response.item_id == lease.item_id)
         ).all()
     )
-    label = {rid: lab for lab, rid in judgments.labels_for(lease.shown_order).items()}
+    label = {rid: lab for lab, rid in labels_for(lease.shown_order).items()}
     skill = {rid: SKILL.get(models.get(rid, ""), 1) for rid in lease.shown_order}
     if dissent and n % 4 == 1:  # the worse response first
         skill = {rid: -v for rid, v in skill.items()}

@@ -13,8 +13,9 @@ import hmac
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from service import slots
 from service.errors import Conflict
-from service.models import ApiToken, Assignment, AuditEvent, Invite, LoginAttempt, User, utcnow
+from service.models import ApiToken, AuditEvent, Invite, LoginAttempt, User, utcnow
 
 
 def pseudonym(*, user_id: int, secret_key: str) -> str:
@@ -49,11 +50,9 @@ def erase_user(*, session: Session, user: User, secret_key: str) -> dict[str, in
         "login_attempts_deleted": session.execute(
             sa.delete(LoginAttempt).where(LoginAttempt.username == old_name)
         ).rowcount,
-        "leases_released": session.execute(
-            sa.update(Assignment)
-            .where(Assignment.rater_id == user.id, Assignment.status == "active")
-            .values(status="released", finished_at=now)
-        ).rowcount,
+        "leases_released": len(
+            slots.end_leases(session=session, status="released", rater_id=user.id).lease_ids
+        ),
         # Failed sign-ins under the typed name (before the account was known) name the person.
         "audit_events_rewritten": session.execute(
             sa.update(AuditEvent)

@@ -7,11 +7,14 @@ it is an HTML page. A wrong request never gets a 200.
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
+import sqlite3
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
@@ -80,6 +83,25 @@ class TooManyRequests(DomainError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = max(1, int(retry_after))
+
+
+# The database is down, locked past its timeout, out of disk, or cut mid-request: the
+# request failed whole (its transaction rolled back) and the same request may succeed
+# later; submissions carry a client id, so a retry never stores a judgment twice.
+UNAVAILABLE = (sa.exc.OperationalError, sa.exc.TimeoutError, sa.exc.DisconnectionError)
+
+
+# SQLite raises OperationalError for bugs too ("no such table", a syntax error): only
+# these mean the database cannot serve now. psycopg's are all connection or resource
+# failures (SQLSTATE classes 08, 53, 57, 58).
+_SQLITE_TRANSIENT = ("locked", "busy", "disk", "unable to open", "readonly", "i/o error")
+
+
+def _transient(exc: Exception) -> bool:
+    original = getattr(exc, "orig", None)
+    if isinstance(original, sqlite3.Error):
+        return any(word in str(original).lower() for word in _SQLITE_TRANSIENT)
+    return True
 
 
 def envelope(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Any:
@@ -168,6 +190,31 @@ def register(app: Flask) -> None:
             limit = request.max_content_length
             message = f"Request body too large (limit {limit} bytes)."
         return _render(status, message, errors)
+
+    def _unavailable(what: str, exc: BaseException) -> Any:
+        log.warning("503, request id %s: %s", g.get("request_id"), exc)
+        retry_after = int(current_app.config["RETRY_AFTER_SECONDS"])
+        message = f"{what}; nothing was saved. Try again in {retry_after} s."
+        response = _response(_render(503, message))
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    def _database(exc: Exception) -> Any:
+        if not _transient(exc):
+            return _unexpected(exc)
+        # SQLite's SQLITE_FULL, PostgreSQL's class 53 (insufficient resources).
+        full = "disk is full" in str(exc) or "No space left" in str(exc)
+        what = "The database's disk is full" if full else "The database is unavailable"
+        return _unavailable(what, exc)
+
+    for unavailable in UNAVAILABLE:
+        app.register_error_handler(unavailable, _database)
+
+    @app.errorhandler(OSError)
+    def _os_error(exc: OSError) -> Any:
+        if exc.errno == errno.ENOSPC:
+            return _unavailable("The server's disk is full", exc)
+        return _unexpected(exc)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

@@ -1,33 +1,19 @@
 """Gold items: score judgments against known answers, and qualify raters on them.
 
-How a judgment is scored against ``Item.gold`` (a number from 0 to 1, or None when
-the gold answer says nothing about what the rater was shown):
-
-* Pairwise, gold ``{"preferred": X}``: 1 when the rater preferred X, else 0 (a tie
-  is 0). Gold items are shown in a pair that contains X, so this always applies.
-* Pairwise, gold ``{"ranking": groups}``: the gold relation of the two shown
-  responses (better, worse or tied, by group) against the rater's: 1 if equal, else 0.
-* Pairwise, gold ``{"tie": true}``: 1 when the rater chose tie (likert7: the middle
-  point), else 0. On a binary scale a tie cannot be chosen, so it is not scored.
-* Ranking, gold ``{"ranking": groups}``: the share of response pairs whose order
-  (better, worse or tied) the rater's ranking gives as the gold does.
-  Gold ``{"preferred": X}``: 1 when X alone is the rater's first group, else 0.
-  Gold ``{"tie": true}``: the share of pairs the rater tied.
-* Rating projects, and any other gold shape: not scored.
-
-Only the first version of a judgment is scored: a later revision does not change
-a gold check. A rater's gold accuracy is the mean of their scores.
+The score itself is ``service.rankings.score_judgment`` (a number from 0 to 1, or None when
+the gold answer decides nothing about what the rater was shown), the rule the dashboards and
+the export use too. Only the first version of a judgment is scored here: a later revision
+does not change a gold check. A rater's gold accuracy is the mean of their scores.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service import rankings
 from service.leases import audit
 from service.models import (
     GoldScore,
@@ -40,64 +26,16 @@ from service.models import (
 )
 
 
-def _relation(position: dict[str, int], a: str, b: str) -> int:
-    """Return -1 when a ranks above b, 1 when below, 0 when tied."""
-    return (position[a] > position[b]) - (position[a] < position[b])
-
-
-def _positions(groups: list[list[str]]) -> dict[str, int]:
-    return {r: k for k, g in enumerate(groups) for r in g}
-
-
-def score_judgment(
-    *, mode: str, scale: str, gold: dict[str, Any] | None, verdict: dict[str, Any], shown: list[str]
-) -> float | None:
-    """Return how far a verdict agrees with the gold answer, from 0 to 1 (None: not scored)."""
-    if not gold:
-        return None
-    if mode == "pairwise":
-        if len(shown) < 2:
-            return None
-        left, right = shown[0], shown[1]
-        chosen = verdict.get("preferred")
-        if "preferred" in gold:
-            return float(chosen == gold["preferred"]) if gold["preferred"] in shown else None
-        if "ranking" in gold:
-            pos = _positions(gold["ranking"])
-            if left not in pos or right not in pos:
-                return None
-            expected = {-1: left, 1: right, 0: None}[_relation(pos, left, right)]
-            return float(chosen == expected)
-        if gold.get("tie") is True:
-            return None if scale == "binary" else float(chosen is None)
-        return None
-    if mode == "ranking":
-        groups = verdict.get("ranking") or []
-        if "preferred" in gold:
-            return float(bool(groups) and groups[0] == [gold["preferred"]])
-        rater = _positions(groups)
-        if "ranking" in gold:
-            expected = _positions(gold["ranking"])
-        elif gold.get("tie") is True:
-            expected = {r: 0 for r in rater}
-        else:
-            return None
-        pairs = [p for p in combinations(sorted(rater), 2) if p[0] in expected and p[1] in expected]
-        if not pairs:
-            return None
-        same = sum(_relation(rater, a, b) == _relation(expected, a, b) for a, b in pairs)
-        return same / len(pairs)
-    return None
-
-
 def record_score(*, session: Session, judgment: Judgment, project: Project, item: Item) -> None:
     """Score a first-version judgment on a gold item and store the result."""
-    score = score_judgment(
+    score = rankings.score_judgment(
         mode=project.mode,
         scale=project.scale,
+        rubric=project.rubric,
         gold=item.gold,
         verdict=judgment.verdict,
         shown=judgment.shown_order,
+        judged=judgment.rubric,
     )
     session.add(
         GoldScore(

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service.errors import DomainError, NotFound
-from service.json_depth import too_deep
+from service.errors import DomainError, InvalidInput, NotFound
+from service.json_depth import json_problem, too_deep
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,25 +52,6 @@ def large_body(view: F) -> F:
     return view
 
 
-def json_problem(doc: Any, max_depth: int) -> str | None:
-    """Say what is wrong with a parsed JSON document (too deep, a NUL character), or None."""
-    stack: list[tuple[Any, int, str]] = [(doc, 1, "")]
-    while stack:
-        node, depth, path = stack.pop()
-        if isinstance(node, dict | list):
-            if depth > max_depth:
-                return f"JSON nested deeper than {max_depth} levels (at {path or 'the top'})."
-            pairs = node.items() if isinstance(node, dict) else enumerate(node)
-            for key, value in pairs:
-                where = f"{path}.{key}" if path else str(key)
-                if isinstance(key, str) and "\x00" in key:
-                    return f"{where}: field names must not contain NUL characters."
-                stack.append((value, depth + 1, where))
-        elif isinstance(node, str) and "\x00" in node:
-            return f"{path or 'body'}: contains a NUL character (\\u0000), which cannot be stored."
-    return None
-
-
 def _limit_body() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     if not getattr(view, "large_body", False):
@@ -94,10 +75,8 @@ def _guard_input() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS") or request.mimetype == "multipart/form-data":
         return
     if getattr(current_app.view_functions.get(request.endpoint or ""), "large_body", False):
-        # Imports parse (and report on) their own large bodies, JSON or JSON Lines; a raw
-        # scan for the one thing no database column can hold is enough here.
-        if b"\\u0000" in request.get_data(cache=True):
-            raise DomainError("Body contains a NUL character (\\u0000), which cannot be stored.")
+        # Imports parse their own large bodies, JSON or JSON Lines, and name the line and
+        # field of any NUL character (importing.read_jsonl).
         return
     if not request.is_json:
         return
@@ -115,8 +94,11 @@ def _guard_input() -> None:
     except ValueError:
         return  # malformed JSON: the view's parser reports it (400) in its own words
     problem = json_problem(doc, current_app.config["MAX_JSON_DEPTH"])
-    if problem:
-        raise DomainError(problem)
+    if problem and problem.message.startswith("JSON nested"):
+        raise DomainError(problem.sentence())
+    if problem:  # well-formed JSON holding what no column can store: name the field
+        field = [{"field": problem.field, "message": problem.message}]
+        raise InvalidInput(problem.sentence(), errors=field)
 
 
 def _security_headers(response: Any) -> Any:

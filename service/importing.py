@@ -6,6 +6,7 @@ sources. Lines stream through in chunks, so memory stays flat whatever the size.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import json
@@ -17,9 +18,9 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlmodel import Session, select
 
-from service import slots
+from service import leases, slots
 from service.errors import InvalidInput
-from service.json_depth import too_deep
+from service.json_depth import json_problem, too_deep
 from service.models import ImportBatch, Item, Judgment, Project, Response, utcnow
 from service.pairs import PairSet
 from service.schemas import ItemRowSchema, flatten_messages
@@ -32,6 +33,23 @@ MAX_DEPTH = 64
 _ITEMS = Item.__table__
 _RESPONSES = Response.__table__
 MAX_REPORTED_ERRORS = 1000
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """The longest line and the most (decompressed) bytes an import reads.
+
+    Checked while reading, so a hostile file (a gzip bomb of one 2 GiB line) is refused
+    after reading at most one line's limit, in bounded memory.
+    """
+
+    max_line_bytes: int = 16 * 2**20
+    max_bytes: int = 4 * 2**30
+
+    @classmethod
+    def from_config(cls, config: Any) -> InputLimits:
+        """Read the IMPORT_MAX_* settings."""
+        return cls(int(config["IMPORT_MAX_LINE_BYTES"]), int(config["IMPORT_MAX_BYTES"]))
 
 
 @dataclass(frozen=True)
@@ -84,44 +102,73 @@ class _Row:
 
 
 def read_jsonl(
-    stream: IO[bytes], hasher: Any = None
+    stream: IO[bytes], hasher: Any = None, limits: InputLimits = InputLimits()
 ) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    """Yield (line number, parsed object or error) for each non-blank line of JSON Lines."""
-    for number, raw in enumerate(stream, start=1):
+    """Yield (line number, parsed object or error) for each non-blank line of JSON Lines.
+
+    Raises InvalidInput, naming the line, when a line or the whole input is over
+    ``limits``: the batch cannot be read, so nothing of it is imported.
+    """
+    total, number = 0, 0
+    while raw := stream.readline(limits.max_line_bytes + 1):
+        number += 1
+        total += len(raw)
+        if len(raw) > limits.max_line_bytes:
+            _too_large(number, f"line {number} is longer than {limits.max_line_bytes} bytes")
+        if total > limits.max_bytes:
+            _too_large(
+                number, f"the input is larger than {limits.max_bytes} bytes at line {number}"
+            )
         if hasher is not None:
             hasher.update(raw)
-        if not raw.strip():
-            continue
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield number, RowError(number, "", f"not valid UTF-8 (byte {exc.start})")
-            continue
-        if too_deep(text, MAX_DEPTH):
-            yield (
-                number,
-                RowError(number, "", f"invalid JSON: nested deeper than {MAX_DEPTH} levels"),
-            )
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield number, RowError(number, "", f"invalid JSON: {exc.msg} at column {exc.colno}")
-            continue
-        except RecursionError:
-            yield number, RowError(number, "", "invalid JSON: nested too deeply")
-            continue
-        if not isinstance(obj, dict):
-            yield number, RowError(number, "", f"expected a JSON object, got {type(obj).__name__}")
-            continue
-        yield number, obj
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]  # as Windows editors save UTF-8
+        if raw.strip():
+            yield number, _parse_line(number, raw)
 
 
-def read_body(body: bytes) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+def _too_large(number: int, why: str) -> None:
+    raise InvalidInput(
+        f"{why}; nothing was imported.",
+        errors=[{"line": number, "field": "", "message": why}],
+    )
+
+
+def _parse_line(number: int, raw: bytes) -> dict[str, Any] | RowError:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return RowError(number, "", f"not valid UTF-8 (byte {exc.start})")
+    if too_deep(text, MAX_DEPTH):
+        return RowError(number, "", f"invalid JSON: nested deeper than {MAX_DEPTH} levels")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return RowError(number, "", f"invalid JSON: {exc.msg} at column {exc.colno}")
+    except RecursionError:
+        return RowError(number, "", "invalid JSON: nested too deeply")
+    return _checked(number, obj)
+
+
+def _checked(number: int, obj: Any) -> dict[str, Any] | RowError:
+    if not isinstance(obj, dict):
+        return RowError(number, "", f"expected a JSON object, got {type(obj).__name__}")
+    problem = json_problem(obj, MAX_DEPTH)
+    if problem is not None:
+        rid = obj.get("id") if isinstance(obj.get("id"), str) else None
+        return RowError(number, problem.field, problem.message, rid)
+    return obj
+
+
+def read_body(
+    body: bytes, limits: InputLimits = InputLimits()
+) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     """Parse an API body: a JSON array (positions count as lines) or JSON Lines."""
+    if body.startswith(codecs.BOM_UTF8):
+        body = body[len(codecs.BOM_UTF8) :]
     head = body.lstrip()[:1]
     if head != b"[":
-        yield from read_jsonl(io.BytesIO(body))
+        yield from read_jsonl(io.BytesIO(body), limits=limits)
         return
     if too_deep(body, MAX_DEPTH + 1):
         yield 1, RowError(1, "", f"invalid JSON array: nested deeper than {MAX_DEPTH} levels")
@@ -135,10 +182,7 @@ def read_body(body: bytes) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
         yield 1, RowError(1, "", "invalid JSON array: nested too deeply")
         return
     for number, obj in enumerate(rows, start=1):
-        if not isinstance(obj, dict):
-            yield number, RowError(number, "", f"expected a JSON object, got {type(obj).__name__}")
-        else:
-            yield number, obj
+        yield number, _checked(number, obj)
 
 
 def validate_row(line: int, obj: dict[str, Any], schema: ItemRowSchema) -> _Row | list[RowError]:
@@ -175,7 +219,8 @@ def import_items(
     line, and the caller rolls back. With ``skip_invalid`` the good lines are kept
     and the bad ones reported on the batch. Re-importing an unchanged item is a
     no-op; a changed one is an error unless ``update``, and an item that already has
-    judgments is never altered.
+    judgments is never altered. An update ends the leases raters hold on the item
+    (``_replace_content``).
     """
     schema = ItemRowSchema(max_chars=max_chars)
     result = ImportResult()
@@ -310,7 +355,8 @@ def _write_chunk(
         )
     errors: list[RowError] = []
     fresh: list[_Row] = []
-    touched: list[int] = []  # items whose responses were written: their pair units change
+    replaced: list[tuple[int, _Row]] = []
+    touched: list[int] = []  # new items
     for row in chunk:
         ext = row.data["id"]
         if ext not in existing:
@@ -339,13 +385,9 @@ def _write_chunk(
                 )
             )
         else:
-            values = _item_values(project, batch, row)
-            values.pop("created_at")
-            session.execute(sa.update(Item).where(Item.id == item_id).values(**values))
-            session.execute(sa.delete(Response).where(Response.item_id == item_id))
-            session.execute(_RESPONSES.insert(), _response_values(item_id, row))
-            touched.append(item_id)
-            result.updated += 1
+            replaced.append((item_id, row))
+    _replace_content(session, project, batch, replaced)
+    result.updated += len(replaced)
     if fresh:
         inserted = (
             session.execute(
@@ -363,10 +405,61 @@ def _write_chunk(
         # RETURNING makes SQLAlchemy batch the rows into multi-VALUES statements on
         # every backend (psycopg's plain executemany sends one INSERT per row).
         session.execute(_RESPONSES.insert().returning(_RESPONSES.c.id), responses)
-        touched.extend(inserted)
+        touched = list(inserted)
         result.created += len(fresh)
-    slots.set_units(session=session, project=project, item_ids=touched)
+    # Responses written: the items' pair units follow from their new count.
+    slots.set_units(
+        session=session,
+        project=project,
+        item_ids=[item_id for item_id, _ in replaced] + touched,
+    )
     return errors
+
+
+def _replace_content(
+    session: Session, project: Project, batch: ImportBatch, replaced: list[tuple[int, _Row]]
+) -> None:
+    """Give unjudged items their new content, ending the leases raters hold on them.
+
+    No judgment may be stored against content its rater did not see. The leases end
+    first (``leases.end_item_leases``: on PostgreSQL it waits for submissions in flight
+    and keeps new leases off these items until commit); only then are the items checked
+    for judgments again, since one may have been submitted after the check in
+    ``_write_chunk``, and if any has, the whole batch is refused (the caller rolls back,
+    which restores the leases).
+    """
+    if not replaced:
+        return
+    ids = [item_id for item_id, _ in replaced]
+    leases.end_item_leases(
+        session=session,
+        item_ids=ids,
+        reason=leases.CONTENT_UPDATED.format(batch=batch.id),
+        actor_id=batch.created_by,
+    )
+    judged = set(
+        session.execute(
+            sa.select(Judgment.item_id).where(Judgment.item_id.in_(ids)).distinct()
+        ).scalars()
+    )
+    if judged:
+        raise InvalidInput(
+            f"{len(judged)} item(s) were judged while this import ran and cannot be "
+            "changed; nothing was imported. Import their new content under new ids.",
+            errors=[
+                RowError(
+                    row.line, "id", f"item {row.data['id']!r} was judged meanwhile", row.data["id"]
+                ).as_dict()
+                for item_id, row in replaced
+                if item_id in judged
+            ],
+        )
+    for item_id, row in replaced:
+        values = _item_values(project, batch, row)
+        values.pop("created_at")
+        session.execute(sa.update(Item).where(Item.id == item_id).values(**values))
+        session.execute(sa.delete(Response).where(Response.item_id == item_id))
+        session.execute(_RESPONSES.insert(), _response_values(item_id, row))
 
 
 def list_batches(*, session: Session, project: Project) -> list[ImportBatch]:

@@ -106,9 +106,19 @@ def accept_invite(*, session: Session, secret: str, password: str) -> User:
     invite = find_invite(session=session, secret=secret)
     user = session.get(User, invite.user_id)
     assert user is not None  # find_invite checked
+    accounts.check_password(password, username=user.username)  # a refused one keeps the link
+    # Use the link up in one conditional statement: of simultaneous accepts, PostgreSQL
+    # lets one update the row and re-checks the others' condition once it commits, so
+    # exactly one sets a password and signs in (a read-then-write let each of them).
+    used = session.execute(
+        sa.update(Invite)
+        .where(Invite.id == invite.id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
+        .values(used_at=utcnow())
+    ).rowcount
+    if used != 1:
+        raise Gone("This invite link was already used. Sign in, or ask for a new one.")
     accounts.set_password(session=session, user=user, password=password)
-    invite.used_at = utcnow()
-    session.add(invite)
+    session.refresh(invite)
     session.flush()
     return user
 

@@ -2,8 +2,8 @@
 
 Raters only ever see responses by position label (A, B, C, ...), never by id or
 model; a submission speaks in those labels and is translated here through the
-assignment's stored display order. A client-generated id makes every submission
-idempotent; an edit is a new version that supersedes the old one.
+assignment's stored display order (see labels.py). A client-generated id makes
+every submission idempotent; an edit is a new version that supersedes the old one.
 """
 
 from __future__ import annotations
@@ -16,18 +16,17 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from service import assignment as assigning
-from service import db, gold
+from service import db, gold, shown
 from service.db import is_sqlite
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.labels import labels_for
 from service.models import Assignment, Item, Judgment, Project, User, as_loaded, utcnow
+from service.schemas import NUMBER_LIMIT
 
 TEXT_LIMIT = 20_000
 EDIT_WINDOW = timedelta(minutes=10)
-
-
-def labels_for(shown_order: list[str]) -> dict[str, str]:
-    """Map position labels (A, B, ...) to the response ids shown in those positions."""
-    return {assigning.LABELS[i]: rid for i, rid in enumerate(shown_order)}
+# Active time is stored in a 32-bit integer column (24.8 days of milliseconds).
+ACTIVE_MS_LIMIT = 2**31 - 1
 
 
 class _Errors:
@@ -100,11 +99,13 @@ def _value(dim: dict[str, Any], value: Any, field: str, errs: _Errors) -> Any:
             return value.strip()
         errs.add(field, f"text up to {TEXT_LIMIT} characters")
     elif kind == "number":
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        lo, hi = dim.get("min", float("-inf")), dim.get("max", float("inf"))
-        if ok and lo <= value <= hi:
+        lo, hi = dim.get("min", -NUMBER_LIMIT), dim.get("max", NUMBER_LIMIT)
+        lo, hi = max(lo, -NUMBER_LIMIT), min(hi, NUMBER_LIMIT)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        # NaN fails every comparison; ±Infinity (and 1e400, read as infinity) the bounds.
+        if number and lo <= value <= hi:
             return value
-        errs.add(field, f"a number from {lo} to {hi}")
+        errs.add(field, f"a number from {lo:g} to {hi:g}")
     return None
 
 
@@ -183,8 +184,12 @@ def build_judgment(
     rubric_in = payload.get("rubric") or {}
     rubric = _rubric(project, rubric_in if isinstance(rubric_in, dict) else {}, labels, errs)
     active_ms = payload.get("active_ms")
-    if active_ms is not None and (not isinstance(active_ms, int) or active_ms < 0):
-        errs.add("active_ms", "milliseconds of active time, a whole number")
+    if active_ms is not None and (
+        not isinstance(active_ms, int) or not 0 <= active_ms <= ACTIVE_MS_LIMIT
+    ):
+        errs.add(
+            "active_ms", f"milliseconds of active time, a whole number up to {ACTIVE_MS_LIMIT}"
+        )
     started_at = _parse_started(payload.get("started_at"), errs)
     errs.raise_if_any()
     item_values = rubric["item"]
@@ -254,6 +259,7 @@ _INSERT_SUBMITTING = (
 
 
 def _new_row(
+    session: Session,
     fields: dict[str, Any],
     *,
     project: Project,
@@ -261,7 +267,19 @@ def _new_row(
     rater: User,
     supersedes: Judgment | None = None,
 ) -> dict[str, Any]:
-    """Return every column of a new judgment (but its id) from ``build_judgment``'s fields."""
+    """Return every column of a new judgment (but its id) from ``build_judgment``'s fields.
+
+    The content is read here, outside any lock on the item, yet the hash is of what the
+    rater saw: a judgment is stored only while its lease is active, and an import ends
+    a lease in the same transaction as it changes the item's content
+    (``importing._replace_content``), whereas judged content never changes.
+    """
+    digest = shown.of_item(
+        session=session,
+        item_id=lease.item_id,
+        shown_order=fields["shown_order"],
+        guideline_version=project.guideline_version,
+    )
     return {
         **fields,
         "project_id": project.id,
@@ -272,6 +290,7 @@ def _new_row(
         "version": supersedes.version + 1 if supersedes else 1,
         "is_gold": lease.is_gold,
         "guideline_version": project.guideline_version,
+        "shown_sha256": digest,
         "created_at": utcnow(),
     }
 
@@ -344,7 +363,9 @@ def _record_live(
     if lease.status != "active" or lease.is_gold:
         return None  # a repeat, an expired lease, or a gold score to store with it
     fields = build_judgment(project=project, lease=lease, payload=payload)
-    return _store(session, _new_row(fields, project=project, lease=lease, rater=rater), lease)
+    return _store(
+        session, _new_row(session, fields, project=project, lease=lease, rater=rater), lease
+    )
 
 
 def record_on(
@@ -362,7 +383,7 @@ def record_on(
         return previous, False
     fields = build_judgment(project=project, lease=lease, payload=payload)
     assigning.claim_for_submission(session=session, lease=lease, project=project)
-    row = _new_row(fields, project=project, lease=lease, rater=rater)
+    row = _new_row(session, fields, project=project, lease=lease, rater=rater)
     judgment = _store(session, row, lease)
     if judgment is None:  # cannot happen to a lease locked and claimed above
         raise Conflict("This assignment changed while you submitted; try again.")
@@ -399,7 +420,7 @@ def revise_judgment(
     lease = session.get(Assignment, old.assignment_id)
     project = session.get(Project, old.project_id)
     fields = build_judgment(project=project, lease=lease, payload=payload)
-    row = _new_row(fields, project=project, lease=lease, rater=rater, supersedes=old)
+    row = _new_row(session, fields, project=project, lease=lease, rater=rater, supersedes=old)
     return _store(session, row), True
 
 

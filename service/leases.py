@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service import audit as audit_log
 from service import slots
 from service.db import is_sqlite
 from service.errors import Conflict, InvalidInput, NotFound
@@ -30,6 +31,12 @@ from service.models import (
 )
 
 SKIP_REASONS = ("expertise", "broken", "other")
+# Why ``end_item_leases`` ended a lease when an import replaced its item's content: the
+# audit event's reason, which is how a rater's later request learns why (``content_changed``).
+CONTENT_UPDATED = "content updated by import batch {batch}"
+CONTENT_CHANGED = (
+    "An admin changed this item's content after it was shown to you, so this assignment ended"
+)
 # First key of PostgreSQL advisory locks taken per rater (the second is the rater id):
 # a rater's requests for work run one at a time (see assignment.lock_rater).
 RATER_LOCK_SPACE = 0x5261
@@ -47,16 +54,25 @@ _LEASE_PG = _LEASE.with_for_update()
 # load of two entities costs more than the statement; see models.adopt).
 _LEASE_KEYS = [c.key for c in Assignment.__table__.c]
 _PROJECT_KEYS = [c.key for c in PROJECT_WORK_COLUMNS]
-_LEASE_PROJECT = (
-    sa.select(*Assignment.__table__.c, *PROJECT_WORK_COLUMNS)
-    .join_from(Assignment.__table__, Project.__table__)
-    .where(Assignment.__table__.c.id == sa.bindparam("b_id"))
-)
+
+
+def _lease_and_project_query(*extra: sa.ColumnElement[Any]) -> sa.Select:
+    return (
+        sa.select(*Assignment.__table__.c, *PROJECT_WORK_COLUMNS, *extra)
+        .join_from(Assignment.__table__, Project.__table__)
+        .where(Assignment.__table__.c.id == sa.bindparam("b_id"))
+    )
+
+
+_LEASE_PROJECT = _lease_and_project_query()
 _LEASE_PROJECT_PG = _LEASE_PROJECT.with_for_update(of=Assignment.__table__)
-# The same, taking the rater's lock first: an uncorrelated EXISTS is a one-time filter
-# that PostgreSQL evaluates before the first row reaches the row lock, so the locks come
-# in the order "next item" takes them (rater, then rows), in one round trip.
-_LEASE_PROJECT_PG_RATER = _LEASE_PROJECT_PG.where(sa.exists(sa.select(LOCK_RATER)))
+# The same, taking the rater's lock first. The lock call sits in the select list, which
+# the scan below the row lock computes, so the locks come in the order "next item" takes
+# them (rater, then rows) in one round trip. Inside an EXISTS subquery, as it once was,
+# PostgreSQL drops the select list and never called it.
+_LEASE_PROJECT_PG_RATER = _lease_and_project_query(LOCK_RATER).with_for_update(
+    of=Assignment.__table__
+)
 
 
 def audit(
@@ -123,7 +139,8 @@ def _lease_and_project(
     values = dict(zip(_LEASE_KEYS, row[:n], strict=True)) if row else None
     if values is None or values["rater_id"] != rater.id:
         raise NotFound(f"No assignment {params['b_id']} of yours.")
-    project = adopt(session, Project, dict(zip(_PROJECT_KEYS, row[n:], strict=True)))
+    project_values = row[n : n + len(_PROJECT_KEYS)]  # the rater's lock may follow
+    project = adopt(session, Project, dict(zip(_PROJECT_KEYS, project_values, strict=True)))
     return adopt(session, Assignment, values), project
 
 
@@ -137,12 +154,29 @@ def _retake(session: Session, lease: Assignment, project: Project, refusal: str)
     session.flush()  # a submission's insert checks the row is active (judgments._store)
 
 
+def content_changed(*, session: Session, lease: Assignment) -> bool:
+    """Tell whether this lease ended because an import changed its item's content."""
+    if lease.status != "released":
+        return False
+    reason = session.execute(
+        sa.select(AuditEvent.details["reason"].as_string())
+        .where(AuditEvent.action == "lease.release", AuditEvent.target == f"assignment:{lease.id}")
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).scalar()
+    return bool(reason and reason.startswith(CONTENT_UPDATED.partition("{")[0]))
+
+
 def renew(*, session: Session, lease: Assignment, project: Project) -> Assignment:
     """Extend a lease while the rater is still working on it."""
     if lease.status == "expired":
         _retake(session, lease, project, "Your lease expired and the item went to another rater.")
     elif lease.status != "active":
-        raise Conflict(f"This assignment is {lease.status}; it cannot be renewed.")
+        raise Conflict(
+            f"{CONTENT_CHANGED}."
+            if content_changed(session=session, lease=lease)
+            else f"This assignment is {lease.status}; it cannot be renewed."
+        )
     lease.expires_at = utcnow() + timedelta(minutes=project.lease_minutes)
     session.add(lease)
     session.flush()
@@ -166,7 +200,64 @@ def claim_for_submission(*, session: Session, lease: Assignment, project: Projec
             "Your lease expired and another rater took this item; your draft is kept.",
         )
     elif lease.status != "active":
-        raise Conflict(f"This assignment was {lease.status}; your draft is kept in the browser.")
+        raise Conflict(
+            f"{CONTENT_CHANGED}; your draft is kept in the browser."
+            if content_changed(session=session, lease=lease)
+            else f"This assignment was {lease.status}; your draft is kept in the browser."
+        )
+
+
+def end_item_leases(
+    *, session: Session, item_ids: list[int], reason: str, actor_id: int | None
+) -> list[int]:
+    """End the live and expired leases on these items, give their slots back; return their ids.
+
+    Each ended lease becomes "released" with an audit event giving ``reason``; a rater's
+    later submit or renew on it is refused (409). On PostgreSQL the items' slot rows
+    stay locked until commit, so no new lease starts on them meanwhile: the caller may
+    then change the items knowing nobody holds them. The first pass waits for any
+    submission in flight (it holds its lease's row lock), keeping the documented lock
+    order, a lease before its item's slots; a lease taken between that pass and the
+    slot lock is ended by a second pass.
+    """
+    if not item_ids:
+        return []
+    ids = sorted(set(item_ids))
+    ended = _end_and_audit(session, ids, reason, actor_id)
+    if not is_sqlite(session):
+        session.execute(_LOCK_SLOTS, {"b_items": ids})
+        ended += _end_and_audit(session, ids, reason, actor_id)
+    return ended
+
+
+_LOCK_SLOTS = (
+    sa.select(slots.SLOTS.c.item_id)
+    .where(slots.SLOTS.c.item_id.in_(sa.bindparam("b_items", expanding=True)))
+    .order_by(slots.SLOTS.c.item_id)
+    .with_for_update()
+)
+_WHOSE = sa.select(Assignment.id, Assignment.item_id, Assignment.rater_id).where(
+    Assignment.id.in_(sa.bindparam("b_ids", expanding=True))
+)
+
+
+def _end_and_audit(
+    session: Session, item_ids: list[int], reason: str, actor_id: int | None
+) -> list[int]:
+    ended = slots.end_leases(
+        session=session, status="released", items=item_ids, ending=("active", "expired")
+    ).lease_ids
+    if not ended:
+        return []
+    for lease_id, item_id, rater_id in session.execute(_WHOSE, {"b_ids": ended}):
+        audit_log.record(
+            session=session,
+            actor_id=actor_id,
+            action="lease.release",
+            target=f"assignment:{lease_id}",
+            details={"item_id": item_id, "rater_id": rater_id, "reason": reason},
+        )
+    return ended
 
 
 def skip(*, session: Session, lease: Assignment, reason: str, note: str = "") -> Assignment:
@@ -183,15 +274,12 @@ def skip(*, session: Session, lease: Assignment, reason: str, note: str = "") ->
     if lease.status not in ("active", "expired"):
         raise Conflict(f"This assignment is already {lease.status}.")
     project = session.get(Project, lease.project_id)
-    # An expired lease already gave its slot back when it was swept.
-    freed = -1 if lease.status == "active" else 0
-    _, skips = slots.change(
-        session=session, item_id=lease.item_id, overlap=project.overlap, taken=freed, skips=1
+    ended = slots.end_leases(
+        session=session, status="skipped", ids=[lease.id], ending=("active", "expired")
     )
-    lease.status = "skipped"
+    _, skips = ended.counters[lease.item_id]
     lease.skip_reason = reason
     lease.skip_note = note.strip()[:2000] or None
-    lease.finished_at = utcnow()
     session.add(lease)
     if skips >= project.skip_flag_threshold:
         flagged = session.execute(
@@ -215,10 +303,7 @@ def release(*, session: Session, lease: Assignment, admin: User) -> Assignment:
     """End an active lease so its slot returns to the pool (the rater keeps no claim)."""
     if lease.status != "active":
         raise Conflict(f"Only an active lease can be released; this one is {lease.status}.")
-    project = session.get(Project, lease.project_id)
-    slots.change(session=session, item_id=lease.item_id, overlap=project.overlap, taken=-1)
-    lease.status, lease.finished_at = "released", utcnow()
-    session.add(lease)
+    slots.end_leases(session=session, status="released", ids=[lease.id])
     audit(
         session=session,
         actor=admin,
@@ -248,9 +333,10 @@ def reassign(*, session: Session, lease: Assignment, rater: User, admin: User) -
     if seen is not None:
         raise Conflict(f"{rater.username!r} already had this item; a rater sees an item once.")
     project = session.get(Project, lease.project_id)
+    # The old lease gives its slot back and the new one takes it: counted as any other.
+    slots.end_leases(session=session, status="released", ids=[lease.id])
+    slots.change(session=session, item_id=lease.item_id, overlap=project.overlap, taken=1)
     now = utcnow()
-    lease.status, lease.finished_at = "released", now
-    session.add(lease)
     moved = Assignment(
         project_id=lease.project_id,
         item_id=lease.item_id,

@@ -20,7 +20,7 @@ from service import accounts, audit
 from service.errors import TooManyRequests, Unauthorized
 from service.models import LoginAttempt, User, utcnow
 
-# Attempts older than this are deleted as new failures arrive.
+# Failures older than this are deleted as new failures arrive.
 _KEEP = timedelta(days=1)
 # First keys of the PostgreSQL advisory locks that serialise attempts (see _lock).
 _ACCOUNT_LOCKS, _ADDRESS_LOCKS = 0x4C41, 0x4C42
@@ -28,11 +28,22 @@ _ACCOUNT_LOCKS, _ADDRESS_LOCKS = 0x4C41, 0x4C42
 
 @dataclass(frozen=True)
 class Limits:
-    """How many failures within ``window`` an account or an address may have."""
+    """When failed sign-ins start to cost a wait, and how long the wait grows.
+
+    ``per_account`` failures on an account within ``window`` are free; each further one
+    doubles the wait before the next attempt, from ``first_delay`` up to ``window``. An
+    address that signed in to the account within ``trusted`` counts only its own
+    failures there, so guesses from elsewhere never keep the owner out (OWASP ASVS
+    2.2.1: throttle, do not lock an account for anyone who knows its name).
+    ``per_address`` failures from one address, over all accounts, refuse that address
+    until they age out of the window.
+    """
 
     per_account: int = 5
     per_address: int = 20
     window: timedelta = timedelta(minutes=15)
+    first_delay: timedelta = timedelta(seconds=30)
+    trusted: timedelta = timedelta(days=30)
 
     @classmethod
     def from_config(cls, config: dict) -> Limits:
@@ -41,21 +52,37 @@ class Limits:
             per_account=int(config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]),
             per_address=int(config["LOGIN_MAX_FAILURES_PER_ADDRESS"]),
             window=timedelta(minutes=float(config["LOGIN_WINDOW_MINUTES"])),
+            first_delay=timedelta(seconds=float(config["LOGIN_FIRST_DELAY_SECONDS"])),
+            trusted=timedelta(days=float(config["LOGIN_TRUSTED_DAYS"])),
         )
+
+    def account_wait(self, failures: int) -> timedelta:
+        """Return the wait after the latest of ``failures`` counted failures on an account."""
+        if failures < self.per_account:
+            return timedelta(0)
+        doublings = min(failures - self.per_account, 32)
+        return min(self.first_delay * 2**doublings, self.window)
 
 
 def _key(username: str) -> str:
     return username.strip().lower()[:120]
 
 
-def _failures(session: Session, column: sa.ColumnElement, value: str, since: datetime) -> list:
+def _failures(session: Session, since: datetime, *where: sa.ColumnElement[bool]) -> list:
     query = (
         select(LoginAttempt.created_at)
-        .where(column == value, LoginAttempt.created_at >= since)
+        .where(*where, LoginAttempt.created_at >= since)
         .where(LoginAttempt.succeeded == sa.false())
         .order_by(LoginAttempt.created_at)
     )
     return list(session.exec(query))
+
+
+def _last_success(session: Session, *where: sa.ColumnElement[bool]) -> datetime | None:
+    query = select(sa.func.max(LoginAttempt.created_at)).where(
+        *where, LoginAttempt.succeeded == sa.true()
+    )
+    return session.exec(query).one()
 
 
 def check_allowed(
@@ -65,33 +92,37 @@ def check_allowed(
     now = now or utcnow()
     since = now - limits.window
     key = _key(username)
-    # A success resets the account's count (but not the address's).
-    last_ok = session.exec(
-        select(sa.func.max(LoginAttempt.created_at)).where(
-            LoginAttempt.username == key, LoginAttempt.succeeded == sa.true()
+    mine = LoginAttempt.username == key
+    here = LoginAttempt.address == address
+    from_here = _last_success(session, mine, here)
+    trusted = from_here is not None and from_here >= now - limits.trusted
+    # A success resets the count for its own address only: the owner signing in from
+    # home must not hand a guesser elsewhere a fresh set of free failures.
+    account_since = max(since, from_here) if from_here else since
+    failures = _failures(session, account_since, mine, *([here] if trusted else []))
+    delay = limits.account_wait(len(failures))
+    wait = failures[-1] + delay - now if delay else timedelta(0)
+    if wait > timedelta(0):
+        seconds = math.ceil(wait.total_seconds())
+        raise TooManyRequests(
+            f"Too many failed sign-ins for this account. Try again in {_duration(seconds)}.",
+            retry_after=seconds,
         )
-    ).one()
-    account_since = max(since, last_ok) if last_ok else since
-    for failures, limit, what in (
-        (
-            _failures(session, LoginAttempt.username, key, account_since),
-            limits.per_account,
-            "account",
-        ),
-        (_failures(session, LoginAttempt.address, address, since), limits.per_address, "address"),
-    ):
-        if len(failures) >= limit:
-            # Free again when enough of the counted failures have aged out of the window.
-            frees_at = failures[len(failures) - limit] + limits.window
-            wait = math.ceil((frees_at - now).total_seconds())
-            raise TooManyRequests(
-                f"Too many failed sign-ins for this {what}. Try again in {_minutes(wait)}.",
-                retry_after=wait,
-            )
+    by_address = _failures(session, since, here)
+    if len(by_address) >= limits.per_address:
+        # Free again when enough of the counted failures have aged out of the window.
+        frees_at = by_address[len(by_address) - limits.per_address] + limits.window
+        seconds = math.ceil((frees_at - now).total_seconds())
+        raise TooManyRequests(
+            f"Too many failed sign-ins for this address. Try again in {_duration(seconds)}.",
+            retry_after=seconds,
+        )
 
 
-def _minutes(seconds: int) -> str:
-    minutes = max(1, math.ceil(seconds / 60))
+def _duration(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
@@ -156,7 +187,13 @@ def attempt_sign_in(
         )
     except Unauthorized:
         with begin() as s:
-            s.execute(sa.delete(LoginAttempt).where(LoginAttempt.created_at < utcnow() - _KEEP))
+            old = utcnow() - _KEEP
+            # Successes are kept as long as they make their address trusted.
+            stale = sa.or_(
+                sa.and_(LoginAttempt.created_at < old, LoginAttempt.succeeded == sa.false()),
+                LoginAttempt.created_at < utcnow() - limits.trusted,
+            )
+            s.execute(sa.delete(LoginAttempt).where(stale))
             _audit(s, username, address, known, ok=False)
         raise
     with begin() as s:

@@ -314,6 +314,9 @@ class Judgment(SQLModel, table=True):
     confidence: int | None = Field(default=None)
     active_ms: int | None = Field(default=None)
     guideline_version: int = Field(default=1)
+    # sha256 of exactly what the rater was shown: prompt, responses in display order and
+    # guideline version (service/shown.py), so exports can prove their text is that.
+    shown_sha256: str = Field(max_length=64)
     started_at: datetime | None = _time(nullable=True)
     created_at: datetime = _created()
 

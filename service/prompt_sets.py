@@ -43,7 +43,7 @@ def load_prompts(ctx: PullContext, config: dict[str, Any]) -> list[Prompt]:
     errors: list[dict[str, Any]] = []
     seen: set[str] = set()
     with _open_prompts(ctx, config) as fileobj:
-        for line, obj in read_jsonl(open_jsonl(fileobj, where)):  # type: ignore[arg-type]
+        for line, obj in read_jsonl(open_jsonl(fileobj, where), limits=ctx.input_limits):
             if isinstance(obj, RowError):
                 errors.append(obj.as_dict())
                 continue

@@ -15,7 +15,7 @@ import socket
 import threading
 import uuid
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -25,7 +25,13 @@ from sqlmodel import Session
 from service import db
 from service.errors import DomainError, InvalidInput
 from service.fetch import FetchError, Stopped
-from service.importing import MAX_REPORTED_ERRORS, ImportResult, import_items, read_jsonl
+from service.importing import (
+    MAX_REPORTED_ERRORS,
+    ImportResult,
+    InputLimits,
+    import_items,
+    read_jsonl,
+)
 from service.models import Project, PullRun, RunStatus, Source, utcnow
 
 log = logging.getLogger(__name__)
@@ -67,6 +73,7 @@ class PullContext:
     prompts_dir: str = ""
     max_bytes: int = 2 * 1024**3
     stale_seconds: float = 300.0
+    input_limits: InputLimits = field(default_factory=InputLimits)
     stop: threading.Event = field(default_factory=threading.Event)
     on_progress: Progress | None = None
     # The latest progress, written into the run by the heartbeat.
@@ -95,6 +102,7 @@ def context_from_config(
         prompts_dir=str(config["PROMPTS_DIR"]),
         max_bytes=int(config["PULL_MAX_BYTES"]),
         stale_seconds=float(config["WORKER_STALE_SECONDS"]),
+        input_limits=InputLimits.from_config(config),
     )
 
 
@@ -114,20 +122,28 @@ def key_from_env(name: str) -> str:
     return value
 
 
-def open_jsonl(fileobj: IO[bytes], label: str) -> Iterator[bytes]:
-    """Yield the lines of a seekable JSON Lines file, gunzipping it if it starts as gzip."""
+class _Gunzipped:
+    """A gzip stream whose damage is reported as bad input, naming the file."""
+
+    def __init__(self, fileobj: IO[bytes], label: str) -> None:
+        self.stream, self.label = gzip.GzipFile(fileobj=fileobj, mode="rb"), label
+
+    def readline(self, size: int = -1) -> bytes:
+        try:
+            return self.stream.readline(size)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InvalidInput(
+                f"{self.label}: the gzip data is damaged or cut short ({exc}); "
+                "nothing was imported."
+            ) from exc
+
+
+def open_jsonl(fileobj: IO[bytes], label: str) -> IO[bytes]:
+    """Return a reader of a seekable JSON Lines file, gunzipping it if it starts as gzip."""
     fileobj.seek(0)
     head = fileobj.read(2)
     fileobj.seek(0)
-    stream: IO[bytes] = (
-        gzip.GzipFile(fileobj=fileobj, mode="rb") if head == b"\x1f\x8b" else fileobj
-    )
-    try:
-        yield from stream
-    except (OSError, EOFError, zlib.error) as exc:
-        raise InvalidInput(
-            f"{label}: the gzip data is damaged or cut short ({exc}); nothing was imported."
-        ) from exc
+    return _Gunzipped(fileobj, label) if head == b"\x1f\x8b" else fileobj  # type: ignore[return-value]
 
 
 def import_file(
@@ -145,7 +161,7 @@ def import_file(
     return import_items(
         session=session,
         project=project,
-        rows=read_jsonl(open_jsonl(fileobj, label), hasher),  # type: ignore[arg-type]
+        rows=read_jsonl(open_jsonl(fileobj, label), hasher, ctx.input_limits),
         source=label,
         kind=kind,
         skip_invalid=bool(config.get("skip_invalid")),

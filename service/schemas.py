@@ -15,6 +15,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from service import labels
 from service.models import Mode, ProjectStatus, Scale
 from service.pairs import PairSet
 
@@ -22,6 +23,12 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 IDENT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ROLES_IN_CONVERSATION = ("system", "user", "assistant", "tool")
 RUBRIC_KINDS = ("likert", "choice", "flags", "text", "number")
+# Largest magnitude of a rubric number (its bounds, and every value a rater gives).
+# Python's JSON parser reads ``NaN``, ``Infinity`` and ``1e400`` (as infinity) without
+# complaint, but no standard JSON reader (orjson, PostgreSQL, a trainer's loader) reads
+# them back; below 10^15 every whole number is exact in a float64 (and in JavaScript),
+# and no mean or sum over a campaign's values can overflow.
+NUMBER_LIMIT = 1e15
 
 
 def flatten_messages(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -57,8 +64,8 @@ class RubricDimensionSchema(Strict):
     points = fields.Integer(validate=validate.Range(2, 11))
     anchors = fields.Dict(keys=fields.String(), values=fields.String())
     options = fields.List(fields.Nested(OptionSchema), validate=validate.Length(1, 50))
-    min = fields.Float()
-    max = fields.Float()
+    min = fields.Float(validate=validate.Range(-NUMBER_LIMIT, NUMBER_LIMIT))
+    max = fields.Float(validate=validate.Range(-NUMBER_LIMIT, NUMBER_LIMIT))
 
     @validates_schema
     def _check_kind(self, data: dict[str, Any], **_: Any) -> None:
@@ -285,7 +292,7 @@ class NewUserSchema(Strict):
 
 
 class JudgmentOutSchema(Schema):
-    """A stored judgment as the rater's API and screen return it."""
+    """A stored judgment as the rater's API and screen return it: responses by label only."""
 
     id = fields.Integer()
     client_id = fields.String()
@@ -293,8 +300,8 @@ class JudgmentOutSchema(Schema):
     version = fields.Integer()
     supersedes_id = fields.Integer(allow_none=True)
     mode = fields.String()
-    verdict = fields.Dict()
-    rubric = fields.Dict()
+    verdict = fields.Method("_verdict")
+    rubric = fields.Method("_rubric")
     both_bad = fields.Boolean()
     flags = fields.List(fields.String())
     rationale = fields.String()
@@ -302,6 +309,12 @@ class JudgmentOutSchema(Schema):
     active_ms = fields.Integer(allow_none=True)
     guideline_version = fields.Integer()
     created_at = fields.DateTime()
+
+    def _verdict(self, judgment: Any) -> dict[str, Any]:
+        return labels.verdict_to_labels(judgment.verdict, judgment.shown_order)
+
+    def _rubric(self, judgment: Any) -> dict[str, Any]:
+        return labels.rubric_to_labels(judgment.rubric, judgment.shown_order)
 
 
 # Made once: a marshmallow schema deep-copies its fields when instantiated.

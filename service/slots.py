@@ -14,19 +14,26 @@ Lock order, to rule out deadlocks on PostgreSQL: an assignment row before an
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import combinations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from service import pairs
 from service.db import is_sqlite
-from service.models import Assignment, ItemSlots, Project, Response
+from service.models import Assignment, AuditEvent, ItemSlots, Project, Response, utcnow
 
 SLOTS = ItemSlots.__table__
 LEASES = Assignment.__table__
+PROJECTS = Project.__table__
+# Lease states that hold a slot: a submitted judgment, or a lease still marked active.
+HOLDING = ("submitted", "active")
 # A rater with more tags than this is matched against the project's keys instead.
 MAX_SUBSET_TAGS = 10
 
@@ -56,12 +63,18 @@ def capacity(units: Any, overlap: Any) -> Any:
     return units * overlap
 
 
-def _open_after(delta: Any, overlap: Any, units: Any = SLOTS.c.units) -> sa.ColumnElement[bool]:
+def open_rule(taken: Any, overlap: Any, units: Any = SLOTS.c.units) -> sa.ColumnElement[bool]:
+    """Return ``open`` for a count of slots taken: a real, unflagged item below its capacity.
+
+    The one definition: the hand-out statements and the recount (``recounted``) both use it.
+    """
     return sa.and_(
-        SLOTS.c.taken + delta < capacity(units, overlap),
-        sa.not_(SLOTS.c.is_gold),
-        sa.not_(SLOTS.c.flagged),
+        taken < capacity(units, overlap), sa.not_(SLOTS.c.is_gold), sa.not_(SLOTS.c.flagged)
     )
+
+
+def _open_after(delta: Any, overlap: Any, units: Any = SLOTS.c.units) -> sa.ColumnElement[bool]:
+    return open_rule(SLOTS.c.taken + delta, overlap, units)
 
 
 # Hot statements are built once: building a statement costs SQLAlchemy several times
@@ -78,7 +91,7 @@ _CHANGE = (
 )
 _LOCK = sa.select(*SLOTS.c).where(SLOTS.c.item_id == sa.bindparam("item_id"))
 _DUE = (
-    sa.select(LEASES.c.id)
+    sa.select(LEASES.c.id, LEASES.c.item_id, LEASES.c.status)
     .where(
         LEASES.c.project_id == sa.bindparam("project_id"),
         LEASES.c.status == "active",
@@ -88,11 +101,10 @@ _DUE = (
 )
 # Another rater sweeping at the same moment takes the other rows, never waits.
 _DUE_PG = _DUE.with_for_update(skip_locked=True)
-_EXPIRE = (
+_END = (
     sa.update(LEASES)
     .where(LEASES.c.id.in_(sa.bindparam("b_ids", expanding=True)))
-    .values(status="expired")
-    .returning(LEASES.c.item_id)
+    .values(status=sa.bindparam("b_status"), finished_at=sa.bindparam("b_at"))
 )
 
 
@@ -170,18 +182,96 @@ def lock(*, session: Session, item_id: int) -> ItemSlots:
     return ItemSlots(**session.execute(query, {"item_id": item_id}).one()._mapping)
 
 
+@dataclass(frozen=True)
+class Ended:
+    """Leases just ended, and their items' counters (taken, skips) once the slots came back."""
+
+    lease_ids: list[int]
+    counters: dict[int, tuple[int, int]]
+
+
+# How each way of ending changes the counters: an active lease gives its slot back
+# ("expired" and "skipped" leases already did), and a skip counts towards the flag.
+ENDINGS = ("expired", "released", "skipped")
+# Leases ended per statement, well below SQLite's limit on bound parameters.
+_BATCH = 500
+
+
+def end_leases(
+    *,
+    session: Session,
+    status: str,
+    ids: Iterable[int] | None = None,
+    items: Iterable[int] | None = None,
+    rater_id: int | None = None,
+    ending: Sequence[str] = ("active",),
+) -> Ended:
+    """End leases and give their slots back in this transaction: the one way a lease ends.
+
+    Selects the leases in state ``ending`` given by id or of the given items, and/or of
+    one rater, marks them ``status`` and adjusts their items' counters. Lock order as
+    everywhere (see above): every lease row first, in id order, then the counters, in
+    item order. A submission is not an ending: its lease keeps the slot.
+    """
+    if status not in ENDINGS:
+        raise ValueError(f"a lease ends {', '.join(ENDINGS)}, not {status!r}")
+    if ids is not None and items is not None:
+        raise ValueError("end leases by id or by item, not both")
+    wanted = [LEASES.c.status.in_(ending)]
+    if rater_id is not None:
+        wanted.append(LEASES.c.rater_id == rater_id)
+    given = ids if ids is not None else items
+    if given is None and rater_id is None:
+        raise ValueError("say which leases end: by id, item or rater")
+    batches: list[list[Any]] = [wanted]
+    if given is not None:
+        by = LEASES.c.id if ids is not None else LEASES.c.item_id
+        values = sorted(set(given))
+        batches = [[*wanted, by.in_(values[k : k + _BATCH])] for k in range(0, len(values), _BATCH)]
+    query = (
+        sa.select(LEASES.c.id, LEASES.c.item_id, LEASES.c.status, PROJECTS.c.overlap)
+        .join_from(LEASES, PROJECTS)
+        .order_by(LEASES.c.id)
+    )
+    if not is_sqlite(session):
+        query = query.with_for_update(of=LEASES)
+    rows = [row for where in batches for row in session.execute(query.where(*where))]
+    return _end(session, rows, status)
+
+
+def _end(session: Session, rows: Sequence[Any], status: str) -> Ended:
+    """Mark locked leases (id, item_id, status, overlap) ``status``; give their slots back."""
+    ids = [r[0] for r in rows]
+    # An expired lease may still be taken up again (see leases._retake): it is not finished.
+    at = None if status == "expired" else utcnow()
+    for k in range(0, len(ids), _BATCH):
+        session.execute(_END, {"b_ids": ids[k : k + _BATCH], "b_status": status, "b_at": at})
+    for lease_id in ids:  # what the session already holds of these leases follows suit
+        lease = session.identity_map.get(identity_key(Assignment, lease_id))
+        if lease is not None:
+            set_committed_value(lease, "status", status)
+            set_committed_value(lease, "finished_at", at)
+    delta: dict[int, list[int]] = {}
+    for _, item_id, was, overlap in rows:
+        d = delta.setdefault(item_id, [0, 0, overlap])
+        d[0] -= was == "active"
+        d[1] += status == "skipped"
+    counters = {}
+    # In item order, so two transactions lock counters in the same order.
+    for item_id, (taken, skips, overlap) in sorted(delta.items()):
+        if taken or skips:
+            counters[item_id] = change(
+                session=session, item_id=item_id, overlap=overlap, taken=taken, skips=skips
+            )
+    return Ended(ids, counters)
+
+
 def sweep_expired(*, session: Session, project: Project, now: datetime, limit: int = 100) -> int:
     """Mark the project's leases past their expiry as expired and give their slots back."""
     due = _DUE if is_sqlite(session) else _DUE_PG
     params = {"project_id": project.id, "now": now, "limit": limit}
-    ids = list(session.execute(due, params).scalars())
-    if not ids:
-        return 0
-    rows = session.execute(_EXPIRE, {"b_ids": ids}).all()
-    # In item order, so two sweepers lock counters in the same order.
-    for (item_id,) in sorted(rows):
-        change(session=session, item_id=item_id, overlap=project.overlap, taken=-1)
-    return len(rows)
+    rows = [(*row, project.overlap) for row in session.execute(due, params)]
+    return len(_end(session, rows, "expired").lease_ids)
 
 
 def reopen_all(*, session: Session, project: Project) -> None:
@@ -193,35 +283,95 @@ def reopen_all(*, session: Session, project: Project) -> None:
     )
 
 
-def recount(*, session: Session, project: Project) -> int:
-    """Rebuild the project's taken counts from its assignments; return how many were off.
+def recounted(*, project_id: int) -> sa.Select:
+    """Return a query of the project's items whose counters differ from a recount.
 
-    (Skip counts are not rebuilt: they start over when an admin clears a flag.)
+    Each row: item_id, the stored taken, skips and open, then their recount (want_taken,
+    want_skips, want_open). ``taken`` counts the leases holding a slot (``HOLDING``);
+    ``skips`` the skipped leases since an admin last cleared the item's flag (audited as
+    ``item.unflag``: the count starts over there, see workload.unflag); ``open`` follows
+    from them (``open_rule``).
     """
-    want = dict(
-        session.execute(
-            sa.select(LEASES.c.item_id, sa.func.count())
-            .where(LEASES.c.project_id == project.id, LEASES.c.status.in_(("submitted", "active")))
-            .group_by(LEASES.c.item_id)
-        ).all()
+    held = (
+        sa.select(LEASES.c.item_id, sa.func.count().label("n"))
+        .where(LEASES.c.project_id == project_id, LEASES.c.status.in_(HOLDING))
+        .group_by(LEASES.c.item_id)
+        .subquery()
     )
-    current = session.execute(
-        sa.select(SLOTS.c.item_id, SLOTS.c.taken).where(SLOTS.c.project_id == project.id)
-    ).all()
-    off = [
-        (item_id, want.get(item_id, 0))
-        for item_id, taken in current
-        if taken != want.get(item_id, 0)
-    ]
-    for item_id, taken in off:
-        session.execute(sa.update(SLOTS).where(SLOTS.c.item_id == item_id).values(taken=taken))
-    reopen_all(session=session, project=project)
+    unflagged = (
+        sa.select(AuditEvent.target, sa.func.max(AuditEvent.created_at).label("at"))
+        .where(AuditEvent.action == "item.unflag")
+        .group_by(AuditEvent.target)
+        .subquery()
+    )
+    target = sa.literal("item:") + sa.cast(LEASES.c.item_id, sa.String)
+    since = sa.or_(
+        unflagged.c.at.is_(None),
+        LEASES.c.finished_at.is_(None),
+        LEASES.c.finished_at > unflagged.c.at,
+    )
+    skipped = (
+        sa.select(LEASES.c.item_id, sa.func.count().label("n"))
+        .outerjoin(unflagged, unflagged.c.target == target)
+        .where(LEASES.c.project_id == project_id, LEASES.c.status == "skipped", since)
+        .group_by(LEASES.c.item_id)
+        .subquery()
+    )
+    taken = sa.func.coalesce(held.c.n, 0)
+    skips = sa.func.coalesce(skipped.c.n, 0)
+    should_open = open_rule(taken, PROJECTS.c.overlap)
+    return (
+        sa.select(
+            SLOTS.c.item_id,
+            SLOTS.c.taken,
+            SLOTS.c.skips,
+            SLOTS.c.open,
+            taken.label("want_taken"),
+            skips.label("want_skips"),
+            should_open.label("want_open"),
+        )
+        .join(PROJECTS, PROJECTS.c.id == SLOTS.c.project_id)
+        .outerjoin(held, held.c.item_id == SLOTS.c.item_id)
+        .outerjoin(skipped, skipped.c.item_id == SLOTS.c.item_id)
+        .where(
+            SLOTS.c.project_id == project_id,
+            sa.or_(SLOTS.c.taken != taken, SLOTS.c.skips != skips, SLOTS.c.open != should_open),
+        )
+        .order_by(SLOTS.c.item_id)
+    )
+
+
+def recount(*, session: Session, project: Project) -> int:
+    """Rebuild the project's counters from its leases; return how many items were off.
+
+    On PostgreSQL the project's counters are locked first, so no claim or ending slips in
+    between the recount and the fix (one that waits applies its change afterwards).
+    """
+    if not is_sqlite(session):
+        session.execute(
+            sa.select(SLOTS.c.item_id)
+            .where(SLOTS.c.project_id == project.id)
+            .order_by(SLOTS.c.item_id)
+            .with_for_update()
+        ).all()
+    off = session.execute(recounted(project_id=project.id)).all()
+    _rewrite(session, off)
     return len(off)
+
+
+def _rewrite(session: Session, rows: Sequence[Any]) -> None:
+    """Store recounted counters (rows of ``recounted``)."""
+    for row in rows:
+        session.execute(
+            sa.update(SLOTS)
+            .where(SLOTS.c.item_id == row.item_id)
+            .values(taken=row.want_taken, skips=row.want_skips, open=bool(row.want_open))
+        )
 
 
 _HOLDING_ORDERS = sa.select(LEASES.c.shown_order).where(
     LEASES.c.item_id == sa.bindparam("item_id"),
-    LEASES.c.status.in_(("submitted", "active")),
+    LEASES.c.status.in_(HOLDING),
     LEASES.c.id != sa.bindparam("lease_id"),
 )
 

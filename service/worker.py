@@ -10,6 +10,8 @@ heartbeat; one whose worker died is handed to another after WORKER_STALE_SECONDS
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -114,6 +116,46 @@ def requeue_stale(*, session: Session, stale_seconds: float) -> list[PullRun]:
     return changed
 
 
+def fail_dead(*, session: Session) -> list[PullRun]:
+    """Fail the runs claimed by a process of this host that no longer exists.
+
+    Not retried: a run that killed its worker (out of memory on a hostile file) would
+    kill the next one too. Runs of other hosts go stale and are handled by
+    ``requeue_stale``.
+    """
+    host = socket.gethostname()
+    running = session.exec(
+        select(PullRun).where(
+            PullRun.status == RunStatus.RUNNING.value, PullRun.claimed_by.startswith(f"{host}:")
+        )
+    ).all()
+    failed = []
+    for run in running:
+        pid = int(run.claimed_by.split(":")[1])
+        if _alive(pid):
+            continue
+        error = f"its worker process ({pid} on {host}) died mid-run: killed, or out of memory"
+        done = session.execute(
+            sa.update(PullRun)
+            .where(PullRun.id == run.id, PullRun.status == RunStatus.RUNNING.value)
+            .where(PullRun.claimed_by == run.claimed_by)
+            .values(status=RunStatus.FAILED.value, finished_at=utcnow(), error=error)
+        ).rowcount
+        if done:
+            failed.append(session.get(PullRun, run.id, populate_existing=True))
+    return failed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process holds that id now
+    return True
+
+
 def run_worker(
     ctx: pulling.PullContext,
     *,
@@ -128,6 +170,12 @@ def run_worker(
     it back in the queue. Returns how many pulls this worker ran.
     """
     ran = 0
+    try:
+        with db.write_session(ctx.engine) as s:
+            for run in fail_dead(session=s):
+                echo(f"run {run.id}: failed, {run.error}")
+    except sa.exc.OperationalError as exc:
+        echo(f"database unavailable ({type(exc.orig).__name__}); dead runs checked later")
     while not stopping.is_set():
         try:
             run = _next(ctx, echo)

@@ -12,8 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from service import accounts, db, importing, projects
+from service import accounts, db, importing, projects, slots
 from service.models import ApiToken, Item, Judgment, Project, User, utcnow
+from service.shown import of_item as shown_of_item
 
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)
@@ -117,6 +118,12 @@ class Factory:
             **fields,
         )
         with self.app.app_context(), db.write_session() as s:
+            row.shown_sha256 = shown_of_item(
+                session=s,
+                item_id=item.id,
+                shown_order=row.shown_order,
+                guideline_version=row.guideline_version,
+            )
             s.add(row)
             s.flush()
             return row
@@ -149,6 +156,9 @@ def lease_and_judgment(app: Flask, project: Project, items: list[Item], rater: U
         )
         s.add(done)
         s.flush()
+        # Both leases hold a slot, as if handed out (slots.take_next): counters stay true.
+        for item in items[:2]:
+            slots.change(session=s, item_id=item.id, overlap=project.overlap, taken=1)
         s.add(
             Judgment(
                 client_id=f"c-{rater.id}",
@@ -160,6 +170,9 @@ def lease_and_judgment(app: Flask, project: Project, items: list[Item], rater: U
                 shown_order=["b", "a"],
                 verdict={"preferred": "a", "strength": 2, "scale_value": 1},
                 rationale="A is clearer.",
+                shown_sha256=shown_of_item(
+                    session=s, item_id=items[1].id, shown_order=["b", "a"], guideline_version=1
+                ),
             )
         )
 

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask
 
 from service import assignment, db, judgments
+from service.labels import labels_for
 from service.models import Item, Project, User
 
 _client_ids = itertools.count(1)
@@ -21,7 +22,7 @@ Verdict = Any  # pairwise: "a" | "b" | "tie" | a likert7 scale point; ranking: [
 
 
 def _payload(lease: Any, project: Project, verdict: Verdict, extra: dict[str, Any]) -> dict:
-    label_of = {rid: assignment.LABELS[i] for i, rid in enumerate(lease.shown_order)}
+    label_of = {rid: label for label, rid in labels_for(lease.shown_order).items()}
     payload: dict[str, Any] = {"client_id": f"seed-{next(_client_ids):08d}", **extra}
     if project.mode == "ranking":
         payload["verdict"] = {"ranking": [[label_of[r] for r in group] for group in verdict]}

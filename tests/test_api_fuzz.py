@@ -44,3 +44,31 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 )
 def test_api_answers_as_documented(case, admin_headers):
     case.call_and_validate(headers=admin_headers, checks=CHECKS)
+
+
+@pytest.fixture
+def workflow(api_schema, admin_headers):
+    """Call sequences built from the links schemathesis infers between operations."""
+
+    class Workflow(api_schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case):
+            return {"headers": admin_headers}
+
+        def validate_response(self, response, case, **kwargs):
+            case.validate_response(response, checks=CHECKS)
+
+    return Workflow
+
+
+def test_api_call_sequences_answer_as_documented(workflow):
+    # Create a project or source, then read, change and use it: no step may be a 500.
+    workflow.run(
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=6,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+    )

@@ -275,51 +275,6 @@ def test_counters_match_the_leases(desk, make):
         assert slots.recount(session=s, project=s.get(Project, project.id)) == 0
 
 
-@pytest.mark.parametrize(
-    ("mode", "scale", "gold_answer", "verdict", "shown", "expected"),
-    [
-        ("pairwise", "ternary", {"preferred": "a"}, {"preferred": "a"}, ["b", "a"], 1.0),
-        ("pairwise", "ternary", {"preferred": "a"}, {"preferred": None}, ["a", "b"], 0.0),
-        ("pairwise", "ternary", {"preferred": "a"}, {"preferred": "b"}, ["b", "c"], None),
-        (
-            "pairwise",
-            "ternary",
-            {"ranking": [["b"], ["a", "c"]]},
-            {"preferred": None},
-            ["a", "c"],
-            1.0,
-        ),
-        (
-            "pairwise",
-            "ternary",
-            {"ranking": [["b"], ["a", "c"]]},
-            {"preferred": "a"},
-            ["a", "b"],
-            0.0,
-        ),
-        ("pairwise", "ternary", {"tie": True}, {"preferred": None}, ["a", "b"], 1.0),
-        ("pairwise", "binary", {"tie": True}, {"preferred": "a"}, ["a", "b"], None),
-        (
-            "ranking",
-            "ternary",
-            {"ranking": [["a"], ["b"], ["c"]]},
-            {"ranking": [["a"], ["c"], ["b"]]},
-            [],
-            2 / 3,
-        ),
-        ("ranking", "ternary", {"preferred": "c"}, {"ranking": [["c"], ["a", "b"]]}, [], 1.0),
-        ("ranking", "ternary", {"preferred": "c"}, {"ranking": [["c", "a"], ["b"]]}, [], 0.0),
-        ("ranking", "ternary", {"tie": True}, {"ranking": [["c", "a"], ["b"]]}, [], 1 / 3),
-        ("rating", "ternary", {"preferred": "a"}, {}, ["a", "b"], None),
-    ],
-)
-def test_gold_scoring(mode, scale, gold_answer, verdict, shown, expected):
-    got = gold.score_judgment(
-        mode=mode, scale=scale, gold=gold_answer, verdict=verdict, shown=shown
-    )
-    assert got == (pytest.approx(expected) if expected is not None else None)
-
-
 def test_a_client_id_reused_on_another_item_is_refused(desk, make):
     project = make.project(overlap=1)
     make.items(project, [item_row(), item_row()])
@@ -356,8 +311,7 @@ def test_a_lease_changed_after_the_unlocked_read_stores_nothing(desk, make, monk
     def read_then_release(**kwargs):
         got = read(**kwargs)
         with desk.app.app_context(), db.write_session() as other:
-            release = sa.update(Assignment).where(Assignment.id == lease.id)
-            other.execute(release.values(status="released"))
+            slots.end_leases(session=other, status="released", ids=[lease.id])
         return got
 
     monkeypatch.setattr(assignment, "with_project", read_then_release)

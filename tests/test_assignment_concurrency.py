@@ -189,13 +189,22 @@ def test_submit_and_next_takes_the_rater_lock_before_the_lease_row(app, make):
 
     worker = threading.Thread(target=submit)
     worker.start()
-    waiting = sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    waiting = sa.text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND classid = :space AND objid = :rater"
+    )
     row = sa.text("SELECT id FROM assignment WHERE id = :id FOR UPDATE NOWAIT")
     try:
         with db.engine().connect() as probe:
-            deadline = time.monotonic() + 10
-            while not probe.execute(waiting).scalar() and time.monotonic() < deadline:
+            # The worker blocks on the rater's lock for as long as the holder keeps it;
+            # without that lock it would finish on its own, and this loop sees it end.
+            seen_waiting, deadline = False, time.monotonic() + 30
+            while worker.is_alive() and not seen_waiting and time.monotonic() < deadline:
+                params = {"space": assignment.RATER_LOCK_SPACE, "rater": rater_id}
+                seen_waiting = bool(probe.execute(waiting, params).scalar())
                 time.sleep(0.02)
+            assert seen_waiting, "submit-and-next did not wait for the rater's lock"
+            assert worker.is_alive() and not results
             # It waits for the rater's lock holding no lock on the lease's row yet.
             assert probe.execute(row, {"id": lease_id}).scalar() == lease_id
             probe.rollback()

@@ -199,6 +199,7 @@ MATRIX: dict[str, Route] = {
         ADMIN_API, lambda w, r: f"/api/v1/projects/matrix-flags/items/{w.flagged_item}/unflag"
     ),
     "POST /api/v1/projects/<slug>/recount": Route(ADMIN_API, "/api/v1/projects/matrix/recount"),
+    "GET /api/v1/doctor": Route(ADMIN_API, "/api/v1/doctor?project=matrix"),
     "PUT /api/v1/projects/<slug>/qualifications/<username>": Route(
         ADMIN_API, "/api/v1/projects/matrix/qualifications/matrix-reassignee", json={"passed": True}
     ),
@@ -492,6 +493,32 @@ def test_each_role_gets_what_the_matrix_says(app, world):
             if spec.content_type:
                 kwargs["content_type"] = spec.content_type
             response = client.open(path, method=method, **kwargs)
+            got = _outcome(response)
+            response.close()
+            if got != expected:
+                wrong.append(f"{key} as {role}: expected {expected}, got {got}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_refusal_comes_before_validation(app, world):
+    # A caller without the right to a route gets its 401/403 even with a malformed body
+    # and query: a 422 would describe the route's schema to them.
+    routes = _routes(app)
+    wrong = []
+    for key, spec in MATRIX.items():
+        if key not in routes:
+            continue
+        method, rule = key.split(" ", 1)
+        access = app.view_functions[routes[key].endpoint].access
+        if access.public:
+            continue
+        for role, expected in zip(ROLES, spec.expect, strict=True):
+            if expected not in ("401", "403", "login"):
+                continue
+            client, headers = _client(app, world, role, access.scope)
+            path = spec.path(world, role) if callable(spec.path) else (spec.path or rule)
+            path += ("&" if "?" in path else "?") + "page=-1&limit=not-a-number&update=maybe"
+            response = client.open(path, method=method, headers=headers, json=["malformed"])
             got = _outcome(response)
             response.close()
             if got != expected:

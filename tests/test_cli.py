@@ -89,3 +89,46 @@ def test_every_cli_option_has_help():
         for param in command.params:
             if isinstance(param, click.Option):
                 assert param.help, f"{command.name} {param.opts} has no help"
+
+
+def test_import_refuses_a_gzip_bomb_at_its_first_overlong_line(app, runner, make, tmp_path):
+    import gzip
+
+    make.project(slug="bomb")
+    app.config["IMPORT_MAX_LINE_BYTES"] = 2**20
+    path = tmp_path / "bomb.jsonl.gz"
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        fh.write(json.dumps(item_row("ok")).encode() + b"\n")
+        fh.write(b'{"id": "' + b"a" * 2**20 * 64)  # one 64 MiB line, never ended
+    r = runner.invoke(cli.main, ["import", str(path), "--project", "bomb"])
+    assert r.exit_code == 1
+    assert "line 2 is longer than 1048576 bytes; nothing was imported." in r.output
+    with app.app_context():
+        assert db.session().exec(select(Item)).all() == []
+
+
+def test_import_refuses_more_than_the_input_limit(app, runner, make, tmp_path):
+    make.project(slug="big")
+    app.config["IMPORT_MAX_BYTES"] = 3000
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(json.dumps(item_row(f"i{k}")) + "\n" for k in range(40)))
+    r = runner.invoke(cli.main, ["import", str(path), "--project", "big"])
+    assert r.exit_code == 1 and "the input is larger than 3000 bytes at line" in r.output
+    with app.app_context():
+        assert db.session().exec(select(Item)).all() == []
+
+
+def test_import_accepts_a_utf8_bom_and_refuses_nul_with_line_and_field(app, runner, make, tmp_path):
+    make.project(slug="bom")
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(item_row("b1")).encode() + b"\n")
+    r = runner.invoke(cli.main, ["import", str(path), "--project", "bom"])
+    assert r.exit_code == 0 and "1 created" in r.output, r.output
+    bad = item_row("b2")
+    bad["responses"][1]["content"] = "before\x00after"
+    path.write_text(json.dumps(item_row("b3")) + "\n" + json.dumps(bad) + "\n")
+    r = runner.invoke(cli.main, ["import", str(path), "--project", "bom"])
+    assert r.exit_code == 1
+    assert "line 2: responses.1.content: contains a NUL character" in r.output, r.output
+    with app.app_context():
+        assert [i.external_id for i in db.session().exec(select(Item))] == ["b1"]

@@ -93,6 +93,7 @@ def test_cli_split_files_and_card(runner, data, tmp_path):
         "-o",
         str(out),
         "--card",
+        "--allow-empty",  # three items: the test split may get none
     )
     assert result.exit_code == 0, result.output
     train, test = tmp_path / "ds.train.jsonl.gz", tmp_path / "ds.test.jsonl.gz"
@@ -220,7 +221,68 @@ def test_api_bad_requests(client, data, token, query, status, field):
 
 def test_every_option_is_documented_in_the_readme():
     from service.export import ExportOptionsSchema
+    from service.export.options import cli_flag
 
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    for name in ExportOptionsSchema().fields:
-        assert f"`--{name.replace('_', '-')}`" in readme, name
+    for name, field in ExportOptionsSchema().fields.items():
+        assert f"`{cli_flag(name, field)}`" in readme, name
+    # Only options the command has: no flag spelled the way click would refuse it.
+    assert "`--margin`" not in readme and "`--metadata`" not in readme
+    assert "<class 'list'>" not in readme
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "dpo", "--kto-threshold", "3"], "--kto-threshold changes only kto rows"),
+        (["--format", "kto", "--no-margin"], "--no-margin changes only reward rows, not kto"),
+        (["--format", "raw", "--ties", "both-orders"], "--ties changes only dpo, reward"),
+        (["--format", "dpo", "--model", "m-huge"], "their models: m-large, m-small"),
+        (
+            ["--format", "ranking", "--rating-dimension", "tone"],
+            "has no per-response likert or number dimension 'tone'; it has: helpfulness",
+        ),
+    ],
+)
+def test_options_that_would_change_nothing_are_errors(runner, data, tmp_path, args, message):
+    out = tmp_path / "out.jsonl"
+    result = _cli(runner, *args, "--project", "rate", "--project", "text", "-o", str(out))
+    assert result.exit_code == 1, result.output
+    assert message in result.output and not out.exists()
+
+
+def test_api_refuses_an_option_of_another_format(client, data, token):
+    r = _get(client, token, "format=dpo&project=text&margin=false")
+    assert r.status_code == 422
+    assert r.get_json()["errors"] == [
+        {
+            "field": "margin",
+            "message": "--no-margin changes only reward rows, not dpo: leave it out",
+        }
+    ]
+
+
+def test_an_empty_export_fails_unless_allowed(runner, data, tmp_path):
+    out = tmp_path / "empty.jsonl"
+    args = ["--format", "dpo", "--project", "text", "--since", "2030-01-01", "-o", str(out)]
+    result = _cli(runner, *args)
+    assert result.exit_code == 1 and not out.exists()
+    assert "the export has no rows, so no file was kept." in result.output
+    result = _cli(runner, *args, "--allow-empty")
+    assert result.exit_code == 0 and out.read_bytes() == b""
+
+
+def test_help_shows_real_defaults(runner):
+    result = runner.invoke(main, ["export", "--help"])
+    assert result.exit_code == 0 and "<class" not in result.output
+
+
+def test_the_card_names_the_scale_each_project_collected(runner, data, tmp_path):
+    out = tmp_path / "all.jsonl"
+    args = ["--format", "raw", "--project", "text", "--project", "chat", "--project", "rate"]
+    result = _cli(runner, *args, "-o", str(out), "--card")
+    assert result.exit_code == 0, result.output
+    card = (tmp_path / "README.md").read_text()
+    assert "| text | " in card and "| pairwise | likert7 |" in card
+    assert "| ranking | ranking, ties allowed |" in card
+    assert "| rating | rating: helpfulness, likert 1-5 |" in card

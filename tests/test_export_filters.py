@@ -159,7 +159,7 @@ def test_consensus_obeys_an_admins_adjudication(app, make, data):
     assert t3 == [["b", "a"]]
     ranked = export_rows(app, format="ranking", project="chat")
     c1 = {r["id"]: r["rank"] for r in ranked[0]["responses"]}
-    assert c1 == {"d": 1, "a": 2, "b": 2, "c": 4}
+    assert c1 == {"d": 1.0, "a": 2.5, "b": 2.5, "c": 4.0}  # tied responses share their mean rank
 
 
 def test_consensus_best_vs_rest_on_rankings(app, data):
@@ -249,7 +249,8 @@ def test_kto_from_verdicts_takes_best_and_worst_groups(app, data):
 def test_rating_dimension_must_exist(app, data):
     with pytest.raises(InvalidInput, match="rating_dimension"):
         export_bytes(app, format="kto", project="rate", rating_dimension="nope")
-    with pytest.raises(InvalidInput, match="kto_threshold"):
+    # A choice dimension cannot rank responses: named, with the ones that can.
+    with pytest.raises(InvalidInput, match="dimension 'tone'; it has: helpfulness"):
         export_bytes(app, format="kto", project="rate", rating_dimension="tone")
     with pytest.raises(InvalidInput, match="kto_threshold"):
         export_bytes(app, format="kto", project="text", kto_from="ratings")

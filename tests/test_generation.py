@@ -314,6 +314,7 @@ def test_judged_and_foreign_items_are_never_changed(app, make, chat, prompt_file
                 item_id=q1.id,
                 rater_id=rater.id,
                 mode="pairwise",
+                shown_sha256="0" * 64,
             )
         )
     retry = pull_now(app, "candidates", mode="retry")

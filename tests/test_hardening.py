@@ -123,7 +123,8 @@ def test_deeply_nested_import_line_is_reported_not_500(app, client, admin_header
 
 def test_nul_characters_are_refused_everywhere(app, client, admin_headers, make):
     r = client.post("/api/v1/projects", json={"slug": "a", "name": "x\x00y"}, headers=admin_headers)
-    assert r.status_code == 400 and r.get_json()["error"].startswith("name: contains a NUL")
+    assert r.status_code == 422 and r.get_json()["error"].startswith("name: contains a NUL")
+    assert r.get_json()["errors"][0]["field"] == "name"
     r = client.get("/api/v1/projects/%00", headers=admin_headers)
     assert r.status_code == 400
     r = client.get("/api/v1/users?role=%00", headers=admin_headers)
@@ -134,7 +135,13 @@ def test_nul_characters_are_refused_everywhere(app, client, admin_headers, make)
         data='{"id": "x", "prompt": "a\\u0000b", "responses": []}\n',
         headers={**admin_headers, "Content-Type": "application/x-ndjson"},
     )
-    assert r.status_code == 400
+    assert r.status_code == 422
+    assert r.get_json()["errors"][0] == {
+        "line": 1,
+        "field": "prompt",
+        "message": "contains a NUL character (\\u0000), which cannot be stored.",
+        "id": "x",
+    }
     with db.write_session() as s:
         assert s.exec(select(Project)).all()[0].slug == project.slug
 

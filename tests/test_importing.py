@@ -302,6 +302,7 @@ def test_judged_item_is_never_altered(app, project, make):
                 item_id=item.id,
                 rater_id=rater.id,
                 mode="pairwise",
+                shown_sha256="0" * 64,
             )
         )
     errors = _errors(app, project, [item_row("j1", prompt="Changed?")])
@@ -316,3 +317,24 @@ def test_progress_reports_lines(app, project):
     seen = []
     _run(app, project, [item_row() for _ in range(3)], progress=seen.append)
     assert seen[-1] == 3
+
+
+def test_api_import_accepts_a_bom_and_names_a_nul(app, client, make, admin_headers):
+    project = make.project(slug="api-bom")
+    url = f"/api/v1/projects/{project.slug}/items"
+    headers = {**admin_headers, "Content-Type": "application/x-ndjson"}
+    body = b"\xef\xbb\xbf" + json.dumps(item_row("b1")).encode() + b"\n"
+    r = client.post(url, data=body, headers=headers)
+    assert r.status_code == 201 and r.get_json()["created"] == 1
+    bad = item_row("b2")
+    bad["prompt"] = "a\x00b"
+    r = client.post(url, data=json.dumps(bad).encode(), headers=headers)
+    assert r.status_code == 422
+    assert r.get_json()["errors"] == [
+        {
+            "line": 1,
+            "field": "prompt",
+            "message": "contains a NUL character (\\u0000), which cannot be stored.",
+            "id": "b2",
+        }
+    ]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from service import db
+from service import accounts, db, invites
 from service.cli import main
+from service.errors import Unauthorized
 from service.models import AuditEvent, Invite, User, utcnow
 
 CSV = (
@@ -199,3 +203,35 @@ def test_cli_invite_and_import(app, runner, tmp_path):
     assert lines[1].startswith("ada2,Dr. Ada,http://127.0.0.1:8000/invite/")
     bad = runner.invoke(main, ["users", "import-csv", str(path)])
     assert bad.exit_code == 1 and "line 2: username: 'ada2' already exists" in bad.output
+
+
+def test_twenty_simultaneous_accepts_let_exactly_one_in(app, make):
+    # Each request in its own thread and connection, all released at once: one sets the
+    # password and signs in; the others are told the link was used.
+    with db.write_session() as s:
+        user = accounts.create_user(session=s, username="racer", role="rater")
+        secret = invites.create_invite(session=s, user=user).secret
+    barrier = threading.Barrier(20)
+
+    def accept(k: int) -> tuple[int, str]:
+        client = app.test_client()
+        with client.session_transaction() as sess:
+            sess["csrf"] = "t"
+        password = f"racer password number {k:02d}"
+        barrier.wait()
+        form = {"password": password, "confirm": password, "csrf_token": "t"}
+        return client.post(f"/invite/{secret}", data=form).status_code, password
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(accept, range(20)))
+    codes = sorted(code for code, _ in results)
+    assert codes == [302] + [410] * 19
+    (winner,) = [password for code, password in results if code == 302]
+    with db.write_session() as s:
+        events = s.exec(select(AuditEvent).where(AuditEvent.action == "user.accept-invite"))
+        assert len(events.all()) == 1
+        stored = s.exec(select(User).where(User.username == "racer")).one()
+        assert accounts.verify_password(stored, winner) is not None
+        loser = next(p for code, p in results if code == 410)
+        with pytest.raises(Unauthorized):
+            accounts.verify_password(stored, loser)

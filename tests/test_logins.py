@@ -82,22 +82,53 @@ def test_success_resets_the_account_count(app, auth, make):
     assert _login(auth, rater.username).status_code == 302
 
 
-def test_throttle_frees_when_failures_age_out(app, make):
-    limits = logins.Limits(per_account=2, per_address=100, window=timedelta(minutes=15))
+def _failed(session, username, address, seconds_ago, succeeded=False):
+    when = utcnow() - timedelta(seconds=seconds_ago)
+    session.add(
+        LoginAttempt(username=username, address=address, created_at=when, succeeded=succeeded)
+    )
+
+
+def test_waits_double_after_the_free_failures_and_never_lock(app, make):
+    limits = logins.Limits(per_account=2, per_address=100, first_delay=timedelta(seconds=30))
+    assert [limits.account_wait(n).total_seconds() for n in range(7)] == [
+        0,
+        0,
+        30,
+        60,
+        120,
+        240,
+        480,
+    ]
+    assert limits.account_wait(40) == limits.window  # capped: never a lock
     with db.write_session() as s:
-        for minutes in (14, 10):
-            s.add(
-                LoginAttempt(
-                    username="ada", address="a", created_at=utcnow() - timedelta(minutes=minutes)
-                )
-            )
+        _failed(s, "ada", "a", seconds_ago=100)
+        _failed(s, "ada", "a", seconds_ago=10)
     with db.write_session() as s:
         with pytest.raises(logins.TooManyRequests) as caught:
             logins.check_allowed(session=s, username="Ada", address="b", limits=limits)
-        # The older failure leaves the window in about one minute.
-        assert 50 <= caught.value.retry_after <= 61
-        later = utcnow() + timedelta(minutes=2)
+        # 30 s after the latest failure, which was 10 s ago.
+        assert 19 <= caught.value.retry_after <= 21
+        later = utcnow() + timedelta(seconds=21)
         logins.check_allowed(session=s, username="ada", address="b", limits=limits, now=later)
+
+
+def test_guesses_from_elsewhere_never_keep_the_owner_out(app, auth, make):
+    admin = make.user("admin")
+    assert _login(auth, admin.username, address="198.51.100.1").status_code == 302
+    auth.client.post("/logout", data={"csrf_token": auth.csrf()})
+    for i in range(40):  # an attacker who knows the name, from many addresses
+        _fail(auth, admin.username, address=f"203.0.113.{i}")
+    # The admin's usual address is not throttled by them.
+    assert _login(auth, admin.username, address="198.51.100.1").status_code == 302
+    auth.client.post("/logout", data={"csrf_token": auth.csrf()})
+    # A new address waits, but at most the window, and is told how long.
+    r = _login(auth, admin.username, address="192.0.2.200")
+    assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 15 * 60
+    # The trusted address still has its own throttle.
+    for _ in range(5):
+        _fail(auth, admin.username, address="198.51.100.1")
+    assert _login(auth, admin.username, address="198.51.100.1").status_code == 429
 
 
 def test_sign_ins_are_audited(app, auth, make):

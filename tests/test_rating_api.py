@@ -80,6 +80,12 @@ def test_pairwise_submit_records_verdict_in_response_ids(app, client, auth, make
     assert (j.flags, j.rationale, j.confidence, j.active_ms) == (["wrong"], "A is wrong.", 3, 4200)
     assert j.shown_order == [left, right] and j.rater_id == rater.id
     assert lease.status == "submitted"
+    body = r.get_json()
+    assert body["verdict"] == {"preferred": "B", "strength": None, "scale_value": None}
+    assert body["rubric"] == {
+        "response": {"A": {"correctness": 2}, "B": {"correctness": 5}},
+        "item": {"issues": ["wrong"], "rationale": "A is wrong.", "confidence": 3},
+    }
 
 
 def test_double_submit_stores_one_judgment(app, client, auth, make, rater):
@@ -163,6 +169,8 @@ def test_ranking_with_ties(app, client, auth, make, rater):
     (lease,) = _rows(app, Assignment)
     o = lease.shown_order
     assert _rows(app, Judgment)[0].verdict == {"ranking": [[o[2]], [o[0], o[3]], [o[1]]]}
+    # The rater's copy speaks in the labels it was given, never in response ids.
+    assert r.get_json()["verdict"] == {"ranking": [["C"], ["A", "D"], ["B"]]}
 
 
 def test_ranking_must_rank_every_response(client, auth, make, rater):
@@ -196,6 +204,7 @@ def test_likert7_scale_maps_to_preference_and_strength(app, client, auth, make, 
         "strength": 2,
         "scale_value": 2,
     }
+    assert r.get_json()["verdict"] == {"preferred": "A", "strength": 2, "scale_value": 2}
 
 
 def test_revise_appends_a_new_version(app, client, auth, make, rater):

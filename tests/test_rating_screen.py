@@ -371,7 +371,9 @@ def test_double_submit_and_retry_after_lost_answer_store_one_judgment(
     page.keyboard.press("a")
     page.keyboard.press("Control+Enter")
     page.locator(".error-summary").wait_for()
-    assert "Could not reach the server" in page.locator(".error-summary").inner_text()
+    paused = page.locator(".error-summary").inner_text()
+    assert "Saving paused: could not reach the server" in paused
+    assert "Your work is kept in this browser" in paused
     assert lost == [201]
     page.keyboard.press("Control+Enter")  # the retry carries the same client id
     _wait_for_next(page, second)
@@ -420,11 +422,13 @@ def test_undo_edit_last_judgment_creates_a_new_version(page, browser_app, browse
     _sign_in_by_keyboard(page, rater.username)
     first = _open(page, project.slug)
     page.keyboard.press("1")
+    page.wait_for_timeout(2000)  # the first version takes 2 s or more
     page.keyboard.press("Control+Enter")
     _wait_for_next(page, first)
     second = int(page.locator("form.item").get_attribute("data-assignment-id"))
     page.keyboard.press("0")  # some work on the new item, kept while editing the old one
 
+    revising_from = time.monotonic()
     page.keyboard.press("u")
     page.locator("form.item.revising").wait_for()
     assert int(page.locator("form.item").get_attribute("data-assignment-id")) == first
@@ -433,11 +437,15 @@ def test_undo_edit_last_judgment_creates_a_new_version(page, browser_app, browse
     page.keyboard.press("2")
     page.keyboard.press("Control+Enter")
     page.locator("form.item:not(.revising)").wait_for()
+    revising_ms = (time.monotonic() - revising_from) * 1000
     assert int(page.locator("form.item").get_attribute("data-assignment-id")) == second
     assert page.locator('[data-field="verdict.choice"] input[value="tie"]').is_checked()
 
     old, new = _rows(browser_app, Judgment)
     assert (old.version, new.version, new.supersedes_id) == (1, 2, old.id)
+    # Each version records its own active time (the cost report adds up the chain): the
+    # revision's is at most the time spent revising, not the first version's plus that.
+    assert old.active_ms >= 2000 and 0 < new.active_ms <= revising_ms
     assert old.verdict["preferred"] == old.shown_order[0]
     assert new.verdict["preferred"] == new.shown_order[1]
     assert "version 2" in page.locator(".edit-bar").inner_text()

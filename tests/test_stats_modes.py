@@ -72,7 +72,7 @@ def test_ranking_agreement_and_leaderboard(app, client, headers, make):
             },
             {
                 "key": "kendall_tau",
-                "label": "Mean Kendall tau-b between raters",
+                "label": "Kendall's tau-b (mean over items of the mean over rater pairs)",
                 "on": "rankings",
                 "stat": _boot(mean_kendall_tau_overall, RANKS),
             },

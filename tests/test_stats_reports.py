@@ -96,6 +96,7 @@ def test_agreement_full_body(client, admin_headers, tiny):
         "project": "tiny",
         "report": "agreement",
         "filters": DEFAULT_FILTERS,
+        "skipped_rows": [],
         "mode": "pairwise",
         "scale": "ternary",
         "judgments": 12,
@@ -165,6 +166,7 @@ def test_kappa_matrix_full_body(client, admin_headers, tiny):
             "project": "tiny",
             "report": "kappa",
             "filters": DEFAULT_FILTERS,
+            "skipped_rows": [],
             "on": "the preferred response (or tie)",
             # Ordered by mean kappa: r1 0.414, r2 0.378, r3 0.236.
             "raters": [
@@ -197,6 +199,7 @@ def test_progress_full_body(client, admin_headers, tiny):
         "project": "tiny",
         "report": "progress",
         "filters": DEFAULT_FILTERS,
+        "skipped_rows": [],
         "items": {"total": 4, "complete": 4, "in_progress": 0, "untouched": 0, "gold": 0},
         "judgments": {"total": 12, "revisions": 0, "median_seconds": 30.0},
         "raters": {"total": 3, "active_last_7_days": 3},
@@ -278,6 +281,7 @@ def test_items_full_body(client, admin_headers, tiny):
         "project": "tiny",
         "report": "items",
         "filters": DEFAULT_FILTERS,
+        "skipped_rows": [],
         "limit": 50,
         "on": "the preferred response (or tie)",
         "items": 4,

@@ -232,3 +232,30 @@ def test_pull_retry_takes_over_a_queued_pull_as_a_retry(app, remote):
         "retry",
         "cli:1",
     )
+
+
+def test_a_run_whose_process_died_fails_when_the_next_worker_starts(app, remote):
+    # A process on this host claims the run and dies mid-run (as an out-of-memory kill does).
+    claim = (
+        "import sys; from service import create_app, db, pulling, worker\n"
+        "app = create_app({'DATABASE_URL': sys.argv[1], 'SECRET_KEY': 'x'})\n"
+        "with app.app_context(), db.write_session() as s:\n"
+        "    run = worker.claim_next(session=s, worker_id=pulling.worker_name())\n"
+        "print(run.claimed_by)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", claim, app.config["DATABASE_URL"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(out.stdout.strip().split(":")[1])
+    assert _run(app, remote.id).status == "running"
+    ctx = pulling.context_from_config(engine=db.engine_of(app), config=app.config)
+    lines: list[str] = []
+    worker.run_worker(ctx, stopping=threading.Event(), once=True, echo=lines.append)
+    run = _run(app, remote.id)
+    assert run.status == "failed" and f"({dead_pid} on " in run.error
+    assert "died mid-run" in run.error and any("failed, its worker process" in x for x in lines)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from service import db
+from service import db, readiness
 from service.auth import public
 from service.errors import envelope
 
@@ -35,13 +36,20 @@ def healthz() -> Any:
 @bp.response(200, ReadySchema)
 @public
 def readyz() -> Any:
-    """Answer 200 only when the database is reachable and its schema is current."""
+    """Answer 200 only when the database is reachable, current, and can take writes."""
     try:
         with db.engine().connect() as conn:
             conn.execute(sa.text("SELECT 1"))
         db.check_schema(db.engine())
+        problems = readiness.write_problems(
+            db.engine(),
+            instance_path=current_app.instance_path,
+            min_free_mb=float(current_app.config["READY_MIN_FREE_MB"]),
+        )
     except db.SchemaOutOfDate as exc:
         return envelope(503, str(exc))
     except sa.exc.SQLAlchemyError:
         return envelope(503, "Database unreachable.")
+    if problems:
+        return envelope(503, " ".join(problems))
     return {"ok": True, "schema": db.head_revision()}

@@ -101,7 +101,7 @@ def import_items(args: dict[str, Any], slug: str) -> Any:
     result = importing.import_items(
         session=s,
         project=project,
-        rows=importing.read_body(body),
+        rows=importing.read_body(body, importing.InputLimits.from_config(current_app.config)),
         source=args["source"],
         kind="api",
         user_id=current_user().id,

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from service import accounts, assignment, db, gold, leases, projects, slots, workload
+from service import accounts, assignment, db, doctor, gold, leases, projects, workload
 from service.api.paging import PAGE_HEADERS, PageArgs, page_headers
-from service.auth import current_user, requires
+from service.auth import client_address, current_user, requires
 from service.models import User
 from service.paging import Page
 from service.schemas import ProjectSchema
@@ -95,6 +95,32 @@ class UnflagOutSchema(Schema):
 
 class RecountOutSchema(Schema):
     items_corrected = fields.Integer()
+
+
+class DoctorArgs(Schema):
+    project = fields.String(
+        load_default=None, metadata={"description": "Slug of one project (default: all)."}
+    )
+
+
+class DriftSchema(Schema):
+    project = fields.String()
+    item = fields.String(metadata={"description": "The item's external id."})
+    counter = fields.String(
+        metadata={"description": "taken, skips, open, raters, judgments or active leases"}
+    )
+    stored = fields.Raw(metadata={"description": "What is stored (or found, for a rule)."})
+    expected = fields.Raw(metadata={"description": "The recount (or the most allowed)."})
+    rater_id = fields.Integer(allow_none=True)
+    repairable = fields.Boolean()
+
+
+class CheckupSchema(Schema):
+    ok = fields.Boolean()
+    projects = fields.List(fields.String())
+    items = fields.Integer()
+    repaired = fields.Integer()
+    drift = fields.List(fields.Nested(DriftSchema))
 
 
 class QualificationOutSchema(Schema):
@@ -199,12 +225,25 @@ def unflag(slug: str, item_id: int) -> Any:
 @bp.response(200, RecountOutSchema)
 @requires("admin", scope="admin")
 def recount(slug: str) -> Any:
-    """Rebuild the project's slot counters from its assignments (a repair tool)."""
+    """Rebuild the project's slot counters from its assignments (``rankroom doctor --repair``)."""
     s = db.session()
     project = projects.get_project(session=s, slug=slug)
-    changed = slots.recount(session=s, project=project)
+    found = doctor.repair(
+        session=s, project=project, actor_id=current_user().id, address=client_address()
+    )
     s.commit()
-    return {"items_corrected": changed}
+    return {"items_corrected": found.repaired}
+
+
+@bp.route("/doctor")
+@bp.arguments(DoctorArgs, location="query")
+@bp.response(200, CheckupSchema)
+@requires("admin", scope="admin")
+def checkup(args: dict[str, Any]) -> Any:
+    """Recount slots, leases and overlap (``rankroom doctor``); list any drift."""
+    s = db.session()
+    project = projects.get_project(session=s, slug=args["project"]) if args["project"] else None
+    return doctor.as_dict(doctor.check(session=s, project=project))
 
 
 @bp.route("/projects/<slug>/qualifications/<username>", methods=["PUT"])

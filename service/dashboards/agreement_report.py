@@ -57,7 +57,7 @@ LABELS = {
     "alpha_ordinal": "Krippendorff's alpha (ordinal)",
     "alpha_interval": "Krippendorff's alpha (interval)",
     "kendall_w": "Kendall's W (mean over items)",
-    "kendall_tau": "Mean Kendall tau-b between raters",
+    "kendall_tau": "Kendall's tau-b (mean over items of the mean over rater pairs)",
 }
 
 
@@ -132,6 +132,7 @@ def agreement_report(*, session: Session, project: Project, filters: Filters) ->
         w = kendall_w_per_item(matrices) if matrices else np.zeros(0)
         per_item_w = histogram(w, np.linspace(0, 1, 11))
     return {
+        "skipped_rows": cols.skipped,
         "mode": project.mode,
         "scale": project.scale,
         "judgments": len(cols),
@@ -193,6 +194,7 @@ def kappa_report(*, session: Session, project: Project, filters: Filters) -> dic
     raters = load_raters(session=session, ids=ids)
     defined = [s.value for a in ids for b in ids if a < b and (s := matrix[a][b]).value is not None]
     return {
+        "skipped_rows": cols.skipped,
         "on": main_label_name(project, filters.dimension),
         "raters": [{"id": r, "name": raters[r].name if r in raters else str(r)} for r in ids],
         "kappa": [[None if a == b else rounded(matrix[a][b].value) for b in ids] for a in ids],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session
 
+from service.dashboards import unreadable
 from service.dashboards.conditions import current_judgment_filter
 from service.dashboards.filters import Filters
 from service.dashboards.sql_expressions import epoch_seconds, response_number, response_text
@@ -44,9 +45,16 @@ class JudgmentColumns:
     strength: np.ndarray  # likert7 pairwise: 0..3, NaN otherwise
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     verdict: list[dict[str, Any]] | None = None
+    # Judgments left out because a stored value could not be read: {judgment_id, field, reason}.
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.id)
+
+    def finite(self) -> bool:
+        """Tell whether no number read holds infinity (SQLite reads ``1e400`` so)."""
+        numbers = [self.strength, *(v for v in self.scores.values() if v.dtype != object)]
+        return not any(np.isinf(v).any() for v in numbers)
 
     @property
     def left(self) -> np.ndarray:
@@ -144,11 +152,23 @@ def load_judgments(
         # the id a row shows (PostgreSQL a quarter less): worth it while there are no more
         # ids than positions (pairwise "a"/"b", rankings of a fixed set).
         ids = response_ids(session=session, project=project, limit=width)
-    cols = _load(session, project, filters, width, ids, dims, rankings, created)
-    if ids is not None and _unknown_ids(cols.shown, ids):
-        # An order names a response the items no longer have: read those by position.
-        cols = _load(session, project, filters, width, None, dims, rankings, created)
-    return cols
+
+    def load(exclude: Sequence[int] = ()) -> JudgmentColumns:
+        cols = _load(session, project, filters, width, ids, dims, rankings, created, exclude)
+        if ids is not None and _unknown_ids(cols.shown, ids):
+            # An order names a response the items no longer have: read those by position.
+            cols = _load(session, project, filters, width, None, dims, rankings, created, exclude)
+        return cols
+
+    cols = unreadable.attempt(session, load)
+    if cols is not None and cols.finite():
+        return cols
+    # A stored value the database could not read, or read as infinity: leave out (and
+    # name) the judgments holding one, and read the rest.
+    skipped = unreadable.unreadable_judgments(session=session, project=project, filters=filters)
+    if not skipped:
+        return load()  # not a stored value after all: let the error speak
+    return replace(load([s["judgment_id"] for s in skipped]), skipped=skipped)
 
 
 def _load(
@@ -160,6 +180,7 @@ def _load(
     dims: Sequence[dict[str, Any]],
     rankings: bool,
     created: bool,
+    exclude: Sequence[int] = (),
 ) -> JudgmentColumns:
     shown = [Judgment.shown_order[p].as_string() for p in range(width)]
     keys = [sa.literal(rid, sa.String) for rid in ids] if ids is not None else shown
@@ -183,6 +204,8 @@ def _load(
     )
     if doc is not None:
         query = query.join(doc, sa.true())
+    if exclude:
+        query = query.where(Judgment.id.not_in(exclude))
     rows, cols = fetch_columns(session, query, len(base) + len(extra) + len(shown) + len(scored))
     n = len(rows)
     named = dict(zip(extra, cols[len(base) : len(base) + len(extra)], strict=True))

@@ -1,7 +1,11 @@
 """What the annotation costs: per judgment, per finished item, to date and to completion.
 
-Time is the judgment's active time as the rating screen measured it; a judgment sent without
-timing is charged the project's median. Skips are not charged (no time is recorded for them).
+Time is active time as the rating screen measured it, per item: every version of a judgment
+records the time spent on that version, and a judgment's time is the sum over its chain (the
+current version and every version it supersedes, so time spent before a revision is kept). A
+chain in which no version recorded time is charged the project's median chain time; a version
+without timing in a chain that has some adds nothing. Skips are not charged (no time is
+recorded for them).
 A rater's hourly rate is their own if set, else the highest rate of their expertise groups,
 else the default rate; without any, their judgments stay unpriced and are counted as such.
 """
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from service.dashboards.columns import load_judgments
@@ -23,7 +28,7 @@ from service.dashboards.lookups import load_items, load_raters
 from service.dashboards.progress import per_item
 from service.dashboards.summaries import DAY, iso_day
 from service.errors import InvalidInput
-from service.models import Project
+from service.models import Judgment, Project
 
 MS_PER_HOUR = 3_600_000
 
@@ -89,9 +94,10 @@ def cost_report(
     people = load_raters(session=session, ids=cols.rater)
     ids = np.unique(cols.rater)
     rate_of = {int(r): _rate_of(people.get(int(r)), rates) for r in ids}
-    timed = np.isfinite(cols.active_ms)
-    median_ms = float(np.median(cols.active_ms[timed])) if timed.any() else None
-    hours = np.where(timed, cols.active_ms, median_ms or np.nan) / MS_PER_HOUR
+    spent = chain_active_ms(session=session, project=project, ids=cols.id, own=cols.active_ms)
+    timed = np.isfinite(spent)
+    median_ms = float(np.median(spent[timed])) if timed.any() else None
+    hours = np.where(timed, spent, median_ms or np.nan) / MS_PER_HOUR
     by_id = np.array([np.nan if rate_of[int(r)][0] is None else rate_of[int(r)][0] for r in ids])
     rate = by_id[np.searchsorted(ids, cols.rater)] if ids.size else np.zeros(0)
     cost = hours * rate
@@ -103,6 +109,7 @@ def cost_report(
     on_finished = np.isin(cols.item, finished) & priced
     remaining = int(np.maximum(items.wanted - judged, 0)[~items.gold].sum())
     return {
+        "skipped_rows": cols.skipped,
         "rates": rates.as_dict(),
         "judgments": len(cols),
         "priced_judgments": int(priced.sum()),
@@ -124,6 +131,41 @@ def cost_report(
         "per_source": _per_source(cols.rater, hours, cost, rate_of),
         "per_day": _per_day(cols.created, cost),
     }
+
+
+def chain_active_ms(
+    *, session: Session, project: Project, ids: np.ndarray, own: np.ndarray
+) -> np.ndarray:
+    """Return each current judgment's active time plus that of every version it supersedes.
+
+    ``own`` is each judgment's own time (NaN: none recorded); the result is NaN only for a
+    chain in which no version recorded time. Revisions are few: only their chains are read.
+    """
+    earlier = _earlier_versions(session, project)
+    if not earlier:
+        return own
+    total = own.copy()
+    for k in np.flatnonzero(np.isin(ids, list(earlier))):
+        times, at = [own[k]], int(ids[k])
+        while at in earlier:
+            at, ms = earlier[at]
+            times.append(np.nan if ms is None else float(ms))
+        known = [t for t in times if np.isfinite(t)]
+        total[k] = sum(known) if known else np.nan
+    return total
+
+
+def _earlier_versions(session: Session, project: Project) -> dict[int, tuple[int, int | None]]:
+    """Map each revision's id to (the id it supersedes, that version's active time)."""
+    revisions = (
+        sa.select(Judgment.id, Judgment.supersedes_id)
+        .where(Judgment.project_id == project.id, Judgment.supersedes_id.is_not(None))
+        .subquery()
+    )
+    query = sa.select(revisions.c.id, revisions.c.supersedes_id, Judgment.active_ms).join(
+        Judgment, Judgment.id == revisions.c.supersedes_id
+    )
+    return {rid: (sid, ms) for rid, sid, ms in session.execute(query)}
 
 
 def _per_rater(

@@ -1,57 +1,50 @@
-"""Judgments against gold answers: the share of response pairs ordered as the gold orders them."""
+"""Judgments against gold answers, scored by the one rule in ``service.rankings``."""
 
 from __future__ import annotations
 
-from itertools import combinations
 from typing import Any
 
 import numpy as np
 
 from service.dashboards.columns import JudgmentColumns
-from service.dashboards.verdicts import ranks_of
+from service.models import Project
+from service.rankings import main_rating_dimension, score_judgment
 
 
-def verdict_ranks(verdict: dict[str, Any], shown: list[str]) -> dict[str, float]:
-    """Return the ranks a verdict gave the responses shown (a pairwise verdict ranks two)."""
-    if "ranking" in verdict:
-        return ranks_of(verdict["ranking"] or [])
-    if len(shown) < 2 or shown[0] is None or shown[1] is None or "preferred" not in verdict:
-        return {}
-    left, right, preferred = shown[0], shown[1], verdict["preferred"]
-    return {left: 1.0 if preferred != right else 2.0, right: 1.0 if preferred != left else 2.0}
+def gold_needs(project: Project) -> dict[str, Any]:
+    """Return the load_judgments arguments gold_scores needs: ranking verdicts or main scores."""
+    main = main_rating_dimension(project.rubric) if project.mode == "rating" else None
+    return {"rankings": project.mode == "ranking", "dims": [main] if main else []}
 
 
-def _gold_ranks(gold: dict[str, Any], responses: list[str]) -> dict[str, float]:
-    if gold.get("ranking"):
-        return ranks_of([g if isinstance(g, list) else [g] for g in gold["ranking"]])
-    if gold.get("preferred") is not None:
-        return {r: 1.0 if r == gold["preferred"] else 2.0 for r in responses}
-    if gold.get("tie"):
-        return dict.fromkeys(responses, 1.0)
-    return {}
+def gold_scores(
+    cols: JudgmentColumns, gold: dict[int, dict[str, Any]], project: Project
+) -> np.ndarray:
+    """Return every judgment's gold score, NaN where it is not scored (or its item has no gold).
 
-
-def gold_score(ranks: dict[str, float], gold: dict[str, Any]) -> float | None:
-    """Return the share of response pairs ranked as the gold answer ranks them (ties must be
-    ties), or None when the gold answer orders none of them.
-
-    For a pairwise verdict that is 1 when it names the gold response (or a gold tie), else 0.
+    ``cols`` must hold what gold_needs asks for.
     """
-    truth = _gold_ranks(gold, list(ranks))
-    pairs = [(a, b) for a, b in combinations(sorted(ranks), 2) if a in truth and b in truth]
-    if not pairs:
-        return None
-    same = [np.sign(ranks[a] - ranks[b]) == np.sign(truth[a] - truth[b]) for a, b in pairs]
-    return float(np.mean(same))
-
-
-def gold_scores(cols: JudgmentColumns, gold: dict[int, dict[str, Any]]) -> np.ndarray:
-    """Return gold_score for every judgment, NaN where its item has no gold answer."""
+    main = main_rating_dimension(project.rubric) if project.mode == "rating" else None
+    values = cols.scores.get(main["name"]) if main else None
     scores = np.full(len(cols), np.nan)
     for k in np.flatnonzero(np.isin(cols.item, list(gold))):
-        verdict = cols.verdict[k] if cols.verdict is not None else {"preferred": cols.preferred[k]}
-        score = gold_score(
-            verdict_ranks(verdict or {}, list(cols.shown[k])), gold[int(cols.item[k])]
+        shown = [r for r in cols.shown[k].tolist() if r is not None]
+        if project.mode == "ranking":
+            verdict = cols.verdict[k] if cols.verdict is not None else None
+        else:
+            verdict = {"preferred": cols.preferred[k]}
+        judged = None
+        if values is not None:
+            per_response = {r: {main["name"]: float(values[k, p])} for p, r in enumerate(shown)}
+            judged = {"response": per_response}
+        score = score_judgment(
+            mode=project.mode,
+            scale=project.scale,
+            rubric=project.rubric,
+            gold=gold[int(cols.item[k])],
+            verdict=verdict,
+            shown=shown,
+            judged=judged,
         )
         scores[k] = np.nan if score is None else score
     return scores

@@ -74,6 +74,7 @@ def items_report(
         for item, value in zip(item_ids[worst].tolist(), agreement[worst].tolist(), strict=True)
     ]
     return {
+        "skipped_rows": cols.skipped,
         "limit": limit,
         "on": "Kendall's W of the rankings"
         if ranking

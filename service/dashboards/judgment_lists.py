@@ -11,10 +11,10 @@ from sqlmodel import Session
 from service.dashboards.adjudication import adjudications_of, project_item
 from service.dashboards.conditions import current_judgment_filter
 from service.dashboards.filters import Filters
-from service.dashboards.gold import gold_score, verdict_ranks
 from service.dashboards.lookups import load_gold, load_raters
 from service.errors import NotFound
 from service.models import Item, Judgment, Project, Response, User
+from service.rankings import score_judgment
 
 
 def describe_verdict(verdict: dict[str, Any], *, strength: bool = True) -> str:
@@ -31,8 +31,16 @@ def describe_verdict(verdict: dict[str, Any], *, strength: bool = True) -> str:
     return label
 
 
-def _row(j: Judgment, gold: dict[str, Any] | None) -> dict[str, Any]:
-    score = gold_score(verdict_ranks(j.verdict, j.shown_order), gold) if gold else None
+def _row(j: Judgment, gold: dict[str, Any] | None, project: Project) -> dict[str, Any]:
+    score = score_judgment(
+        mode=project.mode,
+        scale=project.scale,
+        rubric=project.rubric,
+        gold=gold,
+        verdict=j.verdict,
+        shown=j.shown_order,
+        judged=j.rubric,
+    )
     return {
         "id": j.id,
         "item_id": j.item_id,
@@ -80,7 +88,7 @@ def rater_judgments(
         if j.rater_id != rater_id:
             others[j.item_id][describe_verdict(j.verdict, strength=False)] += 1
         else:
-            rows.append(_row(j, gold.get(j.item_id)) | {"item": external_id})
+            rows.append(_row(j, gold.get(j.item_id), project) | {"item": external_id})
     for row in rows:
         row["others"] = dict(sorted(others[row["item_id"]].items()))
     person = people[rater_id]
@@ -109,7 +117,7 @@ def item_judgments(*, session: Session, project: Project, item_id: int) -> dict[
         .order_by(Judgment.id)
     )
     rows = [
-        _row(j, item.gold if item.is_gold else None) | {"rater": name or username}
+        _row(j, item.gold if item.is_gold else None, project) | {"rater": name or username}
         for j, name, username in session.execute(query)
     ]
     return {

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
+from service import rankings
 from service.bradley_terry import PRIOR, Coded, bootstrap_coded, win_rates, wins_matrix
 from service.dashboards.columns import load_judgments
 from service.dashboards.filters import Filters
@@ -62,6 +63,7 @@ def leaderboard_report(*, session: Session, project: Project, filters: Filters) 
         "comparisons": int(keep.sum()),
         "same_model_pairs": int((~keep).sum()),
         "judgments": len(cols),
+        "skipped_rows": cols.skipped,
     }
     if len(names) < 2:
         reason = "not enough data: fewer than 2 models were compared"
@@ -98,8 +100,8 @@ def leaderboard_report(*, session: Session, project: Project, filters: Filters) 
 
 
 def _rating_dimension(project: Project) -> str | None:
-    likert = [d for d in project.rubric if d["kind"] == "likert" and d["scope"] == "response"]
-    return likert[0]["name"] if project.mode == "rating" and likert else None
+    main = rankings.main_rating_dimension(project.rubric) if project.mode == "rating" else None
+    return main["name"] if main else None
 
 
 def _elo(value: float | None) -> float | None:

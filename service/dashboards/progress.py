@@ -48,6 +48,7 @@ def progress_report(
     recent = cols.created >= reference.timestamp() - PACE_DAYS * DAY
     timed = cols.active_ms[np.isfinite(cols.active_ms)]
     return {
+        "skipped_rows": cols.skipped,
         "items": {
             "total": int(regular.sum()),
             "complete": int(complete.sum()),

@@ -11,7 +11,7 @@ from service.bootstrap import Stat, no_value
 from service.dashboards.columns import load_judgments
 from service.dashboards.consistency import contradictions, model_triads
 from service.dashboards.filters import Filters
-from service.dashboards.gold import gold_scores
+from service.dashboards.gold import gold_needs, gold_scores
 from service.dashboards.leases import assignment_counts
 from service.dashboards.lookups import load_gold, load_models, load_raters
 from service.dashboards.summaries import histogram, quantiles, share, stat_dict
@@ -48,7 +48,11 @@ def raters_report(*, session: Session, project: Project, filters: Filters) -> di
     """Return one row of quality signals per rater, with flags and the thresholds behind them."""
     needs = main_needs(project, filters.dimension)
     scored = likert_dimensions(project, "response")
-    needs["dims"] = list({d["name"]: d for d in [*needs["dims"], *scored]}.values())
+    for_gold = gold_needs(project)
+    needs["dims"] = list(
+        {d["name"]: d for d in [*needs["dims"], *scored, *for_gold["dims"]]}.values()
+    )
+    needs["rankings"] = needs["rankings"] or for_gold["rankings"]
     cols = load_judgments(session=session, project=project, filters=filters, **needs)
     counts = assignment_counts(session=session, project=project, filters=filters)
     gold = load_gold(session=session, project=project)
@@ -63,7 +67,7 @@ def raters_report(*, session: Session, project: Project, filters: Filters) -> di
     bias = _position_bias(pairs, at[pairs.row], size)
     triads = model_triads(pairs, cols, at, models, size)
     contradicted = contradictions(cols, project) if scored else np.full(len(cols), np.nan)
-    gold_accuracy = _means(at, gold_scores(cols, gold), size, "no judgments on gold items")
+    gold_accuracy = _means(at, gold_scores(cols, gold, project), size, "no judgments on gold items")
     contradiction = _means(at, contradicted, size, "no verdicts with scores to compare")
     skipped = [counts.get((rater, "skipped"), 0) for rater in ids.tolist()]
     submitted = [counts.get((rater, "submitted"), 0) for rater in ids.tolist()]
@@ -97,6 +101,7 @@ def raters_report(*, session: Session, project: Project, filters: Filters) -> di
     _flag(rows, project)
     rows.sort(key=lambda r: (-r["judgments"], r["username"]))
     return {
+        "skipped_rows": cols.skipped,
         "on": main_label_name(project, filters.dimension),
         "thresholds": THRESHOLDS | {"gold_threshold": project.qualification_threshold},
         "time_histogram": histogram(seconds, TIME_EDGES),

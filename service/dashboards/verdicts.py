@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from service import rankings
 from service.agreement import Codes, code_arrays
 from service.dashboards.columns import JudgmentColumns
 from service.models import Project
@@ -118,22 +119,11 @@ def pairwise_direction(cols: JudgmentColumns, *, signed_strength: bool = False) 
     return _labels(cols.item[rows], [lo, hi], cols.rater[rows], direction, rows, categories)
 
 
-def ranks_of(groups: list[list[str]]) -> dict[str, float]:
-    """Return each response's rank in a best-first list of tie groups (ties share the mean)."""
-    ranks, position = {}, 1
-    for group in groups:
-        mean = position + (len(group) - 1) / 2
-        for rid in group:
-            ranks[rid] = mean
-        position += len(group)
-    return ranks
-
-
 def rank_positions(cols: JudgmentColumns) -> np.ndarray:
     """Return the (judgments, positions) ranks each ranking gave the responses it showed."""
     out = np.full(cols.shown.shape, np.nan)
     for k, verdict in enumerate(cols.verdict or []):
-        ranks = ranks_of((verdict or {}).get("ranking") or [])
+        ranks = rankings.ranks((verdict or {}).get("ranking") or [])
         for p, rid in enumerate(cols.shown[k]):
             if rid in ranks:
                 out[k, p] = ranks[rid]
@@ -243,12 +233,11 @@ def agreement_dimensions(project: Project) -> list[dict[str, Any]]:
 
 def main_dimension(project: Project, dimension: str | None) -> dict[str, Any] | None:
     """Return the dimension raters are compared on: the chosen one, or for rating projects
-    (which have no overall verdict) their first per-response likert dimension."""
+    (which have no overall verdict) their main rating dimension."""
     if dimension:
         return next(d for d in project.rubric if d["name"] == dimension)
     if project.mode == "rating":
-        likert = likert_dimensions(project, "response")
-        return likert[0] if likert else None
+        return rankings.main_rating_dimension(project.rubric)
     return None
 
 
@@ -296,4 +285,4 @@ def main_label_name(project: Project, dimension: str | None) -> str:
         return "the preferred response (or tie)"
     if project.mode == "ranking":
         return "the top-ranked response(s)"
-    return "nothing (no likert dimension)"
+    return "nothing (no likert or number dimension)"

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from sqlmodel import Session, select
 
-from service import audit, db
+from service import audit, db, rankings
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.export import rules, source
 from service.export.item_rows import ItemRows, ProjectInfo
@@ -23,7 +23,7 @@ from service.export.options import ExportOptions, ExportOptionsSchema, parse_opt
 from service.export.rows import RowBuilder, encode, messages_of
 from service.export.source import RaterData
 from service.export.summary import ExportSummary
-from service.models import Mode, Project, Role, Scale, User
+from service.models import Item, Mode, Project, Response, Role, Scale, User
 
 __all__ = [
     "Export",
@@ -63,6 +63,7 @@ class Export:
         unknown = [u for u in options.raters if u not in {r.username for r in self.raters.values()}]
         if unknown:
             raise InvalidInput(f"Unknown rater(s) in rater: {', '.join(unknown)}.")
+        self._check_models(ids)
         conversational = options.conversational or (
             options.format in ("dpo", "reward", "kto", "ranking", "ratings")
             and source.has_conversations(session, ids)
@@ -105,6 +106,29 @@ class Export:
             raise NotFound(f"No project {', '.join(repr(s) for s in missing)}.")
         return {found[s].id: found[s] for s in self.o.projects}
 
+    def _check_models(self, project_ids: list[int]) -> None:
+        """Refuse a model filter naming no model of the projects: it would give no rows."""
+        if not self.o.models:
+            return
+        known = sorted(
+            m
+            for m in self.session.exec(
+                select(Response.model)
+                .join(Item, Item.id == Response.item_id)
+                .where(Item.project_id.in_(project_ids), Response.model.is_not(None))
+                .distinct()
+            )
+            if m
+        )
+        unknown = [m for m in self.o.models if m not in known]
+        if unknown:
+            listed = ", ".join(known[:50]) + (" ..." if len(known) > 50 else "") or "none"
+            raise InvalidInput(
+                f"model: no response of these projects is by {', '.join(unknown)}; "
+                f"their models: {listed}.",
+                errors=[{"field": "model", "message": f"unknown: {', '.join(unknown)}"}],
+            )
+
     def _raters(self, secret_key: str) -> dict[int, RaterData]:
         real = self.o.real_usernames
         return {
@@ -123,16 +147,20 @@ class Export:
         dims = {d["name"]: d for d in project.rubric}
         name = self.o.rating_dimension
         if name is None:
-            name = next(
-                (
-                    d["name"]
-                    for d in project.rubric
-                    if d.get("scope") == "response" and d.get("kind") in ("likert", "number")
-                ),
-                None,
-            )
-        elif name not in dims:
-            raise InvalidInput(f"rating_dimension: project {project.slug!r} has no {name!r}.")
+            main = rankings.main_rating_dimension(project.rubric)
+            name = main["name"] if main else None
+        else:
+            numeric = [
+                d["name"]
+                for d in project.rubric
+                if d.get("scope") == "response" and d.get("kind") in rankings.MAIN_RATING_KINDS
+            ]
+            if name not in numeric:
+                raise InvalidInput(
+                    f"rating_dimension: project {project.slug!r} has no per-response likert or "
+                    f"number dimension {name!r}; it has: {', '.join(numeric) or 'none'}.",
+                    errors=[{"field": "rating_dimension", "message": f"unknown: {name}"}],
+                )
         threshold = self.o.kto_threshold
         dim = dims.get(name or "")
         if threshold is None and dim is not None:
@@ -163,7 +191,7 @@ class Export:
             "slug": project.slug,
             "name": project.name,
             "mode": project.mode,
-            "scale": project.scale,
+            "scale": rankings.collected_scale(project.mode, project.scale, project.rubric),
             "overlap": project.overlap,
             "guideline_version": project.guideline_version,
         }
@@ -174,11 +202,19 @@ class Export:
         if o.rater_weights != "gold" and o.min_gold_accuracy is None:
             return {}, set()
         scores: dict[int, list[float]] = {}
-        for rater_id, mode, shown, verdict, _rubric, gold in source.gold_judgments(
+        for project_id, rater_id, mode, shown, verdict, rubric, gold in source.gold_judgments(
             self.session, ids
         ):
-            ranking = rules.verdict_ranking(mode, verdict or {}, shown or [])
-            score = rules.gold_score(ranking, gold) if ranking and gold else None
+            project = self.projects[project_id]
+            score = rankings.score_judgment(
+                mode=mode,
+                scale=project.scale,
+                rubric=project.rubric,
+                gold=gold,
+                verdict=verdict,
+                shown=shown or [],
+                judged=rubric,
+            )
             if score is not None:
                 scores.setdefault(rater_id, []).append(score)
         weights = {}
@@ -241,7 +277,7 @@ class Export:
             buffer = buffers.get(part)
             if buffer is None:
                 continue
-            lines = [encode(row) for row in rows_of(item, judgments)]
+            lines = self._lines(item, judgments, rows_of)
             if not lines:
                 continue
             buffer.extend(lines)
@@ -252,6 +288,35 @@ class Export:
         for part in parts:
             if buffers[part]:
                 yield part, self._drain(buffers, sizes, hashes, part)
+
+    def _lines(
+        self,
+        item: source.ItemData,
+        judgments: list[Any],
+        rows_of: Callable[[source.ItemData, list[Any]], Any],
+    ) -> list[bytes]:
+        """Return the item's encoded rows, leaving out (and naming) what cannot be read.
+
+        One stored row must never end an export: a judgment with an unreadable field is
+        skipped, and an item whose rows fail to build or encode is skipped whole.
+        """
+        summary = self.summary
+        readable = []
+        for j in judgments:
+            bad = source.unreadable_fields(j)
+            for name, reason in bad:
+                summary.skip(item=item.external_id, judgment_id=j.id, field=name, reason=reason)
+            if not bad:
+                readable.append(j)
+        if not readable:
+            return []
+        try:
+            return [encode(row) for row in rows_of(item, readable)]
+        except (KeyError, TypeError, ValueError) as exc:
+            for j in readable:
+                reason = f"the item's rows could not be built: {type(exc).__name__}: {exc}"
+                summary.skip(item=item.external_id, judgment_id=j.id, field=None, reason=reason)
+            return []
 
     @staticmethod
     def _drain(
@@ -271,6 +336,7 @@ class Export:
             "filters": self.o.as_dict(),
             "rows": self.summary.total_rows,
             "rows_by_part": dict(self.summary.rows),
+            "skipped_rows": self.summary.skipped[:100],
             "complete": self.summary.complete,
             "via": self.via,
         }

@@ -97,8 +97,34 @@ def render_card(summary: ExportSummary, files: Sequence[FileInfo]) -> str:
     for key, value in s["options"].items():
         lines.append(f"| {key} | `{_show(value)}` |")
     lines += ["", "## Left out", ""]
-    lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in s["dropped"].items()] or ["Nothing."]
+    why = s["dropped_reasons"]
+    lines += [
+        f"- {k.replace('_', ' ')}: {v}" + (f" ({why[k]})" if k in why else "")
+        for k, v in s["dropped"].items()
+    ] or ["Nothing."]
+    lines += ["", "## Skipped rows", "", *_skipped(s["skipped_rows"])]
     return "\n".join(lines) + "\n"
+
+
+SKIPPED_SHOWN = 100
+
+
+def _skipped(rows: list[dict[str, Any]]) -> list[str]:
+    """List the stored rows the export could not read or write (the files lack them)."""
+    if not rows:
+        return ["None: every stored row could be read."]
+    lines = [
+        f"{len(rows)} stored row(s) could not be read or written and are not in the files:",
+        "",
+        "| Judgment | Item | Field | Reason |",
+        "|---|---|---|---|",
+    ]
+    for r in rows[:SKIPPED_SHOWN]:
+        cells = [r["judgment_id"], r["item_id"], r["field"], r["reason"]]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if len(rows) > SKIPPED_SHOWN:
+        lines.append(f"\n... and {len(rows) - SKIPPED_SHOWN} more (see the export summary).")
+    return lines
 
 
 def _front_matter(files: Sequence[FileInfo]) -> list[str]:
@@ -118,6 +144,10 @@ def _data_files(files: Sequence[FileInfo]) -> str:
 
 def _pairs(counts: dict[str, Any]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in counts.items())
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else " ".join(str(value).split()).replace("|", "\\|")
 
 
 def _show(value: Any) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from service.export import consensus, response_rows, rules
 from service.export.options import ExportOptions
-from service.export.rows import RowBuilder, raw_row
+from service.export.rows import IDENTICAL, RowBuilder, raw_row, shown_hashes
 from service.export.source import ItemData, RaterData
 from service.export.summary import ExportSummary
 
@@ -212,21 +212,21 @@ class ItemRows:
         self, item: ItemData, votes: list[Vote], base: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
         dropped = self.summary.dropped
-        texts = {rid: content for rid, (_, content) in item.responses.items()}
+        identical = self.build.identical
         for v in votes:
             if v.row.both_bad and not self.o.include_both_bad:
                 dropped["judgments_both_bad"] += 1
                 continue
             for better, worse, tied in rules.ranking_pairs(v.ranking, self.o.pairs):
-                if texts[better] == texts[worse]:
-                    # Two responses that read the same teach a trainer nothing.
-                    dropped["pairs_with_identical_responses"] += 1
+                if identical(item, better, worse):
+                    dropped[IDENTICAL] += 1
                     continue
                 meta = {
                     **base,
                     "rater": v.rater.name,
                     "judgment_id": v.row.id,
                     "strength": v.strength,
+                    "shown_sha256": shown_hashes([v.row]),
                 }
                 if tied:
                     yield from self._tie(item, better, worse, meta)
@@ -255,9 +255,10 @@ class ItemRows:
             voted = [(item.adjudicated, 1.0, None)]
         decisions = consensus.decide(voted, self.o.consensus, self.o.pairs)
         meta = {**base, "rater": None, "judgment_id": None}
+        meta["shown_sha256"] = shown_hashes(v.row for v in counted)
         for better, worse, tied, strength in decisions:
-            if item.responses[better][1] == item.responses[worse][1]:
-                self.summary.dropped["pairs_with_identical_responses"] += 1
+            if self.build.identical(item, better, worse):
+                self.summary.dropped[IDENTICAL] += 1
                 continue
             if tied:
                 yield from self._tie(item, better, worse, {**meta, "strength": 0.0})
@@ -278,5 +279,10 @@ class ItemRows:
             voted = [(item.adjudicated, 1.0, None)]
         rank = rules.ranks(consensus.order(voted, self.o.consensus))
         n_raters = len({v.row.rater_id for v in votes})
-        meta = {"project": base["project"], "item_id": base["item_id"], "n_judgments": len(votes)}
+        meta = {
+            "project": base["project"],
+            "item_id": base["item_id"],
+            "n_judgments": len(votes),
+            "shown_sha256": shown_hashes(v.row for v in votes if v.ranking),
+        }
         yield self.build.ranking(item, rank, n_raters, agreement, meta)

@@ -317,6 +317,17 @@ class ExportOptionsSchema(Schema):
         "Show usernames instead of pseudonyms (a keyed hash of the rater id). Admins only.",
     )
 
+    @validates_schema(pass_original=True)
+    def _applies(self, data: dict[str, Any], original: dict[str, Any], **_: Any) -> None:
+        fmt = data.get("format")
+        for name, formats in APPLIES_TO.items():
+            if name not in original or fmt in formats:
+                continue
+            flag = cli_flag(name, self.fields[name])
+            raise ValidationError(
+                f"{flag} changes only {', '.join(formats)} rows, not {fmt}: leave it out", name
+            )
+
     @validates_schema
     def _check(self, data: dict[str, Any], **_: Any) -> None:
         since, until = data.get("since"), data.get("until")
@@ -343,9 +354,34 @@ class ExportOptionsSchema(Schema):
 def option_default(field: fields.Field) -> Any:
     """Return a schema field's default as the docs show it (None when it has none)."""
     default = field.load_default
+    if callable(default):  # a factory such as ``list``: its value is the default
+        default = default()
     if default is missing or default is None or default in ((), []):
         return None
     return default
+
+
+def cli_flag(name: str, field: fields.Field) -> str:
+    """Return an option's command-line spelling: ``--no-x`` for a flag that is on by default."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(field, fields.Boolean) and field.load_default:
+        return f"--no-{flag[2:]}"
+    return flag
+
+
+# Options that change only some formats' rows; given with another format they would
+# silently do nothing, so they are refused. (Filters, splits and privacy apply to all.)
+APPLIES_TO: dict[str, tuple[str, ...]] = {
+    "pairs": PAIR_FORMATS,
+    "ties": PAIR_FORMATS,
+    "include_both_bad": PAIR_FORMATS,
+    "margin": ("reward",),
+    "kto_from": ("kto",),
+    "kto_threshold": ("kto",),
+    "conversational": ("dpo", "reward", "kto", "ranking", "ratings"),
+    "separator": ("dpo", "reward", "kto"),
+    "metadata": tuple(f for f in FORMATS if f != "raw"),
+}
 
 
 def parse_options(data: dict[str, Any]) -> ExportOptions:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from service.export import rules
+from service.export.rows import IDENTICAL, shown_hashes
 from service.export.source import ItemData
 
 if TYPE_CHECKING:
@@ -17,26 +19,49 @@ def kto(
 ) -> Iterator[dict[str, Any]]:
     """Yield KTO rows: one per labelled response and judgment, or per response (consensus)."""
     labelled: dict[str, list[tuple[bool, float]]] = {}
+    judged: dict[str, list[Any]] = {}  # response id -> the judgments that labelled it
     keep = rows.keep(item)
     for v in votes:
         labels = [(r, ok) for r, ok in _kto_labels(rows, v, project) if r in keep]
         if not labels:
             rows.summary.dropped["judgments_without_kto_label"] += 1
+        labels = _consistent(rows, item, labels)
         if rows.o.aggregation == "consensus":
             for rid, label in labels:
                 labelled.setdefault(rid, []).append((label, v.weight))
+                judged.setdefault(rid, []).append(v.row)
             continue
         meta = {**base, "rater": v.rater.name, "judgment_id": v.row.id}
+        meta["shown_sha256"] = shown_hashes([v.row])
         for rid, label in labels:
             yield _kto_row(rows, item, rid, label, meta)
     meta = {**base, "rater": None, "judgment_id": None}
+    decided = []
     for rid in item.responses:
         if rid in labelled:
             label = rules.majority_label(labelled[rid])
             if label is None:
                 rows.summary.dropped["responses_with_label_draw"] += 1
             else:
-                yield _kto_row(rows, item, rid, label, meta)
+                decided.append((rid, label))
+    for rid, label in _consistent(rows, item, decided):
+        hashes = {"shown_sha256": shown_hashes(judged[rid])}
+        yield _kto_row(rows, item, rid, label, meta | hashes)
+
+
+def _consistent(
+    rows: ItemRows, item: ItemData, labels: list[tuple[str, bool]]
+) -> list[tuple[str, bool]]:
+    """Leave out both rows of a desirable and an undesirable response written the same."""
+    good = [rid for rid, label in labels if label]
+    bad = [rid for rid, label in labels if not label]
+    clash: set[str] = set()
+    for a in good:
+        for b in bad:
+            if rows.build.identical(item, a, b):
+                rows.summary.dropped[IDENTICAL] += 1
+                clash.update((a, b))
+    return [(rid, label) for rid, label in labels if rid not in clash] if clash else labels
 
 
 def _kto_labels(rows: ItemRows, v: Vote, project: ProjectInfo) -> list[tuple[str, bool]]:
@@ -65,9 +90,11 @@ def ratings(
         if rid not in keep:
             continue
         per_rater = []
+        rated = []
         for v in votes:
             given = ((v.row.rubric or {}).get("response") or {}).get(rid)
             if given:
+                rated.append(v.row)
                 # Every dimension in every row (null when unrated): one typed schema.
                 scores = {name: given.get(name) for name, _ in rows.dimensions}
                 per_rater.append({"rater": v.rater.name, "scores": scores})
@@ -79,9 +106,15 @@ def ratings(
             for name, numeric in rows.dimensions
             if numeric
         }
-        yield rows.build.ratings(item, rid, means, per_rater, base)
+        meta = {**base, "shown_sha256": shown_hashes(rated)}
+        yield rows.build.ratings(item, rid, means, per_rater, meta)
 
 
 def _mean(values: list[Any]) -> float | None:
     numbers = [float(v) for v in values if rules.is_number(v)]
-    return round(sum(numbers) / len(numbers), 4) if numbers else None
+    if not numbers:
+        return None
+    total = sum(numbers)
+    if not math.isfinite(total):  # finite values near the float limit can overflow a sum
+        return round(sum(v / len(numbers) for v in numbers), 4)
+    return round(total / len(numbers), 4)

@@ -11,6 +11,7 @@ KTO labels are JSON booleans; no row has an ``image``/``images``/``tools`` key.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -27,8 +28,10 @@ def encode(row: dict[str, Any]) -> bytes:
         # orjson writes the same bytes as json.dumps(ensure_ascii=False), several times faster.
         return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
     except TypeError:
-        # A lone surrogate cannot be UTF-8: escape this row instead of writing bad bytes.
-        return (json.dumps(row, separators=(",", ":")) + "\n").encode()
+        # A lone surrogate cannot be UTF-8, an integer past 64 bits is beyond orjson:
+        # escape this row instead of writing bad bytes. NaN and infinity raise ValueError
+        # (no JSON reader accepts them), and the export skips the row and names it.
+        return (json.dumps(row, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 
 def messages_of(item: ItemData) -> list[Message]:
@@ -63,6 +66,24 @@ def hh_transcript(messages: list[Message], reply: str) -> str:
         parts.append(f"\n\n{speaker}: {text}")
     parts.append(f"\n\nAssistant: {reply}")
     return "".join(parts)
+
+
+# Summary key of the pairs ``degenerate`` leaves out, in every pair format and in kto.
+IDENTICAL = "pairs_with_identical_responses"
+
+
+def degenerate(first: Any, second: Any) -> bool:
+    """Tell whether a preference pair is degenerate: both sides are the same exported value.
+
+    The one rule every pairwise-derived format applies (dpo, reward, openai, hh, and kto
+    between a desirable and an undesirable row of one verdict). It compares exactly what
+    the file would hold, after the format's rendering (separator, implicit prompt, HH
+    transcript, message list): such a row tells a trainer that a text is both better and
+    worse than itself. Texts that differ only in whitespace the rendering keeps are not
+    degenerate; ``"x"`` and ``"\\nx"`` after a prompt ending in a letter both become
+    ``"\\nx"`` in the standard variant, and are.
+    """
+    return bool(first == second)
 
 
 class RowBuilder:
@@ -128,6 +149,17 @@ class RowBuilder:
             row["metadata"] = meta
         return row
 
+    def identical(self, item: ItemData, first: str, second: str) -> bool:
+        """Tell whether this file would write two of the item's responses as the same completion."""
+        if self.fmt == "kto":
+            texts = item.responses
+            return degenerate(
+                self.completion(item, texts[first][1]), self.completion(item, texts[second][1])
+            )
+        if item is not self._item:
+            self._prepare(item)
+        return degenerate(self._sides[first], self._sides[second])
+
     def _prepare(self, item: ItemData) -> None:
         """Build the item's prompt and each response's side of a pair once, for all its rows."""
         self._item = item
@@ -164,7 +196,7 @@ class RowBuilder:
     def ranking(
         self,
         item: ItemData,
-        rank: dict[str, int],
+        rank: dict[str, float],
         n_raters: int,
         agreement: float | None,
         meta: dict[str, Any],
@@ -209,6 +241,15 @@ class RowBuilder:
         return row
 
 
+def shown_hashes(judgments: Iterable[Any]) -> list[str]:
+    """Return the ``shown_sha256`` of the judgments behind a row, each once, in order.
+
+    A list in every format and aggregation (one hash for a row of one judgment), so the
+    metadata column has one type whatever the options.
+    """
+    return list(dict.fromkeys(j.shown_sha256 for j in judgments))
+
+
 def _iso(when: Any) -> str | None:
     return when.isoformat() if when is not None else None
 
@@ -243,6 +284,8 @@ def raw_row(
         "confidence": j.confidence,
         "active_ms": j.active_ms,
         "guideline_version": j.guideline_version,
+        # Recomputable from this row: see service/shown.py and the README.
+        "shown_sha256": j.shown_sha256,
         "started_at": _iso(j.started_at),
         "created_at": _iso(j.created_at),
         "rater": rater,

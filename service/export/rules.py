@@ -2,9 +2,9 @@
 
 Pure functions over plain lists and dicts, so each rule is tested on literals. A
 *ranking* is a list of groups of response ids, best group first; responses in one
-group are tied. Every verdict becomes a ranking first: a pairwise verdict is
-``[[winner], [loser]]`` (or ``[[left, right]]`` for a tie), a rating verdict groups
-responses by their score on one rubric dimension.
+group are tied. Every verdict becomes a ranking first (``service.rankings.verdict_ranking``):
+a pairwise verdict is ``[[winner], [loser]]`` (or ``[[left, right]]`` for a tie), a rating
+verdict groups responses by their score on one rubric dimension.
 """
 
 from __future__ import annotations
@@ -18,54 +18,17 @@ from typing import Any
 
 from service import agreement
 
-Ranking = list[list[str]]
+# The rules the export shares with gold scoring and the dashboards live in service.rankings;
+# re-exported so the export reads every rule through this module.
+from service.rankings import Ranking
+from service.rankings import dimension_scores as dimension_scores
+from service.rankings import is_number as is_number
+from service.rankings import ranks as ranks
+from service.rankings import scores_ranking as scores_ranking
+from service.rankings import verdict_ranking as verdict_ranking
+
 # (better, worse, tied): better and worse are in rank order; a tied pair has no winner.
 Pair = tuple[str, str, bool]
-
-
-def verdict_ranking(
-    mode: str, verdict: dict[str, Any], shown: Sequence[str], scores: dict[str, Any] | None = None
-) -> Ranking | None:
-    """Return a judgment's verdict as a ranking, or None when it states no preference."""
-    if mode == "pairwise":
-        if len(shown) != 2:
-            return None
-        preferred = verdict.get("preferred")
-        if preferred is None:
-            return [list(shown)]
-        if preferred not in shown:
-            return None
-        return [[preferred], [r for r in shown if r != preferred]]
-    if mode == "ranking":
-        groups = verdict.get("ranking") or []
-        return [list(g) for g in groups if g] or None
-    if mode == "rating" and scores:
-        return scores_ranking(scores)
-    return None
-
-
-def scores_ranking(scores: dict[str, Any]) -> Ranking | None:
-    """Group response ids by numeric score, highest first (equal scores tie)."""
-    numeric = {r: v for r, v in scores.items() if is_number(v)}
-    if len(numeric) < 2:
-        return None
-    ranking: Ranking = []
-    for value in sorted(set(numeric.values()), reverse=True):
-        ranking.append([r for r in numeric if numeric[r] == value])
-    return ranking
-
-
-def is_number(value: Any) -> bool:
-    """Tell whether a rubric value is a finite number (booleans are not)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def dimension_scores(rubric: dict[str, Any] | None, dimension: str) -> dict[str, Any]:
-    """Return each response's value of one rubric dimension from a judgment's rubric."""
-    per_response = (rubric or {}).get("response") or {}
-    return {
-        rid: dims.get(dimension) for rid, dims in per_response.items() if isinstance(dims, dict)
-    }
 
 
 def restrict(ranking: Ranking, keep: set[str]) -> Ranking | None:
@@ -183,17 +146,6 @@ def copeland_ranking(table: dict[tuple[str, str], PairVotes]) -> Ranking:
     return ranking
 
 
-def ranks(ranking: Ranking) -> dict[str, int]:
-    """Return each response's rank, 1 best; tied responses share the better rank (1, 2, 2, 4)."""
-    out: dict[str, int] = {}
-    position = 1
-    for group in ranking:
-        for r in group:
-            out[r] = position
-        position += len(group)
-    return out
-
-
 def majority_share(rankings: Sequence[Ranking]) -> float | None:
     """Share of verdicts agreeing with the most common verdict on their pair (unweighted).
 
@@ -230,36 +182,6 @@ def mean_kendall_tau(rankings: Sequence[Ranking]) -> float | None:
         matrix.append([rank.get(r, math.nan) for r in ids])
     stat = agreement.mean_kendall_tau(matrix) if matrix else None
     return round(stat.value, 4) if stat is not None and stat.value is not None else None
-
-
-def gold_score(ranking: Ranking, gold: dict[str, Any]) -> float | None:
-    """Share of the pairs the gold answer decides that ``ranking`` orders the same way.
-
-    Gold ``preferred`` beats every other response, gold ``tie`` makes the shown pair
-    a tie, gold ``ranking`` decides every pair. None when gold decides no shown pair.
-    """
-    shown = [r for g in ranking for r in g]
-    expected = _gold_relations(gold, shown)
-    if not expected:
-        return None
-    got = {frozenset((b, w)): ("tie" if t else b) for b, w, t in ranking_pairs(ranking, "all")}
-    hits = sum(1 for pair, answer in expected.items() if got.get(pair) == answer)
-    return hits / len(expected)
-
-
-def _gold_relations(gold: dict[str, Any], shown: list[str]) -> dict[frozenset[str], str]:
-    if "ranking" in gold:
-        groups = [g if isinstance(g, list) else [g] for g in gold["ranking"]]
-        ranking = restrict(groups, set(shown))
-        if ranking is None:
-            return {}
-        return {frozenset((b, w)): ("tie" if t else b) for b, w, t in ranking_pairs(ranking, "all")}
-    if gold.get("tie") and len(shown) == 2:
-        return {frozenset(shown): "tie"}
-    preferred = gold.get("preferred")
-    if preferred in shown:
-        return {frozenset((preferred, r)): preferred for r in shown if r != preferred}
-    return {}
 
 
 def kto_labels(ranking: Ranking, both_bad: bool) -> list[tuple[str, bool]]:

@@ -14,24 +14,27 @@ from itertools import groupby
 from operator import attrgetter
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from service import judgments
 from service.models import Adjudication, Item, Judgment, Response, User
+from service.stored_json import Unreadable, strict_loads
 
 BATCH = 4000
 
 
 class FastJSON(sa.types.TypeDecorator):
-    """Read a JSON column as text and parse it with orjson: one C call per value."""
+    """Read a JSON column as text and parse it with orjson: one C call per value.
+
+    A value orjson refuses reads as ``Unreadable`` instead of stopping the whole read.
+    """
 
     impl = sa.Text
     cache_ok = True
 
     def result_processor(self, dialect: Any, coltype: Any) -> Any:
-        return orjson.loads
+        return strict_loads
 
 
 class FastTime(sa.types.TypeDecorator):
@@ -107,6 +110,7 @@ _CORE = (
     Judgment.both_bad,
     _time(Judgment.created_at),
     Judgment.guideline_version,
+    Judgment.shown_sha256,
 )
 _FULL = (
     _json(Judgment.rubric),
@@ -120,6 +124,18 @@ _FULL = (
     Judgment.supersedes_id,
     Judgment.client_id,
 )
+
+
+_JSON_FIELDS = ("shown_order", "verdict", "rubric", "flags")
+
+
+def unreadable_fields(judgment: Any) -> list[tuple[str, str]]:
+    """Return (field, reason) for each JSON field of a judgment row that could not be read."""
+    return [
+        (name, value.reason)
+        for name in _JSON_FIELDS
+        if isinstance(value := getattr(judgment, name, None), Unreadable)
+    ]
 
 
 def current_judgments(project_ids: Sequence[int]) -> sa.Select:
@@ -146,10 +162,11 @@ def raters(session: Session) -> dict[int, tuple[str, list[str]]]:
 
 
 def gold_judgments(session: Session, project_ids: Sequence[int]) -> Iterator[sa.Row]:
-    """Yield (rater_id, mode, shown_order, verdict, rubric, gold) for judgments of gold items."""
+    """Yield (project_id, rater_id, mode, shown_order, verdict, rubric, gold) for gold items."""
     query = (
         current_judgments(project_ids)
         .with_only_columns(
+            Judgment.project_id,
             Judgment.rater_id,
             Judgment.mode,
             Judgment.shown_order,

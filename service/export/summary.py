@@ -7,6 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+# Why a count in ``dropped`` is left out, where the key alone does not say it.
+REASONS = {
+    "pairs_with_identical_responses": (
+        "both sides would be the same exported text (after the format's rendering): a row "
+        "saying a text is better and worse than itself; kto leaves out both rows of such "
+        "a desirable and undesirable pair"
+    ),
+}
+
 
 @dataclass
 class ExportSummary:
@@ -30,12 +39,20 @@ class ExportSummary:
     agreement_pairwise: list[float] = field(default_factory=list)
     agreement_ranking: list[float] = field(default_factory=list)
     excluded_raters: int = 0
+    # Rows left out because they could not be read or written: which, where, why.
+    skipped: list[dict[str, Any]] = field(default_factory=list)
     complete: bool = False
 
     @property
     def total_rows(self) -> int:
         """Rows written across every part."""
         return sum(self.rows.values())
+
+    def skip(self, *, item: str, judgment_id: int | None, field: str | None, reason: str) -> None:
+        """Record a stored row the export could not use (it goes on without it)."""
+        self.skipped.append(
+            {"judgment_id": judgment_id, "item_id": item, "field": field, "reason": reason}
+        )
 
     def raters_by_expertise(self) -> dict[str, int]:
         """Count contributing raters per expertise tag ("none" for raters without one)."""
@@ -71,6 +88,8 @@ class ExportSummary:
             "raters_by_expertise": self.raters_by_expertise(),
             "excluded_raters": self.excluded_raters,
             "dropped": dict(sorted(self.dropped.items())),
+            "dropped_reasons": {k: REASONS[k] for k in sorted(self.dropped) if k in REASONS},
+            "skipped_rows": list(self.skipped),
             "agreement": self.agreement(),
             "collection_window": [
                 self.first_judgment.isoformat() if self.first_judgment else None,

@@ -7,7 +7,7 @@ pair, so their items with 3 or more responses reopen until each pair has its rat
 The item trigger that recomputes ``open`` learns the capacity.
 
 Revision ID: integ_pairs
-Revises: assign2
+Revises: integ_shown
 """
 
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "integ_pairs"
-down_revision: str | None = "assign2"
+down_revision: str | None = "integ_shown"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,10 +3,16 @@
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
 
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter = null) {
     super((body && body.error) || `The server answered ${status}.`);
     this.status = status; // 0 means the request never got an answer
     this.errors = (body && body.errors) || [];
+    this.retryAfter = retryAfter; // seconds, from a 503's Retry-After
+  }
+
+  // Nothing was saved, and the same request may be sent again later.
+  get unavailable() {
+    return [0, 502, 503, 504].includes(this.status);
   }
 }
 
@@ -29,6 +35,11 @@ export async function call(method, url, body) {
     });
   }
   const type = response.headers.get("Content-Type") || "";
+  const retryAfter = Number(response.headers.get("Retry-After")) || null;
+  if (!type.includes("application/json") && [502, 503, 504].includes(response.status)) {
+    // A proxy in front of the service answered for it.
+    throw new ApiError(response.status, null, retryAfter);
+  }
   if (!type.includes("application/json")) {
     // A redirect to the sign-in page: the session ended.
     throw new ApiError(401, {
@@ -36,6 +47,6 @@ export async function call(method, url, body) {
     });
   }
   const data = await response.json();
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (!response.ok) throw new ApiError(response.status, data, retryAfter);
   return { status: response.status, data };
 }

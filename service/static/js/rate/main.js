@@ -25,14 +25,30 @@ const state = {
   revising: null, // the "last" record while editing a submitted judgment
   busy: false,
   rankingConfirmed: false,
+  retryTimer: null, // the next try of a request the server could not take
+  paused: false,
 };
 
 function say(message) {
   statusLine.textContent = message;
 }
 
+// Send ``again`` after the server's Retry-After (1 to 60 s) while this item is shown;
+// return how long that is. A retried submission keeps its client id, so it counts once.
+function retryLater(err, again) {
+  const seconds = Math.min(Math.max(err.retryAfter || 5, 1), 60);
+  const view = state.view;
+  clearTimeout(state.retryTimer);
+  state.retryTimer = setTimeout(() => {
+    if (state.view === view) again();
+  }, seconds * 1000);
+  return seconds;
+}
+
 function teardown() {
   clearInterval(state.saver);
+  clearTimeout(state.retryTimer);
+  state.paused = false;
   state.timer?.stop();
   state.lease?.stop();
   state.view?.destroy();
@@ -72,7 +88,8 @@ function show(fragment, revising = null) {
   if (revising) {
     state.revising = revising;
     editBar.hidden = true;
-    state.draft = { ...revising.draft };
+    // Each version records the time spent on it alone: the cost report adds up a chain.
+    state.draft = { ...revising.draft, active_ms: 0 };
     form.classList.add("revising");
     form.querySelector(".revise-banner").hidden = false;
     form.querySelector(".btn-cancel-revise").addEventListener("click", () => loadNext());
@@ -113,6 +130,10 @@ async function loadNext() {
     p.className = "card error";
     p.setAttribute("role", "alert");
     p.textContent = `Could not load the next item: ${err.message}`;
+    if (err instanceof ApiError && err.unavailable) {
+      const seconds = retryLater(err, loadNext);
+      p.textContent = `The server cannot hand out items right now; trying again in ${seconds} s.`;
+    }
     host.append(p);
   }
 }
@@ -179,6 +200,7 @@ async function submit() {
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
     if (err.status === 422 && err.errors.length) view.showErrors(err.errors);
+    else if (err.unavailable) savingPaused(err);
     else if (err.status === 409 && !state.revising) {
       // The lease ended (expired and taken, or finished elsewhere): move on.
       view.showMessage(err.message, { label: "Load the next item", run: () => loadNext() });
@@ -190,6 +212,19 @@ async function submit() {
       button.removeAttribute("aria-busy");
     }
   }
+}
+
+function savingPaused(err) {
+  const seconds = retryLater(err, submit);
+  const why = err.status === 0 ? "could not reach the server" : "the server cannot save right now";
+  const message =
+    `Saving paused: ${why}. Your work is kept in this browser; ` +
+    `trying again in ${seconds} s.`;
+  // The first time, show it where the rater looks; after that, only update the status
+  // line, so a retry never pulls focus from a field being edited.
+  if (state.paused) say(message);
+  else state.view.showMessage(message, { label: "Try now", run: () => submit() });
+  state.paused = true;
 }
 
 function bumpDoneToday() {

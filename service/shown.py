@@ -1,0 +1,82 @@
+"""What a rater was shown, as one checkable hash stored with every judgment.
+
+``shown_sha256`` is the sha256 of a canonical JSON serialisation of the prompt (or
+conversation), the responses' texts in the order the rater saw them (the lease's
+``shown_order``) and the guideline version. Exports carry it, so a consumer can check
+that a row's text is exactly what its rater judged, by recomputing it from the raw
+export (see the README). The same function serves submission, revision and the
+migration that backfilled older judgments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from service.models import Item, Response
+
+
+def canonical(
+    *,
+    prompt: str | None,
+    messages: list[dict[str, Any]] | None,
+    responses: Sequence[str | None],
+    guideline_version: int,
+) -> bytes:
+    """Return the canonical bytes that ``shown_sha256`` hashes.
+
+    JSON with sorted keys, no whitespace and non-ASCII escaped as ``\\uXXXX`` (Python's
+    ``json.dumps(obj, sort_keys=True, separators=(",", ":"))``), so any language can
+    rebuild it byte for byte. A response no longer stored is ``null`` (only in rows
+    backfilled from content changed before the hash existed).
+    """
+    obj = {
+        "guideline_version": guideline_version,
+        "messages": messages,
+        "prompt": prompt,
+        "responses": list(responses),
+    }
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def shown_sha256(
+    *,
+    prompt: str | None,
+    messages: list[dict[str, Any]] | None,
+    responses: Sequence[str | None],
+    guideline_version: int,
+) -> str:
+    """Return the hex sha256 of what a rater was shown (see ``canonical``)."""
+    data = canonical(
+        prompt=prompt, messages=messages, responses=responses, guideline_version=guideline_version
+    )
+    return hashlib.sha256(data).hexdigest()
+
+
+# Built once: building a statement costs more than running it (see slots.py).
+_CONTENT = (
+    sa.select(Item.prompt, Item.messages, Response.external_id, Response.content)
+    .select_from(Item)
+    .outerjoin(Response, Response.item_id == Item.id)
+    .where(Item.id == sa.bindparam("b_item"))
+)
+
+
+def of_item(
+    *, session: Session, item_id: int, shown_order: Sequence[str], guideline_version: int
+) -> str:
+    """Return ``shown_sha256`` of an item's stored content in this display order."""
+    rows = session.execute(_CONTENT, {"b_item": item_id}).all()
+    texts = {r.external_id: r.content for r in rows}
+    prompt, messages = rows[0].prompt, rows[0].messages
+    return shown_sha256(
+        prompt=prompt,
+        messages=messages,
+        responses=[texts.get(rid) for rid in shown_order],
+        guideline_version=guideline_version,
+    )
