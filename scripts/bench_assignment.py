@@ -5,7 +5,7 @@ database with one pairwise project (overlap 3, 5% gold) and N raters who sign in
 through the login form and then loop POST /next -> POST /judgment with their session
 cookie and CSRF header. The load generator is a few processes of asyncio with a
 minimal HTTP/1.1 client, so it costs little CPU; its own share is printed. After
-the run the database is checked: no item over its overlap, no rater twice on an
+the run the database is checked: no pair of an item over its overlap, no rater twice on an
 item, every acknowledged submission stored once, counters equal to a recount.
 
 Run from the repository root: ``python scripts/bench_assignment.py`` (``--help``).
@@ -335,17 +335,20 @@ def check(url: str, acknowledged: int) -> tuple[dict[str, int], str]:
     with app.app_context(), db.write_session() as s:
         project = s.execute(sa.select(Project)).scalar_one()
         real = sa.select(Item.id).where(~Item.is_gold)
-        judged = (
-            sa.select(Judgment.item_id, sa.func.count().label("n"))
-            .where(Judgment.item_id.in_(real))
-            .group_by(Judgment.item_id)
-            .subquery()
+        # Overlap is per pair unit: (item, the two responses shown).
+        judged = Counter(
+            (item_id, frozenset(shown))
+            for item_id, shown in s.execute(
+                sa.select(Judgment.item_id, Judgment.shown_order).where(Judgment.item_id.in_(real))
+            )
         )
-        taken = (
-            sa.select(Assignment.item_id, sa.func.count().label("n"))
-            .where(Assignment.status.in_(("submitted", "active")), Assignment.item_id.in_(real))
-            .group_by(Assignment.item_id)
-            .subquery()
+        taken = Counter(
+            (item_id, frozenset(shown))
+            for item_id, shown in s.execute(
+                sa.select(Assignment.item_id, Assignment.shown_order).where(
+                    Assignment.status.in_(("submitted", "active")), Assignment.item_id.in_(real)
+                )
+            )
         )
         twice = (
             sa.select(Judgment.item_id)
@@ -355,12 +358,8 @@ def check(url: str, acknowledged: int) -> tuple[dict[str, int], str]:
         )
         count = sa.func.count()
         result = {
-            "items over overlap": s.scalar(
-                sa.select(count).select_from(judged).where(judged.c.n > project.overlap)
-            ),
-            "items leased beyond overlap": s.scalar(
-                sa.select(count).select_from(taken).where(taken.c.n > project.overlap)
-            ),
+            "pairs over overlap": sum(n > project.overlap for n in judged.values()),
+            "pairs leased beyond overlap": sum(n > project.overlap for n in taken.values()),
             "rater twice on an item": s.scalar(sa.select(count).select_from(twice)),
             "judgments stored": s.scalar(sa.select(count).select_from(Judgment)),
             "submissions acknowledged": acknowledged,
@@ -483,8 +482,8 @@ def run(backend: str, args: argparse.Namespace) -> bool:
         and all(
             checks[k] == 0
             for k in (
-                "items over overlap",
-                "items leased beyond overlap",
+                "pairs over overlap",
+                "pairs leased beyond overlap",
                 "rater twice on an item",
                 "doctor drift rows",
             )

@@ -1,8 +1,9 @@
 """Who rates what: leases on items, exact overlap, no repeats, gold, routing and caps.
 
-An item wants ``overlap`` distinct raters. Its slots taken are its submitted
-judgments plus its leases still marked active (``slots.py`` keeps the count and
-frees the slots of expired leases). "Next item" returns the rater's live lease or
+An item wants ``overlap`` distinct raters on each of its pair units (one unit unless a
+pairwise item has more than two responses; see pairs.py). Its slots taken are its
+submitted judgments plus its leases still marked active (``slots.py`` keeps the count
+and frees the slots of expired leases). "Next item" returns the rater's live lease or
 leases one new item, in order: priority, then closest to completion (or least
 started, for "spread"), then random. Gold items are mixed in at the project's rate
 and never count towards overlap.
@@ -237,7 +238,16 @@ def display_order(
     rows = session.execute(_RESPONSES_AND_HISTORY, {"item_id": item_id}).all()
     history = [r.shown for r in rows if r.position < 0]
     responses = _cache(session)[item_id] = [r for r in rows if r.position >= 0]
-    return pairs.choose_pair([r.external_id for r in responses], history, gold=gold_answer)
+    ids = [r.external_id for r in responses]
+    if gold_answer is not None:  # gold goes to any number of raters, on the pairs it knows
+        return pairs.choose_pair(ids, history, gold=gold_answer)
+    return pairs.choose_pair(
+        ids,
+        history,
+        pair_units=pairs.units(ids, project.pairs, project.pair_reference),
+        overlap=project.overlap,
+        fill_first=project.order_strategy == "complete-first",
+    )
 
 
 def _cache(session: Session) -> dict[int, list[sa.Row]]:

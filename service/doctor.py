@@ -3,7 +3,8 @@
 The counters in ``item_slots`` decide who gets work; a counter that drifts from the
 leases it counts hides an item from every rater, or hands it to one too many. The
 checkup recounts them (``slots.recounted``) and checks the rules the counters exist to
-keep: a real item is judged by at most ``overlap`` distinct raters, a rater holds one
+keep: a real item is judged by at most ``overlap`` distinct raters on each of its pair
+units (every pair of a pairwise item at most ``overlap`` times), a rater holds one
 current judgment per item (revisions form one chain) and at most one active lease.
 The CLI and the admin API call these same functions.
 """
@@ -136,21 +137,43 @@ def _counter_drift(session: Session, project: Project) -> list[Drift]:
     return out
 
 
-def _capacity(project: Project) -> int:
-    """Return how many distinct raters a real item wants (as ``slots.open_rule`` reads it)."""
-    return project.overlap
+def _pair_drift(session: Session, project: Project, cur: sa.Subquery) -> list[tuple]:
+    """Return (item id, raters, pair) for pairs of a pairwise item judged past overlap.
+
+    Only items of several units: an item of one has its pair checked as a whole.
+    """
+    if project.mode != "pairwise":
+        return []
+    shown = session.execute(
+        sa.select(cur.c.item_id, cur.c.rater_id, cur.c.shown_order)
+        .join(Item, Item.id == cur.c.item_id)
+        .join(slots.SLOTS, slots.SLOTS.c.item_id == cur.c.item_id)
+        .where(~Item.is_gold, slots.SLOTS.c.units > 1)
+    )
+    raters: dict[tuple, set[int]] = {}
+    for item_id, rater_id, order in shown:
+        raters.setdefault((item_id, frozenset(order[:2])), set()).add(rater_id)
+    return [
+        (item_id, len(who), "/".join(sorted(pair)))
+        for (item_id, pair), who in sorted(raters.items(), key=lambda kv: kv[0][0])
+        if len(who) > project.overlap
+    ]
 
 
 def _rule_drift(session: Session, project: Project) -> list[Drift]:
     cur = judgments.current_judgments().where(Judgment.project_id == project.id).subquery()
-    cap = _capacity(project)
+    # An item wants ``overlap`` raters on each of its pair units (``slots.capacity``).
+    cap = slots.capacity(slots.SLOTS.c.units, project.overlap)
+    n_raters = sa.func.count(sa.distinct(cur.c.rater_id))
     raters = session.execute(
-        sa.select(cur.c.item_id, sa.func.count(sa.distinct(cur.c.rater_id)))
+        sa.select(cur.c.item_id, n_raters, cap)
         .join(Item, Item.id == cur.c.item_id)
+        .join(slots.SLOTS, slots.SLOTS.c.item_id == cur.c.item_id)
         .where(~Item.is_gold)
-        .group_by(cur.c.item_id)
-        .having(sa.func.count(sa.distinct(cur.c.rater_id)) > cap)
+        .group_by(cur.c.item_id, slots.SLOTS.c.units)
+        .having(n_raters > cap)
     ).all()
+    pairs = _pair_drift(session, project, cur)
     twice = session.execute(
         sa.select(cur.c.item_id, cur.c.rater_id, sa.func.count())
         .group_by(cur.c.item_id, cur.c.rater_id)
@@ -163,10 +186,14 @@ def _rule_drift(session: Session, project: Project) -> list[Drift]:
         .group_by(leases.c.item_id, leases.c.rater_id)
         .having(sa.func.count() > 1)
     ).all()
-    names = _external_ids(session, {r[0] for r in [*raters, *twice, *held]})
+    names = _external_ids(session, {r[0] for r in [*raters, *pairs, *twice, *held]})
     slug = project.slug
     return (
-        [Drift(slug, names[i], "raters", n, cap) for i, n in raters]
+        [Drift(slug, names[i], "raters", n, want) for i, n, want in raters]
+        + [
+            Drift(slug, names[i], f"raters on pair {pair}", n, project.overlap)
+            for i, n, pair in pairs
+        ]
         + [Drift(slug, names[i], "judgments", n, 1, rater) for i, rater, n in twice]
         + [Drift(slug, names[i], "active leases", n, 1, rater) for i, rater, n in held]
     )

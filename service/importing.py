@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlmodel import Session, select
 
-from service import leases
+from service import leases, slots
 from service.errors import InvalidInput
 from service.json_depth import json_problem, loads, too_deep
 from service.models import ImportBatch, Item, Judgment, Project, Response, utcnow
+from service.pairs import PairSet
 from service.schemas import ItemRowSchema, flatten_messages
 from service.shapes import to_native
 
@@ -244,6 +245,10 @@ def import_items(
         if isinstance(row, list):
             fail(row)
             continue
+        refused = _check_reference(project, row)
+        if refused:
+            fail([refused])
+            continue
         ext = row.data["id"]
         if ext in seen:
             fail([RowError(line, "id", f"duplicate id {ext!r} earlier in this batch", ext)])
@@ -279,6 +284,15 @@ def import_items(
     session.flush()
     result.batch_id = batch.id
     return result
+
+
+def _check_reference(project: Project, row: _Row) -> RowError | None:
+    """Refuse an item without the response a "reference" project compares all others with."""
+    reference = project.pair_reference
+    if project.pairs != PairSet.REFERENCE or reference in [r["id"] for r in row.data["responses"]]:
+        return None
+    message = f"no response {reference!r}: the project compares every response with it"
+    return RowError(row.line, "responses", message, row.data["id"])
 
 
 def _item_values(project: Project, batch: ImportBatch, row: _Row) -> dict[str, Any]:
@@ -346,6 +360,7 @@ def _write_chunk(
     errors: list[RowError] = []
     fresh: list[_Row] = []
     replaced: list[tuple[int, _Row]] = []
+    touched: list[int] = []  # new items
     for row in chunk:
         ext = row.data["id"]
         if ext not in existing:
@@ -394,7 +409,14 @@ def _write_chunk(
         # RETURNING makes SQLAlchemy batch the rows into multi-VALUES statements on
         # every backend (psycopg's plain executemany sends one INSERT per row).
         session.execute(_RESPONSES.insert().returning(_RESPONSES.c.id), responses)
+        touched = list(inserted)
         result.created += len(fresh)
+    # Responses written: the items' pair units follow from their new count.
+    slots.set_units(
+        session=session,
+        project=project,
+        item_ids=[item_id for item_id, _ in replaced] + touched,
+    )
     return errors
 
 

@@ -147,7 +147,7 @@ def _lease_and_project(
 def _retake(session: Session, lease: Assignment, project: Project, refusal: str) -> None:
     """Give an expired lease its slot back if nobody took it meanwhile, else refuse."""
     counters = slots.lock(session=session, item_id=lease.item_id)
-    if not counters.is_gold and counters.taken >= project.overlap:
+    if not slots.room_for(session=session, project=project, counters=counters, lease=lease):
         raise Conflict(refusal)
     slots.change(session=session, item_id=lease.item_id, overlap=project.overlap, taken=1)
     lease.status = "active"

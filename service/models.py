@@ -167,6 +167,10 @@ class Project(SQLModel, table=True):
     lease_minutes: int = Field(default=30)
     # "complete-first" finishes items before starting new ones; "spread" does the opposite.
     order_strategy: str = Field(default="complete-first", max_length=16)
+    # Pairwise: which pairs of an item are collected, each by ``overlap`` raters
+    # (``pairs.PairSet``); "reference" pairs every response with ``pair_reference``.
+    pairs: str = Field(default="all", max_length=16, sa_column_kwargs={"server_default": "all"})
+    pair_reference: str | None = Field(default=None, max_length=200)
     gold_rate: float = Field(default=0.0)
     qualification_items: int = Field(default=0)
     qualification_threshold: float = Field(default=0.8)
@@ -509,7 +513,8 @@ class ItemSlots(SQLModel, table=True):
     Kept in step with ``item`` by database triggers (migration assign1), so every way of
     writing items (ORM, bulk import, raw SQL) is covered. ``taken`` counts submitted
     judgments plus leases not yet expired by the sweep; ``open`` is true while a real
-    (non-gold), unflagged item still wants raters.
+    (non-gold), unflagged item still wants raters: ``taken`` below its capacity,
+    ``units`` × the project's overlap (``slots.capacity``).
     """
 
     __tablename__ = "item_slots"
@@ -536,6 +541,9 @@ class ItemSlots(SQLModel, table=True):
     taken: int = Field(default=0)
     skips: int = Field(default=0)
     open: bool = Field(default=True)
+    # Pair units the item is collected on (``pairs.units``): 1 unless a pairwise item has
+    # more than two responses. Set at import (``slots.set_units``), 1 when inserted.
+    units: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     # A random number fixed at import: the "then random" tie-break, served by the index.
     rand: float = Field(default=0.0)
 

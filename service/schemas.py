@@ -18,6 +18,7 @@ from marshmallow import (
 
 from service import labels
 from service.models import Mode, ProjectStatus, Scale
+from service.pairs import PairSet
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 IDENT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -208,6 +209,12 @@ class ProjectSchema(Schema):
     order_strategy = fields.String(
         load_default="complete-first", validate=validate.OneOf(["complete-first", "spread"])
     )
+    pairs = fields.String(
+        load_default=PairSet.ALL.value, validate=validate.OneOf([p.value for p in PairSet])
+    )
+    pair_reference = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(1, 200)
+    )
     gold_rate = StrictFloat(load_default=0.0, validate=validate.Range(0, 1))
     qualification_items = StrictInteger(load_default=0, validate=validate.Range(0, 1000))
     qualification_threshold = StrictFloat(load_default=0.8, validate=validate.Range(0, 1))
@@ -219,6 +226,19 @@ class ProjectSchema(Schema):
     )
     skip_flag_threshold = StrictInteger(load_default=3, validate=validate.Range(1, 1000))
     created_at = fields.DateTime(dump_only=True)
+
+    @validates_schema
+    def _check_pairs(self, data: dict[str, Any], **_: Any) -> None:
+        pair_set, reference = data.get("pairs", PairSet.ALL), data.get("pair_reference")
+        if pair_set != PairSet.ALL and data.get("mode", Mode.PAIRWISE) != Mode.PAIRWISE:
+            raise ValidationError("only pairwise projects choose their pairs", "pairs")
+        if pair_set == PairSet.REFERENCE and reference is None:
+            raise ValidationError(
+                "name the response every other is compared with (its id in each item)",
+                "pair_reference",
+            )
+        if pair_set != PairSet.REFERENCE and reference is not None:
+            raise ValidationError("only with pairs 'reference'", "pair_reference")
 
     @validates_schema
     def _check_rubric_names(self, data: dict[str, Any], **_: Any) -> None:

@@ -4,7 +4,8 @@
 database triggers (migration assign1). ``taken`` counts submitted judgments plus
 leases still marked active; a lease past its expiry keeps its slot until
 ``sweep_expired`` (run at every "next item") marks it expired and gives the slot back.
-``open`` is true while a real, unflagged item still wants raters, so the index
+``open`` is true while a real, unflagged item still wants raters (``taken`` below its
+``capacity``: the project's overlap on each of its pair units), so the index
 ``(project_id, open, priority, taken, rand)`` serves the hand-out order directly.
 
 Lock order, to rule out deadlocks on PostgreSQL: an assignment row before an
@@ -24,8 +25,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
+from service import pairs
 from service.db import is_sqlite
-from service.models import Assignment, AuditEvent, ItemSlots, Project, utcnow
+from service.models import Assignment, AuditEvent, ItemSlots, Project, Response, utcnow
 
 SLOTS = ItemSlots.__table__
 LEASES = Assignment.__table__
@@ -53,16 +55,26 @@ def allowed_keys(*, session: Session, project: Project, expertise: list[str]) ->
     return [k for k in keys if not k or set(k.split("|")) <= mine]
 
 
-def open_rule(taken: Any, overlap: Any) -> sa.ColumnElement[bool]:
-    """Return ``open`` for a count of slots taken: a real, unflagged item below its overlap.
+def capacity(units: Any, overlap: Any) -> Any:
+    """Return how many raters an item wants: ``overlap`` on each of its pair units.
+
+    Works on numbers and on SQL expressions alike (``capacity(SLOTS.c.units, overlap)``).
+    """
+    return units * overlap
+
+
+def open_rule(taken: Any, overlap: Any, units: Any = SLOTS.c.units) -> sa.ColumnElement[bool]:
+    """Return ``open`` for a count of slots taken: a real, unflagged item below its capacity.
 
     The one definition: the hand-out statements and the recount (``recounted``) both use it.
     """
-    return sa.and_(taken < overlap, sa.not_(SLOTS.c.is_gold), sa.not_(SLOTS.c.flagged))
+    return sa.and_(
+        taken < capacity(units, overlap), sa.not_(SLOTS.c.is_gold), sa.not_(SLOTS.c.flagged)
+    )
 
 
-def _open_after(delta: Any, overlap: Any) -> sa.ColumnElement[bool]:
-    return open_rule(SLOTS.c.taken + delta, overlap)
+def _open_after(delta: Any, overlap: Any, units: Any = SLOTS.c.units) -> sa.ColumnElement[bool]:
+    return open_rule(SLOTS.c.taken + delta, overlap, units)
 
 
 # Hot statements are built once: building a statement costs SQLAlchemy several times
@@ -354,4 +366,56 @@ def _rewrite(session: Session, rows: Sequence[Any]) -> None:
             sa.update(SLOTS)
             .where(SLOTS.c.item_id == row.item_id)
             .values(taken=row.want_taken, skips=row.want_skips, open=bool(row.want_open))
+        )
+
+
+_HOLDING_ORDERS = sa.select(LEASES.c.shown_order).where(
+    LEASES.c.item_id == sa.bindparam("item_id"),
+    LEASES.c.status.in_(HOLDING),
+    LEASES.c.id != sa.bindparam("lease_id"),
+)
+
+
+def room_for(*, session: Session, project: Project, counters: ItemSlots, lease: Assignment) -> bool:
+    """Return whether a lease that gave its slot back may take one again.
+
+    The item must be below its capacity and, in pairwise projects, the lease's own pair
+    unit below the overlap: another rater may have taken the freed slot on that unit.
+    ``counters`` must be locked (``lock``).
+    """
+    if counters.is_gold:
+        return True
+    if counters.taken >= capacity(counters.units, project.overlap):
+        return False
+    if project.mode != "pairwise" or counters.units == 1:
+        return True
+    orders = session.execute(_HOLDING_ORDERS, {"item_id": lease.item_id, "lease_id": lease.id})
+    unit = frozenset(lease.shown_order[:2])
+    return pairs.coverage(orders.scalars().all())[unit] < project.overlap
+
+
+def set_units(*, session: Session, project: Project, item_ids: list[int]) -> None:
+    """Count the pair units of these items from their responses and reopen them to match.
+
+    Items start with one unit (the triggers insert them before their responses exist);
+    only pairwise items with more than two responses have more.
+    """
+    if project.mode != "pairwise" or not item_ids:
+        return
+    counts = dict(
+        session.execute(
+            sa.select(Response.item_id, sa.func.count())
+            .where(Response.item_id.in_(item_ids))
+            .group_by(Response.item_id)
+        ).all()
+    )
+    by_units: dict[int, list[int]] = {}
+    for item_id in sorted(set(item_ids)):
+        units = max(pairs.unit_count(counts.get(item_id, 2), project.pairs), 1)
+        by_units.setdefault(units, []).append(item_id)
+    for units, ids in sorted(by_units.items()):
+        session.execute(
+            sa.update(SLOTS)
+            .where(SLOTS.c.item_id.in_(ids))
+            .values(units=units, open=_open_after(0, project.overlap, units))
         )

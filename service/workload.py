@@ -28,14 +28,14 @@ from service.models import (
 ITEM_STATES = ("wanted", "leased", "done", "flagged", "gold")
 
 
-def _state(item: Item, overlap: int, leased: int, done: int) -> str:
+def _state(item: Item, wanted: int, leased: int, done: int) -> str:
     if item.is_gold:
         return "gold"
     if item.flagged:
         return "flagged"
-    if done >= overlap:
+    if done >= wanted:
         return "done"
-    return "leased" if done + leased >= overlap else "wanted"
+    return "leased" if done + leased >= wanted else "wanted"
 
 
 def item_states(
@@ -43,9 +43,10 @@ def item_states(
 ) -> list[dict[str, Any]]:
     """Return every item with its wanted, leased, done and skipped counts and its state.
 
-    "wanted": it still needs raters; "leased": every open slot is leased; "done":
-    overlap reached; "flagged": withheld after too many skips; "gold": a gold item
-    (served to any number of raters, never counted towards overlap).
+    "wanted": it still needs raters (``overlap`` on each of its pair units); "leased":
+    every open slot is leased; "done": all of them judged; "flagged": withheld after
+    too many skips; "gold": a gold item (served to any number of raters, never counted
+    towards overlap).
     """
     if state is not None and state not in ITEM_STATES:
         raise InvalidInput(
@@ -74,10 +75,18 @@ def item_states(
             )
         elif status in ("submitted", "skipped"):
             counts[item_id][status] += 1
+    units = dict(
+        session.execute(
+            sa.select(slots.SLOTS.c.item_id, slots.SLOTS.c.units).where(
+                slots.SLOTS.c.project_id == project.id
+            )
+        ).all()
+    )
     out = []
     for item in session.exec(select(Item).where(Item.project_id == project.id).order_by(Item.id)):
         c = counts[item.id]
-        current = _state(item, project.overlap, c["leased"], c["submitted"])
+        wanted = slots.capacity(units.get(item.id, 1), project.overlap)
+        current = _state(item, wanted, c["leased"], c["submitted"])
         if state is not None and current != state:
             continue
         out.append(
@@ -89,7 +98,7 @@ def item_states(
                 "expertise": item.expertise,
                 "is_gold": item.is_gold,
                 "flagged": item.flagged,
-                "wanted": None if item.is_gold else project.overlap,
+                "wanted": None if item.is_gold else wanted,
                 "leased": c["leased"],
                 "done": c["submitted"],
                 "skipped": c["skipped"],

@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from service import db
 from service.models import Assignment, Item, ItemSlots, Project, User, utcnow
+from tests.factories import insert_as_of
 
 
 def test_upgrade_counts_existing_leases(database_url):
@@ -17,8 +18,9 @@ def test_upgrade_counts_existing_leases(database_url):
         db.downgrade(engine, "0001")
         with Session(engine) as s:
             project = Project(slug="old", name="Old", overlap=2)
+            insert_as_of(s, project)  # the table as it was then, without later columns
             rater, other = User(username="r1"), User(username="r2")
-            s.add_all([project, rater, other])
+            s.add_all([rater, other])
             s.flush()
             items = [
                 Item(project_id=project.id, external_id=ext, content_hash=ext, expertise=tags)

@@ -195,14 +195,17 @@ def test_qualification_without_gold_items_says_so(desk, make):
     )
 
 
-def test_pairs_cover_every_pair_and_counterbalance_sides(desk, make):
-    project = make.project(overlap=12, mode="pairwise")
+@pytest.mark.parametrize("order", ["complete-first", "spread"])
+def test_pairs_cover_every_pair_and_counterbalance_sides(desk, make, order):
+    project = make.project(overlap=2, mode="pairwise", order_strategy=order)
     (item,) = make.items(project, [item_row(n_responses=4)])
     shown = []
-    for rater in _raters(make, 12):
+    raters = _raters(make, 13)
+    for rater in raters[:12]:
         lease = desk.next(project, rater)
         shown.append(tuple(lease.shown_order))
         desk.submit(lease, rater)
+    assert isinstance(desk.next(project, raters[12]), assignment.NoWork)  # 6 pairs × 2 raters
     assert Counter(frozenset(p) for p in shown) == {
         frozenset(p): 2
         for p in [("a", "b"), ("a", "c"), ("a", "d"), ("b", "c"), ("b", "d"), ("c", "d")]

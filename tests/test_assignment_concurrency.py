@@ -1,8 +1,8 @@
 """Many threads and processes at once taking and submitting work, on both databases.
 
-Afterwards: no item over its overlap, no rater twice on an item, no submission lost
-or stored twice, the counters equal to a recount, and, once abandoned leases have
-expired, every slot filled.
+Afterwards: no pair unit of an item over its overlap, no rater twice on an item, no
+submission lost or stored twice, the counters equal to a recount, and, once abandoned
+leases have expired, every slot filled: each pair unit with exactly `overlap` raters.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import random
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
 from multiprocessing import get_context
@@ -26,7 +27,9 @@ from service.models import Assignment, Judgment, Project, User, utcnow
 from tests.factories import item_row
 
 OVERLAP = 3
-ITEMS = 24
+ITEMS = 8
+RESPONSES = 3  # so 3 pair units per item, each wanting OVERLAP raters
+UNITS = 3
 
 
 def _work(app: Any, project_id: int, rater_ids: list[int], abandon: float, seed: int) -> dict:
@@ -116,12 +119,13 @@ def _hammer(app: Any, database_url: str, project_id: int, raters: list[int], aba
 def _check(app: Any, project_id: int, created: list[str], *, exact: bool) -> None:
     with app.app_context():
         s = db.session()
-        per_item = dict(
-            s.execute(sa.select(Judgment.item_id, sa.func.count()).group_by(Judgment.item_id)).all()
+        per_unit = Counter(
+            (item_id, frozenset(shown))
+            for item_id, shown in s.execute(sa.select(Judgment.item_id, Judgment.shown_order))
         )
-        assert max(per_item.values()) <= OVERLAP
+        assert max(per_unit.values()) <= OVERLAP
         if exact:
-            assert len(per_item) == ITEMS and set(per_item.values()) == {OVERLAP}
+            assert len(per_unit) == ITEMS * UNITS and set(per_unit.values()) == {OVERLAP}
         pairs = s.execute(
             sa.select(Judgment.item_id, Judgment.rater_id, sa.func.count())
             .group_by(Judgment.item_id, Judgment.rater_id)
@@ -140,7 +144,7 @@ def _check(app: Any, project_id: int, created: list[str], *, exact: bool) -> Non
 
 def test_hammering_keeps_overlap_exact(app, database_url, make):
     project = make.project(overlap=OVERLAP, mode="pairwise", scale="binary")
-    make.items(project, [item_row(n_responses=3) for _ in range(ITEMS)])
+    make.items(project, [item_row(n_responses=RESPONSES) for _ in range(ITEMS)])
     raters = [make.user().id for _ in range(16)]
     results = _hammer(app, database_url, project.id, raters, abandon=0.1)
     created = [c for r in results for c in r["created"]]

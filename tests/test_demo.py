@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -12,6 +13,8 @@ import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
 from urllib.parse import urlencode
+
+from service.demo import load_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,3 +73,31 @@ def test_serve_demo_answers_readyz_and_demo_logins_work(tmp_path):
         proc.terminate()
         proc.wait(timeout=20)
         proc.stdout.close()
+
+
+def test_every_demo_project_shows_agreement(app, client, make):
+    """The demo's sample judgments give every project defined agreement, kappa and disputes."""
+    lines = list(load_demo(prompts_dir=app.config["PROMPTS_DIR"]))
+    assert re.search(r"Sample judgments by 2 simulated raters: [1-9]\d* new", "\n".join(lines))
+    assert "Sample judgments by 2 simulated raters: 0 new." in list(
+        load_demo(prompts_dir=app.config["PROMPTS_DIR"])
+    )  # loading again judges nothing twice
+    _, secret = make.token(make.user("admin"), ["stats"])
+    headers = {"Authorization": f"Bearer {secret}"}
+    slugs = [c["slug"] for c in json.loads((ROOT / "prompts/demo/projects.json").read_text())]
+    assert len(slugs) == 4
+    for slug in slugs:
+
+        def report(name: str, slug: str = slug) -> dict:
+            response = client.get(f"/api/v1/projects/{slug}/stats/{name}", headers=headers)
+            assert response.status_code == 200, response.get_json()
+            return response.get_json()
+
+        agreement = report("agreement")
+        stats = agreement["overall"] + [s for d in agreement["dimensions"] for s in d["stats"]]
+        assert stats, slug
+        undefined = [(s["key"], s["on"], s["stat"]) for s in stats if s["stat"]["value"] is None]
+        assert undefined == [], slug
+        kappa = report("kappa")
+        assert kappa["defined_pairs"] == 1 and kappa["median_kappa"] is not None, slug
+        assert report("items")["compared_items"] > 0, slug

@@ -208,3 +208,23 @@ def test_a_claim_during_a_repair_is_not_lost(app, desk, make, database_url, monk
     assert isinstance(claim, assignment.NoWork)
     assert _slot(app, item.id) == (1, 0, True)
     assert desk.next(project, second).item_id == item.id  # once the repair is done
+
+
+def test_a_pair_judged_past_overlap_is_reported(app, desk, make, client, admin_headers):
+    """An item of three pairs has room for 3 raters at overlap 1, but each pair for one."""
+    project = make.project("pw", mode="pairwise", overlap=1)
+    (item,) = make.items(project, [item_row("q1", n_responses=3)])
+    for name in ("dee", "eve"):
+        make.judgment(item, make.user(username=name), preferred="a", shown=["b", "a"])
+    r = client.get("/api/v1/doctor?project=pw", headers=admin_headers)
+    assert r.get_json()["drift"] == [
+        {
+            "project": "pw",
+            "item": "q1",
+            "counter": "raters on pair a/b",
+            "stored": 2,
+            "expected": 1,
+            "rater_id": None,
+            "repairable": False,
+        }
+    ]

@@ -105,9 +105,9 @@ def cost_report(
     spend = float(cost[priced].sum()) if priced.any() else None
     per_judgment = spend / int(priced.sum()) if spend is not None else None
     judged = per_item(items.id, cols.item)
-    finished = items.id[~items.gold & (judged >= project.overlap)]
+    finished = items.id[~items.gold & (judged >= items.wanted)]
     on_finished = np.isin(cols.item, finished) & priced
-    remaining = int(np.maximum(project.overlap - judged[~items.gold], 0).sum())
+    remaining = int(np.maximum(items.wanted - judged, 0)[~items.gold].sum())
     return {
         "skipped_rows": cols.skipped,
         "rates": rates.as_dict(),

@@ -12,7 +12,8 @@ from sqlmodel import Session
 from service.dashboards.columns import fetch_columns
 from service.dashboards.conditions import gold_filter, item_filters
 from service.dashboards.filters import Filters
-from service.models import Item, Project, Response, User
+from service.models import Item, ItemSlots, Project, Response, User
+from service.slots import capacity
 
 
 @dataclass(frozen=True)
@@ -22,20 +23,26 @@ class ItemColumns:
     id: np.ndarray
     external_id: np.ndarray  # object array
     gold: np.ndarray  # bool
+    wanted: np.ndarray  # int: raters the item wants, ``overlap`` on each pair unit
 
 
 def load_items(*, session: Session, project: Project, filters: Filters) -> ItemColumns:
     """Load the project's items that pass the tag and gold filters."""
-    query = sa.select(Item.id, Item.external_id, Item.is_gold).where(
-        Item.project_id == project.id,
-        *gold_filter(Item.is_gold, filters),
-        *item_filters(filters),
+    query = (
+        sa.select(Item.id, Item.external_id, Item.is_gold, ItemSlots.units)
+        .join(ItemSlots, ItemSlots.item_id == Item.id)
+        .where(
+            Item.project_id == project.id,
+            *gold_filter(Item.is_gold, filters),
+            *item_filters(filters),
+        )
     )
-    _, cols = fetch_columns(session, query.order_by(Item.id), 3)
+    _, cols = fetch_columns(session, query.order_by(Item.id), 4)
     return ItemColumns(
         id=np.array(cols[0], dtype=np.int64),
         external_id=np.array(cols[1], dtype=object),
         gold=np.array(cols[2], dtype=bool),
+        wanted=capacity(np.array(cols[3], dtype=np.int64), project.overlap),
     )
 
 

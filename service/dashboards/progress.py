@@ -24,8 +24,8 @@ def progress_report(
 ) -> dict[str, Any]:
     """Return items complete / in progress / untouched, judgments per day, skips and the ETA.
 
-    An item is complete once it has ``overlap`` current judgments and in progress while it has
-    fewer or a live lease. Gold items are counted apart: they are not rated to an overlap.
+    An item is complete once it has ``overlap`` current judgments on each of its pair units and
+    in progress while it has fewer or a live lease. Gold items are counted apart: they are not rated to an overlap.
     """
     now = now or utcnow()
     cols = load_judgments(
@@ -39,9 +39,9 @@ def progress_report(
     judged = per_item(items.id, cols.item)
     live = per_item(items.id, leases.item[_live(leases.status, leases.expires, now)])
     regular = ~items.gold
-    complete = regular & (judged >= project.overlap)
+    complete = regular & (judged >= items.wanted)
     started = regular & ~complete & ((judged > 0) | (live > 0))
-    remaining = int(np.maximum(project.overlap - judged[regular], 0).sum())
+    remaining = int(np.maximum(items.wanted - judged, 0)[regular].sum())
     skipped = leases.status == "skipped"
     submitted = sum(n for (_, status), n in counts.items() if status == "submitted")
     reference = min(now, filters.end()) if filters.end() else now
