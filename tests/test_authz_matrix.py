@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -480,56 +480,54 @@ def _outcome(response: Any) -> str:
     return str(response.status_code)
 
 
-def test_each_role_gets_what_the_matrix_says(app, world):
+def _calls(app: Flask, world: World) -> Iterator[tuple[str, Any, Any, str, str, str, Any]]:
+    """Yield (key, spec, access, method, path, role, expected) for every classified call."""
     routes = _routes(app)
-    wrong = []
     for key, spec in MATRIX.items():
         if key not in routes:
             continue  # reported by test_every_route_is_classified
         method, rule = key.split(" ", 1)
-        view = app.view_functions[routes[key].endpoint]
-        scope = view.access.scope
+        access = app.view_functions[routes[key].endpoint].access
         for role, expected in zip(ROLES, spec.expect, strict=True):
-            client, headers = _client(app, world, role, scope)
             path = spec.path(world, role) if callable(spec.path) else (spec.path or rule)
-            kwargs: dict[str, Any] = {"headers": headers}
-            if spec.json is not None:
-                kwargs["json"] = spec.json
-            if spec.data is not None:
-                kwargs["data"] = spec.data(world, role)
-            if spec.content_type:
-                kwargs["content_type"] = spec.content_type
-            response = client.open(path, method=method, **kwargs)
-            got = _outcome(response)
-            response.close()
-            if got != expected:
-                wrong.append(f"{key} as {role}: expected {expected}, got {got}")
+            yield key, spec, access, method, path, role, expected
+
+
+def _call(app: Flask, world: World, role: str, access: Any, method: str, path: str, **kw: Any):
+    client, headers = _client(app, world, role, access.scope)
+    response = client.open(path, method=method, headers=headers, **kw)
+    got = _outcome(response)
+    response.close()
+    return got
+
+
+def test_each_role_gets_what_the_matrix_says(app, world):
+    wrong = []
+    for key, spec, access, method, path, role, expected in _calls(app, world):
+        kwargs: dict[str, Any] = {}
+        if spec.json is not None:
+            kwargs["json"] = spec.json
+        if spec.data is not None:
+            kwargs["data"] = spec.data(world, role)
+        if spec.content_type:
+            kwargs["content_type"] = spec.content_type
+        got = _call(app, world, role, access, method, path, **kwargs)
+        if got != expected:
+            wrong.append(f"{key} as {role}: expected {expected}, got {got}")
     assert not wrong, "\n".join(wrong)
 
 
 def test_refusal_comes_before_validation(app, world):
     # A caller without the right to a route gets its 401/403 even with a malformed body
     # and query: a 422 would describe the route's schema to them.
-    routes = _routes(app)
     wrong = []
-    for key, spec in MATRIX.items():
-        if key not in routes:
+    for key, _, access, method, path, role, expected in _calls(app, world):
+        if access.public or expected not in ("401", "403", "login"):
             continue
-        method, rule = key.split(" ", 1)
-        access = app.view_functions[routes[key].endpoint].access
-        if access.public:
-            continue
-        for role, expected in zip(ROLES, spec.expect, strict=True):
-            if expected not in ("401", "403", "login"):
-                continue
-            client, headers = _client(app, world, role, access.scope)
-            path = spec.path(world, role) if callable(spec.path) else (spec.path or rule)
-            path += ("&" if "?" in path else "?") + "page=-1&limit=not-a-number&update=maybe"
-            response = client.open(path, method=method, headers=headers, json=["malformed"])
-            got = _outcome(response)
-            response.close()
-            if got != expected:
-                wrong.append(f"{key} as {role}: expected {expected}, got {got}")
+        path += ("&" if "?" in path else "?") + "page=-1&limit=not-a-number&update=maybe"
+        got = _call(app, world, role, access, method, path, json=["malformed"])
+        if got != expected:
+            wrong.append(f"{key} as {role}: expected {expected}, got {got}")
     assert not wrong, "\n".join(wrong)
 
 
