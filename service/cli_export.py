@@ -132,7 +132,8 @@ def export_command(output: str, card: str | None, allow_empty: bool, **given: An
     """Export judgments as a trainer-ready preference dataset (JSON Lines)."""
     data = {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()}
     data = {k: v for k, v in data.items() if v is not None and v != []}
-    to_stdout, paths = output == "-", {}
+    to_stdout = output == "-"
+    paths: dict[str, Path] = {}
     try:
         options = parse_options(data)
         if to_stdout and options.split and not options.part:
@@ -141,7 +142,7 @@ def export_command(output: str, card: str | None, allow_empty: bool, **given: An
             raise click.UsageError("Writing to standard output: give --card PATH.")
         parts = options.split_names()
         single = not options.split or options.part
-        paths = {p: Path(output if single else part_filename(output, p)) for p in parts}  # type: ignore[misc]
+        paths = {p: Path(output if single else part_filename(output, p)) for p in parts}
         progress = _Progress(enabled=not to_stdout)
         with ExitStack() as stack:
             if to_stdout:
