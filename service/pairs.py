@@ -22,11 +22,16 @@ from __future__ import annotations
 import enum
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import combinations
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 Pair = tuple[str, str]
+# A unit an item is collected on, as the set of its responses: a pair, or the whole item.
+Unit = frozenset[str]
 
 
 class PairSet(enum.StrEnum):
@@ -59,6 +64,55 @@ def unit_count(n_responses: int, pair_set: str = PairSet.ALL) -> int:
     if pair_set == PairSet.REFERENCE:
         return n_responses - 1
     return n_responses * (n_responses - 1) // 2
+
+
+def item_units(
+    ids: Sequence[str],
+    *,
+    pairwise: bool,
+    pair_set: str = PairSet.ALL,
+    reference: str | None = None,
+    gold: bool = False,
+) -> list[Unit]:
+    """Return the units an item is collected on, each wanting ``overlap`` judgments.
+
+    A pairwise item has its pair units (``units``); a ranking or rating item, and a gold
+    item (served to any number of raters, on the pairs its answer knows), is one unit.
+    """
+    if not pairwise or gold or len(ids) < 2:
+        return [frozenset(ids)]
+    return [frozenset(p) for p in units(ids, pair_set, reference)]
+
+
+def unit_of(shown: Sequence[str], of: Sequence[Unit]) -> int | None:
+    """Return the index in ``of`` of the unit a judgment that showed ``shown`` belongs to.
+
+    An item of one unit takes every judgment; otherwise a judgment belongs to the pair it
+    showed, and to no unit (None) when the item does not collect that pair.
+    """
+    if len(of) == 1:
+        return 0
+    pair = frozenset(shown[:2])
+    return next((k for k, unit in enumerate(of) if unit == pair), None)
+
+
+def unit_counts(of: Sequence[Unit], shown: Iterable[Sequence[str]]) -> list[int]:
+    """Count the judgments on each unit of ``of``, given what each judgment showed."""
+    counts = [0] * len(of)
+    for order in shown:
+        k = unit_of(order, of)
+        if k is not None:
+            counts[k] += 1
+    return counts
+
+
+def missing(counts: npt.ArrayLike, overlap: int) -> np.ndarray:
+    """Return how many more judgments each unit wants; an item is complete when all are 0.
+
+    The one rule of completeness: every unit needs ``overlap`` judgments of its own (a unit
+    judged past overlap makes up for no other). Works element-wise on arrays of counts.
+    """
+    return np.maximum(overlap - np.asarray(counts, dtype=np.int64), 0)
 
 
 def gold_pairs(ids: Sequence[str], gold: dict[str, Any] | None) -> list[Pair]:

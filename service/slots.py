@@ -419,3 +419,27 @@ def set_units(*, session: Session, project: Project, item_ids: list[int]) -> Non
             .where(SLOTS.c.item_id.in_(ids))
             .values(units=units, open=_open_after(0, project.overlap, units))
         )
+
+
+def split_units(*, session: Session, project: Project) -> dict[int, list[pairs.Unit]]:
+    """Return the pair units of the project's items that have several (``pairs.item_units``).
+
+    Every other item is one unit, which takes all of its judgments.
+    """
+    if project.mode != "pairwise":
+        return {}
+    rows = session.execute(
+        sa.select(Response.item_id, Response.external_id)
+        .join(SLOTS, SLOTS.c.item_id == Response.item_id)
+        .where(SLOTS.c.project_id == project.id, SLOTS.c.units > 1, sa.not_(SLOTS.c.is_gold))
+        .order_by(Response.item_id, Response.position, Response.id)
+    )
+    ids: dict[int, list[str]] = {}
+    for item_id, rid in rows:
+        ids.setdefault(item_id, []).append(rid)
+    return {
+        item_id: pairs.item_units(
+            rids, pairwise=True, pair_set=project.pairs, reference=project.pair_reference
+        )
+        for item_id, rids in ids.items()
+    }

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service import slots
+from service import pairs, slots
 from service.errors import Conflict, InvalidInput, NotFound
 from service.leases import audit
 from service.models import (
@@ -28,14 +28,16 @@ from service.models import (
 ITEM_STATES = ("wanted", "leased", "done", "flagged", "gold")
 
 
-def _state(item: Item, wanted: int, leased: int, done: int) -> str:
+def _state(item: Item, done: int, held: int) -> str:
+    """Return an item's state from the judgments it still wants once its submitted leases
+    (``done``), or also its live ones (``held``), are counted (``pairs.missing``)."""
     if item.is_gold:
         return "gold"
     if item.flagged:
         return "flagged"
-    if done >= wanted:
+    if not done:
         return "done"
-    return "leased" if done + leased >= wanted else "wanted"
+    return "leased" if not held else "wanted"
 
 
 def item_states(
@@ -56,25 +58,33 @@ def item_states(
     now = utcnow()
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     live: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    # What each submitted and live lease showed, for items of several pair units.
+    shown: dict[int, dict[str, list[list[str]]]] = defaultdict(lambda: defaultdict(list))
+    split = slots.split_units(session=session, project=project)
     rows = session.execute(
         sa.select(
             Assignment.id,
             Assignment.item_id,
             Assignment.status,
             Assignment.expires_at,
+            Assignment.shown_order,
             User.username,
         )
         .join(User, User.id == Assignment.rater_id)
         .where(Assignment.project_id == project.id)
     )
-    for lease_id, item_id, status, expires_at, username in rows:
+    for lease_id, item_id, status, expires_at, order, username in rows:
         if status == "active" and expires_at > now:
             counts[item_id]["leased"] += 1
             live[item_id].append(
                 {"id": lease_id, "rater": username, "expires_at": expires_at.isoformat()}
             )
+            if item_id in split:
+                shown[item_id]["leased"].append(order or [])
         elif status in ("submitted", "skipped"):
             counts[item_id][status] += 1
+            if item_id in split and status == "submitted":
+                shown[item_id]["submitted"].append(order or [])
     units = dict(
         session.execute(
             sa.select(slots.SLOTS.c.item_id, slots.SLOTS.c.units).where(
@@ -86,7 +96,7 @@ def item_states(
     for item in session.exec(select(Item).where(Item.project_id == project.id).order_by(Item.id)):
         c = counts[item.id]
         wanted = slots.capacity(units.get(item.id, 1), project.overlap)
-        current = _state(item, wanted, c["leased"], c["submitted"])
+        current = _state(item, *_missing(split.get(item.id), shown[item.id], c, project.overlap))
         if state is not None and current != state:
             continue
         out.append(
@@ -106,6 +116,22 @@ def item_states(
             }
         )
     return out
+
+
+def _missing(
+    units: list[pairs.Unit] | None,
+    shown: dict[str, list[list[str]]],
+    counts: dict[str, int],
+    overlap: int,
+) -> tuple[int, int]:
+    """Return the judgments an item still wants after its submitted leases, and after its
+    submitted and live ones; ``units`` None for an item of one unit."""
+    if units is None:
+        done, held = [counts["submitted"]], [counts["submitted"] + counts["leased"]]
+    else:
+        done = pairs.unit_counts(units, shown["submitted"])
+        held = pairs.unit_counts(units, shown["submitted"] + shown["leased"])
+    return int(pairs.missing(done, overlap).sum()), int(pairs.missing(held, overlap).sum())
 
 
 def set_overlap(*, session: Session, project: Project, overlap: int, admin: User) -> Project:

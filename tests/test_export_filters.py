@@ -17,6 +17,7 @@ from service.export import Export, parse_options, rules
 from service.models import AuditEvent, Project, User
 from tests import export_dataset
 from tests.export_dataset import T0, export_bytes, export_rows
+from tests.factories import item_row
 
 
 @pytest.fixture
@@ -293,6 +294,63 @@ def test_complete_only(app, data):
         for r in export_rows(app, format="ranking", project="chat", complete_only=True)
     }
     assert items == {"c1"}  # overlap 3; c2 has one judgment
+
+
+def _pairwise_item(make: Any, n: int, **settings: Any) -> tuple[Project, Any]:
+    project = make.project(mode="pairwise", overlap=settings.pop("overlap", 2), **settings)
+    (item,) = make.items(project, [item_row("p1", n_responses=n)])
+    return project, item
+
+
+def _judge(make: Any, item: Any, pairs: list[str]) -> None:
+    """One new rater per pair shown ("ab": a left, b right), preferring the left one."""
+    for shown in pairs:
+        make.judgment(item, make.user(), shown=list(shown), preferred=shown[0])
+
+
+def _complete_only(app: Any, project: Project, fmt: str) -> tuple[list[str], Any]:
+    data, summary = export_bytes(app, format=fmt, project=project.slug, complete_only=True)
+    rows = [json.loads(line) for line in data.splitlines()]
+    if fmt == "raw":
+        return sorted("".join(r["shown_order"]) for r in rows), summary
+    if fmt == "ranking":
+        return [str(r["metadata"]["n_judgments"]) for r in rows], summary
+    return sorted("".join(r["metadata"]["response_ids"]) for r in rows), summary
+
+
+def test_complete_only_wants_overlap_on_every_pair_unit(app, make):
+    project, item = _pairwise_item(make, 3)  # pairs "all": ab, ac, bc, each wanting 2
+    _judge(make, item, ["ab", "ca"])  # overlap judgments in all, but no pair has 2
+    for fmt in ("dpo", "raw", "ranking"):
+        rows, summary = _complete_only(app, project, fmt)
+        assert (rows, dict(summary.dropped)) == ([], {"items_incomplete": 1})
+    _judge(make, item, ["ba", "ac", "bc", "cb"])
+    assert _complete_only(app, project, "dpo")[0] == ["ab", "ac", "ba", "bc", "ca", "cb"]
+    assert _complete_only(app, project, "ranking")[0] == ["6"]
+
+
+def test_complete_only_keeps_the_complete_pairs_in_pair_formats(app, make):
+    project, item = _pairwise_item(make, 3)
+    _judge(make, item, ["ab", "ba", "ca"])  # ab has its 2, ac one, bc none
+    rows, summary = _complete_only(app, project, "dpo")
+    assert rows == ["ab", "ba"]
+    assert dict(summary.dropped) == {"judgments_on_incomplete_pairs": 1}
+    assert summary.as_dict()["dropped_reasons"]["judgments_on_incomplete_pairs"]
+    assert _complete_only(app, project, "raw")[0] == ["ab", "ba"]
+    # A ranking sums up the whole item: it waits for every pair.
+    assert _complete_only(app, project, "ranking")[0] == []
+
+
+def test_complete_only_follows_round_robin_and_reference_pairs(app, make):
+    ring, item = _pairwise_item(make, 4, pairs="round_robin", overlap=1)  # ab, bc, cd, da
+    _judge(make, item, ["ab", "bc", "dc", "ca"])  # as many judgments as the item wants,
+    # but ca is no pair of the ring and da has none
+    assert _complete_only(app, ring, "dpo")[0] == ["ab", "bc", "dc"]
+    assert _complete_only(app, ring, "ranking")[0] == []
+    star, item = _pairwise_item(make, 3, pairs="reference", pair_reference="b", overlap=1)
+    _judge(make, item, ["ba", "ac"])  # units ba and bc; ac is no unit
+    assert _complete_only(app, star, "dpo")[0] == ["ba"]
+    assert _complete_only(app, star, "ranking")[0] == []
 
 
 def test_a_project_without_judgments_exports_nothing(app, make, data):

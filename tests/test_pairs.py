@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service import assignment, db, pairs, workload
+from service import assignment, db, pairs, slots, workload
 from service.errors import Conflict
 from service.models import Assignment, Item, ItemSlots, Judgment, Project, Response, User, utcnow
 from tests.factories import insert_as_of, item_row
@@ -80,6 +80,33 @@ def test_unit_count_is_the_number_of_units(pair_set):
         assert pairs.unit_count(n, pair_set) == len(units) == len(set(map(frozenset, units)))
         if pair_set == "round_robin" and n > 2:  # balanced: each response in exactly two
             assert Counter(r for u in units for r in u) == dict.fromkeys(ids, 2)
+
+
+def test_an_item_is_complete_when_every_unit_has_overlap():
+    ab, ac, bc = frozenset("ab"), frozenset("ac"), frozenset("bc")
+    every = pairs.item_units(["a", "b", "c"], pairwise=True)
+    assert every == [ab, ac, bc]
+    shown = [["a", "b"], ["b", "a"], ["c", "a"]]
+    assert pairs.unit_counts(every, shown) == [2, 1, 0]
+    # Overlap 2: ab is complete, ac wants one more, bc two; the extra on ab makes up for none.
+    assert pairs.missing(pairs.unit_counts(every, shown), 2).tolist() == [0, 1, 2]
+    assert pairs.missing(pairs.unit_counts(every, [*shown, ["a", "b"]]), 2).tolist() == [0, 1, 2]
+    # A pair the item does not collect counts on no unit.
+    star = pairs.item_units(["a", "b", "c"], pairwise=True, pair_set="reference", reference="a")
+    assert star == [ab, ac]
+    assert pairs.unit_of(["b", "c"], star) is None
+    assert pairs.unit_counts(star, [["b", "c"], ["b", "a"]]) == [1, 0]
+    # One unit (ranking, rating, gold, two responses) takes every judgment, whatever it showed.
+    for one in (
+        pairs.item_units(["a", "b", "c"], pairwise=False),
+        pairs.item_units(["a", "b", "c"], pairwise=True, gold=True),
+        pairs.item_units(["a", "b"], pairwise=True, pair_set="reference", reference="b"),
+        pairs.item_units(["a"], pairwise=False),
+    ):
+        assert len(one) == 1
+        assert pairs.unit_counts(one, [["c", "b", "a"], ["a", "b"], []]) == [3]
+    assert pairs.missing([3], 3).tolist() == [0]
+    assert pairs.missing([[1], [4]], 3).tolist() == [[2], [0]]  # element-wise on arrays
 
 
 # --- exact overlap per unit --------------------------------------------------------------------
@@ -365,6 +392,51 @@ def test_upgrade_gives_existing_items_their_units(database_url):
         db.upgrade(engine)
     finally:
         engine.dispose()
+
+
+def test_progress_and_cost_count_judgments_per_pair_unit(client, admin_token, make):
+    project = make.project(
+        slug="star", mode="pairwise", overlap=1, pairs="reference", pair_reference="a"
+    )
+    (item,) = make.items(project, [item_row("q1", n_responses=3)])  # units ab and ac
+    for shown in (["a", "b"], ["b", "c"]):  # as many as its capacity, but bc is no unit
+        make.judgment(item, make.user(), shown=shown, preferred=shown[0])
+    progress = client.get("/api/v1/projects/star/stats/progress", headers=admin_token).get_json()
+    assert progress["items"] == {
+        "total": 1,
+        "complete": 0,
+        "in_progress": 1,
+        "untouched": 0,
+        "gold": 0,
+    }
+    assert progress["pace"]["remaining_judgments"] == 1  # ac
+    cost = client.get("/api/v1/projects/star/stats/cost", headers=admin_token).get_json()
+    assert (cost["finished_items"], cost["remaining_judgments"]) == (0, 1)
+
+
+def test_item_state_is_done_once_every_pair_unit_is(app, make):
+    project = make.project(mode="pairwise", overlap=1, pairs="reference", pair_reference="a")
+    (item,) = make.items(project, [item_row("q1", n_responses=3)])  # units ab and ac
+    raters = [make.user() for _ in range(2)]
+    with app.app_context(), db.write_session() as s:
+        # As many submitted leases as the item wants, but bc is no unit (as in data from
+        # before pair units): ac still wants its rater.
+        for rater, shown in zip(raters, (["a", "b"], ["b", "c"]), strict=True):
+            s.add(
+                Assignment(
+                    project_id=project.id,
+                    item_id=item.id,
+                    rater_id=rater.id,
+                    status="submitted",
+                    shown_order=shown,
+                    expires_at=utcnow(),
+                    finished_at=utcnow(),
+                )
+            )
+            slots.change(session=s, item_id=item.id, overlap=1, taken=1)
+    with app.app_context():
+        (state,) = workload.item_states(session=db.session(), project=project)
+    assert (state["state"], state["wanted"], state["done"]) == ("wanted", 2, 2)
 
 
 def test_progress_counts_an_item_complete_once_every_pair_is(desk, client, admin_token, make):

@@ -25,7 +25,7 @@ from sqlmodel import Session
 from service.dashboards.columns import load_judgments
 from service.dashboards.filters import Filters
 from service.dashboards.lookups import load_items, load_raters
-from service.dashboards.progress import per_item
+from service.dashboards.progress import by_pair, judgments_missing
 from service.dashboards.summaries import DAY, iso_day
 from service.errors import InvalidInput
 from service.models import Judgment, Project
@@ -87,10 +87,10 @@ def cost_report(
     *, session: Session, project: Project, filters: Filters, rates: Rates
 ) -> dict[str, Any]:
     """Return spend to date, cost per judgment and per finished item, and projected cost."""
-    cols = load_judgments(
-        session=session, project=project, filters=filters, verdicts=False, created=True
-    )
     items = load_items(session=session, project=project, filters=filters)
+    cols = load_judgments(
+        session=session, project=project, filters=filters, verdicts=by_pair(items), created=True
+    )
     people = load_raters(session=session, ids=cols.rater)
     ids = np.unique(cols.rater)
     rate_of = {int(r): _rate_of(people.get(int(r)), rates) for r in ids}
@@ -104,10 +104,10 @@ def cost_report(
     priced = np.isfinite(cost)
     spend = float(cost[priced].sum()) if priced.any() else None
     per_judgment = spend / int(priced.sum()) if spend is not None else None
-    judged = per_item(items.id, cols.item)
-    finished = items.id[~items.gold & (judged >= items.wanted)]
+    wanting = judgments_missing(session=session, project=project, items=items, cols=cols)
+    finished = items.id[~items.gold & (wanting == 0)]
     on_finished = np.isin(cols.item, finished) & priced
-    remaining = int(np.maximum(items.wanted - judged, 0)[~items.gold].sum())
+    remaining = int(wanting[~items.gold].sum())
     return {
         "skipped_rows": cols.skipped,
         "rates": rates.as_dict(),

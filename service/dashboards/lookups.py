@@ -13,7 +13,6 @@ from service.dashboards.columns import fetch_columns
 from service.dashboards.conditions import gold_filter, item_filters
 from service.dashboards.filters import Filters
 from service.models import Item, ItemSlots, Project, Response, User
-from service.slots import capacity
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,9 @@ class ItemColumns:
     id: np.ndarray
     external_id: np.ndarray  # object array
     gold: np.ndarray  # bool
-    wanted: np.ndarray  # int: raters the item wants, ``overlap`` on each pair unit
+    units: (
+        np.ndarray
+    )  # int: pair units, each wanting ``overlap`` judgments (see progress.judgments_missing)
 
 
 def load_items(*, session: Session, project: Project, filters: Filters) -> ItemColumns:
@@ -42,7 +43,7 @@ def load_items(*, session: Session, project: Project, filters: Filters) -> ItemC
         id=np.array(cols[0], dtype=np.int64),
         external_id=np.array(cols[1], dtype=object),
         gold=np.array(cols[2], dtype=bool),
-        wanted=capacity(np.array(cols[3], dtype=np.int64), project.overlap),
+        units=np.array(cols[3], dtype=np.int64),
     )
 
 

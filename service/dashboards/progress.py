@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from service.dashboards.columns import count_revisions, load_judgments
+from service import pairs, slots
+from service.dashboards.columns import JudgmentColumns, count_revisions, load_judgments
 from service.dashboards.filters import Filters
 from service.dashboards.leases import assignment_counts, load_assignments
-from service.dashboards.lookups import load_items
+from service.dashboards.lookups import ItemColumns, load_items
 from service.dashboards.summaries import DAY, iso_day, share
 from service.models import Project, utcnow
 
@@ -24,24 +25,26 @@ def progress_report(
 ) -> dict[str, Any]:
     """Return items complete / in progress / untouched, judgments per day, skips and the ETA.
 
-    An item is complete once it has ``overlap`` current judgments on each of its pair units and
-    in progress while it has fewer or a live lease. Gold items are counted apart: they are not rated to an overlap.
+    An item is complete once it has ``overlap`` current judgments on each of its pair
+    units (``judgments_missing``) and in progress while it has fewer or a live lease. Gold
+    items are counted apart: they are not rated to an overlap.
     """
     now = now or utcnow()
+    items = load_items(session=session, project=project, filters=filters)
     cols = load_judgments(
-        session=session, project=project, filters=filters, verdicts=False, created=True
+        session=session, project=project, filters=filters, verdicts=by_pair(items), created=True
     )
     leases = load_assignments(
         session=session, project=project, filters=filters, statuses=("active", "skipped")
     )
     counts = assignment_counts(session=session, project=project, filters=filters)
-    items = load_items(session=session, project=project, filters=filters)
     judged = per_item(items.id, cols.item)
     live = per_item(items.id, leases.item[_live(leases.status, leases.expires, now)])
     regular = ~items.gold
-    complete = regular & (judged >= items.wanted)
+    wanting = judgments_missing(session=session, project=project, items=items, cols=cols)
+    complete = regular & (wanting == 0)
     started = regular & ~complete & ((judged > 0) | (live > 0))
-    remaining = int(np.maximum(items.wanted - judged, 0)[regular].sum())
+    remaining = int(wanting[regular].sum())
     skipped = leases.status == "skipped"
     submitted = sum(n for (_, status), n in counts.items() if status == "submitted")
     reference = min(now, filters.end()) if filters.end() else now
@@ -90,6 +93,37 @@ def per_item(item_ids: np.ndarray, of: np.ndarray) -> np.ndarray:
     pos = np.searchsorted(item_ids, of)
     known = (pos < len(item_ids)) & (item_ids[np.minimum(pos, len(item_ids) - 1)] == of)
     return np.bincount(pos[known], minlength=len(item_ids))
+
+
+def by_pair(items: ItemColumns) -> bool:
+    """Tell whether some item has several pair units: ``judgments_missing`` then needs the
+    pair each judgment showed (load the judgments with ``verdicts``)."""
+    return bool(((items.units > 1) & ~items.gold).any())
+
+
+def judgments_missing(
+    *, session: Session, project: Project, items: ItemColumns, cols: JudgmentColumns
+) -> np.ndarray:
+    """Return how many more judgments each item wants: ``pairs.missing`` over its units.
+
+    An item of one unit counts all its judgments; each judgment on an item of several
+    (``slots.split_units``) counts on the pair it showed.
+    """
+    judged = per_item(items.id, cols.item)
+    out = pairs.missing(judged, project.overlap)
+    if not by_pair(items):
+        return out
+    if cols.shown.shape[1] < 2:
+        raise ValueError("judgments_missing needs what each judgment showed (verdicts=True)")
+    split = slots.split_units(session=session, project=project)
+    order = np.argsort(cols.item, kind="stable")
+    by_item = cols.item[order]
+    for k in np.flatnonzero(np.isin(items.id, list(split))).tolist():
+        item_id = int(items.id[k])
+        lo, hi = np.searchsorted(by_item, [item_id, item_id + 1])
+        shown = cols.shown[order[lo:hi]].tolist()
+        out[k] = pairs.missing(pairs.unit_counts(split[item_id], shown), project.overlap).sum()
+    return out
 
 
 def _per_day(created: np.ndarray, rater: np.ndarray, skipped_at: np.ndarray) -> list[dict]:

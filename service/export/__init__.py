@@ -175,7 +175,15 @@ class Export:
                 f"kto_threshold: project {project.slug!r} has no numeric rating dimension "
                 "with a known scale; give rating_dimension and kto_threshold."
             )
-        return ProjectInfo(project.slug, project.overlap, name, threshold)
+        return ProjectInfo(
+            project.slug,
+            project.overlap,
+            name,
+            threshold,
+            mode=project.mode,
+            pairs=project.pairs,
+            pair_reference=project.pair_reference,
+        )
 
     def _dimensions(self) -> list[tuple[str, bool]]:
         """Return every response-scope rubric dimension (name, numeric) of the projects."""

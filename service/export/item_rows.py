@@ -3,6 +3,11 @@
 Order of the rules for each item: item filters (tags, gold, complete overlap),
 judgment filters (dates, raters, expertise, gold accuracy), the model filter, then
 min-judgments and min-agreement on what is left, then the format's rows.
+
+Complete overlap is decided per unit (``pairs.item_units``, ``pairs.missing``): a
+pairwise item of several pair units wants ``overlap`` judgments on each. Formats whose
+rows stand for one pair or one judgment (``PER_UNIT``) keep the judgments of the item's
+complete units; formats whose rows sum up the whole item need every unit complete.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from service import pairs
 from service.export import consensus, response_rows, rules
 from service.export.options import ExportOptions
 from service.export.rows import IDENTICAL, RowBuilder, raw_row, shown_hashes
@@ -18,6 +24,8 @@ from service.export.source import ItemData, RaterData
 from service.export.summary import ExportSummary
 
 PAIR_FORMATS = ("dpo", "reward", "openai", "hh")
+# Formats whose rows each stand for one pair unit: complete-only keeps the complete units.
+PER_UNIT = (*PAIR_FORMATS, "raw")
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,9 @@ class ProjectInfo:
     overlap: int
     dimension: str | None
     threshold: float | None
+    mode: str
+    pairs: str  # pairwise: which pairs of an item are collected (``pairs.PairSet``)
+    pair_reference: str | None
 
 
 @dataclass(slots=True)
@@ -78,9 +89,11 @@ class ItemRows:
         if self.tags and not self.tags.intersection(item.tags):
             self.summary.dropped["items_without_tags"] += 1
             return ()
-        if self.o.complete_only and len(judgments) < project.overlap:
-            self.summary.dropped["items_incomplete"] += 1
-            return ()
+        if self.o.complete_only:
+            judgments = self._complete(item, project, judgments)
+            if not judgments:
+                self.summary.dropped["items_incomplete"] += 1
+                return ()
         votes = self._votes(item, project, judgments)
         if len(votes) < self.o.min_judgments or not votes:
             self.summary.dropped["items_below_min_judgments"] += 1
@@ -95,6 +108,25 @@ class ItemRows:
             return ()
         self._count(project.slug, votes, agreement, pairwise)
         return self._format_rows(item, project, votes, agreement)
+
+    def _complete(self, item: ItemData, project: ProjectInfo, judgments: list[Any]) -> list[Any]:
+        """Return the judgments on the item's complete units (none: the item is incomplete)."""
+        units = pairs.item_units(
+            list(item.responses),
+            pairwise=project.mode == "pairwise",
+            pair_set=project.pairs,
+            reference=project.pair_reference,
+            gold=item.is_gold,
+        )
+        shown = [j.shown_order or [] for j in judgments]
+        wanting = pairs.missing(pairs.unit_counts(units, shown), project.overlap)
+        if self.o.format not in PER_UNIT:
+            return judgments if not wanting.any() else []
+        unit = [pairs.unit_of(order, units) for order in shown]
+        kept = [j for j, k in zip(judgments, unit, strict=True) if k is not None and not wanting[k]]
+        if kept and len(kept) < len(judgments):
+            self.summary.dropped["judgments_on_incomplete_pairs"] += len(judgments) - len(kept)
+        return kept
 
     def _format_rows(
         self, item: ItemData, project: ProjectInfo, votes: list[Vote], agreement: float | None

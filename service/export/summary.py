@@ -14,6 +14,17 @@ REASONS = {
         "saying a text is better and worse than itself; kto leaves out both rows of such "
         "a desirable and undesirable pair"
     ),
+    "items_incomplete": (
+        "complete_only: items short of the project's overlap of current judgments: on every "
+        "pair unit for pair formats and raw (which keep an item's complete pairs), on some "
+        "unit for the other formats (a ranking or rating item is one unit, a pairwise item "
+        "has one per pair it collects)"
+    ),
+    "judgments_on_incomplete_pairs": (
+        "complete_only, pair formats and raw: judgments on a pair of the item below the "
+        "project's overlap (or on a pair the project does not collect), while other pairs "
+        "of the item are complete and exported"
+    ),
 }
 
 
