@@ -15,7 +15,7 @@ from flask import Flask
 from flask.cli import ScriptInfo
 
 from service import cli, config, create_app
-from service.auth import ADMIN_SCOPE
+from service.http.auth import ADMIN_SCOPE
 from service.models import Role
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -98,6 +98,14 @@ class Role(enum.StrEnum):
     ENGINEER = "engineer"
 
 
+class PairSet(enum.StrEnum):
+    """Which pairs of an item a pairwise project collects (the project's ``pairs``)."""
+
+    ALL = "all"  # every pair: n(n-1)/2 units
+    ROUND_ROBIN = "round_robin"  # each response against the next, the last against the first
+    REFERENCE = "reference"  # each response against the project's reference response
+
+
 class Mode(enum.StrEnum):
     PAIRWISE = "pairwise"
     RANKING = "ranking"
@@ -168,7 +176,7 @@ class Project(SQLModel, table=True):
     # "complete-first" finishes items before starting new ones; "spread" does the opposite.
     order_strategy: str = Field(default="complete-first", max_length=16)
     # Pairwise: which pairs of an item are collected, each by ``overlap`` raters
-    # (``pairs.PairSet``); "reference" pairs every response with ``pair_reference``.
+    # (``PairSet``); "reference" pairs every response with ``pair_reference``.
     pairs: str = Field(default="all", max_length=16, sa_column_kwargs={"server_default": "all"})
     pair_reference: str | None = Field(default=None, max_length=200)
     gold_rate: float = Field(default=0.0)
@@ -315,7 +323,7 @@ class Judgment(SQLModel, table=True):
     active_ms: int | None = Field(default=None)
     guideline_version: int = Field(default=1)
     # sha256 of exactly what the rater was shown: prompt, responses in display order and
-    # guideline version (service/shown.py), so exports can prove their text is that.
+    # guideline version (service/rating/shown.py), so exports can prove their text is that.
     shown_sha256: str = Field(max_length=64)
     started_at: datetime | None = _time(nullable=True)
     created_at: datetime = _created()
@@ -402,7 +410,7 @@ class Source(SQLModel, table=True):
     name: str = Field(max_length=80, sa_column_kwargs={"unique": True})
     project_id: int = Field(foreign_key="project.id", index=True)
     kind: str = Field(max_length=16)
-    # Shape owned by service/source_config.py; holds names of key variables, never keys.
+    # Shape owned by service/projects/source_config.py; holds names of key variables, never keys.
     config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # Minutes between scheduled pulls; None pulls only on demand.
     interval_minutes: int | None = Field(default=None)

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service import create_app, db, doctor
+from service import create_app, db
+from service.rating import doctor
 from tests import factories
 from tests.browser import chromium, live_server, page  # noqa: F401  (fixtures)
 

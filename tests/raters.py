@@ -9,8 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import select
 
-from service import assignment, db, judgments
+from service import db
 from service.models import Assignment, Project, User, utcnow
+from service.rating import assignment, judgments
 
 
 class Desk:

@@ -12,9 +12,10 @@ from typing import Any
 
 from flask import Flask
 
-from service import assignment, db, judgments
-from service.labels import labels_for
+from service import db
 from service.models import Item, Project, User
+from service.rating import assignment, judgments
+from service.rating.labels import labels_for
 
 _client_ids = itertools.count(1)
 

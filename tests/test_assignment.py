@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from service import assignment, db, gold, importing, judgments, slots, workload
+from service import db
 from service.errors import Conflict
+from service.items import importing
 from service.models import (
     Assignment,
     AuditEvent,
@@ -21,6 +22,7 @@ from service.models import (
     User,
     utcnow,
 )
+from service.rating import assignment, gold, judgments, slots, workload
 from tests.factories import item_row
 from tests.raters import Desk
 

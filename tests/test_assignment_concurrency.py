@@ -21,9 +21,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from service import assignment, create_app, db, judgments, slots, workspace
+from service import create_app, db
 from service.errors import Conflict
 from service.models import Assignment, Judgment, Project, User, utcnow
+from service.rating import assignment, judgments, slots, workspace
 from tests.factories import item_row
 
 OVERLAP = 3

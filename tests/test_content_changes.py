@@ -17,8 +17,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from service import db, importing, shown, workspace
+from service import db
 from service.errors import Conflict, InvalidInput
+from service.items import importing
 from service.models import (
     Assignment,
     AuditEvent,
@@ -30,6 +31,7 @@ from service.models import (
     Response,
     User,
 )
+from service.rating import shown, workspace
 from tests import export_dataset
 from tests.factories import item_row
 from tests.raters import Desk

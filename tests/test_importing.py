@@ -9,8 +9,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from service import db, importing
+from service import db
 from service.errors import InvalidInput
+from service.items import importing
 from service.models import ImportBatch, Item, Judgment, Response
 from tests.factories import item_row
 

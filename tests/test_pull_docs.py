@@ -8,7 +8,7 @@ import pytest
 
 from service.cli import main
 from service.config import SETTINGS
-from service.source_config import CONFIG_SCHEMAS, GeneratorSchema, PromptRowSchema
+from service.projects.source_config import CONFIG_SCHEMAS, GeneratorSchema, PromptRowSchema
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

@@ -9,10 +9,12 @@ from flask import current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from service import db, importing, projects
+from service import db
 from service.api.paging import PAGE_HEADERS, PageArgs, page_headers
-from service.auth import audit_here, current_user, requires
-from service.hardening import large_body
+from service.http.auth import audit_here, current_user, requires
+from service.http.hardening import large_body
+from service.items import importing
+from service.projects import projects
 from service.schemas import ProjectSchema, TextBoolean
 
 bp = Blueprint("projects", __name__, url_prefix="/api/v1/projects", description="Rating campaigns.")

@@ -8,9 +8,11 @@ from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from service import assignment, db, judgments, workspace
-from service.auth import current_user, requires
-from service.schemas import JUDGMENT_OUT, JudgmentInSchema
+from service import db
+from service.http.auth import current_user, requires
+from service.rating import assignment, judgments, workspace
+from service.rating.labels import JUDGMENT_OUT
+from service.schemas import JudgmentInSchema
 
 bp = Blueprint("rating", __name__, url_prefix="/api/v1", description="Rating work for raters.")
 

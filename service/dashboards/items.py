@@ -9,7 +9,6 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service.agreement import item_agreement, kendall_w_per_item, label_counts
 from service.dashboards.columns import load_judgments
 from service.dashboards.filters import Filters
 from service.dashboards.leases import load_assignments
@@ -25,6 +24,7 @@ from service.dashboards.verdicts import (
     rank_positions,
 )
 from service.models import Adjudication, Item, Project
+from service.stats.agreement import item_agreement, kendall_w_per_item, label_counts
 
 LIMIT = 50
 

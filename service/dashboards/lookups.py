@@ -13,7 +13,7 @@ from service.dashboards.columns import fetch_columns
 from service.dashboards.conditions import gold_filter, item_filters
 from service.dashboards.filters import Filters
 from service.models import Item, ItemSlots, Project, Response, User
-from service.slots import capacity
+from service.rating.slots import capacity
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from service.bootstrap import Stat, no_value
 from service.dashboards.columns import load_judgments
 from service.dashboards.consistency import contradictions, model_triads
 from service.dashboards.filters import Filters
@@ -24,7 +23,8 @@ from service.dashboards.verdicts import (
     main_pairs,
 )
 from service.models import Project
-from service.rater_quality import leave_one_out_from_codes, position_bias_many
+from service.stats.rater_quality import leave_one_out_from_codes, position_bias_many
+from service.stats.resampling import Stat, no_value
 
 THRESHOLDS = {
     # Too fast: median time per item below this share of the median rater's median.

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from sqlmodel import Session, select
 
-from service import audit, db, rankings
+from service import audit, db
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.export import rules, source
 from service.export.item_rows import ItemRows, ProjectInfo
@@ -24,6 +24,7 @@ from service.export.rows import RowBuilder, encode, messages_of
 from service.export.source import RaterData
 from service.export.summary import ExportSummary
 from service.models import Item, Mode, Project, Response, Role, Scale, User
+from service.stats import rankings
 
 __all__ = [
     "Export",

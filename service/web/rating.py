@@ -12,10 +12,12 @@ from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
 
-from service import assignment, db, projects, workspace
-from service.auth import current_user, requires
-from service.rendering import render_markdown
-from service.schemas import JUDGMENT_OUT
+from service import db
+from service.http.auth import current_user, requires
+from service.projects import projects
+from service.rating import assignment, workspace
+from service.rating.labels import JUDGMENT_OUT
+from service.rating.rendering import render_markdown
 
 bp = Blueprint("rate", __name__, url_prefix="/rate")
 
