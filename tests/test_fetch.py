@@ -63,7 +63,7 @@ def test_parse_reply_reads_content_usage_and_model():
     [
         (b"", "malformed response: not JSON"),
         (b"[1, 2]", "malformed response: expected a JSON object, got list"),
-        (b'{"object": "chat_completions.completion"}', "malformed response: no choices"),
+        (b'{"object": "chat.completion"}', "malformed response: no choices"),
         (b'{"error": "overloaded"}', "the endpoint answered with an error: overloaded"),
         (b'{"choices": [{"message": {"content": null}, "finish_reason": "tool_calls"}]}',
          "malformed response: empty reply content (finish_reason=tool_calls)"),

@@ -1,8 +1,9 @@
-"""The ``rankroom users``, ``tokens`` and ``audit`` commands beyond the basics in cli.py."""
+"""``rankroom users``, ``tokens`` and ``audit``: accounts, API tokens and the audit log."""
 
 from __future__ import annotations
 
 import csv
+import secrets
 import sys
 from pathlib import Path
 
@@ -12,11 +13,9 @@ from sqlmodel import Session, select
 
 from service import audit, db
 from service.accounts import erasure, invites, users
-from service.cli.main import _fail, main, tokens_group, users_group
+from service.cli.common import CLI_ADDRESS, fail
 from service.errors import DomainError
 from service.models import User, utcnow
-
-CLI_ADDRESS = "cli"
 
 
 def _base_url() -> str:
@@ -32,6 +31,73 @@ def _audit(s: Session, action: str, target: str, details: dict | None = None) ->
         details={**(details or {}), "via": "cli"},
         address=CLI_ADDRESS,
     )
+
+
+@click.group("users")
+def users_group() -> None:
+    """Manage accounts."""
+
+
+@users_group.command("add")
+@click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "rater", "engineer"]),
+    default="rater",
+    show_default=True,
+    help="What the user may do.",
+)
+@click.option("--expertise", default="", help="Comma-separated expertise tags, e.g. medicine,law.")
+@click.option("--name", "display_name", default="", help="Display name.")
+@click.option("--password", default=None, help="Password (default: generate one and print it).")
+def users_add(
+    username: str, role: str, expertise: str, display_name: str, password: str | None
+) -> None:
+    """Add a user."""
+    password = password or secrets.token_urlsafe(12)
+    try:
+        with db.write_session() as s:
+            users.create_user(
+                session=s,
+                username=username,
+                role=role,
+                password=password,
+                display_name=display_name,
+                expertise=expertise.split(","),
+            )
+    except DomainError as exc:
+        fail(exc)
+    click.echo(f"Added {role} {username} with password {password}")
+
+
+@click.group("tokens")
+def tokens_group() -> None:
+    """Manage API tokens."""
+
+
+@tokens_group.command("create")
+@click.argument("username")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(list(users.TOKEN_SCOPES)),
+    help="A scope to grant (repeatable).",
+)
+@click.option("--name", default="", help="What the token is for.")
+@click.option("--days", default=90, show_default=True, help="Days until it expires (0: never).")
+def tokens_create(username: str, scopes: tuple[str, ...], name: str, days: int) -> None:
+    """Create an API token and print it (it is shown only once)."""
+    try:
+        with db.write_session() as s:
+            user = users.get_user(session=s, username=username)
+            _, secret = users.create_token(
+                session=s, user=user, scopes=scopes, name=name, expires_in_days=days or None
+            )
+    except DomainError as exc:
+        fail(exc)
+    click.echo(secret)
 
 
 @users_group.command("invite")
@@ -76,7 +142,7 @@ def users_invite(
                 made = invites.create_invite(session=s, user=user, days=days)
             _audit(s, "user.invite", f"user:{made.user.id}", {"role": made.user.role})
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(invites.invite_link(made.secret, _base_url()))
 
 
@@ -102,7 +168,7 @@ def users_import_csv(file: Path, days: float | None, out: Path | None) -> None:
                 s, "user.import", "users", {"count": len(made), "ids": [m.user.id for m in made]}
             )
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     stream = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(["username", "display_name", "invite_url"])
@@ -125,7 +191,7 @@ def users_deactivate(username: str) -> None:
             counts = users.deactivate_user(session=s, user=user)
             _audit(s, "user.deactivate", f"user:{user.id}", counts)
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(
         f"Deactivated {username}: {counts['tokens_revoked']} token(s) revoked, "
         f"{counts['leases_released']} lease(s) released."
@@ -141,7 +207,7 @@ def users_activate(username: str) -> None:
             user = users.activate_user(session=s, user=users.get_user(session=s, username=username))
             _audit(s, "user.activate", f"user:{user.id}")
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"Activated {username}.")
 
 
@@ -159,7 +225,7 @@ def users_erase(username: str, yes: bool) -> None:
             _audit(s, "user.erase", f"user:{user.id}", counts)
             new_name = user.username
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"Erased {username}; now {new_name}.")
 
 
@@ -201,11 +267,11 @@ def tokens_revoke(token: str) -> None:
             row = users.revoke_token(session=s, token=users.find_token(session=s, ref=token))
             _audit(s, "token.revoke", f"token:{row.id}", {"user_id": row.user_id})
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"Revoked token {row.id} ({row.prefix}).")
 
 
-@main.group("audit")
+@click.group("audit")
 def audit_group() -> None:
     """Read the audit log."""
 

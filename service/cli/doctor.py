@@ -8,13 +8,13 @@ import sys
 import click
 
 from service import db
-from service.cli.main import _fail, main
+from service.cli.common import fail
 from service.errors import DomainError
 from service.projects import projects
 from service.rating import doctor
 
 
-@main.command("doctor")
+@click.command("doctor")
 @click.option(
     "--project", "slug", default=None, metavar="SLUG", help="Slug of one project (default: all)."
 )
@@ -34,7 +34,7 @@ def doctor_command(slug: str | None, repair: bool, as_json: bool) -> None:
             else:
                 found = doctor.check(session=s, project=project)
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         click.echo(json.dumps(doctor.as_dict(found), indent=2))
     else:

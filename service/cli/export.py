@@ -20,8 +20,7 @@ from marshmallow import fields
 from sqlmodel import Session
 
 from service import db
-from service.cli.accounts import CLI_ADDRESS
-from service.cli.main import _fail, main
+from service.cli.common import CLI_ADDRESS, fail
 from service.errors import DomainError
 from service.export import ExportOptionsSchema, export_preferences, parse_options, part_filename
 from service.export.card import FileInfo, render_card
@@ -105,7 +104,7 @@ def _open(stack: ExitStack, path: Path) -> tuple[IO[bytes], _Hashing]:
     return stream, hashing
 
 
-@main.command("export")
+@click.command("export")
 @_schema_options
 @click.option(
     "-o",
@@ -165,7 +164,7 @@ def export_command(output: str, card: str | None, allow_empty: bool, **given: An
             progress.close()
     except DomainError as exc:
         _discard(paths if not to_stdout else {})
-        _fail(exc)
+        fail(exc)
     written = paths if not to_stdout else {}
     _refuse_empty(parts, summary, written, allow_empty)
     for path in written.values():
@@ -208,7 +207,7 @@ def _refuse_empty(
     which = ", ".join(f"split {p!r}" for p in empty if p) or "the export"
     dropped = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(summary.dropped.items()))
     why = f" Left out: {dropped}." if dropped else " No judgment matched the options."
-    _fail(DomainError(f"{which} has no rows, so no file was kept.{why} (--allow-empty keeps it)"))
+    fail(DomainError(f"{which} has no rows, so no file was kept.{why} (--allow-empty keeps it)"))
 
 
 def _warn_skipped(skipped: list[dict[str, Any]]) -> None:

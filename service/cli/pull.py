@@ -14,14 +14,14 @@ from flask import current_app
 from sqlmodel import Session
 
 from service import db
-from service.cli.main import _fail, main
+from service.cli.common import fail
 from service.errors import DomainError, InvalidInput
 from service.models import PullRun, RunStatus, SourceKind
 from service.projects import projects, sources
 from service.pull import runs, worker
 
 
-@main.group("sources")
+@click.group("sources")
 def sources_group() -> None:
     """Manage pull sources: remote files, watched folders, generation."""
 
@@ -81,7 +81,7 @@ def sources_add(
         with db.write_session() as s:
             source = sources.create_source(session=s, data={**data, "interval_minutes": every})
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     when = f"every {every} min" if every else "on demand"
     click.echo(f"Added {source.kind} source {source.name} to {slug} (pulled {when}).")
 
@@ -95,7 +95,7 @@ def sources_list(slug: str | None) -> None:
         try:
             project = projects.get_project(session=s, slug=slug) if slug else None
         except DomainError as exc:
-            _fail(exc)
+            fail(exc)
         slugs = {p.id: p.slug for p in projects.list_projects(session=s)}
         for src in sources.list_sources(session=s, project=project):
             where = src.config.get("url") or src.config.get("path") or src.config["prompts"]
@@ -113,7 +113,7 @@ def sources_show(name: str) -> None:
         try:
             source = sources.get_source(session=s, name=name)
         except DomainError as exc:
-            _fail(exc)
+            fail(exc)
         click.echo(json.dumps(source.config, indent=2))
         for run in sources.list_runs(session=s, source=source, limit=10):
             when = f"{run.created_at:%Y-%m-%d %H:%M}"
@@ -147,7 +147,7 @@ class _Bars:
         self.bar = self.phase = None
 
 
-@main.command("pull")
+@click.command("pull")
 @click.argument("source_name", metavar="SOURCE")
 @click.option("--retry", is_flag=True, help="Also re-ask generations that failed before.")
 def pull_cmd(source_name: str, retry: bool) -> None:
@@ -162,7 +162,7 @@ def pull_cmd(source_name: str, retry: bool) -> None:
                 session=s, source=source, worker_id=ctx.worker_id, mode="retry" if retry else "pull"
             )
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     try:
         finished = runs.execute(ctx, run.id)
     except KeyboardInterrupt:
@@ -191,7 +191,7 @@ def _report(run: PullRun) -> None:
         sys.exit(1)
 
 
-@main.command("worker")
+@click.command("worker")
 @click.option("--once", is_flag=True, help="Run the pulls due now, then exit.")
 @click.option(
     "--poll", type=float, default=None, help="Seconds between looks (default WORKER_POLL_SECONDS)."

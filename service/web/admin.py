@@ -53,7 +53,7 @@ def users() -> Any:
     """List people with their state, and the forms to invite or bulk-add raters."""
     role = request.args.get("role") or None
     page = user_accounts.page_users(session=db.session(), role=role, **_page_args())
-    return render_template("admin/user_accounts.html", page=page, role=role)
+    return render_template("admin/users.html", page=page, role=role)
 
 
 @bp.route("/users/invite", methods=["POST"])
