@@ -18,7 +18,7 @@ from service.cli.common import fail
 from service.errors import DomainError, InvalidInput
 from service.models import PullRun, RunStatus, SourceKind
 from service.projects import projects, sources
-from service.pull import runs, worker
+from service.pull import context, runs, worker
 
 
 @click.group("sources")
@@ -152,7 +152,7 @@ class _Bars:
 @click.option("--retry", is_flag=True, help="Also re-ask generations that failed before.")
 def pull_cmd(source_name: str, retry: bool) -> None:
     """Pull a source now, in this process, with a progress bar."""
-    ctx = runs.context_from_config(engine=db.engine(), config=current_app.config)
+    ctx = context.from_config(engine=db.engine(), config=current_app.config)
     ctx.on_progress = bars = _Bars()
     try:
         with db.write_session() as s:
@@ -198,7 +198,7 @@ def _report(run: PullRun) -> None:
 )
 def worker_cmd(once: bool, poll: float | None) -> None:
     """Run scheduled and queued pulls; stop gracefully on SIGTERM or Ctrl-C."""
-    ctx = runs.context_from_config(engine=db.engine(), config=current_app.config)
+    ctx = context.from_config(engine=db.engine(), config=current_app.config)
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:

@@ -22,7 +22,7 @@ from service import db
 from service.errors import InvalidInput
 from service.items.importing import MAX_REPORTED_ERRORS
 from service.models import Project, PulledFile, PullRun, RunStatus, Source
-from service.pull.runs import Outcome, PullContext, import_file
+from service.pull.context import Outcome, PullContext, import_file
 
 DONE = "done"
 FAILED = "failed"

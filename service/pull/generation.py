@@ -20,9 +20,9 @@ from sqlmodel import Session
 from service import db
 from service.models import Generation, Project, PullRun, RunStatus, Source, utcnow
 from service.pull import chat_completions, fetch
+from service.pull.context import Outcome, PullContext, key_from_env
 from service.pull.prompt_sets import Prompt, load_prompts
-from service.pull.publishing import Published, publish, slots_of
-from service.pull.runs import Outcome, PullContext, key_from_env
+from service.pull.publishing import Known, Published, publish, slots_of
 
 STORE_EVERY = 25
 
@@ -38,15 +38,6 @@ class Slot:
     @property
     def key(self) -> tuple[str, str, int]:
         return (self.prompt.id, self.generator["name"], self.sample)
-
-
-@dataclass
-class Known:
-    """What the database already holds for one slot."""
-
-    id: int
-    status: str
-    prompt_hash: str
 
 
 def pull(ctx: PullContext, run: PullRun, source: Source, project: Project) -> Outcome:

@@ -20,7 +20,7 @@ from service.errors import InvalidInput
 from service.items.importing import RowError, read_jsonl
 from service.projects.source_config import PromptRowSchema
 from service.pull import fetch
-from service.pull.runs import PullContext, open_jsonl
+from service.pull.context import PullContext, open_jsonl
 from service.schemas import flatten_messages
 
 

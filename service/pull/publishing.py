@@ -21,11 +21,19 @@ from service.items.importing import import_items
 from service.models import Generation, ImportBatch, Item, Judgment, Project, Source
 
 if TYPE_CHECKING:
-    from service.pull.generation import Known
+    from service.pull.context import PullContext
     from service.pull.prompt_sets import Prompt
-    from service.pull.runs import PullContext
 
 CHUNK = 500
+
+
+@dataclass
+class Known:
+    """What the database already holds for one slot."""
+
+    id: int
+    status: str
+    prompt_hash: str
 
 
 @dataclass

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from service import db
 from service.models import Project, PullRun, RunStatus, Source
 from service.pull import fetch
-from service.pull.runs import Outcome, PullContext, import_file, key_from_env
+from service.pull.context import Outcome, PullContext, import_file, key_from_env
 
 
 @dataclass(frozen=True)

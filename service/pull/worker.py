@@ -23,7 +23,7 @@ from service import db
 from service.errors import Conflict
 from service.models import PullRun, RunStatus, Source, utcnow
 from service.projects import sources
-from service.pull import runs
+from service.pull import context, runs
 
 log = logging.getLogger(__name__)
 # A run whose worker vanished this many times fails instead of going round again.
@@ -159,7 +159,7 @@ def _alive(pid: int) -> bool:
 
 
 def run_worker(
-    ctx: runs.PullContext,
+    ctx: context.PullContext,
     *,
     stopping: threading.Event,
     poll_seconds: float = 5.0,
@@ -198,7 +198,7 @@ def run_worker(
     return ran
 
 
-def _next(ctx: runs.PullContext, echo: Callable[[str], None]) -> PullRun | None:
+def _next(ctx: context.PullContext, echo: Callable[[str], None]) -> PullRun | None:
     with db.write_session(ctx.engine) as s:
         for run in requeue_stale(session=s, stale_seconds=ctx.stale_seconds):
             echo(f"run {run.id}: its worker stopped responding; now {run.status}")

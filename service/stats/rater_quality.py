@@ -8,8 +8,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import beta, binom, binomtest
 
-from service.stats.agreement import Codes, Triple, code_triples, label_counts
 from service.stats.bradley_terry import Outcome
+from service.stats.coding import Codes, Triple, code_triples, label_counts
 from service.stats.resampling import Stat, no_value
 
 

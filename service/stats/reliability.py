@@ -11,16 +11,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import krippendorff
 import numpy as np
 import numpy.typing as npt
 
+from service.stats.coding import Codes
 from service.stats.resampling import ItemSums, Stat, no_value, register_item_sums
-
-if TYPE_CHECKING:
-    from service.stats.agreement import Codes
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 

@@ -8,6 +8,7 @@ item's fragment; revisions, skips and renewals go through the JSON API.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
@@ -15,7 +16,7 @@ from flask import Blueprint, render_template, request, url_for
 from service import db
 from service.http.auth import current_user, requires
 from service.projects import projects
-from service.rating import assignment, workspace
+from service.rating import assignment, judgments, workspace
 from service.rating.labels import JUDGMENT_OUT
 from service.rating.rendering import render_markdown
 
@@ -50,7 +51,7 @@ def screen(slug: str) -> Any:
         "assignment_url": url_for("rate.home") + "/assignments/",
         "api": request.script_root + "/api/v1",
         "home_url": url_for("web.home"),
-        "edit_window_minutes": 10,
+        "edit_window_minutes": judgments.EDIT_WINDOW // timedelta(minutes=1),
     }
     return render_template(
         "rate/screen.html",
