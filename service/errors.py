@@ -54,11 +54,6 @@ class Gone(DomainError):
     code = "gone"
 
 
-class TooLarge(DomainError):
-    status = 413
-    code = "too_large"
-
-
 class TooManyRequests(DomainError):
     """Refused for now; ``retry_after`` seconds from now it may succeed."""
 

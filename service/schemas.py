@@ -362,6 +362,7 @@ def _check_gold_types(gold: dict[str, Any]) -> None:
 
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,119}$")
+USERNAME_RULE = "1-120 letters, digits and . _ @ + - (starting with a letter or digit)"
 EMAIL = re.compile(r"^[^@\s]{1,200}@[^@\s]{1,200}\.[^@\s]{1,60}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -374,11 +375,7 @@ def _printable(value: str) -> None:
 class NewUserSchema(Strict):
     """A user an admin invites: by form, API body or one line of a raters CSV."""
 
-    username = fields.String(
-        validate=validate.Regexp(
-            USERNAME, error="1-120 letters, digits and . _ @ + - (starting with a letter or digit)"
-        )
-    )
+    username = fields.String(validate=validate.Regexp(USERNAME, error=USERNAME_RULE))
     email = fields.String(
         load_default=None, allow_none=True, validate=validate.Regexp(EMAIL, error="not an email")
     )

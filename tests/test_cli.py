@@ -40,6 +40,15 @@ def test_users_add_and_projects_create_from_template(app, runner):
     assert project.rubric and project.guidelines
 
 
+def test_users_add_refuses_a_name_the_api_refuses(app, runner):
+    # One rule for every way in: the CLI stored "bad name!!" while the API refused it.
+    r = _invoke(runner, "users", "add", "bad name!!", "--password", "pw-123456")
+    assert r.exit_code == 1
+    assert "Username 'bad name!!' is not valid: 1-120 letters, digits" in r.output
+    with app.app_context():
+        assert db.session().exec(select(User).where(User.username == "bad name!!")).first() is None
+
+
 def test_unknown_template_lists_available(runner):
     r = runner.invoke(cli.main, ["projects", "create", "x", "--from", "nope"])
     assert r.exit_code == 1

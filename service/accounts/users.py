@@ -15,6 +15,7 @@ from service.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from service.models import ApiToken, Invite, Role, User, utcnow
 from service.paging import Page, paginate
 from service.rating import slots
+from service.schemas import USERNAME, USERNAME_RULE
 
 TOKEN_SCOPES = ("export", "stats", "import", "admin")
 _DUMMY_HASH = generate_password_hash("rankroom-timing-equaliser", method="scrypt")
@@ -39,8 +40,12 @@ def create_user(
     if role not in {r.value for r in Role}:
         raise InvalidInput(f"Unknown role {role!r}; use admin, rater or engineer.")
     username = username.strip()
-    if not username:
-        raise InvalidInput("Username must not be empty.")
+    if not USERNAME.match(username):
+        # The same rule as the API's and the pages' forms: every way in creates the same users.
+        raise InvalidInput(
+            f"Username {username!r} is not valid: {USERNAME_RULE}.",
+            errors=[{"field": "username", "message": USERNAME_RULE}],
+        )
     # Case-insensitively, so "Alice" cannot sit beside "alice" and pass for her.
     same = sa.func.lower(User.username) == username.lower()
     if session.exec(select(User).where(same)).first():

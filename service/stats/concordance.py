@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import rankdata
 
 from service.stats.resampling import ItemSums, Stat, mean_sums, no_value, register_item_sums
 
@@ -90,6 +89,9 @@ def _too_small(x: np.ndarray) -> str | None:
 def _w_batch(x: np.ndarray) -> np.ndarray:
     """Return tie-corrected W for a stack of same-shaped (items, raters, objects) rankings."""
     m, n = x.shape[1], x.shape[2]
+    # Imported here: scipy.stats takes longer to import than most commands take to run.
+    from scipy.stats import rankdata
+
     rank_sums = rankdata(x, axis=-1).sum(1)
     s = ((rank_sums - rank_sums.mean(-1, keepdims=True)) ** 2).sum(-1)
     # Each value tied t ways contributes t² - 1 per copy, i.e. t³ - t per tie group.

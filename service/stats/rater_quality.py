@@ -6,7 +6,6 @@ from collections.abc import Hashable, Iterable
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import beta, binom, binomtest
 
 from service.stats.bradley_terry import Outcome
 from service.stats.coding import Codes, Triple, code_triples, label_counts
@@ -23,6 +22,9 @@ def position_bias(left_wins: int, decided: int) -> Stat:
         raise ValueError("left_wins must be between 0 and decided")
     if decided == 0:
         return no_value("not enough data: no decided verdicts")
+    # Imported here: scipy.stats takes longer to import than most commands take to run.
+    from scipy.stats import binomtest
+
     test = binomtest(left_wins, decided, 0.5)
     interval = test.proportion_ci(confidence_level=0.95)
     return Stat(
@@ -42,6 +44,8 @@ def position_bias_many(left_wins: npt.ArrayLike, decided: npt.ArrayLike) -> list
     n = np.asarray(decided, dtype=np.int64)
     if k.shape != n.shape or np.any(k < 0) or np.any(k > n):
         raise ValueError("left_wins must be between 0 and decided, one per rater")
+    from scipy.stats import beta, binom  # see position_bias
+
     p_value = np.minimum(1.0, 2 * binom.cdf(np.minimum(k, n - k), n, 0.5))
     with np.errstate(all="ignore"):
         low = np.where(k > 0, beta.ppf(0.025, k, n - k + 1), 0.0)
