@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 from sqlmodel import Session, select
 
 from service import audit, db
@@ -33,7 +34,7 @@ def _audit(s: Session, action: str, target: str, details: dict | None = None) ->
     )
 
 
-@click.group("users")
+@click.group("users", cls=AppGroup)
 def users_group() -> None:
     """Manage accounts."""
 
@@ -70,7 +71,7 @@ def users_add(
     click.echo(f"Added {role} {username} with password {password}")
 
 
-@click.group("tokens")
+@click.group("tokens", cls=AppGroup)
 def tokens_group() -> None:
     """Manage API tokens."""
 
@@ -271,7 +272,7 @@ def tokens_revoke(token: str) -> None:
     click.echo(f"Revoked token {row.id} ({row.prefix}).")
 
 
-@click.group("audit")
+@click.group("audit", cls=AppGroup)
 def audit_group() -> None:
     """Read the audit log."""
 

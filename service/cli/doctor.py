@@ -6,6 +6,7 @@ import json
 import sys
 
 import click
+from flask.cli import with_appcontext
 
 from service import db
 from service.cli.common import fail
@@ -24,6 +25,7 @@ from service.rating import doctor
     help="Rebuild drifted counters from the leases, in one audited transaction.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+@with_appcontext
 def doctor_command(slug: str | None, repair: bool, as_json: bool) -> None:
     """Recount slots, leases and overlap; list any drift and exit 1 while some remains."""
     try:

@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 from marshmallow import fields
 from sqlmodel import Session
 
@@ -127,6 +128,7 @@ def _open(stack: ExitStack, path: Path) -> tuple[IO[bytes], _Hashing]:
     help="Keep a file with no rows and exit 0 (by default an empty export or split part is "
     "an error, so a pipeline never trains on nothing).",
 )
+@with_appcontext
 def export_command(output: str, card: str | None, allow_empty: bool, **given: Any) -> None:
     """Export judgments as a trainer-ready preference dataset (JSON Lines)."""
     data = {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()}

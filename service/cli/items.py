@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from service import db
 from service.cli.common import fail
@@ -30,6 +31,7 @@ from service.projects import projects
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the bad lines as JSON Lines here (default FILE.errors.jsonl).",
 )
+@with_appcontext
 def import_cmd(
     file: Path, slug: str, skip_invalid: bool, update: bool, report: Path | None
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 
 from service import db
 from service.cli.common import fail
@@ -11,7 +12,7 @@ from service.errors import DomainError
 from service.projects import projects
 
 
-@click.group("projects")
+@click.group("projects", cls=AppGroup)
 def projects_group() -> None:
     """Manage projects (rating campaigns)."""
 

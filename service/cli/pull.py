@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from flask import current_app
+from flask.cli import AppGroup, with_appcontext
 from sqlmodel import Session
 
 from service import db
@@ -21,7 +22,7 @@ from service.projects import projects, sources
 from service.pull import context, runs, worker
 
 
-@click.group("sources")
+@click.group("sources", cls=AppGroup)
 def sources_group() -> None:
     """Manage pull sources: remote files, watched folders, generation."""
 
@@ -150,6 +151,7 @@ class _Bars:
 @click.command("pull")
 @click.argument("source_name", metavar="SOURCE")
 @click.option("--retry", is_flag=True, help="Also re-ask generations that failed before.")
+@with_appcontext
 def pull_cmd(source_name: str, retry: bool) -> None:
     """Pull a source now, in this process, with a progress bar."""
     ctx = context.from_config(engine=db.engine(), config=current_app.config)
@@ -196,6 +198,7 @@ def _report(run: PullRun) -> None:
 @click.option(
     "--poll", type=float, default=None, help="Seconds between looks (default WORKER_POLL_SECONDS)."
 )
+@with_appcontext
 def worker_cmd(once: bool, poll: float | None) -> None:
     """Run scheduled and queued pulls; stop gracefully on SIGTERM or Ctrl-C."""
     ctx = context.from_config(engine=db.engine(), config=current_app.config)

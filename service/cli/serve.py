@@ -7,6 +7,7 @@ import sys
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from service import db
 
@@ -24,6 +25,7 @@ from service import db
     default=None,
     help="Threads per worker; above 1 uses gthread workers (default: RANKROOM_THREADS).",
 )
+@with_appcontext
 def serve(demo: bool, host: str, port: int, workers: int | None, threads: int | None) -> None:
     """Serve Rankroom with gunicorn."""
     if demo:
