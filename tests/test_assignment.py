@@ -22,7 +22,7 @@ from service.models import (
     User,
     utcnow,
 )
-from service.rating import assignment, gold, judgments, slots, workload
+from service.rating import assignment, gold, judgments, leases, slots, workload
 from tests.factories import item_row
 from tests.raters import Desk
 
@@ -308,7 +308,7 @@ def test_a_lease_changed_after_the_unlocked_read_stores_nothing(desk, make, monk
     make.items(project, [item_row()])
     rater = make.user()
     lease = desk.next(project, rater)
-    read = assignment.with_project
+    read = leases.with_project
 
     def read_then_release(**kwargs):
         got = read(**kwargs)
@@ -330,10 +330,10 @@ def test_renewing_an_expired_lease(desk, make):
 
     def renew(lease, rater):
         with desk.app.app_context(), db.write_session() as s:
-            locked = assignment.lock_assignment(
+            locked = leases.lock_assignment(
                 session=s, assignment_id=lease.id, rater=s.get(User, rater.id)
             )
-            return assignment.renew(session=s, lease=locked, project=s.get(Project, project.id))
+            return leases.renew(session=s, lease=locked, project=s.get(Project, project.id))
 
     lease = desk.next(project, r1)
     desk.expire(lease.id)

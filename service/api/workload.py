@@ -15,7 +15,7 @@ from service.http.auth import client_address, current_user, requires
 from service.models import User
 from service.paging import Page
 from service.projects import projects
-from service.rating import assignment, doctor, gold, leases, workload
+from service.rating import doctor, gold, leases, workload
 from service.schemas import ProjectSchema, StrictBoolean, StrictInteger
 
 bp = Blueprint(
@@ -166,7 +166,7 @@ def item_states(args: dict[str, Any], slug: str) -> Any:
 def release(assignment_id: int) -> Any:
     """End an active lease; its slot returns to the pool."""
     s = db.session()
-    lease = assignment.lock_assignment(session=s, assignment_id=assignment_id, rater=None)
+    lease = leases.lock_assignment(session=s, assignment_id=assignment_id, rater=None)
     leases.release(session=s, lease=lease, admin=current_user())
     s.commit()
     return {"assignment": lease}
@@ -179,7 +179,7 @@ def release(assignment_id: int) -> Any:
 def reassign(args: dict[str, Any], assignment_id: int) -> Any:
     """Move an active lease to another rater."""
     s = db.session()
-    lease = assignment.lock_assignment(session=s, assignment_id=assignment_id, rater=None)
+    lease = leases.lock_assignment(session=s, assignment_id=assignment_id, rater=None)
     rater = users.get_user(session=s, username=args["rater"])
     moved = leases.reassign(session=s, lease=lease, rater=rater, admin=current_user())
     s.commit()

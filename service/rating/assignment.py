@@ -45,20 +45,7 @@ from service.models import (
 from service.projects import projects
 from service.rating import gold, pairs, slots
 from service.rating.labels import labels_for
-from service.rating.leases import (  # noqa: F401  (re-exported: the rater API and pages use them here)
-    CONTENT_CHANGED,
-    LOCK_RATER,
-    RATER_LOCK_SPACE,
-    SKIP_REASONS,
-    claim_for_submission,
-    content_changed,
-    get_assignment,
-    lock_assignment,
-    lock_with_project,
-    renew,
-    skip,
-    with_project,
-)
+from service.rating.leases import CONTENT_CHANGED, LOCK_RATER, content_changed
 
 LEASES = Assignment.__table__
 

@@ -20,8 +20,7 @@ from service import db
 from service.db import is_sqlite
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.models import Assignment, Item, Judgment, Project, User, as_loaded, utcnow
-from service.rating import assignment as assigning
-from service.rating import gold, shown
+from service.rating import gold, leases, shown
 from service.rating.labels import labels_for
 from service.schemas import JUDGMENT_IN, NUMBER_LIMIT, flatten_messages
 
@@ -358,7 +357,7 @@ def record_judgment(
             return done, True
     # Lock the lease first: a double click's two requests then run one after the
     # other, and the second finds the first's judgment by its client id.
-    lease, project = assigning.lock_with_project(
+    lease, project = leases.lock_with_project(
         session=session, assignment_id=assignment_id, rater=rater
     )
     return record_on(session=session, lease=lease, project=project, rater=rater, payload=payload)
@@ -368,9 +367,7 @@ def _record_live(
     session: Session, assignment_id: int, rater: User, payload: Any
 ) -> Judgment | None:
     """Store a first judgment on a live, non-gold lease without locking it, if it still is."""
-    lease, project = assigning.with_project(
-        session=session, assignment_id=assignment_id, rater=rater
-    )
+    lease, project = leases.with_project(session=session, assignment_id=assignment_id, rater=rater)
     if lease.status != "active" or lease.is_gold:
         return None  # a repeat, an expired lease, or a gold score to store with it
     fields = build_judgment(project=project, lease=lease, payload=payload)
@@ -391,7 +388,7 @@ def record_on(
             raise Conflict("This client id was already used for another item.")
         return previous, False
     fields = build_judgment(project=project, lease=lease, payload=payload)
-    assigning.claim_for_submission(session=session, lease=lease, project=project)
+    leases.claim_for_submission(session=session, lease=lease, project=project)
     row = _new_row(session, fields, project=project, lease=lease, rater=rater)
     judgment = _store(session, row, lease)
     if judgment is None:  # cannot happen to a lease locked and claimed above

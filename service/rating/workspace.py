@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service.models import Assignment, Item, Judgment, Project, ProjectStatus, User, utcnow
-from service.rating import assignment, judgments
+from service.rating import assignment, judgments, leases
 from service.rating.rendering import plain_excerpt, render_markdown
 
 ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant", "tool": "Tool"}
@@ -141,7 +141,7 @@ def submit_and_next(
     client id returns the stored judgment and the live lease its first submission was
     given, so a retry after a lost answer lands on the same next item.
     """
-    lease, project = assignment.lock_with_project(
+    lease, project = leases.lock_with_project(
         session=session, assignment_id=assignment_id, rater=rater, lock_rater=True
     )
     judgment, created = judgments.record_on(

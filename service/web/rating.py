@@ -16,7 +16,7 @@ from flask import Blueprint, render_template, request, url_for
 from service import db
 from service.http.auth import current_user, requires
 from service.projects import projects
-from service.rating import assignment, judgments, workspace
+from service.rating import assignment, judgments, leases, workspace
 from service.rating.labels import JUDGMENT_OUT
 from service.rating.rendering import render_markdown
 
@@ -107,7 +107,7 @@ def submit(assignment_id: int) -> Any:
 @requires("rater")
 def assignment_fragment(assignment_id: int) -> Any:
     """Return one of the rater's assignments as a fragment (to edit a recent judgment)."""
-    lease = assignment.get_assignment(
+    lease = leases.get_assignment(
         session=db.session(), assignment_id=assignment_id, rater=current_user()
     )
     return _fragment(lease)
