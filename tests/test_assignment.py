@@ -316,7 +316,7 @@ def test_a_lease_changed_after_the_unlocked_read_stores_nothing(desk, make, monk
             slots.end_leases(session=other, status="released", ids=[lease.id])
         return got
 
-    monkeypatch.setattr(assignment, "with_project", read_then_release)
+    monkeypatch.setattr(leases, "with_project", read_then_release)
     with pytest.raises(Conflict, match="was released"):
         desk.submit(lease, rater)
     assert desk.rows(Judgment) == []
