@@ -13,6 +13,7 @@ from typing import Any
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup
+from sqlmodel import Session
 
 from service import accounts, db, importing, projects
 from service.errors import DomainError
@@ -82,19 +83,19 @@ def import_cmd(
     size = file.stat().st_size
     opener = _open_maybe_gzip(file)
     try:
+        with Session(db.engine()) as s:
+            project = projects.get_project(session=s, slug=slug)
         with (
-            db.write_session() as s,
             opener as stream,
             click.progressbar(length=size, label=f"Importing {file.name}", file=sys.stderr) as bar,
         ):
-            project = projects.get_project(session=s, slug=slug)
             raw = getattr(stream, "fileobj", stream)
 
             def progress(_: int) -> None:
                 bar.update(raw.tell() - bar.pos)
 
             result = importing.import_items(
-                session=s,
+                engine=db.engine(),
                 project=project,
                 rows=importing.read_jsonl(
                     stream, hasher, importing.InputLimits.from_config(current_app.config)
@@ -246,6 +247,8 @@ def serve(demo: bool, host: str, port: int, workers: int | None, threads: int | 
         db.upgrade(db.engine())
         for line in load_demo(prompts_dir=current_app.config["PROMPTS_DIR"]):
             click.echo(line)
+    for line in importing.recover(db.engine()):  # a crashed import, finished or discarded
+        click.echo(line)
     workers = workers or int(current_app.config["WORKERS"])
     threads = threads or int(current_app.config["THREADS"])
     env = dict(os.environ)

@@ -1,8 +1,8 @@
 """Execute one claimed pull run: dispatch on the source's kind, keep the claim alive, record.
 
-Every kind ends in ``importing.import_items`` inside one write transaction, so the
-same validation, all-or-nothing and idempotency rules apply to every pull, and a
-pull that fails halfway leaves no items behind.
+Every kind ends in ``importing.import_items``, so the same validation, all-or-nothing
+and idempotency rules apply to every pull, and a pull that fails halfway leaves no
+items behind.
 """
 
 from __future__ import annotations
@@ -149,7 +149,6 @@ def open_jsonl(fileobj: IO[bytes], label: str) -> IO[bytes]:
 def import_file(
     ctx: PullContext,
     *,
-    session: Session,
     project: Project,
     fileobj: IO[bytes],
     label: str,
@@ -159,7 +158,7 @@ def import_file(
     """Import one JSON Lines file object (gzip or not) as one batch, all or nothing."""
     hasher = hashlib.sha256()
     return import_items(
-        session=session,
+        engine=ctx.engine,
         project=project,
         rows=read_jsonl(open_jsonl(fileobj, label), hasher, ctx.input_limits),
         source=label,

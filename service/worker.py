@@ -19,7 +19,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service import db, pulling, sources
+from service import db, importing, pulling, sources
 from service.errors import Conflict
 from service.models import PullRun, RunStatus, Source, utcnow
 
@@ -197,6 +197,8 @@ def run_worker(
 
 
 def _next(ctx: pulling.PullContext, echo: Callable[[str], None]) -> PullRun | None:
+    for line in importing.recover(ctx.engine):  # what a crashed import left half done
+        echo(line)
     with db.write_session(ctx.engine) as s:
         for run in requeue_stale(session=s, stale_seconds=ctx.stale_seconds):
             echo(f"run {run.id}: its worker stopped responding; now {run.status}")
