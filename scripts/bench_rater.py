@@ -62,11 +62,12 @@ def seed(url: str, items: int, raters: int) -> str:
             data = projects.load_template(app.config["PROMPTS_DIR"], "pairwise")
             data.update(slug="bench", name="Bench", overlap=3)
             project = projects.create_project(session=s, data=data)
-            copies = [_copy(rows[i % len(rows)], i) for i in range(items)]
-            result = importing.import_items(
-                session=s, project=project, rows=list(enumerate(copies, 1)), source="bench"
-            )
-            assert result.error_count == 0, result.errors[:3]
+        copies = [_copy(rows[i % len(rows)], i) for i in range(items)]
+        result = importing.import_items(
+            engine=db.engine(), project=project, rows=list(enumerate(copies, 1)), source="bench"
+        )
+        assert result.error_count == 0, result.errors[:3]
+        with db.write_session() as s:
             for r in range(raters):
                 # The demo's items ask for these expertise tags (see routing in the README).
                 users.create_user(

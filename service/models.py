@@ -197,8 +197,26 @@ PROJECT_WORK_COLUMNS = [
 ]
 
 
+class BatchState(enum.StrEnum):
+    """Where an import batch is: only a DONE batch's items are all visible."""
+
+    STAGING = "staging"  # lines being read into import_stage; nothing visible yet
+    PUBLISHING = "publishing"  # known valid; staged items move into items, rolled forward
+    DONE = "done"
+
+
 class ImportBatch(SQLModel, table=True):
     __tablename__ = "import_batch"
+    __table_args__ = (
+        # One batch in flight per project: its staging checks stay true until it publishes.
+        sa.Index(
+            "ux_import_batch_in_flight",
+            "project_id",
+            unique=True,
+            sqlite_where=sa.text("state != 'done'"),
+            postgresql_where=sa.text("state != 'done'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)
@@ -215,6 +233,29 @@ class ImportBatch(SQLModel, table=True):
     errors: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    state: str = Field(
+        default=BatchState.DONE.value,
+        max_length=16,
+        sa_column_kwargs={"server_default": BatchState.DONE.value},
+    )
+    # The process working on a batch in flight ("host:pid") and when it last did.
+    owner: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
+    heartbeat_at: datetime | None = _time(nullable=True)
+
+
+class ImportStage(SQLModel, table=True):
+    """A validated line of a batch in flight, not yet an item (raters never see it)."""
+
+    __tablename__ = "import_stage"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="import_batch.id", index=True)
+    line: int
+    content_hash: str = Field(max_length=64)
+    # The row as validated (ItemRowSchema's output), ready to write.
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # Replaces an existing item: published with the batch's commit, not rolled forward.
+    update: bool = Field(default=False)
 
 
 class Item(SQLModel, table=True):

@@ -65,16 +65,20 @@ class Factory:
             )
 
     def items(self, project: Project, rows: list[dict[str, Any]]) -> list[Item]:
-        with self.app.app_context(), db.write_session() as s:
+        with self.app.app_context():
             result = importing.import_items(
-                session=s, project=project, rows=list(enumerate(rows, start=1)), source="factory"
+                engine=db.engine(),
+                project=project,
+                rows=list(enumerate(rows, start=1)),
+                source="factory",
             )
             assert result.error_count == 0, result.errors
             from sqlmodel import select
 
-            return list(
-                s.exec(select(Item).where(Item.batch_id == result.batch_id).order_by(Item.id))
-            )
+            with db.write_session() as s:
+                return list(
+                    s.exec(select(Item).where(Item.batch_id == result.batch_id).order_by(Item.id))
+                )
 
     def judgment(
         self,

@@ -366,13 +366,9 @@ def test_item_changes_reach_the_slot_counters(desk, make):
     project = make.project(overlap=2)
     (item,) = make.items(project, [item_row("q1")])
     changed = item_row("q1", priority=7, expertise=["Law"], gold={"preferred": "b"})
-    with desk.app.app_context(), db.write_session() as s:
+    with desk.app.app_context():
         result = importing.import_items(
-            session=s,
-            project=s.get(Project, project.id),
-            rows=[(1, changed)],
-            source="again",
-            update=True,
+            engine=db.engine(), project=project, rows=[(1, changed)], source="again", update=True
         )
         assert result.updated == 1
     (slot,) = desk.rows(ItemSlots)

@@ -261,12 +261,12 @@ def test_reference_project_shows_its_setting_and_refuses_items_without_it(app, c
 def test_an_update_that_adds_responses_adds_units(desk, make):
     project = make.project(mode="pairwise", overlap=1)
     make.items(project, [item_row("q1", n_responses=2)])
-    with desk.app.app_context(), db.write_session() as s:
+    with desk.app.app_context():
         from service.items import importing
 
         importing.import_items(
-            session=s,
-            project=s.get(Project, project.id),
+            engine=db.engine(),
+            project=project,
             rows=[(1, item_row("q1", n_responses=4))],
             update=True,
         )

@@ -97,11 +97,12 @@ def show(slug: str) -> Any:
 @large_body
 def import_items(args: dict[str, Any], slug: str) -> Any:
     """Import items (a JSON array or JSON Lines body); all or nothing unless skip_invalid."""
-    s = db.session()
-    project = projects.get_project(session=s, slug=slug)
+    # Outside the request's transaction: the import writes in short ones of its own.
+    with db.lookup_session() as s:
+        project = projects.get_project(session=s, slug=slug)
     body = request.get_data(cache=False)
     result = importing.import_items(
-        session=s,
+        engine=db.engine(),
         project=project,
         rows=importing.read_body(body, importing.InputLimits.from_config(current_app.config)),
         source=args["source"],
@@ -117,5 +118,5 @@ def import_items(args: dict[str, Any], slug: str) -> Any:
         f"project:{project.slug}",
         {"batch_id": result.batch_id, "created": result.created, "updated": result.updated},
     )
-    s.commit()
+    db.session().commit()
     return result.as_dict()

@@ -40,9 +40,8 @@ def load_demo(*, prompts_dir: str | Path) -> Iterator[str]:
     """Create the demo projects and accounts (idempotently); yield lines to show the user."""
     demo = Path(prompts_dir) / "demo"
     campaigns = json.loads((demo / "projects.json").read_text(encoding="utf-8"))
-    with db.write_session() as s:
-        for campaign in campaigns:
-            yield _load_campaign(s, prompts_dir, demo, campaign)
+    for campaign in campaigns:
+        yield _load_campaign(prompts_dir, demo, campaign)
     with db.write_session() as s:
         made = _simulate(s)
     yield f"Sample judgments by {len(SIMULATED)} simulated raters: {made} new."
@@ -66,19 +65,20 @@ def load_demo(*, prompts_dir: str | Path) -> Iterator[str]:
             yield f"  {role:<8} {username:<8} {password}"
 
 
-def _load_campaign(s: Session, prompts_dir: str | Path, demo: Path, campaign: dict) -> str:
+def _load_campaign(prompts_dir: str | Path, demo: Path, campaign: dict) -> str:
     slug = campaign["slug"]
-    project = s.exec(select(Project).where(Project.slug == slug)).first()
-    if project is None:
-        data = projects.load_template(prompts_dir, campaign["template"])
-        data.update(campaign.get("settings") or {})
-        data.update(slug=slug, name=campaign.get("name") or data["name"])
-        project = projects.create_project(session=s, data=data)
+    with db.write_session() as s:
+        project = s.exec(select(Project).where(Project.slug == slug)).first()
+        if project is None:
+            data = projects.load_template(prompts_dir, campaign["template"])
+            data.update(campaign.get("settings") or {})
+            data.update(slug=slug, name=campaign.get("name") or data["name"])
+            project = projects.create_project(session=s, data=data)
     created = 0
     for name in campaign["files"]:
         with (demo / name).open("rb") as stream:
             result = importing.import_items(
-                session=s,
+                engine=db.engine(),
                 project=project,
                 rows=importing.read_jsonl(stream),
                 source=f"demo/{name}",

@@ -11,6 +11,7 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlmodel import Session
 
 from service import db
 from service.cli.common import fail
@@ -40,19 +41,19 @@ def import_cmd(
     size = file.stat().st_size
     opener = _open_maybe_gzip(file)
     try:
+        with Session(db.engine()) as s:
+            project = projects.get_project(session=s, slug=slug)
         with (
-            db.write_session() as s,
             opener as stream,
             click.progressbar(length=size, label=f"Importing {file.name}", file=sys.stderr) as bar,
         ):
-            project = projects.get_project(session=s, slug=slug)
             raw = getattr(stream, "fileobj", stream)
 
             def progress(_: int) -> None:
                 bar.update(raw.tell() - bar.pos)
 
             result = importing.import_items(
-                session=s,
+                engine=db.engine(),
                 project=project,
                 rows=importing.read_jsonl(
                     stream, hasher, importing.InputLimits.from_config(current_app.config)

@@ -10,6 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from service import db
+from service.items import importing
 
 
 @click.command("serve")
@@ -34,6 +35,8 @@ def serve(demo: bool, host: str, port: int, workers: int | None, threads: int | 
         db.upgrade(db.engine())
         for line in load_demo(prompts_dir=current_app.config["PROMPTS_DIR"]):
             click.echo(line)
+    for line in importing.recover(db.engine()):  # a crashed import, finished or discarded
+        click.echo(line)
     workers = workers or int(current_app.config["WORKERS"])
     threads = threads or int(current_app.config["THREADS"])
     env = dict(os.environ)

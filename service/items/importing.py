@@ -1,7 +1,20 @@
-"""Import prompt/response sets: validate every line, then write all or nothing.
+"""Import prompt/response sets: validate every line, then publish all or nothing.
 
 One domain function, ``import_items``, serves the CLI, the JSON API and the pull
-sources. Lines stream through in chunks, so memory stays flat whatever the size.
+sources. Lines stream through in chunks, so memory stays flat whatever the size, and
+the writes come in short transactions, so raters never wait for an import:
+
+1. Stage: lines are parsed and validated outside any transaction; each chunk is
+   checked against the project's items (a read) and its good lines are written to
+   ``import_stage`` (a short write). Nothing is visible yet.
+2. Commit: if any line is bad (and not skip-invalid), the staged lines are dropped
+   and nothing happened. Otherwise one transaction applies the updates of existing
+   items (all or nothing, as before) and marks the batch PUBLISHING: the point of
+   no return.
+3. Publish: the new items move from ``import_stage`` into ``item`` a few hundred per
+   transaction. A batch that got this far is valid, so a crash is rolled forward:
+   the next import into the project, the pull worker or ``rankroom serve`` finishes it
+   (``recover``); a batch that crashed while staging is discarded.
 """
 
 from __future__ import annotations
@@ -18,14 +31,31 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlmodel import Session, select
 
+from service import db
 from service.errors import InvalidInput
+from service.items import import_batches
 from service.items.item_shapes import to_native
 from service.json_depth import json_problem, loads, too_deep
-from service.models import ImportBatch, Item, Judgment, PairSet, Project, Response, utcnow
+from service.models import (
+    BatchState,
+    ImportBatch,
+    ImportStage,
+    Item,
+    Judgment,
+    PairSet,
+    Project,
+    Response,
+    utcnow,
+)
 from service.rating import leases, slots
 from service.schemas import ItemRowSchema, flatten_messages
 
 CHUNK = 1000
+# Lines staged, and new items published, per write transaction: each holds SQLite's
+# write lock for about 10 ms, short enough that a rater's submission queued behind
+# one is not noticeably slower (1000 at a time held it up to 130 ms).
+STAGE_CHUNK = 250
+PUBLISH_CHUNK = 100
 # Real rows nest a few levels (messages, metadata); far deeper is hostile.
 MAX_DEPTH = 64
 # Core tables, not ORM entities: bulk inserts skip the ORM's per-row bookkeeping.
@@ -80,6 +110,12 @@ class ImportResult:
     error_count: int = 0
     lines: int = 0
     checksum: str = ""
+
+    def fail(self, errors: list[RowError]) -> None:
+        """Count refused lines; keep the first MAX_REPORTED_ERRORS to report."""
+        self.error_count += len(errors)
+        room = MAX_REPORTED_ERRORS - len(self.errors)
+        self.errors.extend(errors[: max(room, 0)])
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -201,7 +237,7 @@ def validate_row(line: int, obj: dict[str, Any], schema: ItemRowSchema) -> _Row 
 
 def import_items(
     *,
-    session: Session,
+    engine: sa.Engine,
     project: Project,
     rows: Iterable[tuple[int, dict[str, Any] | RowError]],
     source: str = "",
@@ -213,76 +249,261 @@ def import_items(
     max_chars: int = 200_000,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    """Validate and write ``rows`` into ``project`` as one batch.
+    """Validate ``rows`` and publish them into ``project`` as one batch.
 
     All or nothing by default: any bad line raises InvalidInput listing every bad
-    line, and the caller rolls back. With ``skip_invalid`` the good lines are kept
+    line, and nothing is imported. With ``skip_invalid`` the good lines are kept
     and the bad ones reported on the batch. Re-importing an unchanged item is a
     no-op; a changed one is an error unless ``update``, and an item that already has
     judgments is never altered. An update ends the leases raters hold on the item
-    (``_replace_content``).
+    (``_replace_content``). Runs its own short transactions: call it outside one.
     """
+    batch_id = _open(engine, project, source=source, kind=kind, user_id=user_id)
+    try:
+        result = _stage_all(
+            engine, project, batch_id, rows, update=update, skip_invalid=skip_invalid,
+            max_chars=max_chars, progress=progress,
+        )  # fmt: skip
+        result.checksum = checksum() if checksum else ""
+        _refuse_bad_lines(result, skip_invalid)
+        _commit(engine, batch_id, result, update=update, skip_invalid=skip_invalid)
+    except BaseException:
+        import_batches.discard(engine, batch_id)
+        raise
+    publish(engine, batch_id)
+    with Session(engine) as s:
+        batch = s.get(ImportBatch, batch_id)
+        assert batch is not None
+        result.created, result.unchanged = batch.created_count, batch.unchanged_count
+        result.error_count = batch.error_count
+        result.errors = [RowError(**e) for e in batch.errors]
+    return result
+
+
+def _open(engine: sa.Engine, project: Project, **values: Any) -> int:
+    """Open this import's batch, first finishing or clearing one a crashed import left."""
+    values = {
+        "project_id": project.id,
+        "kind": values["kind"],
+        "source": values["source"][:1000],
+        "created_by": values["user_id"],
+    }
+    for _ in range(3):
+        opened = import_batches.open_batch(engine, values)
+        if isinstance(opened, int):
+            return opened
+        if opened.state == BatchState.PUBLISHING.value:
+            publish(engine, opened.id)  # type: ignore[arg-type]
+        elif import_batches.is_abandoned(opened):
+            import_batches.discard(engine, opened.id)  # type: ignore[arg-type]
+        else:
+            raise import_batches.busy(opened)
+    raise import_batches.busy(opened)
+
+
+def _stage_all(
+    engine: sa.Engine,
+    project: Project,
+    batch_id: int,
+    rows: Iterable[tuple[int, dict[str, Any] | RowError]],
+    *,
+    update: bool,
+    skip_invalid: bool,
+    max_chars: int,
+    progress: Callable[[int], None] | None,
+) -> ImportResult:
+    """Validate every line and stage the good ones a chunk at a time; count the rest."""
     schema = ItemRowSchema(max_chars=max_chars)
-    result = ImportResult()
-    batch = ImportBatch(project_id=project.id, kind=kind, source=source[:1000], created_by=user_id)
-    session.add(batch)
-    session.flush()
+    result = ImportResult(batch_id=batch_id)
     seen: set[str] = set()
     chunk: list[_Row] = []
 
-    def fail(errors: list[RowError]) -> None:
-        result.error_count += len(errors)
-        room = MAX_REPORTED_ERRORS - len(result.errors)
-        result.errors.extend(errors[: max(room, 0)])
+    def flush() -> None:
+        # Once a line is bad the batch will be refused: only look for more bad lines.
+        if chunk and (skip_invalid or not result.error_count):
+            result.fail(_stage_chunk(engine, project, batch_id, chunk, update, result))
+        chunk.clear()
+        if progress:
+            progress(result.lines)
 
     for line, obj in rows:
         result.lines += 1
         if isinstance(obj, RowError):
-            fail([obj])
+            result.fail([obj])
             continue
         row = validate_row(line, obj, schema)
         if isinstance(row, list):
-            fail(row)
+            result.fail(row)
             continue
         refused = _check_reference(project, row)
         if refused:
-            fail([refused])
+            result.fail([refused])
             continue
         ext = row.data["id"]
         if ext in seen:
-            fail([RowError(line, "id", f"duplicate id {ext!r} earlier in this batch", ext)])
+            result.fail([RowError(line, "id", f"duplicate id {ext!r} earlier in this batch", ext)])
             continue
         seen.add(ext)
         chunk.append(row)
         if len(chunk) >= CHUNK:
-            fail(_write_chunk(session, project, batch, chunk, update, result))
-            chunk = []
-            if progress:
-                progress(result.lines)
+            flush()
     if not result.lines:
         # An empty file or body is a mistake upstream, not an empty batch to keep.
         raise InvalidInput(NO_ITEMS)
-    fail(_write_chunk(session, project, batch, chunk, update, result))
-    if progress:
-        progress(result.lines)
+    flush()
+    return result
 
-    result.checksum = checksum() if checksum else ""
+
+def _stage_chunk(
+    engine: sa.Engine,
+    project: Project,
+    batch_id: int,
+    chunk: list[_Row],
+    update: bool,
+    result: ImportResult,
+) -> list[RowError]:
+    """Check a chunk against the project's items (a read), then stage what it would write.
+
+    The check is repeated when the lines are written; here it finds bad lines before
+    anything is visible, and skips unchanged items.
+    """
+    with Session(engine) as s:
+        plan = _plan_chunk(s, project, chunk, update)
+    result.unchanged += plan.unchanged
+    staged = [
+        {"line": r.line, "content_hash": r.content_hash, "data": r.data, "update": u}
+        for r, u in [(r, False) for r in plan.fresh] + [(r, True) for _, r in plan.changed]
+    ]
+    for start in range(0, len(staged), STAGE_CHUNK):
+        import_batches.stage(engine, batch_id, staged[start : start + STAGE_CHUNK])
+    return plan.errors
+
+
+def _refuse_bad_lines(result: ImportResult, skip_invalid: bool) -> None:
     if result.error_count and not skip_invalid:
         raise InvalidInput(
             f"{result.error_count} bad line(s); nothing was imported. "
             "Fix them, or import the good lines with skip-invalid.",
             errors=[e.as_dict() for e in result.errors],
         )
-    batch.checksum = result.checksum
-    batch.created_count = result.created
-    batch.updated_count = result.updated
-    batch.unchanged_count = result.unchanged
-    batch.error_count = result.error_count
-    batch.errors = [e.as_dict() for e in result.errors]
-    session.add(batch)
-    session.flush()
-    result.batch_id = batch.id
-    return result
+
+
+def _commit(
+    engine: sa.Engine, batch_id: int, result: ImportResult, *, update: bool, skip_invalid: bool
+) -> None:
+    """Apply the batch's updates and make it PUBLISHING, in one transaction.
+
+    Updates are all or nothing as before: each is checked again here (an item may
+    have been judged since it was staged) and any refusal refuses the batch.
+    """
+    with db.write_session(engine) as s:
+        batch = import_batches.lock(s, batch_id)
+        if batch is None or batch.state != BatchState.STAGING.value:
+            raise InvalidInput(f"Import batch {batch_id} was discarded as abandoned; run it again.")
+        project = s.get(Project, batch.project_id)
+        assert project is not None
+        last = 0
+        while staged := _staged(s, batch_id, update=True, after=last, limit=CHUNK):
+            result.fail(_write_chunk(s, project, batch, [r for _, r in staged], update, result))
+            last = staged[-1][0]
+        _refuse_bad_lines(result, skip_invalid)
+        s.execute(
+            sa.delete(ImportStage).where(ImportStage.batch_id == batch_id, ImportStage.update)
+        )
+        batch.state = BatchState.PUBLISHING.value
+        batch.checksum = result.checksum
+        batch.updated_count = result.updated
+        batch.unchanged_count = result.unchanged
+        batch.error_count = result.error_count
+        batch.errors = [e.as_dict() for e in result.errors]
+        batch.heartbeat_at = utcnow()
+        s.add(batch)
+
+
+def _staged(
+    s: Session, batch_id: int, *, update: bool, after: int = 0, limit: int
+) -> list[tuple[int, _Row]]:
+    """Read staged lines of a batch in order: (stage id, row)."""
+    query = (
+        sa.select(ImportStage.id, ImportStage.line, ImportStage.data, ImportStage.content_hash)
+        .where(
+            ImportStage.batch_id == batch_id,
+            ImportStage.update == update,
+            ImportStage.id > after,
+        )
+        .order_by(ImportStage.id)
+        .limit(limit)
+    )
+    return [(i, _Row(line, data, digest)) for i, line, data, digest in s.execute(query)]
+
+
+def publish(engine: sa.Engine, batch_id: int) -> None:
+    """Move a PUBLISHING batch's new items into the project, a short transaction at a time.
+
+    Safe to run from several processes at once and to resume after a crash: each
+    transaction claims its lines by deleting them from the stage (read beforehand,
+    outside the write lock) and writes them as items, together. New items cannot
+    clash (one batch per project is in flight); one that somehow does is refused and
+    reported on the batch.
+    """
+    while True:
+        with Session(engine) as s:
+            staged = _staged(s, batch_id, update=False, limit=PUBLISH_CHUNK)
+        try:
+            if _publish_chunk(engine, batch_id, staged):
+                return
+        except _Taken:
+            continue  # another publisher took these lines: read again
+
+
+class _Taken(Exception):
+    """Staged lines read for publishing were published by another process meanwhile."""
+
+
+def _publish_chunk(engine: sa.Engine, batch_id: int, staged: list[tuple[int, _Row]]) -> bool:
+    """Publish ``staged`` lines of a batch in one transaction; True once the batch is done."""
+    with db.write_session(engine) as s:
+        batch = import_batches.lock(s, batch_id)
+        if batch is None or batch.state != BatchState.PUBLISHING.value:
+            return True
+        if not staged:
+            if s.scalar(sa.select(ImportStage.id).where(ImportStage.batch_id == batch_id)):
+                raise _Taken  # another publisher's claim was rolled back: read again
+            batch.state, batch.heartbeat_at = BatchState.DONE.value, None
+            s.add(batch)
+            return True
+        ids = [i for i, _ in staged]
+        if s.execute(sa.delete(ImportStage).where(ImportStage.id.in_(ids))).rowcount != len(ids):
+            raise _Taken
+        project = s.get(Project, batch.project_id)
+        assert project is not None
+        counts = ImportResult()
+        errors = _write_chunk(s, project, batch, [r for _, r in staged], False, counts)
+        batch.created_count += counts.created
+        batch.unchanged_count += counts.unchanged
+        batch.error_count += len(errors)
+        room = max(MAX_REPORTED_ERRORS - len(batch.errors), 0)
+        batch.errors = batch.errors + [e.as_dict() for e in errors[:room]]
+        batch.heartbeat_at = utcnow()
+        s.add(batch)
+    return False
+
+
+def recover(engine: sa.Engine) -> list[str]:
+    """Finish publishing the batches crashed imports left, and discard abandoned staging."""
+    with Session(engine) as s:
+        batches = import_batches.in_flight(session=s)
+    done = []
+    for batch in batches:
+        assert batch.id is not None
+        if batch.state == BatchState.PUBLISHING.value:
+            if import_batches.is_abandoned(batch, import_batches.PUBLISH_STALE_AFTER):
+                publish(engine, batch.id)
+                done.append(f"import batch {batch.id}: published the rest of it")
+        elif import_batches.is_abandoned(batch):
+            import_batches.discard(engine, batch.id)
+            done.append(f"import batch {batch.id}: discarded (its import stopped while staging)")
+    return done
 
 
 def _check_reference(project: Project, row: _Row) -> RowError | None:
@@ -328,17 +549,21 @@ def _response_values(item_id: int, row: _Row) -> list[dict[str, Any]]:
     ]
 
 
-def _write_chunk(
-    session: Session,
-    project: Project,
-    batch: ImportBatch,
-    chunk: list[_Row],
-    update: bool,
-    result: ImportResult,
-) -> list[RowError]:
-    """Insert new items, skip unchanged ones, update changed ones if allowed."""
+@dataclass
+class _Plan:
+    """What writing a chunk would do: insert, update (item id, row), count, refuse."""
+
+    fresh: list[_Row] = field(default_factory=list)
+    changed: list[tuple[int, _Row]] = field(default_factory=list)
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+def _plan_chunk(session: Session, project: Project, chunk: list[_Row], update: bool) -> _Plan:
+    """Sort a chunk's rows into new, unchanged, to update, and refused (a read only)."""
+    plan = _Plan()
     if not chunk:
-        return []
+        return plan
     ids = [r.data["id"] for r in chunk]
     existing = {
         ext: (item_id, digest)
@@ -356,20 +581,16 @@ def _write_chunk(
                 sa.select(Judgment.item_id).where(Judgment.item_id.in_(changed)).distinct()
             ).scalars()
         )
-    errors: list[RowError] = []
-    fresh: list[_Row] = []
-    replaced: list[tuple[int, _Row]] = []
-    touched: list[int] = []  # new items
     for row in chunk:
         ext = row.data["id"]
         if ext not in existing:
-            fresh.append(row)
+            plan.fresh.append(row)
             continue
         item_id, digest = existing[ext]
         if digest == row.content_hash:
-            result.unchanged += 1
+            plan.unchanged += 1
         elif item_id in judged:
-            errors.append(
+            plan.errors.append(
                 RowError(
                     row.line,
                     "id",
@@ -379,7 +600,7 @@ def _write_chunk(
                 )
             )
         elif not update:
-            errors.append(
+            plan.errors.append(
                 RowError(
                     row.line,
                     "id",
@@ -388,9 +609,25 @@ def _write_chunk(
                 )
             )
         else:
-            replaced.append((item_id, row))
-    _replace_content(session, project, batch, replaced)
-    result.updated += len(replaced)
+            plan.changed.append((item_id, row))
+    return plan
+
+
+def _write_chunk(
+    session: Session,
+    project: Project,
+    batch: ImportBatch,
+    chunk: list[_Row],
+    update: bool,
+    result: ImportResult,
+) -> list[RowError]:
+    """Insert new items, skip unchanged ones, update changed ones if allowed."""
+    plan = _plan_chunk(session, project, chunk, update)
+    result.unchanged += plan.unchanged
+    _replace_content(session, project, batch, plan.changed)
+    result.updated += len(plan.changed)
+    fresh = plan.fresh
+    touched: list[int] = []  # new items
     if fresh:
         inserted = (
             session.execute(
@@ -414,9 +651,9 @@ def _write_chunk(
     slots.set_units(
         session=session,
         project=project,
-        item_ids=[item_id for item_id, _ in replaced] + touched,
+        item_ids=[item_id for item_id, _ in plan.changed] + touched,
     )
-    return errors
+    return plan.errors
 
 
 def _replace_content(
@@ -428,8 +665,8 @@ def _replace_content(
     first (``leases.end_item_leases``: on PostgreSQL it waits for submissions in flight
     and keeps new leases off these items until commit); only then are the items checked
     for judgments again, since one may have been submitted after the check in
-    ``_write_chunk``, and if any has, the whole batch is refused (the caller rolls back,
-    which restores the leases).
+    ``_plan_chunk``, and if any has, the whole batch is refused (``_commit``'s
+    transaction rolls back, which restores the leases, and the batch is discarded).
     """
     if not replaced:
         return

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
 
 from service.errors import InvalidInput
 from service.items.importing import (
@@ -148,7 +147,6 @@ def open_jsonl(fileobj: IO[bytes], label: str) -> IO[bytes]:
 def import_file(
     ctx: PullContext,
     *,
-    session: Session,
     project: Project,
     fileobj: IO[bytes],
     label: str,
@@ -158,7 +156,7 @@ def import_file(
     """Import one JSON Lines file object (gzip or not) as one batch, all or nothing."""
     hasher = hashlib.sha256()
     return import_items(
-        session=session,
+        engine=ctx.engine,
         project=project,
         rows=read_jsonl(open_jsonl(fileobj, label), hasher, ctx.input_limits),
         source=label,

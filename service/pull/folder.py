@@ -120,18 +120,18 @@ def _pull_file(
         note = f"same bytes as {earlier.name}, imported as batch {earlier.batch_id}"
         return _save(ctx, PulledFile(**about, status="skipped", error=note, moved_to=moved)), [], {}
     try:
-        with db.write_session(ctx.engine) as s, path.open("rb") as fh:
+        with path.open("rb") as fh:
             result = import_file(
                 ctx,
-                session=s,
-                project=s.get(Project, project.id),
+                project=project,
                 fileobj=fh,
                 label=f"{source.name}: {path.name}",
                 kind="folder",
                 config=source.config,
             )
-            record = PulledFile(**about, status="imported", batch_id=result.batch_id)
-            s.add(record)
+        # Recorded after the import: a crash between them only re-imports the file,
+        # every item unchanged.
+        record = _save(ctx, PulledFile(**about, status="imported", batch_id=result.batch_id))
     except (InvalidInput, OSError) as exc:
         message = exc.message if isinstance(exc, InvalidInput) else f"could not read it: {exc}"
         row_errors = exc.errors if isinstance(exc, InvalidInput) else []

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service import db
 from service.items.importing import import_items
 from service.models import Generation, ImportBatch, Item, Judgment, Project, Source
 
@@ -92,7 +91,7 @@ def publish(
             ready.append(p)
     out.ready, out.waiting = len(ready), len(prompts) - len(ready)
     label = f"{source.name}: generation"
-    with db.write_session(ctx.engine) as s:
+    with Session(ctx.engine) as s:
         existing = _existing(s, project, [p.id for p in ready], label)
         chosen = []
         for p in ready:
@@ -113,21 +112,22 @@ def publish(
                 )
             else:
                 chosen.append(p)
-        if not chosen:
-            return out
-        hasher = hashlib.sha256()
-        result = import_items(
-            session=s,
-            project=s.get(Project, project.id),
-            rows=_rows(s, source, chosen, slots, hasher),
-            source=label,
-            kind="generation",
-            # Only this source's own, unjudged items reach here (see above).
-            update=True,
-            checksum=hasher.hexdigest,
-            max_chars=ctx.max_chars,
-            progress=lambda lines: ctx.report("import", lines, len(chosen)),
-        )
+    if not chosen:
+        return out
+    hasher = hashlib.sha256()
+    result = import_items(
+        engine=ctx.engine,
+        project=project,
+        rows=_rows(ctx.engine, source, chosen, slots, hasher),
+        source=label,
+        kind="generation",
+        # Only this source's own, unjudged items reach here (see above); one judged
+        # since is refused by the import, and the publication with it.
+        update=True,
+        checksum=hasher.hexdigest,
+        max_chars=ctx.max_chars,
+        progress=lambda lines: ctx.report("import", lines, len(chosen)),
+    )
     out.batch_id = result.batch_id
     out.created, out.updated, out.unchanged = result.created, result.updated, result.unchanged
     return out
@@ -162,7 +162,7 @@ def _existing(s: Session, project: Project, ids: list[str], label: str) -> dict[
 
 
 def _rows(
-    s: Session,
+    engine: sa.Engine,
     source: Source,
     prompts: list[Prompt],
     slots: list[tuple[dict[str, Any], int]],
@@ -172,16 +172,18 @@ def _rows(
     system = source.config.get("system")
     for start in range(0, len(prompts), CHUNK):
         chunk = prompts[start : start + CHUNK]
-        good = {
-            (g.prompt_id, g.generator, g.sample): g
-            for g in s.exec(
-                select(Generation).where(
-                    Generation.source_id == source.id,
-                    Generation.status == "ok",
-                    Generation.prompt_id.in_([p.id for p in chunk]),
+        # A short read per chunk: no snapshot held open while the import writes.
+        with Session(engine) as s:
+            good = {
+                (g.prompt_id, g.generator, g.sample): g
+                for g in s.exec(
+                    select(Generation).where(
+                        Generation.source_id == source.id,
+                        Generation.status == "ok",
+                        Generation.prompt_id.in_([p.id for p in chunk]),
+                    )
                 )
-            )
-        }
+            }
         for p in chunk:
             responses = []
             for g, k in slots:

@@ -61,17 +61,17 @@ def pull(ctx: PullContext, run: PullRun, source: Source, project: Project) -> Ou
             with db.write_session(ctx.engine) as s:
                 _remember(s, source, download)
             return Outcome(RunStatus.UNCHANGED.value, summary={**summary, "same_checksum": True})
+        result = import_file(
+            ctx,
+            project=project,
+            fileobj=tmp,
+            label=f"{source.name}: {config['url']}",
+            kind="remote",
+            config=config,
+        )
+        # After the import: a crash between them only fetches and re-imports the file
+        # next time (every item unchanged); the validators never move without the data.
         with db.write_session(ctx.engine) as s:
-            result = import_file(
-                ctx,
-                session=s,
-                project=s.get(Project, project.id),
-                fileobj=tmp,
-                label=f"{source.name}: {config['url']}",
-                kind="remote",
-                config=config,
-            )
-            # In the import's transaction: the validators move only with the data.
             _remember(s, source, download)
     return Outcome.of_import(result, **summary)
 

@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 
 from service import db
 from service.errors import Conflict
+from service.items import importing
 from service.models import PullRun, RunStatus, Source, utcnow
 from service.projects import sources
 from service.pull import context, runs
@@ -199,6 +200,8 @@ def run_worker(
 
 
 def _next(ctx: context.PullContext, echo: Callable[[str], None]) -> PullRun | None:
+    for line in importing.recover(ctx.engine):  # what a crashed import left half done
+        echo(line)
     with db.write_session(ctx.engine) as s:
         for run in requeue_stale(session=s, stale_seconds=ctx.stale_seconds):
             echo(f"run {run.id}: its worker stopped responding; now {run.status}")
