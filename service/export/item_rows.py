@@ -8,37 +8,14 @@ min-judgments and min-agreement on what is left, then the format's rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from service.export import consensus, response_rows, rules
-from service.export.options import ExportOptions
+from service.export.options import PAIR_FORMATS, ExportOptions
 from service.export.rows import IDENTICAL, RowBuilder, raw_row, shown_hashes
 from service.export.source import ItemData, RaterData
 from service.export.summary import ExportSummary
-
-PAIR_FORMATS = ("dpo", "reward", "openai", "hh")
-
-
-@dataclass(frozen=True)
-class ProjectInfo:
-    """What the rules need from a project."""
-
-    slug: str
-    overlap: int
-    dimension: str | None
-    threshold: float | None
-
-
-@dataclass(slots=True)
-class Vote:
-    """One judgment that passed the filters, with its verdict as a ranking."""
-
-    row: Any
-    rater: RaterData
-    ranking: rules.Ranking | None
-    weight: float
-    strength: int | None
+from service.export.votes import ProjectInfo, Vote
 
 
 class ItemRows:
