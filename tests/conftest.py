@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service import create_app, db, doctor
+from service import accounts, create_app, db, doctor
 from tests import factories
 from tests.browser import chromium, live_server, page  # noqa: F401  (fixtures)
 
@@ -32,6 +32,19 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "RANKROOM_REQUIRE_POSTGRES=1 but RANKROOM_TEST_POSTGRES_URL is unset"
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Hash test passwords with scrypt at n=512 instead of 2**15 (~1 ms of CPU, not ~0.1 s).
+
+    Hundreds of tests create users and sign in; at full cost hashing was a third of the
+    suite's time. What is tested (hash on create, check on sign-in) stays the same.
+    """
+    strong = accounts.PASSWORD_METHOD
+    accounts.PASSWORD_METHOD = "scrypt:512:8:1"
+    yield
+    accounts.PASSWORD_METHOD = strong
 
 
 @pytest.fixture(scope="session")
