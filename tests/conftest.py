@@ -27,11 +27,38 @@ PG_URL = os.environ.get("RANKROOM_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--quick",
+        action="store_true",
+        help="The quick loop: SQLite only, no browser (needs neither PostgreSQL nor Chromium).",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("quick"):
+        return
     if os.environ.get("RANKROOM_REQUIRE_POSTGRES") == "1" and not PG_URL:
         raise pytest.UsageError(
             "RANKROOM_REQUIRE_POSTGRES=1 but RANKROOM_TEST_POSTGRES_URL is unset"
         )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that drives Chromium as browser; with --quick, leave those and PG out."""
+    for item in items:
+        if "chromium" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+    if not config.getoption("quick"):
+        return
+    kept, left_out = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("database_url") == "postgres"
+        browser = item.get_closest_marker("browser") is not None
+        (left_out if on_postgres or browser else kept).append(item)
+    config.hook.pytest_deselected(items=left_out)
+    items[:] = kept
 
 
 @pytest.fixture(scope="session", autouse=True)
