@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import threading
@@ -308,6 +309,7 @@ def _alembic_config(url: str) -> Config:
     return cfg
 
 
+@functools.cache  # the shipped scripts do not change while we run; reading them takes ~20 ms
 def head_revision() -> str:
     """Return the newest migration revision shipped with the code."""
     script = ScriptDirectory.from_config(_alembic_config("sqlite://"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Iterable
@@ -18,12 +19,21 @@ from service.rating import slots
 from service.schemas import USERNAME, USERNAME_RULE
 
 TOKEN_SCOPES = ("export", "stats", "import", "admin")
-_DUMMY_HASH = generate_password_hash("rankroom-timing-equaliser", method="scrypt")
+# Werkzeug's scrypt (n=2**15, r=8: 32 MiB and ~0.1 s a hash). Not a setting: only the
+# test suite lowers it (tests/conftest.py), where hundreds of users are hashed. A hash
+# records its own parameters, so checks follow whatever cost it was made with.
+PASSWORD_METHOD = "scrypt"
 
 
 def hash_password(password: str) -> str:
     """Hash a password with scrypt (memory-hard KDF)."""
-    return generate_password_hash(password, method="scrypt")
+    return generate_password_hash(password, method=PASSWORD_METHOD)
+
+
+@functools.cache
+def _dummy_hash(method: str) -> str:
+    """A hash as costly to check as a real one, for sign-ins of unknown usernames."""
+    return generate_password_hash("rankroom-timing-equaliser", method=method)
 
 
 def create_user(
@@ -77,7 +87,7 @@ def verify_password(user: User | None, password: str) -> User:
     Slow by design (scrypt): call it outside any database transaction.
     """
     # Hash even when the user is unknown, so timing does not reveal which usernames exist.
-    stored = user.password_hash if user and user.password_hash else _DUMMY_HASH
+    stored = user.password_hash if user and user.password_hash else _dummy_hash(PASSWORD_METHOD)
     ok = check_password_hash(stored, password)
     if not ok or user is None or not user.active or not user.password_hash:
         raise Unauthorized("Wrong username or password.")
