@@ -29,7 +29,7 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 from marshmallow import ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from service import db
 from service.errors import InvalidInput
@@ -700,9 +700,3 @@ def _replace_content(
         session.execute(sa.update(Item).where(Item.id == item_id).values(**values))
         session.execute(sa.delete(Response).where(Response.item_id == item_id))
         session.execute(_RESPONSES.insert(), _response_values(item_id, row))
-
-
-def list_batches(*, session: Session, project: Project) -> list[ImportBatch]:
-    """Return the project's import batches, newest first."""
-    query = select(ImportBatch).where(ImportBatch.project_id == project.id)
-    return list(session.exec(query.order_by(ImportBatch.id.desc())))
