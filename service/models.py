@@ -125,6 +125,22 @@ class ProjectStatus(enum.StrEnum):
     ARCHIVED = "archived"
 
 
+class LeaseStatus(enum.StrEnum):
+    """Where a lease (an ``Assignment``) is in its life; only ``slots.end_leases`` ends one.
+
+    An active lease holds a slot; past ``expires_at`` it still does until the sweep
+    (``slots.sweep_expired``) marks it expired and frees the slot. Submitted leases
+    hold their slot for good; skipped, released (by an admin, or moved to another
+    rater) and expired ones give it back.
+    """
+
+    ACTIVE = "active"
+    SUBMITTED = "submitted"
+    SKIPPED = "skipped"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
 class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=120, sa_column_kwargs={"unique": True})
@@ -318,8 +334,7 @@ class Assignment(SQLModel, table=True):
     project_id: int = Field(foreign_key="project.id", index=True)
     item_id: int = Field(foreign_key="item.id")
     rater_id: int = Field(foreign_key="user.id")
-    # "active", "submitted", "skipped", "released", "expired"
-    status: str = Field(default="active", max_length=16)
+    status: str = Field(default=LeaseStatus.ACTIVE.value, max_length=16)  # LeaseStatus
     is_gold: bool = Field(default=False)
     # Display order of response external ids (for pairwise: the two shown, left first).
     shown_order: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from service.errors import Conflict
-from service.models import ApiToken, AuditEvent, Invite, LoginAttempt, User, utcnow
+from service.models import ApiToken, AuditEvent, Invite, LeaseStatus, LoginAttempt, User, utcnow
 from service.rating import slots
 
 
@@ -59,7 +59,9 @@ def erase_user(*, session: Session, user: User, secret_key: str) -> dict[str, in
             sa.delete(LoginAttempt).where(LoginAttempt.username == old_name)
         ).rowcount,
         "leases_released": len(
-            slots.end_leases(session=session, status="released", rater_id=user.id).lease_ids
+            slots.end_leases(
+                session=session, status=LeaseStatus.RELEASED, rater_id=user.id
+            ).lease_ids
         ),
         "audit_events_rewritten": _scrub_audit(
             session=session,

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from service.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from service.models import ApiToken, Invite, Role, User, utcnow
+from service.models import ApiToken, Invite, LeaseStatus, Role, User, utcnow
 from service.paging import Page, paginate
 from service.rating import slots
 from service.schemas import USERNAME, USERNAME_RULE
@@ -213,7 +213,9 @@ def deactivate_user(*, session: Session, user: User) -> dict[str, int]:
         .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)
     ).rowcount
-    leases = len(slots.end_leases(session=session, status="released", rater_id=user.id).lease_ids)
+    leases = len(
+        slots.end_leases(session=session, status=LeaseStatus.RELEASED, rater_id=user.id).lease_ids
+    )
     invites = session.execute(
         sa.update(Invite)
         .where(Invite.user_id == user.id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))

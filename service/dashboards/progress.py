@@ -14,7 +14,7 @@ from service.dashboards.filters import Filters
 from service.dashboards.leases import assignment_counts, load_assignments
 from service.dashboards.lookups import load_items
 from service.dashboards.summaries import DAY, iso_day, share
-from service.models import Project, utcnow
+from service.models import LeaseStatus, Project, utcnow
 
 PACE_DAYS = 7
 
@@ -32,7 +32,10 @@ def progress_report(
         session=session, project=project, filters=filters, verdicts=False, created=True
     )
     leases = load_assignments(
-        session=session, project=project, filters=filters, statuses=("active", "skipped")
+        session=session,
+        project=project,
+        filters=filters,
+        statuses=(LeaseStatus.ACTIVE, LeaseStatus.SKIPPED),
     )
     counts = assignment_counts(session=session, project=project, filters=filters)
     items = load_items(session=session, project=project, filters=filters)
@@ -42,8 +45,8 @@ def progress_report(
     complete = regular & (judged >= items.wanted)
     started = regular & ~complete & ((judged > 0) | (live > 0))
     remaining = int(np.maximum(items.wanted - judged, 0)[regular].sum())
-    skipped = leases.status == "skipped"
-    submitted = sum(n for (_, status), n in counts.items() if status == "submitted")
+    skipped = leases.status == LeaseStatus.SKIPPED
+    submitted = sum(n for (_, status), n in counts.items() if status == LeaseStatus.SUBMITTED)
     reference = min(now, filters.end()) if filters.end() else now
     recent = cols.created >= reference.timestamp() - PACE_DAYS * DAY
     timed = cols.active_ms[np.isfinite(cols.active_ms)]
@@ -80,7 +83,7 @@ def progress_report(
 
 
 def _live(status: np.ndarray, expires: np.ndarray, now: datetime) -> np.ndarray:
-    return (status == "active") & (expires > now.timestamp())
+    return (status == LeaseStatus.ACTIVE) & (expires > now.timestamp())
 
 
 def per_item(item_ids: np.ndarray, of: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from service.dashboards.verdicts import (
     main_needs,
     main_pairs,
 )
-from service.models import Project
+from service.models import LeaseStatus, Project
 from service.stats.rater_quality import leave_one_out_from_codes, position_bias_many
 from service.stats.resampling import Stat, no_value
 
@@ -69,8 +69,8 @@ def raters_report(*, session: Session, project: Project, filters: Filters) -> di
     contradicted = contradictions(cols, project) if scored else np.full(len(cols), np.nan)
     gold_accuracy = _means(at, gold_scores(cols, gold, project), size, "no judgments on gold items")
     contradiction = _means(at, contradicted, size, "no verdicts with scores to compare")
-    skipped = [counts.get((rater, "skipped"), 0) for rater in ids.tolist()]
-    submitted = [counts.get((rater, "submitted"), 0) for rater in ids.tolist()]
+    skipped = [counts.get((rater, LeaseStatus.SKIPPED), 0) for rater in ids.tolist()]
+    submitted = [counts.get((rater, LeaseStatus.SUBMITTED), 0) for rater in ids.tolist()]
     judged = np.bincount(at, minlength=size)
     seconds = cols.active_ms / 1000
     by_rater = np.split(seconds[np.argsort(at, kind="stable")], np.cumsum(judged)[:-1])

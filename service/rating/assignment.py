@@ -34,6 +34,7 @@ from service.models import (
     PROJECT_WORK_COLUMNS,
     Assignment,
     Item,
+    LeaseStatus,
     Project,
     ProjectStatus,
     Response,
@@ -60,8 +61,8 @@ _MINE = sa.and_(
     LEASES.c.rater_id == sa.bindparam("rater_id"),
     LEASES.c.project_id == sa.bindparam("project_id"),
 )
-_IS_LIVE = sa.and_(LEASES.c.status == "active", LEASES.c.expires_at > sa.bindparam("now"))
-_HOLDING = sa.or_(LEASES.c.status == "submitted", _IS_LIVE)
+_IS_LIVE = sa.and_(LEASES.c.status == LeaseStatus.ACTIVE, LEASES.c.expires_at > sa.bindparam("now"))
+_HOLDING = sa.or_(LEASES.c.status == LeaseStatus.SUBMITTED, _IS_LIVE)
 _LIVE = select(Assignment).where(_MINE, _IS_LIVE).order_by(Assignment.id).limit(1)
 
 # Where the rater stands, in one round trip: whether they hold a live lease, whether
@@ -75,11 +76,11 @@ _LIVE = select(Assignment).where(_MINE, _IS_LIVE).order_by(Assignment.id).limit(
 _OTHER = LEASES.alias("other")  # any lease of the project, not only the rater's
 _DUE = sa.exists().where(
     _OTHER.c.project_id == sa.bindparam("project_id"),
-    _OTHER.c.status == "active",
+    _OTHER.c.status == LeaseStatus.ACTIVE,
     _OTHER.c.expires_at <= sa.bindparam("now"),
 )
 _WHERE_NOW = (sa.func.count().filter(_IS_LIVE).label("live"), _DUE.label("due"))
-_STANDING = sa.select(*_WHERE_NOW).where(_MINE, LEASES.c.status == "active")
+_STANDING = sa.select(*_WHERE_NOW).where(_MINE, LEASES.c.status == LeaseStatus.ACTIVE)
 _STANDING_COUNTS = sa.select(
     *_WHERE_NOW,
     sa.func.count().filter(_HOLDING).label("total"),
@@ -103,7 +104,10 @@ _RESPONSES = (
 )
 _HISTORY = sa.select(
     sa.null(), sa.null(), sa.null(), sa.null(), LEASES.c.shown_order, sa.literal(-1)
-).where(LEASES.c.item_id == sa.bindparam("item_id"), LEASES.c.status.in_(("submitted", "active")))
+).where(
+    LEASES.c.item_id == sa.bindparam("item_id"),
+    LEASES.c.status.in_((LeaseStatus.SUBMITTED, LeaseStatus.ACTIVE)),
+)
 _RESPONSES_AND_HISTORY = sa.union_all(_RESPONSES, _HISTORY).order_by(sa.column("position"))
 _RESPONSES_ONLY = _RESPONSES.order_by(Response.position)
 _INSERT = sa.insert(LEASES).returning(LEASES.c.id)
@@ -258,7 +262,7 @@ def _lease(
         "project_id": project.id,
         "item_id": item_id,
         "rater_id": rater.id,
-        "status": "active",
+        "status": LeaseStatus.ACTIVE,
         "is_gold": is_gold,
         "shown_order": display_order(
             session=session, project=project, item_id=item_id, gold_answer=answer

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service import audit
-from service.models import Item, Judgment, Project
+from service.models import Item, Judgment, LeaseStatus, Project
 from service.rating import judgments, slots
 
 # The counters a repair rebuilds; the other checks name data only a person can judge.
@@ -183,7 +183,7 @@ def _rule_drift(session: Session, project: Project) -> list[Drift]:
     leases = slots.LEASES
     held = session.execute(
         sa.select(leases.c.item_id, leases.c.rater_id, sa.func.count())
-        .where(leases.c.project_id == project.id, leases.c.status == "active")
+        .where(leases.c.project_id == project.id, leases.c.status == LeaseStatus.ACTIVE)
         .group_by(leases.c.item_id, leases.c.rater_id)
         .having(sa.func.count() > 1)
     ).all()

@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from service import db
 from service.db import is_sqlite
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
-from service.models import Assignment, Item, Judgment, Project, User, as_loaded, utcnow
+from service.models import Assignment, Item, Judgment, LeaseStatus, Project, User, as_loaded, utcnow
 from service.rating import gold, leases, shown
 from service.rating.labels import labels_for
 from service.schemas import JUDGMENT_IN, NUMBER_LIMIT, flatten_messages
@@ -242,7 +242,7 @@ _INSERT = sa.insert(Judgment.__table__).returning(Judgment.__table__.c.id)
 _SUBMITTED = (
     sa.update(Assignment.__table__)
     .where(Assignment.__table__.c.id == sa.bindparam("b_id"))
-    .values(status="submitted", finished_at=sa.bindparam("b_at"))
+    .values(status=LeaseStatus.SUBMITTED, finished_at=sa.bindparam("b_at"))
 )
 # On PostgreSQL the lease is marked in the insert's own round trip (a data-modifying
 # WITH; SQLite has none), and only while it is still active: a lease read without a
@@ -251,7 +251,7 @@ _SUBMITTED = (
 # like an assignment column would otherwise join the UPDATE's SET.
 _FIELDS = [c for c in Judgment.__table__.columns if c.key != "id"]
 _MARKED = (
-    _SUBMITTED.where(Assignment.__table__.c.status == "active")
+    _SUBMITTED.where(Assignment.__table__.c.status == LeaseStatus.ACTIVE)
     .returning(Assignment.__table__.c.id)
     .cte("submitted")
 )
@@ -334,7 +334,7 @@ def _store(
     if marked is not None:
         if not together:
             session.execute(_SUBMITTED, marked)
-        set_committed_value(lease, "status", "submitted")
+        set_committed_value(lease, "status", LeaseStatus.SUBMITTED)
         set_committed_value(lease, "finished_at", now)
     return judgment
 
@@ -368,7 +368,7 @@ def _record_live(
 ) -> Judgment | None:
     """Store a first judgment on a live, non-gold lease without locking it, if it still is."""
     lease, project = leases.with_project(session=session, assignment_id=assignment_id, rater=rater)
-    if lease.status != "active" or lease.is_gold:
+    if lease.status != LeaseStatus.ACTIVE or lease.is_gold:
         return None  # a repeat, an expired lease, or a gold score to store with it
     fields = build_judgment(project=project, lease=lease, payload=payload)
     return _store(
@@ -382,7 +382,7 @@ def record_on(
     """``record_judgment`` for a lease already locked (``lock_with_project``)."""
     # Only a submitted lease can hold this client id's judgment; for a live one the
     # unique (rater, client id) constraint catches a reused id (see _store).
-    previous = _existing(session, rater, payload) if lease.status == "submitted" else None
+    previous = _existing(session, rater, payload) if lease.status == LeaseStatus.SUBMITTED else None
     if previous is not None:
         if previous.assignment_id != lease.id:
             raise Conflict("This client id was already used for another item.")

@@ -1,9 +1,6 @@
 """A lease's life after it is handed out: renew, submit, skip, and an admin's release or move.
 
-Lease states: "active" (holds a slot; past ``expires_at`` it still does until the
-sweep in ``slots.sweep_expired`` marks it "expired" and frees the slot), "submitted",
-"skipped", "released" (by an admin, or moved to another rater) and "expired". A
-rater's work on an expired lease is still accepted, and a renewal honoured, when the
+Its states are ``models.LeaseStatus``. A rater's work on an expired lease is still accepted, and a renewal honoured, when the
 slot is free again; otherwise they are refused with a clear message.
 """
 
@@ -23,6 +20,7 @@ from service.models import (
     Assignment,
     AuditEvent,
     Item,
+    LeaseStatus,
     Project,
     User,
     adopt,
@@ -150,13 +148,13 @@ def _retake(session: Session, lease: Assignment, project: Project, refusal: str)
     if not slots.room_for(session=session, project=project, counters=counters, lease=lease):
         raise Conflict(refusal)
     slots.change(session=session, item_id=lease.item_id, overlap=project.overlap, taken=1)
-    lease.status = "active"
+    lease.status = LeaseStatus.ACTIVE
     session.flush()  # a submission's insert checks the row is active (judgments._store)
 
 
 def content_changed(*, session: Session, lease: Assignment) -> bool:
     """Tell whether this lease ended because an import changed its item's content."""
-    if lease.status != "released":
+    if lease.status != LeaseStatus.RELEASED:
         return False
     reason = session.execute(
         sa.select(AuditEvent.details["reason"].as_string())
@@ -169,9 +167,9 @@ def content_changed(*, session: Session, lease: Assignment) -> bool:
 
 def renew(*, session: Session, lease: Assignment, project: Project) -> Assignment:
     """Extend a lease while the rater is still working on it."""
-    if lease.status == "expired":
+    if lease.status == LeaseStatus.EXPIRED:
         _retake(session, lease, project, "Your lease expired and the item went to another rater.")
-    elif lease.status != "active":
+    elif lease.status != LeaseStatus.ACTIVE:
         raise Conflict(
             f"{CONTENT_CHANGED}."
             if content_changed(session=session, lease=lease)
@@ -190,16 +188,16 @@ def claim_for_submission(*, session: Session, lease: Assignment, project: Projec
     whose slot another rater took is refused. The lease must be locked
     (``lock_assignment``); the caller marks it submitted.
     """
-    if lease.status == "submitted":
+    if lease.status == LeaseStatus.SUBMITTED:
         raise Conflict("This item is already submitted; use revise to change your judgment.")
-    if lease.status == "expired":
+    if lease.status == LeaseStatus.EXPIRED:
         _retake(
             session,
             lease,
             project,
             "Your lease expired and another rater took this item; your draft is kept.",
         )
-    elif lease.status != "active":
+    elif lease.status != LeaseStatus.ACTIVE:
         raise Conflict(
             f"{CONTENT_CHANGED}; your draft is kept in the browser."
             if content_changed(session=session, lease=lease)
@@ -245,7 +243,10 @@ def _end_and_audit(
     session: Session, item_ids: list[int], reason: str, actor_id: int | None
 ) -> list[int]:
     ended = slots.end_leases(
-        session=session, status="released", items=item_ids, ending=("active", "expired")
+        session=session,
+        status=LeaseStatus.RELEASED,
+        items=item_ids,
+        ending=(LeaseStatus.ACTIVE, LeaseStatus.EXPIRED),
     ).lease_ids
     if not ended:
         return []
@@ -271,11 +272,14 @@ def skip(*, session: Session, lease: Assignment, reason: str, note: str = "") ->
         raise InvalidInput(
             "Say why you skip.", errors=[{"field": "note", "message": "required for 'other'"}]
         )
-    if lease.status not in ("active", "expired"):
+    if lease.status not in (LeaseStatus.ACTIVE, LeaseStatus.EXPIRED):
         raise Conflict(f"This assignment is already {lease.status}.")
     project = session.get(Project, lease.project_id)
     ended = slots.end_leases(
-        session=session, status="skipped", ids=[lease.id], ending=("active", "expired")
+        session=session,
+        status=LeaseStatus.SKIPPED,
+        ids=[lease.id],
+        ending=(LeaseStatus.ACTIVE, LeaseStatus.EXPIRED),
     )
     _, skips = ended.counters[lease.item_id]
     lease.skip_reason = reason
@@ -301,9 +305,9 @@ def skip(*, session: Session, lease: Assignment, reason: str, note: str = "") ->
 
 def release(*, session: Session, lease: Assignment, admin: User) -> Assignment:
     """End an active lease so its slot returns to the pool (the rater keeps no claim)."""
-    if lease.status != "active":
+    if lease.status != LeaseStatus.ACTIVE:
         raise Conflict(f"Only an active lease can be released; this one is {lease.status}.")
-    slots.end_leases(session=session, status="released", ids=[lease.id])
+    slots.end_leases(session=session, status=LeaseStatus.RELEASED, ids=[lease.id])
     audit(
         session=session,
         actor=admin,
@@ -317,7 +321,7 @@ def release(*, session: Session, lease: Assignment, admin: User) -> Assignment:
 
 def reassign(*, session: Session, lease: Assignment, rater: User, admin: User) -> Assignment:
     """Move an active lease to another rater: same item, same display order, a fresh term."""
-    if lease.status != "active":
+    if lease.status != LeaseStatus.ACTIVE:
         raise Conflict(f"Only an active lease can be reassigned; this one is {lease.status}.")
     if not rater.active or rater.role not in ("rater", "admin"):
         raise InvalidInput(
@@ -334,7 +338,7 @@ def reassign(*, session: Session, lease: Assignment, rater: User, admin: User) -
         raise Conflict(f"{rater.username!r} already had this item; a rater sees an item once.")
     project = session.get(Project, lease.project_id)
     # The old lease gives its slot back and the new one takes it: counted as any other.
-    slots.end_leases(session=session, status="released", ids=[lease.id])
+    slots.end_leases(session=session, status=LeaseStatus.RELEASED, ids=[lease.id])
     slots.change(session=session, item_id=lease.item_id, overlap=project.overlap, taken=1)
     now = utcnow()
     moved = Assignment(

@@ -26,14 +26,14 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from service.db import is_sqlite
-from service.models import Assignment, AuditEvent, ItemSlots, Project, Response, utcnow
+from service.models import Assignment, AuditEvent, ItemSlots, LeaseStatus, Project, Response, utcnow
 from service.rating import pairs
 
 SLOTS = ItemSlots.__table__
 LEASES = Assignment.__table__
 PROJECTS = Project.__table__
 # Lease states that hold a slot: a submitted judgment, or a lease still marked active.
-HOLDING = ("submitted", "active")
+HOLDING = (LeaseStatus.SUBMITTED, LeaseStatus.ACTIVE)
 # A rater with more tags than this is matched against the project's keys instead.
 MAX_SUBSET_TAGS = 10
 
@@ -94,7 +94,7 @@ _DUE = (
     sa.select(LEASES.c.id, LEASES.c.item_id, LEASES.c.status)
     .where(
         LEASES.c.project_id == sa.bindparam("project_id"),
-        LEASES.c.status == "active",
+        LEASES.c.status == LeaseStatus.ACTIVE,
         LEASES.c.expires_at <= sa.bindparam("now"),
     )
     .limit(sa.bindparam("limit"))
@@ -192,7 +192,7 @@ class Ended:
 
 # How each way of ending changes the counters: an active lease gives its slot back
 # ("expired" and "skipped" leases already did), and a skip counts towards the flag.
-ENDINGS = ("expired", "released", "skipped")
+ENDINGS = (LeaseStatus.EXPIRED, LeaseStatus.RELEASED, LeaseStatus.SKIPPED)
 # Leases ended per statement, well below SQLite's limit on bound parameters.
 _BATCH = 500
 
@@ -204,7 +204,7 @@ def end_leases(
     ids: Iterable[int] | None = None,
     items: Iterable[int] | None = None,
     rater_id: int | None = None,
-    ending: Sequence[str] = ("active",),
+    ending: Sequence[str] = (LeaseStatus.ACTIVE,),
 ) -> Ended:
     """End leases and give their slots back in this transaction: the one way a lease ends.
 
@@ -243,7 +243,7 @@ def _end(session: Session, rows: Sequence[Any], status: str) -> Ended:
     """Mark locked leases (id, item_id, status, overlap) ``status``; give their slots back."""
     ids = [r[0] for r in rows]
     # An expired lease may still be taken up again (see leases._retake): it is not finished.
-    at = None if status == "expired" else utcnow()
+    at = None if status == LeaseStatus.EXPIRED else utcnow()
     for k in range(0, len(ids), _BATCH):
         session.execute(_END, {"b_ids": ids[k : k + _BATCH], "b_status": status, "b_at": at})
     for lease_id in ids:  # what the session already holds of these leases follows suit
@@ -254,8 +254,8 @@ def _end(session: Session, rows: Sequence[Any], status: str) -> Ended:
     delta: dict[int, list[int]] = {}
     for _, item_id, was, overlap in rows:
         d = delta.setdefault(item_id, [0, 0, overlap])
-        d[0] -= was == "active"
-        d[1] += status == "skipped"
+        d[0] -= was == LeaseStatus.ACTIVE
+        d[1] += status == LeaseStatus.SKIPPED
     counters = {}
     # In item order, so two transactions lock counters in the same order.
     for item_id, (taken, skips, overlap) in sorted(delta.items()):
@@ -271,7 +271,7 @@ def sweep_expired(*, session: Session, project: Project, now: datetime, limit: i
     due = _DUE if is_sqlite(session) else _DUE_PG
     params = {"project_id": project.id, "now": now, "limit": limit}
     rows = [(*row, project.overlap) for row in session.execute(due, params)]
-    return len(_end(session, rows, "expired").lease_ids)
+    return len(_end(session, rows, LeaseStatus.EXPIRED).lease_ids)
 
 
 def reopen_all(*, session: Session, project: Project) -> None:
@@ -313,7 +313,7 @@ def recounted(*, project_id: int) -> sa.Select:
     skipped = (
         sa.select(LEASES.c.item_id, sa.func.count().label("n"))
         .outerjoin(unflagged, unflagged.c.target == target)
-        .where(LEASES.c.project_id == project_id, LEASES.c.status == "skipped", since)
+        .where(LEASES.c.project_id == project_id, LEASES.c.status == LeaseStatus.SKIPPED, since)
         .group_by(LEASES.c.item_id)
         .subquery()
     )

@@ -17,6 +17,7 @@ from service.models import (
     Assignment,
     Item,
     Judgment,
+    LeaseStatus,
     Project,
     ProjectStatus,
     User,
@@ -68,12 +69,12 @@ def item_states(
         .where(Assignment.project_id == project.id)
     )
     for lease_id, item_id, status, expires_at, username in rows:
-        if status == "active" and expires_at > now:
+        if status == LeaseStatus.ACTIVE and expires_at > now:
             counts[item_id]["leased"] += 1
             live[item_id].append(
                 {"id": lease_id, "rater": username, "expires_at": expires_at.isoformat()}
             )
-        elif status in ("submitted", "skipped"):
+        elif status in (LeaseStatus.SUBMITTED, LeaseStatus.SKIPPED):
             counts[item_id][status] += 1
     units = dict(
         session.execute(

@@ -14,7 +14,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service.models import Assignment, Item, Judgment, Project, ProjectStatus, User, utcnow
+from service.models import (
+    Assignment,
+    Item,
+    Judgment,
+    LeaseStatus,
+    Project,
+    ProjectStatus,
+    User,
+    utcnow,
+)
 from service.rating import assignment, judgments, leases
 from service.rating.rendering import plain_excerpt, render_markdown
 
@@ -89,7 +98,7 @@ def rater_projects(
             )
             .where(
                 Assignment.rater_id == rater.id,
-                Assignment.status == "submitted",
+                Assignment.status == LeaseStatus.SUBMITTED,
                 Assignment.project_id.in_(ids),
             )
             .group_by(Assignment.project_id)
@@ -109,7 +118,7 @@ def rater_projects(
         session.exec(
             select(Assignment.project_id).where(
                 Assignment.rater_id == rater.id,
-                Assignment.status == "active",
+                Assignment.status == LeaseStatus.ACTIVE,
                 Assignment.expires_at > now,
             )
         )
