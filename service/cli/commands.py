@@ -1,4 +1,4 @@
-"""The ``rankroom`` command line: the same domain functions the API and pages call.
+"""The ``rankroom`` command: the same domain functions the API and pages call.
 
 Each command group lives in its own module; this one only builds the app and adds them.
 """
