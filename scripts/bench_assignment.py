@@ -75,15 +75,19 @@ def start_database(backend: str, tmp: Path, port: int) -> tuple[str, Any]:
 
 def set_up(url: str, raters: int, items: int, overlap: int) -> str:
     """Migrate, then create the project, its items and the raters; return the slug."""
-    from service import accounts, create_app, db, importing, projects
+    from service import create_app, db
+    from service.accounts import users
+    from service.items import importing
+    from service.projects import projects
 
     db.upgrade(db.make_engine(url))
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
-    with app.app_context(), db.write_session() as s:
-        project = projects.create_project(
-            session=s,
-            data={"slug": "bench", "name": "Bench", "overlap": overlap, "gold_rate": 0.05},
-        )
+    with app.app_context():
+        with db.write_session() as s:
+            project = projects.create_project(
+                session=s,
+                data={"slug": "bench", "name": "Bench", "overlap": overlap, "gold_rate": 0.05},
+            )
         rows = [
             {
                 "id": f"q{i}",
@@ -94,10 +98,11 @@ def set_up(url: str, raters: int, items: int, overlap: int) -> str:
             for i in range(items)
         ]
         importing.import_items(
-            session=s, project=project, rows=list(enumerate(rows, 1)), source="bench"
+            engine=db.engine(), project=project, rows=list(enumerate(rows, 1)), source="bench"
         )
-        for k in range(raters):
-            accounts.create_user(session=s, username=f"r{k}", password=PASSWORD)
+        with db.write_session() as s:
+            for k in range(raters):
+                users.create_user(session=s, username=f"r{k}", password=PASSWORD)
     # Fresh statistics, as autovacuum would have them a minute after a real import.
     with db.engine_of(app).connect() as conn:
         conn.exec_driver_sql("ANALYZE")
@@ -328,8 +333,9 @@ def check(url: str, acknowledged: int) -> tuple[dict[str, int], str]:
     """
     import sqlalchemy as sa
 
-    from service import create_app, db, doctor
+    from service import create_app, db
     from service.models import Assignment, Item, Judgment, Project
+    from service.rating import doctor
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
     with app.app_context(), db.write_session() as s:

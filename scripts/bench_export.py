@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from service import db  # noqa: E402
 from service.models import Item, Judgment, Project, Response, User  # noqa: E402
-from service.shown import shown_sha256  # noqa: E402
+from service.rating.shown import shown_sha256  # noqa: E402
 
 RATERS = 300
 CHUNK = 20_000

@@ -46,7 +46,7 @@ def main() -> None:
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "CHECK_SCHEMA": False})
     with app.app_context():
         db.upgrade(db.engine())
-        from service import projects
+        from service.projects import projects
 
         with db.write_session() as s:
             for slug in ("bench-remote", "bench-gen1", "bench-gen8"):

@@ -36,7 +36,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service import accounts, create_app, db, doctor, importing, projects  # noqa: E402
+from service import create_app, db  # noqa: E402
+from service.accounts import users  # noqa: E402
+from service.items import importing  # noqa: E402
+from service.projects import projects  # noqa: E402
+from service.rating import doctor  # noqa: E402
 
 PASSWORD = "bench-password-1"
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -58,14 +62,15 @@ def seed(url: str, items: int, raters: int) -> str:
             data = projects.load_template(app.config["PROMPTS_DIR"], "pairwise")
             data.update(slug="bench", name="Bench", overlap=3)
             project = projects.create_project(session=s, data=data)
-            copies = [_copy(rows[i % len(rows)], i) for i in range(items)]
-            result = importing.import_items(
-                session=s, project=project, rows=list(enumerate(copies, 1)), source="bench"
-            )
-            assert result.error_count == 0, result.errors[:3]
+        copies = [_copy(rows[i % len(rows)], i) for i in range(items)]
+        result = importing.import_items(
+            engine=db.engine(), project=project, rows=list(enumerate(copies, 1)), source="bench"
+        )
+        assert result.error_count == 0, result.errors[:3]
+        with db.write_session() as s:
             for r in range(raters):
                 # The demo's items ask for these expertise tags (see routing in the README).
-                accounts.create_user(
+                users.create_user(
                     session=s,
                     username=f"bench{r}",
                     password=PASSWORD,

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from service.agreement import (
+from service.stats.agreement import (
     Stat,
     bootstrap_ci,
     code_triples,
@@ -26,8 +26,8 @@ from service.agreement import (
     percent_agreement,
     reliability_data,
 )
-from service.bradley_terry import bootstrap_bradley_terry, fit_bradley_terry, win_rate_matrix
-from service.rater_quality import leave_one_out_agreement, position_bias
+from service.stats.bradley_terry import bootstrap_bradley_terry, fit_bradley_terry, win_rate_matrix
+from service.stats.rater_quality import leave_one_out_agreement, position_bias
 
 # Verdict labels, ordered so that ordinal/interval alpha make sense: left better < tie < right.
 LEFT, TIE, RIGHT = -1, 0, 1

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.cli import ScriptInfo
 
 from service import cli, config, create_app
-from service.auth import ADMIN_SCOPE
+from service.http.auth import ADMIN_SCOPE
 from service.models import Role
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -41,8 +41,8 @@ def cli_reference() -> str:
                 f"### `{' '.join(path)}`\n\n```text\n{command.get_help(ctx).rstrip()}\n```\n"
             )
         if isinstance(command, click.Group):
-            for name in sorted(command.commands):
-                walk(command.commands[name], [*path, name])
+            for name in command.list_commands(ctx):
+                walk(command.get_command(ctx, name), [*path, name])
 
     walk(cli.main, ["rankroom"])
     return "\n".join(out).rstrip()

@@ -52,16 +52,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
     )
 
-    from service import api, auth, db, errors, hardening, web
+    from service import api, db, web
+    from service.http import auth, hardening
+    from service.http import errors as http_errors
 
     db.init_app(app)
     if app.config["CHECK_SCHEMA"]:
         db.check_schema(db.engine_of(app))
-    errors.init_request_id(app)
+    http_errors.init_request_id(app)
     hardening.init_app(app)
     auth.init_app(app)
     api.init_app(app)
     web.init_app(app)
     # After the API, so the one envelope handler wins over flask-smorest's own.
-    errors.register(app)
+    http_errors.register(app)
     return app

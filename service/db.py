@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import threading
@@ -18,7 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g
 from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -217,15 +218,20 @@ def _writer(eng: sa.Engine) -> sa.Engine:
 def session() -> Session:
     """Return this request's session, opening it on first use.
 
-    A request that may write (any method but GET/HEAD/OPTIONS) takes SQLite's write
-    lock when its transaction begins, so concurrent workers queue rather than fail.
+    A request that may write (``declare_writes``) takes SQLite's write lock when its
+    transaction begins, so concurrent workers queue rather than fail.
     """
     if "db_session" not in g:
         eng = engine()
-        if has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS"):
+        if g.get("db_writes"):
             eng = _writer(eng)
         g.db_session = Session(bind=eng, expire_on_commit=False)
     return g.db_session
+
+
+def declare_writes() -> None:
+    """Say that this request may write: its session begins with SQLite's write lock."""
+    g.db_writes = True
 
 
 @contextmanager
@@ -278,6 +284,7 @@ def autocommit(s: Session) -> Iterator[Session]:
 
 
 def _close_session(_exc: BaseException | None) -> None:
+    g.pop("db_writes", None)
     s = g.pop("db_session", None)
     if s is not None:
         s.close()
@@ -302,6 +309,7 @@ def _alembic_config(url: str) -> Config:
     return cfg
 
 
+@functools.cache  # the shipped scripts do not change while we run; reading them takes ~20 ms
 def head_revision() -> str:
     """Return the newest migration revision shipped with the code."""
     script = ScriptDirectory.from_config(_alembic_config("sqlite://"))

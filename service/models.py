@@ -98,6 +98,14 @@ class Role(enum.StrEnum):
     ENGINEER = "engineer"
 
 
+class PairSet(enum.StrEnum):
+    """Which pairs of an item a pairwise project collects (the project's ``pairs``)."""
+
+    ALL = "all"  # every pair: n(n-1)/2 units
+    ROUND_ROBIN = "round_robin"  # each response against the next, the last against the first
+    REFERENCE = "reference"  # each response against the project's reference response
+
+
 class Mode(enum.StrEnum):
     PAIRWISE = "pairwise"
     RANKING = "ranking"
@@ -115,6 +123,22 @@ class ProjectStatus(enum.StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     ARCHIVED = "archived"
+
+
+class LeaseStatus(enum.StrEnum):
+    """Where a lease (an ``Assignment``) is in its life; only ``slots.end_leases`` ends one.
+
+    An active lease holds a slot; past ``expires_at`` it still does until the sweep
+    (``slots.sweep_expired``) marks it expired and frees the slot. Submitted leases
+    hold their slot for good; skipped, released (by an admin, or moved to another
+    rater) and expired ones give it back.
+    """
+
+    ACTIVE = "active"
+    SUBMITTED = "submitted"
+    SKIPPED = "skipped"
+    RELEASED = "released"
+    EXPIRED = "expired"
 
 
 class User(SQLModel, table=True):
@@ -168,7 +192,7 @@ class Project(SQLModel, table=True):
     # "complete-first" finishes items before starting new ones; "spread" does the opposite.
     order_strategy: str = Field(default="complete-first", max_length=16)
     # Pairwise: which pairs of an item are collected, each by ``overlap`` raters
-    # (``pairs.PairSet``); "reference" pairs every response with ``pair_reference``.
+    # (``PairSet``); "reference" pairs every response with ``pair_reference``.
     pairs: str = Field(default="all", max_length=16, sa_column_kwargs={"server_default": "all"})
     pair_reference: str | None = Field(default=None, max_length=200)
     gold_rate: float = Field(default=0.0)
@@ -189,8 +213,26 @@ PROJECT_WORK_COLUMNS = [
 ]
 
 
+class BatchState(enum.StrEnum):
+    """Where an import batch is: only a DONE batch's items are all visible."""
+
+    STAGING = "staging"  # lines being read into import_stage; nothing visible yet
+    PUBLISHING = "publishing"  # known valid; staged items move into items, rolled forward
+    DONE = "done"
+
+
 class ImportBatch(SQLModel, table=True):
     __tablename__ = "import_batch"
+    __table_args__ = (
+        # One batch in flight per project: its staging checks stay true until it publishes.
+        sa.Index(
+            "ux_import_batch_in_flight",
+            "project_id",
+            unique=True,
+            sqlite_where=sa.text("state != 'done'"),
+            postgresql_where=sa.text("state != 'done'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)
@@ -207,6 +249,29 @@ class ImportBatch(SQLModel, table=True):
     errors: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    state: str = Field(
+        default=BatchState.DONE.value,
+        max_length=16,
+        sa_column_kwargs={"server_default": BatchState.DONE.value},
+    )
+    # The process working on a batch in flight ("host:pid") and when it last did.
+    owner: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
+    heartbeat_at: datetime | None = _time(nullable=True)
+
+
+class ImportStage(SQLModel, table=True):
+    """A validated line of a batch in flight, not yet an item (raters never see it)."""
+
+    __tablename__ = "import_stage"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="import_batch.id", index=True)
+    line: int
+    content_hash: str = Field(max_length=64)
+    # The row as validated (ItemRowSchema's output), ready to write.
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # Replaces an existing item: published with the batch's commit, not rolled forward.
+    update: bool = Field(default=False)
 
 
 class Item(SQLModel, table=True):
@@ -269,8 +334,7 @@ class Assignment(SQLModel, table=True):
     project_id: int = Field(foreign_key="project.id", index=True)
     item_id: int = Field(foreign_key="item.id")
     rater_id: int = Field(foreign_key="user.id")
-    # "active", "submitted", "skipped", "released", "expired"
-    status: str = Field(default="active", max_length=16)
+    status: str = Field(default=LeaseStatus.ACTIVE.value, max_length=16)  # LeaseStatus
     is_gold: bool = Field(default=False)
     # Display order of response external ids (for pairwise: the two shown, left first).
     shown_order: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -315,7 +379,7 @@ class Judgment(SQLModel, table=True):
     active_ms: int | None = Field(default=None)
     guideline_version: int = Field(default=1)
     # sha256 of exactly what the rater was shown: prompt, responses in display order and
-    # guideline version (service/shown.py), so exports can prove their text is that.
+    # guideline version (service/rating/shown.py), so exports can prove their text is that.
     shown_sha256: str = Field(max_length=64)
     started_at: datetime | None = _time(nullable=True)
     created_at: datetime = _created()
@@ -402,7 +466,7 @@ class Source(SQLModel, table=True):
     name: str = Field(max_length=80, sa_column_kwargs={"unique": True})
     project_id: int = Field(foreign_key="project.id", index=True)
     kind: str = Field(max_length=16)
-    # Shape owned by service/source_config.py; holds names of key variables, never keys.
+    # Shape owned by service/projects/source_config.py; holds names of key variables, never keys.
     config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # Minutes between scheduled pulls; None pulls only on demand.
     interval_minutes: int | None = Field(default=None)

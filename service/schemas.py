@@ -16,9 +16,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from service import labels
-from service.models import Mode, ProjectStatus, Scale
-from service.pairs import PairSet
+from service.models import Mode, PairSet, ProjectStatus, Scale
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 IDENT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -364,6 +362,7 @@ def _check_gold_types(gold: dict[str, Any]) -> None:
 
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,119}$")
+USERNAME_RULE = "1-120 letters, digits and . _ @ + - (starting with a letter or digit)"
 EMAIL = re.compile(r"^[^@\s]{1,200}@[^@\s]{1,200}\.[^@\s]{1,60}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -376,11 +375,7 @@ def _printable(value: str) -> None:
 class NewUserSchema(Strict):
     """A user an admin invites: by form, API body or one line of a raters CSV."""
 
-    username = fields.String(
-        validate=validate.Regexp(
-            USERNAME, error="1-120 letters, digits and . _ @ + - (starting with a letter or digit)"
-        )
-    )
+    username = fields.String(validate=validate.Regexp(USERNAME, error=USERNAME_RULE))
     email = fields.String(
         load_default=None, allow_none=True, validate=validate.Regexp(EMAIL, error="not an email")
     )
@@ -463,33 +458,3 @@ class JudgmentInSchema(Strict):
 
 # Made once: a marshmallow schema deep-copies its fields when instantiated.
 JUDGMENT_IN = JudgmentInSchema()
-
-
-class JudgmentOutSchema(Schema):
-    """A stored judgment as the rater's API and screen return it: responses by label only."""
-
-    id = fields.Integer()
-    client_id = fields.String()
-    assignment_id = fields.Integer()
-    version = fields.Integer()
-    supersedes_id = fields.Integer(allow_none=True)
-    mode = fields.String()
-    verdict = fields.Method("_verdict")
-    rubric = fields.Method("_rubric")
-    both_bad = fields.Boolean()
-    flags = fields.List(fields.String())
-    rationale = fields.String()
-    confidence = fields.Integer(allow_none=True)
-    active_ms = fields.Integer(allow_none=True)
-    guideline_version = fields.Integer()
-    created_at = fields.DateTime()
-
-    def _verdict(self, judgment: Any) -> dict[str, Any]:
-        return labels.verdict_to_labels(judgment.verdict, judgment.shown_order)
-
-    def _rubric(self, judgment: Any) -> dict[str, Any]:
-        return labels.rubric_to_labels(judgment.rubric, judgment.shown_order)
-
-
-# Made once: a marshmallow schema deep-copies its fields when instantiated.
-JUDGMENT_OUT = JudgmentOutSchema()

@@ -19,7 +19,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service import create_app, db, doctor
+from service import create_app, db
+from service.accounts import users
+from service.rating import doctor
 from tests import factories
 from tests.browser import chromium, live_server, page  # noqa: F401  (fixtures)
 
@@ -27,11 +29,69 @@ PG_URL = os.environ.get("RANKROOM_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--quick",
+        action="store_true",
+        help="The quick loop: SQLite only, no browser (needs neither PostgreSQL nor Chromium).",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("quick"):
+        return
     if os.environ.get("RANKROOM_REQUIRE_POSTGRES") == "1" and not PG_URL:
         raise pytest.UsageError(
             "RANKROOM_REQUIRE_POSTGRES=1 but RANKROOM_TEST_POSTGRES_URL is unset"
         )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that drives Chromium as browser; with --quick, leave those and PG out."""
+    for item in items:
+        if "chromium" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+    if not config.getoption("quick"):
+        return
+    kept, left_out = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("database_url") == "postgres"
+        browser = item.get_closest_marker("browser") is not None
+        (left_out if on_postgres or browser else kept).append(item)
+    config.hook.pytest_deselected(items=left_out)
+    items[:] = kept
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Hash test passwords with scrypt at n=512 instead of 2**15 (~1 ms of CPU, not ~0.1 s).
+
+    Hundreds of tests create users and sign in; at full cost hashing was a third of the
+    suite's time. What is tested (hash on create, check on sign-in) stays the same.
+    """
+    strong = users.PASSWORD_METHOD
+    users.PASSWORD_METHOD = "scrypt:512:8:1"
+    yield
+    users.PASSWORD_METHOD = strong
+
+
+# Connections checked out of any SQLAlchemy pool and not yet returned (see _return_leaks).
+_checked_out: set[int] = set()
+sa.event.listen(sa.pool.Pool, "checkout", lambda _c, record, _p: _checked_out.add(id(record)))
+sa.event.listen(sa.pool.Pool, "checkin", lambda _c, record: _checked_out.discard(id(record)))
+
+
+def _return_leaks() -> None:
+    """Send connections a test left to the garbage collector back to their pools now.
+
+    Returned later, once its database is dropped, such a connection fails its reset
+    whenever it is finalised, possibly in the middle of ast.parse in a later test, which
+    CPython 3.11.7 reports as "AST constructor recursion depth mismatch". A full
+    collection costs ~0.2 s, so it runs only when a connection is still out.
+    """
+    if _checked_out:
+        gc.collect()
 
 
 @pytest.fixture(scope="session")
@@ -80,11 +140,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield _pg_url(name)
-    # A connection the test left to the garbage collector goes back to its pool now, while
-    # its database exists. Dropped with the database, it would fail its reset whenever it is
-    # finalised, possibly in the middle of ast.parse in a later test, which CPython 3.11.7
-    # reports as "AST constructor recursion depth mismatch".
-    gc.collect()
+    _return_leaks()  # while the database exists
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
@@ -98,9 +154,7 @@ def _no_drift(request: pytest.FixtureRequest, application: Flask) -> None:
     """Fail a test that left counters, leases or overlap inconsistent (rankroom doctor)."""
     if request.node.get_closest_marker("drift"):
         return
-    # A connection the test left to the garbage collector goes back to its pool now,
-    # while the pool and its database exist (see database_url), not inside the check.
-    gc.collect()
+    _return_leaks()  # while the pool and its database exist, not inside the check
     if db.current_revision(db.engine_of(application)) != db.head_revision():
         return  # a migration test left the schema elsewhere
     with application.app_context(), db.write_session() as s:

@@ -12,9 +12,13 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from service import accounts, db, importing, projects, slots
+from service import db
+from service.accounts import users
+from service.items import importing
 from service.models import ApiToken, Item, Judgment, Project, User, utcnow
-from service.shown import of_item as shown_of_item
+from service.projects import projects
+from service.rating import slots
+from service.rating.shown import of_item as shown_of_item
 
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)
@@ -41,7 +45,7 @@ class Factory:
 
     def user(self, role: str = "rater", username: str | None = None, **kwargs: Any) -> User:
         with self.app.app_context(), db.write_session() as s:
-            return accounts.create_user(
+            return users.create_user(
                 session=s,
                 username=username or f"{role}{next(_counter)}",
                 role=role,
@@ -51,9 +55,7 @@ class Factory:
 
     def token(self, user: User, scopes: list[str], **kwargs: Any) -> tuple[ApiToken, str]:
         with self.app.app_context(), db.write_session() as s:
-            return accounts.create_token(
-                session=s, user=s.get(User, user.id), scopes=scopes, **kwargs
-            )
+            return users.create_token(session=s, user=s.get(User, user.id), scopes=scopes, **kwargs)
 
     def project(self, slug: str | None = None, **data: Any) -> Project:
         data.setdefault("name", "Test project")
@@ -63,16 +65,20 @@ class Factory:
             )
 
     def items(self, project: Project, rows: list[dict[str, Any]]) -> list[Item]:
-        with self.app.app_context(), db.write_session() as s:
+        with self.app.app_context():
             result = importing.import_items(
-                session=s, project=project, rows=list(enumerate(rows, start=1)), source="factory"
+                engine=db.engine(),
+                project=project,
+                rows=list(enumerate(rows, start=1)),
+                source="factory",
             )
             assert result.error_count == 0, result.errors
             from sqlmodel import select
 
-            return list(
-                s.exec(select(Item).where(Item.batch_id == result.batch_id).order_by(Item.id))
-            )
+            with db.write_session() as s:
+                return list(
+                    s.exec(select(Item).where(Item.batch_id == result.batch_id).order_by(Item.id))
+                )
 
     def judgment(
         self,

@@ -19,8 +19,10 @@ from typing import Any
 
 from flask import Flask
 
-from service import db, pulling, sources, worker
+from service import db
 from service.models import PullRun
+from service.projects import sources
+from service.pull import context, runs, worker
 
 # Short limits keep failing tests quick; tests that need more say so.
 FAST = {"timeout": 2.0, "retries": 2, "backoff": 0.01, "max_backoff": 0.05}
@@ -260,11 +262,11 @@ def jsonl(rows: list[dict[str, Any]]) -> bytes:
 
 def pull_now(app: Flask, name: str, mode: str = "pull") -> PullRun:
     """Claim and run a pull of source ``name`` in this process, as `rankroom pull` does."""
-    ctx = pulling.context_from_config(engine=db.engine_of(app), config=app.config)
+    ctx = context.from_config(engine=db.engine_of(app), config=app.config)
     with app.app_context(), db.write_session() as s:
         source = sources.get_source(session=s, name=name)
         run = worker.claim_source(session=s, source=source, worker_id=ctx.worker_id, mode=mode)
-    return pulling.execute(ctx, run.id)
+    return runs.execute(ctx, run.id)
 
 
 def add_source(app: Flask, **data: Any) -> Any:

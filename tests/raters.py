@@ -9,8 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import select
 
-from service import assignment, db, judgments
+from service import db
 from service.models import Assignment, Project, User, utcnow
+from service.rating import assignment, judgments, leases
 
 
 class Desk:
@@ -35,10 +36,10 @@ class Desk:
 
     def skip(self, lease: Assignment, rater: User, reason: str = "broken") -> None:
         with self.app.app_context(), db.write_session() as s:
-            locked = assignment.lock_assignment(
+            locked = leases.lock_assignment(
                 session=s, assignment_id=lease.id, rater=s.get(User, rater.id)
             )
-            assignment.skip(session=s, lease=locked, reason=reason)
+            leases.skip(session=s, lease=locked, reason=reason)
 
     def rows(self, model: Any, *where: Any) -> list[Any]:
         with self.app.app_context():

@@ -12,9 +12,10 @@ from typing import Any
 
 from flask import Flask
 
-from service import assignment, db, judgments
-from service.labels import labels_for
+from service import db
 from service.models import Item, Project, User
+from service.rating import assignment, judgments, leases
+from service.rating.labels import labels_for
 
 _client_ids = itertools.count(1)
 
@@ -67,7 +68,7 @@ def judge_all(
                 item = s.get(Item, lease.item_id)
                 decision = decide(item.external_id, list(lease.shown_order))
                 if decision is None:
-                    assignment.skip(session=s, lease=lease, reason="expertise")
+                    leases.skip(session=s, lease=lease, reason="expertise")
                     continue
                 verdict, extra = decision
                 judgments.record_judgment(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.stats import chi2, kendalltau
 
-from service.agreement import (
+from service.stats.agreement import (
     Stat,
     bootstrap_ci,
     code_triples,

@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from service import assignment, db, gold, importing, judgments, slots, workload
+from service import db
 from service.errors import Conflict
+from service.items import importing
 from service.models import (
     Assignment,
     AuditEvent,
@@ -21,6 +22,7 @@ from service.models import (
     User,
     utcnow,
 )
+from service.rating import assignment, gold, judgments, leases, slots, workload
 from tests.factories import item_row
 from tests.raters import Desk
 
@@ -306,7 +308,7 @@ def test_a_lease_changed_after_the_unlocked_read_stores_nothing(desk, make, monk
     make.items(project, [item_row()])
     rater = make.user()
     lease = desk.next(project, rater)
-    read = assignment.with_project
+    read = leases.with_project
 
     def read_then_release(**kwargs):
         got = read(**kwargs)
@@ -314,7 +316,7 @@ def test_a_lease_changed_after_the_unlocked_read_stores_nothing(desk, make, monk
             slots.end_leases(session=other, status="released", ids=[lease.id])
         return got
 
-    monkeypatch.setattr(assignment, "with_project", read_then_release)
+    monkeypatch.setattr(leases, "with_project", read_then_release)
     with pytest.raises(Conflict, match="was released"):
         desk.submit(lease, rater)
     assert desk.rows(Judgment) == []
@@ -328,10 +330,10 @@ def test_renewing_an_expired_lease(desk, make):
 
     def renew(lease, rater):
         with desk.app.app_context(), db.write_session() as s:
-            locked = assignment.lock_assignment(
+            locked = leases.lock_assignment(
                 session=s, assignment_id=lease.id, rater=s.get(User, rater.id)
             )
-            return assignment.renew(session=s, lease=locked, project=s.get(Project, project.id))
+            return leases.renew(session=s, lease=locked, project=s.get(Project, project.id))
 
     lease = desk.next(project, r1)
     desk.expire(lease.id)
@@ -364,13 +366,9 @@ def test_item_changes_reach_the_slot_counters(desk, make):
     project = make.project(overlap=2)
     (item,) = make.items(project, [item_row("q1")])
     changed = item_row("q1", priority=7, expertise=["Law"], gold={"preferred": "b"})
-    with desk.app.app_context(), db.write_session() as s:
+    with desk.app.app_context():
         result = importing.import_items(
-            session=s,
-            project=s.get(Project, project.id),
-            rows=[(1, changed)],
-            source="again",
-            update=True,
+            engine=db.engine(), project=project, rows=[(1, changed)], source="again", update=True
         )
         assert result.updated == 1
     (slot,) = desk.rows(ItemSlots)

@@ -21,9 +21,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from service import assignment, create_app, db, judgments, slots, workspace
+from service import create_app, db
 from service.errors import Conflict
 from service.models import Assignment, Judgment, Project, User, utcnow
+from service.rating import assignment, judgments, leases, slots, workspace
 from tests.factories import item_row
 
 OVERLAP = 3
@@ -175,7 +176,7 @@ def test_submit_and_next_takes_the_rater_lock_before_the_lease_row(app, make):
             session=s, project=s.get(Project, project.id), rater=s.get(User, rater_id)
         ).id
     holder = db.engine().connect()
-    holder.execute(sa.select(assignment.LOCK_RATER), {"rater_id": rater_id})
+    holder.execute(sa.select(leases.LOCK_RATER), {"rater_id": rater_id})
     results: list[Any] = []
 
     def submit() -> None:
@@ -200,7 +201,7 @@ def test_submit_and_next_takes_the_rater_lock_before_the_lease_row(app, make):
             # without that lock it would finish on its own, and this loop sees it end.
             seen_waiting, deadline = False, time.monotonic() + 30
             while worker.is_alive() and not seen_waiting and time.monotonic() < deadline:
-                params = {"space": assignment.RATER_LOCK_SPACE, "rater": rater_id}
+                params = {"space": leases.RATER_LOCK_SPACE, "rater": rater_id}
                 seen_waiting = bool(probe.execute(waiting, params).scalar())
                 time.sleep(0.02)
             assert seen_waiting, "submit-and-next did not wait for the rater's lock"

@@ -21,8 +21,11 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from service import accounts, assignment, db, invites, judgments, sources
+from service import db
+from service.accounts import invites, users
 from service.models import Item, User
+from service.projects import sources
+from service.rating import assignment, judgments
 from tests.factories import Factory, item_row
 
 ROLES = ("anonymous", "rater", "other_rater", "engineer", "engineer_noscope", "admin")
@@ -453,9 +456,9 @@ def world(app: Flask, make: Factory) -> World:
     w.victim_token_id = token.id
     with db.write_session() as s:
         for name in ("activate", "web-activate"):
-            accounts.deactivate_user(session=s, user=s.get(User, w.victims[name].id))
+            users.deactivate_user(session=s, user=s.get(User, w.victims[name].id))
         for role in ROLES:
-            invitee = accounts.create_user(session=s, username=f"invitee-{role}")
+            invitee = users.create_user(session=s, username=f"invitee-{role}")
             w.invite_secrets[role] = invites.create_invite(session=s, user=invitee).secret
     return w
 

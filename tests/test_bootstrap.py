@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.agreement import (
+from service.stats.agreement import (
     bootstrap_ci,
     code_arrays,
     code_triples,
@@ -23,13 +23,13 @@ from service.agreement import (
     stacked_reliability_data,
     value_counts,
 )
-from service.bootstrap import bootstrap_variants, distinct_rows
-from service.rater_quality import (
+from service.stats.rater_quality import (
     leave_one_out_agreement,
     leave_one_out_from_codes,
     position_bias,
     position_bias_many,
 )
+from service.stats.resampling import bootstrap_variants, distinct_rows
 
 
 def _random_triples(seed: int, n: int = 400) -> list[tuple[int, int, float]]:

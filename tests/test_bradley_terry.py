@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from service.bradley_terry import (
+from service.stats.bradley_terry import (
     PRIOR,
     Coded,
     bootstrap_bradley_terry,

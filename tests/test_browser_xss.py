@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service import db, invites
+from service import db
+from service.accounts import invites
 from service.models import User
 from tests.browser import screenshot, sign_in
 from tests.factories import PASSWORD

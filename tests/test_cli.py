@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
+import click
 from sqlmodel import select
 
 from service import cli, db
@@ -38,6 +41,15 @@ def test_users_add_and_projects_create_from_template(app, runner):
     assert user.expertise == ["law", "medicine"]
     assert (project.mode, project.overlap) == ("pairwise", 5)
     assert project.rubric and project.guidelines
+
+
+def test_users_add_refuses_a_name_the_api_refuses(app, runner):
+    # One rule for every way in: the CLI stored "bad name!!" while the API refused it.
+    r = _invoke(runner, "users", "add", "bad name!!", "--password", "pw-123456")
+    assert r.exit_code == 1
+    assert "Username 'bad name!!' is not valid: 1-120 letters, digits" in r.output
+    with app.app_context():
+        assert db.session().exec(select(User).where(User.username == "bad name!!")).first() is None
 
 
 def test_unknown_template_lists_available(runner):
@@ -132,3 +144,27 @@ def test_import_accepts_a_utf8_bom_and_refuses_nul_with_line_and_field(app, runn
     assert "line 2: responses.1.content: contains a NUL character" in r.output, r.output
     with app.app_context():
         assert [i.external_id for i in db.session().exec(select(Item))] == ["b1"]
+
+
+def test_the_help_lists_each_command_by_its_own_words():
+    # `rankroom --help` shows COMMANDS' short help without importing the commands; it
+    # must stay each command's own.
+    from service.cli.commands import COMMANDS
+
+    ctx = click.Context(cli.main)
+    for name, (_, _, short) in COMMANDS.items():
+        command = cli.main.get_command(ctx, name)
+        assert command.name == name
+        assert command.get_short_help_str(limit=500) == short
+
+
+def test_help_builds_no_app_and_imports_no_command():
+    code = (
+        "import sys; from click.testing import CliRunner; from service.cli import main; "
+        "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0, r.output; "
+        "print(sorted(m for m in sys.modules if m.startswith(('service.', 'sqlmodel'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "['service.cli', 'service.cli.commands', 'service.config']"

@@ -17,8 +17,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from service import db, importing, shown, workspace
+from service import db
 from service.errors import Conflict, InvalidInput
+from service.items import importing
 from service.models import (
     Assignment,
     AuditEvent,
@@ -30,6 +31,7 @@ from service.models import (
     Response,
     User,
 )
+from service.rating import shown, workspace
 from tests import export_dataset
 from tests.factories import item_row
 from tests.raters import Desk
@@ -254,12 +256,10 @@ def _wait_until_blocked(worker: threading.Thread) -> bool:
 
 def _import_update(project_id: int, rows: list[dict]) -> importing.ImportResult:
     with db.write_session() as s:
-        return importing.import_items(
-            session=s,
-            project=s.get(Project, project_id),
-            rows=list(enumerate(rows, start=1)),
-            update=True,
-        )
+        project = s.get(Project, project_id)
+    return importing.import_items(
+        engine=db.engine(), project=project, rows=list(enumerate(rows, start=1)), update=True
+    )
 
 
 def _judgments_match_content(project_id: int) -> None:
@@ -316,12 +316,14 @@ def test_an_update_waits_for_a_submission_in_flight_then_refuses_the_batch(app, 
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-def test_a_submission_during_an_update_is_refused(app, make):
+def test_a_submission_during_an_update_is_refused(app, make, monkeypatch):
     project = make.project(mode="pairwise", scale="ternary", overlap=2)
     make.items(project, [item_row("q1")])
     rater = make.user()
     lease = Desk(app).next(project, rater)
     outcome: list[Any] = []
+    workers: list[threading.Thread] = []
+    blocked: list[bool] = []
 
     def submit() -> None:
         with app.app_context():
@@ -330,20 +332,21 @@ def test_a_submission_during_an_update_is_refused(app, make):
             except Conflict as exc:
                 outcome.append(exc)
 
-    # The import has replaced the content, uncommitted, when the rater submits on the
-    # lease they were given before: the submission must wait, then be refused.
-    with db.write_session() as s:
-        importing.import_items(
-            session=s,
-            project=s.get(Project, project.id),
-            rows=[(1, _renamed("q1"))],
-            update=True,
-        )
-        worker = threading.Thread(target=submit)
-        worker.start()
-        blocked = _wait_until_blocked(worker)
-    worker.join(timeout=30)
-    assert blocked, "the submission did not wait for the import"
+    # The import has replaced the content, uncommitted (inside the transaction that
+    # applies a batch's updates), when the rater submits on the lease they were given
+    # before: the submission must wait, then be refused.
+    replace = importing._replace_content
+
+    def replace_then_submit(*args: Any) -> None:
+        replace(*args)
+        workers.append(threading.Thread(target=submit))
+        workers[0].start()
+        blocked.append(_wait_until_blocked(workers[0]))
+
+    monkeypatch.setattr(importing, "_replace_content", replace_then_submit)
+    _import_update(project.id, [_renamed("q1")])
+    workers[0].join(timeout=30)
+    assert blocked == [True], "the submission did not wait for the import"
     (refused,) = outcome
     assert isinstance(refused, Conflict) and refused.message == CHANGED
     _judgments_match_content(project.id)

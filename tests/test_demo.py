@@ -14,7 +14,7 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 from urllib.parse import urlencode
 
-from service.demo import load_demo
+from service.cli.demo import load_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,9 +7,10 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from service import assignment, db, doctor, slots
+from service import db
 from service.cli import main
 from service.models import AuditEvent, Item, ItemSlots, Project
+from service.rating import assignment, doctor, slots
 from tests.factories import item_row
 from tests.raters import Desk
 

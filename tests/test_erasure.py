@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from service import audit, db, erasure
+from service import audit, db
+from service.accounts import erasure
 from service.cli import main
 from service.models import ApiToken, Assignment, AuditEvent, Invite, Judgment, LoginAttempt, User
 from tests.factories import PASSWORD, item_row, lease_and_judgment

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service import chat, fetch
+from service.pull import chat_completions, fetch
 
 POLICY = fetch.RetryPolicy(backoff=1.0, max_backoff=10.0)
 
@@ -38,10 +38,10 @@ def test_backoff_is_exponential_capped_and_honours_retry_after(
 
 
 def test_endpoint_url_accepts_base_or_full_url():
-    assert chat.endpoint_url("http://h:8000/v1") == "http://h:8000/v1/chat/completions"
-    assert chat.endpoint_url("http://h:8000/v1/") == "http://h:8000/v1/chat/completions"
+    assert chat_completions.endpoint_url("http://h:8000/v1") == "http://h:8000/v1/chat/completions"
+    assert chat_completions.endpoint_url("http://h:8000/v1/") == "http://h:8000/v1/chat/completions"
     full = "https://api.example/v1/chat/completions"
-    assert chat.endpoint_url(full) == full
+    assert chat_completions.endpoint_url(full) == full
 
 
 def test_parse_reply_reads_content_usage_and_model():
@@ -50,7 +50,7 @@ def test_parse_reply_reads_content_usage_and_model():
         b' "finish_reason": "stop"}], "usage": {"prompt_tokens": 3, "completion_tokens": 1,'
         b' "total_tokens": 4, "cached": {"x": 1}}}'
     )
-    assert chat.parse_reply(body) == chat.Reply(
+    assert chat_completions.parse_reply(body) == chat_completions.Reply(
         content="Hi",
         finish_reason="stop",
         usage={"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
@@ -75,6 +75,6 @@ def test_parse_reply_reads_content_usage_and_model():
 )  # fmt: skip
 def test_parse_reply_explains_what_is_wrong(body, message):
     with pytest.raises(fetch.FetchError) as caught:
-        chat.parse_reply(body)
+        chat_completions.parse_reply(body)
     assert caught.value.message.startswith(message)
     assert caught.value.retryable is False

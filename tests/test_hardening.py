@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from service import create_app, db
-from service.auth import public
+from service.http.auth import public
 from service.models import Project, User
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "service" / "templates"

@@ -9,17 +9,21 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from service import db, importing
+from service import db
 from service.errors import InvalidInput
+from service.items import importing
 from service.models import ImportBatch, Item, Judgment, Response
 from tests.factories import item_row
 
 
 def _run(app, project, lines, **kwargs):
     body = "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines).encode()
-    with app.app_context(), db.write_session() as s:
+    with app.app_context():
         return importing.import_items(
-            session=s, project=project, rows=importing.read_jsonl(io.BytesIO(body)), **kwargs
+            engine=db.engine(),
+            project=project,
+            rows=importing.read_jsonl(io.BytesIO(body)),
+            **kwargs,
         )
 
 
@@ -238,9 +242,9 @@ def test_bad_line_is_reported_with_line_field_and_reason(app, project, line, fie
 
 def test_non_utf8_line(app, project):
     body = json.dumps(item_row("ok")).encode() + b"\n\xff\xfe{}\n"
-    with pytest.raises(InvalidInput) as info, app.app_context(), db.write_session() as s:
+    with pytest.raises(InvalidInput) as info, app.app_context():
         importing.import_items(
-            session=s, project=project, rows=importing.read_jsonl(io.BytesIO(body))
+            engine=db.engine(), project=project, rows=importing.read_jsonl(io.BytesIO(body))
         )
     assert info.value.errors == [{"line": 2, "field": "", "message": "not valid UTF-8 (byte 0)"}]
 

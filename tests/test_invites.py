@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from service import accounts, db, invites
+from service import db
+from service.accounts import invites, users
 from service.cli import main
 from service.errors import Unauthorized
 from service.models import AuditEvent, Invite, User, utcnow
@@ -209,7 +210,7 @@ def test_twenty_simultaneous_accepts_let_exactly_one_in(app, make):
     # Each request in its own thread and connection, all released at once: one sets the
     # password and signs in; the others are told the link was used.
     with db.write_session() as s:
-        user = accounts.create_user(session=s, username="racer", role="rater")
+        user = users.create_user(session=s, username="racer", role="rater")
         secret = invites.create_invite(session=s, user=user).secret
     barrier = threading.Barrier(20)
 
@@ -231,7 +232,7 @@ def test_twenty_simultaneous_accepts_let_exactly_one_in(app, make):
         events = s.exec(select(AuditEvent).where(AuditEvent.action == "user.accept-invite"))
         assert len(events.all()) == 1
         stored = s.exec(select(User).where(User.username == "racer")).one()
-        assert accounts.verify_password(stored, winner) is not None
+        assert users.verify_password(stored, winner) is not None
         loser = next(p for code, p in results if code == 410)
         with pytest.raises(Unauthorized):
-            accounts.verify_password(stored, loser)
+            users.verify_password(stored, loser)

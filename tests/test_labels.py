@@ -1,6 +1,6 @@
 """Blind labels: response ids to the labels a lease showed them under, and back."""
 
-from service.labels import labels_for, rubric_to_labels, verdict_to_labels
+from service.rating.labels import labels_for, rubric_to_labels, verdict_to_labels
 
 SHOWN = ["rejected", "chosen", "gpt-x"]
 

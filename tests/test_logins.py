@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from service import create_app, db, logins
+from service import create_app, db
+from service.accounts import logins
 from service.models import AuditEvent, LoginAttempt, utcnow
 from tests.factories import PASSWORD
 

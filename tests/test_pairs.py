@@ -9,9 +9,20 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service import assignment, db, pairs, slots, workload
+from service import db
 from service.errors import Conflict
-from service.models import Assignment, Item, ItemSlots, Judgment, Project, Response, User, utcnow
+from service.models import (
+    Assignment,
+    Item,
+    ItemSlots,
+    Judgment,
+    PairSet,
+    Project,
+    Response,
+    User,
+    utcnow,
+)
+from service.rating import assignment, pairs, slots, workload
 from tests.factories import insert_as_of, item_row
 from tests.raters import Desk
 from tests.seeding import judge_all
@@ -72,7 +83,7 @@ def test_units_of_each_pair_set():
         pairs.units(ids, "reference", "z")
 
 
-@pytest.mark.parametrize("pair_set", list(pairs.PairSet))
+@pytest.mark.parametrize("pair_set", list(PairSet))
 def test_unit_count_is_the_number_of_units(pair_set):
     for n in range(2, 10):
         ids = [f"r{k}" for k in range(n)]
@@ -277,12 +288,12 @@ def test_reference_project_shows_its_setting_and_refuses_items_without_it(app, c
 def test_an_update_that_adds_responses_adds_units(desk, make):
     project = make.project(mode="pairwise", overlap=1)
     make.items(project, [item_row("q1", n_responses=2)])
-    with desk.app.app_context(), db.write_session() as s:
-        from service import importing
+    with desk.app.app_context():
+        from service.items import importing
 
         importing.import_items(
-            session=s,
-            project=s.get(Project, project.id),
+            engine=db.engine(),
+            project=project,
             rows=[(1, item_row("q1", n_responses=4))],
             update=True,
         )

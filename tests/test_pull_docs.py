@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import pytest
 
 from service.cli import main
 from service.config import SETTINGS
-from service.source_config import CONFIG_SCHEMAS, GeneratorSchema, PromptRowSchema
+from service.projects.source_config import CONFIG_SCHEMAS, GeneratorSchema, PromptRowSchema
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -17,7 +18,7 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encodi
 def test_every_command_option_is_documented(path):
     command = main
     for name in path:
-        command = command.commands[name]
+        command = command.get_command(click.Context(command), name)
     for param in command.params:
         for opt in param.opts:
             if opt.startswith("--"):

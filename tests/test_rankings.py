@@ -1,6 +1,6 @@
 """The shared rules on literals (ranks, main rating dimension, gold score), and the callers.
 
-The gold score has one home, ``service.rankings``; the assignment (qualification), the
+The gold score has one home, ``service.stats.rankings``; the assignment (qualification), the
 dashboards and the export each call it. The last test checks that all three give the same
 answer for the same submitted judgment, on both databases.
 """
@@ -11,9 +11,11 @@ import pytest
 from scipy.stats import rankdata
 from sqlmodel import select
 
-from service import db, judgments, rankings
-from service.labels import LABELS
+from service import db
 from service.models import GoldScore, User
+from service.rating import judgments
+from service.rating.labels import LABELS
+from service.stats import rankings
 from tests.export_dataset import export_bytes
 from tests.factories import item_row
 from tests.raters import Desk

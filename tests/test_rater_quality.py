@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from service.rater_quality import intransitive_triads, leave_one_out_agreement, position_bias
+from service.stats.rater_quality import intransitive_triads, leave_one_out_agreement, position_bias
 
 
 def test_position_bias_exact_binomial() -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from service.rendering import plain_excerpt, pygments_css, render_markdown, sanitize
+from service.rating.rendering import plain_excerpt, pygments_css, render_markdown, sanitize
 
 STATIC = Path(__file__).resolve().parent.parent / "service" / "static"
 

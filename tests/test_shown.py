@@ -14,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from service import db, projects
+from service import db
 from service.models import Judgment, Project, utcnow
+from service.projects import projects
 from tests import export_dataset
 from tests.factories import item_row
 

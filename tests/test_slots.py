@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from service import db, slots
+from service import db
 from service.cli import main
 from service.models import Assignment, ItemSlots, Project, utcnow
+from service.rating import slots
 from tests.factories import item_row
 from tests.raters import Desk
 

@@ -15,9 +15,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from service import accounts, db, doctor, erasure, leases, slots
+from service import db
+from service.accounts import erasure, users
 from service.errors import DomainError
 from service.models import Assignment, Project, User, utcnow
+from service.rating import doctor, leases, slots
 from tests.factories import Factory, item_row
 from tests.raters import Desk
 
@@ -87,9 +89,9 @@ def _step(app: Any, desk: Desk, project: Project, admin: User, raters: list[User
         with app.app_context(), db.write_session() as s:
             user = s.get(User, rater.id)
             if name == "deactivate":
-                accounts.deactivate_user(session=s, user=user)
+                users.deactivate_user(session=s, user=user)
             elif name == "activate":
-                accounts.activate_user(session=s, user=user)
+                users.activate_user(session=s, user=user)
             else:
                 erasure.erase_user(session=s, user=user, secret_key="k")
 
@@ -98,7 +100,7 @@ def _people(app: Any) -> list[User]:
     """Return an admin and the raters, without passwords (hashing one costs more than a step)."""
     with app.app_context(), db.write_session() as s:
         return [
-            accounts.create_user(session=s, username=f"u{uuid.uuid4().hex[:12]}", role=role)
+            users.create_user(session=s, username=f"u{uuid.uuid4().hex[:12]}", role=role)
             for role in ["admin"] + ["rater"] * RATERS
         ]
 

@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from service import db, judgments
+from service import db
 from service.dashboards import REPORTS
 from service.dashboards.adjudication import adjudicate
 from service.models import Adjudication, Item, Judgment, Project, User
+from service.rating import judgments
 from tests.factories import rewriting_history
 from tests.seeding import tiny_campaign
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.agreement import (
+from service.stats.agreement import (
     bootstrap_ci,
     kendall_w_overall,
     krippendorff_alpha,

@@ -17,16 +17,16 @@ import pytest
 import sqlalchemy as sa
 
 from service import db
-from service.agreement import (
+from service.models import Judgment
+from service.stats.agreement import (
     bootstrap_ci,
     cohen_kappa,
     fleiss_kappa,
     krippendorff_alpha,
     percent_agreement,
 )
-from service.bradley_terry import bootstrap_bradley_terry, win_rate_matrix
-from service.models import Judgment
-from service.rater_quality import position_bias
+from service.stats.bradley_terry import bootstrap_bradley_terry, win_rate_matrix
+from service.stats.rater_quality import position_bias
 from tests.seeding import tiny_campaign
 
 DEFAULT_FILTERS = {

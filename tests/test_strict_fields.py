@@ -16,8 +16,8 @@ from marshmallow import Schema, ValidationError, fields
 
 import service
 from service.api import ErrorEnvelopeSchema
+from service.rating.labels import JudgmentOutSchema
 from service.schemas import (
-    JudgmentOutSchema,
     StrictBoolean,
     StrictFloat,
     StrictInteger,

@@ -14,8 +14,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service import db, pulling, sources, worker
+from service import db
 from service.models import ImportBatch, PullRun, Source, utcnow
+from service.projects import sources
+from service.pull import context, runs, worker
 from tests.factories import item_row
 from tests.pullkit import FAST, ChatServer, FileServer, add_source, jsonl
 
@@ -139,11 +141,11 @@ def test_sigterm_lets_the_current_pull_finish(app, make, tmp_path):
 
 
 def test_a_stopped_pull_goes_back_to_the_queue(app, remote):
-    ctx = pulling.context_from_config(engine=db.engine_of(app), config=app.config)
+    ctx = context.from_config(engine=db.engine_of(app), config=app.config)
     with db.write_session() as s:
         worker.claim_next(session=s, worker_id=ctx.worker_id)
     ctx.stop.set()
-    released = pulling.execute(ctx, remote.id)
+    released = runs.execute(ctx, remote.id)
     assert (released.status, released.claimed_by) == ("queued", None)
 
 
@@ -158,7 +160,7 @@ def test_due_sources_are_queued_once_per_interval(app, make, files):
         interval_minutes=60,
         config={"url": files.url + "/items.jsonl", **FAST},
     )
-    ctx = pulling.context_from_config(engine=db.engine_of(app), config=app.config)
+    ctx = context.from_config(engine=db.engine_of(app), config=app.config)
     ran = worker.run_worker(ctx, stopping=threading.Event(), once=True, echo=lambda _: None)
     assert ran == 1
     with db.write_session() as s:
@@ -195,22 +197,22 @@ def test_a_run_whose_worker_keeps_dying_fails(app, remote):
 
 
 def test_a_late_worker_cannot_overwrite_a_taken_over_run(app, remote):
-    ctx = pulling.context_from_config(engine=db.engine_of(app), config=app.config)
+    ctx = context.from_config(engine=db.engine_of(app), config=app.config)
     with db.write_session() as s:
         worker.claim_next(session=s, worker_id=ctx.worker_id)
         # Meanwhile it was declared dead and another worker holds it.
         s.execute(sa.update(PullRun).values(claimed_by="other-host:2"))
-    finished = pulling.execute(ctx, remote.id)
+    finished = runs.execute(ctx, remote.id)
     assert (finished.status, finished.claimed_by) == ("running", "other-host:2")
 
 
 def test_the_heartbeat_records_progress(app, remote):
-    ctx = pulling.context_from_config(engine=db.engine_of(app), config=app.config)
+    ctx = context.from_config(engine=db.engine_of(app), config=app.config)
     ctx.stale_seconds = 0.5  # beats every 0.2 s
     with db.write_session() as s:
         worker.claim_next(session=s, worker_id=ctx.worker_id)
     ctx.report("download", 10, 100)
-    beat = pulling.Heartbeat(ctx, remote.id)
+    beat = runs.Heartbeat(ctx, remote.id)
     beat.start()
     try:
         for _ in range(100):
@@ -237,10 +239,10 @@ def test_pull_retry_takes_over_a_queued_pull_as_a_retry(app, remote):
 def test_a_run_whose_process_died_fails_when_the_next_worker_starts(app, remote):
     # A process on this host claims the run and dies mid-run (as an out-of-memory kill does).
     claim = (
-        "import sys; from service import create_app, db, pulling, worker\n"
+        "import sys; from service import create_app, db\nfrom service.pull import context, worker\n"
         "app = create_app({'DATABASE_URL': sys.argv[1], 'SECRET_KEY': 'x'})\n"
         "with app.app_context(), db.write_session() as s:\n"
-        "    run = worker.claim_next(session=s, worker_id=pulling.worker_name())\n"
+        "    run = worker.claim_next(session=s, worker_id=context.worker_name())\n"
         "print(run.claimed_by)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -253,7 +255,7 @@ def test_a_run_whose_process_died_fails_when_the_next_worker_starts(app, remote)
     )
     dead_pid = int(out.stdout.strip().split(":")[1])
     assert _run(app, remote.id).status == "running"
-    ctx = pulling.context_from_config(engine=db.engine_of(app), config=app.config)
+    ctx = context.from_config(engine=db.engine_of(app), config=app.config)
     lines: list[str] = []
     worker.run_worker(ctx, stopping=threading.Event(), once=True, echo=lines.append)
     run = _run(app, remote.id)

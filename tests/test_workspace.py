@@ -11,8 +11,9 @@ from html.parser import HTMLParser
 import pytest
 from sqlmodel import select
 
-from service import db, workspace
+from service import db
 from service.models import Assignment, Judgment, utcnow
+from service.rating import workspace
 from tests.factories import item_row
 
 RUBRIC = [

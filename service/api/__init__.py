@@ -6,11 +6,11 @@ from flask import Flask
 from flask_smorest import Api
 from marshmallow import Schema, fields
 
-from service.auth import public
+from service.http.auth import public
 
 
 class ErrorEnvelopeSchema(Schema):
-    """Every error: the one envelope built by service.errors.envelope."""
+    """Every error: the one envelope built by service.http.errors.envelope."""
 
     ok = fields.Boolean(required=True)
     error = fields.String(required=True)

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from service import audit, db
 from service.api.paging import PAGE_HEADERS, PageArgs, page_headers
-from service.auth import audit_here, requires
+from service.http.auth import audit_here, requires
 from service.schemas import TextInteger, UtcDateTime
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="Audit log (admins).")

@@ -11,10 +11,10 @@ from marshmallow import RAISE
 from sqlmodel import Session
 
 from service import db
-from service.auth import acts_as_admin, client_address, current_user, requires
 from service.errors import Forbidden, InvalidInput
 from service.export import Export, ExportOptions, ExportOptionsSchema, part_filename
 from service.export.card import FileInfo, render_card
+from service.http.auth import acts_as_admin, client_address, current_user, requires
 
 bp = Blueprint(
     "export", __name__, url_prefix="/api/v1/export", description="Preference dataset exports."

@@ -9,9 +9,10 @@ from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from service import db, readiness
-from service.auth import public
-from service.errors import envelope
+from service import db
+from service.http import readiness
+from service.http.auth import public
+from service.http.errors import envelope
 
 bp = Blueprint("health", __name__, url_prefix="/", description="Probes for load balancers.")
 

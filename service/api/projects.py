@@ -9,10 +9,12 @@ from flask import current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from service import db, importing, projects
+from service import db
 from service.api.paging import PAGE_HEADERS, PageArgs, page_headers
-from service.auth import audit_here, current_user, requires
-from service.hardening import large_body
+from service.http.auth import audit_here, current_user, requires
+from service.http.hardening import large_body
+from service.items import importing
+from service.projects import projects
 from service.schemas import ProjectSchema, TextBoolean
 
 bp = Blueprint("projects", __name__, url_prefix="/api/v1/projects", description="Rating campaigns.")
@@ -95,11 +97,12 @@ def show(slug: str) -> Any:
 @large_body
 def import_items(args: dict[str, Any], slug: str) -> Any:
     """Import items (a JSON array or JSON Lines body); all or nothing unless skip_invalid."""
-    s = db.session()
-    project = projects.get_project(session=s, slug=slug)
+    # Outside the request's transaction: the import writes in short ones of its own.
+    with db.lookup_session() as s:
+        project = projects.get_project(session=s, slug=slug)
     body = request.get_data(cache=False)
     result = importing.import_items(
-        session=s,
+        engine=db.engine(),
         project=project,
         rows=importing.read_body(body, importing.InputLimits.from_config(current_app.config)),
         source=args["source"],
@@ -115,5 +118,5 @@ def import_items(args: dict[str, Any], slug: str) -> Any:
         f"project:{project.slug}",
         {"batch_id": result.batch_id, "created": result.created, "updated": result.updated},
     )
-    s.commit()
+    db.session().commit()
     return result.as_dict()

@@ -8,9 +8,12 @@ from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from service import assignment, db, judgments, workspace
-from service.auth import current_user, requires
-from service.schemas import JUDGMENT_OUT, JudgmentInSchema
+from service import db
+from service.http.auth import current_user, requires
+from service.models import Project
+from service.rating import assignment, judgments, leases, workspace
+from service.rating.labels import JUDGMENT_OUT
+from service.schemas import JudgmentInSchema
 
 bp = Blueprint("rating", __name__, url_prefix="/api/v1", description="Rating work for raters.")
 
@@ -57,7 +60,7 @@ def _next(s: Any, project: Any, lease: Any) -> dict[str, Any]:
 def show(assignment_id: int) -> Any:
     """Show one of the rater's assignments."""
     s = db.session()
-    lease = assignment.get_assignment(session=s, assignment_id=assignment_id, rater=current_user())
+    lease = leases.get_assignment(session=s, assignment_id=assignment_id, rater=current_user())
     return {"assignment": assignment.describe(session=s, lease=lease)}
 
 
@@ -122,8 +125,8 @@ def revise(judgment_id: int) -> Any:
 def skip(args: dict[str, Any], assignment_id: int) -> Any:
     """Give the item back with a reason."""
     s = db.session()
-    lease = assignment.lock_assignment(session=s, assignment_id=assignment_id, rater=current_user())
-    assignment.skip(session=s, lease=lease, reason=args["reason"], note=args["note"])
+    lease = leases.lock_assignment(session=s, assignment_id=assignment_id, rater=current_user())
+    leases.skip(session=s, lease=lease, reason=args["reason"], note=args["note"])
     s.commit()
     return {"ok": True, "status": lease.status}
 
@@ -133,8 +136,8 @@ def skip(args: dict[str, Any], assignment_id: int) -> Any:
 def renew(assignment_id: int) -> Any:
     """Extend the lease while the rater is working."""
     s = db.session()
-    lease = assignment.lock_assignment(session=s, assignment_id=assignment_id, rater=current_user())
-    project = s.get(assignment.Project, lease.project_id)
-    assignment.renew(session=s, lease=lease, project=project)
+    lease = leases.lock_assignment(session=s, assignment_id=assignment_id, rater=current_user())
+    project = s.get(Project, lease.project_id)
+    leases.renew(session=s, lease=lease, project=project)
     s.commit()
     return {"ok": True, "expires_at": lease.expires_at.isoformat()}

@@ -12,10 +12,11 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlmodel import Session
 
-from service import db, projects, sources
-from service.auth import current_user, requires
+from service import db
+from service.http.auth import current_user, requires
 from service.models import Project, Source
-from service.source_config import SourceInputSchema, SourceUpdateSchema
+from service.projects import projects, sources
+from service.projects.source_config import SourceInputSchema, SourceUpdateSchema
 
 bp = Blueprint(
     "sources", __name__, url_prefix="/api/v1", description="Pull sources and their runs."

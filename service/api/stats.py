@@ -12,12 +12,13 @@ from flask import current_app, jsonify, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from service import dashboards, db, projects
-from service.auth import acts_as_admin, current_user, requires
+from service import dashboards, db
 from service.dashboards import identities
 from service.dashboards.adjudication import adjudicate
 from service.dashboards.cache import cache_in
 from service.dashboards.judgment_lists import item_judgments, rater_judgments
+from service.http.auth import acts_as_admin, current_user, requires
+from service.projects import projects
 from service.schemas import StrictBoolean
 
 bp = Blueprint(

@@ -7,10 +7,11 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from service import accounts, db
+from service import db
+from service.accounts import users
 from service.api.paging import PAGE_HEADERS, PageArgs, page_headers
-from service.auth import audit_here, current_token, requires
 from service.errors import Conflict
+from service.http.auth import audit_here, current_token, requires
 from service.models import User
 from service.schemas import StrictInteger
 
@@ -38,9 +39,9 @@ class CreatedTokenSchema(TokenSchema):
 class NewTokenSchema(Schema):
     username = fields.String(required=True, validate=validate.Length(1, 320))
     scopes = fields.List(
-        fields.String(validate=validate.OneOf(accounts.TOKEN_SCOPES)),
+        fields.String(validate=validate.OneOf(users.TOKEN_SCOPES)),
         required=True,
-        validate=validate.Length(1, len(accounts.TOKEN_SCOPES)),
+        validate=validate.Length(1, len(users.TOKEN_SCOPES)),
     )
     name = fields.String(load_default="", validate=validate.Length(max=200))
     expires_in_days = StrictInteger(
@@ -63,8 +64,8 @@ def list_tokens(args: dict[str, Any]) -> Any:
     """List tokens, newest first: prefix, scopes, expiry and last use."""
     s = db.session()
     username = args.pop("username", None)
-    user = accounts.get_user(session=s, username=username) if username else None
-    page = accounts.page_tokens(session=s, user=user, **args)
+    user = users.get_user(session=s, username=username) if username else None
+    page = users.page_tokens(session=s, user=user, **args)
     return page.items, page_headers(page)
 
 
@@ -75,8 +76,8 @@ def list_tokens(args: dict[str, Any]) -> Any:
 def create(data: dict[str, Any]) -> Any:
     """Create a token for a user; its secret is in this answer only."""
     s = db.session()
-    user: User = accounts.get_user(session=s, username=data.pop("username"))
-    token, secret = accounts.create_token(session=s, user=user, **data)
+    user: User = users.get_user(session=s, username=data.pop("username"))
+    token, secret = users.create_token(session=s, user=user, **data)
     audit_here("token.create", f"token:{token.id}", {"user_id": user.id, "scopes": token.scopes})
     s.commit()
     return {**token.model_dump(), "secret": secret}
@@ -88,11 +89,11 @@ def create(data: dict[str, Any]) -> Any:
 def revoke(token_id: int) -> Any:
     """Revoke a token: it stops working at once."""
     s = db.session()
-    token = accounts.get_token(session=s, token_id=token_id)
+    token = users.get_token(session=s, token_id=token_id)
     used = current_token()
     if used is not None and used.id == token.id:
         raise Conflict("You cannot revoke the token this request uses; use another.")
-    accounts.revoke_token(session=s, token=token)
+    users.revoke_token(session=s, token=token)
     audit_here("token.revoke", f"token:{token.id}", {"user_id": token.user_id})
     s.commit()
     return token

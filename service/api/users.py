@@ -8,11 +8,12 @@ from flask import current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from service import accounts, db, erasure, invites
+from service import db
+from service.accounts import erasure, invites, users
 from service.api.paging import PAGE_HEADERS, PageArgs, page_headers
-from service.auth import audit_here, current_user, requires
 from service.errors import Conflict
-from service.hardening import large_body
+from service.http.auth import audit_here, current_user, requires
+from service.http.hardening import large_body
 from service.models import User
 from service.schemas import NewUserSchema, StrictFloat, TextBoolean, TextFloat
 
@@ -93,7 +94,7 @@ def _not_me(user: User, what: str) -> None:
 @requires("admin", scope="admin")
 def list_users(args: dict[str, Any]) -> Any:
     """List accounts, oldest first, a page at a time."""
-    page = accounts.page_users(session=db.session(), **args)
+    page = users.page_users(session=db.session(), **args)
     return page.items, page_headers(page)
 
 
@@ -142,7 +143,7 @@ def import_csv(args: dict[str, Any]) -> Any:
 def reinvite(args: dict[str, Any], username: str) -> Any:
     """Issue a new invite link (also a password reset); older links stop working."""
     s = db.session()
-    user = accounts.get_user(session=s, username=username)
+    user = users.get_user(session=s, username=username)
     invitation = invites.create_invite(
         session=s, user=user, created_by=current_user().id, days=args["days"]
     )
@@ -157,9 +158,9 @@ def reinvite(args: dict[str, Any], username: str) -> Any:
 def deactivate(username: str) -> Any:
     """End the user's sessions, revoke their tokens, release their leases."""
     s = db.session()
-    user = accounts.get_user(session=s, username=username)
+    user = users.get_user(session=s, username=username)
     _not_me(user, "deactivate")
-    counts = accounts.deactivate_user(session=s, user=user)
+    counts = users.deactivate_user(session=s, user=user)
     audit_here("user.deactivate", f"user:{user.id}", counts)
     s.commit()
     return {"user": user, **counts}
@@ -171,7 +172,7 @@ def deactivate(username: str) -> Any:
 def activate(username: str) -> Any:
     """Let a deactivated user sign in again."""
     s = db.session()
-    user = accounts.activate_user(session=s, user=accounts.get_user(session=s, username=username))
+    user = users.activate_user(session=s, user=users.get_user(session=s, username=username))
     audit_here("user.activate", f"user:{user.id}")
     s.commit()
     return user
@@ -183,7 +184,7 @@ def activate(username: str) -> Any:
 def erase(username: str) -> Any:
     """Pseudonymise the user everywhere (right to erasure); their judgments stay usable."""
     s = db.session()
-    user = accounts.get_user(session=s, username=username)
+    user = users.get_user(session=s, username=username)
     _not_me(user, "erase")
     counts = erasure.erase_user(session=s, user=user, secret_key=current_app.secret_key)
     audit_here("user.erase", f"user:{user.id}", counts)

@@ -8,11 +8,14 @@ import sqlalchemy as sa
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from service import accounts, assignment, db, doctor, gold, leases, projects, workload
+from service import db
+from service.accounts import users
 from service.api.paging import PAGE_HEADERS, PageArgs, page_headers
-from service.auth import client_address, current_user, requires
+from service.http.auth import client_address, current_user, requires
 from service.models import User
 from service.paging import Page
+from service.projects import projects
+from service.rating import doctor, gold, leases, workload
 from service.schemas import ProjectSchema, StrictBoolean, StrictInteger
 
 bp = Blueprint(
@@ -163,7 +166,7 @@ def item_states(args: dict[str, Any], slug: str) -> Any:
 def release(assignment_id: int) -> Any:
     """End an active lease; its slot returns to the pool."""
     s = db.session()
-    lease = assignment.lock_assignment(session=s, assignment_id=assignment_id, rater=None)
+    lease = leases.lock_assignment(session=s, assignment_id=assignment_id, rater=None)
     leases.release(session=s, lease=lease, admin=current_user())
     s.commit()
     return {"assignment": lease}
@@ -176,8 +179,8 @@ def release(assignment_id: int) -> Any:
 def reassign(args: dict[str, Any], assignment_id: int) -> Any:
     """Move an active lease to another rater."""
     s = db.session()
-    lease = assignment.lock_assignment(session=s, assignment_id=assignment_id, rater=None)
-    rater = accounts.get_user(session=s, username=args["rater"])
+    lease = leases.lock_assignment(session=s, assignment_id=assignment_id, rater=None)
+    rater = users.get_user(session=s, username=args["rater"])
     moved = leases.reassign(session=s, lease=lease, rater=rater, admin=current_user())
     s.commit()
     return {"released": lease, "assignment": moved}
@@ -254,7 +257,7 @@ def qualification(args: dict[str, Any], slug: str, username: str) -> Any:
     """Let a rater in (passed true), keep them out (false), or return to the gold rule (null)."""
     s = db.session()
     project = projects.get_project(session=s, slug=slug)
-    rater = accounts.get_user(session=s, username=username)
+    rater = users.get_user(session=s, username=username)
     gold.override_qualification(
         session=s,
         project=project,

@@ -13,22 +13,6 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from service.agreement import (
-    FEW_SHARED,
-    Codes,
-    Level,
-    ValueCounts,
-    bootstrap_ci,
-    cohen_kappa_matrix_from_codes,
-    fleiss_kappa,
-    kendall_w_overall,
-    kendall_w_per_item,
-    krippendorff_alpha_of_counts,
-    mean_kendall_tau_overall,
-    percent_agreement,
-    value_counts,
-)
-from service.bootstrap import Stat, bootstrap_variants
 from service.dashboards.columns import load_judgments
 from service.dashboards.filters import Filters
 from service.dashboards.lookups import load_raters
@@ -46,6 +30,22 @@ from service.dashboards.verdicts import (
     rank_positions,
 )
 from service.models import Project
+from service.stats.agreement import (
+    FEW_SHARED,
+    Codes,
+    Level,
+    ValueCounts,
+    bootstrap_ci,
+    cohen_kappa_matrix_from_codes,
+    fleiss_kappa,
+    kendall_w_overall,
+    kendall_w_per_item,
+    krippendorff_alpha_of_counts,
+    mean_kendall_tau_overall,
+    percent_agreement,
+    value_counts,
+)
+from service.stats.resampling import Stat, bootstrap_variants
 
 N_BOOT = 1000
 SEED = 0

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service.models import Adjudication, Assignment, Item, Judgment, Project, User
+from service.models import Adjudication, Assignment, Item, Judgment, LeaseStatus, Project, User
 
 T = TypeVar("T")
 
@@ -82,7 +82,8 @@ def data_version(*, session: Session, project: Project) -> tuple[Any, ...]:
             scalar(sa.func.max(Assignment.id), where=leases),
             scalar(sa.func.max(Assignment.finished_at), where=leases),
             scalar(
-                sa.func.count(Assignment.id), where=sa.and_(leases, Assignment.status == "active")
+                sa.func.count(Assignment.id),
+                where=sa.and_(leases, Assignment.status == LeaseStatus.ACTIVE),
             ),
             scalar(sa.func.count(Adjudication.id), where=items, join=adjudicated),
             scalar(sa.func.max(Adjudication.id), where=items, join=adjudicated),

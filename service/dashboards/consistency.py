@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.bootstrap import Stat
 from service.dashboards.columns import JudgmentColumns
 from service.dashboards.lookups import Models
 from service.dashboards.verdicts import Pairs, likert_dimensions, verdict_pairs
 from service.models import Project
-from service.rater_quality import intransitive_triads
+from service.stats.rater_quality import intransitive_triads
+from service.stats.resampling import Stat
 
 
 def model_triads(

@@ -1,4 +1,4 @@
-"""Judgments against gold answers, scored by the one rule in ``service.rankings``."""
+"""Judgments against gold answers, scored by the one rule in ``service.stats.rankings``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 
 from service.dashboards.columns import JudgmentColumns
 from service.models import Project
-from service.rankings import main_rating_dimension, score_judgment
+from service.stats.rankings import main_rating_dimension, score_judgment
 
 
 def gold_needs(project: Project) -> dict[str, Any]:

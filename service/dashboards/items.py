@@ -9,7 +9,6 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service.agreement import item_agreement, kendall_w_per_item, label_counts
 from service.dashboards.columns import load_judgments
 from service.dashboards.filters import Filters
 from service.dashboards.leases import load_assignments
@@ -24,7 +23,8 @@ from service.dashboards.verdicts import (
     rank_matrices,
     rank_positions,
 )
-from service.models import Adjudication, Item, Project
+from service.models import Adjudication, Item, LeaseStatus, Project
+from service.stats.agreement import item_agreement, kendall_w_per_item, label_counts
 
 LIMIT = 50
 
@@ -42,7 +42,7 @@ def items_report(
         session=session, project=project, filters=filters, **main_needs(project, filters.dimension)
     )
     leases = load_assignments(
-        session=session, project=project, filters=filters, statuses=("skipped",)
+        session=session, project=project, filters=filters, statuses=(LeaseStatus.SKIPPED,)
     )
     items = load_items(session=session, project=project, filters=filters)
     external = dict(zip(items.id.tolist(), items.external_id.tolist(), strict=True))
@@ -121,7 +121,7 @@ def _label_name(labels: Labels, unit: tuple[Any, ...], value: float) -> str:
 
 
 def _skipped(leases: Any, external: dict[int, str], limit: int) -> list[dict[str, Any]]:
-    skipped = leases.status == "skipped"
+    skipped = leases.status == LeaseStatus.SKIPPED
     reasons: dict[int, Counter[str]] = defaultdict(Counter)
     for item, reason in zip(
         leases.item[skipped].tolist(), leases.skip_reason[skipped], strict=True

@@ -14,7 +14,7 @@ from service.dashboards.filters import Filters
 from service.dashboards.lookups import load_gold, load_raters
 from service.errors import NotFound
 from service.models import Assignment, Item, Judgment, Project, Response, User
-from service.rankings import score_judgment
+from service.stats.rankings import score_judgment
 
 
 def describe_verdict(verdict: dict[str, Any], *, strength: bool = True) -> str:

@@ -8,14 +8,14 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from service import rankings
-from service.bradley_terry import PRIOR, Coded, bootstrap_coded, win_rates, wins_matrix
 from service.dashboards.columns import load_judgments
 from service.dashboards.filters import Filters
 from service.dashboards.lookups import load_models
 from service.dashboards.summaries import rounded, stat_dict
 from service.dashboards.verdicts import main_label_name, main_needs, main_pairs
 from service.models import Project
+from service.stats import rankings
+from service.stats.bradley_terry import PRIOR, Coded, bootstrap_coded, win_rates, wins_matrix
 
 N_BOOT = 1000
 ELO_SCALE = 400 / math.log(10)

@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from service import pairs, slots
 from service.dashboards.columns import JudgmentColumns, count_revisions, load_judgments
 from service.dashboards.filters import Filters
 from service.dashboards.leases import assignment_counts, load_assignments
 from service.dashboards.lookups import ItemColumns, load_items
 from service.dashboards.summaries import DAY, iso_day, share
-from service.models import Project, utcnow
+from service.models import LeaseStatus, Project, utcnow
+from service.rating import pairs, slots
 
 PACE_DAYS = 7
 
@@ -35,7 +35,10 @@ def progress_report(
         session=session, project=project, filters=filters, verdicts=by_pair(items), created=True
     )
     leases = load_assignments(
-        session=session, project=project, filters=filters, statuses=("active", "skipped")
+        session=session,
+        project=project,
+        filters=filters,
+        statuses=(LeaseStatus.ACTIVE, LeaseStatus.SKIPPED),
     )
     counts = assignment_counts(session=session, project=project, filters=filters)
     judged = per_item(items.id, cols.item)
@@ -45,8 +48,8 @@ def progress_report(
     complete = regular & (wanting == 0)
     started = regular & ~complete & ((judged > 0) | (live > 0))
     remaining = int(wanting[regular].sum())
-    skipped = leases.status == "skipped"
-    submitted = sum(n for (_, status), n in counts.items() if status == "submitted")
+    skipped = leases.status == LeaseStatus.SKIPPED
+    submitted = sum(n for (_, status), n in counts.items() if status == LeaseStatus.SUBMITTED)
     reference = min(now, filters.end()) if filters.end() else now
     recent = cols.created >= reference.timestamp() - PACE_DAYS * DAY
     timed = cols.active_ms[np.isfinite(cols.active_ms)]
@@ -83,7 +86,7 @@ def progress_report(
 
 
 def _live(status: np.ndarray, expires: np.ndarray, now: datetime) -> np.ndarray:
-    return (status == "active") & (expires > now.timestamp())
+    return (status == LeaseStatus.ACTIVE) & (expires > now.timestamp())
 
 
 def per_item(item_ids: np.ndarray, of: np.ndarray) -> np.ndarray:

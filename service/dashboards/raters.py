@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from service.bootstrap import Stat, no_value
 from service.dashboards.columns import load_judgments
 from service.dashboards.consistency import contradictions, model_triads
 from service.dashboards.filters import Filters
@@ -23,8 +22,9 @@ from service.dashboards.verdicts import (
     main_needs,
     main_pairs,
 )
-from service.models import Project
-from service.rater_quality import leave_one_out_from_codes, position_bias_many
+from service.models import LeaseStatus, Project
+from service.stats.rater_quality import leave_one_out_from_codes, position_bias_many
+from service.stats.resampling import Stat, no_value
 
 THRESHOLDS = {
     # Too fast: median time per item below this share of the median rater's median.
@@ -69,8 +69,8 @@ def raters_report(*, session: Session, project: Project, filters: Filters) -> di
     contradicted = contradictions(cols, project) if scored else np.full(len(cols), np.nan)
     gold_accuracy = _means(at, gold_scores(cols, gold, project), size, "no judgments on gold items")
     contradiction = _means(at, contradicted, size, "no verdicts with scores to compare")
-    skipped = [counts.get((rater, "skipped"), 0) for rater in ids.tolist()]
-    submitted = [counts.get((rater, "submitted"), 0) for rater in ids.tolist()]
+    skipped = [counts.get((rater, LeaseStatus.SKIPPED), 0) for rater in ids.tolist()]
+    submitted = [counts.get((rater, LeaseStatus.SUBMITTED), 0) for rater in ids.tolist()]
     judged = np.bincount(at, minlength=size)
     seconds = cols.active_ms / 1000
     by_rater = np.split(seconds[np.argsort(at, kind="stable")], np.cumsum(judged)[:-1])

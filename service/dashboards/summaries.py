@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from service.bootstrap import Stat
+from service.stats.resampling import Stat
 
 DAY = 86_400.0
 QUANTILES = (10, 25, 50, 75, 90)

@@ -14,10 +14,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from service import rankings
-from service.agreement import Codes, code_arrays
 from service.dashboards.columns import JudgmentColumns
 from service.models import Project
+from service.stats import rankings
+from service.stats.agreement import Codes, code_arrays
 
 
 class Labels(NamedTuple):

@@ -15,15 +15,17 @@ from typing import IO, Any
 
 from sqlmodel import Session, select
 
-from service import audit, db, rankings
+from service import audit, db
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.export import rules, source
-from service.export.item_rows import ItemRows, ProjectInfo
+from service.export.item_rows import ItemRows
 from service.export.options import ExportOptions, ExportOptionsSchema, parse_options
 from service.export.rows import RowBuilder, encode, messages_of
 from service.export.source import RaterData
 from service.export.summary import ExportSummary
+from service.export.votes import ProjectInfo
 from service.models import Item, Mode, Project, Response, Role, Scale, User
+from service.stats import rankings
 
 __all__ = [
     "Export",

@@ -4,7 +4,7 @@ Both take every judgment's verdict as a ranking and look at every pair of respon
 it orders. ``majority`` decides a pair by the weighted plurality of its win / lose /
 tie votes (a tie vote is its own option, so two ties and one win is a tie) and orders
 the item by Copeland score (pairwise-majority wins, half for a tie). ``bradley-terry``
-fits one strength per response with ``service.bradley_terry`` (a tie is half a win to
+fits one strength per response with ``service.stats.bradley_terry`` (a tie is half a win to
 each side, each judgment counts once: rater weights do not apply) and decides every
 pair, and the order, by strength.
 """
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from service.bradley_terry import fit_bradley_terry
 from service.export import rules
 from service.export.rules import Ranking
+from service.stats.bradley_terry import fit_bradley_terry
 
 # (ranking, rater weight, strength) per judgment
 Votes = Sequence[tuple[Ranking, float, int | None]]

@@ -13,43 +13,18 @@ complete units; formats whose rows sum up the whole item need every unit complet
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from service import pairs
 from service.export import consensus, response_rows, rules
-from service.export.options import ExportOptions
+from service.export.options import PAIR_FORMATS, ExportOptions
 from service.export.rows import IDENTICAL, RowBuilder, raw_row, shown_hashes
 from service.export.source import ItemData, RaterData
 from service.export.summary import ExportSummary
+from service.export.votes import ProjectInfo, Vote
+from service.rating import pairs
 
-PAIR_FORMATS = ("dpo", "reward", "openai", "hh")
 # Formats whose rows each stand for one pair unit: complete-only keeps the complete units.
 PER_UNIT = (*PAIR_FORMATS, "raw")
-
-
-@dataclass(frozen=True)
-class ProjectInfo:
-    """What the rules need from a project."""
-
-    slug: str
-    overlap: int
-    dimension: str | None
-    threshold: float | None
-    mode: str
-    pairs: str  # pairwise: which pairs of an item are collected (``pairs.PairSet``)
-    pair_reference: str | None
-
-
-@dataclass(slots=True)
-class Vote:
-    """One judgment that passed the filters, with its verdict as a ranking."""
-
-    row: Any
-    rater: RaterData
-    ranking: rules.Ranking | None
-    weight: float
-    strength: int | None
 
 
 class ItemRows:

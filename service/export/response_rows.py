@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from service.export import rules
-from service.export.rows import IDENTICAL, shown_hashes
+from service.export.options import ExportOptions
+from service.export.rows import IDENTICAL, RowBuilder, shown_hashes
 from service.export.source import ItemData
+from service.export.summary import ExportSummary
+from service.export.votes import ProjectInfo, Vote
 
-if TYPE_CHECKING:
-    from service.export.item_rows import ItemRows, ProjectInfo, Vote
+
+class ItemRows(Protocol):
+    """What these formats need of the item's row builder (``item_rows.ItemRows``)."""
+
+    o: ExportOptions
+    dimensions: list[tuple[str, bool]]
+    build: RowBuilder
+    summary: ExportSummary
+
+    def keep(self, item: ItemData) -> set[str]: ...
+
+    def labels_from_ratings(self, j: Any) -> bool: ...
 
 
 def kto(

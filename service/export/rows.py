@@ -284,7 +284,7 @@ def raw_row(
         "confidence": j.confidence,
         "active_ms": j.active_ms,
         "guideline_version": j.guideline_version,
-        # Recomputable from this row: see service/shown.py and the README.
+        # Recomputable from this row: see service/rating/shown.py and the README.
         "shown_sha256": j.shown_sha256,
         "started_at": _iso(j.started_at),
         "created_at": _iso(j.created_at),

@@ -2,7 +2,7 @@
 
 Pure functions over plain lists and dicts, so each rule is tested on literals. A
 *ranking* is a list of groups of response ids, best group first; responses in one
-group are tied. Every verdict becomes a ranking first (``service.rankings.verdict_ranking``):
+group are tied. Every verdict becomes a ranking first (``service.stats.rankings.verdict_ranking``):
 a pairwise verdict is ``[[winner], [loser]]`` (or ``[[left, right]]`` for a tie), a rating
 verdict groups responses by their score on one rubric dimension.
 """
@@ -16,16 +16,16 @@ from collections.abc import Iterable, Sequence
 from itertools import combinations
 from typing import Any
 
-from service import agreement
+from service.stats import agreement
 
-# The rules the export shares with gold scoring and the dashboards live in service.rankings;
+# The rules the export shares with gold scoring and the dashboards live in service.stats.rankings;
 # re-exported so the export reads every rule through this module.
-from service.rankings import Ranking
-from service.rankings import dimension_scores as dimension_scores
-from service.rankings import is_number as is_number
-from service.rankings import ranks as ranks
-from service.rankings import scores_ranking as scores_ranking
-from service.rankings import verdict_ranking as verdict_ranking
+from service.stats.rankings import Ranking
+from service.stats.rankings import dimension_scores as dimension_scores
+from service.stats.rankings import is_number as is_number
+from service.stats.rankings import ranks as ranks
+from service.stats.rankings import scores_ranking as scores_ranking
+from service.stats.rankings import verdict_ranking as verdict_ranking
 
 # (better, worse, tied): better and worse are in rank order; a tied pair has no winner.
 Pair = tuple[str, str, bool]
@@ -171,7 +171,7 @@ def majority_share(rankings: Sequence[Ranking]) -> float | None:
 def mean_kendall_tau(rankings: Sequence[Ranking]) -> float | None:
     """Mean Kendall tau-b over every two raters who ranked all of the item's responses.
 
-    The same tau-b as ``scipy.stats.kendalltau``, computed by ``service.agreement``. A
+    The same tau-b as ``scipy.stats.kendalltau``, computed by ``service.stats.agreement``. A
     ranking missing some response, or a pair where one side ties everything, is left
     out; None when no pair is left.
     """

@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service import judgments
 from service.models import Adjudication, Item, Judgment, Response, User
+from service.rating import judgments
 from service.stored_json import Unreadable, strict_loads
 
 BATCH = 4000

@@ -7,9 +7,11 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
 
-from service import accounts, db, logins, projects
-from service.auth import client_address, current_user, public, requires, sign_in, sign_out
+from service import db
+from service.accounts import logins, users
 from service.errors import TooManyRequests, Unauthorized
+from service.http.auth import client_address, current_user, public, requires, sign_in, sign_out
+from service.projects import projects
 from service.web import rating
 
 bp = Blueprint("web", __name__)
@@ -35,7 +37,7 @@ def login() -> Any:
         return render_template("login.html", error=None)
     username = request.form.get("username", "")
     password = request.form.get("password", "")
-    if len(username) > 320 or len(password) > accounts.MAX_PASSWORD:
+    if len(username) > 320 or len(password) > users.MAX_PASSWORD:
         return render_template("login.html", error="Username or password too long."), 400
     try:
         user = logins.attempt_sign_in(

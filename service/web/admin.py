@@ -7,10 +7,12 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlmodel import select
 
-from service import accounts, audit, db, erasure, invites
-from service.auth import audit_here, current_user, requires
+from service import audit, db
+from service.accounts import erasure, invites
+from service.accounts import users as user_accounts
 from service.errors import Conflict, InvalidInput, NotFound
-from service.hardening import large_body
+from service.http.auth import audit_here, current_user, requires
+from service.http.hardening import large_body
 from service.models import ApiToken, User, utcnow
 from service.paging import DEFAULT_PER_PAGE, MAX_PER_PAGE
 
@@ -50,7 +52,7 @@ def _links(made: list[invites.Invitation]) -> list[dict[str, Any]]:
 def users() -> Any:
     """List people with their state, and the forms to invite or bulk-add raters."""
     role = request.args.get("role") or None
-    page = accounts.page_users(session=db.session(), role=role, **_page_args())
+    page = user_accounts.page_users(session=db.session(), role=role, **_page_args())
     return render_template("admin/users.html", page=page, role=role)
 
 
@@ -115,7 +117,7 @@ def deactivate(user_id: int) -> Any:
     user = _user(user_id)
     if user.id == current_user().id:
         raise Conflict("You cannot deactivate your own account.")
-    counts = accounts.deactivate_user(session=s, user=user)
+    counts = user_accounts.deactivate_user(session=s, user=user)
     audit_here("user.deactivate", f"user:{user.id}", counts)
     s.commit()
     flash(
@@ -130,7 +132,7 @@ def deactivate(user_id: int) -> Any:
 def activate(user_id: int) -> Any:
     """Let a deactivated user sign in again."""
     s = db.session()
-    user = accounts.activate_user(session=s, user=_user(user_id))
+    user = user_accounts.activate_user(session=s, user=_user(user_id))
     audit_here("user.activate", f"user:{user.id}")
     s.commit()
     flash(f"Activated {user.username}.")
@@ -162,14 +164,14 @@ def erase(user_id: int) -> Any:
 def tokens() -> Any:
     """List API tokens (never their secrets) and the form to create one."""
     s = db.session()
-    page = accounts.page_tokens(session=s, **_page_args())
+    page = user_accounts.page_tokens(session=s, **_page_args())
     ids = {t.user_id for t in page.items}
     owners = {u.id: u for u in s.exec(select(User).where(User.id.in_(ids)))} if ids else {}
     return render_template(
         "admin/tokens.html",
         page=page,
         owners=owners,
-        scopes=accounts.TOKEN_SCOPES,
+        scopes=user_accounts.TOKEN_SCOPES,
         now=utcnow(),
     )
 
@@ -179,12 +181,12 @@ def tokens() -> Any:
 def create_token() -> Any:
     """Create a token and show its secret this once."""
     s = db.session()
-    user = accounts.get_user(session=s, username=request.form.get("username", "").strip())
+    user = user_accounts.get_user(session=s, username=request.form.get("username", "").strip())
     try:
         days = int(request.form.get("days") or 0) or None
     except ValueError as exc:
         raise InvalidInput("Days must be a whole number.") from exc
-    token, secret = accounts.create_token(
+    token, secret = user_accounts.create_token(
         session=s,
         user=user,
         scopes=request.form.getlist("scopes"),
@@ -201,8 +203,8 @@ def create_token() -> Any:
 def revoke_token(token_id: int) -> Any:
     """Revoke a token at once."""
     s = db.session()
-    token: ApiToken = accounts.get_token(session=s, token_id=token_id)
-    accounts.revoke_token(session=s, token=token)
+    token: ApiToken = user_accounts.get_token(session=s, token_id=token_id)
+    user_accounts.revoke_token(session=s, token=token)
     audit_here("token.revoke", f"token:{token.id}", {"user_id": token.user_id})
     s.commit()
     flash(f"Revoked token {token.prefix}….")

@@ -6,13 +6,14 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from service import dashboards, db, projects
-from service.auth import current_user, requires
+from service import dashboards, db
 from service.dashboards.adjudication import adjudicate, verdict_from_form
 from service.dashboards.cache import cache_in
 from service.dashboards.judgment_lists import item_judgments, rater_judgments
 from service.dashboards.lookups import expertise_groups
 from service.dashboards.verdicts import agreement_dimensions
+from service.http.auth import current_user, requires
+from service.projects import projects
 from service.web import charts, figures
 
 bp = Blueprint("dashboards", __name__, url_prefix="/projects/<slug>/dashboard")

@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from service import db, invites
-from service.auth import audit_here, public, sign_in
+from service import db
+from service.accounts import invites
 from service.errors import InvalidInput
+from service.http.auth import audit_here, public, sign_in
 from service.models import User
 
 bp = Blueprint("invites", __name__)

@@ -8,14 +8,17 @@ item's fragment; revisions, skips and renewals go through the JSON API.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
 
-from service import assignment, db, projects, workspace
-from service.auth import current_user, requires
-from service.rendering import render_markdown
-from service.schemas import JUDGMENT_OUT
+from service import db
+from service.http.auth import current_user, requires
+from service.projects import projects
+from service.rating import assignment, judgments, leases, workspace
+from service.rating.labels import JUDGMENT_OUT
+from service.rating.rendering import render_markdown
 
 bp = Blueprint("rate", __name__, url_prefix="/rate")
 
@@ -48,7 +51,7 @@ def screen(slug: str) -> Any:
         "assignment_url": url_for("rate.home") + "/assignments/",
         "api": request.script_root + "/api/v1",
         "home_url": url_for("web.home"),
-        "edit_window_minutes": 10,
+        "edit_window_minutes": judgments.EDIT_WINDOW // timedelta(minutes=1),
     }
     return render_template(
         "rate/screen.html",
@@ -104,7 +107,7 @@ def submit(assignment_id: int) -> Any:
 @requires("rater")
 def assignment_fragment(assignment_id: int) -> Any:
     """Return one of the rater's assignments as a fragment (to edit a recent judgment)."""
-    lease = assignment.get_assignment(
+    lease = leases.get_assignment(
         session=db.session(), assignment_id=assignment_id, rater=current_user()
     )
     return _fragment(lease)

@@ -7,10 +7,11 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from service import db, projects, sources
-from service.auth import current_user, requires
+from service import db
 from service.errors import Conflict, DomainError, InvalidInput
+from service.http.auth import current_user, requires
 from service.models import Project, Source, SourceKind
+from service.projects import projects, sources
 
 bp = Blueprint("source_pages", __name__, url_prefix="/admin")
 

@@ -1,7 +1,7 @@
 """judgment.shown_sha256: a hash of exactly what the rater was shown
 
 Every judgment stores the sha256 of its prompt (or conversation), the responses' texts
-in the order the rater saw them and the guideline version (``service/shown.py``), so
+in the order the rater saw them and the guideline version (``service/rating/shown.py``), so
 exports can carry it and a consumer can check a row's text against it. Judgments made
 before this revision are backfilled from the content stored now: judged items cannot
 be changed, but an older version could change an item under a live lease, so for those
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from service.shown import shown_sha256
+from service.rating.shown import shown_sha256
 
 revision: str = "integ_shown"
 down_revision: str | None = "assign2"

@@ -1,0 +1,33 @@
+"""What the export's rules work on: a project's settings, and one judgment as a vote."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from service.export import rules
+from service.export.source import RaterData
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """What the rules need from a project."""
+
+    slug: str
+    overlap: int
+    dimension: str | None
+    threshold: float | None
+    mode: str
+    pairs: str  # pairwise: which pairs of an item are collected (``PairSet``)
+    pair_reference: str | None
+
+
+@dataclass(slots=True)
+class Vote:
+    """One judgment that passed the filters, with its verdict as a ranking."""
+
+    row: Any
+    rater: RaterData
+    ranking: rules.Ranking | None
+    weight: float
+    strength: int | None

@@ -1,0 +1,1 @@
+"""What every request passes through: sign-in and roles, hardening, readiness."""

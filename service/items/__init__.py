@@ -1,0 +1,1 @@
+"""Items: imports (staged, all-or-nothing), their shapes, updates of unjudged items."""

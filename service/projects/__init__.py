@@ -1,0 +1,1 @@
+"""Rating campaigns: projects, their settings and guidelines, pull sources."""

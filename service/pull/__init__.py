@@ -1,0 +1,1 @@
+"""Fetching items from folders, remote endpoints and generation runs, by a worker."""

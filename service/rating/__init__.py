@@ -1,0 +1,1 @@
+"""The rating loop: choosing the next item, leases, slots, pair units, gold, judgments."""

@@ -1,0 +1,438 @@
+"""Record judgments: validate a rater's verdict against the item and rubric, append-only.
+
+Raters only ever see responses by position label (A, B, C, ...), never by id or
+model; a submission speaks in those labels and is translated here through the
+assignment's stored display order (see labels.py). A client-generated id makes
+every submission idempotent; an edit is a new version that supersedes the old one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from marshmallow import ValidationError
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, select
+
+from service import db
+from service.db import is_sqlite
+from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.models import Assignment, Item, Judgment, LeaseStatus, Project, User, as_loaded, utcnow
+from service.rating import gold, leases, shown
+from service.rating.labels import labels_for
+from service.schemas import JUDGMENT_IN, NUMBER_LIMIT, flatten_messages
+
+TEXT_LIMIT = 20_000
+EDIT_WINDOW = timedelta(minutes=10)
+# started_at comes from the rater's clock, which may be off: a laptop set to the wrong
+# time zone is off by up to 14 hours. A day either way is skew; beyond that it is wrong.
+CLOCK_SKEW = timedelta(days=1)
+
+
+class _Errors:
+    """Collect every problem with a submission, so the rater sees them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, str]] = []
+
+    def add(self, field: str, message: str) -> None:
+        self.items.append({"field": field, "message": message})
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InvalidInput("The judgment is incomplete or invalid.", errors=self.items)
+
+
+def _pairwise(
+    project: Project, verdict: dict[str, Any], labels: dict[str, str], errs: _Errors
+) -> dict[str, Any]:
+    left, right = labels["A"], labels["B"]
+    if project.scale == "likert7":
+        value = verdict.get("scale_value")
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 7:
+            errs.add(
+                "verdict.scale_value", "choose a point from 1 (A much better) to 7 (B much better)"
+            )
+            return {}
+        preferred = left if value < 4 else right if value > 4 else None
+        return {"preferred": preferred, "strength": abs(value - 4), "scale_value": value}
+    choices = ("A", "B") if project.scale == "binary" else ("A", "B", "tie")
+    choice = verdict.get("choice")
+    if choice not in choices:
+        errs.add("verdict.choice", f"choose one of {', '.join(choices)}")
+        return {}
+    preferred = {"A": left, "B": right}.get(choice)
+    return {"preferred": preferred, "strength": None, "scale_value": None}
+
+
+def _ranking(verdict: dict[str, Any], labels: dict[str, str], errs: _Errors) -> dict[str, Any]:
+    groups = verdict.get("ranking")
+    if not isinstance(groups, list) or not all(isinstance(g, list) and g for g in groups):
+        errs.add("verdict.ranking", "give the ranking as a list of groups, best first")
+        return {}
+    flat = [label for g in groups for label in g]
+    if sorted(map(str, flat)) != sorted(labels):
+        errs.add(
+            "verdict.ranking", f"rank every response exactly once: {', '.join(sorted(labels))}"
+        )
+        return {}
+    return {"ranking": [[labels[label] for label in g] for g in groups]}
+
+
+def _value(dim: dict[str, Any], value: Any, field: str, errs: _Errors) -> Any:
+    kind = dim["kind"]
+    options = {o["value"] for o in dim.get("options") or []}
+    if kind == "likert":
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= dim["points"]:
+            return value
+        errs.add(field, f"choose a point from 1 to {dim['points']}")
+    elif kind == "choice":
+        if isinstance(value, str) and value in options:
+            return value
+        errs.add(field, f"choose one of {', '.join(sorted(options))}")
+    elif kind == "flags":
+        strings = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if strings and set(value) <= options and len(set(value)) == len(value):
+            return sorted(value)
+        errs.add(field, f"choose any of {', '.join(sorted(options))}")
+    elif kind == "text":
+        if isinstance(value, str) and len(value) <= TEXT_LIMIT:
+            return value.strip()
+        errs.add(field, f"text up to {TEXT_LIMIT} characters")
+    elif kind == "number":
+        lo, hi = dim.get("min", -NUMBER_LIMIT), dim.get("max", NUMBER_LIMIT)
+        lo, hi = max(lo, -NUMBER_LIMIT), min(hi, NUMBER_LIMIT)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        # NaN fails every comparison; ±Infinity (and 1e400, read as infinity) the bounds.
+        if number and lo <= value <= hi:
+            return value
+        errs.add(field, f"a number from {lo:g} to {hi:g}")
+    return None
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def _rubric(
+    project: Project, given: dict[str, Any], labels: dict[str, str], errs: _Errors
+) -> dict[str, Any]:
+    dims = {d["name"]: d for d in project.rubric}
+    out: dict[str, Any] = {"response": {}, "item": {}}
+    per_response = given.get("response") or {}
+    unknown = set(per_response) - set(labels)
+    for label in sorted(unknown):
+        errs.add(f"rubric.response.{label}", "no such response on this screen")
+    for label, rid in labels.items():
+        values = per_response.get(label) or {}
+        out["response"][rid] = {}
+        for name in sorted(set(values) - {n for n, d in dims.items() if d["scope"] == "response"}):
+            errs.add(f"rubric.response.{label}.{name}", "not a per-response field of this project")
+        for name, dim in dims.items():
+            if dim["scope"] != "response":
+                continue
+            field = f"rubric.response.{label}.{name}"
+            if _empty(values.get(name)):
+                if dim.get("required"):
+                    errs.add(field, f"{dim['label']} is required for response {label}")
+                continue
+            out["response"][rid][name] = _value(dim, values[name], field, errs)
+    item_values = given.get("item") or {}
+    for name in sorted(set(item_values) - {n for n, d in dims.items() if d["scope"] == "item"}):
+        errs.add(f"rubric.item.{name}", "not an item field of this project")
+    for name, dim in dims.items():
+        if dim["scope"] != "item":
+            continue
+        if _empty(item_values.get(name)):
+            if dim.get("required"):
+                errs.add(f"rubric.item.{name}", f"{dim['label']} is required")
+            continue
+        out["item"][name] = _value(dim, item_values[name], f"rubric.item.{name}", errs)
+    return out
+
+
+def read_submission(payload: Any) -> dict[str, Any]:
+    """Check a submission's shape and types (``JudgmentInSchema``); return it loaded.
+
+    Every door (the API, the rating page) passes the request body as it came, so both
+    refuse the same things in the same words.
+    """
+    if not isinstance(payload, dict):
+        raise InvalidInput(
+            "Send the judgment as a JSON object.",
+            errors=[{"field": "", "message": "expected a JSON object"}],
+        )
+    try:
+        return JUDGMENT_IN.load(payload)
+    except ValidationError as exc:
+        errors = [{"field": f, "message": m} for f, m in flatten_messages(exc.messages)]
+        raise InvalidInput("The judgment is incomplete or invalid.", errors=errors) from None
+
+
+def _check_started(started: datetime | None, lease: Assignment, errs: _Errors) -> None:
+    if started is None:
+        return
+    if not lease.created_at - CLOCK_SKEW <= started <= utcnow() + CLOCK_SKEW:
+        errs.add(
+            "started_at",
+            "when the rater opened this item: from a day before it was leased "
+            "to a day from now (clock skew allowed)",
+        )
+
+
+def build_judgment(*, project: Project, lease: Assignment, payload: Any) -> dict[str, Any]:
+    """Validate a submission against the project and the lease; return Judgment fields."""
+    payload = read_submission(payload)
+    errs = _Errors()
+    labels = labels_for(lease.shown_order)
+    client_id = payload["client_id"]
+    verdict_in = payload["verdict"]
+    both_bad = payload["both_bad"]
+    if project.mode == "pairwise":
+        verdict = _pairwise(project, verdict_in, labels, errs)
+    elif project.mode == "ranking":
+        verdict = _ranking(verdict_in, labels, errs)
+    else:
+        verdict = {}
+    rubric = _rubric(project, payload["rubric"], labels, errs)
+    active_ms = payload["active_ms"]
+    started_at = payload["started_at"]
+    _check_started(started_at, lease, errs)
+    errs.raise_if_any()
+    item_values = rubric["item"]
+    flag_dims = [d["name"] for d in project.rubric if d["scope"] == "item" and d["kind"] == "flags"]
+    confidence = item_values.get("confidence")
+    return {
+        "client_id": client_id,
+        "mode": project.mode,
+        "verdict": verdict,
+        "rubric": rubric,
+        "both_bad": both_bad,
+        # Denormalised from the rubric for filtering and export: every item-level flag
+        # chosen, the "rationale" text and the "confidence" scale, when the project has them.
+        "flags": sorted({f for name in flag_dims for f in item_values.get(name, [])}),
+        "rationale": item_values.get("rationale", "")
+        if isinstance(item_values.get("rationale"), str)
+        else "",
+        "confidence": confidence if isinstance(confidence, int) else None,
+        "active_ms": active_ms,
+        "started_at": started_at,
+        "shown_order": list(lease.shown_order),
+    }
+
+
+# Built once: building a statement costs more than running it (see slots.py).
+_BY_CLIENT_ID = sa.select(Judgment.id).where(
+    Judgment.rater_id == sa.bindparam("b_rater"), Judgment.client_id == sa.bindparam("b_client")
+)
+
+
+def _existing(session: Session, rater: User, payload: Any) -> Judgment | None:
+    client_id = payload.get("client_id") if isinstance(payload, dict) else None
+    if not isinstance(client_id, str):
+        return None
+    found = session.execute(_BY_CLIENT_ID, {"b_rater": rater.id, "b_client": client_id}).scalar()
+    return None if found is None else session.get(Judgment, found)
+
+
+# Built once: building a statement costs more than running it (see slots.py).
+_INSERT = sa.insert(Judgment.__table__).returning(Judgment.__table__.c.id)
+_SUBMITTED = (
+    sa.update(Assignment.__table__)
+    .where(Assignment.__table__.c.id == sa.bindparam("b_id"))
+    .values(status=LeaseStatus.SUBMITTED, finished_at=sa.bindparam("b_at"))
+)
+# On PostgreSQL the lease is marked in the insert's own round trip (a data-modifying
+# WITH; SQLite has none), and only while it is still active: a lease read without a
+# lock (see record_judgment) may have been submitted, swept or released since. The
+# judgment's values are bound under their own names: an execution parameter named
+# like an assignment column would otherwise join the UPDATE's SET.
+_FIELDS = [c for c in Judgment.__table__.columns if c.key != "id"]
+_MARKED = (
+    _SUBMITTED.where(Assignment.__table__.c.status == LeaseStatus.ACTIVE)
+    .returning(Assignment.__table__.c.id)
+    .cte("submitted")
+)
+_INSERT_SUBMITTING = (
+    sa.insert(Judgment.__table__)
+    .from_select(
+        [c.key for c in _FIELDS],
+        sa.select(*[sa.bindparam(f"j_{c.key}", type_=c.type) for c in _FIELDS]).select_from(
+            _MARKED
+        ),
+    )
+    .add_cte(_MARKED)
+    .returning(Judgment.__table__.c.id)
+)
+
+
+def _new_row(
+    session: Session,
+    fields: dict[str, Any],
+    *,
+    project: Project,
+    lease: Assignment,
+    rater: User,
+    supersedes: Judgment | None = None,
+) -> dict[str, Any]:
+    """Return every column of a new judgment (but its id) from ``build_judgment``'s fields.
+
+    The content is read here, outside any lock on the item, yet the hash is of what the
+    rater saw: a judgment is stored only while its lease is active, and an import ends
+    a lease in the same transaction as it changes the item's content
+    (``importing._replace_content``), whereas judged content never changes.
+    """
+    digest = shown.of_item(
+        session=session,
+        item_id=lease.item_id,
+        shown_order=fields["shown_order"],
+        guideline_version=project.guideline_version,
+    )
+    return {
+        **fields,
+        "project_id": project.id,
+        "item_id": lease.item_id,
+        "rater_id": rater.id,
+        "assignment_id": lease.id,
+        "supersedes_id": supersedes.id if supersedes else None,
+        "version": supersedes.version + 1 if supersedes else 1,
+        "is_gold": lease.is_gold,
+        "guideline_version": project.guideline_version,
+        "shown_sha256": digest,
+        "created_at": utcnow(),
+    }
+
+
+def _store(
+    session: Session, row: dict[str, Any], lease: Assignment | None = None
+) -> Judgment | None:
+    """Insert a judgment (``_new_row``) in Core and return it; mark ``lease`` submitted.
+
+    With a lease on PostgreSQL, nothing is stored (None) unless the lease is still
+    active. The ORM's unit of work, and even the model's constructor, cost more than
+    the rest of a submission; the row enters the session as if loaded, so callers see
+    an ordinary object.
+    """
+    now = row["created_at"]
+    marked = {"b_id": lease.id, "b_at": now} if lease is not None else None
+    together = marked is not None and not is_sqlite(session)
+    try:
+        if together:
+            values = {f"j_{c.key}": row[c.key] for c in _FIELDS}
+            new_id = session.execute(_INSERT_SUBMITTING, values | marked).scalar()
+            if new_id is None:
+                return None
+        else:
+            new_id = session.execute(_INSERT, {c.key: row[c.key] for c in _FIELDS}).scalar()
+    except sa.exc.IntegrityError as exc:
+        # Nothing was stored; a transaction, if open, is spoilt and the request rolls it back.
+        raise Conflict("This client id was already used for another item.") from exc
+    judgment = as_loaded(Judgment, {"id": new_id, **row})
+    session.add(judgment)
+    if marked is not None:
+        if not together:
+            session.execute(_SUBMITTED, marked)
+        set_committed_value(lease, "status", LeaseStatus.SUBMITTED)
+        set_committed_value(lease, "finished_at", now)
+    return judgment
+
+
+def record_judgment(
+    *, session: Session, assignment_id: int, rater: User, payload: Any
+) -> tuple[Judgment, bool]:
+    """Store a rater's judgment on their lease; return (judgment, created).
+
+    A repeat of an already stored client id returns the stored judgment unchanged.
+    """
+    if not is_sqlite(session):
+        # The usual case, a first submission on a live lease, needs no transaction on
+        # PostgreSQL: read the lease, validate, then one statement stores the judgment
+        # if the lease is still active (3 round trips instead of 5). Anything else
+        # takes the locked path below, which also settles races the read lost.
+        with db.autocommit(session):
+            done = _record_live(session, assignment_id, rater, payload)
+        if done is not None:
+            return done, True
+    # Lock the lease first: a double click's two requests then run one after the
+    # other, and the second finds the first's judgment by its client id.
+    lease, project = leases.lock_with_project(
+        session=session, assignment_id=assignment_id, rater=rater
+    )
+    return record_on(session=session, lease=lease, project=project, rater=rater, payload=payload)
+
+
+def _record_live(
+    session: Session, assignment_id: int, rater: User, payload: Any
+) -> Judgment | None:
+    """Store a first judgment on a live, non-gold lease without locking it, if it still is."""
+    lease, project = leases.with_project(session=session, assignment_id=assignment_id, rater=rater)
+    if lease.status != LeaseStatus.ACTIVE or lease.is_gold:
+        return None  # a repeat, an expired lease, or a gold score to store with it
+    fields = build_judgment(project=project, lease=lease, payload=payload)
+    return _store(
+        session, _new_row(session, fields, project=project, lease=lease, rater=rater), lease
+    )
+
+
+def record_on(
+    *, session: Session, lease: Assignment, project: Project, rater: User, payload: Any
+) -> tuple[Judgment, bool]:
+    """``record_judgment`` for a lease already locked (``lock_with_project``)."""
+    # Only a submitted lease can hold this client id's judgment; for a live one the
+    # unique (rater, client id) constraint catches a reused id (see _store).
+    previous = _existing(session, rater, payload) if lease.status == LeaseStatus.SUBMITTED else None
+    if previous is not None:
+        if previous.assignment_id != lease.id:
+            raise Conflict("This client id was already used for another item.")
+        return previous, False
+    fields = build_judgment(project=project, lease=lease, payload=payload)
+    leases.claim_for_submission(session=session, lease=lease, project=project)
+    row = _new_row(session, fields, project=project, lease=lease, rater=rater)
+    judgment = _store(session, row, lease)
+    if judgment is None:  # cannot happen to a lease locked and claimed above
+        raise Conflict("This assignment changed while you submitted; try again.")
+    if lease.is_gold:
+        item = session.get(Item, lease.item_id)
+        gold.record_score(session=session, judgment=judgment, project=project, item=item)
+        session.flush()
+    return judgment, True
+
+
+def is_current(*, session: Session, judgment: Judgment) -> bool:
+    """Tell whether no later version supersedes this judgment."""
+    newer = select(Judgment.id).where(Judgment.supersedes_id == judgment.id)
+    return session.exec(newer).first() is None
+
+
+def revise_judgment(
+    *, session: Session, judgment_id: int, rater: User, payload: Any
+) -> tuple[Judgment, bool]:
+    """Record a corrected version of the rater's recent judgment (the old row stays)."""
+    old = session.get(Judgment, judgment_id)
+    if old is None or old.rater_id != rater.id:
+        raise NotFound(f"No judgment {judgment_id} of yours.")
+    previous = _existing(session, rater, payload)
+    if previous is not None:
+        if previous.supersedes_id != old.id:
+            raise Conflict("This client id was already used for another judgment.")
+        return previous, False
+    if not is_current(session=session, judgment=old):
+        raise Conflict("A newer version of this judgment exists; revise that one.")
+    if utcnow() - old.created_at > EDIT_WINDOW:
+        minutes = int(EDIT_WINDOW.total_seconds() // 60)
+        raise Forbidden(f"Judgments can be revised for {minutes} minutes after submitting.")
+    lease = session.get(Assignment, old.assignment_id)
+    project = session.get(Project, old.project_id)
+    fields = build_judgment(project=project, lease=lease, payload=payload)
+    row = _new_row(session, fields, project=project, lease=lease, rater=rater, supersedes=old)
+    return _store(session, row), True
+
+
+def current_judgments() -> sa.Select:
+    """Return a query of judgments no later version supersedes."""
+    newer = sa.orm.aliased(Judgment)
+    return select(Judgment).where(
+        ~sa.exists(select(newer.id).where(newer.supersedes_id == Judgment.id))
+    )

@@ -1,0 +1,239 @@
+"""What the rater's workspace shows: their projects with progress, and one item's screen.
+
+The item screen is built from ``assignment.describe()`` (labels only, never response
+ids or model names) with every text rendered to sanitised HTML here, on the server.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from service.models import (
+    Assignment,
+    Item,
+    Judgment,
+    LeaseStatus,
+    Project,
+    ProjectStatus,
+    User,
+    utcnow,
+)
+from service.rating import assignment, judgments, leases
+from service.rating.rendering import plain_excerpt, render_markdown
+
+ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant", "tool": "Tool"}
+MODE_NAMES = {"pairwise": "Pairwise", "ranking": "Ranking", "rating": "Rating"}
+
+# The verdict control per pairwise scale: (value sent, label shown, keys that choose it).
+VERDICT_OPTIONS: dict[str, list[tuple[Any, str, str]]] = {
+    "binary": [("A", "A is better", "1 or A"), ("B", "B is better", "2 or B")],
+    "ternary": [
+        ("A", "A is better", "1 or A"),
+        ("tie", "Tie", "0 or T"),
+        ("B", "B is better", "2 or B"),
+    ],
+    "likert7": [
+        (1, "A much better", "1"),
+        (2, "A better", "2"),
+        (3, "A slightly better", "3"),
+        (4, "About the same", "4"),
+        (5, "B slightly better", "5"),
+        (6, "B better", "6"),
+        (7, "B much better", "7"),
+    ],
+}
+
+
+@dataclass(frozen=True)
+class ProjectProgress:
+    """One project on a rater's home page, with that rater's own progress."""
+
+    project: Project
+    items: int
+    done_today: int
+    done_total: int
+    median_seconds: float | None
+    has_live_item: bool
+
+
+def rater_projects(
+    *, session: Session, rater: User, now: datetime | None = None
+) -> list[ProjectProgress]:
+    """Return the active projects with the rater's progress: today, in total, time per item.
+
+    "Today" is the current UTC day.
+    """
+    now = now or utcnow()
+    midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
+    active = list(
+        session.exec(
+            select(Project)
+            .where(Project.status == ProjectStatus.ACTIVE.value)
+            .order_by(Project.name, Project.id)
+        )
+    )
+    ids = [p.id for p in active]
+    if not ids:
+        return []
+    items = dict(
+        session.exec(
+            select(Item.project_id, sa.func.count())
+            .where(Item.project_id.in_(ids), ~Item.is_gold)
+            .group_by(Item.project_id)
+        ).all()
+    )
+    done = {
+        pid: (total, today or 0)
+        for pid, total, today in session.exec(
+            select(
+                Assignment.project_id,
+                sa.func.count(),
+                sa.func.sum(sa.case((Assignment.finished_at >= midnight, 1), else_=0)),
+            )
+            .where(
+                Assignment.rater_id == rater.id,
+                Assignment.status == LeaseStatus.SUBMITTED,
+                Assignment.project_id.in_(ids),
+            )
+            .group_by(Assignment.project_id)
+        ).all()
+    }
+    times: dict[int, list[int]] = {}
+    for pid, ms in session.exec(
+        select(Judgment.project_id, Judgment.active_ms).where(
+            Judgment.rater_id == rater.id,
+            Judgment.version == 1,
+            Judgment.active_ms.is_not(None),
+            Judgment.project_id.in_(ids),
+        )
+    ):
+        times.setdefault(pid, []).append(ms)
+    live = set(
+        session.exec(
+            select(Assignment.project_id).where(
+                Assignment.rater_id == rater.id,
+                Assignment.status == LeaseStatus.ACTIVE,
+                Assignment.expires_at > now,
+            )
+        )
+    )
+    return [
+        ProjectProgress(
+            project=p,
+            items=items.get(p.id, 0),
+            done_today=done.get(p.id, (0, 0))[1],
+            done_total=done.get(p.id, (0, 0))[0],
+            median_seconds=statistics.median(times[p.id]) / 1000 if p.id in times else None,
+            has_live_item=p.id in live,
+        )
+        for p in active
+    ]
+
+
+def submit_and_next(
+    *, session: Session, assignment_id: int, rater: User, payload: Any
+) -> tuple[Judgment, bool, Project, Assignment | assignment.NoWork]:
+    """Record a judgment on a lease, then lease the rater's next item in its project.
+
+    Returns the judgment, whether it was created now, the project and the next lease
+    (or why there is none).
+
+    One transaction: the rater's screen moves on in one round trip instead of two. The
+    rater's lock is taken before the lease's row lock, the order "next item" takes its
+    locks in, so the two paths never wait on each other in opposite orders. A repeated
+    client id returns the stored judgment and the live lease its first submission was
+    given, so a retry after a lost answer lands on the same next item.
+    """
+    lease, project = leases.lock_with_project(
+        session=session, assignment_id=assignment_id, rater=rater, lock_rater=True
+    )
+    judgment, created = judgments.record_on(
+        session=session, lease=lease, project=project, rater=rater, payload=payload
+    )
+    work = assignment.next_assignment(session=session, project=project, rater=rater, locked=True)
+    return judgment, created, project, work
+
+
+def _dimension(dim: dict[str, Any]) -> dict[str, Any]:
+    """Return a rubric dimension with what its control needs spelled out."""
+    out = dict(dim)
+    if dim["kind"] == "likert":
+        anchors = dim.get("anchors") or {}
+        out["points_list"] = [
+            {"value": i, "anchor": anchors.get(str(i), "")} for i in range(1, dim["points"] + 1)
+        ]
+    out["help_html"] = render_markdown(dim.get("help") or "")
+    return out
+
+
+def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
+    """Return everything the rating screen shows for one lease, text rendered to safe HTML."""
+    shown = assignment.describe(session=session, lease=lease)
+    project = session.get(Project, lease.project_id)
+    dims = [_dimension(d) for d in shown["rubric"]]
+    responses = [
+        {
+            "label": r["label"],
+            "html": render_markdown(r["content"]),
+            "excerpt": plain_excerpt(r["content"]),
+        }
+        for r in shown["responses"]
+    ]
+    thread = [
+        {
+            "role": m["role"],
+            "role_name": ROLE_NAMES.get(m["role"], m["role"].title()),
+            "html": render_markdown(m["content"]),
+        }
+        for m in shown["messages"] or []
+    ]
+    scale = shown["scale"] if shown["mode"] == "pairwise" else None
+    return {
+        "id": shown["id"],
+        "project": shown["project"],
+        "project_name": project.name,
+        "mode": shown["mode"],
+        "mode_name": MODE_NAMES.get(shown["mode"], shown["mode"]),
+        "scale": scale,
+        "status": shown["status"],
+        "expires_at": shown["expires_at"],
+        "lease_minutes": project.lease_minutes,
+        "guideline_version": shown["guideline_version"],
+        "prompt_html": render_markdown(shown["prompt"]) if shown["prompt"] else None,
+        "thread": thread,
+        "responses": responses,
+        "labels": [r["label"] for r in responses],
+        "response_dims": [d for d in dims if d["scope"] == "response"],
+        "item_dims": [d for d in dims if d["scope"] == "item"],
+        "verdict_options": [
+            {"value": v, "label": label, "shortcut": keys}
+            for v, label, keys in VERDICT_OPTIONS[scale]
+        ]
+        if scale
+        else [],
+    }
+
+
+def client_data(screen: dict[str, Any]) -> dict[str, Any]:
+    """Return the part of an item screen the page's script needs (no rendered HTML)."""
+    keys = ("id", "project", "mode", "scale", "status", "lease_minutes", "guideline_version")
+    data = {k: screen[k] for k in keys}
+    data["labels"] = screen["labels"]
+    data["excerpts"] = {r["label"]: r["excerpt"] for r in screen["responses"]}
+    data["dims"] = [
+        {
+            "name": d["name"],
+            "label": d["label"],
+            "scope": d["scope"],
+            "kind": d["kind"],
+            "required": bool(d.get("required")),
+        }
+        for d in screen["response_dims"] + screen["item_dims"]
+    ]
+    return data

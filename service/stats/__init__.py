@@ -1,0 +1,1 @@
+"""Statistics: agreement, reliability, Bradley-Terry, resampling, rater quality."""
