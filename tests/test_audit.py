@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 from sqlmodel import select
 
@@ -118,3 +119,14 @@ def test_cli_export(app, make, runner, tmp_path):
     assert result.exit_code == 0, result.output
     actions = [json.loads(line)["action"] for line in out.read_text().splitlines()]
     assert actions == ["user.invite", "export.preferences", "login.failed", "audit.export"]
+
+
+def test_only_the_audit_module_writes_events():
+    # One home for writing the log (its limits on action, target and address included).
+    service = Path(__file__).resolve().parent.parent / "service"
+    writers = [
+        str(p.relative_to(service))
+        for p in service.rglob("*.py")
+        if "AuditEvent(" in p.read_text() and "migrations" not in p.parts
+    ]
+    assert sorted(writers) == ["audit.py", "models.py"]

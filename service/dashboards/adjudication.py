@@ -8,8 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from service import audit
 from service.errors import InvalidInput, NotFound
-from service.models import Adjudication, AuditEvent, Item, Project, Response, User, utcnow
+from service.models import Adjudication, Item, Project, Response, User, utcnow
 
 NOTE_LIMIT = 5000
 
@@ -91,15 +92,13 @@ def adjudicate(
         item.is_gold = True
         item.updated_at = utcnow()
         session.add(item)
-    session.add(
-        AuditEvent(
-            actor_id=admin.id,
-            action="item.adjudicate",
-            target=f"item:{item.id}",
-            details={"project": project.slug, "verdict": clean, "gold": bool(promote_to_gold)},
-        )
+    audit.record(
+        session=session,
+        actor_id=admin.id,
+        action="item.adjudicate",
+        target=f"item:{item.id}",
+        details={"project": project.slug, "verdict": clean, "gold": bool(promote_to_gold)},
     )
-    session.flush()
     return record
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service import audit
 from service.models import (
     GoldScore,
     Item,
@@ -22,7 +23,6 @@ from service.models import (
     User,
     utcnow,
 )
-from service.rating.leases import audit
 from service.stats import rankings
 
 
@@ -149,9 +149,9 @@ def override_qualification(
             QualificationOverride.rater_id == rater.id,
         )
     ).first()
-    audit(
+    audit.record(
         session=session,
-        actor=admin,
+        actor_id=admin.id,
         action="qualification.override",
         target=f"project:{project.slug}/rater:{rater.id}",
         details={"passed": passed, "note": note},

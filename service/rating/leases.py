@@ -73,17 +73,6 @@ _LEASE_PROJECT_PG_RATER = _lease_and_project_query(LOCK_RATER).with_for_update(
 )
 
 
-def audit(
-    *, session: Session, actor: User | None, action: str, target: str, details: dict[str, Any]
-) -> None:
-    """Append an audit event (until service/audit.py exists to own this)."""
-    session.add(
-        AuditEvent(
-            actor_id=actor.id if actor else None, action=action, target=target, details=details
-        )
-    )
-
-
 def get_assignment(*, session: Session, assignment_id: int, rater: User) -> Assignment:
     """Return one of the rater's own assignments; others' are reported as absent."""
     lease = session.get(Assignment, assignment_id)
@@ -292,9 +281,9 @@ def skip(*, session: Session, lease: Assignment, reason: str, note: str = "") ->
             .values(flagged=True, updated_at=utcnow())
         ).rowcount
         if flagged:
-            audit(
+            audit_log.record(
                 session=session,
-                actor=None,
+                actor_id=None,
                 action="item.flag",
                 target=f"item:{lease.item_id}",
                 details={"skips": skips, "threshold": project.skip_flag_threshold},
@@ -308,9 +297,9 @@ def release(*, session: Session, lease: Assignment, admin: User) -> Assignment:
     if lease.status != LeaseStatus.ACTIVE:
         raise Conflict(f"Only an active lease can be released; this one is {lease.status}.")
     slots.end_leases(session=session, status=LeaseStatus.RELEASED, ids=[lease.id])
-    audit(
+    audit_log.record(
         session=session,
-        actor=admin,
+        actor_id=admin.id,
         action="lease.release",
         target=f"assignment:{lease.id}",
         details={"item_id": lease.item_id, "rater_id": lease.rater_id},
@@ -352,9 +341,9 @@ def reassign(*, session: Session, lease: Assignment, rater: User, admin: User) -
     )
     session.add(moved)
     session.flush()
-    audit(
+    audit_log.record(
         session=session,
-        actor=admin,
+        actor_id=admin.id,
         action="lease.reassign",
         target=f"assignment:{lease.id}",
         details={"item_id": lease.item_id, "from": lease.rater_id, "to": rater.id, "new": moved.id},

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service import audit
 from service.errors import Conflict, InvalidInput, NotFound
 from service.models import (
     Assignment,
@@ -24,7 +25,6 @@ from service.models import (
     utcnow,
 )
 from service.rating import pairs, slots
-from service.rating.leases import audit
 
 ITEM_STATES = ("wanted", "leased", "done", "flagged", "gold")
 
@@ -155,9 +155,9 @@ def set_overlap(*, session: Session, project: Project, overlap: int, admin: User
     session.add(project)
     session.flush()
     slots.reopen_all(session=session, project=project)
-    audit(
+    audit.record(
         session=session,
-        actor=admin,
+        actor_id=admin.id,
         action="project.overlap",
         target=f"project:{project.slug}",
         details={"from": before, "to": overlap},
@@ -177,9 +177,9 @@ def set_status(*, session: Session, project: Project, status: str, admin: User) 
     before = project.status
     project.status, project.updated_at = status, utcnow()
     session.add(project)
-    audit(
+    audit.record(
         session=session,
-        actor=admin,
+        actor_id=admin.id,
         action="project.status",
         target=f"project:{project.slug}",
         details={"from": before, "to": status},
@@ -200,9 +200,9 @@ def unflag(*, session: Session, project: Project, item_id: int, admin: User) -> 
     session.execute(sa.update(slots.SLOTS).where(slots.SLOTS.c.item_id == item.id).values(skips=0))
     item.flagged, item.updated_at = False, utcnow()
     session.add(item)
-    audit(
+    audit.record(
         session=session,
-        actor=admin,
+        actor_id=admin.id,
         action="item.unflag",
         target=f"item:{item.id}",
         details={"external_id": item.external_id},
