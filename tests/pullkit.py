@@ -147,6 +147,7 @@ class ChatServer(_Server):
                 behaviour = queue.popleft() if queue else "ok"
                 owner.in_flight += 1
                 owner.max_in_flight = max(owner.max_in_flight, owner.in_flight)
+            self.counted = True
             try:
                 if self.path != "/v1/chat/completions":
                     behaviour = ("status", 404, {}, b'{"error": "no such path"}')
@@ -156,8 +157,19 @@ class ChatServer(_Server):
                 else:
                     self.act(behaviour, lambda: self.reply(body))
             finally:
-                with owner.lock:
-                    owner.in_flight -= 1
+                self._done()
+
+        def send_response(self, code: int, message: str | None = None) -> None:
+            # A call ends for the client when the answer starts, not when this thread
+            # finishes: the client may send its next call before then.
+            self._done()
+            super().send_response(code, message)
+
+        def _done(self) -> None:
+            if getattr(self, "counted", False):
+                self.counted = False
+                with self.owner.lock:
+                    self.owner.in_flight -= 1
 
         def reply(
             self, body: dict[str, Any], finish: str = "stop", content: str | None = None
