@@ -22,9 +22,7 @@ class ItemColumns:
     id: np.ndarray
     external_id: np.ndarray  # object array
     gold: np.ndarray  # bool
-    units: (
-        np.ndarray
-    )  # int: pair units, each wanting ``overlap`` judgments (see progress.judgments_missing)
+    units: np.ndarray  # int: pair units, each wanting ``overlap`` judgments
 
 
 def load_items(*, session: Session, project: Project, filters: Filters) -> ItemColumns:
