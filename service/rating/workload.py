@@ -85,7 +85,7 @@ def item_states(
         elif status in (LeaseStatus.SUBMITTED, LeaseStatus.SKIPPED):
             counts[item_id][status] += 1
             if item_id in split and status == LeaseStatus.SUBMITTED:
-                shown[item_id]["submitted"].append(order or [])
+                shown[item_id][LeaseStatus.SUBMITTED].append(order or [])
     units = dict(
         session.execute(
             sa.select(slots.SLOTS.c.item_id, slots.SLOTS.c.units).where(
@@ -111,8 +111,8 @@ def item_states(
                 "flagged": item.flagged,
                 "wanted": None if item.is_gold else wanted,
                 "leased": c["leased"],
-                "done": c["submitted"],
-                "skipped": c["skipped"],
+                "done": c[LeaseStatus.SUBMITTED],
+                "skipped": c[LeaseStatus.SKIPPED],
                 "leases": sorted(live[item.id], key=lambda lease: lease["id"]),
             }
         )
@@ -128,10 +128,11 @@ def _missing(
     """Return the judgments an item still wants after its submitted leases, and after its
     submitted and live ones; ``units`` None for an item of one unit."""
     if units is None:
-        done, held = [counts["submitted"]], [counts["submitted"] + counts["leased"]]
+        done = [counts[LeaseStatus.SUBMITTED]]
+        held = [counts[LeaseStatus.SUBMITTED] + counts["leased"]]
     else:
-        done = pairs.unit_counts(units, shown["submitted"])
-        held = pairs.unit_counts(units, shown["submitted"] + shown["leased"])
+        done = pairs.unit_counts(units, shown[LeaseStatus.SUBMITTED])
+        held = pairs.unit_counts(units, shown[LeaseStatus.SUBMITTED] + shown["leased"])
     return int(pairs.missing(done, overlap).sum()), int(pairs.missing(held, overlap).sum())
 
 
