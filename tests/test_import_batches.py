@@ -17,7 +17,7 @@ from sqlmodel import func, select
 
 from service import db
 from service.cli import main
-from service.errors import InvalidInput
+from service.errors import Conflict, InvalidInput
 from service.items import import_batches, importing
 from service.models import (
     BatchState,
@@ -236,3 +236,17 @@ def test_a_silent_staging_batch_is_abandoned_after_a_while(app, make):
     assert not import_batches.is_abandoned(batch)
     batch.heartbeat_at = utcnow() - import_batches.STALE_AFTER - timedelta(seconds=1)
     assert import_batches.is_abandoned(batch)
+
+
+def test_two_imports_that_both_pass_the_check_cannot_both_open(app, make, monkeypatch):
+    # On PostgreSQL two processes can both find no batch in flight before either inserts
+    # one; the partial unique index (one batch in flight per project) refuses the second.
+    project = make.project()
+    in_flight = import_batches.in_flight
+    monkeypatch.setattr(import_batches, "in_flight", lambda **_: [])
+    values = {"project_id": project.id, "kind": "file", "source": "a.jsonl", "created_by": None}
+    first = import_batches.open_batch(db.engine(), values)
+    with pytest.raises(Conflict, match="Another import into this project started"):
+        import_batches.open_batch(db.engine(), values | {"source": "b.jsonl"})
+    with db.write_session() as s:
+        assert [b.id for b in in_flight(session=s, project_id=project.id)] == [first]
