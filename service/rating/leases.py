@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service import audit as audit_log
+from service import audit
 from service.db import is_sqlite
 from service.errors import Conflict, InvalidInput, NotFound
 from service.models import (
@@ -240,7 +240,7 @@ def _end_and_audit(
     if not ended:
         return []
     for lease_id, item_id, rater_id in session.execute(_WHOSE, {"b_ids": ended}):
-        audit_log.record(
+        audit.record(
             session=session,
             actor_id=actor_id,
             action="lease.release",
@@ -281,7 +281,7 @@ def skip(*, session: Session, lease: Assignment, reason: str, note: str = "") ->
             .values(flagged=True, updated_at=utcnow())
         ).rowcount
         if flagged:
-            audit_log.record(
+            audit.record(
                 session=session,
                 actor_id=None,
                 action="item.flag",
@@ -297,7 +297,7 @@ def release(*, session: Session, lease: Assignment, admin: User) -> Assignment:
     if lease.status != LeaseStatus.ACTIVE:
         raise Conflict(f"Only an active lease can be released; this one is {lease.status}.")
     slots.end_leases(session=session, status=LeaseStatus.RELEASED, ids=[lease.id])
-    audit_log.record(
+    audit.record(
         session=session,
         actor_id=admin.id,
         action="lease.release",
@@ -341,7 +341,7 @@ def reassign(*, session: Session, lease: Assignment, rater: User, admin: User) -
     )
     session.add(moved)
     session.flush()
-    audit_log.record(
+    audit.record(
         session=session,
         actor_id=admin.id,
         action="lease.reassign",
