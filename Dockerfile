@@ -5,8 +5,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     RANKROOM_INSTANCE_PATH=/data \
-    RANKROOM_PROMPTS_DIR=/app/prompts \
-    RANKROOM_WORKERS=2
+    RANKROOM_PROMPTS_DIR=/app/prompts
 
 RUN useradd --create-home --uid 10001 rankroom && mkdir /data && chown rankroom /data
 WORKDIR /app
@@ -18,4 +17,6 @@ RUN pip install .
 USER rankroom
 VOLUME ["/data"]
 EXPOSE 8000
-CMD ["sh", "-c", "rankroom db upgrade && exec gunicorn --bind 0.0.0.0:8000 --workers ${RANKROOM_WORKERS} --access-logfile - 'service:create_app()'"]
+# `rankroom serve` runs gunicorn with the app built once before the workers fork
+# (RANKROOM_WORKERS, default one per core, one more on PostgreSQL).
+CMD ["sh", "-c", "rankroom db upgrade && exec rankroom serve --host 0.0.0.0 --port 8000"]

@@ -53,9 +53,10 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         "Mark session cookies Secure (set true behind HTTPS).",
     ),
     "WORKERS": (
-        2,
-        "gunicorn worker processes started by `rankroom serve`; one per core keeps "
-        "latency tails short (see the assignment benchmark).",
+        0,
+        "gunicorn worker processes started by `rankroom serve`; 0 picks one per core on "
+        "SQLite and one more on PostgreSQL, where a worker waiting on the database "
+        "leaves its core to another (see the assignment benchmark).",
     ),
     "THREADS": (
         1,

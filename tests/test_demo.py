@@ -14,7 +14,10 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 from urllib.parse import urlencode
 
+import sqlalchemy as sa
+
 from service.cli.demo import load_demo
+from service.cli.serve import default_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +37,7 @@ def test_serve_demo_answers_readyz_and_demo_logins_work(tmp_path):
     }
     env.pop("RANKROOM_DATABASE_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--demo", "--port", str(port), "--workers", "2"],
+        [sys.executable, "-m", "service", "serve", "--demo", "--port", str(port)],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -51,6 +54,8 @@ def test_serve_demo_answers_readyz_and_demo_logins_work(tmp_path):
                 break
         text = "".join(output)
         assert "Serving on" in text, text
+        # SQLite, no --workers: one worker per core.
+        assert f"with {len(os.sched_getaffinity(0))} worker(s)" in text, text
         for _ in range(100):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
@@ -73,6 +78,14 @@ def test_serve_demo_answers_readyz_and_demo_logins_work(tmp_path):
         proc.terminate()
         proc.wait(timeout=20)
         proc.stdout.close()
+
+
+def test_default_workers_one_per_core_and_one_more_on_postgresql():
+    cores = len(os.sched_getaffinity(0))
+    sqlite = sa.create_engine("sqlite://")
+    postgres = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")  # never connects
+    assert default_workers(sqlite) == cores
+    assert default_workers(postgres) == cores + 1
 
 
 def test_every_demo_project_shows_agreement(app, client, make):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
-from flask import current_app
+import sqlalchemy as sa
+from flask import Flask, current_app
 from flask.cli import with_appcontext
+from gunicorn.app.base import BaseApplication
 
 from service import db
 from service.items import importing
@@ -35,24 +38,49 @@ def serve(demo: bool, host: str, port: int, workers: int | None, threads: int | 
         db.upgrade(db.engine())
         for line in load_demo(prompts_dir=current_app.config["PROMPTS_DIR"]):
             click.echo(line)
+    db.check_schema(db.engine())
     for line in importing.recover(db.engine()):  # a crashed import, finished or discarded
         click.echo(line)
-    workers = workers or int(current_app.config["WORKERS"])
-    threads = threads or int(current_app.config["THREADS"])
-    env = dict(os.environ)
-    env.setdefault("RANKROOM_INSTANCE_PATH", current_app.instance_path)
-    env.setdefault("RANKROOM_DATABASE_URL", current_app.config["DATABASE_URL"])
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    workers = workers or int(app.config["WORKERS"]) or default_workers(db.engine())
+    threads = threads or int(app.config["THREADS"])
     click.echo(f"Serving on http://{host}:{port} with {workers} worker(s).")
     sys.stdout.flush()
-    args = [
-        "gunicorn",
-        "--workers",
-        str(workers),
-        "--bind",
-        f"{host}:{port}",
-        "--access-logfile",
-        "-",
-        *(["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []),
-        "service:create_app()",
-    ]
-    os.execvpe(sys.executable, [sys.executable, "-m", *args], env)
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "accesslog": "-",
+        **({"worker_class": "gthread", "threads": threads} if threads > 1 else {}),
+    }
+    # The workers fork from this process with the app already built: one import of
+    # the service instead of one per worker (start-up time), and pages shared until
+    # written (memory). No connection may cross the fork: the master never queries.
+    db.engine().dispose()
+    _Gunicorn(app, options).run()
+
+
+def default_workers(engine: sa.Engine) -> int:
+    """Return the worker count for this machine: one per core, one more on PostgreSQL.
+
+    On SQLite a worker never waits on another process, so a worker per core keeps
+    every core busy. On PostgreSQL each statement is a round trip during which the
+    worker's core idles; one extra worker uses it (2 cores, 32 raters: 351 to 390
+    judgments per second, scripts/bench_assignment.py).
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cores or 1) + (engine.dialect.name == "postgresql")
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    """gunicorn serving an app object this process already built."""
+
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+        self.app, self.settings = app, options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.settings.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.app
