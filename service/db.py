@@ -13,12 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from flask import Flask, current_app, g
 from sqlmodel import Session
 
@@ -270,8 +265,10 @@ def autocommit(s: Session) -> Iterator[Session]:
     if is_sqlite(s):
         yield s
         return
+    from psycopg.pq import TransactionStatus  # PostgreSQL only: its dialect loaded it
+
     raw = s.connection().connection.driver_connection
-    if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+    if raw.info.transaction_status != TransactionStatus.IDLE:
         yield s
         return
     raw.autocommit = True
@@ -302,7 +299,13 @@ def write_session(eng: sa.Engine | None = None) -> Iterator[Session]:
         s.flush()
 
 
-def _alembic_config(url: str) -> Config:
+# alembic is imported where migrations run, not at start-up: it and what it brings
+# (mako, pygments) cost every command and every worker about 0.1 s.
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -312,23 +315,31 @@ def _alembic_config(url: str) -> Config:
 @functools.cache  # the shipped scripts do not change while we run; reading them takes ~20 ms
 def head_revision() -> str:
     """Return the newest migration revision shipped with the code."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_alembic_config("sqlite://"))
     return script.get_current_head() or ""
 
 
 def current_revision(eng: sa.Engine) -> str | None:
     """Return the database's migration revision, or None when it has none."""
+    from alembic.runtime.migration import MigrationContext
+
     with eng.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(eng: sa.Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision``."""
+    from alembic import command
+
     _migrate(eng, command.upgrade, revision)
 
 
 def downgrade(eng: sa.Engine, revision: str) -> None:
     """Revert migrations down to ``revision`` ("base" empties the database)."""
+    from alembic import command
+
     _migrate(eng, command.downgrade, revision)
 
 
