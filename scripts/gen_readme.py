@@ -100,6 +100,8 @@ def export_examples() -> str:
         ("`hh`", "hh_chat"),
         ("`ranking`", "ranking_chat"),
         ("`ratings`", "ratings_rate"),
+        ("`votes` (one row per compared pair, every vote kept)", "votes_text"),
+        ("`dpo` with `--with-votes`", "dpo_text_with_votes"),
         ("`raw`", "raw_all"),
     ):
         line = min((golden / f"{case}.jsonl").read_text(encoding="utf-8").splitlines(), key=len)

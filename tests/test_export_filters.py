@@ -493,3 +493,37 @@ def test_export_is_audited(app, make, data):
     assert event.details["complete"] is True
     assert event.details["filters"]["tags"] == ["geo"]
     assert event.details["filters"]["format"] == "dpo"
+
+
+def test_votes_rows_keep_every_vote_with_its_spread_and_the_consensus(app, data):
+    rows = {r["metadata"]["item_id"]: r for r in export_rows(app, format="votes", project="text")}
+    t1 = rows["t1"]
+    assert (t1["response_a"]["id"], t1["response_b"]["id"]) == ("a", "b")
+    assert [(v["judgment_id"], v["choice"], v["strength"]) for v in t1["votes"]] == [
+        (1, "a", 2),
+        (2, "a", 1),
+        (3, "tie", None),
+    ]
+    assert (t1["distribution"], t1["n_votes"], t1["agreement"], t1["consensus"]) == (
+        {"a": 2, "b": 0, "tie": 1},
+        3,
+        0.6667,
+        "a",
+    )
+    # Both-bad votes are kept (marked): a soft label may want them.
+    assert [v["both_bad"] for v in rows["t2"]["votes"]] == [True, False, False]
+
+
+def test_with_votes_gives_each_row_the_share_of_raters_behind_its_order(app, data):
+    rows = export_rows(app, format="dpo", project="text", with_votes=True)
+    shares = {(r["metadata"]["judgment_id"], r["vote_share"], r["vote_count"]) for r in rows}
+    # t3: two raters preferred a, one (judgment 9) preferred b.
+    assert {s for s in shares if s[0] in (8, 9, 10)} == {
+        (8, 0.6667, 3),
+        (9, 0.3333, 3),
+        (10, 0.6667, 3),
+    }
+    # t2: the both-bad vote is not counted, as its row is not written.
+    assert {s for s in shares if s[0] in (6, 7)} == {(6, 1.0, 2), (7, 1.0, 2)}
+    with pytest.raises(InvalidInput, match="--with-votes changes only dpo, reward, openai, hh"):
+        parse_options({"format": "kto", "project": ["text"], "with_votes": True})

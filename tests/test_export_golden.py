@@ -33,6 +33,15 @@ CASES: dict[str, dict[str, Any]] = {
     "ranking_text": {"format": "ranking", "project": ["text"]},
     "ratings_rate": {"format": "ratings", "project": ["rate"]},
     "raw_all": {"format": "raw", "project": ["text", "chat", "rate"]},
+    "votes_text": {"format": "votes", "project": ["text"]},
+    "votes_chat": {"format": "votes", "project": ["chat"]},
+    "dpo_text_with_votes": {"format": "dpo", "project": ["text"], "with_votes": True},
+    "dpo_text_consensus_with_votes": {
+        "format": "dpo",
+        "project": ["text"],
+        "aggregation": "consensus",
+        "with_votes": True,
+    },
 }
 
 
@@ -80,6 +89,17 @@ EXPECTED_KEYS = {
     "openai": ["input", "preferred_output", "non_preferred_output", "metadata"],
     "hh": ["chosen", "rejected", "metadata"],
     "ranking": ["prompt", "responses", "n_raters", "agreement", "metadata"],
+    "votes": [
+        "prompt",
+        "response_a",
+        "response_b",
+        "votes",
+        "distribution",
+        "n_votes",
+        "agreement",
+        "consensus",
+        "metadata",
+    ],
     "ratings": [
         "prompt",
         "response_id",
@@ -121,6 +141,8 @@ def test_loads_with_datasets_as_trainers_expect(case, tmp_path):
     expected = list(EXPECTED_KEYS[fmt])
     if fmt == "reward" and "margin" in rows[0]:
         expected.insert(2, "margin")
+    if CASES[case].get("with_votes"):
+        expected[-1:-1] = ["vote_share", "vote_count"]
     assert ds.column_names == expected
     for row in rows:
         assert list(row) == expected  # margin in every row or in none

@@ -218,3 +218,16 @@ def test_consensus_pairs_follow_the_rule_on_the_consensus_order():
         ]
         adjacent = consensus.decide(votes, method, "adjacent")
         assert [(b, w) for b, w, _, _ in adjacent] == [("b", "a"), ("a", "c"), ("c", "d")]
+
+
+def test_pair_verdicts_and_pair_agreement():
+    rankings = [[["a"], ["b"]], [["a"], ["b"]], [["a", "b"]], [["b"], ["a"], ["c"]]]
+    verdicts = rules.pair_verdicts(rankings)
+    assert verdicts == {
+        ("a", "b"): {"a": 2, None: 1, "b": 1},
+        ("a", "c"): {"a": 1},
+        ("b", "c"): {"b": 1},
+    }
+    assert rules.pair_agreement(verdicts["a", "b"]) == 0.5
+    assert rules.pair_agreement(verdicts["a", "c"]) is None  # one vote agrees with nothing
+    assert rules.majority_share(rankings) == 0.5  # pooled over the pairs with two votes

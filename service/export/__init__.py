@@ -19,7 +19,12 @@ from service import audit, db
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.export import rules, source
 from service.export.item_rows import ItemRows
-from service.export.options import ExportOptions, ExportOptionsSchema, parse_options
+from service.export.options import (
+    CONVERSATIONAL_FORMATS,
+    ExportOptions,
+    ExportOptionsSchema,
+    parse_options,
+)
 from service.export.rows import RowBuilder, encode, messages_of
 from service.export.source import RaterData
 from service.export.summary import ExportSummary
@@ -67,8 +72,7 @@ class Export:
             raise InvalidInput(f"Unknown rater(s) in rater: {', '.join(unknown)}.")
         self._check_models(ids)
         conversational = options.conversational or (
-            options.format in ("dpo", "reward", "kto", "ranking", "ratings")
-            and source.has_conversations(session, ids)
+            options.format in CONVERSATIONAL_FORMATS and source.has_conversations(session, ids)
         )
         self.summary = ExportSummary(format=options.format, options=options.as_dict())
         self.summary.variant = "conversational" if conversational else "standard"

@@ -16,6 +16,12 @@ _FORMATS = {
     "hh": "Anthropic HH-RLHF transcripts (`chosen`, `rejected`).",
     "ranking": "One row per item: every response with its consensus rank.",
     "ratings": "One row per response: mean rubric scores and every rater's scores.",
+    "votes": (
+        "One row per compared pair of responses: every rater's vote (`a`, `b` or `tie`, "
+        "strength), the vote `distribution`, the pair's `agreement` (share of the most "
+        "common vote, from two votes on) and the `consensus` rule's outcome, for soft "
+        "labels or filtering by agreement."
+    ),
     "raw": "Every current judgment with everything stored about it (lossless archive).",
 }
 
@@ -40,6 +46,12 @@ def render_card(summary: ExportSummary, files: Sequence[FileInfo]) -> str:
     )
     if s["format"] == "reward":
         variant += f" Margin column: {'yes' if s['margin'] else 'no'}."
+    if s["options"].get("with_votes"):
+        variant += (
+            " Columns `vote_share` and `vote_count`: of the raters who voted on the row's"
+            " pair (unweighted, after the filters), the share who ordered it as the row"
+            " does (a tie row: who tied it), and how many voted; trainers drop them."
+        )
     lines = [
         *_front_matter(files),
         "",

@@ -124,6 +124,8 @@ class ItemRows:
             yield from self._ranking(item, votes, agreement, base)
         elif fmt == "ratings":
             yield from response_rows.ratings(self, item, votes, base)
+        elif fmt == "votes":
+            yield from self._vote_rows(item, votes, base)
         else:
             for v in votes:
                 yield raw_row(item, v.row, project.slug, v.rater.name, v.rater.expertise)
@@ -207,17 +209,36 @@ class ItemRows:
             (s.agreement_pairwise if pairwise else s.agreement_ranking).append(agreement)
 
     def _pair_row(
-        self, item: ItemData, better: str, worse: str, margin: float | None, meta: dict[str, Any]
+        self,
+        item: ItemData,
+        better: str,
+        worse: str,
+        margin: float | None,
+        meta: dict[str, Any],
+        tied: bool = False,
     ) -> dict[str, Any]:
         # Takes ownership of ``meta``: every caller passes a fresh dict.
         responses = item.responses
         meta["response_ids"] = [better, worse]
         meta["models"] = [responses[better][0], responses[worse][0]]
-        return self.build.pair(item, better, worse, margin, meta)
+        votes = self._share(better, worse, tied) if self.o.with_votes else None
+        return self.build.pair(item, better, worse, margin, meta, votes)
+
+    def _share(self, better: str, worse: str, tied: bool) -> tuple[float, int]:
+        """Return the share of the pair's voters who ordered it this way (tied: who tied it)."""
+        key = (better, worse) if better < worse else (worse, better)
+        verdicts = self._verdicts.get(key, {})
+        n = sum(verdicts.values())
+        agreeing = verdicts.get(None if tied else better, 0)
+        return (round(agreeing / n, 4) if n else 0.0), n
 
     def _judgment_pairs(
         self, item: ItemData, votes: list[Vote], base: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
+        both_bad = self.o.include_both_bad
+        self._verdicts = rules.pair_verdicts(
+            v.ranking for v in votes if v.ranking and (both_bad or not v.row.both_bad)
+        )
         dropped = self.summary.dropped
         identical = self.build.identical
         for v in votes:
@@ -248,14 +269,15 @@ class ItemRows:
         if self.o.ties == "drop":
             self.summary.dropped["tied_pairs"] += 1
             return
-        yield self._pair_row(item, a, b, 0.0, meta)
-        yield self._pair_row(item, b, a, 0.0, dict(meta))
+        yield self._pair_row(item, a, b, 0.0, meta, tied=True)
+        yield self._pair_row(item, b, a, 0.0, dict(meta), tied=True)
 
     def _consensus_pairs(
         self, item: ItemData, votes: list[Vote], base: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
         counted = [v for v in votes if self.o.include_both_bad or not v.row.both_bad]
         self.summary.dropped["judgments_both_bad"] += len(votes) - len(counted)
+        self._verdicts = rules.pair_verdicts(v.ranking for v in counted if v.ranking)
         voted = [(v.ranking, v.weight, v.strength) for v in counted if v.ranking]
         if item.adjudicated:
             # An admin settled this item: their verdict is the consensus.
@@ -273,6 +295,59 @@ class ItemRows:
                 self.summary.dropped["pairs_without_strength"] += 1
             else:
                 yield self._pair_row(item, better, worse, strength, {**meta, "strength": strength})
+
+    def _vote_rows(
+        self, item: ItemData, votes: list[Vote], base: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        """One row per compared pair: every vote on it, their spread, and the consensus."""
+        ranked = [v for v in votes if v.ranking]
+        voted = [(v.ranking, v.weight, v.strength) for v in ranked]
+        if item.adjudicated:
+            voted = [(item.adjudicated, 1.0, None)]
+        outcome = {
+            (b, w) if b < w else (w, b): None if tied else b
+            for b, w, tied, _ in consensus.decide(voted, self.o.consensus, "all")
+        }
+        ballots: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for v in ranked:
+            for better, worse, tied in rules.ranking_pairs(v.ranking, "all"):
+                a, b = (better, worse) if better < worse else (worse, better)
+                choice = "tie" if tied else "a" if better == a else "b"
+                ballots.setdefault((a, b), []).append(
+                    {
+                        "rater": v.rater.name,
+                        "judgment_id": v.row.id,
+                        "choice": choice,
+                        "strength": None if tied else v.strength,
+                        "weight": v.weight,
+                        "both_bad": bool(v.row.both_bad),
+                    }
+                )
+        verdicts = rules.pair_verdicts(v.ranking for v in ranked)
+        for (a, b), cast in sorted(ballots.items()):
+            spread = verdicts[a, b]
+            decided = outcome.get((a, b))
+            tally = {
+                "votes": cast,
+                "distribution": {
+                    "a": spread.get(a, 0),
+                    "b": spread.get(b, 0),
+                    "tie": spread.get(None, 0),
+                },
+                "n_votes": len(cast),
+                "agreement": rules.pair_agreement(spread),
+                # The consensus rule's outcome on this pair: a, b, tie, or null when the
+                # votes leave it without a lead.
+                "consensus": "tie"
+                if decided is None
+                else None
+                if decided == "undecided"
+                else "a"
+                if decided == a
+                else "b",
+            }
+            meta = {**base, "shown_sha256": shown_hashes(v.row for v in ranked)}
+            yield self.build.votes(item, a, b, tally, meta)
 
     def _ranking(
         self,
@@ -293,3 +368,7 @@ class ItemRows:
             "shown_sha256": shown_hashes(v.row for v in votes if v.ranking),
         }
         yield self.build.ranking(item, rank, n_raters, agreement, meta)
+
+
+def _side(winner: str | None, a: str) -> str:
+    return "tie" if winner is None else "a" if winner == a else "b"

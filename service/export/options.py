@@ -25,8 +25,10 @@ from marshmallow import (
 from service.errors import InvalidInput
 from service.schemas import TextBoolean, TextFloat, TextInteger, flatten_messages
 
-FORMATS = ("dpo", "reward", "kto", "openai", "hh", "ranking", "ratings", "raw")
+FORMATS = ("dpo", "reward", "kto", "openai", "hh", "ranking", "ratings", "votes", "raw")
 PAIR_FORMATS = ("dpo", "reward", "openai", "hh")
+# Formats with a string variant and a message-list variant of the prompt.
+CONVERSATIONAL_FORMATS = ("dpo", "reward", "kto", "ranking", "ratings", "votes")
 PAIRING = ("all", "best-vs-rest", "adjacent")
 TIES = ("drop", "both-orders")
 AGGREGATION = ("per-judgment", "consensus")
@@ -58,6 +60,7 @@ class ExportOptions:
     conversational: bool = False
     separator: str = "\n"
     metadata: bool = True
+    with_votes: bool = False
     # Filters
     since: datetime | None = None
     until: datetime | None = None
@@ -274,6 +277,12 @@ class ExportOptionsSchema(Schema):
     metadata = _flag(
         True, "Add a compact metadata object to every row but raw's (--no-metadata omits it)."
     )
+    with_votes = _flag(
+        False,
+        "Add vote_share (the fraction of the raters who voted on this row's pair and "
+        "agreed with its order, unweighted) and vote_count (how many voted) to every row, "
+        "columns trainers drop, for weighting or filtering by agreement.",
+    )
     since = _When(
         load_default=None,
         allow_none=True,
@@ -387,9 +396,10 @@ APPLIES_TO: dict[str, tuple[str, ...]] = {
     "margin": ("reward",),
     "kto_from": ("kto",),
     "kto_threshold": ("kto",),
-    "conversational": ("dpo", "reward", "kto", "ranking", "ratings"),
+    "conversational": CONVERSATIONAL_FORMATS,
     "separator": ("dpo", "reward", "kto"),
     "metadata": tuple(f for f in FORMATS if f != "raw"),
+    "with_votes": PAIR_FORMATS,
 }
 
 

@@ -122,8 +122,12 @@ class RowBuilder:
         rejected: str,
         margin: float | None,
         meta: dict[str, Any],
+        votes: tuple[float, int] | None = None,
     ) -> dict[str, Any]:
-        """Return one preference row of a pair format (dpo, reward, openai, hh)."""
+        """Return one preference row of a pair format (dpo, reward, openai, hh).
+
+        ``votes``: the row's vote share and count (``--with-votes``), before the metadata.
+        """
         if item is not self._item:
             self._prepare(item)
         side = self._sides
@@ -145,6 +149,8 @@ class RowBuilder:
             }
         else:
             row = {"chosen": side[chosen], "rejected": side[rejected]}
+        if votes is not None:
+            row["vote_share"], row["vote_count"] = votes
         if self.metadata:
             row["metadata"] = meta
         return row
@@ -212,6 +218,18 @@ class RowBuilder:
             "n_raters": n_raters,
             "agreement": agreement,
         }
+        return self._with_meta(row, meta)
+
+    def votes(
+        self, item: ItemData, a: str, b: str, tally: dict[str, Any], meta: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Return one compared pair of an item with every rater's vote on it."""
+
+        def side(rid: str) -> dict[str, Any]:
+            model, content = item.responses[rid]
+            return {"id": rid, "model": model, "content": content}
+
+        row = {"prompt": self.prompt(item), "response_a": side(a), "response_b": side(b), **tally}
         return self._with_meta(row, meta)
 
     def ratings(

@@ -146,21 +146,36 @@ def copeland_ranking(table: dict[tuple[str, str], PairVotes]) -> Ranking:
     return ranking
 
 
-def majority_share(rankings: Sequence[Ranking]) -> float | None:
-    """Share of verdicts agreeing with the most common verdict on their pair (unweighted).
+# One pair's verdicts: winner's id (None for a tie) -> how many rankings gave it.
+Verdicts = dict[str | None, int]
 
-    Each ranking gives a verdict (winner, or tie) on every pair it orders; pooled over
-    the pairs that at least two rankings decided. None if there is no such pair.
-    """
-    counts: dict[tuple[str, str], dict[str | None, int]] = {}
+
+def pair_verdicts(rankings: Iterable[Ranking]) -> dict[tuple[str, str], Verdicts]:
+    """Count the verdicts on every pair the rankings order (unweighted), keyed ``(a, b)``, a < b."""
+    counts: dict[tuple[str, str], Verdicts] = {}
     for ranking in rankings:
         for better, worse, tied in ranking_pairs(ranking, "all"):
             key = (better, worse) if better < worse else (worse, better)
             verdicts = counts.setdefault(key, {})
             verdict = None if tied else better
             verdicts[verdict] = verdicts.get(verdict, 0) + 1
+    return counts
+
+
+def pair_agreement(verdicts: Verdicts) -> float | None:
+    """Share of one pair's verdicts agreeing with the most common one; None below two."""
+    n = sum(verdicts.values())
+    return round(max(verdicts.values()) / n, 4) if n >= 2 else None
+
+
+def majority_share(rankings: Sequence[Ranking]) -> float | None:
+    """Share of verdicts agreeing with the most common verdict on their pair (unweighted).
+
+    Each ranking gives a verdict (winner, or tie) on every pair it orders; pooled over
+    the pairs that at least two rankings decided. None if there is no such pair.
+    """
     agreeing = total = 0
-    for verdicts in counts.values():
+    for verdicts in pair_verdicts(rankings).values():
         n = sum(verdicts.values())
         if n >= 2:
             agreeing += max(verdicts.values())
