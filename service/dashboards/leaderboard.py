@@ -11,15 +11,21 @@ from sqlmodel import Session
 from service.dashboards.columns import load_judgments
 from service.dashboards.filters import Filters
 from service.dashboards.lookups import load_models
+from service.dashboards.style import style_section
 from service.dashboards.summaries import rounded, stat_dict
 from service.dashboards.verdicts import main_label_name, main_needs, main_pairs
 from service.models import Project
 from service.stats import rankings
-from service.stats.bradley_terry import PRIOR, Coded, bootstrap_coded, win_rates, wins_matrix
+from service.stats.bradley_terry import (
+    PRIOR,
+    Coded,
+    bootstrap_coded,
+    elo,
+    win_rates,
+    wins_matrix,
+)
 
 N_BOOT = 1000
-ELO_SCALE = 400 / math.log(10)
-ELO_BASE = 1000.0
 
 
 def method_text(project: Project, dimension: str | None) -> str:
@@ -76,11 +82,7 @@ def leaderboard_report(*, session: Session, project: Project, filters: Filters) 
         {
             "model": m,
             "strength": stat_dict(fits[m]),
-            "rating": {
-                "value": _elo(fits[m].value),
-                "low": _elo(fits[m].low),
-                "high": _elo(fits[m].high),
-            },
+            "rating": elo(fits[m]),
             **record[m],
         }
         for m in names.tolist()
@@ -96,16 +98,26 @@ def leaderboard_report(*, session: Session, project: Project, filters: Filters) 
         ]
         for x in order
     ]
-    return base | {"reason": None, "models": rows, "win_rate": {"models": order, "matrix": matrix}}
+    style = style_section(
+        session=session,
+        project=project,
+        names=names.tolist(),
+        coded=outcomes,
+        items=items[keep],
+        a=pairs.a[keep],
+        b=pairs.b[keep],
+    )
+    return base | {
+        "reason": None,
+        "models": rows,
+        "win_rate": {"models": order, "matrix": matrix},
+        "style": style,
+    }
 
 
 def _rating_dimension(project: Project) -> str | None:
     main = rankings.main_rating_dimension(project.rubric) if project.mode == "rating" else None
     return main["name"] if main else None
-
-
-def _elo(value: float | None) -> float | None:
-    return None if value is None else ELO_BASE + ELO_SCALE * value
 
 
 def _record(names: list[str], outcomes: Coded) -> dict[str, dict]:

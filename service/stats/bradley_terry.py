@@ -14,6 +14,7 @@ strength; with thousands of real comparisons it moves strengths by well under 1%
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 from typing import NamedTuple
 
@@ -24,6 +25,9 @@ from service.stats.resampling import Stat, no_value, resample_sums
 Outcome = tuple[Hashable, Hashable, float]  # (a, b, a's score: 1 win, 0.5 tie, 0 loss)
 
 PRIOR = 0.5
+# The Elo-like scale strengths are also shown on: 1000 + 400 * log10 of the odds.
+ELO_BASE = 1000.0
+ELO_SCALE = 400 / math.log(10)
 
 
 class Coded(NamedTuple):
@@ -211,6 +215,19 @@ def _fit(
             break
     log_p = np.log(p)
     return log_p - log_p.mean(-1, keepdims=True)
+
+
+def elo(strength: Stat) -> dict[str, float | None]:
+    """Return a log-odds strength and its interval on the Elo-like scale."""
+
+    def scale(value: float | None) -> float | None:
+        return None if value is None else ELO_BASE + ELO_SCALE * value
+
+    return {
+        "value": scale(strength.value),
+        "low": scale(strength.low),
+        "high": scale(strength.high),
+    }
 
 
 def _opt(value: float) -> float | None:

@@ -1,0 +1,91 @@
+"""The leaderboard's style section: strengths with length and markdown held equal."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from service.dashboards.summaries import stat_dict
+from service.models import Item, Project, Response
+from service.stats.bradley_terry import Coded, elo
+from service.stats.resampling import Stat, no_value
+from service.stats.style import FEATURES, bootstrap_style, style_counts, style_differences
+
+N_BOOT = 200
+
+METHOD = (
+    "Style control as in Chatbot Arena: a logistic regression of each comparison's outcome "
+    "on the two models (Bradley–Terry strengths) and on the normalised difference "
+    "(a − b) / (a + b) of four style features of the two responses: characters, markdown "
+    "headers, list items and bold spans. A feature's coefficient is the change in log-odds "
+    "of winning when all of it sits on one side rather than being equal; strengths are "
+    "what remains with style held equal. Ties and the prior as in the plain leaderboard. "
+    f"95% intervals: percentile bootstrap over items ({N_BOOT} resamples)."
+)
+
+
+def style_section(
+    *,
+    session: Session,
+    project: Project,
+    names: list[str],
+    coded: Coded,
+    items: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+) -> dict[str, Any]:
+    """Return style-controlled strengths and style coefficients for the compared models.
+
+    ``items``, ``a`` and ``b`` give each comparison's item and response ids, in the order
+    of ``coded``.
+    """
+    counts = _counts(session, project)
+    none = np.zeros(len(FEATURES))
+    side_a = np.array([counts.get((int(i), str(r)), none) for i, r in zip(items, a, strict=True)])
+    side_b = np.array([counts.get((int(i), str(r)), none) for i, r in zip(items, b, strict=True)])
+    diffs = style_differences(side_a, side_b).reshape(len(items), len(FEATURES))
+    fit, low, high = bootstrap_style(len(names), coded, diffs, units=items, n_boot=N_BOOT)
+    n, size = len(items), len(names)
+    strengths = [_stat(fit.strengths[k], low[k], high[k], n) for k in range(size)]
+    models = [
+        {"model": m, "strength": stat_dict(strengths[k]), "rating": elo(strengths[k])}
+        for k, m in enumerate(names)
+    ]
+    models.sort(key=lambda r: (-r["strength"]["value"], r["model"]))
+    features = [
+        {
+            "feature": f,
+            "coefficient": stat_dict(
+                _stat(fit.coefficients[k], low[size + k], high[size + k], n)
+                if math.isfinite(fit.coefficients[k])
+                else no_value("no variation: the two responses never differ in it", n)
+            ),
+        }
+        for k, f in enumerate(FEATURES)
+    ]
+    return {"method": METHOD, "models": models, "features": features}
+
+
+def _counts(session: Session, project: Project) -> dict[tuple[int, str], np.ndarray]:
+    query = (
+        sa.select(Response.item_id, Response.external_id, Response.content)
+        .join(Item, Item.id == Response.item_id)
+        .where(Item.project_id == project.id)
+    )
+    return {
+        (item, rid): np.array(style_counts(content or ""), dtype=float)
+        for item, rid, content in session.execute(query)
+    }
+
+
+def _stat(value: float, low: float, high: float, n: int) -> Stat:
+    return Stat(
+        float(value),
+        float(low) if math.isfinite(low) else None,
+        float(high) if math.isfinite(high) else None,
+        n=n,
+    )

@@ -1,0 +1,174 @@
+"""Style-controlled model strengths: Bradley–Terry as a logistic regression with style terms.
+
+Human raters reward long answers and markdown (Chatbot Arena, "Does style matter?",
+2024), so a plain leaderboard mixes what a model says with how it dresses it. Following
+Arena's style control, each comparison of response a with response b is one row of a
+logistic regression:
+
+    P(a beats b) = logistic(s_model(a) - s_model(b) + sum_k beta_k * d_k)
+
+where ``d_k = (x_k(a) - x_k(b)) / (x_k(a) + x_k(b))`` (0 when both are 0) is the
+normalised difference of style feature k: characters, markdown headers, list items and
+bold spans. ``beta_k`` is the change in log-odds when all of feature k sits on one side
+(d = 1) rather than being equal; ``s`` are the strengths with style held equal.
+
+Ties and the prior follow :mod:`service.stats.bradley_terry` exactly (a tie is half a
+win to each side; every pair of models gets ``PRIOR`` virtual tied games with equal
+style), so with no style terms the fit is that module's Bradley–Terry fit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.stats.bradley_terry import PRIOR, Coded
+from service.stats.resampling import percentile_interval
+
+FEATURES = ("length", "headers", "lists", "bold")
+
+_HEADER = re.compile(r"^ {0,3}#{1,6}[ \t]", re.MULTILINE)
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]", re.MULTILINE)
+_BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
+
+
+def style_counts(text: str) -> tuple[int, int, int, int]:
+    """Return a response's style features: characters, headers, list items, bold spans."""
+    return (
+        len(text),
+        len(_HEADER.findall(text)),
+        len(_LIST_ITEM.findall(text)),
+        len(_BOLD.findall(text)),
+    )
+
+
+def style_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return the normalised differences (a - b) / (a + b), 0 where both are 0."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    total = a + b
+    return np.divide(a - b, total, out=np.zeros_like(total), where=total > 0)
+
+
+def logistic_fit(
+    x: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    *,
+    offset: np.ndarray | None = None,
+    tol: float = 1e-12,
+    max_iter: int = 100,
+) -> np.ndarray:
+    """Return the maximum-likelihood coefficients of a weighted logistic regression.
+
+    Newton–Raphson (for the logistic likelihood, the same steps as IRLS); the columns of
+    ``x`` must be linearly independent on the rows with weight.
+    """
+    beta = np.zeros(x.shape[1])
+    base = np.zeros(len(y)) if offset is None else offset
+    for _ in range(max_iter):
+        mu = 1 / (1 + np.exp(-(base + x @ beta)))
+        gradient = x.T @ (weights * (y - mu))
+        hessian = (x * (weights * mu * (1 - mu))[:, None]).T @ x
+        step = np.linalg.solve(hessian, gradient)
+        beta += step
+        if np.abs(step).max(initial=0) < tol:
+            break
+    return beta
+
+
+def design(
+    size: int, coded: Coded, diffs: np.ndarray, prior: float = PRIOR
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the regression's rows (x, y, weights): a win and a loss row per comparison.
+
+    Columns: models 1..size-1 (+1 for a's model, -1 for b's; model 0 is the reference at
+    0), then one per style feature. A comparison with score s is a row y=1 of weight s and
+    a row y=0 of weight 1-s; the prior adds each pair of models as a virtual tie.
+    """
+    n, features = len(coded.a), diffs.shape[1]
+    models = np.zeros((n, size))
+    models[np.arange(n), coded.a] += 1
+    models[np.arange(n), coded.b] -= 1
+    i, j = np.triu_indices(size, 1)
+    virtual = np.zeros((len(i), size))
+    virtual[np.arange(len(i)), i] = 1
+    virtual[np.arange(len(i)), j] = -1
+    rows = np.vstack(
+        [
+            np.hstack([models[:, 1:], diffs]),
+            np.hstack([virtual[:, 1:], np.zeros((len(i), features))]),
+        ]
+    )
+    score = np.concatenate([coded.score, np.full(len(i), 0.5)])
+    count = np.concatenate([np.ones(n), np.full(len(i), prior)])
+    x = np.vstack([rows, rows])
+    y = np.concatenate([np.ones(len(rows)), np.zeros(len(rows))])
+    weights = np.concatenate([count * score, count * (1 - score)])
+    return x, y, weights
+
+
+@dataclass(frozen=True)
+class StyleFit:
+    """Centred model strengths with style held equal, and each style feature's coefficient."""
+
+    strengths: np.ndarray
+    coefficients: np.ndarray
+
+
+def fit_style(
+    size: int,
+    coded: Coded,
+    diffs: np.ndarray,
+    *,
+    prior: float = PRIOR,
+    multiplicity: np.ndarray | None = None,
+) -> StyleFit:
+    """Fit strengths and style coefficients; ``multiplicity`` repeats comparisons (bootstrap).
+
+    A feature that never differs between the two sides has no coefficient (NaN).
+    """
+    used = diffs if multiplicity is None else diffs[multiplicity > 0]
+    varies = np.abs(used).max(axis=0, initial=0) > 0
+    x, y, weights = design(size, coded, diffs[:, varies], prior)
+    if multiplicity is not None:
+        virtual = size * (size - 1) // 2
+        repeat = np.concatenate([multiplicity, np.ones(virtual)])
+        weights = weights * np.concatenate([repeat, repeat])
+    beta = logistic_fit(x, y, weights)
+    strengths = np.concatenate([[0.0], beta[: size - 1]])
+    coefficients = np.full(diffs.shape[1], np.nan)
+    coefficients[varies] = beta[size - 1 :]
+    return StyleFit(strengths - strengths.mean(), coefficients)
+
+
+def bootstrap_style(
+    size: int,
+    coded: Coded,
+    diffs: np.ndarray,
+    *,
+    units: np.ndarray,
+    n_boot: int,
+    seed: int = 0,
+    prior: float = PRIOR,
+) -> tuple[StyleFit, np.ndarray, np.ndarray]:
+    """Return the fit and 95% percentile intervals (low, high) over resampled units.
+
+    Units (items) are drawn with replacement, so every comparison of one item moves together.
+    Each interval array holds the strengths, then the coefficients.
+    """
+    point = fit_style(size, coded, diffs, prior=prior)
+    _, unit = np.unique(units, return_inverse=True)
+    unit = unit.reshape(-1)
+    n_units = int(unit.max(initial=-1)) + 1
+    rng = np.random.default_rng(seed)
+    draws = np.empty((n_boot, size + diffs.shape[1]))
+    for k in range(n_boot):
+        taken = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
+        fit = fit_style(size, coded, diffs, prior=prior, multiplicity=taken[unit].astype(float))
+        draws[k] = np.concatenate([fit.strengths, fit.coefficients])
+    bounds = [percentile_interval(draws[:, c]) for c in range(draws.shape[1])]
+    low = np.array([np.nan if lo is None else lo for lo, _ in bounds])
+    high = np.array([np.nan if hi is None else hi for _, hi in bounds])
+    return point, low, high
