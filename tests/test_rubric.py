@@ -179,18 +179,22 @@ def test_options_are_typed_in_rubric_order():
     )
 
 
-def test_a_project_row_is_parsed_once_and_again_when_its_rubric_changes(app, make):
+def test_a_rubric_is_parsed_once_and_again_when_it_changes(app, make):
     first = [{"name": "quality", "label": "Q", "scope": "response", "kind": "likert", "points": 5}]
     project = make.project(mode="rating", rubric=first)
     with app.app_context():
-        row = db.session().get(Project, project.id)
-        rubric = rubric_of(row)
-        assert rubric_of(row) is rubric  # the submit path asks several times per request
+        rubric = rubric_of(db.session().get(Project, project.id))
         assert rubric.main_rating.name == "quality"
-        row.rubric = [*row.rubric, {**first[0], "name": "depth"}]
+    with app.app_context():  # the next request loads the row again: parsed once
+        row = db.session().get(Project, project.id)
+        assert rubric_of(row) is rubric
+        row.rubric = [*row.rubric, {**first[0], "name": "depth", "points": 3}]
         assert rubric_of(row).names == ["quality", "depth"]
-        db.session().expire(row)  # reloaded from the database: the stored rubric again
+        assert rubric_of(row).get("depth").midpoint() == 2.0
+        db.session().expire(row)  # read from the database again: the stored rubric
         assert rubric_of(row).names == ["quality"]
+        row.rubric[0]["points"] = 7  # changed in place (never saved, but still read alike)
+        assert rubric_of(row).main_rating.points == 7
 
 
 # --- guard: nothing outside the rubric module reads a dimension dict by key ------------------
