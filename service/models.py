@@ -180,7 +180,8 @@ class Project(SQLModel, table=True):
     description: str = Field(default="")
     mode: str = Field(default=Mode.PAIRWISE.value, max_length=16)
     scale: str = Field(default=Scale.TERNARY.value, max_length=16)
-    # List of rubric dimensions; shape owned by schemas.RubricDimensionSchema.
+    # List of rubric dimensions as stored (checked by schemas.RubricDimensionSchema);
+    # code reads them typed, through service.rubric.rubric_of.
     rubric: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )

@@ -17,17 +17,11 @@ from marshmallow import (
 )
 
 from service.models import Mode, PairSet, ProjectStatus, Scale
+from service.rubric import NUMBER_LIMIT, RubricKind, RubricScope
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 IDENT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ROLES_IN_CONVERSATION = ("system", "user", "assistant", "tool")
-RUBRIC_KINDS = ("likert", "choice", "flags", "text", "number")
-# Largest magnitude of a rubric number (its bounds, and every value a rater gives).
-# Python's JSON parser reads ``NaN``, ``Infinity`` and ``1e400`` (as infinity) without
-# complaint, but no standard JSON reader (orjson, PostgreSQL, a trainer's loader) reads
-# them back; below 10^15 every whole number is exact in a float64 (and in JavaScript),
-# and no mean or sum over a campaign's values can overflow.
-NUMBER_LIMIT = 1e15
 
 
 def flatten_messages(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -156,8 +150,8 @@ class RubricDimensionSchema(Strict):
     name = fields.String(required=True, validate=validate.Regexp(IDENT, error="must be snake_case"))
     label = fields.String(required=True, validate=validate.Length(1, 200))
     help = fields.String(load_default="", validate=validate.Length(max=2000))
-    scope = fields.String(required=True, validate=validate.OneOf(["response", "item"]))
-    kind = fields.String(required=True, validate=validate.OneOf(RUBRIC_KINDS))
+    scope = fields.String(required=True, validate=validate.OneOf([s.value for s in RubricScope]))
+    kind = fields.String(required=True, validate=validate.OneOf([k.value for k in RubricKind]))
     required = StrictBoolean(load_default=False)
     points = StrictInteger(validate=validate.Range(2, 11))
     anchors = fields.Dict(keys=fields.String(), values=fields.String())
@@ -168,9 +162,9 @@ class RubricDimensionSchema(Strict):
     @validates_schema
     def _check_kind(self, data: dict[str, Any], **_: Any) -> None:
         kind = data.get("kind")
-        if kind == "likert" and "points" not in data:
+        if kind == RubricKind.LIKERT and "points" not in data:
             raise ValidationError("likert dimensions need points", "points")
-        if kind in ("choice", "flags") and not data.get("options"):
+        if kind in (RubricKind.CHOICE, RubricKind.FLAGS) and not data.get("options"):
             raise ValidationError(f"{kind} dimensions need options", "options")
         for key in data.get("anchors") or {}:
             if not key.isdigit() or not 1 <= int(key) <= data.get("points", 0):

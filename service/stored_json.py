@@ -1,7 +1,7 @@
 """Read stored JSON strictly: a value no standard reader accepts is named, not raised.
 
 Python's own parser wrote ``NaN`` and ``Infinity`` (and reads ``1e400`` as infinity)
-before submissions were checked for them (see ``schemas.NUMBER_LIMIT``); orjson,
+before submissions were checked for them (see ``rubric.NUMBER_LIMIT``); orjson,
 PostgreSQL and a trainer's loader refuse all three. Exports and reports skip a row
 holding one and name it, so one stored row never takes a whole export or report down.
 """

@@ -13,6 +13,7 @@ from service.dashboards import columns
 from service.dashboards.filters import Filters
 from service.dashboards.lookups import load_models
 from service.models import Project
+from service.rubric import rubric_of
 from tests.factories import item_row
 
 RUBRIC = [
@@ -57,7 +58,8 @@ def _load(app, project: Project):
     with app.app_context():
         s = db.session()
         fresh = s.get(Project, project.id)
-        return columns.load_judgments(session=s, project=fresh, filters=Filters(), dims=RUBRIC)
+        dims = rubric_of(fresh)
+        return columns.load_judgments(session=s, project=fresh, filters=Filters(), dims=dims)
 
 
 def test_scores_by_response_id_equal_scores_by_position(app, judged, monkeypatch):

@@ -15,6 +15,7 @@ from service import db
 from service.models import GoldScore, User
 from service.rating import judgments
 from service.rating.labels import LABELS
+from service.rubric import Dimension, Rubric
 from service.stats import rankings
 from tests.export_dataset import export_bytes
 from tests.factories import item_row
@@ -62,7 +63,8 @@ CHOICE = {"name": "tone", "scope": "response", "kind": "choice", "options": []}
     ],
 )
 def test_main_rating_dimension(rubric, expected):
-    assert rankings.main_rating_dimension(rubric) == expected
+    main = Rubric.from_stored(rubric).main_rating
+    assert main == (Dimension.from_stored(expected) if expected is not None else None)
 
 
 @pytest.mark.parametrize(
@@ -149,7 +151,7 @@ def test_score_judgment(mode, scale, gold, verdict, shown, judged, expected):
     got = rankings.score_judgment(
         mode=mode,
         scale=scale,
-        rubric=rubric,
+        rubric=Rubric.from_stored(rubric),
         gold=gold,
         verdict=verdict,
         shown=list(shown),

@@ -25,6 +25,7 @@ from service.models import Assignment, Project, Response, User
 from service.projects import projects
 from service.rating import assignment, judgments
 from service.rating.labels import labels_for
+from service.rubric import rubric_of
 
 DEMO_USERS = (
     ("admin", "admin", ["coding", "medicine", "law"], "Demo Admin"),
@@ -148,12 +149,11 @@ def _judge(s: Session, project: Project, lease: Assignment, *, dissent: bool, n:
 def _rubric(project: Project, skill: dict[str, int], n: int) -> dict[str, Any]:
     """Fill every likert dimension: per response from its skill, per item near the top."""
     out: dict[str, Any] = {"response": {lab: {} for lab in skill}, "item": {}}
-    for dim in project.rubric:
-        if dim["kind"] != "likert":
-            continue
-        if dim["scope"] == "item":
-            out["item"][dim["name"]] = max(1, dim["points"] - 1 - n % 2)
+    for dim in rubric_of(project).likert():
+        points = dim.points or 0
+        if not dim.per_response:
+            out["item"][dim.name] = max(1, points - 1 - n % 2)
             continue
         for lab, value in skill.items():
-            out["response"][lab][dim["name"]] = max(1, min(dim["points"], 2 + value))
+            out["response"][lab][dim.name] = max(1, min(points, 2 + value))
     return out

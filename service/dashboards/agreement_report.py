@@ -19,7 +19,6 @@ from service.dashboards.lookups import load_raters
 from service.dashboards.summaries import histogram, rounded, stat_dict
 from service.dashboards.verdicts import (
     Labels,
-    agreement_dimensions,
     dimension_labels,
     main_label_name,
     main_labels,
@@ -30,6 +29,7 @@ from service.dashboards.verdicts import (
     rank_positions,
 )
 from service.models import Project
+from service.rubric import Dimension, RubricKind, rubric_of
 from service.stats.agreement import (
     FEW_SHARED,
     Codes,
@@ -100,8 +100,8 @@ def agreement_report(*, session: Session, project: Project, filters: Filters) ->
     """Return the agreement statistics that fit the project's mode and rubric."""
     dims = [
         d
-        for d in agreement_dimensions(project)
-        if not filters.dimension or d["name"] == filters.dimension
+        for d in rubric_of(project).comparable()
+        if not filters.dimension or d.name == filters.dimension
     ]
     cols = load_judgments(
         session=session,
@@ -143,13 +143,13 @@ def agreement_report(*, session: Session, project: Project, filters: Filters) ->
     }
 
 
-def _dimension(cols: Any, dim: dict[str, Any]) -> dict[str, Any]:
+def _dimension(cols: Any, dim: Dimension) -> dict[str, Any]:
     labels = dimension_labels(cols, dim)
-    where = "per response" if dim["scope"] == "response" else "per item"
-    if dim["kind"] == "choice":
-        stats = categorical_stats(labels, f"{dim['label']} ({where})")
+    where = "per response" if dim.per_response else "per item"
+    if dim.kind == RubricKind.CHOICE:
+        stats = categorical_stats(labels, f"{dim.label} ({where})")
     else:
-        on = f"{dim['label']} ({where}, 1–{dim['points']})"
+        on = f"{dim.label} ({where}, 1–{dim.points})"
         codes = labels.codes()
         ordinal, interval = bootstrap_variants(
             krippendorff_alpha_of_counts,
@@ -161,10 +161,10 @@ def _dimension(cols: Any, dim: dict[str, Any]) -> dict[str, Any]:
         )
         stats = [_entry("alpha_ordinal", on, ordinal), _entry("alpha_interval", on, interval)]
     return {
-        "name": dim["name"],
-        "label": dim["label"],
-        "kind": dim["kind"],
-        "scope": dim["scope"],
+        "name": dim.name,
+        "label": dim.label,
+        "kind": dim.kind.value,
+        "scope": dim.scope.value,
         "ratings": len(labels.value),
         "stats": stats,
     }

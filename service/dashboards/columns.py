@@ -22,6 +22,7 @@ from service.dashboards.conditions import current_judgment_filter
 from service.dashboards.filters import Filters
 from service.dashboards.sql_expressions import epoch_seconds, response_number, response_text
 from service.models import Item, Judgment, Project, Response
+from service.rubric import Dimension, RubricKind
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def _rubric_document(session: Session) -> tuple[Any, Any]:
 
 
 def _score_columns(
-    dims: Sequence[dict[str, Any]], rubric: Any, keys: Sequence[Any]
+    dims: Sequence[Dimension], rubric: Any, keys: Sequence[Any]
 ) -> tuple[list[Any], list[int]]:
     """Return SQL columns for the dimensions' values, and how many columns each one takes.
 
@@ -118,14 +119,14 @@ def _score_columns(
     columns: list[Any] = []
     spans = []
     for dim in dims:
-        text = dim["kind"] == "choice"
-        if dim["scope"] == "response":
+        text = dim.kind == RubricKind.CHOICE
+        if dim.per_response:
             kind = response_text if text else response_number
-            columns += [kind(rubric, key, dim["name"]) for key in keys]
+            columns += [kind(rubric, key, dim.name) for key in keys]
         else:
-            value = Judgment.rubric[("item", dim["name"])]
+            value = Judgment.rubric[("item", dim.name)]
             columns.append(value.as_string() if text else value.as_float())
-        spans.append(len(keys) if dim["scope"] == "response" else 1)
+        spans.append(len(keys) if dim.per_response else 1)
     return columns, spans
 
 
@@ -135,7 +136,7 @@ def load_judgments(
     project: Project,
     filters: Filters,
     verdicts: bool = True,
-    dims: Sequence[dict[str, Any]] = (),
+    dims: Sequence[Dimension] = (),
     rankings: bool = False,
     created: bool = False,
 ) -> JudgmentColumns:
@@ -147,7 +148,7 @@ def load_judgments(
     """
     width = positions(session=session, project=project) if verdicts or dims or rankings else 0
     ids = None
-    if any(d["scope"] == "response" for d in dims):
+    if any(d.per_response for d in dims):
         # A score looked up by a literal response id costs SQLite a third of one looked up by
         # the id a row shows (PostgreSQL a quarter less): worth it while there are no more
         # ids than positions (pairwise "a"/"b", rankings of a fixed set).
@@ -177,14 +178,14 @@ def _load(
     filters: Filters,
     width: int,
     ids: list[str] | None,
-    dims: Sequence[dict[str, Any]],
+    dims: Sequence[Dimension],
     rankings: bool,
     created: bool,
     exclude: Sequence[int] = (),
 ) -> JudgmentColumns:
     shown = [Judgment.shown_order[p].as_string() for p in range(width)]
     keys = [sa.literal(rid, sa.String) for rid in ids] if ids is not None else shown
-    per_response = any(d["scope"] == "response" for d in dims)
+    per_response = any(d.per_response for d in dims)
     rubric, doc = _rubric_document(session) if per_response else (Judgment.rubric, None)
     scored, spans = _score_columns(dims, rubric, keys)
     strength = project.mode == "pairwise" and project.scale == "likert7" and width > 0
@@ -236,7 +237,7 @@ def _unknown_ids(shown: np.ndarray, ids: list[str]) -> bool:
 
 def _scores(
     cols: list[tuple],
-    dims: Sequence[dict[str, Any]],
+    dims: Sequence[Dimension],
     spans: list[int],
     shown: np.ndarray,
     ids: list[str] | None,
@@ -247,14 +248,14 @@ def _scores(
     for dim, span in zip(dims, spans, strict=True):
         block = cols[k : k + span]
         k += span
-        text = dim["kind"] == "choice"
+        text = dim.kind == RubricKind.CHOICE
         values = np.array(block, dtype=object if text else float).T.reshape(n, span)
-        if dim["scope"] != "response":
-            scores[dim["name"]] = values[:, 0]
+        if not dim.per_response:
+            scores[dim.name] = values[:, 0]
         elif ids is None:
-            scores[dim["name"]] = values
+            scores[dim.name] = values
         else:
-            scores[dim["name"]] = _by_position(values, shown, ids)
+            scores[dim.name] = _by_position(values, shown, ids)
     return scores
 
 

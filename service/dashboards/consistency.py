@@ -6,8 +6,9 @@ import numpy as np
 
 from service.dashboards.columns import JudgmentColumns
 from service.dashboards.lookups import Models
-from service.dashboards.verdicts import Pairs, likert_dimensions, verdict_pairs
+from service.dashboards.verdicts import Pairs, verdict_pairs
 from service.models import Project
+from service.rubric import RubricScope, rubric_of
 from service.stats.rater_quality import intransitive_triads
 from service.stats.resampling import Stat
 
@@ -48,7 +49,8 @@ def contradictions(cols: JudgmentColumns, project: Project) -> np.ndarray:
     "Scored higher" means at least as high on every likert dimension the judgment scored both
     responses on and higher on one (higher is taken as better). NaN where nothing compares.
     """
-    dims = [d["name"] for d in likert_dimensions(project, "response") if d["name"] in cols.scores]
+    likert = rubric_of(project).likert(RubricScope.RESPONSE)
+    dims = [d.name for d in likert if d.name in cols.scores]
     pairs = verdict_pairs(cols, project)
     decided = pairs.score != 0.5
     row = pairs.row[decided]

@@ -11,10 +11,10 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from service.errors import InvalidInput
 from service.models import Project
+from service.rubric import rubric_of
 from service.schemas import flatten_messages
 
 GOLD_CHOICES = ("include", "exclude", "only")
-COMPARABLE_KINDS = ("likert", "choice")
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def parse_filters(args: Mapping[str, Any], *, project: Project) -> Filters:
             errors=[{"field": "to", "message": "must not be before from"}],
         )
     # Raters can be compared on scales and choices, not on free text or flags.
-    names = [d["name"] for d in project.rubric if d["kind"] in COMPARABLE_KINDS]
+    names = [d.name for d in rubric_of(project).comparable()]
     if data["dimension"] and data["dimension"] not in names:
         raise InvalidInput(
             "Invalid dashboard filters.",

@@ -8,12 +8,13 @@ import numpy as np
 
 from service.dashboards.columns import JudgmentColumns
 from service.models import Project
-from service.stats.rankings import main_rating_dimension, score_judgment
+from service.rubric import rubric_of
+from service.stats.rankings import score_judgment
 
 
 def gold_needs(project: Project) -> dict[str, Any]:
     """Return the load_judgments arguments gold_scores needs: ranking verdicts or main scores."""
-    main = main_rating_dimension(project.rubric) if project.mode == "rating" else None
+    main = rubric_of(project).main_rating if project.mode == "rating" else None
     return {"rankings": project.mode == "ranking", "dims": [main] if main else []}
 
 
@@ -24,8 +25,9 @@ def gold_scores(
 
     ``cols`` must hold what gold_needs asks for.
     """
-    main = main_rating_dimension(project.rubric) if project.mode == "rating" else None
-    values = cols.scores.get(main["name"]) if main else None
+    rubric = rubric_of(project)
+    main = rubric.main_rating if project.mode == "rating" else None
+    values = cols.scores.get(main.name) if main else None
     scores = np.full(len(cols), np.nan)
     for k in np.flatnonzero(np.isin(cols.item, list(gold))):
         shown = [r for r in cols.shown[k].tolist() if r is not None]
@@ -35,12 +37,12 @@ def gold_scores(
             verdict = {"preferred": cols.preferred[k]}
         judged = None
         if values is not None:
-            per_response = {r: {main["name"]: float(values[k, p])} for p, r in enumerate(shown)}
+            per_response = {r: {main.name: float(values[k, p])} for p, r in enumerate(shown)}
             judged = {"response": per_response}
         score = score_judgment(
             mode=project.mode,
             scale=project.scale,
-            rubric=project.rubric,
+            rubric=rubric,
             gold=gold[int(cols.item[k])],
             verdict=verdict,
             shown=shown,

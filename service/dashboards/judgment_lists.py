@@ -14,6 +14,7 @@ from service.dashboards.filters import Filters
 from service.dashboards.lookups import load_gold, load_raters
 from service.errors import NotFound
 from service.models import Assignment, Item, Judgment, Project, Response, User
+from service.rubric import rubric_of
 from service.stats.rankings import score_judgment
 
 
@@ -35,7 +36,7 @@ def _row(j: Judgment, gold: dict[str, Any] | None, project: Project) -> dict[str
     score = score_judgment(
         mode=project.mode,
         scale=project.scale,
-        rubric=project.rubric,
+        rubric=rubric_of(project),
         gold=gold,
         verdict=j.verdict,
         shown=j.shown_order,

@@ -15,7 +15,7 @@ from service.dashboards.style import style_section
 from service.dashboards.summaries import rounded, stat_dict
 from service.dashboards.verdicts import main_label_name, main_needs, main_pairs
 from service.models import Project
-from service.stats import rankings
+from service.rubric import rubric_of
 from service.stats.bradley_terry import (
     PRIOR,
     Coded,
@@ -116,8 +116,8 @@ def leaderboard_report(*, session: Session, project: Project, filters: Filters) 
 
 
 def _rating_dimension(project: Project) -> str | None:
-    main = rankings.main_rating_dimension(project.rubric) if project.mode == "rating" else None
-    return main["name"] if main else None
+    main = rubric_of(project).main_rating if project.mode == "rating" else None
+    return main.name if main else None
 
 
 def _record(names: list[str], outcomes: Coded) -> dict[str, dict]:

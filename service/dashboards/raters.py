@@ -16,13 +16,13 @@ from service.dashboards.lookups import load_gold, load_models, load_raters
 from service.dashboards.summaries import histogram, quantiles, share, stat_dict
 from service.dashboards.verdicts import (
     Pairs,
-    likert_dimensions,
     main_label_name,
     main_labels,
     main_needs,
     main_pairs,
 )
 from service.models import LeaseStatus, Project
+from service.rubric import RubricScope, rubric_of
 from service.stats.rater_quality import leave_one_out_from_codes, position_bias_many
 from service.stats.resampling import Stat, no_value
 
@@ -47,11 +47,9 @@ TIME_EDGES = np.array([0, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200], dty
 def raters_report(*, session: Session, project: Project, filters: Filters) -> dict[str, Any]:
     """Return one row of quality signals per rater, with flags and the thresholds behind them."""
     needs = main_needs(project, filters.dimension)
-    scored = likert_dimensions(project, "response")
+    scored = rubric_of(project).likert(RubricScope.RESPONSE)
     for_gold = gold_needs(project)
-    needs["dims"] = list(
-        {d["name"]: d for d in [*needs["dims"], *scored, *for_gold["dims"]]}.values()
-    )
+    needs["dims"] = list({d.name: d for d in [*needs["dims"], *scored, *for_gold["dims"]]}.values())
     needs["rankings"] = needs["rankings"] or for_gold["rankings"]
     cols = load_judgments(session=session, project=project, filters=filters, **needs)
     counts = assignment_counts(session=session, project=project, filters=filters)

@@ -16,6 +16,7 @@ import numpy as np
 
 from service.dashboards.columns import JudgmentColumns
 from service.models import Project
+from service.rubric import Dimension, rubric_of
 from service.stats import rankings
 from service.stats.agreement import Codes, code_arrays
 
@@ -170,14 +171,14 @@ def rank_matrices(labels: Labels) -> tuple[list[np.ndarray], list[int]]:
     return matrices, items
 
 
-def dimension_labels(cols: JudgmentColumns, dim: dict[str, Any]) -> Labels:
+def dimension_labels(cols: JudgmentColumns, dim: Dimension) -> Labels:
     """Label each value given on one rubric dimension; choices are coded as categories."""
-    values = cols.scores[dim["name"]]
-    options = [o["value"] for o in dim.get("options") or []]
+    values = cols.scores[dim.name]
+    options = list(dim.option_values)
     if options:
         lookup = {o: float(k) for k, o in enumerate(options)}
         values = np.vectorize(lambda v: lookup.get(v, np.nan), otypes=[float])(values)
-    if dim["scope"] == "response":
+    if dim.per_response:
         return position_labels(cols, values, categories=options or None)
     rows = np.flatnonzero(np.isfinite(values))
     return _labels(cols.item[rows], [], cols.rater[rows], values[rows], rows, options or None)
@@ -217,27 +218,14 @@ def _empty_pairs() -> Pairs:
     return Pairs(empty_i, empty_o, empty_o, empty_i, empty_i, np.zeros(0))
 
 
-def likert_dimensions(project: Project, scope: str | None = None) -> list[dict[str, Any]]:
-    """Return the project's likert rubric dimensions (optionally of one scope)."""
-    return [
-        d
-        for d in project.rubric
-        if d["kind"] == "likert" and (scope is None or d["scope"] == scope)
-    ]
-
-
-def agreement_dimensions(project: Project) -> list[dict[str, Any]]:
-    """Return the rubric dimensions agreement can be measured on (likert and choice)."""
-    return [d for d in project.rubric if d["kind"] in ("likert", "choice")]
-
-
-def main_dimension(project: Project, dimension: str | None) -> dict[str, Any] | None:
+def main_dimension(project: Project, dimension: str | None) -> Dimension | None:
     """Return the dimension raters are compared on: the chosen one, or for rating projects
     (which have no overall verdict) their main rating dimension."""
+    rubric = rubric_of(project)
     if dimension:
-        return next(d for d in project.rubric if d["name"] == dimension)
+        return next(d for d in rubric if d.name == dimension)
     if project.mode == "rating":
-        return rankings.main_rating_dimension(project.rubric)
+        return rubric.main_rating
     return None
 
 
@@ -271,16 +259,16 @@ def main_pairs(cols: JudgmentColumns, project: Project, dimension: str | None) -
     dim = main_dimension(project, dimension)
     if dim is None:
         return verdict_pairs(cols, project)
-    if dim["scope"] != "response" or dim["kind"] == "choice":
+    if not dim.per_response or not dim.numeric:
         return _empty_pairs()
-    return pairs_from_scores(cols, cols.scores[dim["name"]])
+    return pairs_from_scores(cols, cols.scores[dim.name])
 
 
 def main_label_name(project: Project, dimension: str | None) -> str:
     """Describe what main_labels compares, for the pages."""
     dim = main_dimension(project, dimension)
     if dim is not None:
-        return f"scores on {dim['name']}"
+        return f"scores on {dim.name}"
     if project.mode == "pairwise":
         return "the preferred response (or tie)"
     if project.mode == "ranking":

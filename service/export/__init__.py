@@ -30,6 +30,7 @@ from service.export.source import RaterData
 from service.export.summary import ExportSummary
 from service.export.votes import ProjectInfo
 from service.models import Item, Mode, Project, Response, Role, Scale, User
+from service.rubric import rubric_of
 from service.stats import rankings
 
 __all__ = [
@@ -150,17 +151,13 @@ class Export:
         )
 
     def _info(self, project: Project) -> ProjectInfo:
-        dims = {d["name"]: d for d in project.rubric}
+        rubric = rubric_of(project)
         name = self.o.rating_dimension
         if name is None:
-            main = rankings.main_rating_dimension(project.rubric)
-            name = main["name"] if main else None
+            main = rubric.main_rating
+            name = main.name if main else None
         else:
-            numeric = [
-                d["name"]
-                for d in project.rubric
-                if d.get("scope") == "response" and d.get("kind") in rankings.MAIN_RATING_KINDS
-            ]
+            numeric = [d.name for d in rubric.scores]
             if name not in numeric:
                 raise InvalidInput(
                     f"rating_dimension: project {project.slug!r} has no per-response likert or "
@@ -168,12 +165,9 @@ class Export:
                     errors=[{"field": "rating_dimension", "message": f"unknown: {name}"}],
                 )
         threshold = self.o.kto_threshold
-        dim = dims.get(name or "")
+        dim = rubric.get(name)
         if threshold is None and dim is not None:
-            if dim.get("kind") == "likert":
-                threshold = (1 + dim["points"]) / 2
-            elif dim.get("min") is not None and dim.get("max") is not None:
-                threshold = (dim["min"] + dim["max"]) / 2
+            threshold = dim.midpoint()
         o = self.o
         rated = o.kto_from == "ratings" or (o.kto_from == "auto" and project.mode == "rating")
         if o.format == "kto" and rated and (name is None or threshold is None):
@@ -195,9 +189,8 @@ class Export:
         """Return every response-scope rubric dimension (name, numeric) of the projects."""
         seen: dict[str, bool] = {}
         for project in self.projects.values():
-            for d in project.rubric:
-                if d.get("scope") == "response":
-                    seen.setdefault(d["name"], d.get("kind") in ("likert", "number"))
+            for d in rubric_of(project).per_response:
+                seen.setdefault(d.name, d.numeric)
         return list(seen.items())
 
     def _describe(self, project: Project) -> dict[str, Any]:
@@ -205,7 +198,7 @@ class Export:
             "slug": project.slug,
             "name": project.name,
             "mode": project.mode,
-            "scale": rankings.collected_scale(project.mode, project.scale, project.rubric),
+            "scale": rankings.collected_scale(project.mode, project.scale, rubric_of(project)),
             "overlap": project.overlap,
             "guideline_version": project.guideline_version,
         }
@@ -223,7 +216,7 @@ class Export:
             score = rankings.score_judgment(
                 mode=mode,
                 scale=project.scale,
-                rubric=project.rubric,
+                rubric=rubric_of(project),
                 gold=gold,
                 verdict=verdict,
                 shown=shown or [],

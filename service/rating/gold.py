@@ -23,6 +23,7 @@ from service.models import (
     User,
     utcnow,
 )
+from service.rubric import rubric_of
 from service.stats import rankings
 
 
@@ -31,7 +32,7 @@ def record_score(*, session: Session, judgment: Judgment, project: Project, item
     score = rankings.score_judgment(
         mode=project.mode,
         scale=project.scale,
-        rubric=project.rubric,
+        rubric=rubric_of(project),
         gold=item.gold,
         verdict=judgment.verdict,
         shown=judgment.shown_order,

@@ -22,9 +22,9 @@ from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.models import Assignment, Item, Judgment, LeaseStatus, Project, User, as_loaded, utcnow
 from service.rating import gold, leases, shown
 from service.rating.labels import labels_for
-from service.schemas import JUDGMENT_IN, NUMBER_LIMIT, flatten_messages
+from service.rubric import Dimension, InvalidValue, Rubric, rubric_of
+from service.schemas import JUDGMENT_IN, flatten_messages
 
-TEXT_LIMIT = 20_000
 EDIT_WINDOW = timedelta(minutes=10)
 # started_at comes from the rater's clock, which may be off: a laptop set to the wrong
 # time zone is off by up to 14 hours. A day either way is skew; beyond that it is wrong.
@@ -81,76 +81,50 @@ def _ranking(verdict: dict[str, Any], labels: dict[str, str], errs: _Errors) -> 
     return {"ranking": [[labels[label] for label in g] for g in groups]}
 
 
-def _value(dim: dict[str, Any], value: Any, field: str, errs: _Errors) -> Any:
-    kind = dim["kind"]
-    options = {o["value"] for o in dim.get("options") or []}
-    if kind == "likert":
-        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= dim["points"]:
-            return value
-        errs.add(field, f"choose a point from 1 to {dim['points']}")
-    elif kind == "choice":
-        if isinstance(value, str) and value in options:
-            return value
-        errs.add(field, f"choose one of {', '.join(sorted(options))}")
-    elif kind == "flags":
-        strings = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        if strings and set(value) <= options and len(set(value)) == len(value):
-            return sorted(value)
-        errs.add(field, f"choose any of {', '.join(sorted(options))}")
-    elif kind == "text":
-        if isinstance(value, str) and len(value) <= TEXT_LIMIT:
-            return value.strip()
-        errs.add(field, f"text up to {TEXT_LIMIT} characters")
-    elif kind == "number":
-        lo, hi = dim.get("min", -NUMBER_LIMIT), dim.get("max", NUMBER_LIMIT)
-        lo, hi = max(lo, -NUMBER_LIMIT), min(hi, NUMBER_LIMIT)
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        # NaN fails every comparison; ±Infinity (and 1e400, read as infinity) the bounds.
-        if number and lo <= value <= hi:
-            return value
-        errs.add(field, f"a number from {lo:g} to {hi:g}")
-    return None
-
-
 def _empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
 def _rubric(
-    project: Project, given: dict[str, Any], labels: dict[str, str], errs: _Errors
+    rubric: Rubric, given: dict[str, Any], labels: dict[str, str], errs: _Errors
 ) -> dict[str, Any]:
-    dims = {d["name"]: d for d in project.rubric}
     out: dict[str, Any] = {"response": {}, "item": {}}
     per_response = given.get("response") or {}
     unknown = set(per_response) - set(labels)
     for label in sorted(unknown):
         errs.add(f"rubric.response.{label}", "no such response on this screen")
+    response_names = {d.name for d in rubric.per_response}
     for label, rid in labels.items():
         values = per_response.get(label) or {}
         out["response"][rid] = {}
-        for name in sorted(set(values) - {n for n, d in dims.items() if d["scope"] == "response"}):
+        for name in sorted(set(values) - response_names):
             errs.add(f"rubric.response.{label}.{name}", "not a per-response field of this project")
-        for name, dim in dims.items():
-            if dim["scope"] != "response":
+        for dim in rubric.per_response:
+            field = f"rubric.response.{label}.{dim.name}"
+            if _empty(values.get(dim.name)):
+                if dim.required:
+                    errs.add(field, f"{dim.label} is required for response {label}")
                 continue
-            field = f"rubric.response.{label}.{name}"
-            if _empty(values.get(name)):
-                if dim.get("required"):
-                    errs.add(field, f"{dim['label']} is required for response {label}")
-                continue
-            out["response"][rid][name] = _value(dim, values[name], field, errs)
+            out["response"][rid][dim.name] = _checked(dim, values[dim.name], field, errs)
     item_values = given.get("item") or {}
-    for name in sorted(set(item_values) - {n for n, d in dims.items() if d["scope"] == "item"}):
+    for name in sorted(set(item_values) - {d.name for d in rubric.per_item}):
         errs.add(f"rubric.item.{name}", "not an item field of this project")
-    for name, dim in dims.items():
-        if dim["scope"] != "item":
+    for dim in rubric.per_item:
+        field = f"rubric.item.{dim.name}"
+        if _empty(item_values.get(dim.name)):
+            if dim.required:
+                errs.add(field, f"{dim.label} is required")
             continue
-        if _empty(item_values.get(name)):
-            if dim.get("required"):
-                errs.add(f"rubric.item.{name}", f"{dim['label']} is required")
-            continue
-        out["item"][name] = _value(dim, item_values[name], f"rubric.item.{name}", errs)
+        out["item"][dim.name] = _checked(dim, item_values[dim.name], field, errs)
     return out
+
+
+def _checked(dim: Dimension, value: Any, field: str, errs: _Errors) -> Any:
+    try:
+        return dim.check(value)
+    except InvalidValue as exc:
+        errs.add(field, str(exc))
+        return None
 
 
 def read_submission(payload: Any) -> dict[str, Any]:
@@ -196,13 +170,14 @@ def build_judgment(*, project: Project, lease: Assignment, payload: Any) -> dict
         verdict = _ranking(verdict_in, labels, errs)
     else:
         verdict = {}
-    rubric = _rubric(project, payload["rubric"], labels, errs)
+    dims = rubric_of(project)
+    rubric = _rubric(dims, payload["rubric"], labels, errs)
     active_ms = payload["active_ms"]
     started_at = payload["started_at"]
     _check_started(started_at, lease, errs)
     errs.raise_if_any()
     item_values = rubric["item"]
-    flag_dims = [d["name"] for d in project.rubric if d["scope"] == "item" and d["kind"] == "flags"]
+    flag_dims = dims.item_flags()
     confidence = item_values.get("confidence")
     return {
         "client_id": client_id,

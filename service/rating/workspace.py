@@ -26,6 +26,7 @@ from service.models import (
 )
 from service.rating import assignment, judgments, leases
 from service.rating.rendering import plain_excerpt, render_markdown
+from service.rubric import Dimension, RubricKind, rubric_of
 
 ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant", "tool": "Tool"}
 MODE_NAMES = {"pairwise": "Pairwise", "ranking": "Ranking", "rating": "Rating"}
@@ -160,15 +161,14 @@ def submit_and_next(
     return judgment, created, project, work
 
 
-def _dimension(dim: dict[str, Any]) -> dict[str, Any]:
+def _dimension(dim: Dimension) -> dict[str, Any]:
     """Return a rubric dimension with what its control needs spelled out."""
-    out = dict(dim)
-    if dim["kind"] == "likert":
-        anchors = dim.get("anchors") or {}
+    out = dim.as_dict()
+    if dim.kind == RubricKind.LIKERT and dim.points is not None:
         out["points_list"] = [
-            {"value": i, "anchor": anchors.get(str(i), "")} for i in range(1, dim["points"] + 1)
+            {"value": i, "anchor": dim.anchor(i)} for i in range(1, dim.points + 1)
         ]
-    out["help_html"] = render_markdown(dim.get("help") or "")
+    out["help_html"] = render_markdown(dim.help or "")
     return out
 
 
@@ -176,7 +176,7 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
     """Return everything the rating screen shows for one lease, text rendered to safe HTML."""
     shown = assignment.describe(session=session, lease=lease)
     project = session.get(Project, lease.project_id)
-    dims = [_dimension(d) for d in shown["rubric"]]
+    rubric = rubric_of(project)
     responses = [
         {
             "label": r["label"],
@@ -209,8 +209,19 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
         "thread": thread,
         "responses": responses,
         "labels": [r["label"] for r in responses],
-        "response_dims": [d for d in dims if d["scope"] == "response"],
-        "item_dims": [d for d in dims if d["scope"] == "item"],
+        "response_dims": [_dimension(d) for d in rubric.per_response],
+        "item_dims": [_dimension(d) for d in rubric.per_item],
+        # What the page's script needs of each field (see client_data).
+        "fields": [
+            {
+                "name": d.name,
+                "label": d.label,
+                "scope": d.scope.value,
+                "kind": d.kind.value,
+                "required": d.required,
+            }
+            for d in (*rubric.per_response, *rubric.per_item)
+        ],
         "verdict_options": [
             {"value": v, "label": label, "shortcut": keys}
             for v, label, keys in VERDICT_OPTIONS[scale]
@@ -226,14 +237,5 @@ def client_data(screen: dict[str, Any]) -> dict[str, Any]:
     data = {k: screen[k] for k in keys}
     data["labels"] = screen["labels"]
     data["excerpts"] = {r["label"]: r["excerpt"] for r in screen["responses"]}
-    data["dims"] = [
-        {
-            "name": d["name"],
-            "label": d["label"],
-            "scope": d["scope"],
-            "kind": d["kind"],
-            "required": bool(d.get("required")),
-        }
-        for d in screen["response_dims"] + screen["item_dims"]
-    ]
+    data["dims"] = screen["fields"]
     return data

@@ -1,7 +1,8 @@
-"""Verdicts as rankings, and the rules every door shares: ranks, the main dimension, gold scores.
+"""Verdicts as rankings, and the rules every door shares: ranks, gold scores.
 
 The assignment (gold qualification), the dashboards and the export all call these functions,
-so one judgment gets one answer wherever it is read. Pure functions on lists and dicts.
+so one judgment gets one answer wherever it is read. Pure functions on lists and dicts, and
+on the project's typed ``Rubric`` (``service.rubric``, home of the main rating dimension).
 
 A *ranking* is a list of groups of response ids, best group first; responses in one group
 are tied. A pairwise verdict is ``[[winner], [loser]]`` (``[[left, right]]`` for a tie), a
@@ -16,9 +17,9 @@ from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
 
-Ranking = list[list[str]]
+from service.rubric import Rubric, RubricKind
 
-MAIN_RATING_KINDS = ("likert", "number")
+Ranking = list[list[str]]
 
 
 def verdict_ranking(
@@ -74,18 +75,6 @@ def ranks(ranking: Ranking) -> dict[str, float]:
     return out
 
 
-def main_rating_dimension(rubric: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    """Return the rubric's main rating dimension: its first per-response likert or number one.
-
-    It is what ranks a rating judgment's responses (export, gold score, leaderboard) and what
-    raters of a rating project are compared on; None when the rubric scores no response.
-    """
-    return next(
-        (d for d in rubric if d.get("scope") == "response" and d.get("kind") in MAIN_RATING_KINDS),
-        None,
-    )
-
-
 def dimension_scores(rubric: dict[str, Any] | None, dimension: str) -> dict[str, Any]:
     """Return each response's value of one rubric dimension from a judgment's rubric."""
     per_response = (rubric or {}).get("response") or {}
@@ -99,7 +88,7 @@ def can_tie(mode: str, scale: str) -> bool:
     return not (mode == "pairwise" and scale == "binary")
 
 
-def collected_scale(mode: str, scale: str, rubric: Sequence[dict[str, Any]]) -> str:
+def collected_scale(mode: str, scale: str, rubric: Rubric) -> str:
     """Say what a project's verdicts are on: the pairwise scale, a ranking, or the rated dimension.
 
     A project row keeps a pairwise ``scale`` whatever its mode; a dataset card must name
@@ -109,14 +98,14 @@ def collected_scale(mode: str, scale: str, rubric: Sequence[dict[str, Any]]) -> 
         return scale
     if mode == "ranking":
         return "ranking, ties allowed"
-    main = main_rating_dimension(rubric)
+    main = rubric.main_rating
     if main is None:
         return "rating, no response score"
-    if main.get("kind") == "likert":
-        return f"rating: {main['name']}, likert 1-{main.get('points', 5)}"
-    bounds = (main.get("min"), main.get("max"))
-    span = f" {bounds[0]}-{bounds[1]}" if None not in bounds else ""
-    return f"rating: {main['name']}, number{span}"
+    if main.kind == RubricKind.LIKERT:
+        points = 5 if main.points is None else main.points
+        return f"rating: {main.name}, likert 1-{points}"
+    span = f" {main.min}-{main.max}" if main.min is not None and main.max is not None else ""
+    return f"rating: {main.name}, number{span}"
 
 
 def gold_score(
@@ -171,7 +160,7 @@ def score_judgment(
     *,
     mode: str,
     scale: str,
-    rubric: Sequence[dict[str, Any]],
+    rubric: Rubric,
     gold: dict[str, Any] | None,
     verdict: dict[str, Any] | None,
     shown: Sequence[str],
@@ -188,8 +177,8 @@ def score_judgment(
         return None
     scores = None
     if mode == "rating":
-        dim = main_rating_dimension(rubric)
-        scores = dimension_scores(judged, dim["name"]) if dim else None
+        main = rubric.main_rating
+        scores = dimension_scores(judged, main.name) if main else None
     ranking = verdict_ranking(mode, verdict or {}, shown, scores)
     if ranking is None:
         return None

@@ -11,9 +11,9 @@ from service.dashboards.adjudication import adjudicate, verdict_from_form
 from service.dashboards.cache import cache_in
 from service.dashboards.judgment_lists import item_judgments, rater_judgments
 from service.dashboards.lookups import expertise_groups
-from service.dashboards.verdicts import agreement_dimensions
 from service.http.auth import current_user, requires
 from service.projects import projects
+from service.rubric import rubric_of
 from service.web import charts, figures
 
 bp = Blueprint("dashboards", __name__, url_prefix="/projects/<slug>/dashboard")
@@ -55,7 +55,7 @@ def _page(slug: str, name: str, template: str) -> Any:
         tab=name,
         tabs=TABS,
         groups=expertise_groups(session=s),
-        dimensions=agreement_dimensions(project),
+        dimensions=rubric_of(project).comparable(),
         csv_tables=list(dashboards.REPORTS[name].tables),
         query=filters.query(),
         charts=charts,
