@@ -120,7 +120,9 @@ def show(slug: str) -> Any:
 
 
 @bp.route("/<slug>", methods=["PATCH"])
-@bp.arguments(ProjectSettingsSchema(only=settings.SETTINGS, partial=True), as_kwargs=False)
+@bp.arguments(
+    ProjectSettingsSchema(only=settings.SETTINGS, partial=settings.SETTINGS), as_kwargs=False
+)
 @bp.response(200, ProjectSchema)
 @requires("admin", scope="admin")
 def update(data: dict[str, Any], slug: str) -> Any:

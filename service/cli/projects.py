@@ -99,7 +99,10 @@ def projects_set(slug: str, rubric_file: Any, **options: Any) -> None:
     if not changes:
         click.echo(f"{slug}: nothing changed.")
     for key, change in changes.items():
-        click.echo(f"{slug}: {key} {change['from']!r} -> {change['to']!r}")
+        if key == "rubric":
+            click.echo(f"{slug}: rubric changed ({len(change['to'])} dimension(s))")
+        else:
+            click.echo(f"{slug}: {key} {json.dumps(change['from'])} -> {json.dumps(change['to'])}")
 
 
 @projects_group.command("guidelines")

@@ -47,7 +47,8 @@ SETTINGS = (
 def load_settings(data: dict[str, Any]) -> dict[str, Any]:
     """Validate a change of settings (any subset of ``SETTINGS``) with the project schema."""
     try:
-        values = ProjectSchema(only=SETTINGS, partial=True).load(data)
+        # Partial at the top only: a rubric given is loaded whole, with its defaults.
+        values = ProjectSchema(only=SETTINGS, partial=SETTINGS).load(data)
     except ValidationError as exc:
         errors = [{"field": f, "message": m} for f, m in flatten_messages(exc.messages)]
         raise InvalidInput("Invalid settings.", errors=errors) from exc
