@@ -300,3 +300,37 @@ def test_settings_page_saves_and_shows_errors(app, client, auth, desk, make, adm
     page = client.get("/admin/projects/camp")
     assert b"The rubric cannot change: 1 judgment(s) were given against it" in page.data
     assert _project(app, "camp").gold_rate == 0.25
+
+
+def test_a_live_lease_counts_towards_the_overlap_floor(app, client, auth, desk, make, admin):
+    """A rater holding a lease will submit: lowering below them would overfill the item."""
+    project = make.project(slug="camp", overlap=2)
+    make.items(project, [item_row()])
+    first, second = make.user(), make.user()
+    desk.submit(desk.next(project, first), first)
+    lease = desk.next(project, second)
+    down = client.patch("/api/v1/projects/camp", json={"overlap": 1}, headers=_csrf(auth))
+    assert down.status_code == 409
+    assert down.get_json()["errors"] == [{"field": "overlap", "message": "at least 2"}]
+    desk.submit(lease, second)
+    assert _project(app, "camp").overlap == 2 and _doctor_ok(app)
+
+
+def test_the_overlap_floor_counts_each_pair_of_a_pairwise_item(
+    app, client, auth, desk, make, admin
+):
+    """Three responses are three pairs: two raters on different pairs leave room for 1."""
+    project = make.project(slug="camp", overlap=1)
+    make.items(project, [item_row(n_responses=3)])
+    first, second = make.user(), make.user()
+    one = desk.next(project, first)
+    desk.submit(one, first)
+    two = desk.next(project, second)
+    desk.submit(two, second)
+    assert set(one.shown_order[:2]) != set(two.shown_order[:2])
+    up = client.patch("/api/v1/projects/camp", json={"overlap": 3}, headers=_csrf(auth))
+    assert up.status_code == 200
+    down = client.patch("/api/v1/projects/camp", json={"overlap": 1}, headers=_csrf(auth))
+    assert down.status_code == 200, down.get_json()
+    assert [(t, o) for _, t, o in _open_flags(app, project)] == [(2, True)]
+    assert _doctor_ok(app)
