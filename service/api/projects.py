@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import current_app, request
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from service import db
 from service.api.paging import PAGE_HEADERS, PageArgs, page_headers
@@ -55,9 +55,16 @@ class GuidelineVersionSchema(Schema):
     created_at = fields.DateTime()
 
 
+VERSIONS = validate.Range(1, guideline_versions.MAX_VERSION)
+
+
 class DiffArgs(Schema):
-    old = TextInteger(required=True, data_key="from", metadata={"description": "Version."})
-    new = TextInteger(required=True, data_key="to", metadata={"description": "Version."})
+    old = TextInteger(
+        required=True, data_key="from", validate=VERSIONS, metadata={"description": "Version."}
+    )
+    new = TextInteger(
+        required=True, data_key="to", validate=VERSIONS, metadata={"description": "Version."}
+    )
 
 
 class DiffLineSchema(Schema):

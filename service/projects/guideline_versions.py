@@ -15,6 +15,9 @@ from sqlmodel import Session, select
 from service.errors import NotFound
 from service.models import GuidelineVersion, Project, utcnow
 
+# The largest version number (as ProjectSchema.guideline_version allows).
+MAX_VERSION = 1_000_000
+
 
 def store(*, session: Session, project: Project, actor_id: int | None) -> GuidelineVersion:
     """Store the project's current guidelines as its current version."""
@@ -37,6 +40,8 @@ def ensure_current(*, session: Session, project: Project) -> None:
 
 
 def _find(session: Session, project: Project, version: int) -> GuidelineVersion | None:
+    if not 1 <= version <= MAX_VERSION:  # a number no column holds is no stored version
+        return None
     return session.exec(
         select(GuidelineVersion).where(
             GuidelineVersion.project_id == project.id, GuidelineVersion.version == version
