@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ from sqlmodel import select
 
 from service import cli, db
 from service.models import AuditEvent, ItemSlots, Judgment, Project
-from service.rating import doctor
+from service.rating import assignment, doctor, settings
 from tests.factories import item_row
 from tests.raters import Desk
 
@@ -334,3 +335,35 @@ def test_the_overlap_floor_counts_each_pair_of_a_pairwise_item(
     assert down.status_code == 200, down.get_json()
     assert [(t, o) for _, t, o in _open_flags(app, project)] == [(2, True)]
     assert _doctor_ok(app)
+
+
+def test_a_claim_while_overlap_goes_down_cannot_overfill(
+    app, desk, make, database_url, monkeypatch
+):
+    """PostgreSQL: the change holds the counters from the floor check to its commit, so a
+    rater cannot take a slot the new, lower overlap no longer has."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("on SQLite a settings change and a claim are serial (BEGIN IMMEDIATE)")
+    project = make.project(slug="camp", overlap=2)
+    make.items(project, [item_row()])
+    first, second = make.user(), make.user()
+    desk.submit(desk.next(project, first), first)
+    floor = settings.overlap_floor
+    claims = []
+
+    def floor_then_claim(*, session, project):
+        found = floor(session=session, project=project)  # 1: one rater so far
+        # Another rater asks for work between the check and the change.
+        worker = threading.Thread(target=lambda: claims.append(desk.next(project, second)))
+        worker.start()
+        worker.join(30)  # a safety net only: a claim skips locked counters, never waits
+        return found
+
+    monkeypatch.setattr(settings, "overlap_floor", floor_then_claim)
+    with app.app_context(), db.write_session() as s:
+        settings.update_settings(
+            session=s, project=s.get(Project, project.id), data={"overlap": 1}, actor_id=None
+        )
+    assert len(claims) == 1 and isinstance(claims[0], assignment.NoWork)
+    assert _project(app, "camp").overlap == 1 and _doctor_ok(app)
+    assert [(t, o) for _, t, o in _open_flags(app, project)] == [(1, False)]
