@@ -367,3 +367,18 @@ def test_a_claim_while_overlap_goes_down_cannot_overfill(
     assert len(claims) == 1 and isinstance(claims[0], assignment.NoWork)
     assert _project(app, "camp").overlap == 1 and _doctor_ok(app)
     assert [(t, o) for _, t, o in _open_flags(app, project)] == [(1, False)]
+
+
+def test_rankroom_doctor_is_clean_after_overlap_changes_from_the_cli(app, runner, desk, make):
+    project = make.project(slug="camp", overlap=1)
+    make.items(project, [item_row(), item_row(n_responses=3)])
+    rater = make.user()
+    desk.submit(desk.next(project, rater), rater)
+    desk.next(project, rater)  # a live lease on the other item
+    for overlap in ("3", "1"):
+        r = runner.invoke(cli.main, ["projects", "set", "camp", "--overlap", overlap])
+        assert r.exit_code == 0, r.output
+        checkup = runner.invoke(cli.main, ["doctor"])
+        assert checkup.exit_code == 0
+        assert checkup.output == "doctor: 0 drift rows (2 items, 1 project)\n"
+    assert _project(app, "camp").overlap == 1
