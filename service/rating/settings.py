@@ -112,7 +112,14 @@ def check_rubric_editable(*, session: Session, project: Project) -> None:
 
 
 def change_overlap(*, session: Session, project: Project, overlap: int) -> None:
-    """Set the overlap and recompute every item's ``open`` flag; never below the floor."""
+    """Set the overlap and recompute every item's ``open`` flag; never below the floor.
+
+    Known gap (PostgreSQL, as before this function): the hand-out and ending statements
+    take the overlap as a parameter read earlier in the rater's request; one that read
+    it just before this change commits computes that item's ``open`` from the old value
+    (``rankroom doctor --repair`` rebuilds it). Closing it means reading the overlap
+    inside those statements or under a share lock on the project row.
+    """
     if not is_sqlite(session):
         # Hold the counters while the floor is read: a claim skips them (SKIP LOCKED),
         # an ending waits, so no item gains a rater between the check and the change.
