@@ -206,6 +206,23 @@ class Project(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
+class GuidelineVersion(SQLModel, table=True):
+    """One saved text of a project's guidelines; ``Project.guideline_version`` is the current.
+
+    Judgments record the version their rater saw, so every version ever current is kept.
+    """
+
+    __tablename__ = "guideline_version"
+    __table_args__ = (sa.UniqueConstraint("project_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    version: int
+    text: str = Field(default="")
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _created()
+
+
 # A project as "next item" and "submit" read it, on every judgment: all but its free
 # texts, which guidelines can make long (kilobytes, compressed out of line on
 # PostgreSQL). An object built from these (``adopt``) loads the rest on first access.

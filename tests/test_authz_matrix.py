@@ -109,6 +109,24 @@ MATRIX: dict[str, Route] = {
         lambda w, r: f"/api/v1/projects/{w.project_slug}/items",
         json=[item_row("matrix-item")],
     ),
+    "PATCH /api/v1/projects/<slug>": Route(
+        ADMIN_API, "/api/v1/projects/matrix", json={"gold_rate": 0.1}
+    ),
+    "GET /api/v1/projects/<slug>/guidelines": Route(
+        ADMIN_API, "/api/v1/projects/matrix/guidelines"
+    ),
+    "PUT /api/v1/projects/<slug>/guidelines": Route(
+        ADMIN_API, "/api/v1/projects/matrix/guidelines", json={"guidelines": "Be kind."}
+    ),
+    "GET /api/v1/projects/<slug>/guidelines/<int:version>": Route(
+        ADMIN_API, "/api/v1/projects/matrix/guidelines/1"
+    ),
+    "GET /api/v1/projects/<slug>/guidelines/diff": Route(
+        ADMIN_API, "/api/v1/projects/matrix/guidelines/diff?from=1&to=1"
+    ),
+    "GET /api/v1/projects/<slug>/import-progress": Route(
+        ADMIN_API, "/api/v1/projects/matrix/import-progress"
+    ),
     "GET /api/v1/users": Route(ADMIN_API),
     "POST /api/v1/users/invites": Route(
         e("401", "403", "403", "403", "403", "201"), json={"username": "matrix-invitee"}
@@ -299,6 +317,26 @@ MATRIX: dict[str, Route] = {
     "POST /api/v1/runs/<int:run_id>/retry": Route(
         e("401", "403", "403", "403", "403", "202"),
         lambda w, r: f"/api/v1/runs/{w.runs['api']}/retry",
+    ),
+    "GET /admin/projects": Route(ADMIN_PAGE),
+    "POST /admin/projects": Route(
+        e("login", "403", "403", "403", "403", "303"),
+        data=lambda w, r: {"template": "pairwise", "slug": "matrix-web-project"},
+    ),
+    "GET /admin/projects/<slug>": Route(ADMIN_PAGE, "/admin/projects/matrix"),
+    "POST /admin/projects/<slug>/settings": Route(
+        e("login", "403", "403", "403", "403", "303"),
+        "/admin/projects/matrix/settings",
+        data=lambda w, r: {"gold_rate": "0.2"},
+    ),
+    "GET /admin/projects/<slug>/guidelines": Route(ADMIN_PAGE, "/admin/projects/matrix/guidelines"),
+    "POST /admin/projects/<slug>/guidelines": Route(
+        e("login", "403", "403", "403", "403", "303"),
+        "/admin/projects/matrix/guidelines",
+        data=lambda w, r: {"guidelines": "Be brief."},
+    ),
+    "GET /admin/projects/<slug>/guidelines/diff": Route(
+        ADMIN_PAGE, "/admin/projects/matrix/guidelines/diff?from=1&to=1"
     ),
     "GET /admin/sources": Route(ADMIN_PAGE),
     "GET /admin/sources/<name>": Route(ADMIN_PAGE, "/admin/sources/matrix-src"),

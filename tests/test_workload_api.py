@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import select
 
 from service import db
-from service.models import Assignment, AuditEvent, Item, Project, QualificationOverride
+from service.models import Assignment, AuditEvent, Item, Judgment, Project, QualificationOverride
 from tests.factories import item_row
 from tests.raters import Desk
 
@@ -168,31 +168,36 @@ def test_reassign_moves_the_lease(app, client, auth, desk, make, admin):
     assert "already had this item" in seen_before.get_json()["error"]
 
 
-def test_overlap_only_goes_up_once_judged(app, client, auth, desk, make, admin):
+def test_overlap_never_goes_below_what_an_item_has(app, client, auth, desk, make, admin):
     project = make.project(overlap=2)
     make.items(project, [item_row()])
     url = f"/api/v1/projects/{project.slug}/overlap"
     assert client.put(url, json={"overlap": 1}, headers=_headers(auth)).get_json()["overlap"] == 1
     assert client.put(url, json={"overlap": 2}, headers=_headers(auth)).status_code == 200
-    rater = make.user()
-    desk.submit(desk.next(project, rater), rater)
+    first, second = make.user(), make.user()
+    desk.submit(desk.next(project, first), first)
+    desk.submit(desk.next(project, second), second)
     down = client.put(url, json={"overlap": 1}, headers=_headers(auth))
     assert down.status_code == 409
     assert down.get_json() == {
         "ok": False,
         "status": 409,
-        "error": "Overlap can only go up once judgments exist (it is 2); "
-        "lowering it would leave items with more judgments than wanted.",
-        "errors": [],
+        "error": "Overlap cannot go below 2: an item already has 2 rater(s) (judged or "
+        "holding a lease) on one pair, and judgments are never deleted.",
+        "errors": [{"field": "overlap", "message": "at least 2"}],
         "request_id": down.get_json()["request_id"],
     }
     assert _rows(app, Project)[0].overlap == 2
     up = client.put(url, json={"overlap": 3}, headers=_headers(auth))
     assert up.status_code == 200 and up.get_json()["overlap"] == 3
+    # Down again to what the item has: allowed, and no judgment goes.
+    assert client.put(url, json={"overlap": 2}, headers=_headers(auth)).status_code == 200
+    assert len(_rows(app, Judgment)) == 2
     assert [e[2] for e in _events(app)] == [
         {"from": 2, "to": 1},
         {"from": 1, "to": 2},
         {"from": 2, "to": 3},
+        {"from": 3, "to": 2},
     ]
     bad = client.put(url, json={"overlap": 0}, headers=_headers(auth))
     assert bad.status_code == 422

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
 from service import db
-from service.cli.common import fail
-from service.errors import DomainError
-from service.projects import projects
+from service.cli.common import CLI_ADDRESS, fail
+from service.errors import DomainError, InvalidInput
+from service.projects import guideline_versions, projects
+from service.rating import settings
 
 
 @click.group("projects", cls=AppGroup)
@@ -39,3 +43,95 @@ def projects_create(slug: str, template: str, name: str | None, overlap: int | N
     except DomainError as exc:
         fail(exc)
     click.echo(f"Created {project.mode} project {project.slug}.")
+
+
+def _optional_int(value: str | None) -> int | None | str:
+    # "none" clears a cap; anything else goes to the schema, which names a bad value.
+    if value is None or value.lower() == "none":
+        return None
+    return int(value) if value.lstrip("+-").isdigit() else value
+
+
+@projects_group.command("set")
+@click.argument("slug")
+@click.option("--name", default=None, help="Display name.")
+@click.option("--status", default=None, help="draft, active, paused or archived.")
+@click.option("--overlap", type=int, default=None, help="Judgments wanted per item (pair unit).")
+@click.option("--lease-minutes", type=int, default=None, help="How long a rater holds an item.")
+@click.option(
+    "--order-strategy", default=None, help="complete-first or spread: which items go out first."
+)
+@click.option("--gold-rate", type=float, default=None, help="Share of gold items mixed in (0-1).")
+@click.option(
+    "--qualification-items", type=int, default=None, help="Gold items a new rater answers first."
+)
+@click.option(
+    "--qualification-threshold", type=float, default=None, help="Gold accuracy to pass (0-1)."
+)
+@click.option("--daily-cap", default=None, help="Judgments per rater per day ('none': no cap).")
+@click.option("--rater-cap", default=None, help="Judgments per rater in all ('none': no cap).")
+@click.option("--skip-flag-threshold", type=int, default=None, help="Skips that flag an item.")
+@click.option(
+    "--rubric",
+    "rubric_file",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="JSON file with the rubric dimensions (only while no judgments exist).",
+)
+def projects_set(slug: str, rubric_file: Any, **options: Any) -> None:
+    """Change a project's settings (the same rules as the API and the settings page)."""
+    data = {k: v for k, v in options.items() if v is not None}
+    for cap in ("daily_cap", "rater_cap"):
+        if cap in data:
+            data[cap] = _optional_int(data[cap])
+    try:
+        if rubric_file is not None:
+            data["rubric"] = json.load(rubric_file)
+        with db.write_session() as s:
+            project = projects.get_project(session=s, slug=slug)
+            changes = settings.update_settings(
+                session=s, project=project, data=data, actor_id=None, address=CLI_ADDRESS
+            )
+    except json.JSONDecodeError as exc:
+        fail(InvalidInput(f"The rubric file is not JSON: {exc}."))
+    except DomainError as exc:
+        fail(exc)
+    if not changes:
+        click.echo(f"{slug}: nothing changed.")
+    for key, change in changes.items():
+        if key == "rubric":
+            click.echo(f"{slug}: rubric changed ({len(change['to'])} dimension(s))")
+        else:
+            click.echo(f"{slug}: {key} {json.dumps(change['from'])} -> {json.dumps(change['to'])}")
+
+
+@projects_group.command("guidelines")
+@click.argument("slug")
+@click.option(
+    "--file",
+    "text_file",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="Save this file's text as the next version (without it: list the versions).",
+)
+def projects_guidelines(slug: str, text_file: Any) -> None:
+    """Save new guidelines as the next version, or list the stored versions."""
+    try:
+        with db.write_session() as s:
+            project = projects.get_project(session=s, slug=slug)
+            if text_file is not None:
+                before = project.guideline_version
+                projects.update_guidelines(
+                    session=s, project=project, guidelines=text_file.read(), address=CLI_ADDRESS
+                )
+                if project.guideline_version == before:
+                    click.echo(f"{slug}: guidelines unchanged (version {before}).")
+                else:
+                    click.echo(f"{slug}: saved guidelines version {project.guideline_version}.")
+                return
+            for v in guideline_versions.list_versions(session=s, project=project):
+                mark = " (current)" if v.version == project.guideline_version else ""
+                when = v.created_at.strftime("%Y-%m-%d %H:%M")
+                click.echo(f"version {v.version}{mark}  {when} UTC  {len(v.text)} characters")
+    except DomainError as exc:
+        fail(exc)

@@ -58,6 +58,18 @@ def in_flight(*, session: Session, project_id: int | None = None) -> list[Import
     return list(session.exec(query.order_by(ImportBatch.id)))
 
 
+def progress(*, session: Session, project_id: int) -> dict[str, Any]:
+    """Return a project's import in flight (its state and lines staged so far), for a
+    progress bar; ``state`` is None when none is."""
+    batch = next(iter(in_flight(session=session, project_id=project_id)), None)
+    if batch is None:
+        return {"batch_id": None, "state": None, "staged": 0}
+    staged = session.execute(
+        sa.select(sa.func.count()).where(ImportStage.batch_id == batch.id)
+    ).scalar_one()
+    return {"batch_id": batch.id, "state": batch.state, "staged": staged}
+
+
 def open_batch(engine: sa.Engine, values: dict[str, Any]) -> int | ImportBatch:
     """Start a STAGING batch with ``values``; return its id, or the project's batch in flight."""
     try:

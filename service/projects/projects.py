@@ -10,9 +10,11 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlmodel import Session, select
 
+from service import audit
 from service.errors import Conflict, InvalidInput, NotFound
 from service.models import Project, utcnow
 from service.paging import Page, paginate
+from service.projects import guideline_versions
 from service.schemas import ProjectSchema, flatten_messages
 
 
@@ -43,6 +45,7 @@ def create_project(*, session: Session, data: dict[str, Any]) -> Project:
     project = Project(**values)
     session.add(project)
     session.flush()
+    guideline_versions.store(session=session, project=project, actor_id=None)
     return project
 
 
@@ -68,15 +71,44 @@ def list_projects(*, session: Session) -> list[Project]:
     return list(session.exec(select(Project).order_by(Project.id)))
 
 
-def update_guidelines(*, session: Session, project: Project, guidelines: str) -> Project:
-    """Replace the guidelines and bump their version, so judgments record which they saw."""
+def update_guidelines(
+    *,
+    session: Session,
+    project: Project,
+    guidelines: str,
+    actor_id: int | None = None,
+    address: str | None = None,
+) -> Project:
+    """Save new guidelines as the next version (kept, so judgments name what they saw).
+
+    The one way guidelines change, audited. Saving the same text again makes no version.
+    """
+    _check_guidelines(guidelines)
     if guidelines != project.guidelines:
+        guideline_versions.ensure_current(session=session, project=project)
         project.guidelines = guidelines
         project.guideline_version += 1
         project.updated_at = utcnow()
         session.add(project)
+        guideline_versions.store(session=session, project=project, actor_id=actor_id)
+        audit.record(
+            session=session,
+            actor_id=actor_id,
+            action="project.guidelines",
+            target=f"project:{project.slug}",
+            details={"version": project.guideline_version},
+            address=address,
+        )
         session.flush()
     return project
+
+
+def _check_guidelines(text: str) -> None:
+    # The same limit as on creation (ProjectSchema.guidelines).
+    try:
+        ProjectSchema(only=("guidelines",)).load({"guidelines": text})
+    except ValidationError as exc:
+        raise _invalid(exc, "guidelines") from exc
 
 
 def page_projects(*, session: Session, page: int, per_page: int) -> Page[Project]:

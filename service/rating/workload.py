@@ -17,14 +17,13 @@ from service.errors import Conflict, InvalidInput, NotFound
 from service.models import (
     Assignment,
     Item,
-    Judgment,
     LeaseStatus,
     Project,
     ProjectStatus,
     User,
     utcnow,
 )
-from service.rating import pairs, slots
+from service.rating import pairs, settings, slots
 
 ITEM_STATES = ("wanted", "leased", "done", "flagged", "gold")
 
@@ -137,25 +136,16 @@ def _missing(
 
 
 def set_overlap(*, session: Session, project: Project, overlap: int, admin: User) -> Project:
-    """Change how many raters each item wants; only upwards once judgments exist."""
+    """Change how many raters each item wants (never below what an item already has)."""
     if not isinstance(overlap, int) or not 1 <= overlap <= 100:
         raise InvalidInput(
             "Overlap must be a whole number from 1 to 100.",
             errors=[{"field": "overlap", "message": "a whole number from 1 to 100"}],
         )
-    judged = session.exec(
-        select(Judgment.id).where(Judgment.project_id == project.id, ~Judgment.is_gold).limit(1)
-    ).first()
-    if overlap < project.overlap and judged is not None:
-        raise Conflict(
-            f"Overlap can only go up once judgments exist (it is {project.overlap}); "
-            "lowering it would leave items with more judgments than wanted."
-        )
     before = project.overlap
-    project.overlap, project.updated_at = overlap, utcnow()
+    settings.change_overlap(session=session, project=project, overlap=overlap)
+    project.updated_at = utcnow()
     session.add(project)
-    session.flush()
-    slots.reopen_all(session=session, project=project)
     audit.record(
         session=session,
         actor_id=admin.id,

@@ -78,12 +78,13 @@ def home() -> Any:
 
 def init_app(app: Flask) -> None:
     """Register the pages and open static files to all."""
-    from service.web import admin, dashboards, invites, sources
+    from service.web import admin, dashboards, invites, project_pages, sources
 
     app.register_blueprint(bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(invites.bp)
     app.register_blueprint(sources.bp)
+    app.register_blueprint(project_pages.bp)
     app.register_blueprint(rating.bp)
     app.register_blueprint(dashboards.bp)
     app.view_functions["static"] = public(app.view_functions["static"])
