@@ -14,6 +14,7 @@ from service.http.auth import audit_here, client_address, current_user, requires
 from service.models import Mode, ProjectStatus
 from service.projects import guideline_versions, projects, sources
 from service.rating import overview, settings
+from service.rubric import rubric_of
 
 bp = Blueprint("project_pages", __name__, url_prefix="/admin/projects")
 SCRATCH = ""  # the create form's "no template" choice
@@ -87,7 +88,7 @@ def _render_project(slug: str, form: dict[str, str] | None = None, error: Any = 
         judged=judged,
         sources=[src for src in sources.list_sources(session=s) if src.project_id == project.id],
         statuses=[st.value for st in ProjectStatus],
-        rubric=json.dumps(project.rubric, indent=2, ensure_ascii=False),
+        rubric=json.dumps([d.as_dict() for d in rubric_of(project)], indent=2, ensure_ascii=False),
         form=form or {},
         error=error,
     )
