@@ -205,7 +205,10 @@ DIMENSION_KEYS = {"kind", "scope", "points", "anchors", "options", "required", "
 # read next to them is still caught.
 NOT_DIMENSIONS = Counter(
     {
-        ("export/card.py", "options"): 2,  # the export summary's options (the variant line, the options list)
+        (
+            "export/card.py",
+            "options",
+        ): 2,  # the export summary's options (the variant line, the options list)
         ("items/importing.py", "kind"): 1,  # an import batch's kind
         ("projects/sources.py", "kind"): 2,  # a pull source's kind
         ("web/sources.py", "kind"): 1,  # the pull source form's field
