@@ -253,6 +253,12 @@ def test_raters_full_body(app, client, admin_headers, tiny):
                     None, reason="not enough data: no three responses with all pairs decided"
                 ),
                 "contradictions": contradictions[rater.username],
+                # Every response of the tiny campaign has the same length.
+                "length_bias": _stat(
+                    None,
+                    reason="not enough data: the longer response always won, always lost, "
+                    "or never differed",
+                ),
                 "flags": [],
             }
         )

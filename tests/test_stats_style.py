@@ -132,3 +132,64 @@ def test_leaderboard_style_section_separates_length_from_model(app, client, make
     assert features["length"]["low"] > 0  # the preference for length is real
     assert features["headers"]["value"] is None
     assert features["headers"]["reason"].startswith("no variation")
+
+
+def test_rater_length_bias_is_the_raters_own_regression_with_model_strengths_held(
+    app, client, make
+):
+    """Rater "long" picks the longer answer 4 times in 5; "fair" picks it half the time."""
+    project = make.project(slug="bias", mode="pairwise")
+    rows = [
+        {
+            "id": f"q{i}",
+            "prompt": f"Question {i}?",
+            "responses": [
+                {"id": "a", "model": "x", "content": _long(i) if i % 4 else f"Short {i}."},
+                {"id": "b", "model": "y", "content": f"Short {i}." if i % 4 else _long(i)},
+            ],
+        }
+        for i in range(60)
+    ]
+    items = make.items(project, rows)
+    long_rater, fair_rater = make.user("rater", "long"), make.user("rater", "fair")
+    outcomes = []  # (rater, item, a wins)
+    for i, item in enumerate(items):
+        longer = "a" if i % 4 else "b"
+        other = "b" if longer == "a" else "a"
+        picks = {"long": longer if i % 5 else other, "fair": "a" if (i // 4) % 2 else "b"}
+        for who, rater in (("long", long_rater), ("fair", fair_rater)):
+            make.judgment(item, rater, shown=["a", "b"], preferred=picks[who])
+            outcomes.append((who, i, picks[who] == "a"))
+    admin = make.user("admin")
+    _, secret = make.token(admin, ["admin"])
+    headers = {"Authorization": f"Bearer {secret}"}
+    raters = client.get("/api/v1/projects/bias/stats/raters", headers=headers).get_json()
+    bias = {r["username"]: r["length_bias"] for r in raters["raters"]}
+
+    # The same regression with statsmodels: the pooled style-controlled strengths of x and
+    # y as a fixed offset, the rater's normalised length difference as the one covariate.
+    counts = np.array([[style_counts(r["responses"][k]["content"]) for k in (0, 1)] for r in rows])
+    diffs = style_differences(counts[:, 0], counts[:, 1])
+    varies = np.abs(diffs).max(axis=0) > 0
+    n = len(outcomes)
+    item = np.array([i for _, i, _ in outcomes])
+    score = np.array([1.0 if won else 0.0 for _, _, won in outcomes])
+    pooled = fit_style(2, Coded(np.zeros(n, int), np.ones(n, int), score), diffs[item][:, varies])
+    offset = pooled.strengths[0] - pooled.strengths[1]
+    for who in ("long", "fair"):
+        mine = np.array([w == who for w, _, _ in outcomes])
+        d, s = diffs[item[mine], 0], score[mine]
+        x = np.concatenate([d, d])[:, None]
+        y = np.concatenate([np.ones(len(d)), np.zeros(len(d))])
+        w = np.concatenate([s, 1 - s])
+        reference = sm.GLM(
+            y,
+            x,
+            family=sm.families.Binomial(),
+            freq_weights=w,
+            offset=np.full(len(y), offset),
+        ).fit(tol=1e-14)
+        assert bias[who]["value"] == pytest.approx(reference.params[0], abs=1e-6)
+        assert bias[who]["n"] == 60
+    assert bias["long"]["low"] > 0  # this rater rewards length
+    assert bias["fair"]["low"] < 0 < bias["fair"]["high"]

@@ -13,6 +13,7 @@ from service.dashboards.filters import Filters
 from service.dashboards.gold import gold_needs, gold_scores
 from service.dashboards.leases import assignment_counts
 from service.dashboards.lookups import load_gold, load_models, load_raters
+from service.dashboards.style import rater_length_bias
 from service.dashboards.summaries import histogram, quantiles, share, stat_dict
 from service.dashboards.verdicts import (
     Pairs,
@@ -63,6 +64,17 @@ def raters_report(*, session: Session, project: Project, filters: Filters) -> di
     loo = leave_one_out_from_codes(labels.codes()) if labels is not None else {}
     pairs = main_pairs(cols, project, filters.dimension)
     bias = _position_bias(pairs, at[pairs.row], size)
+    pair_items = cols.item[pairs.row]
+    length = rater_length_bias(
+        session=session,
+        project=project,
+        pairs=pairs,
+        items=pair_items,
+        model_a=models.codes_of(pair_items, pairs.a),
+        model_b=models.codes_of(pair_items, pairs.b),
+        rater_at=at[pairs.row],
+        size=size,
+    )
     triads = model_triads(pairs, cols, at, models, size)
     contradicted = contradictions(cols, project) if scored else np.full(len(cols), np.nan)
     gold_accuracy = _means(at, gold_scores(cols, gold, project), size, "no judgments on gold items")
@@ -92,6 +104,7 @@ def raters_report(*, session: Session, project: Project, filters: Filters) -> di
                     int(skipped[k]), int(skipped[k] + submitted[k]), "nothing submitted or skipped"
                 ),
                 "position_bias": stat_dict(bias[k]),
+                "length_bias": length[k],
                 "intransitive_triads": stat_dict(triads[k]),
                 "contradictions": contradiction[k],
             }

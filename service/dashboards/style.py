@@ -13,7 +13,14 @@ from service.dashboards.summaries import stat_dict
 from service.models import Item, Project, Response
 from service.stats.bradley_terry import Coded, elo
 from service.stats.resampling import Stat, no_value
-from service.stats.style import FEATURES, bootstrap_style, style_counts, style_differences
+from service.stats.style import (
+    FEATURES,
+    bootstrap_style,
+    fit_style,
+    length_bias,
+    style_counts,
+    style_differences,
+)
 
 N_BOOT = 200
 
@@ -43,11 +50,7 @@ def style_section(
     ``items``, ``a`` and ``b`` give each comparison's item and response ids, in the order
     of ``coded``.
     """
-    counts = _counts(session, project)
-    none = np.zeros(len(FEATURES))
-    side_a = np.array([counts.get((int(i), str(r)), none) for i, r in zip(items, a, strict=True)])
-    side_b = np.array([counts.get((int(i), str(r)), none) for i, r in zip(items, b, strict=True)])
-    diffs = style_differences(side_a, side_b).reshape(len(items), len(FEATURES))
+    diffs = style_of_pairs(session=session, project=project, items=items, a=a, b=b)
     fit, low, high = bootstrap_style(len(names), coded, diffs, units=items, n_boot=N_BOOT)
     n, size = len(items), len(names)
     strengths = [_stat(fit.strengths[k], low[k], high[k], n) for k in range(size)]
@@ -68,6 +71,66 @@ def style_section(
         for k, f in enumerate(FEATURES)
     ]
     return {"method": METHOD, "models": models, "features": features}
+
+
+def style_of_pairs(
+    *, session: Session, project: Project, items: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> np.ndarray:
+    """Return the normalised style differences (comparisons, FEATURES) of responses a and b."""
+    counts = _counts(session, project)
+    none = np.zeros(len(FEATURES))
+    side_a = np.array([counts.get((int(i), str(r)), none) for i, r in zip(items, a, strict=True)])
+    side_b = np.array([counts.get((int(i), str(r)), none) for i, r in zip(items, b, strict=True)])
+    return style_differences(side_a, side_b).reshape(len(items), len(FEATURES))
+
+
+def rater_length_bias(
+    *,
+    session: Session,
+    project: Project,
+    pairs: Any,
+    items: np.ndarray,
+    model_a: np.ndarray,
+    model_b: np.ndarray,
+    rater_at: np.ndarray,
+    size: int,
+) -> list[dict[str, Any]]:
+    """Per rater: how far their verdicts follow length beyond the models' strengths.
+
+    The models' strengths come from the style-controlled fit over every rater; comparisons
+    whose models are unknown or the same get no offset.
+    """
+    diffs = style_of_pairs(session=session, project=project, items=items, a=pairs.a, b=pairs.b)
+    known = (model_a >= 0) & (model_b >= 0) & (model_a != model_b)
+    offset = np.zeros(len(items))
+    if known.any():
+        compared, codes = np.unique(
+            np.concatenate([model_a[known], model_b[known]]), return_inverse=True
+        )
+        codes = codes.reshape(-1)
+        n = int(known.sum())
+        coded = Coded(codes[:n], codes[n:], pairs.score[known])
+        strengths = fit_style(len(compared), coded, diffs[known]).strengths
+        offset[known] = strengths[codes[:n]] - strengths[codes[n:]]
+    fits = length_bias(
+        diffs[:, 0],
+        pairs.score,
+        offset,
+        rater=rater_at,
+        units=items,
+        size=size,
+        n_boot=N_BOOT,
+    )
+    return [
+        stat_dict(
+            _stat(*fit)
+            if fit is not None
+            else no_value(
+                "not enough data: the longer response always won, always lost, or never differed"
+            )
+        )
+        for fit in fits
+    ]
 
 
 def _counts(session: Session, project: Project) -> dict[tuple[int, str], np.ndarray]:

@@ -172,3 +172,62 @@ def bootstrap_style(
     low = np.array([np.nan if lo is None else lo for lo, _ in bounds])
     high = np.array([np.nan if hi is None else hi for _, hi in bounds])
     return point, low, high
+
+
+def length_bias(
+    length: np.ndarray,
+    score: np.ndarray,
+    offset: np.ndarray,
+    *,
+    rater: np.ndarray,
+    units: np.ndarray,
+    size: int,
+    n_boot: int,
+    seed: int = 0,
+) -> list[tuple[float, float, float, int] | None]:
+    """Per rater: the coefficient of the length difference in their verdicts, with an interval.
+
+    For each rater, a logistic regression of their comparisons' outcomes on the normalised
+    length difference, with ``offset`` (the models' strength difference) held fixed: how
+    much more than the models' strengths explain the rater's verdicts follow length.
+    Returns (value, low, high, comparisons) per rater, None where the lengths never differ.
+    Intervals: percentile bootstrap over the rater's units (items).
+    """
+    out: list[tuple[float, float, float, int] | None] = []
+    rng = np.random.default_rng(seed)
+    for k in range(size):
+        mine = np.flatnonzero(rater == k)
+        d, s, o = length[mine], score[mine], offset[mine]
+        if _separated(d, s):
+            out.append(None)
+            continue
+        x = np.concatenate([d, d])[:, None]
+        y = np.concatenate([np.ones(len(d)), np.zeros(len(d))])
+        w = np.concatenate([s, 1 - s])
+        off = np.concatenate([o, o])
+        value = float(logistic_fit(x, y, w, offset=off)[0])
+        _, unit = np.unique(units[mine], return_inverse=True)
+        n_units = int(unit.max()) + 1
+        draws = np.full(n_boot, np.nan)
+        for b in range(n_boot):
+            taken = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)[unit]
+            if _separated(d[taken > 0], s[taken > 0]):
+                continue  # this resample cannot pin the coefficient; it counts as missing
+            repeat = np.concatenate([taken, taken]).astype(float)
+            draws[b] = logistic_fit(x, y, w * repeat, offset=off)[0]
+        low, high = percentile_interval(draws)
+        out.append(
+            (value, np.nan if low is None else low, np.nan if high is None else high, len(mine))
+        )
+    return out
+
+
+def _separated(d: np.ndarray, s: np.ndarray) -> bool:
+    """Tell whether the longer side always won, or always lost (no finite coefficient).
+
+    Comparisons of equal length do not inform the coefficient; a tie is half a win to each
+    side, so one tie on a pair of different lengths is enough for a finite estimate.
+    """
+    moving = d != 0
+    longer_won = np.where(d[moving] > 0, s[moving], 1 - s[moving])
+    return bool((longer_won == 1).all() or (longer_won == 0).all())
