@@ -124,7 +124,8 @@ def test_adjudication_api_records_a_tie(app, client, make, tiny):
     q2 = tiny["items"]["q2"]
     response = client.post(
         f"/api/v1/projects/tiny/items/{q2.id}/adjudications",
-        json={"verdict": {"preferred": None}, "note": "both fine"},
+        # Two of three raters said "a": a tie overrules them, so it needs a reason and a confirm.
+        json={"verdict": {"preferred": None}, "note": "both fine", "confirm_override": True},
         headers={"Authorization": f"Bearer {secret}"},
     )
     assert response.status_code == 201
@@ -135,6 +136,7 @@ def test_adjudication_api_records_a_tie(app, client, make, tiny):
         "verdict": {"preferred": None},
         "note": "both fine",
         "promoted_to_gold": False,
+        "overrode_majority": True,
     }
     assert _rows(app, Adjudication)[0].verdict == {"preferred": None}
 
@@ -181,9 +183,9 @@ def test_ranking_items_are_adjudicated_with_ranks(app, client, auth, make):
     auth.as_role("admin")
     url = f"/projects/ranks/dashboard/items/{item.id}"
     assert 'name="rank.c"' in client.get(url).get_data(as_text=True)
-    response = client.post(
-        url, data={"rank.a": "1", "rank.b": "1", "rank.c": "2", "csrf_token": auth.csrf()}
-    )
+    data = {"rank.a": "1", "rank.b": "1", "rank.c": "2", "csrf_token": auth.csrf()}
+    # The only rater said b > a > c: a different ranking overrules them.
+    response = client.post(url, data=data | {"note": "a and b equal", "confirm_override": "on"})
     assert response.status_code == 302
     assert _rows(app, Adjudication)[0].verdict == {"ranking": [["a", "b"], ["c"]]}
 

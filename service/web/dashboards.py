@@ -14,6 +14,7 @@ from service.dashboards.lookups import expertise_groups
 from service.dashboards.verdicts import agreement_dimensions
 from service.http.auth import current_user, requires
 from service.projects import projects
+from service.rating.rendering import render_markdown
 from service.web import charts, figures
 
 bp = Blueprint("dashboards", __name__, url_prefix="/projects/<slug>/dashboard")
@@ -123,13 +124,25 @@ def item(slug: str, item_id: int) -> Any:
             verdict=verdict_from_form(request.form),
             note=request.form.get("note", ""),
             promote_to_gold=request.form.get("promote_to_gold") == "on",
+            confirm_override=request.form.get("confirm_override") == "on",
         )
         s.commit()
         flash("Adjudication recorded.")
         return redirect(url_for("dashboards.item", slug=slug, item_id=item_id))
     data = item_judgments(session=s, project=project, item_id=item_id)
+    # Model output is untrusted: shown only through the sanitising renderer.
+    rendered = {r["id"]: render_markdown(r["content"]) for r in data["responses"]}
+    prefill = data["consensus"]["prefill"] or {}
+    ranks = {rid: n for n, group in enumerate(prefill.get("ranking", []), 1) for rid in group}
     return render_template(
-        "dashboards/item.html", project=project, data=data, query={}, tabs=TABS, tab="items"
+        "dashboards/item.html",
+        project=project,
+        data=data,
+        rendered=rendered,
+        ranks=ranks,
+        query={},
+        tabs=TABS,
+        tab="items",
     )
 
 
