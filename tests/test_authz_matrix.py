@@ -209,6 +209,20 @@ MATRIX: dict[str, Route] = {
     "PUT /api/v1/projects/<slug>/qualifications/<username>": Route(
         ADMIN_API, "/api/v1/projects/matrix/qualifications/matrix-reassignee", json={"passed": True}
     ),
+    # Project teams, roles and qualification resets: admins only.
+    "GET /api/v1/projects/<slug>/members": Route(ADMIN_API, "/api/v1/projects/matrix/members"),
+    "PUT /api/v1/projects/<slug>/members/<username>": Route(
+        ADMIN_API, "/api/v1/projects/matrix-team/members/matrix-reassignee", json={}
+    ),
+    "DELETE /api/v1/projects/<slug>/members/<username>": Route(
+        ADMIN_API, "/api/v1/projects/matrix-team/members/matrix-reassignee"
+    ),
+    "POST /api/v1/projects/<slug>/qualifications/<username>/reset": Route(
+        ADMIN_API, "/api/v1/projects/matrix/qualifications/matrix-reassignee/reset"
+    ),
+    "PUT /api/v1/users/<username>/role": Route(
+        ADMIN_API, "/api/v1/users/matrix-reassignee/role", json={"role": "rater"}
+    ),
     # Statistics: admins, and engineers whose token has the stats scope.
     "GET /api/v1/projects/<slug>/stats": Route(STATS_API, "/api/v1/projects/matrix-revise/stats"),
     "GET /api/v1/projects/<slug>/stats/<name>": Route(
@@ -227,7 +241,8 @@ MATRIX: dict[str, Route] = {
     "POST /api/v1/projects/<slug>/items/<int:item_id>/adjudications": Route(
         e("401", "403", "403", "403", "403", "201"),
         lambda w, r: f"/api/v1/projects/matrix-revise/items/{w.judged_item}/adjudications",
-        json={"verdict": {"preferred": None}, "note": "matrix"},
+        # The one judgment said "a": a tie overrules it, with a reason and a confirm.
+        json={"verdict": {"preferred": None}, "note": "matrix", "confirm_override": True},
     ),
     # Dashboard pages: admins only.
     "GET /projects/<slug>/dashboard/": Route(ADMIN_PAGE, "/projects/matrix-revise/dashboard/"),
@@ -246,7 +261,7 @@ MATRIX: dict[str, Route] = {
     "POST /projects/<slug>/dashboard/items/<int:item_id>": Route(
         e("login", "403", "403", "403", "403", "302"),
         lambda w, r: f"/projects/matrix-revise/dashboard/items/{w.judged_item}",
-        data=lambda w, r: {"preferred": "tie", "note": "matrix"},
+        data=lambda w, r: {"preferred": "tie", "note": "matrix", "confirm_override": "on"},
     ),
     "GET /projects/<slug>/dashboard/leaderboard": Route(
         ADMIN_PAGE, "/projects/matrix-revise/dashboard/leaderboard"
@@ -409,6 +424,7 @@ def world(app: Flask, make: Factory) -> World:
         w.victims[name] = make.user("rater", username=f"victim-{name}")
     rater = w.users["rater"]
     make.user("rater", username="matrix-reassignee")
+    make.project(slug="matrix-team")
     (flagged,) = make.items(make.project(slug="matrix-flags"), [item_row("matrix-flagged")])
     w.flagged_item = flagged.id
     with db.write_session() as s:
