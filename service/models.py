@@ -8,7 +8,9 @@ JSON columns hold lists and dicts whose shape those schemas own.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -54,9 +56,25 @@ def adopt(session: sa.orm.Session, model: type[M], values: Mapping[str, Any]) ->
     return existing
 
 
+# A simulated clock, set only by ``clock_at`` (the demo records a past history through
+# the real domain functions). A context variable: other threads and requests keep the
+# real time.
+_CLOCK: ContextVar[datetime | None] = ContextVar("rankroom_clock", default=None)
+
+
 def utcnow() -> datetime:
-    """Return the current time, tz-aware, in UTC."""
-    return datetime.now(UTC)
+    """Return the current time, tz-aware, in UTC (or the simulated time of ``clock_at``)."""
+    return _CLOCK.get() or datetime.now(UTC)
+
+
+@contextmanager
+def clock_at(when: datetime) -> Iterator[None]:
+    """Run the block as if it were ``when`` (tz-aware): every ``utcnow`` answers it."""
+    token = _CLOCK.set(when)
+    try:
+        yield
+    finally:
+        _CLOCK.reset(token)
 
 
 def _json(nullable: bool = False) -> Any:
