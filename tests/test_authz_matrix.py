@@ -363,6 +363,37 @@ MATRIX: dict[str, Route] = {
         lambda w, r: f"/admin/users/{w.victims['web-erase'].id}/erase",
         data=lambda w, r: {"confirm": w.victims["web-erase"].username},
     ),
+    # One person's page: role, project teams, qualification (on a project no one else uses).
+    "GET /admin/users/<int:user_id>": Route(
+        ADMIN_PAGE, lambda w, r: f"/admin/users/{w.victims['web-invite'].id}"
+    ),
+    "POST /admin/users/<int:user_id>/role": Route(
+        e("login", "403", "403", "403", "403", "302"),
+        lambda w, r: f"/admin/users/{w.victims['web-invite'].id}/role",
+        data=lambda w, r: {"role": "rater"},
+    ),
+    "POST /admin/users/<int:user_id>/projects/<slug>/join": Route(
+        e("login", "403", "403", "403", "403", "302"),
+        lambda w, r: f"/admin/users/{w.victims['web-invite'].id}/projects/matrix-team/join",
+    ),
+    "POST /admin/users/<int:user_id>/projects/<slug>/remove": Route(
+        e("login", "403", "403", "403", "403", "302"),
+        lambda w, r: f"/admin/users/{w.victims['web-invite'].id}/projects/matrix-team/remove",
+    ),
+    "POST /admin/users/<int:user_id>/projects/<slug>/requalify": Route(
+        e("login", "403", "403", "403", "403", "302"),
+        lambda w, r: f"/admin/users/{w.victims['web-invite'].id}/projects/matrix-team/requalify",
+    ),
+    "POST /projects/<slug>/dashboard/raters/<int:rater_id>/remove": Route(
+        e("login", "403", "403", "403", "403", "302"),
+        lambda w, r: f"/projects/matrix-team/dashboard/raters/{w.victims['web-invite'].id}/remove",
+    ),
+    "POST /projects/<slug>/dashboard/raters/<int:rater_id>/requalify": Route(
+        e("login", "403", "403", "403", "403", "302"),
+        lambda w, r: (
+            f"/projects/matrix-team/dashboard/raters/{w.victims['web-invite'].id}/requalify"
+        ),
+    ),
     "POST /admin/tokens": Route(
         e("login", "403", "403", "403", "403", "201"),
         data=lambda w, r: {"username": "matrix-engineer", "scopes": "stats"},
