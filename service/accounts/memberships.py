@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from service import audit
 from service.errors import Conflict, InvalidInput
 from service.models import Assignment, LeaseStatus, Project, ProjectMember, Role, User, utcnow
-from service.rating import slots
+from service.rating import assignment, slots
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,9 @@ def remove_member(*, session: Session, project: Project, user: User, actor_id: i
 
     Returns how many leases were released. Their judgments stay.
     """
+    # Wait for the rater's own request for work, if one is running: otherwise it could
+    # lease an item after the removal, having checked membership before it.
+    assignment.lock_rater(session=session, rater=user)
     row = _row(session, project, user) or ProjectMember(project_id=project.id, user_id=user.id)
     row.active, row.updated_at = False, utcnow()
     session.add(row)
