@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import sqlalchemy as sa
 
@@ -253,3 +256,51 @@ def test_members_cli(app, world):
         assert db.session().get(User, world["r1"].id).role == "admin"
     out = runner.invoke(main, ["members", "list", "open"])
     assert out.output == "open has no team: open to every rater.\n"
+
+
+def test_removal_waits_for_a_running_request_for_work_and_releases_its_lease(app, world):
+    """A request for work that checked membership before the removal cannot keep its lease.
+
+    Without the rater lock in ``remove_member`` the removal would end no lease (the new one
+    is not committed yet) and the removed rater would keep the item.
+    """
+    with app.app_context():
+        engine = db.engine()
+        if engine.dialect.name == "sqlite":
+            pytest.skip("on SQLite every write transaction is serial (BEGIN IMMEDIATE)")
+        project_id, rater_id = world["project"].id, world["r1"].id
+        pid: list[int] = []
+        released: list[int] = []
+
+        def remove() -> None:
+            with db.write_session(engine) as s:
+                pid.append(s.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+                released.append(
+                    memberships.remove_member(
+                        session=s,
+                        project=s.get(Project, project_id),
+                        user=s.get(User, rater_id),
+                        actor_id=None,
+                    )
+                )
+
+        with db.write_session(engine) as s:  # a request for work, still running
+            lease = assignment.next_assignment(
+                session=s, project=s.get(Project, project_id), rater=s.get(User, rater_id)
+            )
+            assert isinstance(lease, Assignment)
+            remover = threading.Thread(target=remove)
+            remover.start()
+            # Go on once the removal waits on a lock (or, unprotected, has finished).
+            waiting = sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid AND wait_event_type = 'Lock'"
+            )
+            with engine.connect() as watch:
+                while remover.is_alive() and not (
+                    pid and watch.execute(waiting, {"pid": pid[0]}).scalar_one()
+                ):
+                    time.sleep(0.01)
+        remover.join()
+        assert released == [1]
+        status = db.session().get(Assignment, lease.id).status
+        assert status == LeaseStatus.RELEASED
