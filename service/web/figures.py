@@ -57,7 +57,10 @@ def forest_groups(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 {
                     "name": name,
                     "title": title,
-                    "rows": forest_rows(rows),
+                    # The caption names the scale; a row keeps its label's first part.
+                    "rows": [
+                        r | {"label": r["label"].split(" (mean")[0]} for r in forest_rows(rows)
+                    ],
                     "lo": lo,
                     "hi": hi,
                     "marks": list(marks),
