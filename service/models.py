@@ -8,7 +8,9 @@ JSON columns hold lists and dicts whose shape those schemas own.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -54,9 +56,25 @@ def adopt(session: sa.orm.Session, model: type[M], values: Mapping[str, Any]) ->
     return existing
 
 
+# A simulated clock, set only by ``clock_at`` (the demo records a past history through
+# the real domain functions). A context variable: other threads and requests keep the
+# real time.
+_CLOCK: ContextVar[datetime | None] = ContextVar("rankroom_clock", default=None)
+
+
 def utcnow() -> datetime:
-    """Return the current time, tz-aware, in UTC."""
-    return datetime.now(UTC)
+    """Return the current time, tz-aware, in UTC (or the simulated time of ``clock_at``)."""
+    return _CLOCK.get() or datetime.now(UTC)
+
+
+@contextmanager
+def clock_at(when: datetime) -> Iterator[None]:
+    """Run the block as if it were ``when`` (tz-aware): every ``utcnow`` answers it."""
+    token = _CLOCK.set(when)
+    try:
+        yield
+    finally:
+        _CLOCK.reset(token)
 
 
 def _json(nullable: bool = False) -> Any:
@@ -412,6 +430,8 @@ class Adjudication(SQLModel, table=True):
     verdict: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     note: str = Field(default="")
     promoted_to_gold: bool = Field(default=False)
+    # The verdict overruled the raters' strict majority (after a reason and a confirm).
+    overrode_majority: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = _created()
 
 
@@ -659,6 +679,41 @@ class QualificationOverride(SQLModel, table=True):
     admin_id: int | None = Field(default=None, foreign_key="user.id")
     note: str = Field(default="", max_length=2000)
     created_at: datetime = _created()
+
+
+class QualificationReset(SQLModel, table=True):
+    """An admin's reset of a rater's qualification: earlier gold answers no longer count."""
+
+    __tablename__ = "qualification_reset"
+    __table_args__ = (sa.UniqueConstraint("project_id", "rater_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id")
+    rater_id: int = Field(foreign_key="user.id")
+    # Gold scores of judgments up to this id are history; qualification starts after it.
+    after_judgment_id: int = Field(default=0)
+    admin_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _created()
+
+
+class ProjectMember(SQLModel, table=True):
+    """A rater's place in one project, and the project's own view of their expertise.
+
+    A project with no active member is open to every rater (as before memberships);
+    once it has one, only its active members get its work. An inactive row (removed)
+    shuts that rater out either way. ``expertise`` None: the user's own tags apply.
+    """
+
+    __tablename__ = "project_member"
+    __table_args__ = (sa.UniqueConstraint("project_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id")
+    user_id: int = Field(foreign_key="user.id", index=True)
+    active: bool = Field(default=True)
+    expertise: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
 
 
 # Finds the leases to expire in one project without reading its whole history.

@@ -119,6 +119,7 @@ def seed_campaign(
                 verdict={"preferred": best},
                 note="The stronger model's answer is right.",
                 promote_to_gold=True,
+                confirm_override=True,  # where the raters' majority said otherwise
             )
     with app.app_context(), db.write_session() as s:
         for user, rate in zip(raters[:2], (180.0, 150.0), strict=True):

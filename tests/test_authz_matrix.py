@@ -227,6 +227,20 @@ MATRIX: dict[str, Route] = {
     "PUT /api/v1/projects/<slug>/qualifications/<username>": Route(
         ADMIN_API, "/api/v1/projects/matrix/qualifications/matrix-reassignee", json={"passed": True}
     ),
+    # Project teams, roles and qualification resets: admins only.
+    "GET /api/v1/projects/<slug>/members": Route(ADMIN_API, "/api/v1/projects/matrix/members"),
+    "PUT /api/v1/projects/<slug>/members/<username>": Route(
+        ADMIN_API, "/api/v1/projects/matrix-team/members/matrix-reassignee", json={}
+    ),
+    "DELETE /api/v1/projects/<slug>/members/<username>": Route(
+        ADMIN_API, "/api/v1/projects/matrix-team/members/matrix-reassignee"
+    ),
+    "POST /api/v1/projects/<slug>/qualifications/<username>/reset": Route(
+        ADMIN_API, "/api/v1/projects/matrix/qualifications/matrix-reassignee/reset"
+    ),
+    "PUT /api/v1/users/<username>/role": Route(
+        ADMIN_API, "/api/v1/users/matrix-reassignee/role", json={"role": "rater"}
+    ),
     # Statistics: admins, and engineers whose token has the stats scope.
     "GET /api/v1/projects/<slug>/stats": Route(STATS_API, "/api/v1/projects/matrix-revise/stats"),
     "GET /api/v1/projects/<slug>/stats/<name>": Route(
@@ -245,7 +259,8 @@ MATRIX: dict[str, Route] = {
     "POST /api/v1/projects/<slug>/items/<int:item_id>/adjudications": Route(
         e("401", "403", "403", "403", "403", "201"),
         lambda w, r: f"/api/v1/projects/matrix-revise/items/{w.judged_item}/adjudications",
-        json={"verdict": {"preferred": None}, "note": "matrix"},
+        # The one judgment said "a": a tie overrules it, with a reason and a confirm.
+        json={"verdict": {"preferred": None}, "note": "matrix", "confirm_override": True},
     ),
     # Dashboard pages: admins only.
     "GET /projects/<slug>/dashboard/": Route(ADMIN_PAGE, "/projects/matrix-revise/dashboard/"),
@@ -264,7 +279,7 @@ MATRIX: dict[str, Route] = {
     "POST /projects/<slug>/dashboard/items/<int:item_id>": Route(
         e("login", "403", "403", "403", "403", "302"),
         lambda w, r: f"/projects/matrix-revise/dashboard/items/{w.judged_item}",
-        data=lambda w, r: {"preferred": "tie", "note": "matrix"},
+        data=lambda w, r: {"preferred": "tie", "note": "matrix", "confirm_override": "on"},
     ),
     "GET /projects/<slug>/dashboard/leaderboard": Route(
         ADMIN_PAGE, "/projects/matrix-revise/dashboard/leaderboard"
@@ -386,6 +401,37 @@ MATRIX: dict[str, Route] = {
         lambda w, r: f"/admin/users/{w.victims['web-erase'].id}/erase",
         data=lambda w, r: {"confirm": w.victims["web-erase"].username},
     ),
+    # One person's page: role, project teams, qualification (on a project no one else uses).
+    "GET /admin/users/<int:user_id>": Route(
+        ADMIN_PAGE, lambda w, r: f"/admin/users/{w.victims['web-invite'].id}"
+    ),
+    "POST /admin/users/<int:user_id>/role": Route(
+        e("login", "403", "403", "403", "403", "302"),
+        lambda w, r: f"/admin/users/{w.victims['web-invite'].id}/role",
+        data=lambda w, r: {"role": "rater"},
+    ),
+    "POST /admin/users/<int:user_id>/projects/<slug>/join": Route(
+        e("login", "403", "403", "403", "403", "302"),
+        lambda w, r: f"/admin/users/{w.victims['web-invite'].id}/projects/matrix-team/join",
+    ),
+    "POST /admin/users/<int:user_id>/projects/<slug>/remove": Route(
+        e("login", "403", "403", "403", "403", "302"),
+        lambda w, r: f"/admin/users/{w.victims['web-invite'].id}/projects/matrix-team/remove",
+    ),
+    "POST /admin/users/<int:user_id>/projects/<slug>/requalify": Route(
+        e("login", "403", "403", "403", "403", "302"),
+        lambda w, r: f"/admin/users/{w.victims['web-invite'].id}/projects/matrix-team/requalify",
+    ),
+    "POST /projects/<slug>/dashboard/raters/<int:rater_id>/remove": Route(
+        e("login", "403", "403", "403", "403", "302"),
+        lambda w, r: f"/projects/matrix-team/dashboard/raters/{w.victims['web-invite'].id}/remove",
+    ),
+    "POST /projects/<slug>/dashboard/raters/<int:rater_id>/requalify": Route(
+        e("login", "403", "403", "403", "403", "302"),
+        lambda w, r: (
+            f"/projects/matrix-team/dashboard/raters/{w.victims['web-invite'].id}/requalify"
+        ),
+    ),
     "POST /admin/tokens": Route(
         e("login", "403", "403", "403", "403", "201"),
         data=lambda w, r: {"username": "matrix-engineer", "scopes": "stats"},
@@ -447,6 +493,7 @@ def world(app: Flask, make: Factory) -> World:
         w.victims[name] = make.user("rater", username=f"victim-{name}")
     rater = w.users["rater"]
     make.user("rater", username="matrix-reassignee")
+    make.project(slug="matrix-team")
     (flagged,) = make.items(make.project(slug="matrix-flags"), [item_row("matrix-flagged")])
     w.flagged_item = flagged.id
     with db.write_session() as s:

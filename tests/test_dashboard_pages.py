@@ -124,7 +124,8 @@ def test_adjudication_api_records_a_tie(app, client, make, tiny):
     q2 = tiny["items"]["q2"]
     response = client.post(
         f"/api/v1/projects/tiny/items/{q2.id}/adjudications",
-        json={"verdict": {"preferred": None}, "note": "both fine"},
+        # Two of three raters said "a": a tie overrules them, so it needs a reason and a confirm.
+        json={"verdict": {"preferred": None}, "note": "both fine", "confirm_override": True},
         headers={"Authorization": f"Bearer {secret}"},
     )
     assert response.status_code == 201
@@ -135,6 +136,7 @@ def test_adjudication_api_records_a_tie(app, client, make, tiny):
         "verdict": {"preferred": None},
         "note": "both fine",
         "promoted_to_gold": False,
+        "overrode_majority": True,
     }
     assert _rows(app, Adjudication)[0].verdict == {"preferred": None}
 
@@ -181,9 +183,9 @@ def test_ranking_items_are_adjudicated_with_ranks(app, client, auth, make):
     auth.as_role("admin")
     url = f"/projects/ranks/dashboard/items/{item.id}"
     assert 'name="rank.c"' in client.get(url).get_data(as_text=True)
-    response = client.post(
-        url, data={"rank.a": "1", "rank.b": "1", "rank.c": "2", "csrf_token": auth.csrf()}
-    )
+    data = {"rank.a": "1", "rank.b": "1", "rank.c": "2", "csrf_token": auth.csrf()}
+    # The only rater said b > a > c: a different ranking overrules them.
+    response = client.post(url, data=data | {"note": "a and b equal", "confirm_override": "on"})
     assert response.status_code == 302
     assert _rows(app, Adjudication)[0].verdict == {"ranking": [["a", "b"], ["c"]]}
 
@@ -232,3 +234,35 @@ def test_home_links_admins_to_dashboards(client, auth, tiny):
     assert 'href="/projects/tiny/dashboard/"' in client.get("/").get_data(as_text=True)
     auth.as_role("rater")
     assert "/dashboard/" not in client.get("/").get_data(as_text=True)
+
+
+# --- charts ------------------------------------------------------------------------------------
+
+
+def test_kendalls_w_has_its_own_axis_apart_from_kappa_and_alpha(client, auth, make, app):
+    project = make.project(slug="ranks", mode="ranking", overlap=2)
+    make.items(project, [item_row(f"q{i}", n_responses=3) for i in range(4)])
+    orders = [[["a"], ["b"], ["c"]], [["b"], ["a"], ["c"]]]
+    table = {f"q{i}": orders for i in range(4)}
+    judge_table(app, project, [make.user("rater"), make.user("rater")], table)
+    auth.as_role("admin")
+    html = client.get("/projects/ranks/dashboard/agreement").get_data(as_text=True)
+    figures = dict(
+        re.findall(r'<figure class="forest" data-scale="(\w+)">(.*?)</figure>', html, re.S)
+    )
+    assert "Kendall" not in figures["chance_corrected"]
+    assert ">Kendall&#39;s W<" in figures["kendall_w"]  # the row's label
+    # The 0.667 bar belongs to kappa and alpha only: W's plot has no dashed mark at all.
+    assert 'class="mark"' in figures["chance_corrected"]
+    assert 'class="mark"' not in figures["kendall_w"]
+    # Intervals are whiskers: a bar and two caps per estimate with an interval.
+    estimates = figures["chance_corrected"].count('class="estimate"')
+    assert figures["chance_corrected"].count('class="whisker"') == 3 * estimates > 0
+
+
+def test_stats_tables_are_tables_not_the_rater_homes_flex_row(client, auth, tiny):
+    auth.as_role("admin")
+    html = client.get("/projects/tiny/dashboard/agreement").get_data(as_text=True)
+    assert '<table class="data stat-table">' in html
+    assert 'class="data stats"' not in html
+    assert "css/dashboards.css" in html

@@ -149,8 +149,11 @@ def test_items_page_and_adjudication(admin_page):
     screenshot(page, "dashboard-item")
     best = item["responses"][0]["id"]
     page.get_by_label(f"{best} is better").check()
-    page.get_by_label("Note").fill("Checked against the guideline.")
+    page.get_by_label("Note", exact=True).fill("Checked against the guideline.")
     page.get_by_label("Promote to gold").check()
+    overrule = page.get_by_label("I overrule the raters' majority")
+    if overrule.count() and item["consensus"]["majority"] != {"preferred": best}:
+        overrule.check()
     page.get_by_role("button", name="Record adjudication").click()
     page.wait_for_load_state("networkidle")
     assert page.get_by_role("status").inner_text() == "Adjudication recorded."

@@ -42,6 +42,10 @@ class AdjudicationInSchema(Schema):
     )
     note = fields.String(load_default="")
     promote_to_gold = StrictBoolean(load_default=False)
+    confirm_override = StrictBoolean(
+        load_default=False,
+        metadata={"description": "Required (with a note) to overrule the raters' majority."},
+    )
 
 
 # Report bodies vary by report; they are documented as objects, pinned by the tests.
@@ -184,6 +188,7 @@ def create_adjudication(data: dict[str, Any], slug: str, item_id: int) -> Any:
         verdict=data["verdict"],
         note=data["note"],
         promote_to_gold=data["promote_to_gold"],
+        confirm_override=data["confirm_override"],
     )
     s.commit()
     return {
@@ -192,4 +197,5 @@ def create_adjudication(data: dict[str, Any], slug: str, item_id: int) -> Any:
         "verdict": record.verdict,
         "note": record.note,
         "promoted_to_gold": record.promoted_to_gold,
+        "overrode_majority": record.overrode_majority,
     }, 201

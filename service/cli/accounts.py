@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from sqlmodel import Session, select
 
 from service import audit, db
-from service.accounts import erasure, invites, users
+from service.accounts import erasure, invites, memberships, users
 from service.cli.common import CLI_ADDRESS, fail
 from service.errors import DomainError
 from service.models import User, utcnow
@@ -210,6 +210,20 @@ def users_activate(username: str) -> None:
     except DomainError as exc:
         fail(exc)
     click.echo(f"Activated {username}.")
+
+
+@users_group.command("role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["admin", "rater", "engineer"]))
+def users_role(username: str, role: str) -> None:
+    """Give USERNAME a new ROLE."""
+    try:
+        with db.write_session() as s:
+            user = users.get_user(session=s, username=username)
+            memberships.set_role(session=s, user=user, role=role, actor_id=None)
+    except DomainError as exc:
+        fail(exc)
+    click.echo(f"{username} is now {role}.")
 
 
 @users_group.command("erase")

@@ -34,6 +34,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "import_cmd",
         "Import a JSON Lines file of prompts and responses (gzip if it ends in .gz).",
     ),
+    "members": (
+        "members",
+        "members_group",
+        "Manage project teams: who may rate a project, with which expertise.",
+    ),
     "projects": ("projects", "projects_group", "Manage projects (rating campaigns)."),
     "pull": ("pull", "pull_cmd", "Pull a source now, in this process, with a progress bar."),
     "serve": ("serve", "serve", "Serve Rankroom with gunicorn."),

@@ -1,27 +1,48 @@
-"""The demo: shipped projects, their items, sample judgments and three accounts, ready to rate.
+"""The demo: shipped projects, their items, a recorded history and three accounts, ready to rate.
 
-Two simulated raters judge every item once, through the same assignment and judgment
-functions as everyone, so that each dashboard has something to show from the start
-(agreement needs two ratings of one unit). They agree on the better model's response,
-except that the second dissents on every fourth item and calls every fourth a tie.
-With the shipped overlap of 3 each unit they judged still wants one more rater, and
-pairwise items with more than two responses have their other pairs still to do.
+Four simulated raters have worked on every project over the last days, through the same
+assignment and judgment functions as everyone, run on a simulated clock
+(``models.clock_at``) so their leases and judgments carry past times. They differ the way
+real raters do: Ana is careful and slow, Ben quick and mostly right, Cy favours the
+response shown first, Dee is too fast and often wrong. So every dashboard shows real
+figures on first start: progress per day, agreement, rater flags, disputed items,
+cost and the leaderboard.
+
+What a simulated rater decides, and how long it takes, is seeded by (rater, item, display
+order): the same lease always gets the same judgment. Which items each rater is handed
+follows the real assignment order (its random tie-break is the database's), so the exact
+figures differ a little from one fresh database to the next. Each rater does a fixed
+share of each project's pair units, so work is left for the people who sign in.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import random
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service import db
 from service.accounts import users
 from service.items import importing
-from service.models import Assignment, Project, Response, User
+from service.models import (
+    Assignment,
+    ItemSlots,
+    Project,
+    Response,
+    User,
+    clock_at,
+    utcnow,
+)
 from service.projects import projects
 from service.rating import assignment, judgments
 from service.rating.labels import labels_for
@@ -32,7 +53,29 @@ DEMO_USERS = (
     ("rater1", "rater", ["coding", "medicine", "law"], "Dr. Ada Rater"),
     ("rater2", "rater", ["coding", "law"], "Sam Second"),
 )
-SIMULATED = (("sim-ana", "Ana (simulated)"), ("sim-ben", "Ben (simulated)"))
+SEED = "rankroom-demo-1"
+DAYS = 6  # the history covers the six days before today
+
+
+@dataclass(frozen=True)
+class SimulatedRater:
+    """How a simulated rater works: speed, accuracy, first-shown bias, share of the work."""
+
+    username: str
+    name: str
+    seconds: float  # median seconds per judgment
+    accuracy: float  # chance of seeing which response is better
+    first_bias: float  # chance of picking the response shown first, whatever it says
+    share: float  # of each project's real items
+    hourly_rate: float
+
+
+SIMULATED = (
+    SimulatedRater("sim-ana", "Ana (simulated: careful)", 80, 0.95, 0.0, 0.7, 42.0),
+    SimulatedRater("sim-ben", "Ben (simulated: quick)", 28, 0.85, 0.0, 0.6, 30.0),
+    SimulatedRater("sim-cy", "Cy (simulated: favours the left)", 45, 0.8, 0.55, 0.6, 30.0),
+    SimulatedRater("sim-dee", "Dee (simulated: too fast)", 7, 0.6, 0.1, 0.45, 24.0),
+)
 # How good the fictional models are, as the simulated raters see it.
 SKILL = {"cirrus-70b": 3, "delta-8x7b": 2, "borealis-13b": 1, "atlas-7b": 0}
 
@@ -43,9 +86,11 @@ def load_demo(*, prompts_dir: str | Path) -> Iterator[str]:
     campaigns = json.loads((demo / "projects.json").read_text(encoding="utf-8"))
     for campaign in campaigns:
         yield _load_campaign(prompts_dir, demo, campaign)
-    with db.write_session() as s:
-        made = _simulate(s)
-    yield f"Sample judgments by {len(SIMULATED)} simulated raters: {made} new."
+    made = _simulate()
+    yield (
+        f"Recorded history: {made} new judgments by {len(SIMULATED)} simulated raters "
+        f"over {DAYS} days."
+    )
     yield "Demo accounts (passwords are new each time the demo starts):"
     with db.write_session() as s:
         for username, role, expertise, name in DEMO_USERS:
@@ -89,70 +134,136 @@ def _load_campaign(prompts_dir: str | Path, demo: Path, campaign: dict) -> str:
     return f"Project {slug} ({project.mode}): {created} new item(s)."
 
 
-def _simulate(s: Session) -> int:
-    """Let the simulated raters judge every item they have not seen; return how many."""
+def _simulate() -> int:
+    """Let each simulated rater do their share of every project, spread over past days."""
     made = 0
-    for k, (username, name) in enumerate(SIMULATED):
-        rater = s.exec(select(User).where(User.username == username)).first()
-        if rater is None:
-            rater = users.create_user(
-                session=s, username=username, display_name=name, expertise=_DOMAINS
-            )
-        for project in projects.list_projects(session=s):
-            while not isinstance(
-                lease := assignment.next_assignment(session=s, project=project, rater=rater),
-                assignment.NoWork,
-            ):
-                payload = _judge(s, project, lease, dissent=k == 1, n=made)
+    today = datetime.combine(utcnow().date(), time(0), tzinfo=utcnow().tzinfo)
+    with db.write_session() as s:
+        raters = [_account(s, sim) for sim in SIMULATED]
+        slugs = [p.slug for p in projects.list_projects(session=s)]
+    for slug in slugs:
+        for sim, rater_id in zip(SIMULATED, raters, strict=True):
+            with db.write_session() as s:
+                project = projects.get_project(session=s, slug=slug)
+                rater = s.get(User, rater_id)
+                # A rater's history in a project is recorded once: loading again adds none.
+                if not _started(s, project, rater_id):
+                    made += _work(s, project, rater, sim, _quota(s, project, sim), today)
+    return made
+
+
+def _account(s: Session, sim: SimulatedRater) -> int:
+    rater = s.exec(select(User).where(User.username == sim.username)).first()
+    if rater is None:
+        rater = users.create_user(
+            session=s, username=sim.username, display_name=sim.name, expertise=_DOMAINS
+        )
+        rater.hourly_rate = sim.hourly_rate
+        s.add(rater)
+        s.flush()
+    return rater.id
+
+
+def _quota(s: Session, project: Project, sim: SimulatedRater) -> int:
+    """Return how many real items the rater judges in the project (a rater sees one once)."""
+    items = s.execute(
+        sa.select(sa.func.count()).where(
+            ItemSlots.project_id == project.id, sa.not_(ItemSlots.is_gold)
+        )
+    ).scalar_one()
+    return math.ceil(sim.share * items)
+
+
+def _started(s: Session, project: Project, rater_id: int) -> bool:
+    leased = sa.exists().where(Assignment.project_id == project.id, Assignment.rater_id == rater_id)
+    return bool(s.execute(sa.select(leased)).scalar())
+
+
+def _work(
+    s: Session, project: Project, rater: User, sim: SimulatedRater, left: int, today: datetime
+) -> int:
+    """Judge up to ``left`` real items, a few each day from DAYS days ago; return how many."""
+    per_day = math.ceil(left / DAYS)
+    start = 8 + SIMULATED.index(sim)  # each rater starts their day at a different hour
+    made = real = 0
+    for day in range(DAYS, 0, -1):
+        at = today - timedelta(days=day, hours=-start)
+        todays = 0
+        while todays < per_day and real < left:
+            with clock_at(at):
+                lease = assignment.next_assignment(session=s, project=project, rater=rater)
+            if isinstance(lease, assignment.NoWork):
+                return made
+            payload, seconds = _judge(s, project, lease, sim)
+            at += timedelta(seconds=seconds)
+            with clock_at(at):
                 judgments.record_judgment(
                     session=s, assignment_id=lease.id, rater=rater, payload=payload
                 )
-                made += 1
+            at += timedelta(seconds=5 + _rng(sim, lease, "pause").random() * 20)
+            made += 1
+            if not lease.is_gold:
+                todays += 1
+                real += 1
     return made
 
 
 _DOMAINS = ["coding", "medicine", "law"]
 
 
-def _judge(s: Session, project: Project, lease: Assignment, *, dissent: bool, n: int) -> dict:
-    """Return a simulated rater's payload: the better model preferred (see the docstring)."""
+def _rng(sim: SimulatedRater, lease: Assignment, what: str) -> random.Random:
+    """A generator seeded by the rater, the item and its display order (not the lease id)."""
+    key = f"{SEED}|{sim.username}|{lease.item_id}|{','.join(lease.shown_order)}|{what}"
+    return random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
+
+
+def _judge(
+    s: Session, project: Project, lease: Assignment, sim: SimulatedRater
+) -> tuple[dict[str, Any], float]:
+    """Return a simulated rater's payload and the seconds it took."""
     models = dict(
         s.exec(
             select(Response.external_id, Response.model).where(Response.item_id == lease.item_id)
         ).all()
     )
-    label = {rid: lab for lab, rid in labels_for(lease.shown_order).items()}
-    skill = {rid: SKILL.get(models.get(rid, ""), 1) for rid in lease.shown_order}
-    if dissent and n % 4 == 1:  # the worse response first
+    rng = _rng(sim, lease, "judge")
+    shown = list(lease.shown_order)
+    label = {rid: lab for lab, rid in labels_for(shown).items()}
+    skill = {rid: SKILL.get(models.get(rid, ""), 1) for rid in shown}
+    if rng.random() >= sim.accuracy:  # misjudged: sees the worse as the better
         skill = {rid: -v for rid, v in skill.items()}
-    if dissent and n % 4 == 3:  # no preference
-        skill = dict.fromkeys(skill, 1)
-    best_first = sorted(lease.shown_order, key=lambda rid: -skill[rid])
-    payload: dict[str, Any] = {"client_id": f"demo-{lease.id:08d}", "active_ms": 45_000}
+    if rng.random() < sim.first_bias:  # the first shown looks best, whatever it says
+        skill[shown[0]] = max(skill.values()) + 1
+    seconds = sim.seconds * math.exp(rng.gauss(0, 0.35))
+    payload: dict[str, Any] = {
+        "client_id": f"demo-{lease.id:08d}",
+        "active_ms": int(seconds * 1000),
+    }
+    best_first = sorted(shown, key=lambda rid: -skill[rid])
     if project.mode == "ranking":
         groups: dict[int, list[str]] = {}
         for rid in best_first:
             groups.setdefault(skill[rid], []).append(label[rid])
         payload["verdict"] = {"ranking": list(groups.values())}
     elif project.mode == "pairwise":
-        left, right = lease.shown_order
+        left, right = shown
         gap = skill[left] - skill[right]
         if project.scale == "likert7":
             payload["verdict"] = {"scale_value": 4 - max(-3, min(3, gap))}
         else:
             tie = "A" if project.scale == "binary" else "tie"
             payload["verdict"] = {"choice": "A" if gap > 0 else "B" if gap < 0 else tie}
-    payload["rubric"] = _rubric(project, {label[r]: skill[r] for r in lease.shown_order}, n)
-    return payload
+    payload["rubric"] = _rubric(project, {label[r]: skill[r] for r in shown}, rng)
+    return payload, seconds
 
 
-def _rubric(project: Project, skill: dict[str, int], n: int) -> dict[str, Any]:
+def _rubric(project: Project, skill: dict[str, int], rng: random.Random) -> dict[str, Any]:
     """Fill every likert dimension: per response from its skill, per item near the top."""
     out: dict[str, Any] = {"response": {lab: {} for lab in skill}, "item": {}}
     for dim in rubric_of(project).likert():
         points = dim.points or 0
         if not dim.per_response:
-            out["item"][dim.name] = max(1, points - 1 - n % 2)
+            out["item"][dim.name] = max(1, points - 1 - rng.randrange(2))
             continue
         for lab, value in skill.items():
             out["response"][lab][dim.name] = max(1, min(points, 2 + value))

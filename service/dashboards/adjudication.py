@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from service import audit
+from service.dashboards.conditions import current_judgment_filter
+from service.dashboards.filters import Filters
 from service.errors import InvalidInput, NotFound
-from service.models import Adjudication, Item, Project, Response, User, utcnow
+from service.models import Adjudication, Item, Judgment, Project, Response, User, utcnow
 
 NOTE_LIMIT = 5000
 
@@ -49,6 +53,97 @@ def _check_verdict(verdict: Any, ids: list[str]) -> dict[str, Any]:
     return {"ranking": [list(g) for g in groups]}
 
 
+@dataclass(frozen=True)
+class Consensus:
+    """What the raters' current judgments say together, in the adjudication's own shape.
+
+    ``prefill`` is the verdict the form starts from (the plurality choice, or the ranking
+    by mean rank); ``majority`` is the verdict more than half of the judgments give,
+    which an adjudication may overrule only with a reason and an explicit confirm.
+    """
+
+    prefill: dict[str, Any] | None
+    majority: dict[str, Any] | None
+    judgments: int
+
+
+def _normal(verdict: dict[str, Any]) -> tuple[str, Any] | None:
+    """Return a comparable key for a judgment's or adjudication's verdict; None if scores only."""
+    if "ranking" in verdict:
+        return ("ranking", tuple(tuple(sorted(g)) for g in verdict["ranking"] or []))
+    if verdict.get("tie"):
+        return ("preferred", None)
+    if "preferred" in verdict:
+        return ("preferred", verdict["preferred"])
+    return None
+
+
+def _as_verdict(key: tuple[str, Any]) -> dict[str, Any]:
+    kind, value = key
+    return {"ranking": [list(g) for g in value]} if kind == "ranking" else {"preferred": value}
+
+
+def _mean_rank_order(rankings: list[tuple[tuple[str, ...], ...]], ids: list[str]) -> Any:
+    """Group response ids best first by their mean rank (tied groups share the mean)."""
+    totals: Counter[str] = Counter()
+    for ranking in rankings:
+        place = 1.0
+        for group in ranking:
+            for rid in group:
+                totals[rid] += place + (len(group) - 1) / 2
+            place += len(group)
+    means: dict[float, list[str]] = {}
+    for rid in ids:
+        means.setdefault(round(totals[rid] / len(rankings), 9), []).append(rid)
+    return tuple(tuple(sorted(means[m])) for m in sorted(means))
+
+
+def consensus_of(verdicts: list[dict[str, Any]], ids: list[str]) -> Consensus:
+    """Find the prefill and the strict majority among judgments' verdicts (pure)."""
+    keys = [k for k in (_normal(v) for v in verdicts) if k is not None]
+    if not keys:
+        return Consensus(prefill=None, majority=None, judgments=0)
+    counts = Counter(keys).most_common()
+    top, n = counts[0]
+    majority = _as_verdict(top) if 2 * n > len(keys) else None
+    if top[0] == "ranking":
+        prefill = _as_verdict(("ranking", _mean_rank_order([k[1] for k in keys], ids)))
+    elif len(counts) > 1 and counts[1][1] == n:
+        prefill = {"preferred": None}  # an even split between choices reads as a tie
+    else:
+        prefill = _as_verdict(top)
+    return Consensus(prefill=prefill, majority=majority, judgments=len(keys))
+
+
+def item_consensus(*, session: Session, item: Item, ids: list[str]) -> Consensus:
+    """Return the consensus of the item's current judgments."""
+    query = sa.select(Judgment.verdict).where(
+        Judgment.item_id == item.id, *current_judgment_filter(Filters())
+    )
+    return consensus_of(list(session.execute(query).scalars()), ids)
+
+
+def _check_override(
+    clean: dict[str, Any], majority: dict[str, Any] | None, note: str, confirm: bool
+) -> bool:
+    """Return whether ``clean`` overrules the majority; refuse that without reason and confirm."""
+    if majority is None or _normal(clean) == _normal(majority):
+        return False
+    errors = []
+    if not note.strip():
+        errors.append({"field": "note", "message": "give the reason for overruling the majority"})
+    if not confirm:
+        errors.append(
+            {"field": "confirm_override", "message": "confirm that you overrule the majority"}
+        )
+    if errors:
+        raise InvalidInput(
+            "This verdict overrules the raters' majority: give a reason and confirm.",
+            errors=errors,
+        )
+    return True
+
+
 def _as_gold(verdict: dict[str, Any]) -> dict[str, Any]:
     if "ranking" in verdict:
         return {"ranking": verdict["ranking"]}
@@ -66,8 +161,13 @@ def adjudicate(
     verdict: Any,
     note: str = "",
     promote_to_gold: bool = False,
+    confirm_override: bool = False,
 ) -> Adjudication:
-    """Record an admin's final verdict on an item; with promote_to_gold make it the gold answer."""
+    """Record an admin's final verdict on an item; with promote_to_gold make it the gold answer.
+
+    A verdict against the raters' strict majority needs a note (the reason) and
+    ``confirm_override``; it is stored as an override.
+    """
     item = project_item(session=session, project=project, item_id=item_id)
     ids = list(
         session.execute(
@@ -79,12 +179,15 @@ def adjudicate(
     clean = _check_verdict(verdict, ids)
     if not isinstance(note, str) or len(note) > NOTE_LIMIT:
         raise _invalid("note", f"text up to {NOTE_LIMIT} characters")
+    majority = item_consensus(session=session, item=item, ids=ids).majority
+    overrides = _check_override(clean, majority, note, bool(confirm_override))
     record = Adjudication(
         item_id=item.id,
         admin_id=admin.id,
         verdict=clean,
         note=note.strip(),
         promoted_to_gold=bool(promote_to_gold),
+        overrode_majority=overrides,
     )
     session.add(record)
     if promote_to_gold:
@@ -97,7 +200,12 @@ def adjudicate(
         actor_id=admin.id,
         action="item.adjudicate",
         target=f"item:{item.id}",
-        details={"project": project.slug, "verdict": clean, "gold": bool(promote_to_gold)},
+        details={
+            "project": project.slug,
+            "verdict": clean,
+            "gold": bool(promote_to_gold),
+            "overrode_majority": overrides,
+        },
     )
     return record
 
@@ -137,6 +245,7 @@ def adjudications_of(*, session: Session, item_id: int) -> list[dict[str, Any]]:
             "verdict": a.verdict,
             "note": a.note,
             "promoted_to_gold": a.promoted_to_gold,
+            "overrode_majority": a.overrode_majority,
             "created_at": a.created_at.isoformat(),
         }
         for a, name, username in session.execute(query)

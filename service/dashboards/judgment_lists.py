@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service.dashboards.adjudication import adjudications_of, project_item
+from service.dashboards.adjudication import adjudications_of, consensus_of, project_item
 from service.dashboards.conditions import current_judgment_filter
 from service.dashboards.filters import Filters
 from service.dashboards.lookups import load_gold, load_raters
@@ -130,6 +130,8 @@ def item_judgments(*, session: Session, project: Project, item_id: int) -> dict[
         _row(j, item.gold if item.is_gold else None, project) | {"rater": name or username}
         for j, name, username in session.execute(query)
     ]
+    responses = list(responses)
+    agreed = consensus_of([r["verdict"] for r in rows], [r.external_id for r in responses])
     return {
         "item": {
             "id": item.id,
@@ -145,5 +147,8 @@ def item_judgments(*, session: Session, project: Project, item_id: int) -> dict[
         ],
         "judgments": rows,
         "summary": dict(Counter(describe_verdict(r["verdict"], strength=False) for r in rows)),
+        # What the adjudication form starts from, and the majority it may overrule only
+        # with a reason and a confirm (``adjudicate``).
+        "consensus": {"prefill": agreed.prefill, "majority": agreed.majority},
         "adjudications": adjudications_of(session=session, item_id=item.id),
     }

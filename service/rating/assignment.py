@@ -43,7 +43,7 @@ from service.models import (
     as_loaded,
     utcnow,
 )
-from service.projects import projects
+from service.projects import members, projects
 from service.rating import gold, pairs, slots
 from service.rating.labels import labels_for
 from service.rating.leases import CONTENT_CHANGED, LOCK_RATER, content_changed
@@ -166,10 +166,13 @@ def next_assignment(
             return live
     if standing.due:
         slots.sweep_expired(session=session, project=project, now=now)
+    member = members.standing(session=session, project_id=project.id, rater=rater)
+    if not member.allowed:
+        return NoWork(f"You are not on the team of {project.name!r}. Ask an admin to add you.")
     plan = _plan(session, project, rater, standing if counted else None)
     if isinstance(plan, NoWork):
         return plan
-    keys = slots.allowed_keys(session=session, project=project, expertise=rater.expertise)
+    keys = slots.allowed_keys(session=session, project=project, expertise=member.expertise)
     take = {"session": session, "project": project, "rater_id": rater.id, "keys": keys}
     if plan != "real":
         item_id = slots.take_next(**take, gold=True)

@@ -20,6 +20,7 @@ from service.models import (
     Judgment,
     Project,
     QualificationOverride,
+    QualificationReset,
     User,
     utcnow,
 )
@@ -85,6 +86,14 @@ class Qualification:
     message: str = ""
 
 
+def _reset_after(project_id: int, rater_id: int) -> sa.ColumnElement[int]:
+    """SQL: the judgment id after which gold answers count (0 unless an admin reset it)."""
+    reset = sa.select(QualificationReset.after_judgment_id).where(
+        QualificationReset.project_id == project_id, QualificationReset.rater_id == rater_id
+    )
+    return sa.func.coalesce(reset.scalar_subquery(), 0)
+
+
 def qualification(*, session: Session, project: Project, rater: User) -> Qualification:
     """Tell whether the rater may take real items, is still qualifying, or failed."""
     need = project.qualification_items
@@ -101,7 +110,11 @@ def qualification(*, session: Session, project: Project, rater: User) -> Qualifi
     scores = list(
         session.exec(
             select(GoldScore.score)
-            .where(GoldScore.project_id == project.id, GoldScore.rater_id == rater.id)
+            .where(
+                GoldScore.project_id == project.id,
+                GoldScore.rater_id == rater.id,
+                GoldScore.judgment_id > _reset_after(project.id, rater.id),
+            )
             .order_by(GoldScore.judgment_id)
             .limit(need)
         )
@@ -166,5 +179,38 @@ def override_qualification(
         row = QualificationOverride(project_id=project.id, rater_id=rater.id, passed=passed)
     row.passed, row.admin_id, row.note, row.created_at = passed, admin.id, note, utcnow()
     session.add(row)
+    session.flush()
+    return row
+
+
+def reset_qualification(
+    *, session: Session, project: Project, rater: User, actor_id: int | None
+) -> QualificationReset:
+    """Make a rater qualify again: drop any override; only gold answered from now on counts."""
+    last = session.execute(
+        sa.select(sa.func.coalesce(sa.func.max(GoldScore.judgment_id), 0)).where(
+            GoldScore.project_id == project.id, GoldScore.rater_id == rater.id
+        )
+    ).scalar_one()
+    session.execute(
+        sa.delete(QualificationOverride).where(
+            QualificationOverride.project_id == project.id,
+            QualificationOverride.rater_id == rater.id,
+        )
+    )
+    row = session.exec(
+        select(QualificationReset).where(
+            QualificationReset.project_id == project.id, QualificationReset.rater_id == rater.id
+        )
+    ).first() or QualificationReset(project_id=project.id, rater_id=rater.id)
+    row.after_judgment_id, row.admin_id, row.created_at = last, actor_id, utcnow()
+    session.add(row)
+    audit.record(
+        session=session,
+        actor_id=actor_id,
+        action="qualification.reset",
+        target=f"project:{project.slug}/rater:{rater.id}",
+        details={"after_judgment_id": last},
+    )
     session.flush()
     return row

@@ -24,6 +24,7 @@ from service.models import (
     User,
     utcnow,
 )
+from service.projects import members
 from service.rating import assignment, judgments, leases
 from service.rating.rendering import plain_excerpt, render_markdown
 from service.rubric import Dimension, RubricKind, rubric_of
@@ -75,7 +76,10 @@ def rater_projects(
     active = list(
         session.exec(
             select(Project)
-            .where(Project.status == ProjectStatus.ACTIVE.value)
+            .where(
+                Project.status == ProjectStatus.ACTIVE.value,
+                members.may_rate(Project.id, rater.id),
+            )
             .order_by(Project.name, Project.id)
         )
     )

@@ -32,6 +32,43 @@ def forest_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"label": e["label"]} | e["stat"] for e in entries]
 
 
+# Statistics on different scales get their own axes: kappa and alpha are read against
+# chance (0) and the common 0.667 bar; Kendall's W is on 0..1 with no chance-corrected
+# meaning for that bar; tau runs from -1; raw percent agreement has no chance line at all.
+SCALES = (
+    ("chance_corrected", "Chance-corrected agreement (κ, α)", 0.0, 1.0, (0.0, 0.667)),
+    ("kendall_w", "Kendall's W (concordance, 0 to 1)", 0.0, 1.0, ()),
+    ("kendall_tau", "Kendall's tau-b (−1 to 1)", -1.0, 1.0, (0.0,)),
+    ("percent_agreement", "Percent agreement (not chance-corrected)", 0.0, 1.0, ()),
+)
+
+
+def _scale_of(key: str) -> str:
+    return key if key in ("kendall_w", "kendall_tau", "percent_agreement") else "chance_corrected"
+
+
+def forest_groups(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Split report statistics into forest plots that share a scale (see SCALES)."""
+    groups = []
+    for name, title, lo, hi, marks in SCALES:
+        rows = [e for e in entries if _scale_of(e["key"]) == name]
+        if rows:
+            groups.append(
+                {
+                    "name": name,
+                    "title": title,
+                    # The caption names the scale; a row keeps its label's first part.
+                    "rows": [
+                        r | {"label": r["label"].split(" (mean")[0]} for r in forest_rows(rows)
+                    ],
+                    "lo": lo,
+                    "hi": hi,
+                    "marks": list(marks),
+                }
+            )
+    return groups
+
+
 def rating_rows(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Turn leaderboard rows into forest-plot rows on the Elo-like scale."""
     return [{"label": m["model"], **m["rating"], "reason": m["strength"]["reason"]} for m in models]
@@ -68,6 +105,7 @@ FILTERS = {
     "points": points,
     "bins": bins,
     "forest_rows": forest_rows,
+    "forest_groups": forest_groups,
     "rating_rows": rating_rows,
     "rating_bound": rating_bound,
     "scatter_points": scatter_points,

@@ -191,3 +191,12 @@ async function setUpHeatmap(canvas) {
 document.querySelectorAll("table.sortable").forEach(makeSortable);
 const heatmap = document.getElementById("kappa-heatmap");
 if (heatmap) setUpHeatmap(heatmap);
+
+// A rater row opens that rater, an item row its adjudication: the whole row is the link's
+// target (the name inside stays a real link for keyboards and new tabs).
+document.querySelectorAll("tr[data-href]").forEach((row) => {
+  row.addEventListener("click", (event) => {
+    if (event.target.closest("a, button, input, select, label, summary")) return;
+    window.location.assign(row.dataset.href);
+  });
+});
