@@ -64,10 +64,14 @@ def test_without_style_terms_it_is_the_plain_bradley_terry_fit():
     assert fit.strengths == pytest.approx([plain[k] for k in range(5)], abs=1e-8)
 
 
-def test_a_feature_that_never_differs_has_no_coefficient():
+def test_a_feature_that_never_differs_or_moves_with_another_has_no_coefficient():
     coded, diffs = _outcomes(seed=3)
-    fit = fit_style(5, coded, np.column_stack([diffs, np.zeros(len(coded.a))]))
-    assert np.isfinite(fit.coefficients[:2]).all() and np.isnan(fit.coefficients[2])
+    fit = fit_style(5, coded, np.column_stack([diffs, np.zeros(len(coded.a)), 2 * diffs[:, 0]]))
+    assert np.isfinite(fit.coefficients[:2]).all() and np.isnan(fit.coefficients[2:]).all()
+    # A feature that moves with the models: model 0 always has it, the others never.
+    with_model = np.where(coded.a == 0, 1.0, np.where(coded.b == 0, -1.0, 0.0))
+    fit = fit_style(5, coded, np.column_stack([diffs, with_model]))
+    assert np.isnan(fit.coefficients[2]) and np.isfinite(fit.strengths).all()
 
 
 def _long(i: int) -> str:
@@ -131,7 +135,7 @@ def test_leaderboard_style_section_separates_length_from_model(app, client, make
     assert abs(controlled["x"] - controlled["y"]) < 0.5 * (plain["x"] - plain["y"])
     assert features["length"]["low"] > 0  # the preference for length is real
     assert features["headers"]["value"] is None
-    assert features["headers"]["reason"].startswith("no variation")
+    assert features["headers"]["reason"].startswith("cannot be separated")
 
 
 def test_rater_length_bias_is_the_raters_own_regression_with_model_strengths_held(

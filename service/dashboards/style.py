@@ -35,6 +35,12 @@ METHOD = (
 )
 
 
+CONFOUNDED = (
+    "cannot be separated from the models and the other features: it never differs "
+    "between the two responses, or moves with them"
+)
+
+
 def style_section(
     *,
     session: Session,
@@ -65,7 +71,7 @@ def style_section(
             "coefficient": stat_dict(
                 _stat(fit.coefficients[k], low[size + k], high[size + k], n)
                 if math.isfinite(fit.coefficients[k])
-                else no_value("no variation: the two responses never differ in it", n)
+                else no_value(CONFOUNDED, n)
             ),
         }
         for k, f in enumerate(FEATURES)

@@ -51,6 +51,11 @@ def style_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(a - b, total, out=np.zeros_like(total), where=total > 0)
 
 
+def _sigmoid(eta: np.ndarray) -> np.ndarray:
+    # Clipped so e^-eta never overflows; beyond |eta| = 700, mu is 0 or 1 to double precision.
+    return 1 / (1 + np.exp(-np.clip(eta, -700, 700)))
+
+
 def logistic_fit(
     x: np.ndarray,
     y: np.ndarray,
@@ -68,7 +73,7 @@ def logistic_fit(
     beta = np.zeros(x.shape[1])
     base = np.zeros(len(y)) if offset is None else offset
     for _ in range(max_iter):
-        mu = 1 / (1 + np.exp(-(base + x @ beta)))
+        mu = _sigmoid(base + x @ beta)
         gradient = x.T @ (weights * (y - mu))
         hessian = (x * (weights * mu * (1 - mu))[:, None]).T @ x
         step = np.linalg.solve(hessian, gradient)
@@ -125,6 +130,7 @@ def fit_style(
     prior: float = PRIOR,
     multiplicity: np.ndarray | None = None,
     start: StyleFit | None = None,
+    keep: np.ndarray | None = None,
 ) -> StyleFit:
     """Fit strengths and style coefficients; ``multiplicity`` repeats comparisons (bootstrap).
 
@@ -133,12 +139,14 @@ def fit_style(
     with ``bincount`` in O(comparisons), so a fit costs O(comparisons x features) instead
     of the dense O(comparisons x (models + features)^2). ``start`` (a nearby fit, as the
     point estimate is for a bootstrap resample) saves iterations.
-    A feature that never differs between the two sides has no coefficient (NaN).
+    A feature the data cannot separate from the models and the other features (it never
+    differs, or moves with them) has no coefficient (NaN); ``keep`` fixes which features
+    are fitted (a bootstrap keeps the point fit's). A fit that cannot converge (a feature
+    that predicts every outcome) returns NaN throughout.
     """
     a, b = np.asarray(coded.a), np.asarray(coded.b)
     count = np.ones(len(a)) if multiplicity is None else np.asarray(multiplicity, dtype=float)
-    used = count > 0
-    varies = np.abs(diffs[used]).max(axis=0, initial=0) > 0
+    varies = _separable(size, a, b, diffs) if keep is None else keep
     d = diffs[:, varies]
     # The prior's virtual ties: every pair of models, equal style.
     i, j = np.triu_indices(size, 1)
@@ -153,7 +161,7 @@ def fit_style(
         s = start.strengths - start.strengths[0]
         beta = np.nan_to_num(start.coefficients[varies])
     for _ in range(100):
-        mu = 1 / (1 + np.exp(-(s[a] - s[b] + d @ beta)))
+        mu = _sigmoid(s[a] - s[b] + d @ beta)
         r, v = w * (y - mu), w * mu * (1 - mu)
         grad_s = np.bincount(a, r, size) - np.bincount(b, r, size)
         games = np.bincount(a * size + b, v, size * size).reshape(size, size)
@@ -162,14 +170,46 @@ def fit_style(
         for k, col in enumerate(d.T):
             cross[:, k] = np.bincount(a, v * col, size) - np.bincount(b, v * col, size)
         hessian = np.block([[laplacian[1:, 1:], cross[1:]], [cross[1:].T, (d * v[:, None]).T @ d]])
-        step = np.linalg.solve(hessian, np.concatenate([grad_s[1:], d.T @ r]))
+        try:
+            step = np.linalg.solve(hessian, np.concatenate([grad_s[1:], d.T @ r]))
+        except np.linalg.LinAlgError:
+            return StyleFit(np.full(size, np.nan), np.full(diffs.shape[1], np.nan))
         s[1:] += step[: size - 1]
         beta += step[size - 1 :]
         if np.abs(step).max(initial=0) < 1e-12:
             break
+    else:
+        return StyleFit(np.full(size, np.nan), np.full(diffs.shape[1], np.nan))
     coefficients = np.full(diffs.shape[1], np.nan)
     coefficients[varies] = beta
     return StyleFit(s - s.mean(), coefficients)
+
+
+def _separable(size: int, a: np.ndarray, b: np.ndarray, diffs: np.ndarray) -> np.ndarray:
+    """Return which features add a direction to the design (models first, then in order).
+
+    Ranks of principal blocks of the Gram matrix X'X, which has X's rank and costs one
+    pass over the comparisons; a direction smaller than 1e-5 of the largest (in X's
+    singular values) counts as none.
+    """
+    models = np.zeros((len(a), size))
+    models[np.arange(len(a)), a] += 1
+    models[np.arange(len(a)), b] -= 1
+    full = np.hstack([models[:, 1:], diffs])
+    gram = full.T @ full
+    tol = 1e-10 * max(np.abs(gram).max(initial=0), 1e-300)
+
+    def rank(columns: list[int]) -> int:
+        return int(np.linalg.matrix_rank(gram[np.ix_(columns, columns)], tol=tol)) if columns else 0
+
+    chosen = list(range(size - 1))
+    have = rank(chosen)
+    keep = np.zeros(diffs.shape[1], dtype=bool)
+    for k in range(diffs.shape[1]):
+        trial = [*chosen, size - 1 + k]
+        if rank(trial) > have:
+            chosen, have, keep[k] = trial, have + 1, True
+    return keep
 
 
 def bootstrap_style(
@@ -195,9 +235,16 @@ def bootstrap_style(
     draws = np.empty((n_boot, size + diffs.shape[1]))
     for k in range(n_boot):
         taken = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
-        fit = fit_style(
-            size, coded, diffs, prior=prior, multiplicity=taken[unit].astype(float), start=point
-        )
+        with np.errstate(all="ignore"):
+            fit = fit_style(
+                size,
+                coded,
+                diffs,
+                prior=prior,
+                multiplicity=taken[unit].astype(float),
+                start=point,
+                keep=np.isfinite(point.coefficients),
+            )
         draws[k] = np.concatenate([fit.strengths, fit.coefficients])
     bounds = [percentile_interval(draws[:, c]) for c in range(draws.shape[1])]
     low = np.array([np.nan if lo is None else lo for lo, _ in bounds])
@@ -236,7 +283,10 @@ def length_bias(
         y = np.concatenate([np.ones(len(d)), np.zeros(len(d))])
         w = np.concatenate([s, 1 - s])
         off = np.concatenate([o, o])
-        value = float(logistic_fit(x, y, w, offset=off)[0])
+        value = _fit_one(x, y, w, off)
+        if not np.isfinite(value):
+            out.append(None)
+            continue
         _, unit = np.unique(units[mine], return_inverse=True)
         n_units = int(unit.max()) + 1
         draws = np.full(n_boot, np.nan)
@@ -245,12 +295,22 @@ def length_bias(
             if _separated(d[taken > 0], s[taken > 0]):
                 continue  # this resample cannot pin the coefficient; it counts as missing
             repeat = np.concatenate([taken, taken]).astype(float)
-            draws[b] = logistic_fit(x, y, w * repeat, offset=off)[0]
+            draws[b] = _fit_one(x, y, w * repeat, off)
         low, high = percentile_interval(draws)
         out.append(
             (value, np.nan if low is None else low, np.nan if high is None else high, len(mine))
         )
     return out
+
+
+def _fit_one(x: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray) -> float:
+    """Return the one coefficient, NaN when the data cannot pin it (a singular or runaway fit)."""
+    with np.errstate(all="ignore"):
+        try:
+            value = float(logistic_fit(x, y, w, offset=offset)[0])
+        except np.linalg.LinAlgError:
+            return np.nan
+    return value if np.isfinite(value) and abs(value) < 50 else np.nan
 
 
 def _separated(d: np.ndarray, s: np.ndarray) -> bool:
