@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -512,4 +513,72 @@ def test_overlap_cannot_change_while_an_import_is_in_flight(app, client, auth, d
     r = client.patch("/api/v1/projects/camp", json={"overlap": 1}, headers=_csrf(auth))
     assert r.status_code == 200 and r.get_json()["overlap"] == 1
     assert _slot_rows(app, project) == [(0, True, 1)]
+    assert _doctor_ok(app)
+
+
+def _waiting_on_a_lock() -> bool:
+    with db.engine().connect() as conn:
+        return bool(
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+            ).scalar()
+        )
+
+
+def test_an_item_published_while_the_overlap_changes_takes_the_new_overlap(
+    app, make, database_url, monkeypatch
+):
+    """PostgreSQL: an import that opened just after the change checked for one, and
+    inserts its item before the change commits. The insert trigger read the project
+    FOR SHARE, so the change waits for the item and then gives it the new overlap (else
+    the item would keep the old one: the change cannot see an uncommitted row)."""
+    _postgres_only(database_url)
+    project = make.project(slug="camp", overlap=2)
+    make.items(project, [item_row("early")])
+    checked, go_on, inserted, publish = (threading.Event() for _ in range(4))
+    check_no_import, set_units = settings.check_no_import, slots.set_units
+
+    def check_then_wait(**kwargs):
+        check_no_import(**kwargs)
+        checked.set()
+        go_on.wait(30)  # safety nets only: each event is set as soon as its step is done
+
+    def insert_then_wait(**kwargs):
+        set_units(**kwargs)
+        inserted.set()
+        publish.wait(30)
+
+    monkeypatch.setattr(settings, "check_no_import", check_then_wait)
+    monkeypatch.setattr(slots, "set_units", insert_then_wait)
+
+    def change():
+        with app.app_context(), db.write_session() as s:
+            settings.update_settings(
+                session=s, project=s.get(Project, project.id), data={"overlap": 1}, actor_id=None
+            )
+
+    changing = threading.Thread(target=change)
+    importing = threading.Thread(target=lambda: make.items(project, [item_row("late")]))
+    changing.start()
+    try:
+        assert checked.wait(30)
+        importing.start()
+        assert inserted.wait(30)
+        go_on.set()
+        # The change goes on until it waits for the import's item (or, unprotected, ends).
+        with app.app_context():
+            for _ in range(600):  # a safety net only
+                if not changing.is_alive() or _waiting_on_a_lock():
+                    break
+                time.sleep(0.05)
+    finally:
+        go_on.set()
+        publish.set()
+        importing.join(30)
+        changing.join(30)
+    assert _project(app, "camp").overlap == 1
+    assert _slot_rows(app, project) == [(0, True, 1), (0, True, 1)]
     assert _doctor_ok(app)
