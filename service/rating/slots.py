@@ -18,6 +18,8 @@ with the statement's snapshot), could be the old one.
 
 Lock order, to rule out deadlocks on PostgreSQL: an assignment row before an
 ``item_slots`` row, and ``item_slots`` rows taken for a new lease only with SKIP LOCKED.
+An overlap change locks the project's rows, then the project row; an item insert reads
+the project row FOR SHARE, then writes only its own new row.
 """
 
 from __future__ import annotations
