@@ -616,7 +616,7 @@ class ItemSlots(SQLModel, table=True):
     writing items (ORM, bulk import, raw SQL) is covered. ``taken`` counts submitted
     judgments plus leases not yet expired by the sweep; ``open`` is true while a real
     (non-gold), unflagged item still wants raters: ``taken`` below its capacity,
-    ``units`` × the project's overlap (``slots.capacity``).
+    ``units`` × ``overlap`` (``slots.capacity``).
     """
 
     __tablename__ = "item_slots"
@@ -646,6 +646,11 @@ class ItemSlots(SQLModel, table=True):
     # Pair units the item is collected on (``pairs.units``): 1 unless a pairwise item has
     # more than two responses. Set at import (``slots.set_units``), 1 when inserted.
     units: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # The project's overlap, kept on the row (migration integ_slot_overlap): every
+    # statement that recomputes ``open`` reads the capacity from the row it updates,
+    # under that row's lock, so an overlap change cannot interleave with it. Set by the
+    # insert trigger and by ``settings.change_overlap``; no default on purpose.
+    overlap: int
     # A random number fixed at import: the "then random" tie-break, served by the index.
     rand: float = Field(default=0.0)
 

@@ -164,7 +164,7 @@ def lease_and_judgment(app: Flask, project: Project, items: list[Item], rater: U
         s.flush()
         # Both leases hold a slot, as if handed out (slots.take_next): counters stay true.
         for item in items[:2]:
-            slots.change(session=s, item_id=item.id, overlap=project.overlap, taken=1)
+            slots.change(session=s, item_id=item.id, taken=1)
         s.add(
             Judgment(
                 client_id=f"c-{rater.id}",

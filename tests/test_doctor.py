@@ -29,6 +29,12 @@ def _slot(app, item_id):
         return (row.taken, row.skips, row.open)
 
 
+def _overlap_and_slot(app, item_id):
+    with app.app_context():
+        row = db.session().get(ItemSlots, item_id)
+        return row.overlap, (row.taken, row.skips, row.open)
+
+
 def _by_id(slot):
     return slot.item_id
 
@@ -129,6 +135,42 @@ def test_drift_is_reported_and_counters_repaired(app, desk, make, runner, admin_
     }
     r = client.get("/api/v1/doctor?project=docs", headers=admin_headers)
     assert r.get_json()["drift"] == expected[3:]
+
+
+def test_a_slot_whose_overlap_drifted_from_its_project_is_reported_and_repaired(
+    app, desk, make, runner, admin_headers, client
+):
+    """The row's copy of the overlap decides its capacity: a stale one (say, an item
+    published with the old overlap) over-fills or hides the item until repaired."""
+    project, _ = _world(desk, make)
+    q1, q2 = sorted(desk.rows(ItemSlots, ItemSlots.project_id == project.id), key=_by_id)
+    _spoil(app, q1.item_id, overlap=3)  # q1 has its two raters (one judged, one leased)
+    # What the stale copy does: the next change of q1's counters opens it to a third.
+    with app.app_context(), db.write_session() as s:
+        slots.change(session=s, item_id=q1.item_id)
+    assert _overlap_and_slot(app, q1.item_id) == (3, (2, 0, True))
+    r = client.get("/api/v1/doctor?project=docs", headers=admin_headers)
+    assert r.get_json()["drift"] == [
+        {
+            "project": "docs",
+            "item": "q1",
+            "counter": counter,
+            "stored": stored,
+            "expected": expected,
+            "rater_id": None,
+            "repairable": True,
+        }
+        for counter, stored, expected in (("open", True, False), ("overlap", 3, 2))
+    ]
+    result = runner.invoke(main, ["doctor", "--project", "docs", "--repair"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (
+        "doctor: 2 drift rows (2 items, 1 project); repaired 1 item, 0 rows left"
+    )
+    assert _overlap_and_slot(app, q1.item_id) == (2, (2, 0, False))
+    assert _overlap_and_slot(app, q2.item_id) == (2, (0, 0, True))
+    r = client.get("/api/v1/doctor", headers=admin_headers)
+    assert r.get_json()["ok"] is True
 
 
 def test_the_skip_count_starts_over_when_an_admin_unflags(app, desk, make, runner, client, auth):

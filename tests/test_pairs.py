@@ -444,7 +444,7 @@ def test_item_state_is_done_once_every_pair_unit_is(app, make):
                     finished_at=utcnow(),
                 )
             )
-            slots.change(session=s, item_id=item.id, overlap=1, taken=1)
+            slots.change(session=s, item_id=item.id, taken=1)
     with app.app_context():
         (state,) = workload.item_states(session=db.session(), project=project)
     assert (state["state"], state["wanted"], state["done"]) == ("wanted", 2, 2)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
 from service import cli, db
-from service.models import AuditEvent, ItemSlots, Judgment, Project
-from service.rating import assignment, doctor, settings
+from service.items import import_batches
+from service.models import Assignment, AuditEvent, ImportBatch, ItemSlots, Judgment, Project
+from service.rating import assignment, doctor, pairs, settings, slots
 from tests.factories import item_row
 from tests.raters import Desk
 
@@ -382,3 +384,201 @@ def test_rankroom_doctor_is_clean_after_overlap_changes_from_the_cli(app, runner
         assert checkup.exit_code == 0
         assert checkup.output == "doctor: 0 drift rows (2 items, 1 project)\n"
     assert _project(app, "camp").overlap == 1
+
+
+def _claim_while_overlap_drops(app, desk, project, rater, monkeypatch):
+    """Ask for work as ``rater``; after the request read the project (overlap 2), and
+    before it claims, an admin lowers the overlap to 1 and commits."""
+    take_next = slots.take_next
+    read, changed = threading.Event(), threading.Event()
+
+    def paused(**kwargs):
+        read.set()
+        changed.wait(30)  # a safety net only: set as soon as the change committed
+        return take_next(**kwargs)
+
+    monkeypatch.setattr(slots, "take_next", paused)
+    claims = []
+    worker = threading.Thread(target=lambda: claims.append(desk.next(project, rater)))
+    worker.start()
+    try:
+        assert read.wait(30)
+        with app.app_context(), db.write_session() as s:
+            settings.update_settings(
+                session=s, project=s.get(Project, project.id), data={"overlap": 1}, actor_id=None
+            )
+    finally:
+        changed.set()
+        worker.join(30)
+    monkeypatch.setattr(slots, "take_next", take_next)
+    (claim,) = claims
+    return claim
+
+
+def _raters_per_pair(app, project):
+    """Count the raters holding a slot (submitted or live lease) on each pair unit."""
+    with app.app_context():
+        orders = db.session().execute(
+            sa.select(Assignment.shown_order).where(
+                Assignment.project_id == project.id, Assignment.status.in_(slots.HOLDING)
+            )
+        )
+        return sorted(pairs.coverage(orders.scalars().all()).values())
+
+
+def _slot_rows(app, project):
+    with app.app_context():
+        rows = db.session().execute(
+            sa.select(ItemSlots.taken, ItemSlots.open, ItemSlots.overlap)
+            .where(ItemSlots.project_id == project.id)
+            .order_by(ItemSlots.item_id)
+        )
+        return [tuple(r) for r in rows]
+
+
+def _postgres_only(database_url):
+    if database_url.startswith("sqlite"):
+        pytest.skip("on SQLite a settings change and a claim are serial (BEGIN IMMEDIATE)")
+
+
+def test_a_claim_that_read_the_old_overlap_leaves_no_room_for_one_too_many(
+    app, desk, make, database_url, monkeypatch
+):
+    """PostgreSQL: a request that read overlap 2 claims after it went down to 1. The
+    claim computes ``open`` from the overlap that committed, so the item closes with its
+    one rater and the next rater gets no work (it used to get the item: 2 raters of 1)."""
+    _postgres_only(database_url)
+    project = make.project(slug="camp", overlap=2)
+    make.items(project, [item_row()])
+    late, next_one = make.user(), make.user()
+    lease = _claim_while_overlap_drops(app, desk, project, late, monkeypatch)
+    assert isinstance(lease, Assignment)
+    assert isinstance(desk.next(project, next_one), assignment.NoWork)
+    assert _slot_rows(app, project) == [(1, False, 1)]
+    desk.submit(lease, late)
+    assert _raters_per_pair(app, project) == [1]
+    assert _project(app, "camp").overlap == 1 and _doctor_ok(app)
+
+
+def test_a_claim_that_read_the_old_overlap_takes_a_pair_still_wanting_raters(
+    app, desk, make, database_url, monkeypatch
+):
+    """PostgreSQL: three responses are three pairs. One is judged; a request that read
+    overlap 2 claims after it went down to 1: its pair is one still below the new
+    overlap, not the judged one (complete-first would fill that one to 2)."""
+    _postgres_only(database_url)
+    project = make.project(slug="camp", overlap=2, order_strategy="complete-first")
+    make.items(project, [item_row(n_responses=3)])
+    first, late, third, fourth = (make.user() for _ in range(4))
+    judged = desk.next(project, first)
+    desk.submit(judged, first)
+    lease = _claim_while_overlap_drops(app, desk, project, late, monkeypatch)
+    assert set(lease.shown_order[:2]) != set(judged.shown_order[:2])
+    desk.submit(lease, late)
+    desk.submit(desk.next(project, third), third)
+    assert isinstance(desk.next(project, fourth), assignment.NoWork)
+    assert _raters_per_pair(app, project) == [1, 1, 1]
+    assert _slot_rows(app, project) == [(3, False, 1)]
+    assert _doctor_ok(app)
+
+
+def test_overlap_cannot_change_while_an_import_is_in_flight(app, client, auth, desk, make, admin):
+    """Its items would be published with the overlap the project had: refused, unchanged."""
+    project = make.project(slug="camp", overlap=2)
+    make.items(project, [item_row()])
+    with app.app_context():
+        batch_id = import_batches.open_batch(
+            db.engine(), {"project_id": project.id, "kind": "file", "source": "big.jsonl"}
+        )
+    r = client.patch("/api/v1/projects/camp", json={"overlap": 1}, headers=_csrf(auth))
+    assert r.status_code == 409
+    body = r.get_json()
+    assert body.pop("request_id") == r.headers["X-Request-Id"]
+    assert body == {
+        "ok": False,
+        "status": 409,
+        "error": f"Overlap cannot change while an import into this project is in flight "
+        f"(batch {batch_id}, staging); try again when it has finished.",
+        "errors": [{"field": "overlap", "message": "an import is in flight"}],
+    }
+    assert _project(app, "camp").overlap == 2
+    assert _slot_rows(app, project) == [(0, True, 2)]
+    assert _events(app) == []
+    # Other settings may change meanwhile; the overlap once the import has finished.
+    name = client.patch("/api/v1/projects/camp", json={"name": "Camp"}, headers=_csrf(auth))
+    assert name.status_code == 200
+    with app.app_context():
+        import_batches.discard(db.engine(), batch_id)
+        assert db.session().get(ImportBatch, batch_id) is None
+    r = client.patch("/api/v1/projects/camp", json={"overlap": 1}, headers=_csrf(auth))
+    assert r.status_code == 200 and r.get_json()["overlap"] == 1
+    assert _slot_rows(app, project) == [(0, True, 1)]
+    assert _doctor_ok(app)
+
+
+def _waiting_on_a_lock() -> bool:
+    with db.engine().connect() as conn:
+        return bool(
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+            ).scalar()
+        )
+
+
+def test_an_item_published_while_the_overlap_changes_takes_the_new_overlap(
+    app, make, database_url, monkeypatch
+):
+    """PostgreSQL: an import that opened just after the change checked for one, and
+    inserts its item before the change commits. The insert trigger read the project
+    FOR SHARE, so the change waits for the item and then gives it the new overlap (else
+    the item would keep the old one: the change cannot see an uncommitted row)."""
+    _postgres_only(database_url)
+    project = make.project(slug="camp", overlap=2)
+    make.items(project, [item_row("early")])
+    checked, go_on, inserted, publish = (threading.Event() for _ in range(4))
+    check_no_import, set_units = settings.check_no_import, slots.set_units
+
+    def check_then_wait(**kwargs):
+        check_no_import(**kwargs)
+        checked.set()
+        go_on.wait(30)  # safety nets only: each event is set as soon as its step is done
+
+    def insert_then_wait(**kwargs):
+        set_units(**kwargs)
+        inserted.set()
+        publish.wait(30)
+
+    monkeypatch.setattr(settings, "check_no_import", check_then_wait)
+    monkeypatch.setattr(slots, "set_units", insert_then_wait)
+
+    def change():
+        with app.app_context(), db.write_session() as s:
+            settings.update_settings(
+                session=s, project=s.get(Project, project.id), data={"overlap": 1}, actor_id=None
+            )
+
+    changing = threading.Thread(target=change)
+    importing = threading.Thread(target=lambda: make.items(project, [item_row("late")]))
+    changing.start()
+    try:
+        assert checked.wait(30)
+        importing.start()
+        assert inserted.wait(30)
+        go_on.set()
+        # The change goes on until it waits for the import's item (or, unprotected, ends).
+        with app.app_context():
+            for _ in range(600):  # a safety net only
+                if not changing.is_alive() or _waiting_on_a_lock():
+                    break
+                time.sleep(0.05)
+    finally:
+        go_on.set()
+        publish.set()
+        importing.join(30)
+        changing.join(30)
+    assert _project(app, "camp").overlap == 1
+    assert _slot_rows(app, project) == [(0, True, 1), (0, True, 1)]
+    assert _doctor_ok(app)

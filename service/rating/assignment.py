@@ -175,19 +175,19 @@ def next_assignment(
     keys = slots.allowed_keys(session=session, project=project, expertise=member.expertise)
     take = {"session": session, "project": project, "rater_id": rater.id, "keys": keys}
     if plan != "real":
-        item_id = slots.take_next(**take, gold=True)
-        if item_id is not None:
-            return _lease(session, project, rater, item_id, True, now)
+        taken = slots.take_next(**take, gold=True)
+        if taken is not None:
+            return _lease(session, project, rater, taken, True, now)
         if plan == "qualify":
             q = gold.finish_without_gold(
                 gold.qualification(session=session, project=project, rater=rater), project
             )
             if q.status != "passed":
                 return NoWork(q.message)
-    item_id = slots.take_next(**take)
-    if item_id is None:
+    taken = slots.take_next(**take)
+    if taken is None:
         return NoWork("No items left for you in this project. Thank you!")
-    return _lease(session, project, rater, item_id, False, now)
+    return _lease(session, project, rater, taken, False, now)
 
 
 def _plan(session: Session, project: Project, rater: User, counts: Any) -> str | NoWork:
@@ -225,9 +225,18 @@ def _plan(session: Session, project: Project, rater: User, counts: Any) -> str |
 
 
 def display_order(
-    *, session: Session, project: Project, item_id: int, gold_answer: dict[str, Any] | None
+    *,
+    session: Session,
+    project: Project,
+    item_id: int,
+    overlap: int,
+    gold_answer: dict[str, Any] | None,
 ) -> list[str]:
-    """Choose the responses a new lease shows, in order (see pairs.py)."""
+    """Choose the responses a new lease shows, in order (see pairs.py).
+
+    ``overlap`` is the item's, as its slot row held it when the slot was taken
+    (``slots.Taken``): the project row read earlier in the request may be older.
+    """
     if project.mode != "pairwise":
         return pairs.shuffled([r.external_id for r in _responses(session, item_id)])
     rows = session.execute(_RESPONSES_AND_HISTORY, {"item_id": item_id}).all()
@@ -240,7 +249,7 @@ def display_order(
         ids,
         history,
         pair_units=pairs.units(ids, project.pairs, project.pair_reference),
-        overlap=project.overlap,
+        overlap=overlap,
         fill_first=project.order_strategy == "complete-first",
     )
 
@@ -258,8 +267,14 @@ def _responses(session: Session, item_id: int) -> list[sa.Row]:
 
 
 def _lease(
-    session: Session, project: Project, rater: User, item_id: int, is_gold: bool, now: datetime
+    session: Session,
+    project: Project,
+    rater: User,
+    taken: slots.Taken,
+    is_gold: bool,
+    now: datetime,
 ) -> Assignment:
+    item_id = taken.item_id
     answer = session.get(Item, item_id).gold if is_gold else None
     values = {
         "project_id": project.id,
@@ -268,7 +283,11 @@ def _lease(
         "status": LeaseStatus.ACTIVE,
         "is_gold": is_gold,
         "shown_order": display_order(
-            session=session, project=project, item_id=item_id, gold_answer=answer
+            session=session,
+            project=project,
+            item_id=item_id,
+            overlap=taken.overlap,
+            gold_answer=answer,
         ),
         "created_at": now,
         "expires_at": now + timedelta(minutes=project.lease_minutes),

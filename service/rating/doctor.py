@@ -2,7 +2,8 @@
 
 The counters in ``item_slots`` decide who gets work; a counter that drifts from the
 leases it counts hides an item from every rater, or hands it to one too many. The
-checkup recounts them (``slots.recounted``) and checks the rules the counters exist to
+checkup recounts them (``slots.recounted``; a row's copy of its project's overlap too,
+which decides its capacity) and checks the rules the counters exist to
 keep: a real item is judged by at most ``overlap`` distinct raters on each of its pair
 units (every pair of a pairwise item at most ``overlap`` times), a rater holds one
 current judgment per item (revisions form one chain) and at most one active lease.
@@ -20,8 +21,9 @@ from service import audit
 from service.models import Item, Judgment, LeaseStatus, Project
 from service.rating import judgments, slots
 
-# The counters a repair rebuilds; the other checks name data only a person can judge.
-COUNTERS = ("taken", "skips", "open")
+# The counters a repair rebuilds (and the overlap each slot row keeps of its project's);
+# the other checks name data only a person can judge.
+COUNTERS = ("taken", "skips", "open", "overlap")
 
 
 @dataclass(frozen=True)

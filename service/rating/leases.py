@@ -136,7 +136,7 @@ def _retake(session: Session, lease: Assignment, project: Project, refusal: str)
     counters = slots.lock(session=session, item_id=lease.item_id)
     if not slots.room_for(session=session, project=project, counters=counters, lease=lease):
         raise Conflict(refusal)
-    slots.change(session=session, item_id=lease.item_id, overlap=project.overlap, taken=1)
+    slots.change(session=session, item_id=lease.item_id, taken=1)
     lease.status = LeaseStatus.ACTIVE
     session.flush()  # a submission's insert checks the row is active (judgments._store)
 
@@ -328,7 +328,7 @@ def reassign(*, session: Session, lease: Assignment, rater: User, admin: User) -
     project = session.get(Project, lease.project_id)
     # The old lease gives its slot back and the new one takes it: counted as any other.
     slots.end_leases(session=session, status=LeaseStatus.RELEASED, ids=[lease.id])
-    slots.change(session=session, item_id=lease.item_id, overlap=project.overlap, taken=1)
+    slots.change(session=session, item_id=lease.item_id, taken=1)
     now = utcnow()
     moved = Assignment(
         project_id=lease.project_id,

@@ -4,10 +4,11 @@ A setting that only steers what happens next (lease length, gold rate, caps,
 qualification, status) is simply stored: leases already handed out keep their expiry,
 raters already qualified stay so. Two settings touch data already collected:
 
-- ``overlap`` decides each item's capacity, so the ``open`` flags of ``item_slots`` are
-  recomputed in the same transaction (``taken`` counts leases and does not change). It
-  never goes below what an item already has (judged or leased) on one pair unit: no
-  judgment is ever deleted, and ``rankroom doctor`` stays clean.
+- ``overlap`` decides each item's capacity: every ``item_slots`` row keeps a copy, set
+  and its ``open`` flag recomputed in the same transaction (``taken`` counts leases and
+  does not change). It never goes below what an item already has (judged or leased) on
+  one pair unit: no judgment is ever deleted, and ``rankroom doctor`` stays clean. It
+  does not change while an import into the project is in flight.
 - ``rubric`` is what judgments were given against; it is fixed once any exist.
 """
 
@@ -22,6 +23,7 @@ from sqlmodel import Session, select
 from service import audit
 from service.db import is_sqlite
 from service.errors import Conflict, InvalidInput
+from service.items import import_batches
 from service.models import Judgment, Project, utcnow
 from service.rating import judgments, slots
 from service.schemas import ProjectSchema, flatten_messages
@@ -112,13 +114,13 @@ def check_rubric_editable(*, session: Session, project: Project) -> None:
 
 
 def change_overlap(*, session: Session, project: Project, overlap: int) -> None:
-    """Set the overlap and recompute every item's ``open`` flag; never below the floor.
+    """Set the overlap on the project and on each of its items' slots; never below the floor.
 
-    Known gap (PostgreSQL, as before this function): the hand-out and ending statements
-    take the overlap as a parameter read earlier in the rater's request; one that read
-    it just before this change commits computes that item's ``open`` from the old value
-    (``rankroom doctor --repair`` rebuilds it). Closing it means reading the overlap
-    inside those statements or under a share lock on the project row.
+    The hand-out and ending statements read the capacity from the slot row they update
+    (see slots.py), so a rater's request that read the project before this change
+    commits still fills an item to the new overlap, never the old one. Refused while an
+    import into the project is in flight: its items are published in transactions of
+    their own, whose slot rows this one cannot update.
     """
     if not is_sqlite(session):
         # Hold the counters while the floor is read: a claim skips them (SKIP LOCKED),
@@ -129,6 +131,8 @@ def change_overlap(*, session: Session, project: Project, overlap: int) -> None:
             .order_by(slots.SLOTS.c.item_id)
             .with_for_update()
         ).all()
+    if overlap != project.overlap:
+        check_no_import(session=session, project=project)
     floor = overlap_floor(session=session, project=project) if overlap < project.overlap else 0
     if overlap < floor:
         raise Conflict(
@@ -139,7 +143,24 @@ def change_overlap(*, session: Session, project: Project, overlap: int) -> None:
     project.overlap = overlap
     session.add(project)
     session.flush()
-    slots.reopen_all(session=session, project=project)
+    # After the project row: an item inserted meanwhile read the project FOR SHARE (the
+    # insert trigger), so it either waited for this change or is committed before the
+    # flush above returned, and this statement sees it.
+    slots.copy_overlap(session=session, project=project)
+
+
+def check_no_import(*, session: Session, project: Project) -> None:
+    """Refuse an overlap change while an import into the project is in flight.
+
+    Its new items would take the overlap the project had when they were published.
+    """
+    batch = next(iter(import_batches.in_flight(session=session, project_id=project.id)), None)
+    if batch is not None:
+        raise Conflict(
+            f"Overlap cannot change while an import into this project is in flight "
+            f"(batch {batch.id}, {batch.state}); try again when it has finished.",
+            errors=[{"field": "overlap", "message": "an import is in flight"}],
+        )
 
 
 def overlap_floor(*, session: Session, project: Project) -> int:

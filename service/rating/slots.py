@@ -5,11 +5,21 @@ database triggers (migration assign1). ``taken`` counts submitted judgments plus
 leases still marked active; a lease past its expiry keeps its slot until
 ``sweep_expired`` (run at every "next item") marks it expired and gives the slot back.
 ``open`` is true while a real, unflagged item still wants raters (``taken`` below its
-``capacity``: the project's overlap on each of its pair units), so the index
+``capacity``: the overlap on each of its pair units), so the index
 ``(project_id, open, priority, taken, rand)`` serves the hand-out order directly.
+
+The row keeps its own copy of the project's ``overlap`` (set by the insert trigger and
+by ``copy_overlap`` when an admin changes it), and every statement that recomputes
+``open`` reads it from the row it updates. On PostgreSQL that read happens under the
+row's lock (after a wait, on the row's newest version), so a claim or an ending that
+races an overlap change computes ``open`` from the overlap that committed; a value
+read earlier in the request, or from the project table in the same statement (read
+with the statement's snapshot), could be the old one.
 
 Lock order, to rule out deadlocks on PostgreSQL: an assignment row before an
 ``item_slots`` row, and ``item_slots`` rows taken for a new lease only with SKIP LOCKED.
+An overlap change locks the project's rows, then the project row; an item insert reads
+the project row FOR SHARE, then writes only its own new row.
 """
 
 from __future__ import annotations
@@ -55,26 +65,30 @@ def allowed_keys(*, session: Session, project: Project, expertise: list[str]) ->
     return [k for k in keys if not k or set(k.split("|")) <= mine]
 
 
-def capacity(units: Any, overlap: Any) -> Any:
+def capacity(units: Any = SLOTS.c.units, overlap: Any = SLOTS.c.overlap) -> Any:
     """Return how many raters an item wants: ``overlap`` on each of its pair units.
 
-    Works on numbers and on SQL expressions alike (``capacity(SLOTS.c.units, overlap)``).
+    By default the slot row's own columns; works on numbers and on other SQL
+    expressions alike (a recount passes the project's overlap).
     """
     return units * overlap
 
 
-def open_rule(taken: Any, overlap: Any, units: Any = SLOTS.c.units) -> sa.ColumnElement[bool]:
+def open_rule(
+    taken: Any, *, units: Any = SLOTS.c.units, overlap: Any = SLOTS.c.overlap
+) -> sa.ColumnElement[bool]:
     """Return ``open`` for a count of slots taken: a real, unflagged item below its capacity.
 
-    The one definition: the hand-out statements and the recount (``recounted``) both use it.
+    The one definition: the hand-out statements and the recount (``recounted``) both use
+    it, with the row's own capacity unless told otherwise (see the module docstring).
     """
     return sa.and_(
         taken < capacity(units, overlap), sa.not_(SLOTS.c.is_gold), sa.not_(SLOTS.c.flagged)
     )
 
 
-def _open_after(delta: Any, overlap: Any, units: Any = SLOTS.c.units) -> sa.ColumnElement[bool]:
-    return open_rule(SLOTS.c.taken + delta, overlap, units)
+def _open_after(delta: Any) -> sa.ColumnElement[bool]:
+    return open_rule(SLOTS.c.taken + delta)
 
 
 # Hot statements are built once: building a statement costs SQLAlchemy several times
@@ -85,7 +99,7 @@ _CHANGE = (
     .values(
         taken=SLOTS.c.taken + sa.bindparam("b_taken"),
         skips=SLOTS.c.skips + sa.bindparam("b_skips"),
-        open=_open_after(sa.bindparam("b_taken"), sa.bindparam("b_overlap")),
+        open=_open_after(sa.bindparam("b_taken")),
     )
     .returning(SLOTS.c.taken, SLOTS.c.skips)
 )
@@ -140,8 +154,8 @@ def _take(pick: sa.Select) -> sa.Update:
     return (
         sa.update(SLOTS)
         .where(SLOTS.c.item_id == pick.scalar_subquery())
-        .values(taken=SLOTS.c.taken + 1, open=_open_after(1, sa.bindparam("b_overlap")))
-        .returning(SLOTS.c.item_id)
+        .values(taken=SLOTS.c.taken + 1, open=_open_after(1))
+        .returning(SLOTS.c.item_id, SLOTS.c.overlap)
     )
 
 
@@ -151,27 +165,27 @@ _TAKE |= {
 }
 
 
+@dataclass(frozen=True)
+class Taken:
+    """A slot just taken: the item, and the overlap its row held when taken (under its lock)."""
+
+    item_id: int
+    overlap: int
+
+
 def take_next(
     *, session: Session, project: Project, rater_id: int, keys: list[str], gold: bool = False
-) -> int | None:
-    """Take a slot on the next item for this rater (a gold one if asked); return its id."""
+) -> Taken | None:
+    """Take a slot on the next item for this rater (a gold one if asked); return it."""
     kind = "gold" if gold else project.order_strategy
     params = {"b_project": project.id, "b_rater": rater_id, "b_keys": keys}
-    params["b_overlap"] = project.overlap
-    return session.execute(_TAKE[kind, not is_sqlite(session)], params).scalar()
+    row = session.execute(_TAKE[kind, not is_sqlite(session)], params).first()
+    return None if row is None else Taken(row[0], row[1])
 
 
-def change(
-    *,
-    session: Session,
-    item_id: int,
-    overlap: int,
-    taken: int = 0,
-    skips: int = 0,
-) -> tuple[int, int, int]:
+def change(*, session: Session, item_id: int, taken: int = 0, skips: int = 0) -> tuple[int, int]:
     """Add to an item's counters, recompute ``open``; return the new (taken, skips)."""
-    params = {"b_item": item_id, "b_overlap": overlap, "b_taken": taken}
-    params["b_skips"] = skips
+    params = {"b_item": item_id, "b_taken": taken, "b_skips": skips}
     row = session.execute(_CHANGE, params).one()
     return row.taken, row.skips
 
@@ -228,11 +242,7 @@ def end_leases(
         by = LEASES.c.id if ids is not None else LEASES.c.item_id
         values = sorted(set(given))
         batches = [[*wanted, by.in_(values[k : k + _BATCH])] for k in range(0, len(values), _BATCH)]
-    query = (
-        sa.select(LEASES.c.id, LEASES.c.item_id, LEASES.c.status, PROJECTS.c.overlap)
-        .join_from(LEASES, PROJECTS)
-        .order_by(LEASES.c.id)
-    )
+    query = sa.select(LEASES.c.id, LEASES.c.item_id, LEASES.c.status).order_by(LEASES.c.id)
     if not is_sqlite(session):
         query = query.with_for_update(of=LEASES)
     rows = [row for where in batches for row in session.execute(query.where(*where))]
@@ -240,7 +250,7 @@ def end_leases(
 
 
 def _end(session: Session, rows: Sequence[Any], status: str) -> Ended:
-    """Mark locked leases (id, item_id, status, overlap) ``status``; give their slots back."""
+    """Mark locked leases (id, item_id, status) ``status``; give their slots back."""
     ids = [r[0] for r in rows]
     # An expired lease may still be taken up again (see leases._retake): it is not finished.
     at = None if status == LeaseStatus.EXPIRED else utcnow()
@@ -252,17 +262,15 @@ def _end(session: Session, rows: Sequence[Any], status: str) -> Ended:
             set_committed_value(lease, "status", status)
             set_committed_value(lease, "finished_at", at)
     delta: dict[int, list[int]] = {}
-    for _, item_id, was, overlap in rows:
-        d = delta.setdefault(item_id, [0, 0, overlap])
+    for _, item_id, was in rows:
+        d = delta.setdefault(item_id, [0, 0])
         d[0] -= was == LeaseStatus.ACTIVE
         d[1] += status == LeaseStatus.SKIPPED
     counters = {}
     # In item order, so two transactions lock counters in the same order.
-    for item_id, (taken, skips, overlap) in sorted(delta.items()):
+    for item_id, (taken, skips) in sorted(delta.items()):
         if taken or skips:
-            counters[item_id] = change(
-                session=session, item_id=item_id, overlap=overlap, taken=taken, skips=skips
-            )
+            counters[item_id] = change(session=session, item_id=item_id, taken=taken, skips=skips)
     return Ended(ids, counters)
 
 
@@ -270,27 +278,33 @@ def sweep_expired(*, session: Session, project: Project, now: datetime, limit: i
     """Mark the project's leases past their expiry as expired and give their slots back."""
     due = _DUE if is_sqlite(session) else _DUE_PG
     params = {"project_id": project.id, "now": now, "limit": limit}
-    rows = [(*row, project.overlap) for row in session.execute(due, params)]
+    rows = session.execute(due, params).all()
     return len(_end(session, rows, LeaseStatus.EXPIRED).lease_ids)
 
 
-def reopen_all(*, session: Session, project: Project) -> None:
-    """Recompute every item's ``open`` flag, after the project's overlap changed."""
+def copy_overlap(*, session: Session, project: Project) -> None:
+    """Give every item of the project the project's overlap and recompute its ``open`` flag.
+
+    Call it in the transaction that changes the project's overlap, with the rows
+    locked (``settings.change_overlap``).
+    """
     session.execute(
         sa.update(SLOTS)
         .where(SLOTS.c.project_id == project.id)
-        .values(open=_open_after(0, project.overlap))
+        # SET reads the row as it was: ``open`` must be given the new overlap itself.
+        .values(overlap=project.overlap, open=open_rule(SLOTS.c.taken, overlap=project.overlap))
     )
 
 
 def recounted(*, project_id: int) -> sa.Select:
     """Return a query of the project's items whose counters differ from a recount.
 
-    Each row: item_id, the stored taken, skips and open, then their recount (want_taken,
-    want_skips, want_open). ``taken`` counts the leases holding a slot (``HOLDING``);
-    ``skips`` the skipped leases since an admin last cleared the item's flag (audited as
-    ``item.unflag``: the count starts over there, see workload.unflag); ``open`` follows
-    from them (``open_rule``).
+    Each row: item_id, the stored taken, skips, open and overlap, then their recount
+    (want_taken, want_skips, want_open, want_overlap). ``taken`` counts the leases holding
+    a slot (``HOLDING``); ``skips`` the skipped leases since an admin last cleared the
+    item's flag (audited as ``item.unflag``: the count starts over there, see
+    workload.unflag); ``overlap`` is the project's; ``open`` follows from them
+    (``open_rule``).
     """
     held = (
         sa.select(LEASES.c.item_id, sa.func.count().label("n"))
@@ -319,23 +333,30 @@ def recounted(*, project_id: int) -> sa.Select:
     )
     taken = sa.func.coalesce(held.c.n, 0)
     skips = sa.func.coalesce(skipped.c.n, 0)
-    should_open = open_rule(taken, PROJECTS.c.overlap)
+    should_open = open_rule(taken, overlap=PROJECTS.c.overlap)
     return (
         sa.select(
             SLOTS.c.item_id,
             SLOTS.c.taken,
             SLOTS.c.skips,
             SLOTS.c.open,
+            SLOTS.c.overlap,
             taken.label("want_taken"),
             skips.label("want_skips"),
             should_open.label("want_open"),
+            PROJECTS.c.overlap.label("want_overlap"),
         )
         .join(PROJECTS, PROJECTS.c.id == SLOTS.c.project_id)
         .outerjoin(held, held.c.item_id == SLOTS.c.item_id)
         .outerjoin(skipped, skipped.c.item_id == SLOTS.c.item_id)
         .where(
             SLOTS.c.project_id == project_id,
-            sa.or_(SLOTS.c.taken != taken, SLOTS.c.skips != skips, SLOTS.c.open != should_open),
+            sa.or_(
+                SLOTS.c.taken != taken,
+                SLOTS.c.skips != skips,
+                SLOTS.c.open != should_open,
+                SLOTS.c.overlap != PROJECTS.c.overlap,
+            ),
         )
         .order_by(SLOTS.c.item_id)
     )
@@ -365,7 +386,12 @@ def _rewrite(session: Session, rows: Sequence[Any]) -> None:
         session.execute(
             sa.update(SLOTS)
             .where(SLOTS.c.item_id == row.item_id)
-            .values(taken=row.want_taken, skips=row.want_skips, open=bool(row.want_open))
+            .values(
+                taken=row.want_taken,
+                skips=row.want_skips,
+                open=bool(row.want_open),
+                overlap=row.want_overlap,
+            )
         )
 
 
@@ -381,17 +407,18 @@ def room_for(*, session: Session, project: Project, counters: ItemSlots, lease: 
 
     The item must be below its capacity and, in pairwise projects, the lease's own pair
     unit below the overlap: another rater may have taken the freed slot on that unit.
-    ``counters`` must be locked (``lock``).
+    ``counters`` must be locked (``lock``): their overlap is the one in force, whatever
+    the project row read earlier in this request said.
     """
     if counters.is_gold:
         return True
-    if counters.taken >= capacity(counters.units, project.overlap):
+    if counters.taken >= capacity(counters.units, counters.overlap):
         return False
     if project.mode != "pairwise" or counters.units == 1:
         return True
     orders = session.execute(_HOLDING_ORDERS, {"item_id": lease.item_id, "lease_id": lease.id})
     unit = frozenset(lease.shown_order[:2])
-    return pairs.coverage(orders.scalars().all())[unit] < project.overlap
+    return pairs.coverage(orders.scalars().all())[unit] < counters.overlap
 
 
 def set_units(*, session: Session, project: Project, item_ids: list[int]) -> None:
@@ -417,7 +444,7 @@ def set_units(*, session: Session, project: Project, item_ids: list[int]) -> Non
         session.execute(
             sa.update(SLOTS)
             .where(SLOTS.c.item_id.in_(ids))
-            .values(units=units, open=_open_after(0, project.overlap, units))
+            .values(units=units, open=open_rule(SLOTS.c.taken, units=units))
         )
 
 
