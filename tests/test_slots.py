@@ -111,7 +111,7 @@ def test_migration_gives_every_slot_its_projects_overlap_and_back(app, make):
     make.items(one, [item_row("a")])
     make.items(three, [item_row("b")])
     engine = db.engine()
-    db.downgrade(engine, "screen_admin")
+    db.downgrade(engine, "screen_people")
     with Session(engine) as s:  # the insert trigger as it was still makes the slot
         insert_as_of(s, Item(project_id=three.id, external_id="old", content_hash="old"))
         s.commit()
@@ -134,7 +134,7 @@ def test_migration_gives_every_slot_its_projects_overlap_and_back(app, make):
         s.commit()
     _touch(engine, "a")
     assert _slots_by_item(engine, sa.column("open"))[0] == ("a", True)
-    db.downgrade(engine, "screen_admin")
+    db.downgrade(engine, "screen_people")
     _touch(engine, "a")  # as before: the project's overlap of 1, so full
     assert _slots_by_item(engine, sa.column("taken"), sa.column("open"))[0] == ("a", 1, False)
     with Session(engine) as s:

@@ -10,7 +10,7 @@ SHARE, so an overlap change in flight is waited for and its value is the one sto
 and the item update trigger computes ``open`` from the row.
 
 Revision ID: integ_slot_overlap
-Revises: screen_admin
+Revises: screen_people
 """
 
 from collections.abc import Sequence
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "integ_slot_overlap"
-down_revision: str | None = "screen_admin"
+down_revision: str | None = "screen_people"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
