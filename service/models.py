@@ -295,6 +295,10 @@ class ImportBatch(SQLModel, table=True):
     heartbeat_at: datetime | None = _time(nullable=True)
 
 
+# A batch not yet done: its items are not all visible, and it may still publish more.
+BATCH_IN_FLIGHT = ImportBatch.state != BatchState.DONE.value
+
+
 class ImportStage(SQLModel, table=True):
     """A validated line of a batch in flight, not yet an item (raters never see it)."""
 

@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from service import db
 from service.errors import Conflict
-from service.models import BatchState, ImportBatch, ImportStage, utcnow
+from service.models import BATCH_IN_FLIGHT, BatchState, ImportBatch, ImportStage, utcnow
 
 # A staging batch whose owner has not written for this long is taken to be dead (an
 # owner stages a chunk every fraction of a second while it reads its input).
@@ -52,7 +52,7 @@ def is_abandoned(batch: ImportBatch, after: timedelta = STALE_AFTER) -> bool:
 
 def in_flight(*, session: Session, project_id: int | None = None) -> list[ImportBatch]:
     """Return the batches not yet done, of one project or of all."""
-    query = select(ImportBatch).where(ImportBatch.state != BatchState.DONE.value)
+    query = select(ImportBatch).where(BATCH_IN_FLIGHT)
     if project_id is not None:
         query = query.where(ImportBatch.project_id == project_id)
     return list(session.exec(query.order_by(ImportBatch.id)))

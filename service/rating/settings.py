@@ -23,8 +23,7 @@ from sqlmodel import Session, select
 from service import audit
 from service.db import is_sqlite
 from service.errors import Conflict, InvalidInput
-from service.items import import_batches
-from service.models import Judgment, Project, utcnow
+from service.models import BATCH_IN_FLIGHT, ImportBatch, Judgment, Project, utcnow
 from service.rating import judgments, slots
 from service.schemas import ProjectSchema, flatten_messages
 
@@ -154,7 +153,11 @@ def check_no_import(*, session: Session, project: Project) -> None:
 
     Its new items would take the overlap the project had when they were published.
     """
-    batch = next(iter(import_batches.in_flight(session=session, project_id=project.id)), None)
+    batch = session.exec(
+        select(ImportBatch)
+        .where(BATCH_IN_FLIGHT, ImportBatch.project_id == project.id)
+        .order_by(ImportBatch.id)
+    ).first()
     if batch is not None:
         raise Conflict(
             f"Overlap cannot change while an import into this project is in flight "
