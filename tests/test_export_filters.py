@@ -153,6 +153,7 @@ def test_consensus_obeys_an_admins_adjudication(app, make, data):
                 admin=s.get(User, admin.id),
                 verdict=verdict,
                 note="settled by the clinical lead",
+                confirm_override=True,  # it overrules the raters' majority on purpose
             )
     rows = export_rows(app, format="dpo", aggregation="consensus")
     # t3 was a, b, a by vote -> a; the adjudication makes it b.
