@@ -274,6 +274,7 @@ def test_word_diff_and_length_hints(page, browser_app, browser_make):
     _sign_in(page, rater.username)
     _open(page, project.slug)
     hints = page.locator(".length-hint")
+    page.wait_for_function("() => document.querySelector('.length-hint').textContent !== ''")
     assert hints.nth(0).inner_text() == "6 words · <1 min read"
     page.keyboard.press("d")
     diffs = page.locator(".response-diff")

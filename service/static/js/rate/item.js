@@ -9,6 +9,11 @@ const PAIRWISE_MISSING = {
   "verdict.scale_value": "Place your preference on the 7-point scale (keys 1–7).",
 };
 
+// Run ``fn`` once the next frame has been painted.
+function afterPaint(fn) {
+  requestAnimationFrame(() => setTimeout(fn, 0));
+}
+
 export class ItemView {
   constructor(form, onChange) {
     this.form = form;
@@ -40,7 +45,8 @@ export class ItemView {
       if (field && event.detail > 0) this.advance(field, { scroll: false });
     });
     this.setUpSyncScroll();
-    this.showLengths();
+    // After the item is painted: the hints are not needed for the first look.
+    afterPaint(() => this.showLengths());
     this.contradiction = form.querySelector(".contradiction");
     this.contradiction.querySelector(".btn-fix-contradiction").addEventListener("click", () => {
       this.closeContradiction();
@@ -259,6 +265,7 @@ export class ItemView {
   // ---- Compare aids ----
 
   showLengths() {
+    if (!this.form.isConnected) return;
     this.form.querySelectorAll(".response").forEach((card) => {
       const body = card.querySelector(".response-body");
       card.querySelector(".length-hint").textContent = lengthHint(body.textContent);

@@ -1,6 +1,7 @@
 // The rating screen: load an item, keep its draft, submit, skip, undo/edit, and the keys.
 
 import { ApiError, call } from "./api.js";
+import { takeFirstItem } from "./boot.js";
 import * as drafts from "./draft.js";
 import { ItemView } from "./item.js";
 import { bindKeys } from "./keys.js";
@@ -131,7 +132,7 @@ function show(fragment, revising = null) {
 
 async function loadNext() {
   try {
-    const { data } = await call("POST", config.next_url);
+    const { data } = await (takeFirstItem() || call("POST", config.next_url));
     show(data);
   } catch (err) {
     host.replaceChildren();

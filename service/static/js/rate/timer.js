@@ -74,7 +74,8 @@ export class LeaseKeeper {
 
   start() {
     this.interval = setInterval(() => this.tick(), 1000);
-    this.tick();
+    // The first reading after the item is painted: the clock is not needed before.
+    requestAnimationFrame(() => setTimeout(() => this.interval && this.tick(), 0));
   }
 
   left() {
@@ -106,5 +107,6 @@ export class LeaseKeeper {
 
   stop() {
     clearInterval(this.interval);
+    this.interval = null;
   }
 }
