@@ -410,7 +410,7 @@ def test_restored_notice_only_when_something_was_restored(page, browser_app, bro
     assert page.locator(".status").inner_text() == "Your unsaved work on this item was restored."
 
 
-def test_rater_home_lists_projects_with_work_and_flash_stays(page, browser_app, browser_make):
+def test_rater_home_lists_only_projects_with_work_for_the_rater(page, browser_app, browser_make):
     rater = browser_make.user(expertise=["law"])
     ready = browser_make.project(name="Has work", mode="pairwise", scale="binary", rubric=[])
     browser_make.items(ready, [item_row("q1"), item_row("q2")])
