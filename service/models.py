@@ -220,6 +220,11 @@ class Project(SQLModel, table=True):
     daily_cap: int | None = Field(default=None)
     rater_cap: int | None = Field(default=None)
     skip_flag_threshold: int = Field(default=3)
+    # Ask the rater to confirm a verdict that contradicts their rubric scores
+    # (service/rating/contradictions.py has the rule).
+    confirm_contradictions: bool = Field(
+        default=True, sa_column_kwargs={"server_default": sa.true()}
+    )
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
@@ -417,6 +422,12 @@ class Judgment(SQLModel, table=True):
     rationale: str = Field(default="")
     confidence: int | None = Field(default=None)
     active_ms: int | None = Field(default=None)
+    # Whether the rater was asked to confirm a verdict that contradicts their scores,
+    # and the rationale they gave (empty when they just confirmed).
+    contradiction_asked: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa.false()}
+    )
+    contradiction_rationale: str = Field(default="", sa_column_kwargs={"server_default": ""})
     guideline_version: int = Field(default=1)
     # sha256 of exactly what the rater was shown: prompt, responses in display order and
     # guideline version (service/rating/shown.py), so exports can prove their text is that.

@@ -217,6 +217,7 @@ class ProjectSchema(Schema):
         load_default=None, allow_none=True, validate=validate.Range(1, 1_000_000)
     )
     skip_flag_threshold = StrictInteger(load_default=3, validate=validate.Range(1, 1000))
+    confirm_contradictions = StrictBoolean(load_default=True)
     created_at = fields.DateTime(dump_only=True)
 
     @validates_schema
@@ -423,6 +424,19 @@ class RubricInSchema(Strict):
     item = fields.Dict(keys=fields.String(), load_default=dict)
 
 
+class ContradictionInSchema(Strict):
+    """The rater's answer when asked about a verdict that contradicts their rubric scores."""
+
+    confirmed = StrictBoolean(
+        required=True, metadata={"description": "True: keep the verdict as it is."}
+    )
+    rationale = fields.String(
+        load_default="",
+        validate=validate.Length(max=20_000),
+        metadata={"description": "Why, in the rater's words (optional)."},
+    )
+
+
 class JudgmentInSchema(Strict):
     """A rater's submission, the same at every door (the API and the rating page).
 
@@ -437,6 +451,15 @@ class JudgmentInSchema(Strict):
     verdict = fields.Nested(VerdictInSchema, load_default=dict)
     rubric = fields.Nested(RubricInSchema, load_default=dict)
     both_bad = StrictBoolean(load_default=False)
+    contradiction = fields.Nested(
+        ContradictionInSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Needed when the project confirms contradictions and the "
+            "verdict ranks a response above one scored higher on every shared scale."
+        },
+    )
     active_ms = StrictInteger(
         load_default=None,
         allow_none=True,

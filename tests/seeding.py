@@ -24,7 +24,13 @@ Verdict = Any  # pairwise: "a" | "b" | "tie" | a likert7 scale point; ranking: [
 
 def _payload(lease: Any, project: Project, verdict: Verdict, extra: dict[str, Any]) -> dict:
     label_of = {rid: label for label, rid in labels_for(lease.shown_order).items()}
-    payload: dict[str, Any] = {"client_id": f"seed-{next(_client_ids):08d}", **extra}
+    # Simulated raters keep their verdict when asked about a contradiction (a careless
+    # one's verdict often disagrees with its scores); the server records that it asked.
+    payload: dict[str, Any] = {
+        "client_id": f"seed-{next(_client_ids):08d}",
+        "contradiction": {"confirmed": True},
+        **extra,
+    }
     if project.mode == "ranking":
         payload["verdict"] = {"ranking": [[label_of[r] for r in group] for group in verdict]}
     elif project.scale == "likert7":

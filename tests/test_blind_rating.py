@@ -325,9 +325,9 @@ def test_the_rating_screen_keeps_the_rater_blind(page, browser_app, browser_make
     # By keyboard: A (the response shown first) is better; scores 4 for A, 2 for B.
     page.keyboard.press("1")
     _tab_to(page, '[data-field="rubric.response.A.correctness"] input')
-    page.keyboard.press("4")
+    page.keyboard.press("r")  # point 4 (R is under the 4)
     _tab_to(page, '[data-field="rubric.response.B.correctness"] input')
-    page.keyboard.press("2")
+    page.keyboard.press("w")  # point 2
     page.evaluate("() => window.dispatchEvent(new Event('pagehide'))")  # the draft, saved
     drafted = _seen_by_browser(page, [])
     page.keyboard.press("Control+Enter")
@@ -335,10 +335,13 @@ def test_the_rating_screen_keeps_the_rater_blind(page, browser_app, browser_make
         "id => document.querySelector('form.item')?.dataset.assignmentId != id", arg=str(first)
     )
     # Undo / edit: the old item comes back with its labels; B is better now.
-    page.keyboard.press("u")
+    page.keyboard.press("z")
     page.locator("form.item.revising").wait_for()
     assert page.locator('[data-field="verdict.choice"] input[value="A"]').is_checked()
     page.keyboard.press("2")
+    page.keyboard.press("Control+Enter")
+    # B preferred though scored lower: the page asks first, in labels only.
+    page.locator(".contradiction").wait_for()
     page.keyboard.press("Control+Enter")
     page.locator("form.item:not(.revising)").wait_for()
     page.wait_for_load_state("networkidle")

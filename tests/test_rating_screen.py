@@ -119,9 +119,9 @@ def test_pairwise_item_by_keyboard_only_is_stored_as_done(page, browser_app, bro
 
     page.keyboard.press("2")  # B is better
     _tab_to(page, '[data-field="rubric.response.A.correctness"] input')
-    page.keyboard.press("2")
+    page.keyboard.press("w")  # the row under the digits scores: W is point 2
     _tab_to(page, '[data-field="rubric.response.B.correctness"] input')
-    page.keyboard.press("5")
+    page.keyboard.press("t")
     _tab_to(page, '[data-field="rubric.item.flags"] input[value="factual_error"]')
     page.keyboard.press("Space")
     _tab_to(page, '[data-field="rubric.item.rationale"] textarea')
@@ -129,7 +129,7 @@ def test_pairwise_item_by_keyboard_only_is_stored_as_done(page, browser_app, bro
     page.keyboard.type("A states 2 wrong dates; see the guidelines. T")
     _tab_to(page, '[data-field="rubric.item.confidence"] input')
     page.keyboard.press("ArrowRight")  # arrows move along a scale: to point 1...
-    page.keyboard.press("3")  # ...and a digit picks its point
+    page.keyboard.press("e")  # ...and E (under the 3) picks point 3
     assert page.locator("dialog[open]").count() == 0
     posts: list[str] = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
@@ -227,8 +227,8 @@ def test_ranking_by_keyboard_with_a_tie(page, browser_app, browser_make):
     first = _open(page, project.slug)
     for label in "ABCD":
         _tab_to(page, f'[data-field="rubric.response.{label}.correctness"] input')
-        page.keyboard.press("4")
-    page.keyboard.press("r")  # to the ranking: focus is on A
+        page.keyboard.press("r")  # R, under the 4: point 4
+    _tab_to(page, '.chip[data-label="A"]')  # to the ranking: focus is on A
     page.keyboard.press("ArrowDown")  # B A C D
     page.keyboard.press("ArrowDown")  # B C A D
     page.keyboard.press("Tab")  # to D
@@ -238,7 +238,7 @@ def test_ranking_by_keyboard_with_a_tie(page, browser_app, browser_make):
     live = page.locator(".ranking-live").inner_text()
     assert live == "Response D: rank 2, tied with C"
     _tab_to(page, '[data-field="rubric.item.confidence"] input')
-    page.keyboard.press("2")
+    page.keyboard.press("w")
     screenshot(page, "ranking-keyboard")
     page.keyboard.press("Control+Enter")
     _wait_for_next(page, first)
@@ -315,7 +315,7 @@ def test_reload_mid_item_restores_the_draft(page, browser_app, browser_make):
     browser_make.items(project, [item_row("q1"), item_row("q2")])
     _sign_in_by_keyboard(page, rater.username)
     first = _open(page, project.slug)
-    page.keyboard.press("t")
+    page.keyboard.press("0")  # tie
     page.locator('[data-field="rubric.response.A.correctness"] .point').nth(0).click()
     page.get_by_label("Factual error").check()
     page.get_by_label("Rationale").fill("Both miss the point.")
@@ -429,7 +429,7 @@ def test_undo_edit_last_judgment_creates_a_new_version(page, browser_app, browse
     page.keyboard.press("0")  # some work on the new item, kept while editing the old one
 
     revising_from = time.monotonic()
-    page.keyboard.press("u")
+    page.keyboard.press("z")
     page.locator("form.item.revising").wait_for()
     assert int(page.locator("form.item").get_attribute("data-assignment-id")) == first
     assert page.locator('[data-field="verdict.choice"] input[value="A"]').is_checked()

@@ -115,6 +115,8 @@ def test_next_item_fragment_shows_labels_only_and_safe_html(app, client, auth, m
     assert 'data-field="verdict.ranking"' in html and 'data-field="rubric.item.rationale"' in html
     assert "Are the <strong>facts</strong> right?" in html
     data = json.loads(re.search(r'class="item-data">(.*?)</script>', html).group(1))
+    # The lease's time left, counted on the server (the rater's clock may be wrong).
+    assert 30 * 60 - 60 <= data.pop("lease_seconds_left") <= 30 * 60
     assert data == {
         "id": lease.id,
         "project": project.slug,

@@ -140,4 +140,8 @@ def renew(assignment_id: int) -> Any:
     project = s.get(Project, lease.project_id)
     leases.renew(session=s, lease=lease, project=project)
     s.commit()
-    return {"ok": True, "expires_at": lease.expires_at.isoformat()}
+    return {
+        "ok": True,
+        "expires_at": lease.expires_at.isoformat(),
+        "seconds_left": leases.seconds_left(lease),
+    }

@@ -21,6 +21,7 @@ from service.db import is_sqlite
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.models import Assignment, Item, Judgment, LeaseStatus, Project, User, as_loaded, utcnow
 from service.rating import gold, leases, shown
+from service.rating.contradictions import find_contradictions
 from service.rating.labels import labels_for
 from service.rubric import Dimension, InvalidValue, Rubric, rubric_of
 from service.schemas import JUDGMENT_IN, flatten_messages
@@ -156,6 +157,41 @@ def _check_started(started: datetime | None, lease: Assignment, errs: _Errors) -
         )
 
 
+def _contradiction_answer(
+    project: Project,
+    lease: Assignment,
+    verdict: dict[str, Any],
+    rubric: dict[str, Any],
+    answer: dict[str, Any] | None,
+) -> tuple[bool, str]:
+    """Return (asked, rationale) for a checked verdict; refuse an unconfirmed contradiction."""
+    if not project.confirm_contradictions:
+        return False, ""
+    found = find_contradictions(
+        mode=project.mode,
+        verdict=verdict,
+        rubric=rubric,
+        dimensions=project.rubric,
+        shown_order=lease.shown_order,
+    )
+    if not found:
+        return False, ""
+    if answer is not None and answer["confirmed"]:
+        return True, answer["rationale"].strip()
+    label = {rid: lab for lab, rid in labels_for(lease.shown_order).items()}
+    names = {d["name"]: d["label"] for d in project.rubric}
+    errors = [
+        {
+            "field": "contradiction",
+            "message": f"You put {label[c.above]} above {label[c.below]} but scored "
+            f"{label[c.above]} lower on {', '.join(names[n] for n in c.dimensions)}. "
+            "Confirm the verdict (contradiction.confirmed), with a rationale if you like.",
+        }
+        for c in found
+    ]
+    raise InvalidInput("The verdict contradicts your rubric scores; confirm it.", errors=errors)
+
+
 def build_judgment(*, project: Project, lease: Assignment, payload: Any) -> dict[str, Any]:
     """Validate a submission against the project and the lease; return Judgment fields."""
     payload = read_submission(payload)
@@ -176,6 +212,7 @@ def build_judgment(*, project: Project, lease: Assignment, payload: Any) -> dict
     started_at = payload["started_at"]
     _check_started(started_at, lease, errs)
     errs.raise_if_any()
+    asked, why = _contradiction_answer(project, lease, verdict, rubric, payload["contradiction"])
     item_values = rubric["item"]
     flag_dims = dims.item_flags()
     confidence = item_values.get("confidence")
@@ -195,6 +232,8 @@ def build_judgment(*, project: Project, lease: Assignment, payload: Any) -> dict
         "active_ms": active_ms,
         "started_at": started_at,
         "shown_order": list(lease.shown_order),
+        "contradiction_asked": asked,
+        "contradiction_rationale": why,
     }
 
 

@@ -6,7 +6,7 @@ slot is free again; otherwise they are refused with a clear message.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -152,6 +152,16 @@ def content_changed(*, session: Session, lease: Assignment) -> bool:
         .limit(1)
     ).scalar()
     return bool(reason and reason.startswith(CONTENT_UPDATED.partition("{")[0]))
+
+
+def seconds_left(lease: Assignment, now: datetime | None = None) -> int:
+    """Return the whole seconds until a lease expires (0 once it has).
+
+    The rating screen counts down from this rather than from ``expires_at``, so a
+    rater's clock set wrong does not make a live lease look expired, or the reverse.
+    """
+    left = lease.expires_at - (now or utcnow())
+    return max(0, int(left.total_seconds()))
 
 
 def renew(*, session: Session, lease: Assignment, project: Project) -> Assignment:

@@ -25,7 +25,7 @@ from service.models import (
     utcnow,
 )
 from service.projects import members
-from service.rating import assignment, judgments, leases
+from service.rating import assignment, judgments, leases, slots
 from service.rating.rendering import plain_excerpt, render_markdown
 from service.rubric import Dimension, RubricKind, rubric_of
 
@@ -37,19 +37,23 @@ VERDICT_OPTIONS: dict[str, list[tuple[Any, str, str]]] = {
     "binary": [("A", "A is better", "1 or A"), ("B", "B is better", "2 or B")],
     "ternary": [
         ("A", "A is better", "1 or A"),
-        ("tie", "Tie", "0 or T"),
+        ("tie", "Tie", "0"),
         ("B", "B is better", "2 or B"),
     ],
     "likert7": [
         (1, "A much better", "1"),
         (2, "A better", "2"),
         (3, "A slightly better", "3"),
-        (4, "About the same", "4"),
+        (4, "About the same", "4 or 0"),
         (5, "B slightly better", "5"),
         (6, "B better", "6"),
         (7, "B much better", "7"),
     ],
 }
+
+# The keys that pick a rubric scale's points (or a choice's options), in order: the row
+# under the digits, so "1" is the verdict and "q" the first point, wherever focus is.
+SCALE_KEYS = "qwertyuiop["
 
 
 @dataclass(frozen=True)
@@ -62,14 +66,23 @@ class ProjectProgress:
     done_total: int
     median_seconds: float | None
     has_live_item: bool
+    # Items this rater could be handed now: open, of their expertise, not yet theirs.
+    # Caps and qualification are not counted in: "next item" says those in words.
+    available: int = 0
+
+    @property
+    def has_work(self) -> bool:
+        """Tell whether the rater has something to do here: a live item or one to take."""
+        return self.has_live_item or self.available > 0
 
 
 def rater_projects(
-    *, session: Session, rater: User, now: datetime | None = None
+    *, session: Session, rater: User, now: datetime | None = None, count_available: bool = False
 ) -> list[ProjectProgress]:
     """Return the active projects with the rater's progress: today, in total, time per item.
 
-    "Today" is the current UTC day.
+    "Today" is the current UTC day. ``count_available`` also counts the items waiting for
+    the rater in each project (one query per project, so only the home page asks).
     """
     now = now or utcnow()
     midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
@@ -136,9 +149,23 @@ def rater_projects(
             done_total=done.get(p.id, (0, 0))[0],
             median_seconds=statistics.median(times[p.id]) / 1000 if p.id in times else None,
             has_live_item=p.id in live,
+            available=_available(session, p, rater) if count_available else 0,
         )
         for p in active
     ]
+
+
+def _available(session: Session, project: Project, rater: User) -> int:
+    """Count the items ``slots.take_next`` could hand this rater in this project now."""
+    keys = slots.allowed_keys(session=session, project=project, expertise=rater.expertise)
+    c = slots.SLOTS.alias("slots")
+    theirs = sa.select(Assignment.id).where(
+        Assignment.item_id == c.c.item_id, Assignment.rater_id == rater.id
+    )
+    query = sa.select(sa.func.count()).where(
+        c.c.project_id == project.id, c.c.open, c.c.expertise_key.in_(keys), ~sa.exists(theirs)
+    )
+    return session.execute(query).scalar_one()
 
 
 def submit_and_next(
@@ -170,7 +197,8 @@ def _dimension(dim: Dimension) -> dict[str, Any]:
     out = dim.as_dict()
     if dim.kind == RubricKind.LIKERT and dim.points is not None:
         out["points_list"] = [
-            {"value": i, "anchor": dim.anchor(i)} for i in range(1, dim.points + 1)
+            {"value": i, "anchor": dim.anchor(i), "key": SCALE_KEYS[i - 1]}
+            for i in range(1, dim.points + 1)
         ]
     out["help_html"] = render_markdown(dim.help or "")
     return out
@@ -207,6 +235,7 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
         "scale": scale,
         "status": shown["status"],
         "expires_at": shown["expires_at"],
+        "lease_seconds_left": leases.seconds_left(lease),
         "lease_minutes": project.lease_minutes,
         "guideline_version": shown["guideline_version"],
         "prompt_html": render_markdown(shown["prompt"]) if shown["prompt"] else None,
@@ -237,7 +266,16 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
 
 def client_data(screen: dict[str, Any]) -> dict[str, Any]:
     """Return the part of an item screen the page's script needs (no rendered HTML)."""
-    keys = ("id", "project", "mode", "scale", "status", "lease_minutes", "guideline_version")
+    keys = (
+        "id",
+        "project",
+        "mode",
+        "scale",
+        "status",
+        "lease_minutes",
+        "lease_seconds_left",
+        "guideline_version",
+    )
     data = {k: screen[k] for k in keys}
     data["labels"] = screen["labels"]
     data["excerpts"] = {r["label"]: r["excerpt"] for r in screen["responses"]}

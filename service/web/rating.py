@@ -25,8 +25,11 @@ bp = Blueprint("rate", __name__, url_prefix="/rate")
 
 def render_home() -> str:
     """Render the rater's home: their projects with their own progress."""
-    rows = workspace.rater_projects(session=db.session(), rater=current_user())
-    return render_template("rate/home.html", rows=rows)
+    rows = workspace.rater_projects(
+        session=db.session(), rater=current_user(), count_available=True
+    )
+    idle = [r.project for r in rows if not r.has_work]
+    return render_template("rate/home.html", rows=[r for r in rows if r.has_work], idle=idle)
 
 
 @bp.route("")

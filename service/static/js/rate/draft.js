@@ -39,6 +39,21 @@ export function clearDraft(assignmentId) {
   localStorage.removeItem(`${PREFIX}draft:${assignmentId}`);
 }
 
+// Whether a draft's values hold any answer at all (an untouched item's do not).
+export function hasAnswers(values, rankingTouched) {
+  if (!values) return false;
+  const filled = (v) => v !== null && v !== undefined && v !== "" && !(Array.isArray(v) && !v.length);
+  const verdict = Object.entries(values.verdict || {}).some(
+    ([key, v]) => (key !== "ranking" || rankingTouched) && filled(v),
+  );
+  const rubric = values.rubric || {};
+  const item = Object.values(rubric.item || {}).some(filled);
+  const response = Object.values(rubric.response || {}).some((dims) =>
+    Object.values(dims || {}).some(filled),
+  );
+  return verdict || item || response || Boolean(values.both_bad);
+}
+
 export function freshDraft() {
   return {
     client_id: newClientId(),

@@ -1,12 +1,18 @@
 // One item on screen: read and restore every field, check required ones, show errors
 // (the page's own and the server's) next to the field they belong to.
 
+import { lengthHint, renderMarked, wordDiff } from "./compare.js";
 import { RankingBoard } from "./ranking.js";
 
 const PAIRWISE_MISSING = {
-  "verdict.choice": "Choose which response is better (1/A, 2/B or 0/T for a tie).",
+  "verdict.choice": "Choose which response is better (1/A, 2/B or 0 for a tie).",
   "verdict.scale_value": "Place your preference on the 7-point scale (keys 1–7).",
 };
+
+// Run ``fn`` once the next frame has been painted.
+function afterPaint(fn) {
+  requestAnimationFrame(() => setTimeout(fn, 0));
+}
 
 export class ItemView {
   constructor(form, onChange) {
@@ -26,10 +32,25 @@ export class ItemView {
     form.addEventListener("change", (event) => {
       const field = event.target.closest("[data-field]");
       if (field) this.clearFieldError(field);
+      if (field) this.closeContradiction();
       this.onChange();
     });
-    form.addEventListener("input", () => this.onChange());
+    form.addEventListener("input", (event) => {
+      if (!event.target.closest(".contradiction")) this.onChange();
+    });
+    // A click on a point or an option answers that field: move on as a key would.
+    form.addEventListener("click", (event) => {
+      const input = event.target.closest("input[type=radio]");
+      const field = input?.closest('[data-kind="likert"], [data-kind="choice"], [data-kind="verdict"]');
+      if (field && event.detail > 0) this.advance(field, { scroll: false });
+    });
     this.setUpSyncScroll();
+    // After the item is painted: the hints are not needed for the first look.
+    afterPaint(() => this.showLengths());
+    this.contradiction = form.querySelector(".contradiction");
+    this.contradiction.querySelector(".btn-fix-contradiction").addEventListener("click", () => {
+      this.closeContradiction();
+    });
   }
 
   get id() {
@@ -142,6 +163,179 @@ export class ItemView {
     if (!box) return;
     box.checked = !box.checked;
     box.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  // ---- The focus model: one key per answer, then on to the next field to answer. ----
+
+  // Fields in the order the highlight walks them: the verdict (or ranking) first, then
+  // each response's rubric, then the item's.
+  orderedFields() {
+    const all = this.fields();
+    const verdict = all.filter((f) => f.dataset.field.startsWith("verdict"));
+    return [...verdict, ...all.filter((f) => !verdict.includes(f))];
+  }
+
+  isFilled(field) {
+    if (field.dataset.kind === "ranking") return this.rankingTouched;
+    const value = ItemView.read(field);
+    return !(value === null || value === "" || (Array.isArray(value) && !value.length));
+  }
+
+  // The next required field still unanswered after ``from`` (wrapping round), if any.
+  nextUnfilled(from = null, kinds = null) {
+    const order = this.orderedFields().filter(
+      (f) => "required" in f.dataset && (!kinds || kinds.includes(f.dataset.kind)),
+    );
+    const start = from ? order.indexOf(from) + 1 : 0;
+    const rotated = [...order.slice(start), ...order.slice(0, start)];
+    return rotated.find((f) => f !== from && !this.isFilled(f)) || null;
+  }
+
+  // Highlight the next field to answer, or the Submit button once all are answered.
+  advance(from, { scroll = true } = {}) {
+    const next = this.nextUnfilled(from);
+    const target = next || this.form.querySelector(".btn-submit");
+    if (next && next.dataset.kind === "ranking") {
+      this.ranking.focus(this.ranking.nextUntyped());
+    } else target.focus({ preventScroll: true });
+    if (scroll) target.scrollIntoView({ block: "nearest" });
+  }
+
+  // A digit: the verdict (pairwise) or the rank of the highlighted response (ranking).
+  digit(n, target) {
+    if (this.data.mode === "ranking") return this.rankDigit(n, target);
+    if (this.data.mode !== "pairwise") return false;
+    const value =
+      this.data.scale === "likert7"
+        ? n === 0
+          ? 4
+          : n <= 7
+            ? n
+            : null
+        : { 1: "A", 2: "B", 0: this.data.scale === "ternary" ? "tie" : null }[n];
+    if (value === null || value === undefined || !this.choose(value)) return true;
+    this.advance(this.form.querySelector('[data-kind="verdict"]'));
+    return true;
+  }
+
+  // A or B: the same as 1 or 2 on the A/tie/B scales (on the 7-point scale, use digits).
+  letter(key) {
+    if (this.data.mode !== "pairwise" || this.data.scale === "likert7") return false;
+    return this.digit(key === "a" ? 1 : 2);
+  }
+
+  rankDigit(n, target) {
+    if (n < 1 || n > this.data.labels.length) return true; // no such rank: do nothing
+    const chip = target?.closest?.(".chip");
+    const label = chip ? chip.dataset.label : this.ranking.nextUntyped();
+    if (!label) return true;
+    this.ranking.type(label, n);
+    const next = this.ranking.nextUntyped();
+    if (next) this.ranking.focus(next);
+    else this.advance(this.form.querySelector('[data-kind="ranking"]'));
+    return true;
+  }
+
+  // The key for point (or option) ``index`` of the highlighted rubric field: the field
+  // holding focus, else the first required scale or choice still to answer.
+  scaleKey(index, target) {
+    let field = target?.closest?.('[data-kind="likert"], [data-kind="choice"], [data-kind="flags"]');
+    if (!field || !this.form.contains(field)) field = this.nextUnfilled(null, ["likert", "choice"]);
+    if (!field) return false;
+    const kind = field.dataset.kind;
+    const input =
+      kind === "likert"
+        ? field.querySelector(`input[value="${index + 1}"]`)
+        : field.querySelectorAll("input")[index];
+    if (!input) return true; // beyond the scale: do nothing rather than something else
+    input.checked = kind === "flags" ? !input.checked : true;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+    if (kind === "flags") field.focus({ preventScroll: true });
+    else this.advance(field);
+    return true;
+  }
+
+  toggleEarlierTurns() {
+    const details = this.form.querySelector(".earlier-turns");
+    if (!details) return false;
+    details.open = !details.open;
+    return true;
+  }
+
+  // ---- Compare aids ----
+
+  showLengths() {
+    if (!this.form.isConnected) return;
+    this.form.querySelectorAll(".response").forEach((card) => {
+      const body = card.querySelector(".response-body");
+      card.querySelector(".length-hint").textContent = lengthHint(body.textContent);
+    });
+  }
+
+  // Show A and B with the words the other lacks marked, or their rendered text again.
+  toggleDiff() {
+    const button = this.form.querySelector(".btn-diff");
+    if (!button) return false;
+    const cards = Array.from(this.form.querySelectorAll(".response")).slice(0, 2);
+    const on = button.getAttribute("aria-pressed") !== "true";
+    if (on) {
+      const parts = wordDiff(
+        cards[0].querySelector(".response-body").innerText,
+        cards[1].querySelector(".response-body").innerText,
+      );
+      if (!parts) {
+        button.textContent = "Too long to compare word by word";
+        button.disabled = true;
+        return true;
+      }
+      cards.forEach((card, i) => renderMarked(card.querySelector(".response-diff"), parts[i]));
+    }
+    button.setAttribute("aria-pressed", String(on));
+    this.form.classList.toggle("diffing", on);
+    cards.forEach((card) => {
+      card.querySelector(".response-body").hidden = on;
+      card.querySelector(".response-diff").hidden = !on;
+    });
+    return true;
+  }
+
+  // ---- Contradictions: the server's rule (service/rating/contradictions.py) ----
+
+  get contradictionOpen() {
+    return Boolean(this.contradiction && !this.contradiction.hidden);
+  }
+
+  askContradiction(errors) {
+    this.clearErrors();
+    const text = this.contradiction.querySelector(".contradiction-text");
+    text.replaceChildren();
+    for (const error of errors) {
+      const p = document.createElement("p");
+      // The API's message names its field; the page offers the button instead.
+      p.textContent = error.message.replace(/ Confirm the verdict \(contradiction\.confirmed\).*$/, "");
+      text.append(p);
+    }
+    const hint = document.createElement("p");
+    hint.className = "muted small";
+    hint.textContent =
+      "Keep your verdict (a rationale helps whoever reviews it), or change your answers.";
+    text.append(hint);
+    this.contradiction.hidden = false;
+    this.contradiction.scrollIntoView({ block: "nearest" });
+    this.contradiction.querySelector(".contradiction-why").focus({ preventScroll: true });
+  }
+
+  closeContradiction() {
+    if (!this.contradictionOpen) return;
+    this.contradiction.hidden = true;
+  }
+
+  contradictionAnswer() {
+    if (!this.contradictionOpen) return null;
+    return {
+      confirmed: true,
+      rationale: this.contradiction.querySelector(".contradiction-why").value,
+    };
   }
 
   // Problems the page can see before asking the server; the server checks everything again.

@@ -1,38 +1,15 @@
-// Keyboard shortcuts for the rating screen. Letter and digit keys never fire while the
-// rater types in a text box; Ctrl+Enter (submit) and Esc work everywhere.
+// Keyboard shortcuts for the rating screen. Every key means one thing on the whole page,
+// wherever focus is: the digits are the verdict (or the rank of the highlighted
+// response), the row under them (Q W E R T ...) the points of the highlighted rubric
+// scale. Letter and digit keys never fire while the rater types in a text box;
+// Ctrl+Enter (submit) and Esc work everywhere.
+
+export const SCALE_KEYS = "qwertyuiop[";
 
 const TYPING = "textarea, select, input:not([type=radio]):not([type=checkbox]), [contenteditable]";
 
 function isTyping(target) {
   return Boolean(target && target.closest && target.closest(TYPING));
-}
-
-// A digit on a focused rubric scale picks that point of the scale (on a focused choice,
-// the option in that position).
-function pickOnFocusedScale(target, key) {
-  if (!target.matches || !target.matches("input[type=radio]")) return false;
-  const field = target.closest('[data-kind="likert"], [data-kind="choice"]');
-  if (!field) return false;
-  const input =
-    field.dataset.kind === "likert"
-      ? field.querySelector(`input[value="${key}"]`)
-      : field.querySelectorAll("input[type=radio]")[Number(key) - 1];
-  if (!input) return true; // a digit beyond the scale does nothing, rather than the verdict
-  input.checked = true;
-  input.focus();
-  input.dispatchEvent(new Event("change", { bubbles: true }));
-  return true;
-}
-
-function verdictKey(view, key) {
-  const scale = view.data.scale;
-  if (view.data.mode !== "pairwise") return false;
-  if (scale === "likert7") {
-    if (/^[1-7]$/.test(key)) return view.choose(Number(key));
-    return key === "0" || key.toLowerCase() === "t" ? view.choose(4) : false; // "about the same"
-  }
-  const choice = { 1: "A", a: "A", 2: "B", b: "B", 0: "tie", t: "tie" }[key.toLowerCase()];
-  return choice ? view.choose(choice) : false;
 }
 
 export function bindKeys(page) {
@@ -48,22 +25,26 @@ export function bindKeys(page) {
     if (page.dialogOpen()) return; // dialogs handle their own keys (Esc closes them)
     if (event.key === "Escape") {
       if (page.guidelinesOpen()) page.toggleGuidelines(false);
+      else if (view?.contradictionOpen) view.closeContradiction();
       else if (isTyping(event.target)) event.target.blur();
       else page.cancelRevise();
       return;
     }
     if (isTyping(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
-    const key = event.key;
+    const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
     let handled = true;
     if (key === "?") page.showShortcuts();
-    else if (key === "g" || key === "G") page.toggleGuidelines();
+    else if (key === "g") page.toggleGuidelines();
     else if (!view) handled = false;
-    else if (key === "s" || key === "S") page.skip();
-    else if (key === "u" || key === "U") page.editLast();
-    else if ((key === "x" || key === "X") && view.data.mode === "pairwise") view.toggleBothBad();
-    else if ((key === "r" || key === "R") && view.data.mode === "ranking") view.focusRanking();
-    else if (/^[0-9]$/.test(key) && pickOnFocusedScale(event.target, key)) handled = true;
-    else handled = verdictKey(view, key);
+    else if (key === "s") page.skip();
+    else if (key === "z") page.editLast();
+    else if (key === "c") handled = view.toggleEarlierTurns();
+    else if (key === "d") handled = view.toggleDiff();
+    else if (key === "x" && view.data.mode === "pairwise") view.toggleBothBad();
+    else if (/^[0-9]$/.test(key)) handled = view.digit(Number(key), event.target);
+    else if (SCALE_KEYS.includes(key)) handled = view.scaleKey(SCALE_KEYS.indexOf(key), event.target);
+    else if (key === "a" || key === "b") handled = view.letter(key);
+    else handled = false;
     if (handled) event.preventDefault();
   });
 }

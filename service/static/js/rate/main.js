@@ -1,6 +1,7 @@
 // The rating screen: load an item, keep its draft, submit, skip, undo/edit, and the keys.
 
 import { ApiError, call } from "./api.js";
+import { takeFirstItem } from "./boot.js";
 import * as drafts from "./draft.js";
 import { ItemView } from "./item.js";
 import { bindKeys } from "./keys.js";
@@ -51,6 +52,7 @@ function teardown() {
   state.paused = false;
   state.timer?.stop();
   state.lease?.stop();
+  showLease(null);
   state.view?.destroy();
   Object.assign(state, { view: null, draft: null, timer: null, lease: null, revising: null });
   state.rankingConfirmed = false;
@@ -79,6 +81,7 @@ function show(fragment, revising = null) {
     submit();
   });
   form.querySelector(".btn-skip-item").addEventListener("click", openSkip);
+  form.querySelector(".btn-confirm-contradiction").addEventListener("click", () => submit());
   // Enter in a one-line field must not submit by accident; Ctrl+Enter does.
   form.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.ctrlKey && !event.metaKey && event.target.matches("input")) {
@@ -99,8 +102,9 @@ function show(fragment, revising = null) {
     updateEditBar();
     const saved = drafts.loadDraft(view.id);
     state.draft = saved || drafts.freshDraft();
-    if (saved?.values) {
-      view.apply(saved.values, saved.ranking_touched);
+    if (saved?.values) view.apply(saved.values, saved.ranking_touched);
+    // Only when there was something to restore: an untouched item's draft holds no answer.
+    if (drafts.hasAnswers(saved?.values, saved?.ranking_touched)) {
       say("Your unsaved work on this item was restored.");
     } else {
       say("");
@@ -111,7 +115,13 @@ function show(fragment, revising = null) {
   state.timer.start();
   state.saver = setInterval(persist, 10_000); // keeps active time across a crash too
   if (!revising && view.data.status === "active") {
-    state.lease = new LeaseKeeper(state.timer, view.data.lease_minutes, renew);
+    state.lease = new LeaseKeeper(
+      state.timer,
+      view.data.lease_minutes,
+      view.data.lease_seconds_left,
+      renew,
+      showLease,
+    );
     state.lease.start();
   }
   window.scrollTo(0, 0);
@@ -122,7 +132,7 @@ function show(fragment, revising = null) {
 
 async function loadNext() {
   try {
-    const { data } = await call("POST", config.next_url);
+    const { data } = await (takeFirstItem() || call("POST", config.next_url));
     show(data);
   } catch (err) {
     host.replaceChildren();
@@ -139,23 +149,66 @@ async function loadNext() {
 }
 
 async function renew() {
-  if (!state.view) return;
+  const view = state.view;
+  if (!view) return;
   try {
-    await call("POST", `${config.api}/assignments/${state.view.id}/renew`);
+    const { data } = await call("POST", `${config.api}/assignments/${view.id}/renew`);
+    if (state.view === view) state.lease?.renewed(data.seconds_left);
   } catch (err) {
-    if (err.status === 409 || err.status === 404) {
-      state.lease?.stop();
-      state.view.showMessage(`${err.message} Your draft is kept in this browser.`, {
-        label: "Load the next item",
-        run: () => loadNext(),
-      });
-    }
+    if (state.view !== view || !(err.status === 409 || err.status === 404)) return;
+    // The item is no longer this rater's: nothing typed here can be saved any more.
+    state.lease?.stop();
+    showLease(null);
+    drafts.clearDraft(view.id);
+    view.showMessage(
+      `${err.message} Your answers on this item cannot be saved, so its draft was discarded.`,
+      { label: "Load the next item", run: () => loadNext() },
+    );
   }
+}
+
+const leaseClock = document.querySelector(".lease-clock");
+
+function clockText(ms) {
+  const seconds = Math.max(0, Math.ceil(ms / 1000));
+  if (seconds > 120) return `${Math.ceil(seconds / 60)} min`;
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+}
+
+const LEASE_WARNINGS = {
+  warning:
+    "Your hold on this item ends in under 2 minutes. Any key or mouse movement renews it; " +
+    "if it ends, the item may go to another rater.",
+  expired:
+    "Your hold on this item has expired. Your answers are still here and kept in this " +
+    "browser. Submit now: if no other rater has taken the item, your judgment counts; " +
+    "if one has, you will be told and can move on (the draft is then discarded).",
+};
+
+// Show how long the rater still holds the item (state null: no lease to show).
+function showLease(leaseState, msLeft = 0) {
+  leaseClock.hidden = !leaseState;
+  leaseClock.classList.toggle("urgent", leaseState === "warning" || leaseState === "expired");
+  if (leaseState) {
+    leaseClock.textContent =
+      leaseState === "expired"
+        ? "Hold on this item expired"
+        : `Item held for you: ${clockText(msLeft)}`;
+  }
+  const box = state.view?.form.querySelector(".lease-warning");
+  if (!box) return;
+  const message = LEASE_WARNINGS[leaseState] || "";
+  // Set once per change, so screen readers announce it once, not every second.
+  if (box.textContent !== message) box.textContent = message;
+  box.hidden = !message;
+  box.classList.toggle("expired", leaseState === "expired");
 }
 
 function payload() {
   const values = state.view.values();
+  const contradiction = state.view.contradictionAnswer();
   return {
+    ...(contradiction ? { contradiction } : {}),
     client_id: state.draft.client_id,
     verdict: values.verdict,
     rubric: values.rubric,
@@ -199,7 +252,11 @@ async function submit() {
     show(data.next);
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
-    if (err.status === 422 && err.errors.length) view.showErrors(err.errors);
+    const contradictions = err.errors.filter((e) => e.field === "contradiction");
+    if (err.status === 422 && contradictions.length === err.errors.length && contradictions.length) {
+      // The verdict and the scores disagree (the server's rule): ask, then resubmit.
+      view.askContradiction(contradictions);
+    } else if (err.status === 422 && err.errors.length) view.showErrors(err.errors);
     else if (err.unavailable) savingPaused(err);
     else if (err.status === 409 && !state.revising) {
       // The lease ended (expired and taken, or finished elsewhere): move on.

@@ -101,7 +101,11 @@ export class RankingBoard {
   constructor(fieldset, labels, excerpts, onChange) {
     this.list = fieldset.querySelector(".ranking-list");
     this.live = fieldset.querySelector(".ranking-live");
+    this.labels = labels;
     this.model = new RankingModel(labels);
+    // Ranks typed as digits, by label: typed responses go first, by rank (equal digits
+    // tie), the others follow in their current order.
+    this.typed = new Map();
     this.excerpts = excerpts || {};
     this.onChange = onChange;
     this.render();
@@ -114,6 +118,7 @@ export class RankingBoard {
       onEnd: (event) => {
         if (event.oldIndex === event.newIndex) return;
         this.model.moveTo(event.item.dataset.label, event.newIndex);
+        this.typed.clear(); // the order is now the one dragged, not the digits'
         this.changed(event.item.dataset.label);
       },
     });
@@ -132,6 +137,24 @@ export class RankingBoard {
     if (given.length !== known.size || !given.every((l) => known.has(l))) return;
     this.model.set(groups);
     this.render();
+  }
+
+  // The first response, in display order, without a typed rank.
+  nextUntyped() {
+    return this.labels.find((label) => !this.typed.has(label)) || null;
+  }
+
+  type(label, rank) {
+    this.typed.set(label, rank);
+    const typed = [...this.typed.keys()].sort((a, b) => this.typed.get(a) - this.typed.get(b));
+    const groups = [];
+    typed.forEach((l, i) => {
+      if (i && this.typed.get(l) === this.typed.get(typed[i - 1])) groups[groups.length - 1].push(l);
+      else groups.push([l]);
+    });
+    const rest = this.model.flat().filter((l) => !this.typed.has(l));
+    this.model.set([...groups, ...rest.map((l) => [l])]);
+    this.changed(label);
   }
 
   rankOf(label) {
@@ -159,6 +182,8 @@ export class RankingBoard {
         if (i > 0) chip.classList.add("tied-above");
         if (i < group.length - 1) chip.classList.add("tied-below");
         chip.setAttribute("aria-label", this.describe(label));
+        if (this.typed.has(label)) chip.classList.add("typed");
+        if (label === this.nextUntyped()) chip.classList.add("next");
 
         const rank = document.createElement("span");
         rank.className = "rank";
@@ -218,8 +243,10 @@ export class RankingBoard {
       return;
     }
     event.preventDefault();
-    if (moved) this.changed(label);
-    else this.live.textContent = `${this.describe(label)} (no change)`;
+    if (moved) {
+      this.typed.clear();
+      this.changed(label);
+    } else this.live.textContent = `${this.describe(label)} (no change)`;
   }
 
   onClick(event) {
@@ -230,7 +257,10 @@ export class RankingBoard {
       button.dataset.action === "untie"
         ? this.model.untie(label)
         : this.model.tieWith(label, -1);
-    if (done) this.changed(label);
+    if (done) {
+      this.typed.clear();
+      this.changed(label);
+    }
   }
 
   destroy() {

@@ -49,29 +49,64 @@ export class ActiveTimer {
   }
 }
 
+// A lease is "held" for the rater; they are warned this long before it ends (or at half
+// of a lease shorter than twice that).
+export const WARN_MS = 2 * 60_000;
+
 export class LeaseKeeper {
-  // Renews every third of the lease (at most every 5 minutes) if the rater did something.
-  constructor(timer, leaseMinutes, renew) {
+  // Counts down from the seconds the server said were left (so a wrong clock on the
+  // rater's machine does not matter) and renews the lease while the rater is active:
+  // every third of the lease (at most every 5 minutes), and at the first sign of
+  // activity once the warning is up or the lease has run out (the server takes an
+  // expired lease back if no one else has the item). ``onState(state, msLeft)`` hears
+  // "held", "warning" or "expired" every second.
+  constructor(timer, leaseMinutes, secondsLeft, renew, onState) {
     this.timer = timer;
     this.renew = renew;
-    this.everyMs = Math.max(30_000, Math.min(5 * 60_000, (leaseMinutes * 60_000) / 3));
+    this.onState = onState;
+    const leaseMs = leaseMinutes * 60_000;
+    this.everyMs = Math.max(30_000, Math.min(5 * 60_000, leaseMs / 3));
+    this.warnMs = Math.min(WARN_MS, leaseMs / 2);
     this.lastRenew = Date.now();
+    this.renewing = false;
+    this.renewed(secondsLeft);
   }
 
   start() {
-    this.interval = setInterval(() => {
-      if (this.due() && this.timer.lastActivity > this.lastRenew && !document.hidden) {
-        this.lastRenew = Date.now();
-        this.renew();
-      }
-    }, Math.min(this.everyMs, 30_000));
+    this.interval = setInterval(() => this.tick(), 1000);
+    // The first reading after the item is painted: the clock is not needed before.
+    requestAnimationFrame(() => setTimeout(() => this.interval && this.tick(), 0));
   }
 
-  due() {
-    return Date.now() - this.lastRenew >= this.everyMs;
+  left() {
+    return this.deadline - performance.now();
+  }
+
+  state() {
+    const left = this.left();
+    return left <= 0 ? "expired" : left <= this.warnMs ? "warning" : "held";
+  }
+
+  tick() {
+    const urgent = this.state() !== "held";
+    const due = urgent || Date.now() - this.lastRenew >= this.everyMs;
+    const active = this.timer.lastActivity > this.lastRenew && !document.hidden;
+    if (due && active && !this.renewing) {
+      this.lastRenew = Date.now();
+      this.renewing = true;
+      Promise.resolve(this.renew()).finally(() => {
+        this.renewing = false;
+      });
+    }
+    this.onState(this.state(), this.left());
+  }
+
+  renewed(secondsLeft) {
+    this.deadline = performance.now() + secondsLeft * 1000;
   }
 
   stop() {
     clearInterval(this.interval);
+    this.interval = null;
   }
 }
