@@ -10,14 +10,34 @@ from sqlmodel import select
 from service import db
 from service.models import Assignment, Judgment
 from service.rating.contradictions import Contradiction, find_contradictions
+from service.rubric import Rubric
 from tests.factories import item_row
 
-DIMS = [
-    {"name": "help", "label": "Helpfulness", "scope": "response", "kind": "likert", "points": 5},
-    {"name": "right", "label": "Correctness", "scope": "response", "kind": "likert", "points": 5},
+STORED = [
+    {
+        "name": "help",
+        "label": "Helpfulness",
+        "scope": "response",
+        "kind": "likert",
+        "points": 5,
+    },
+    {
+        "name": "right",
+        "label": "Correctness",
+        "scope": "response",
+        "kind": "likert",
+        "points": 5,
+    },
     {"name": "errors", "label": "Errors", "scope": "response", "kind": "number"},
-    {"name": "confidence", "label": "Confidence", "scope": "item", "kind": "likert", "points": 3},
+    {
+        "name": "confidence",
+        "label": "Confidence",
+        "scope": "item",
+        "kind": "likert",
+        "points": 3,
+    },
 ]
+DIMS = Rubric.from_stored(STORED)
 
 
 def _pairwise(preferred, a, b):
@@ -78,7 +98,7 @@ def test_rating_mode_has_no_verdict_to_contradict():
     assert found == []
 
 
-RUBRIC = DIMS[:2] + [{"name": "note", "label": "Note", "scope": "item", "kind": "text"}]
+RUBRIC = STORED[:2] + [{"name": "note", "label": "Note", "scope": "item", "kind": "text"}]
 CONTRADICTING = {"response": {"A": {"help": 1, "right": 2}, "B": {"help": 5, "right": 5}}}
 
 

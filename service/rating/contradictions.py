@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from service.rubric import Rubric, RubricScope
+
 
 @dataclass(frozen=True)
 class Contradiction:
@@ -49,7 +51,7 @@ def find_contradictions(
     mode: str,
     verdict: Mapping[str, Any],
     rubric: Mapping[str, Any],
-    dimensions: Sequence[Any],
+    dimensions: Rubric,
     shown_order: Sequence[str],
 ) -> list[Contradiction]:
     """Return every pair the verdict orders against all of the rater's shared Likert scores.
@@ -61,7 +63,7 @@ def find_contradictions(
     if mode == "pairwise" and verdict.get("preferred") is not None:
         preferred = verdict["preferred"]
         pairs = [(preferred, other) for other in shown_order[:2] if other != preferred]
-    likert = [_get(d, "name") for d in dimensions if _is_response_likert(d)]
+    likert = [d.name for d in dimensions.likert(RubricScope.RESPONSE)]
     scores = rubric.get("response") or {}
     found = []
     for above, below in pairs:
@@ -70,12 +72,3 @@ def find_contradictions(
         if shared and all(mine[n] < theirs[n] for n in shared):
             found.append(Contradiction(above=above, below=below, dimensions=shared))
     return found
-
-
-def _get(dim: Any, key: str) -> Any:
-    # Rubric dimensions are dicts today and typed objects soon: read either.
-    return dim[key] if isinstance(dim, Mapping) else getattr(dim, key)
-
-
-def _is_response_likert(dim: Any) -> bool:
-    return _get(dim, "scope") == "response" and _get(dim, "kind") == "likert"

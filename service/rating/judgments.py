@@ -171,7 +171,7 @@ def _contradiction_answer(
         mode=project.mode,
         verdict=verdict,
         rubric=rubric,
-        dimensions=project.rubric,
+        dimensions=rubric_of(project),
         shown_order=lease.shown_order,
     )
     if not found:
@@ -179,7 +179,7 @@ def _contradiction_answer(
     if answer is not None and answer["confirmed"]:
         return True, answer["rationale"].strip()
     label = {rid: lab for lab, rid in labels_for(lease.shown_order).items()}
-    names = {d["name"]: d["label"] for d in project.rubric}
+    names = {d.name: d.label for d in rubric_of(project)}
     errors = [
         {
             "field": "contradiction",
