@@ -233,28 +233,8 @@ def main() -> None:
     t0 = time.perf_counter()
     slug = seed(url, args.items, args.raters)
     print(f"Seeded {args.items} items and {args.raters} raters in {time.perf_counter() - t0:.1f} s")
-    port = free_port()
-    env = dict(
-        os.environ,
-        RANKROOM_DATABASE_URL=url,
-        RANKROOM_SECRET_KEY="bench",
-        RANKROOM_INSTANCE_PATH=str(tmp),
-        PYTHONPATH=str(ROOT),
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", "service:create_app()"],
-        env=env,
-        cwd=ROOT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_gunicorn(url, tmp, args.workers)
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/healthz").read()
-                break
-            except OSError:
-                time.sleep(0.1)
         raters = [Rater(base, f"bench{r}") for r in range(args.raters)]
         run(raters[:2], slug, 10, 1)  # warm-up: imports, caches, SQLite pages
         backend = "SQLite (WAL)" if url.startswith("sqlite") else "PostgreSQL"
@@ -275,6 +255,32 @@ def main() -> None:
         print(checkup(url))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def start_gunicorn(url: str, tmp: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    """Start gunicorn on ``url`` on a free port; return it and its base URL once it answers."""
+    port = free_port()
+    env = dict(
+        os.environ,
+        RANKROOM_DATABASE_URL=url,
+        RANKROOM_SECRET_KEY="bench",
+        RANKROOM_INSTANCE_PATH=str(tmp),
+        PYTHONPATH=str(ROOT),
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
+         "--log-level", "warning", "service:create_app()"],
+        env=env,
+        cwd=ROOT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/healthz").read()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return server, base
 
 
 def checkup(url: str) -> str:

@@ -21,11 +21,8 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -129,28 +126,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rankroom-bench-browser-"))
     url = f"sqlite:///{tmp / 'bench.db'}"
     slug = bench_rater.seed(url, args.items, 1)
-    port = bench_rater.free_port()
-    env = dict(
-        os.environ,
-        RANKROOM_DATABASE_URL=url,
-        RANKROOM_SECRET_KEY="bench",
-        RANKROOM_INSTANCE_PATH=str(tmp),
-        PYTHONPATH=str(ROOT),
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", "service:create_app()"],
-        env=env,
-        cwd=ROOT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    server, base = bench_rater.start_gunicorn(url, tmp, args.workers)
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/healthz").read()
-                break
-            except OSError:
-                time.sleep(0.1)
         executable = os.environ.get("RANKROOM_CHROMIUM", "/usr/bin/chromium")
         with sync_playwright() as p:
             browser = p.chromium.launch(
