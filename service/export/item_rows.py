@@ -235,10 +235,11 @@ class ItemRows:
     def _judgment_pairs(
         self, item: ItemData, votes: list[Vote], base: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
-        both_bad = self.o.include_both_bad
-        self._verdicts = rules.pair_verdicts(
-            v.ranking for v in votes if v.ranking and (both_bad or not v.row.both_bad)
-        )
+        if self.o.with_votes:
+            both_bad = self.o.include_both_bad
+            self._verdicts = rules.pair_verdicts(
+                v.ranking for v in votes if v.ranking and (both_bad or not v.row.both_bad)
+            )
         dropped = self.summary.dropped
         identical = self.build.identical
         for v in votes:
@@ -277,7 +278,8 @@ class ItemRows:
     ) -> Iterator[dict[str, Any]]:
         counted = [v for v in votes if self.o.include_both_bad or not v.row.both_bad]
         self.summary.dropped["judgments_both_bad"] += len(votes) - len(counted)
-        self._verdicts = rules.pair_verdicts(v.ranking for v in counted if v.ranking)
+        if self.o.with_votes:
+            self._verdicts = rules.pair_verdicts(v.ranking for v in counted if v.ranking)
         voted = [(v.ranking, v.weight, v.strength) for v in counted if v.ranking]
         if item.adjudicated:
             # An admin settled this item: their verdict is the consensus.
