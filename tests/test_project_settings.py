@@ -74,6 +74,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
             "daily_cap": 200,
             "rater_cap": None,
             "status": "paused",
+            "confirm_contradictions": False,
             "rubric": RUBRIC,
         },
         headers=_csrf(auth),
@@ -102,6 +103,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "daily_cap": 200,
         "rater_cap": None,
         "skip_flag_threshold": 3,
+        "confirm_contradictions": False,
         "created_at": body["created_at"],
     }
     row = _project(app, "camp")
@@ -121,6 +123,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "qualification_threshold": {"from": 0.8, "to": 0.75},
         "daily_cap": {"from": None, "to": 200},
         "status": {"from": "active", "to": "paused"},
+        "confirm_contradictions": {"from": True, "to": False},
         "rubric": {"from": [], "to": [{**RUBRIC[0], "help": "", "required": False}]},
     }
 

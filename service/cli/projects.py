@@ -72,6 +72,11 @@ def _optional_int(value: str | None) -> int | None | str:
 @click.option("--rater-cap", default=None, help="Judgments per rater in all ('none': no cap).")
 @click.option("--skip-flag-threshold", type=int, default=None, help="Skips that flag an item.")
 @click.option(
+    "--confirm-contradictions/--no-confirm-contradictions",
+    default=None,
+    help="Ask the rater to confirm a verdict that contradicts their rubric scores.",
+)
+@click.option(
     "--rubric",
     "rubric_file",
     type=click.File("r", encoding="utf-8"),

@@ -41,6 +41,7 @@ SETTINGS = (
     "daily_cap",
     "rater_cap",
     "skip_flag_threshold",
+    "confirm_contradictions",
     "rubric",
 )
 
