@@ -292,12 +292,18 @@ def test_settings_page_saves_and_shows_errors(app, client, auth, desk, make, adm
         "daily_cap": "",
         "rater_cap": "50",
         "skip_flag_threshold": "3",
+        "confirm_contradictions": "off",
         "rubric": "[]",
     }
+    assert b'<option value="on" selected>ask to confirm' in client.get("/admin/projects/camp").data
     r = client.post("/admin/projects/camp/settings", data=form)
     assert r.status_code == 303 and r.headers["Location"] == "/admin/projects/camp"
     row = _project(app, "camp")
     assert (row.name, row.gold_rate, row.rater_cap) == ("Camp", 0.25, 50)
+    assert row.confirm_contradictions is False
+    assert (
+        b'<option value="off" selected>accept silently' in client.get("/admin/projects/camp").data
+    )
     bad = client.post("/admin/projects/camp/settings", data={**form, "gold_rate": "lots"})
     assert bad.status_code == 422
     assert b"<code>gold_rate</code>: Not a valid number." in bad.data
