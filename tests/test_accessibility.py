@@ -23,7 +23,7 @@ from flask import Flask
 from sqlmodel import select
 
 from service import db
-from service.accounts import users
+from service.accounts import invites, users
 from service.cli.demo import load_demo
 from service.models import Item, Project, User
 from service.projects import projects
@@ -44,11 +44,14 @@ BLOCKING = ("serious", "critical")
 SCREENS = [
     ("login", None, "/login", None),
     ("not-found", None, "/no-such-page", None),
+    ("invite", None, "/invite/{secret}", None),
     ("rater-home", "rater1", "/rate", None),
     ("rate-pairwise", "rater1", "/rate/demo-coding-pairwise", "form.item"),
     ("rate-ranking", "rater1", "/rate/demo-expert-ranking", "form.item"),
     ("rate-rating", "rater1", "/rate/demo-all-rating", "form.item"),
     ("rate-likert7", "rater1", "/rate/demo-expert-pairwise-7pt", "form.item"),
+    # The guidelines side panel, opened by its button (and the G key).
+    ("rate-guidelines", "rater1", "/rate/demo-coding-pairwise", "#guidelines-panel"),
     ("home-admin", "admin", "/", None),
     ("progress", "admin", "/projects/{slug}/dashboard/", None),
     (
@@ -117,6 +120,10 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
                 address=None,
             )
             ids["diff"] = f"from={before}&to={project.guideline_version}"
+            invitation = invites.invite_user(
+                session=s, data={"email": "new@example.org", "display_name": "New Rater"}
+            )
+            ids["secret"] = invitation.secret
     make = factories.Factory(app)
     admin = make.user("admin", username="axe-admin")
     make.token(admin, ["stats"])
@@ -171,7 +178,11 @@ def _blocking(violations: list[dict[str, Any]]) -> list[str]:
 def test_no_serious_axe_violation(contexts, name, who, url, ready):
     page_for, ids = contexts
     page = page_for(who)
-    page.goto(url.format(**ids))
+    response = page.goto(url.format(**ids))
+    assert response.status == (404 if name == "not-found" else 200), page.url
+    if name == "rate-guidelines":
+        page.locator("form.item").wait_for()
+        page.locator("button.btn-guidelines").click()
     if ready:
         page.locator(ready).first.wait_for()
     assert page.url.rstrip("/").endswith(url.format(**ids).rstrip("/")), page.url
