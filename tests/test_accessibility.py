@@ -52,6 +52,8 @@ SCREENS = [
     ("rate-likert7", "rater1", "/rate/demo-expert-pairwise-7pt", "form.item"),
     # The guidelines side panel, opened by its button (and the G key).
     ("rate-guidelines", "rater1", "/rate/demo-coding-pairwise", "#guidelines-panel"),
+    # Sending an empty judgment: the error summary and the fields marked invalid.
+    ("rate-errors", "rater1", "/rate/demo-all-rating", ".error-summary"),
     ("home-admin", "admin", "/", None),
     ("progress", "admin", "/projects/{slug}/dashboard/", None),
     (
@@ -79,6 +81,10 @@ SCREENS = [
     ("source", "admin", "/admin/sources/feed", None),
 ]
 SLUG = "demo-coding-pairwise"
+ACTIONS = {  # what a screen's state needs done once the item has loaded
+    "rate-guidelines": lambda page: page.locator("button.btn-guidelines").click(),
+    "rate-errors": lambda page: page.keyboard.press("Control+Enter"),
+}
 
 
 def _axe_script() -> Path:
@@ -180,9 +186,9 @@ def test_no_serious_axe_violation(contexts, name, who, url, ready):
     page = page_for(who)
     response = page.goto(url.format(**ids))
     assert response.status == (404 if name == "not-found" else 200), page.url
-    if name == "rate-guidelines":
+    if name in ACTIONS:
         page.locator("form.item").wait_for()
-        page.locator("button.btn-guidelines").click()
+        ACTIONS[name](page)
     if ready:
         page.locator(ready).first.wait_for()
     assert page.url.rstrip("/").endswith(url.format(**ids).rstrip("/")), page.url
