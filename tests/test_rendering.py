@@ -90,19 +90,23 @@ def test_sanitizer_is_a_second_lock_on_raw_html(html, expected):
 def test_code_blocks_are_highlighted_with_classes_not_styles():
     html = render_markdown("```python\nprint('<b>')\n```")
     assert html == (
-        '<pre class="highlight"><code><span class="nb">print</span><span class="p">(</span>'
+        '<pre class="highlight" tabindex="0"><code><span class="nb">print</span><span class="p">(</span>'
         """<span class="s1">'&lt;b&gt;'</span><span class="p">)</span>\n</code></pre>\n"""
     )
     assert "style=" not in html
 
 
 def test_unknown_language_is_plain_escaped_code():
-    assert render_markdown("```nosuchlang\n<x>\n```") == "<pre><code>&lt;x&gt;\n</code></pre>\n"
+    assert (
+        render_markdown("```nosuchlang\n<x>\n```")
+        == '<pre tabindex="0"><code>&lt;x&gt;\n</code></pre>\n'
+    )
 
 
 def test_table_alignment_becomes_classes():
     html = render_markdown("|a|b|\n|:-|-:|\n|1|2|")
     assert '<th class="align-left">a</th>' in html and '<td class="align-right">2</td>' in html
+    assert html.startswith('<table tabindex="0">')  # a wide table scrolls: keyboard can reach it
     assert "style=" not in html
 
 

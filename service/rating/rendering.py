@@ -99,7 +99,13 @@ def sanitize(html: str) -> str:
         # Relative links would point into Rankroom itself; model output has no business there.
         url_relative="deny",
         link_rel="noopener noreferrer nofollow",
-        set_tag_attribute_values={"a": {"target": "_blank"}},
+        set_tag_attribute_values={
+            "a": {"target": "_blank"},
+            # Code blocks and tables scroll sideways when wide (see rankroom.css): a
+            # keyboard user must be able to focus them to scroll (WCAG 2.1.1).
+            "pre": {"tabindex": "0"},
+            "table": {"tabindex": "0"},
+        },
         strip_comments=True,
     )
 
