@@ -8,14 +8,17 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
 from urllib.parse import urlencode
 
+import flask
 import sqlalchemy as sa
 
+from service.cli import main, serve
 from service.cli.demo import load_demo
 from service.cli.serve import default_workers
 
@@ -148,3 +151,30 @@ def test_the_demo_history_fills_every_report_and_the_doctor_finds_nothing(app, c
         assert cost["per_day"] and cost["per_rater"], slug
         leaderboard = report("leaderboard", slug)
         assert [m for m in leaderboard["models"] if m["rating"]["value"] is not None], slug
+
+
+def _current_g():
+    return flask.g._get_current_object() if flask.has_app_context() else None
+
+
+def test_serve_starts_gunicorn_outside_the_app_context_of_its_start_up(app, runner, monkeypatch):
+    """Flask reuses an active context of the same app for each request, so one still open
+    when the workers fork would share ``g`` between every request of a worker."""
+    seen = {}
+
+    def run(self):
+        seen["g"], seen["options"] = _current_g(), self.settings
+
+    monkeypatch.setattr(serve._Gunicorn, "run", run)
+    # In a thread of its own, as the command runs: no context of the test's is active there.
+    done = {}
+    thread = threading.Thread(
+        target=lambda: done.setdefault(
+            "result", runner.invoke(main, ["serve", "--port", "8123", "--workers", "3"])
+        )
+    )
+    thread.start()
+    thread.join(timeout=60)
+    assert done["result"].exit_code == 0, done["result"].output
+    assert seen["g"] is None
+    assert seen["options"] == {"bind": "127.0.0.1:8123", "workers": 3, "accesslog": "-"}

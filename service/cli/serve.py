@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 import sqlalchemy as sa
-from flask import Flask, current_app
-from flask.cli import with_appcontext
+from flask import Flask
+from flask.cli import ScriptInfo
 from gunicorn.app.base import BaseApplication
 
 from service import db
@@ -29,20 +29,25 @@ from service.items import importing
     default=None,
     help="Threads per worker; above 1 uses gthread workers (default: RANKROOM_THREADS).",
 )
-@with_appcontext
 def serve(demo: bool, host: str, port: int, workers: int | None, threads: int | None) -> None:
     """Serve Rankroom with gunicorn."""
-    if demo:
-        from service.cli.demo import load_demo
+    app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+    # The start-up work runs in an app context that ends before gunicorn starts: a
+    # context still pushed when the workers fork would be every request's (Flask reuses
+    # an active context of the same app), and ``g`` would outlive each request.
+    with app.app_context():
+        if demo:
+            from service.cli.demo import load_demo
 
-        db.upgrade(db.engine())
-        for line in load_demo(prompts_dir=current_app.config["PROMPTS_DIR"]):
+            db.upgrade(db.engine())
+            for line in load_demo(prompts_dir=app.config["PROMPTS_DIR"]):
+                click.echo(line)
+        db.check_schema(db.engine())
+        for line in importing.recover(db.engine()):  # a crashed import, finished or discarded
             click.echo(line)
-    db.check_schema(db.engine())
-    for line in importing.recover(db.engine()):  # a crashed import, finished or discarded
-        click.echo(line)
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    workers = workers or int(app.config["WORKERS"]) or default_workers(db.engine())
+        workers = workers or int(app.config["WORKERS"]) or default_workers(db.engine())
+        # No connection may cross the fork: the master never queries.
+        db.engine().dispose()
     threads = threads or int(app.config["THREADS"])
     click.echo(f"Serving on http://{host}:{port} with {workers} worker(s).")
     sys.stdout.flush()
@@ -54,8 +59,7 @@ def serve(demo: bool, host: str, port: int, workers: int | None, threads: int | 
     }
     # The workers fork from this process with the app already built: one import of
     # the service instead of one per worker (start-up time), and pages shared until
-    # written (memory). No connection may cross the fork: the master never queries.
-    db.engine().dispose()
+    # written (memory).
     _Gunicorn(app, options).run()
 
 
