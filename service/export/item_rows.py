@@ -326,9 +326,9 @@ class ItemRows:
                     }
                 )
         verdicts = rules.pair_verdicts(v.ranking for v in ranked)
+        meta = {**base, "shown_sha256": shown_hashes(v.row for v in ranked)}
         for (a, b), cast in sorted(ballots.items()):
             spread = verdicts[a, b]
-            decided = outcome.get((a, b))
             tally = {
                 "votes": cast,
                 "distribution": {
@@ -338,18 +338,11 @@ class ItemRows:
                 },
                 "n_votes": len(cast),
                 "agreement": rules.pair_agreement(spread),
-                # The consensus rule's outcome on this pair: a, b, tie, or null when the
-                # votes leave it without a lead.
-                "consensus": "tie"
-                if decided is None
-                else None
-                if decided == "undecided"
-                else "a"
-                if decided == a
-                else "b",
+                # The consensus rule's outcome on this pair, as the pair formats' consensus
+                # rows have it: a, b, or tie (tie votes lead, or no option leads).
+                "consensus": _side(outcome.get((a, b)), a),
             }
-            meta = {**base, "shown_sha256": shown_hashes(v.row for v in ranked)}
-            yield self.build.votes(item, a, b, tally, meta)
+            yield self.build.votes(item, a, b, tally, dict(meta))
 
     def _ranking(
         self,
