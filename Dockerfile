@@ -18,5 +18,5 @@ USER rankroom
 VOLUME ["/data"]
 EXPOSE 8000
 # `rankroom serve` runs gunicorn with the app built once before the workers fork
-# (RANKROOM_WORKERS, default one per core, one more on PostgreSQL).
+# (RANKROOM_WORKERS, default one per core).
 CMD ["sh", "-c", "rankroom db upgrade && exec rankroom serve --host 0.0.0.0 --port 8000"]

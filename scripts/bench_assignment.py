@@ -424,6 +424,7 @@ def run(backend: str, args: argparse.Namespace) -> bool:
         server = start_server(url, tmp, args.port, args.workers, args.threads)
         try:
             workers = children(server.pid)
+            args.started = len(workers)  # what the report names: 0 in the settings means auto
             sessions = [sign_in(args.port, f"r{k}") for k in range(args.raters)]
             begin = time.time() + 3  # time for the generator processes to start
             window = (begin + args.warmup, begin + args.warmup + args.seconds)
@@ -512,7 +513,7 @@ def report(backend, args, results, before, after, checks) -> None:  # noqa: ANN0
     cores = os.cpu_count() or 1
     kind = f"gthread x{args.threads}" if args.threads > 1 else "sync"
     print(
-        f"\n== {backend}: {args.raters} raters, `rankroom serve` with {args.workers} {kind} "
+        f"\n== {backend}: {args.raters} raters, `rankroom serve` with {args.started} {kind} "
         f"gunicorn workers, {seconds:.0f} s, loop: {LOOPS[args.loop]}"
     )
     if backend == "postgres":

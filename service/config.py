@@ -54,9 +54,8 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "WORKERS": (
         0,
-        "gunicorn worker processes started by `rankroom serve`; 0 picks one per core on "
-        "SQLite and one more on PostgreSQL, where a worker waiting on the database "
-        "leaves its core to another (see the assignment benchmark).",
+        "gunicorn worker processes started by `rankroom serve`; 0 picks one per core, "
+        "which keeps latency tails short (see the assignment benchmark).",
     ),
     "THREADS": (
         1,

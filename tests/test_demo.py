@@ -16,7 +16,6 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import flask
-import sqlalchemy as sa
 
 from service.cli import main, serve
 from service.cli.demo import load_demo
@@ -83,12 +82,8 @@ def test_serve_demo_answers_readyz_and_demo_logins_work(tmp_path):
         proc.stdout.close()
 
 
-def test_default_workers_one_per_core_and_one_more_on_postgresql():
-    cores = len(os.sched_getaffinity(0))
-    sqlite = sa.create_engine("sqlite://")
-    postgres = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")  # never connects
-    assert default_workers(sqlite) == cores
-    assert default_workers(postgres) == cores + 1
+def test_default_workers_one_per_core():
+    assert default_workers() == len(os.sched_getaffinity(0))
 
 
 def test_every_demo_project_shows_agreement(app, client, make):

@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 import click
-import sqlalchemy as sa
 from flask import Flask
 from flask.cli import ScriptInfo
 from gunicorn.app.base import BaseApplication
@@ -45,7 +44,7 @@ def serve(demo: bool, host: str, port: int, workers: int | None, threads: int | 
         db.check_schema(db.engine())
         for line in importing.recover(db.engine()):  # a crashed import, finished or discarded
             click.echo(line)
-        workers = workers or int(app.config["WORKERS"]) or default_workers(db.engine())
+        workers = workers or int(app.config["WORKERS"]) or default_workers()
         # No connection may cross the fork: the master never queries.
         db.engine().dispose()
     threads = threads or int(app.config["THREADS"])
@@ -63,16 +62,15 @@ def serve(demo: bool, host: str, port: int, workers: int | None, threads: int | 
     _Gunicorn(app, options).run()
 
 
-def default_workers(engine: sa.Engine) -> int:
-    """Return the worker count for this machine: one per core, one more on PostgreSQL.
+def default_workers() -> int:
+    """Return the worker count for this machine: one per core this process may run on.
 
-    On SQLite a worker never waits on another process, so a worker per core keeps
-    every core busy. On PostgreSQL each statement is a round trip during which the
-    worker's core idles; one extra worker uses it (2 cores, 32 raters: 351 to 390
-    judgments per second, scripts/bench_assignment.py).
+    On 2 cores at 32 raters, a third worker did not help even on PostgreSQL, where a
+    worker idles during each round trip: 371 judgments per second with 2 workers, 333
+    with 3 (scripts/bench_assignment.py on a quiet machine).
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (cores or 1) + (engine.dialect.name == "postgresql")
+    return cores or 1
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
