@@ -167,11 +167,12 @@ def _contradiction_answer(
     """Return (asked, rationale) for a checked verdict; refuse an unconfirmed contradiction."""
     if not project.confirm_contradictions:
         return False, ""
+    dimensions = rubric_of(project)
     found = find_contradictions(
         mode=project.mode,
         verdict=verdict,
         rubric=rubric,
-        dimensions=rubric_of(project),
+        dimensions=dimensions,
         shown_order=lease.shown_order,
     )
     if not found:
@@ -179,7 +180,7 @@ def _contradiction_answer(
     if answer is not None and answer["confirmed"]:
         return True, answer["rationale"].strip()
     label = {rid: lab for lab, rid in labels_for(lease.shown_order).items()}
-    names = {d.name: d.label for d in rubric_of(project)}
+    names = {d.name: d.label for d in dimensions}
     errors = [
         {
             "field": "contradiction",

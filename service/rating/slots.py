@@ -127,19 +127,18 @@ _END = (
 # raters are claiming are skipped (FOR UPDATE SKIP LOCKED), so nobody waits, and the
 # row is re-checked after locking, so its counter is current.
 _C = SLOTS.alias("candidate")
-_CANDIDATES = (
-    sa.select(_C.c.item_id)
-    .where(
-        _C.c.project_id == sa.bindparam("b_project"),
-        _C.c.expertise_key.in_(sa.bindparam("b_keys", expanding=True)),
-        ~sa.exists(
-            sa.select(LEASES.c.id).where(
-                LEASES.c.item_id == _C.c.item_id, LEASES.c.rater_id == sa.bindparam("b_rater")
-            )
-        ),
-    )
-    .limit(1)
+# An item this rater may be handed: in the project, of their expertise, never theirs before.
+_FOR_RATER = (
+    _C.c.project_id == sa.bindparam("b_project"),
+    _C.c.expertise_key.in_(sa.bindparam("b_keys", expanding=True)),
+    ~sa.exists(
+        sa.select(LEASES.c.id).where(
+            LEASES.c.item_id == _C.c.item_id, LEASES.c.rater_id == sa.bindparam("b_rater")
+        )
+    ),
 )
+_CANDIDATES = sa.select(_C.c.item_id).where(*_FOR_RATER).limit(1)
+_WAITING = sa.select(sa.func.count()).where(*_FOR_RATER, _C.c.open)
 _PICKS = {
     "complete-first": _CANDIDATES.where(_C.c.open).order_by(
         _C.c.priority.desc(), _C.c.taken.desc(), _C.c.rand.desc()
@@ -181,6 +180,12 @@ def take_next(
     params = {"b_project": project.id, "b_rater": rater_id, "b_keys": keys}
     row = session.execute(_TAKE[kind, not is_sqlite(session)], params).first()
     return None if row is None else Taken(row[0], row[1])
+
+
+def waiting(*, session: Session, project: Project, rater_id: int, keys: list[str]) -> int:
+    """Count the real items ``take_next`` could hand this rater now (caps not counted)."""
+    params = {"b_project": project.id, "b_rater": rater_id, "b_keys": keys}
+    return session.execute(_WAITING, params).scalar_one()
 
 
 def change(*, session: Session, item_id: int, taken: int = 0, skips: int = 0) -> tuple[int, int]:

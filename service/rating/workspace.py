@@ -157,15 +157,9 @@ def rater_projects(
 
 def _available(session: Session, project: Project, rater: User) -> int:
     """Count the items ``slots.take_next`` could hand this rater in this project now."""
-    keys = slots.allowed_keys(session=session, project=project, expertise=rater.expertise)
-    c = slots.SLOTS.alias("slots")
-    theirs = sa.select(Assignment.id).where(
-        Assignment.item_id == c.c.item_id, Assignment.rater_id == rater.id
-    )
-    query = sa.select(sa.func.count()).where(
-        c.c.project_id == project.id, c.c.open, c.c.expertise_key.in_(keys), ~sa.exists(theirs)
-    )
-    return session.execute(query).scalar_one()
+    tags = members.standing(session=session, project_id=project.id, rater=rater).expertise
+    keys = slots.allowed_keys(session=session, project=project, expertise=tags)
+    return slots.waiting(session=session, project=project, rater_id=rater.id, keys=keys)
 
 
 def submit_and_next(
