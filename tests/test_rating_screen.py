@@ -348,6 +348,7 @@ def test_double_submit_and_retry_after_lost_answer_store_one_judgment(
     rater = browser_make.user(role="rater")
     project = _project(browser_make, scale="binary", rubric=[])
     browser_make.items(project, [item_row(f"q{n}") for n in range(1, 5)])
+    page.clock.install()  # time flows as usual until the test moves it on
     _sign_in_by_keyboard(page, rater.username)
 
     first = _open(page, project.slug)
@@ -356,20 +357,23 @@ def test_double_submit_and_retry_after_lost_answer_store_one_judgment(
     _wait_for_next(page, first)
     assert len(_rows(browser_app, Judgment, assignment_id=first)) == 1
 
-    # The server stores the judgment but its answer never reaches the page.
+    # The server stores the judgment but its answer never reaches the page: the request
+    # hangs (a dead connection) until the page stops waiting for it.
     second = int(page.locator("form.item").get_attribute("data-assignment-id"))
     lost: list[int] = []
 
-    def drop_answer(route: Any) -> None:
+    def hold_answer(route: Any) -> None:
         if not lost:
-            lost.append(route.fetch().status)
-            route.abort()
+            lost.append(route.fetch().status)  # stored; the route is never answered
         else:
             route.continue_()
 
-    page.route("**/judgment", drop_answer)
+    page.route("**/judgment", hold_answer)
     page.keyboard.press("a")
     page.keyboard.press("Control+Enter")
+    while not lost:
+        page.wait_for_timeout(20)
+    page.clock.run_for(36_000)
     page.locator(".error-summary").wait_for()
     paused = page.locator(".error-summary").inner_text()
     assert "Saving paused: could not reach the server" in paused

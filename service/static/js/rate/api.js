@@ -16,11 +16,19 @@ export class ApiError extends Error {
   }
 }
 
+// gunicorn kills a worker after 30 s, so no answer can come later than that. A request
+// still open then hangs on a dead connection; treating it as unreachable frees the
+// screen, and the retry keeps its client id, so a judgment the server did store counts once.
+const ANSWER_WITHIN_MS = 35000;
+
 export async function call(method, url, body) {
   let response;
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(), ANSWER_WITHIN_MS);
   try {
     response = await fetch(url, {
       method,
+      signal: stop.signal,
       credentials: "same-origin",
       headers: {
         Accept: "application/json",
@@ -33,6 +41,8 @@ export async function call(method, url, body) {
     throw new ApiError(0, {
       error: "Could not reach the server. Your work is kept in this browser; try again.",
     });
+  } finally {
+    clearTimeout(timer);
   }
   const type = response.headers.get("Content-Type") || "";
   const retryAfter = Number(response.headers.get("Retry-After")) || null;
