@@ -33,18 +33,22 @@ def may_rate(project_id: Any, user_id: Any) -> sa.ColumnElement[bool]:
     return sa.and_(sa.not_(removed), sa.or_(member, sa.not_(closed)))
 
 
-# On the hot path ("next item", after the rater's live lease): built once, one round trip
-# through the (project_id, user_id) unique index.
-_STANDING = sa.select(
-    may_rate(sa.bindparam("project_id"), sa.bindparam("rater_id")).label("allowed"),
-    sa.select(MEMBERS.c.expertise)
-    .where(
-        MEMBERS.c.project_id == sa.bindparam("project_id"),
-        MEMBERS.c.user_id == sa.bindparam("rater_id"),
+def standing_columns(project_id: Any, user_id: Any) -> tuple[sa.Label[Any], ...]:
+    """Return the columns ``standing_of`` reads, to ride along in a caller's query.
+
+    Both go through the (project_id, user_id) unique index; "next item" adds them to the
+    query it already makes for the rater's leases, so the team check costs no round trip.
+    """
+    return (
+        may_rate(project_id, user_id).label("allowed"),
+        sa.select(MEMBERS.c.expertise)
+        .where(MEMBERS.c.project_id == project_id, MEMBERS.c.user_id == user_id)
+        .scalar_subquery()
+        .label("member_expertise"),
     )
-    .scalar_subquery()
-    .label("expertise"),
-)
+
+
+_STANDING = sa.select(*standing_columns(sa.bindparam("project_id"), sa.bindparam("rater_id")))
 
 
 @dataclass(frozen=True)
@@ -58,5 +62,10 @@ class Standing:
 def standing(*, session: Session, project_id: int, rater: User) -> Standing:
     """Return whether ``rater`` may rate the project and with which expertise tags."""
     row = session.execute(_STANDING, {"project_id": project_id, "rater_id": rater.id}).one()
-    tags = row.expertise if row.expertise is not None else rater.expertise
+    return standing_of(row, rater)
+
+
+def standing_of(row: Any, rater: User) -> Standing:
+    """Read a rater's standing from a row with the ``standing_columns``."""
+    tags = row.member_expertise if row.member_expertise is not None else rater.expertise
     return Standing(allowed=bool(row.allowed), expertise=list(tags))

@@ -66,8 +66,8 @@ _HOLDING = sa.or_(LEASES.c.status == LeaseStatus.SUBMITTED, _IS_LIVE)
 _LIVE = select(Assignment).where(_MINE, _IS_LIVE).order_by(Assignment.id).limit(1)
 
 # Where the rater stands, in one round trip: whether they hold a live lease, whether
-# any lease in the project is due to expire, and (for gold and caps) how much they
-# have done. The rater's figures come from one pass over their own leases in the
+# any lease in the project is due to expire, whether they are on its team (and with
+# which tags), and (for gold and caps) how much they have done. The rater's figures come from one pass over their own leases in the
 # project, never a scan of the project's leases (whose "active" index range on
 # PostgreSQL fills with dead entries as leases are submitted). Every column it reads
 # is in the index ix_assignment_rater_project, so once autovacuum has marked the pages
@@ -79,7 +79,11 @@ _DUE = sa.exists().where(
     _OTHER.c.status == LeaseStatus.ACTIVE,
     _OTHER.c.expires_at <= sa.bindparam("now"),
 )
-_WHERE_NOW = (sa.func.count().filter(_IS_LIVE).label("live"), _DUE.label("due"))
+_WHERE_NOW = (
+    sa.func.count().filter(_IS_LIVE).label("live"),
+    _DUE.label("due"),
+    *members.standing_columns(sa.bindparam("project_id"), sa.bindparam("rater_id")),
+)
 _STANDING = sa.select(*_WHERE_NOW).where(_MINE, LEASES.c.status == LeaseStatus.ACTIVE)
 _STANDING_COUNTS = sa.select(
     *_WHERE_NOW,
@@ -166,7 +170,7 @@ def next_assignment(
             return live
     if standing.due:
         slots.sweep_expired(session=session, project=project, now=now)
-    member = members.standing(session=session, project_id=project.id, rater=rater)
+    member = members.standing_of(standing, rater)
     if not member.allowed:
         return NoWork(f"You are not on the team of {project.name!r}. Ask an admin to add you.")
     plan = _plan(session, project, rater, standing if counted else None)
