@@ -81,6 +81,8 @@ def test_record_numbers_equal_the_dashboards(app, client, admin_headers, campaig
         progress["judgments"]["revisions"],
     )
     assert record.coverage.overlap == 4
+    assert record.coverage.per_day == {d["date"]: d["judgments"] for d in progress["per_day"]}
+    assert sum(record.coverage.per_day.values()) == record.coverage.judgments
     assert sum(record.coverage.per_item.values()) == progress["items"]["total"]
     assert record.pool.raters == progress["raters"]["total"] == len(RATERS)
     assert record.pool.by_expertise == {"cardiology": 3, "pharmacy": 2}
@@ -219,3 +221,42 @@ def test_no_rater_is_named_in_card_or_croissant(runner, campaign, tmp_path):
             if len(part) > 3:
                 assert part not in text
     assert "chief" not in text.lower() and "Chief Editor" not in text
+
+
+EVIL = '<img src=x onerror="alert(1)">&'
+
+
+def test_html_report_is_standalone_escaped_and_states_the_record(app, runner, campaign, tmp_path):
+    with app.app_context(), db.write_session() as s:
+        s.execute(sa.update(Project).where(Project.id == campaign.id).values(name=EVIL))
+    out = tmp_path / "audit.html"
+    result = runner.invoke(main, ["report", "--project", campaign.slug, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    record = _record(app, campaign)
+
+    # Standalone: nothing fetched, nothing run.
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+    assert "src=" not in html.replace("src=x", "") and "url(" not in html
+    assert "<style>" in html and html.count("<svg") >= 3
+    # User input is escaped, everywhere it appears.
+    assert EVIL not in html and "<img" not in html
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;" in html
+    # The record's figures.
+    for g in record.protocol.guidelines:
+        assert f"<code>{g.sha256}</code>" in html
+    for f in record.quality.agreement:
+        assert record_text.number(f.stat.value) in html
+    assert f"Active hours {record.time.hours:.2f} over {record.time.judgments}" in html
+    assert record_text.interval(record.biases.position) in html
+    for username, name, *_ in RATERS:
+        assert username not in html and name not in html
+
+
+def test_report_of_an_unknown_project_fails_and_writes_nothing(runner, tmp_path):
+    out = tmp_path / "reports" / "audit.html"
+    out.parent.mkdir()
+    result = runner.invoke(main, ["report", "--project", "nope", "--out", str(out)])
+    assert result.exit_code == 1
+    assert "No project" in result.output
+    assert list(out.parent.iterdir()) == []

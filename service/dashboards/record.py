@@ -174,6 +174,7 @@ def _coverage(session: Session, project: Project, progress: dict[str, Any]) -> C
         revisions=progress["judgments"]["revisions"],
         per_item=dict(sorted(per_item.items())),
         mean_per_item=float(np.mean([n for _, n in counts])) if counts else None,
+        per_day={d["date"]: d["judgments"] for d in progress["per_day"]},
     )
 
 

@@ -65,6 +65,8 @@ class Coverage:
     # judgments on an item -> how many regular items have that many current judgments
     per_item: dict[int, int]
     mean_per_item: float | None
+    # UTC day -> current judgments submitted that day (the progress dashboard's per_day)
+    per_day: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
