@@ -260,3 +260,18 @@ def test_report_of_an_unknown_project_fails_and_writes_nothing(runner, tmp_path)
     assert result.exit_code == 1
     assert "No project" in result.output
     assert list(out.parent.iterdir()) == []
+
+
+def test_api_card_states_the_same_record(app, client, admin_headers, runner, campaign, tmp_path):
+    _, cli_card, _ = _export(runner, campaign, tmp_path)
+    response = client.get(
+        f"/api/v1/export/card?format=dpo&project={campaign.slug}", headers=admin_headers
+    )
+    assert response.status_code == 200
+    api_card = response.get_data(as_text=True)
+    section = "\n".join(record_text.markdown(_record(app, campaign)))
+    assert section in api_card and section in cli_card
+    assert (
+        api_card.split("## How the data was made")[1]
+        == cli_card.split("## How the data was made")[1]
+    )

@@ -23,13 +23,12 @@ from sqlmodel import Session
 
 from service import db
 from service.cli.common import CLI_ADDRESS, fail
-from service.dashboards.record import build_record
+from service.dashboards.record import export_records
 from service.errors import DomainError
 from service.export import ExportOptionsSchema, export_preferences, parse_options, part_filename
 from service.export.card import FileInfo, render_card
 from service.export.croissant import columns_of, croissant
 from service.export.options import cli_flag, option_default
-from service.projects import projects
 
 _TYPES = {fields.Integer: int, fields.Float: float}
 
@@ -124,7 +123,8 @@ def _open(stack: ExitStack, path: Path) -> tuple[IO[bytes], _Hashing]:
     is_flag=False,
     flag_value="",
     default=None,
-    help="Write a dataset card: to this path, or README.md beside the output when given no value.",
+    help="Write a dataset card: to this path, or README.md beside the output when given no "
+    "value; croissant.json (Croissant 1.1 metadata) is written beside it.",
 )
 @click.option(
     "--allow-empty",
@@ -187,7 +187,7 @@ def export_command(output: str, card: str | None, allow_empty: bool, **given: An
     ]
     if card is not None:
         where = Path(card) if card else Path(output).parent / "README.md"
-        _write_card(where, summary, files, options.projects, [*written.values()])
+        _write_card(where, summary, files, [*written.values()])
     for f in files:
         label = f" ({f.part})" if f.part else ""
         click.echo(f"{f.rows} rows{label} -> {f.name}", err=True)
@@ -197,19 +197,10 @@ def export_command(output: str, card: str | None, allow_empty: bool, **given: An
     _warn_skipped(summary.skipped)
 
 
-def _write_card(
-    where: Path, summary: Any, files: list[FileInfo], slugs: list[str], written: list[Path]
-) -> None:
+def _write_card(where: Path, summary: Any, files: list[FileInfo], written: list[Path]) -> None:
     """Write the card and, beside it, croissant.json: both state the record of each project."""
     with Session(db.engine()) as session:
-        records = [
-            build_record(
-                session=session,
-                project=projects.get_project(session=session, slug=slug),
-                summary=summary,
-            )
-            for slug in slugs
-        ]
+        records = export_records(session=session, summary=summary)
     where.write_text(render_card(summary, files, records), encoding="utf-8")
     metadata = croissant(records, files, summary=summary, columns=_columns(written))
     text = json.dumps(metadata, indent=2, ensure_ascii=False) + "\n"

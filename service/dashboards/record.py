@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from service.dashboards import build_report
 from service.dashboards.cost import Rates
@@ -99,6 +99,19 @@ def build_record(
         unreadable_rows=len(reports["progress"]["skipped_rows"]),
         excluded_raters=summary.excluded_raters if summary is not None else None,
     )
+
+
+def export_records(*, session: Session, summary: ExportSummary) -> list[Record]:
+    """Return the record of every project an export read, in the export's order."""
+    return [
+        build_record(session=session, project=project, summary=summary)
+        for described in summary.projects
+        if (
+            project := session.exec(
+                select(Project).where(Project.slug == described["slug"])
+            ).first()
+        )
+    ]
 
 
 def _protocol(session: Session, project: Project) -> Protocol:
