@@ -24,6 +24,7 @@ from service.export import record_text
 from service.models import GuidelineVersion, Project
 from service.projects import projects
 from tests.demo_data import RATERS, seed_campaign
+from tests.factories import item_row
 
 REPORTS = ("progress", "agreement", "raters", "items", "cost", "leaderboard")
 
@@ -275,3 +276,19 @@ def test_api_card_states_the_same_record(app, client, admin_headers, runner, cam
         api_card.split("## How the data was made")[1]
         == cli_card.split("## How the data was made")[1]
     )
+
+
+@pytest.mark.parametrize("mode", ["pairwise", "ranking", "rating"])
+def test_a_project_without_judgments_has_a_record_of_nothing(app, runner, make, tmp_path, mode):
+    rubric = [{"name": "q", "label": "Quality", "scope": "response", "kind": "likert", "points": 5}]
+    project = make.project(slug=f"empty-{mode}", mode=mode, rubric=rubric)
+    make.items(project, [item_row("q1", n_responses=3)])
+    record = _record(app, project)
+    assert (record.coverage.judgments, record.pool.raters, record.time.hours) == (0, 0, 0.0)
+    assert (record.first_judgment, record.last_judgment) == (None, None)
+    assert record.coverage.per_item == {0: 1}
+    assert record.biases.position.value is None and record.biases.position.reason
+    out = tmp_path / "empty.html"
+    result = runner.invoke(main, ["report", "--project", project.slug, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "First judgment n/a, last n/a." in out.read_text()

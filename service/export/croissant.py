@@ -132,7 +132,7 @@ def _rai(records: Sequence[Record], summary: ExportSummary) -> dict[str, Any]:
     ]
     return {
         "rai:dataCollection": " ".join(record_text.collection(r) for r in records),
-        "rai:dataCollectionType": ["Manual Human Curated"],
+        "rai:dataCollectionType": ["Manual Human Curator"],
         "rai:dataCollectionTimeFrame": [t for t in (first, last) if t],
         "rai:dataAnnotationProtocol": [record_text.protocol(r) for r in records],
         "rai:dataAnnotationPlatform": ["Rankroom"],
@@ -148,6 +148,10 @@ def _rai(records: Sequence[Record], summary: ExportSummary) -> dict[str, Any]:
             f"accuracy: {summary.excluded_raters}. Rows that could not be read: "
             f"{len(summary.skipped)}."
         ),
+        "rai:dataUseCases": [
+            f"Preference tuning and evaluation of language models: the {summary.format} "
+            "format (see the card for its trainer)."
+        ],
         "rai:personalSensitiveInformation": (
             "Raters are not named: the files carry pseudonymous rater ids unless the export "
             f"asked for real usernames (real_usernames={summary.options.get('real_usernames')})."
