@@ -292,3 +292,40 @@ def test_a_project_without_judgments_has_a_record_of_nothing(app, runner, make, 
     result = runner.invoke(main, ["report", "--project", project.slug, "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "First judgment n/a, last n/a." in out.read_text()
+
+
+def test_machine_involvement_counts_generations_by_model(app, make):
+    from service.models import Generation, Source
+
+    project = make.project(slug="gen")
+    make.items(project, [item_row("q1")])
+    with app.app_context(), db.write_session() as s:
+        source = Source(name="gen-src", project_id=project.id, kind="generation", config={})
+        s.add(source)
+        s.flush()
+        for k, (generator, status, model) in enumerate(
+            [
+                ("fast", "ok", "gpt-x"),
+                ("fast", "ok", "gpt-x"),
+                ("slow", "ok", None),
+                ("slow", "failed", None),
+            ]
+        ):
+            s.add(
+                Generation(
+                    source_id=source.id,
+                    prompt_id=f"p{k}",
+                    prompt_hash="0" * 64,
+                    generator=generator,
+                    status=status,
+                    meta={"model": model} if model else {},
+                )
+            )
+    machine = _record(app, project).machine
+    assert machine.generated == {"fast (gpt-x)": 2, "slow": 1}
+    assert machine.failed_generations == 1
+    assert (
+        machine.responses_by_model == {"(unnamed)": 2}
+        or sum(machine.responses_by_model.values()) == 2
+    )
+    assert (machine.judge_judgments, machine.judgments_by_role) == (0, {})
