@@ -67,6 +67,7 @@ SCREENS = [
     ("items", "admin", "/projects/{slug}/dashboard/items", None),
     ("item-adjudication", "admin", "/projects/{slug}/dashboard/items/{item_id}", None),
     ("cost", "admin", "/projects/{slug}/dashboard/cost", None),
+    ("active-time", "admin", "/projects/{slug}/dashboard/active-time", None),
     ("leaderboard", "admin", "/projects/{slug}/dashboard/leaderboard", None),
     ("ranking-dashboard", "admin", "/projects/demo-expert-ranking/dashboard/", None),
     ("people", "admin", "/admin/users", None),

@@ -270,6 +270,9 @@ MATRIX: dict[str, Route] = {
     "GET /projects/<slug>/dashboard/cost": Route(
         ADMIN_PAGE, "/projects/matrix-revise/dashboard/cost"
     ),
+    "GET /projects/<slug>/dashboard/active-time": Route(
+        ADMIN_PAGE, "/projects/matrix-revise/dashboard/active-time"
+    ),
     "GET /projects/<slug>/dashboard/items": Route(
         ADMIN_PAGE, "/projects/matrix-revise/dashboard/items"
     ),

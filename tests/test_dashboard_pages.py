@@ -12,7 +12,7 @@ from service.models import Adjudication, AuditEvent, Item
 from tests.factories import item_row
 from tests.seeding import judge_table, tiny_campaign
 
-PAGES = ["", "agreement", "raters", "items", "cost", "leaderboard"]
+PAGES = ["", "agreement", "raters", "items", "cost", "active-time", "leaderboard"]
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from marshmallow import RAISE
 from sqlmodel import Session
 
 from service import db
+from service.dashboards.record import export_records
 from service.errors import Forbidden, InvalidInput
 from service.export import Export, ExportOptions, ExportOptionsSchema, part_filename
 from service.export.card import FileInfo, render_card
@@ -105,4 +106,5 @@ def card(options: ExportOptions) -> Any:
         )
         for part in options.split_names()
     ]
-    return Response(render_card(s, files), mimetype="text/markdown")
+    records = export_records(session=db.session(), summary=s)
+    return Response(render_card(s, files, records), mimetype="text/markdown")

@@ -118,7 +118,7 @@ def index(slug: str) -> Any:
 @bp.doc(responses={"200": _json_doc("The report; its shape depends on the report.")})
 @requires("admin", "engineer", scope="stats")
 def show(slug: str, name: str) -> Any:
-    """Return one report (progress, agreement, kappa, raters, items, cost, leaderboard)."""
+    """Return one report (progress, agreement, kappa, raters, items, cost, active-time, leaderboard)."""
     report, hit = _report(slug, name)
     return jsonify(report), 200, {"X-Stats-Cache": "hit" if hit else "miss"}
 

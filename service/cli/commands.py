@@ -41,6 +41,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "projects": ("projects", "projects_group", "Manage projects (rating campaigns)."),
     "pull": ("pull", "pull_cmd", "Pull a source now, in this process, with a progress bar."),
+    "report": (
+        "report",
+        "report_command",
+        "Write the record of how a project's data was made as a standalone HTML page.",
+    ),
     "serve": ("serve", "serve", "Serve Rankroom with gunicorn."),
     "sources": (
         "pull",

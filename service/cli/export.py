@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -22,9 +23,11 @@ from sqlmodel import Session
 
 from service import db
 from service.cli.common import CLI_ADDRESS, fail
+from service.dashboards.record import export_records
 from service.errors import DomainError
 from service.export import ExportOptionsSchema, export_preferences, parse_options, part_filename
 from service.export.card import FileInfo, render_card
+from service.export.croissant import columns_of, croissant
 from service.export.options import cli_flag, option_default
 
 _TYPES = {fields.Integer: int, fields.Float: float}
@@ -120,7 +123,8 @@ def _open(stack: ExitStack, path: Path) -> tuple[IO[bytes], _Hashing]:
     is_flag=False,
     flag_value="",
     default=None,
-    help="Write a dataset card: to this path, or README.md beside the output when given no value.",
+    help="Write a dataset card: to this path, or README.md beside the output when given no "
+    "value; croissant.json (Croissant 1.1 metadata) is written beside it.",
 )
 @click.option(
     "--allow-empty",
@@ -183,7 +187,7 @@ def export_command(output: str, card: str | None, allow_empty: bool, **given: An
     ]
     if card is not None:
         where = Path(card) if card else Path(output).parent / "README.md"
-        where.write_text(render_card(summary, files), encoding="utf-8")
+        _write_card(where, summary, files, [*written.values()])
     for f in files:
         label = f" ({f.part})" if f.part else ""
         click.echo(f"{f.rows} rows{label} -> {f.name}", err=True)
@@ -191,6 +195,26 @@ def export_command(output: str, card: str | None, allow_empty: bool, **given: An
     if dropped:
         click.echo(f"Left out: {dropped}.", err=True)
     _warn_skipped(summary.skipped)
+
+
+def _write_card(where: Path, summary: Any, files: list[FileInfo], written: list[Path]) -> None:
+    """Write the card and, beside it, croissant.json: both state the record of each project."""
+    with Session(db.engine()) as session:
+        records = export_records(session=session, summary=summary)
+    where.write_text(render_card(summary, files, records), encoding="utf-8")
+    metadata = croissant(records, files, summary=summary, columns=_columns(written))
+    text = json.dumps(metadata, indent=2, ensure_ascii=False) + "\n"
+    (where.parent / "croissant.json").write_text(text, encoding="utf-8")
+
+
+def _columns(written: list[Path]) -> dict[str, str]:
+    """Return the columns of the first row written (none when the rows went to stdout)."""
+    for path in written:
+        with gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as lines:
+            first = lines.readline()
+        if first.strip():
+            return columns_of(json.loads(first))
+    return {}
 
 
 def _discard(paths: dict[str, Path]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlmodel import Session
 from threadpoolctl import ThreadpoolController
 
+from service.dashboards.active_time import active_time_report
 from service.dashboards.agreement_report import agreement_report, kappa_report
 from service.dashboards.cache import ReportCache, data_version
 from service.dashboards.cost import cost_report, parse_rates
@@ -93,6 +94,11 @@ REPORTS: dict[str, Report] = {
             "groups": lambda r: r["per_source"],
             "per_day": lambda r: r["per_day"],
         },
+    ),
+    "active-time": Report(
+        active_time_report,
+        "Active time",
+        {"per_rater_day": lambda r: r["per_rater_day"], "per_rater": lambda r: r["per_rater"]},
     ),
     "leaderboard": Report(
         leaderboard_report,

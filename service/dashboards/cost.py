@@ -22,7 +22,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service.dashboards.columns import load_judgments
+from service.dashboards.columns import JudgmentColumns, load_judgments
 from service.dashboards.filters import Filters
 from service.dashboards.lookups import load_items, load_raters
 from service.dashboards.progress import by_pair, judgments_missing
@@ -94,10 +94,7 @@ def cost_report(
     people = load_raters(session=session, ids=cols.rater)
     ids = np.unique(cols.rater)
     rate_of = {int(r): _rate_of(people.get(int(r)), rates) for r in ids}
-    spent = chain_active_ms(session=session, project=project, ids=cols.id, own=cols.active_ms)
-    timed = np.isfinite(spent)
-    median_ms = float(np.median(spent[timed])) if timed.any() else None
-    hours = np.where(timed, spent, median_ms or np.nan) / MS_PER_HOUR
+    hours, timed, median_ms = charged_hours(session=session, project=project, cols=cols)
     by_id = np.array([np.nan if rate_of[int(r)][0] is None else rate_of[int(r)][0] for r in ids])
     rate = by_id[np.searchsorted(ids, cols.rater)] if ids.size else np.zeros(0)
     cost = hours * rate
@@ -131,6 +128,20 @@ def cost_report(
         "per_source": _per_source(cols.rater, hours, cost, rate_of),
         "per_day": _per_day(cols.created, cost),
     }
+
+
+def charged_hours(
+    *, session: Session, project: Project, cols: JudgmentColumns
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Return each current judgment's charged hours, whether it was timed, and the median ms.
+
+    The time rule of this module's docstring, in one place: the cost and active-time reports
+    both charge what this returns.
+    """
+    spent = chain_active_ms(session=session, project=project, ids=cols.id, own=cols.active_ms)
+    timed = np.isfinite(spent)
+    median_ms = float(np.median(spent[timed])) if timed.any() else None
+    return np.where(timed, spent, median_ms or np.nan) / MS_PER_HOUR, timed, median_ms
 
 
 def chain_active_ms(

@@ -40,11 +40,22 @@ def _cost(report: dict[str, Any], rename: Rename) -> dict[str, Any]:
     return report | {"per_rater": sorted(rows, key=lambda r: (-(r["spend"] or 0), r["name"]))}
 
 
+def _active_time(report: dict[str, Any], rename: Rename) -> dict[str, Any]:
+    keys = ("username", "name")
+    days = _people(report["per_rater_day"], rename, keys)
+    raters = _people(report["per_rater"], rename, keys)
+    return report | {
+        "per_rater_day": sorted(days, key=lambda r: (r["name"], r["date"])),
+        "per_rater": sorted(raters, key=lambda r: r["name"]),
+    }
+
+
 # Reports not listed here name nobody (progress, agreement, items, leaderboard).
 _REPORTS: dict[str, Callable[[dict[str, Any], Rename], dict[str, Any]]] = {
     "raters": _raters,
     "kappa": _kappa,
     "cost": _cost,
+    "active-time": _active_time,
 }
 
 

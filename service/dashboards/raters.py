@@ -116,6 +116,8 @@ def raters_report(*, session: Session, project: Project, filters: Filters) -> di
         "on": main_label_name(project, filters.dimension),
         "thresholds": THRESHOLDS | {"gold_threshold": project.qualification_threshold},
         "time_histogram": histogram(seconds, TIME_EDGES),
+        # Every rater's first-versus-second verdicts pooled: the project's position bias.
+        "position_bias": stat_dict(_position_bias(pairs, np.zeros_like(at[pairs.row]), 1)[0]),
         "raters": rows,
     }
 

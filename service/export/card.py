@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from service.export import record_text
+from service.export.record import Record
 from service.export.summary import ExportSummary
 
 _FORMATS = {
@@ -37,8 +39,14 @@ class FileInfo:
     file_sha256: str | None = None
 
 
-def render_card(summary: ExportSummary, files: Sequence[FileInfo]) -> str:
-    """Return the dataset card (Markdown) for an export and the files it wrote."""
+def render_card(
+    summary: ExportSummary, files: Sequence[FileInfo], records: Sequence[Record] = ()
+) -> str:
+    """Return the dataset card (Markdown) for an export and the files it wrote.
+
+    ``records`` (``service.dashboards.record.build_record``, one per exported project) add
+    the record of how the data was made: protocol, raters, quality, time, machines, biases.
+    """
     s = summary.as_dict()
     window = s["collection_window"]
     variant = f"Variant: **{s['variant']}**" + (
@@ -115,6 +123,8 @@ def render_card(summary: ExportSummary, files: Sequence[FileInfo]) -> str:
         for k, v in s["dropped"].items()
     ] or ["Nothing."]
     lines += ["", "## Skipped rows", "", *_skipped(s["skipped_rows"])]
+    for record in records:
+        lines += ["", *record_text.markdown(record)]
     return "\n".join(lines) + "\n"
 
 

@@ -29,6 +29,7 @@ TABS = (
     ("raters", "Raters"),
     ("items", "Items"),
     ("cost", "Cost"),
+    ("active-time", "Active time"),
     ("leaderboard", "Leaderboard"),
 )
 
@@ -203,6 +204,13 @@ def item(slug: str, item_id: int) -> Any:
 def cost(slug: str) -> Any:
     """Show spend to date and projected cost."""
     return _page(slug, "cost", "dashboards/cost.html")
+
+
+@bp.route("/active-time", endpoint="active-time")
+@requires("admin")
+def active_time(slug: str) -> Any:
+    """Show every rater's active hours per day, for paying raters."""
+    return _page(slug, "active-time", "dashboards/active_time.html")
 
 
 @bp.route("/leaderboard")
