@@ -153,7 +153,7 @@ def main() -> None:
     for k, seed in enumerate(seeds):
         print(f"{seed:>6} " + " ".join(f"{_shown(runs[s][k].needed):>10}" for s in STRATEGIES))
     summary = {s: _summary(runs[s], args.budget) for s in STRATEGIES}
-    for key in ("mean", "median"):
+    for key in ("mean", "median", "fewest", "most"):
         print(f"{key:>6} " + " ".join(f"{summary[s][key]:>10.0f}" for s in STRATEGIES))
     ratio = summary["adaptive"]["mean"] / summary["uniform"]["mean"]
     print(f"adaptive needed {ratio:.0%} of uniform's judgments on average")
@@ -171,6 +171,8 @@ def _summary(runs: list[Run], budget: int) -> dict[str, float | int | list[int |
     return {
         "mean": statistics.fmean(needed),
         "median": statistics.median(needed),
+        "fewest": min(needed),
+        "most": max(needed),
         "per_seed": [r.needed for r in runs],
         "not_reached": sum(r.needed is None for r in runs),
     }
