@@ -64,26 +64,27 @@ def simulate(
     budget: int,
     uniform_share: float = UNIFORM_SHARE,
     n_boot: int = 200,
+    known: int = 0,
 ) -> Run:
     """Collect judgments ``refit`` at a time until the ranking is right and every interval is
-    narrower than ``target`` Elo points, or ``budget`` judgments are spent."""
+    narrower than ``target`` Elo points, or ``budget`` judgments are spent.
+
+    With ``known`` > 0 the leaderboard already holds that many judgments, uniformly paired,
+    of every model but the middle one, which then joins (the same for both strategies of a
+    seed); only judgments after it joins count.
+    """
     share = 1.0 if strategy == "uniform" else uniform_share
     size = len(truth)
     pairs = np.array(model_pairs(size))
+    a, b, score = _judge(
+        truth, pairs[_known_pairs(size, known, seed)], np.random.default_rng([seed, 2])
+    )
     rng = np.random.default_rng(seed)
-    a = np.zeros(0, dtype=np.int64)
-    b = np.zeros(0, dtype=np.int64)
-    score = np.zeros(0)
-    wins = np.zeros((size, size))
-    while len(a) < budget:
-        step = min(refit, budget - len(a))
+    wins = wins_matrix(size, Coded(a, b, score))
+    while len(a) - known < budget:
+        step = min(refit, budget - (len(a) - known))
         chosen = pairs[choose_pairs(wins, [None] * step, rng=rng, uniform_share=share)]
-        # Raters see the pair in a random order; the first shown wins with the BT chance.
-        flip = rng.random(step) < 0.5
-        first = np.where(flip, chosen[:, 1], chosen[:, 0])
-        second = np.where(flip, chosen[:, 0], chosen[:, 1])
-        first_wins = 1 / (1 + np.exp(truth[second] - truth[first]))
-        outcome = (rng.random(step) < first_wins).astype(float)
+        first, second, outcome = _judge(truth, chosen, rng)
         a, b = np.concatenate([a, first]), np.concatenate([b, second])
         score = np.concatenate([score, outcome])
         coded = Coded(a, b, score)
@@ -91,9 +92,31 @@ def simulate(
         if inversions(fit_wins(wins), truth) == 0:
             widest = _widest(coded, size, n_boot)
             if widest < target:
-                return Run(len(a), 0, widest, len(a))
+                return Run(len(a) - known, 0, widest, len(a) - known)
     coded = Coded(a, b, score)
-    return Run(None, inversions(fit_wins(wins), truth), _widest(coded, size, n_boot), len(a))
+    end = len(a) - known
+    return Run(None, inversions(fit_wins(wins), truth), _widest(coded, size, n_boot), end)
+
+
+def _known_pairs(size: int, known: int, seed: int) -> np.ndarray:
+    """Return ``known`` pair indices drawn uniformly among the pairs without the middle model."""
+    newcomer = size // 2
+    old = [k for k, pair in enumerate(model_pairs(size)) if newcomer not in pair]
+    rng = np.random.default_rng([seed, 1])
+    return np.array(old, dtype=np.int64)[rng.integers(len(old), size=known)]
+
+
+def _judge(
+    truth: np.ndarray, chosen: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Judge each pair: shown in a random order, the first wins with the Bradley–Terry chance."""
+    chosen = chosen.reshape(-1, 2)
+    flip = rng.random(len(chosen)) < 0.5
+    first = np.where(flip, chosen[:, 1], chosen[:, 0])
+    second = np.where(flip, chosen[:, 0], chosen[:, 1])
+    first_wins = 1 / (1 + np.exp(truth[second] - truth[first]))
+    outcome = (rng.random(len(chosen)) < first_wins).astype(float)
+    return first, second, outcome
 
 
 def _widest(coded: Coded, size: int, n_boot: int) -> float:
@@ -124,6 +147,12 @@ def main() -> None:
         help="Adaptive pairing's share of uniformly chosen pairs.",
     )
     parser.add_argument("--n-boot", type=int, default=200, help="Bootstrap resamples per check.")
+    parser.add_argument(
+        "--known",
+        type=int,
+        default=0,
+        help="Judgments the leaderboard already has, without the middle model, which then joins.",
+    )
     args = parser.parse_args()
     truth = true_strengths(args.models, args.gap)
     seeds = range(args.seed, args.seed + args.seeds)
@@ -139,6 +168,7 @@ def main() -> None:
                 budget=args.budget,
                 uniform_share=args.uniform_share,
                 n_boot=args.n_boot,
+                known=args.known,
             )
             for seed in seeds
         ]
@@ -148,6 +178,7 @@ def main() -> None:
         f"{args.models} models {args.gap:g} Elo apart; done when the ranking is right and the "
         f"widest 95% interval < {args.target:g} Elo; refit every {args.refit}; "
         f"{args.seeds} seeds; adaptive uniform share {args.uniform_share:g}"
+        + (f"; one model joins {args.known} judgments in" if args.known else "")
     )
     print(f"{'seed':>6} " + " ".join(f"{s:>10}" for s in STRATEGIES))
     for k, seed in enumerate(seeds):
