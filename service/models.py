@@ -124,6 +124,13 @@ class PairSet(enum.StrEnum):
     REFERENCE = "reference"  # each response against the project's reference response
 
 
+class Pairing(enum.StrEnum):
+    """Which models' replies a generated pairwise item compares (the project's ``pairing``)."""
+
+    ALL = "all"  # every good reply of the prompt
+    ADAPTIVE = "adaptive"  # two models, chosen to narrow the leaderboard (stats/pairing.py)
+
+
 class Mode(enum.StrEnum):
     PAIRWISE = "pairwise"
     RANKING = "ranking"
@@ -225,6 +232,12 @@ class Project(SQLModel, table=True):
     confirm_contradictions: bool = Field(
         default=True, sa_column_kwargs={"server_default": sa.true()}
     )
+    # Generated pairwise items: every reply, or an adaptively chosen pair of models
+    # (``Pairing``, pull/pairing.py) with this share of the pairs chosen uniformly.
+    pairing: str = Field(
+        default=Pairing.ALL.value, max_length=16, sa_column_kwargs={"server_default": "all"}
+    )
+    pairing_uniform_share: float = Field(default=0.3, sa_column_kwargs={"server_default": "0.3"})
     created_at: datetime = _created()
     updated_at: datetime = _created()
 

@@ -16,7 +16,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from service.models import Mode, PairSet, ProjectStatus, Scale
+from service.models import Mode, Pairing, PairSet, ProjectStatus, Scale
 from service.rubric import NUMBER_LIMIT, RubricKind, RubricScope
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
@@ -171,6 +171,10 @@ class RubricDimensionSchema(Strict):
                 raise ValidationError(f"anchor {key!r} is not a point of the scale", "anchors")
 
 
+# A ranking or rating item shows every reply; only a pairwise item is about one pair.
+PAIRING_PAIRWISE_ONLY = "only pairwise projects choose which models an item compares"
+
+
 class ProjectSchema(Schema):
     """A project (rating campaign) as created and shown through the API and CLI."""
 
@@ -218,6 +222,10 @@ class ProjectSchema(Schema):
     )
     skip_flag_threshold = StrictInteger(load_default=3, validate=validate.Range(1, 1000))
     confirm_contradictions = StrictBoolean(load_default=True)
+    pairing = fields.String(
+        load_default=Pairing.ALL.value, validate=validate.OneOf([p.value for p in Pairing])
+    )
+    pairing_uniform_share = StrictFloat(load_default=0.3, validate=validate.Range(0, 1))
     created_at = fields.DateTime(dump_only=True)
 
     @validates_schema
@@ -232,6 +240,10 @@ class ProjectSchema(Schema):
             )
         if pair_set != PairSet.REFERENCE and reference is not None:
             raise ValidationError("only with pairs 'reference'", "pair_reference")
+        adaptive = data.get("pairing", Pairing.ALL) != Pairing.ALL
+        if adaptive and data.get("mode", Mode.PAIRWISE) != Mode.PAIRWISE:
+            # A settings change has no mode: update_settings checks the project's.
+            raise ValidationError(PAIRING_PAIRWISE_ONLY, "pairing")
 
     @validates_schema
     def _check_rubric_names(self, data: dict[str, Any], **_: Any) -> None:

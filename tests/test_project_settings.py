@@ -75,6 +75,8 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
             "rater_cap": None,
             "status": "paused",
             "confirm_contradictions": False,
+            "pairing": "adaptive",
+            "pairing_uniform_share": 0.5,
             "rubric": RUBRIC,
         },
         headers=_csrf(auth),
@@ -104,6 +106,8 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "rater_cap": None,
         "skip_flag_threshold": 3,
         "confirm_contradictions": False,
+        "pairing": "adaptive",
+        "pairing_uniform_share": 0.5,
         "created_at": body["created_at"],
     }
     row = _project(app, "camp")
@@ -114,6 +118,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "paused",
     )
     assert (row.qualification_items, row.qualification_threshold) == (3, 0.75)
+    assert (row.pairing, row.pairing_uniform_share) == ("adaptive", 0.5)
     [(target, details, address)] = _events(app)
     assert target == "project:camp" and address == "127.0.0.1"
     assert details == {
@@ -124,6 +129,8 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "daily_cap": {"from": None, "to": 200},
         "status": {"from": "active", "to": "paused"},
         "confirm_contradictions": {"from": True, "to": False},
+        "pairing": {"from": "all", "to": "adaptive"},
+        "pairing_uniform_share": {"from": 0.3, "to": 0.5},
         "rubric": {"from": [], "to": [{**RUBRIC[0], "help": "", "required": False}]},
     }
 
@@ -136,6 +143,8 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         ({"slug": "renamed"}, "slug", "Unknown field."),
         ({"overlap": 0}, "overlap", "Must be greater than or equal to 1"),
         ({"status": "sleeping"}, "status", "Must be one of"),
+        ({"pairing": "greedy"}, "pairing", "Must be one of: all, adaptive."),
+        ({"pairing_uniform_share": -0.1}, "pairing_uniform_share", "Must be greater than"),
     ],
 )
 def test_patch_refuses_bad_settings_and_changes_nothing(
@@ -265,6 +274,44 @@ def test_cli_sets_gold_rate_caps_and_rubric(app, runner, make, tmp_path):
     assert len(_events(app)) == 1
 
 
+def test_cli_sets_adaptive_pairing(app, runner, make):
+    make.project(slug="camp")
+    r = runner.invoke(
+        cli.main,
+        ["projects", "set", "camp", "--pairing", "adaptive", "--pairing-uniform-share", "0.5"],
+    )
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines() == [
+        'camp: pairing "all" -> "adaptive"',
+        "camp: pairing_uniform_share 0.3 -> 0.5",
+    ]
+    row = _project(app, "camp")
+    assert (row.pairing, row.pairing_uniform_share) == ("adaptive", 0.5)
+
+
+@pytest.mark.parametrize("mode", ["ranking", "rating"])
+def test_only_pairwise_projects_pair_adaptively(app, client, auth, runner, make, admin, mode):
+    make.project(slug="camp", mode=mode)
+    r = client.patch("/api/v1/projects/camp", json={"pairing": "adaptive"}, headers=_csrf(auth))
+    assert r.status_code == 422
+    assert r.get_json()["errors"] == [
+        {
+            "field": "pairing",
+            "message": "only pairwise projects choose which models an item compares",
+        }
+    ]
+    cli_run = runner.invoke(cli.main, ["projects", "set", "camp", "--pairing", "adaptive"])
+    assert cli_run.exit_code == 1 and "pairing: only pairwise projects" in cli_run.output
+    assert _project(app, "camp").pairing == "all" and _events(app) == []
+    created = client.post(
+        "/api/v1/projects",
+        json={"slug": "other", "name": "Other", "mode": mode, "pairing": "adaptive"},
+        headers=_csrf(auth),
+    )
+    assert created.status_code == 422
+    assert created.get_json()["errors"][0]["field"] == "pairing"
+
+
 def test_cli_refuses_bad_settings(app, runner, make):
     make.project(slug="camp")
     r = runner.invoke(cli.main, ["projects", "set", "camp", "--gold-rate", "2", "--daily-cap", "x"])
@@ -293,6 +340,8 @@ def test_settings_page_saves_and_shows_errors(app, client, auth, desk, make, adm
         "rater_cap": "50",
         "skip_flag_threshold": "3",
         "confirm_contradictions": "off",
+        "pairing": "adaptive",
+        "pairing_uniform_share": "0.2",
         "rubric": "[]",
     }
     assert b'<option value="on" selected>ask to confirm' in client.get("/admin/projects/camp").data
@@ -301,9 +350,11 @@ def test_settings_page_saves_and_shows_errors(app, client, auth, desk, make, adm
     row = _project(app, "camp")
     assert (row.name, row.gold_rate, row.rater_cap) == ("Camp", 0.25, 50)
     assert row.confirm_contradictions is False
-    assert (
-        b'<option value="off" selected>accept silently' in client.get("/admin/projects/camp").data
-    )
+    assert (row.pairing, row.pairing_uniform_share) == ("adaptive", 0.2)
+    shown = client.get("/admin/projects/camp").data
+    assert b'<option value="off" selected>accept silently' in shown
+    assert b'<option value="adaptive" selected>an adaptive pair' in shown
+    assert b'name="pairing_uniform_share" inputmode="decimal" value="0.2"' in shown
     bad = client.post("/admin/projects/camp/settings", data={**form, "gold_rate": "lots"})
     assert bad.status_code == 422
     assert b"<code>gold_rate</code>: Not a valid number." in bad.data

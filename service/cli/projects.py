@@ -77,6 +77,17 @@ def _optional_int(value: str | None) -> int | None | str:
     help="Ask the rater to confirm a verdict that contradicts their rubric scores.",
 )
 @click.option(
+    "--pairing",
+    default=None,
+    help="all or adaptive: which models' replies a new generated pairwise item compares.",
+)
+@click.option(
+    "--pairing-uniform-share",
+    type=float,
+    default=None,
+    help="Under adaptive pairing, the share of pairs chosen uniformly at random (0-1).",
+)
+@click.option(
     "--rubric",
     "rubric_file",
     type=click.File("r", encoding="utf-8"),

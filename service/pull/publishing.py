@@ -2,7 +2,8 @@
 
 Publishing goes through ``importing.import_items`` like every other pull. An item
 this source published earlier is updated when a retry adds replies, unless raters
-have judged it already; an id owned by another import is never touched.
+have judged it already; an id owned by another import is never touched. Under adaptive
+pairing (``pull/pairing.py``) a new item takes two of the replies, an updated one those it had.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlmodel import Session, select
 
 from service.items.importing import import_items
 from service.models import Generation, ImportBatch, Item, Judgment, Project, Source
+from service.pull import pairing
 
 if TYPE_CHECKING:
     from service.pull.context import PullContext
@@ -112,13 +114,14 @@ def publish(
                 )
             else:
                 chosen.append(p)
+        picks = _pairs(s, project, chosen, existing, known, slots) if chosen else {}
     if not chosen:
         return out
     hasher = hashlib.sha256()
     result = import_items(
         engine=ctx.engine,
         project=project,
-        rows=_rows(ctx.engine, source, chosen, slots, hasher),
+        rows=_rows(ctx.engine, source, chosen, slots, hasher, picks),
         source=label,
         kind="generation",
         # Only this source's own, unjudged items reach here (see above); one judged
@@ -131,6 +134,33 @@ def publish(
     out.batch_id = result.batch_id
     out.created, out.updated, out.unchanged = result.created, result.updated, result.unchanged
     return out
+
+
+def _pairs(
+    s: Session,
+    project: Project,
+    prompts: list[Prompt],
+    existing: dict[str, str],
+    known: dict[tuple[str, str, int], Known],
+    slots: list[tuple[dict[str, Any], int]],
+) -> dict[str, list[str]]:
+    """Return the two replies each prompt's item compares under adaptive pairing (none
+    listed: the item takes every good reply)."""
+    if not pairing.adaptive(project):
+        return {}
+    offers = {
+        p.id: [
+            (response_id(g, k), g["model"])
+            for g, k in slots
+            if (seen := known.get((p.id, g["name"], k)))
+            and seen.status == "ok"
+            and seen.prompt_hash == p.hash
+        ]
+        for p in prompts
+    }
+    ours = [p.id for p in prompts if existing.get(p.id) == "ours"]
+    keep = pairing.current_replies(session=s, project=project, external_ids=ours)
+    return pairing.choose_replies(session=s, project=project, offers=offers, keep=keep)
 
 
 def _note(prompt: Prompt, message: str) -> dict[str, Any]:
@@ -167,8 +197,10 @@ def _rows(
     prompts: list[Prompt],
     slots: list[tuple[dict[str, Any], int]],
     hasher: Any,
+    picks: dict[str, list[str]],
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield the native import row of each prompt, reading its good replies a chunk at a time."""
+    """Yield the native import row of each prompt, reading its good replies a chunk at a time;
+    a prompt in ``picks`` gets only the replies picked."""
     system = source.config.get("system")
     for start in range(0, len(prompts), CHUNK):
         chunk = prompts[start : start + CHUNK]
@@ -186,8 +218,11 @@ def _rows(
             }
         for p in chunk:
             responses = []
+            picked = picks.get(p.id)
             for g, k in slots:
                 gen = good.get((p.id, g["name"], k))
+                if picked is not None and response_id(g, k) not in picked:
+                    continue
                 if gen is not None and gen.prompt_hash == p.hash:
                     responses.append(
                         {

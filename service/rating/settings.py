@@ -10,6 +10,9 @@ raters already qualified stay so. Two settings touch data already collected:
   one pair unit: no judgment is ever deleted, and ``rankroom doctor`` stays clean. It
   does not change while an import into the project is in flight.
 - ``rubric`` is what judgments were given against; it is fixed once any exist.
+
+``pairing`` only steers which models the next generated items compare (pull/pairing.py);
+items already published keep their replies.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from sqlmodel import Session, select
 from service import audit
 from service.db import is_sqlite
 from service.errors import Conflict, InvalidInput
-from service.models import BATCH_IN_FLIGHT, ImportBatch, Judgment, Project, utcnow
+from service.models import BATCH_IN_FLIGHT, ImportBatch, Judgment, Mode, Pairing, Project, utcnow
 from service.rating import judgments, slots
-from service.schemas import ProjectSchema, flatten_messages
+from service.schemas import PAIRING_PAIRWISE_ONLY, ProjectSchema, flatten_messages
 
 # What an admin may change after creation; slug, mode, scale and pairs shape the items.
 SETTINGS = (
@@ -42,6 +45,8 @@ SETTINGS = (
     "rater_cap",
     "skip_flag_threshold",
     "confirm_contradictions",
+    "pairing",
+    "pairing_uniform_share",
     "rubric",
 )
 
@@ -74,6 +79,10 @@ def update_settings(
         for k, v in values.items()
         if getattr(project, k) != v
     }
+    if values.get("pairing", Pairing.ALL) != Pairing.ALL and project.mode != Mode.PAIRWISE:
+        raise InvalidInput(
+            "Invalid settings.", errors=[{"field": "pairing", "message": PAIRING_PAIRWISE_ONLY}]
+        )
     if "rubric" in changes:
         check_rubric_editable(session=session, project=project)
     if "overlap" in changes:

@@ -52,6 +52,11 @@ def fit_bradley_terry(
     return {m: float(s) for m, s in zip(models, strengths, strict=True)}
 
 
+def fit_wins(wins: np.ndarray, *, prior: float = PRIOR) -> np.ndarray:
+    """Return the centred log-strengths fitted to a wins matrix (see ``wins_matrix``)."""
+    return _fit(np.asarray(wins, dtype=float)[None], prior)[0]
+
+
 def bootstrap_bradley_terry(
     models: Sequence[Hashable],
     outcomes: Sequence[Outcome],

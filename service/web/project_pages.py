@@ -105,7 +105,7 @@ def show(slug: str) -> Any:
 # The settings form's fields: text inputs, read as the JSON types the schema takes.
 _INTS = ("overlap", "lease_minutes", "qualification_items", "skip_flag_threshold")
 _CAPS = ("daily_cap", "rater_cap")
-_FLOATS = ("gold_rate", "qualification_threshold")
+_FLOATS = ("gold_rate", "qualification_threshold", "pairing_uniform_share")
 
 
 def _number(text: str, kind: type) -> Any:
@@ -116,7 +116,7 @@ def _number(text: str, kind: type) -> Any:
 
 
 def _settings_data(form: dict[str, str], rubric_locked: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {k: form[k] for k in ("name", "status") if k in form}
+    data: dict[str, Any] = {k: form[k] for k in ("name", "status", "pairing") if k in form}
     if "confirm_contradictions" in form:
         data["confirm_contradictions"] = form["confirm_contradictions"] == "on"
     data |= {k: _number(form[k].strip(), int) for k in _INTS if k in form}
