@@ -10,6 +10,9 @@ raters already qualified stay so. Two settings touch data already collected:
   one pair unit: no judgment is ever deleted, and ``rankroom doctor`` stays clean. It
   does not change while an import into the project is in flight.
 - ``rubric`` is what judgments were given against; it is fixed once any exist.
+- ``span_labels`` only grows once a label is used: a label a stored span carries is
+  never removed or renamed (``spans.check_label_change``). ``span_overlap`` steers new
+  submissions only; spans already stored stay as they were.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from service import audit
 from service.db import is_sqlite
 from service.errors import Conflict, InvalidInput
 from service.models import BATCH_IN_FLIGHT, ImportBatch, Judgment, Project, utcnow
-from service.rating import judgments, slots
+from service.rating import judgments, slots, spans
 from service.schemas import ProjectSchema, flatten_messages
 
 # What an admin may change after creation; slug, mode, scale and pairs shape the items.
@@ -42,6 +45,8 @@ SETTINGS = (
     "rater_cap",
     "skip_flag_threshold",
     "confirm_contradictions",
+    "span_labels",
+    "span_overlap",
     "rubric",
 )
 
@@ -76,6 +81,8 @@ def update_settings(
     }
     if "rubric" in changes:
         check_rubric_editable(session=session, project=project)
+    if "span_labels" in changes:
+        spans.check_label_change(session=session, project=project, labels=values["span_labels"])
     if "overlap" in changes:
         change_overlap(session=session, project=project, overlap=values["overlap"])
     for key, change in changes.items():
