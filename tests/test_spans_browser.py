@@ -146,7 +146,10 @@ def test_spans_by_keyboard_and_mouse_survive_a_reload_and_are_stored_in_code_poi
 
     page.keyboard.press("1")  # A is better
     page.keyboard.press("Control+Enter")
-    page.locator(".done-card").wait_for()
+    page.locator(".done-card, .error-summary:not([hidden])").first.wait_for()
+    assert page.locator(".error-summary:not([hidden])").count() == 0, page.locator(
+        ".error-summary"
+    ).inner_text()
     (judgment,) = _rows(browser_app)
     start, cited = TEXT_A.index("1989"), TEXT_B.index("Smith")
     assert [
