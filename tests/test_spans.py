@@ -330,6 +330,14 @@ def test_agreement_report_and_raw_export_carry_spans(app, client, auth, make):
         {"label": "unsafe", "f1": round(2 * 6 / 14, 4), "rater_pairs": 1, "spans": 2},
         {"label": "hallucinated citation", "f1": None, "rater_pairs": 0, "spans": 0},
     ]
+    csv = client.get(f"/api/v1/projects/{project.slug}/stats/agreement.csv?table=spans")
+    assert csv.status_code == 200
+    assert csv.get_data(as_text=True).splitlines() == [
+        "label,f1,rater_pairs,spans",
+        "factual error,,0,0",
+        f"unsafe,{round(2 * 6 / 14, 4)},1,2",
+        "hallucinated citation,,0,0",
+    ]
     r = client.get(f"/api/v1/export?format=raw&project={project.slug}")
     assert r.status_code == 200, r.data
     rows = [json.loads(line) for line in r.data.decode().splitlines()]
