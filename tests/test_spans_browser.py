@@ -133,13 +133,24 @@ def test_spans_by_keyboard_and_mouse_survive_a_reload_and_are_stored_in_code_poi
     page.keyboard.press("Enter")
     assert card_a.locator(".span-mark").all_inner_texts() == ["1989"]
 
-    # A reload restores both spans from the draft.
+    # Keyboard only, no selection: M asks for the words, Tab to the labels, 2 is "unsafe".
+    card_b.locator(".response-body").focus()
+    page.keyboard.press("m")
+    assert page.evaluate("document.activeElement.matches('.span-find-input')")
+    page.keyboard.type("1994")
+    assert "Match 1 of 1" in picker.locator(".span-find-status").inner_text()
+    page.keyboard.press("Tab")
+    page.keyboard.press("2")
+    assert card_b.locator(".span-mark").all_inner_texts() == ["1994", "Smith"]
+
+    # A reload restores the spans from the draft.
     page.reload()
     assert _open(page, project.slug) == lease
     assert page.locator(".status").inner_text() == "Your unsaved work on this item was restored."
     assert card_a.locator(".span-mark").all_inner_texts() == ["1989"]
     assert card_b.locator(".span-list li").all_inner_texts() == [
-        "hallucinated citation Smith no such paper Remove"
+        "unsafe 1994 Remove",
+        "hallucinated citation Smith no such paper Remove",
     ]
     # The body is still exactly the stored text (marks hold text only).
     assert card_a.locator(".response-body").text_content() == TEXT_A
@@ -151,11 +162,12 @@ def test_spans_by_keyboard_and_mouse_survive_a_reload_and_are_stored_in_code_poi
         ".error-summary"
     ).inner_text()
     (judgment,) = _rows(browser_app)
-    start, cited = TEXT_A.index("1989"), TEXT_B.index("Smith")
-    assert [
-        (s["response"], s["start"], s["end"], s["label"], s["note"]) for s in judgment.spans
-    ] == [
-        ("a", start, start + 4, "factual error", ""),
+    start, year, cited = TEXT_A.index("1989"), TEXT_B.index("1994"), TEXT_B.index("Smith")
+    on_a = [("a", start, start + 4, "factual error", "")]
+    on_b = [
+        ("b", year, year + 4, "unsafe", ""),
         ("b", cited, cited + 5, "hallucinated citation", "no such paper"),
-    ][:: 1 if a == "A" else -1]
+    ]
+    stored = [(s["response"], s["start"], s["end"], s["label"], s["note"]) for s in judgment.spans]
+    assert stored == (on_a + on_b if a == "A" else on_b + on_a)
     assert TEXT_A[start : start + 4] == "1989" and TEXT_B[cited : cited + 5] == "Smith"

@@ -64,6 +64,8 @@ export class SpanMarker {
     };
     document.addEventListener("selectionchange", this.onSelection);
     this.picker.addEventListener("keydown", (event) => this.pickerKey(event));
+    const find = this.picker.querySelector(".span-find-input");
+    find.addEventListener("input", () => this.findText(0));
     this.picker.querySelector(".btn-add-span").addEventListener("click", () => this.add());
     this.picker.querySelector(".btn-cancel-span").addEventListener("click", () => this.close());
     this.render();
@@ -103,29 +105,60 @@ export class SpanMarker {
     return !this.picker.hidden;
   }
 
-  // Open the label picker for the selected text (of ``label``'s response, if given).
+  // Open the label picker for the selected text (of ``label``'s response, if given). With
+  // no selection (a keyboard user cannot easily make one), the picker asks for the words.
   open(label = null) {
     const current = this.selection() || this.pending;
-    const error = this.picker.querySelector(".span-error");
-    if (!current || (label && current.response !== label)) {
-      this.target = null;
-      this.showPicker(label || Object.keys(this.bodies)[0]);
-      this.picker.querySelector(".span-quote").textContent = "";
-      error.textContent = `Select some text in ${label ? `response ${label}` : "a response"} first, then press M.`;
-      error.hidden = false;
-      this.picker.querySelector(".btn-cancel-span").focus();
-      return true;
-    }
-    this.target = current;
-    this.showPicker(current.response);
-    error.hidden = true;
-    this.picker.querySelector(".span-quote").textContent = excerpt(current.text);
+    this.picker.querySelector(".span-error").hidden = true;
     this.picker.querySelectorAll("input[type=radio]").forEach((r) => {
       r.checked = false;
     });
     this.picker.querySelector(".span-note").value = "";
+    const find = this.picker.querySelector(".span-find");
+    if (!current || (label && current.response !== label)) {
+      const focused = document.activeElement?.closest?.(".response")?.dataset.label;
+      this.findIn = label || (focused in this.bodies ? focused : Object.keys(this.bodies)[0]);
+      this.target = null;
+      this.showPicker(this.findIn);
+      this.picker.querySelector(".span-quote").textContent = "";
+      this.picker.querySelector(".span-find-label").textContent = this.findIn;
+      find.hidden = false;
+      const input = find.querySelector(".span-find-input");
+      input.value = "";
+      this.findText(0);
+      input.focus();
+      return true;
+    }
+    find.hidden = true;
+    this.target = current;
+    this.showPicker(current.response);
+    this.picker.querySelector(".span-quote").textContent = excerpt(current.text);
     (this.picker.querySelector("input[type=radio]") || this.picker).focus();
     return true;
+  }
+
+  // Target the ``nth`` match (wrapping round) of the typed words in the response.
+  findText(nth) {
+    const words = this.picker.querySelector(".span-find-input").value.trim();
+    const status = this.picker.querySelector(".span-find-status");
+    const text = this.texts[this.findIn];
+    const at = [];
+    for (let i = words ? text.indexOf(words) : -1; i >= 0; i = text.indexOf(words, i + 1)) at.push(i);
+    this.findNth = at.length ? ((nth % at.length) + at.length) % at.length : 0;
+    this.target = null;
+    if (!at.length) {
+      status.textContent = words ? `Not found in response ${this.findIn}.` : "";
+      return;
+    }
+    const start = at[this.findNth];
+    const end = start + words.length;
+    this.target = {
+      response: this.findIn,
+      start: toCodePoints(text, start),
+      end: toCodePoints(text, end),
+      text: words,
+    };
+    status.textContent = `Match ${this.findNth + 1} of ${at.length}: “${excerpt(text.slice(Math.max(0, start - 20), end + 20))}”. Tab to a label.`;
   }
 
   showPicker(label) {
@@ -143,9 +176,13 @@ export class SpanMarker {
   }
 
   pickerKey(event) {
-    const typing = event.target.matches(".span-note");
+    const typing = event.target.matches(".span-note, .span-find-input");
+    const finding = event.target.matches(".span-find-input");
     let handled = true;
     if (event.key === "Escape") this.close();
+    else if (finding && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
+      this.findText(this.findNth + (event.key === "ArrowDown" ? 1 : -1));
+    }
     else if (event.key === "Enter" && !event.ctrlKey && !event.metaKey) {
       if (event.target.matches("button")) return; // Cancel and Add do what they say
       this.add();
@@ -166,7 +203,11 @@ export class SpanMarker {
   add() {
     const error = this.picker.querySelector(".span-error");
     const label = this.picker.querySelector("input[type=radio]:checked")?.value;
-    if (!this.target) return;
+    if (!this.target) {
+      error.textContent = "Select text in the response, or type words it contains.";
+      error.hidden = false;
+      return;
+    }
     if (!label) {
       error.textContent = "Choose a label (1–9).";
       error.hidden = false;
