@@ -56,6 +56,8 @@ SCREENS = [
     ("rate-errors", "rater1", "/rate/demo-all-rating", ".error-summary"),
     # Error spans: one marked and listed, the label picker open for a second.
     ("rate-spans", "rater1", "/rate/axe-spans", ".span-picker:not([hidden])"),
+    # ... and with nothing selected: the picker asks for the words to mark.
+    ("rate-spans-find", "rater1", "/rate/axe-spans", ".span-find:not([hidden])"),
     ("home-admin", "admin", "/", None),
     ("progress", "admin", "/projects/{slug}/dashboard/", None),
     (
@@ -87,6 +89,10 @@ ACTIONS = {  # what a screen's state needs done once the item has loaded
     "rate-guidelines": lambda page: page.locator("button.btn-guidelines").click(),
     "rate-errors": lambda page: page.keyboard.press("Control+Enter"),
     "rate-spans": lambda page: _mark_spans(page),
+    "rate-spans-find": lambda page: (
+        page.locator(".response-body").first.focus(),
+        page.keyboard.press("m"),
+    ),
 }
 
 # Select the first characters of the last stretch of text in response A (after any mark).
