@@ -330,6 +330,8 @@ def test_agreement_report_and_raw_export_carry_spans(app, client, auth, make):
         {"label": "unsafe", "f1": round(2 * 6 / 14, 4), "rater_pairs": 1, "spans": 2},
         {"label": "hallucinated citation", "f1": None, "rater_pairs": 0, "spans": 0},
     ]
+    page = client.get(f"/projects/{project.slug}/dashboard/agreement").get_data(as_text=True)
+    assert '<tr><th scope="row">unsafe</th><td>0.857</td><td>1</td><td>2</td></tr>' in page
     csv = client.get(f"/api/v1/projects/{project.slug}/stats/agreement.csv?table=spans")
     assert csv.status_code == 200
     assert csv.get_data(as_text=True).splitlines() == [
