@@ -238,6 +238,13 @@ class Project(SQLModel, table=True):
         default=Pairing.ALL.value, max_length=16, sa_column_kwargs={"server_default": "all"}
     )
     pairing_uniform_share: float = Field(default=0.3, sa_column_kwargs={"server_default": "0.3"})
+    # Error spans: the labels a rater may put on a stretch of a response (empty: no
+    # spans), and whether two spans of one response may overlap (service/rating/spans.py).
+    span_labels: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=sa.text("'[]'")),
+    )
+    span_overlap: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
@@ -441,6 +448,12 @@ class Judgment(SQLModel, table=True):
         default=False, sa_column_kwargs={"server_default": sa.false()}
     )
     contradiction_rationale: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # Error spans the rater marked, in stored form (service/rating/spans.py): each
+    # {"response": id, "start", "end" (code points), "label", "note", "text_sha256"}.
+    spans: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=sa.text("'[]'")),
+    )
     guideline_version: int = Field(default=1)
     # sha256 of exactly what the rater was shown: prompt, responses in display order and
     # guideline version (service/rating/shown.py), so exports can prove their text is that.

@@ -173,6 +173,12 @@ class RubricDimensionSchema(Strict):
 
 # A ranking or rating item shows every reply; only a pairwise item is about one pair.
 PAIRING_PAIRWISE_ONLY = "only pairwise projects choose which models an item compares"
+# Error spans: the bounds of their shape (the rules against the project and the text
+# are in service/rating/spans.py).
+SPAN_LABELS_MAX = 9
+SPAN_LABEL_LENGTH = 60
+SPAN_NOTE_LENGTH = 2000
+SPANS_IN_LIMIT = 500
 
 
 class ProjectSchema(Schema):
@@ -226,6 +232,19 @@ class ProjectSchema(Schema):
         load_default=Pairing.ALL.value, validate=validate.OneOf([p.value for p in Pairing])
     )
     pairing_uniform_share = StrictFloat(load_default=0.3, validate=validate.Range(0, 1))
+    span_labels = fields.List(
+        fields.String(validate=validate.Length(1, SPAN_LABEL_LENGTH)),
+        load_default=list,
+        validate=validate.Length(max=SPAN_LABELS_MAX),
+        metadata={
+            "description": f"Error span labels (up to {SPAN_LABELS_MAX}, keys 1-9 on the "
+            "rating screen); empty: raters mark no spans. Once a label is used it stays."
+        },
+    )
+    span_overlap = StrictBoolean(
+        load_default=False,
+        metadata={"description": "Whether two error spans of one response may overlap."},
+    )
     created_at = fields.DateTime(dump_only=True)
 
     @validates_schema
@@ -244,6 +263,21 @@ class ProjectSchema(Schema):
         if adaptive and data.get("mode", Mode.PAIRWISE) != Mode.PAIRWISE:
             # A settings change has no mode: update_settings checks the project's.
             raise ValidationError(PAIRING_PAIRWISE_ONLY, "pairing")
+
+    @validates_schema
+    def _check_span_labels(self, data: dict[str, Any], **_: Any) -> None:
+        names = [" ".join(n.split()) for n in data.get("span_labels") or []]
+        if any(not n for n in names):
+            raise ValidationError("a label must not be blank", "span_labels")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValidationError(f"duplicate span label(s): {', '.join(dupes)}", "span_labels")
+
+    @post_load
+    def _tidy_span_labels(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if "span_labels" in data:
+            data["span_labels"] = [" ".join(n.split()) for n in data["span_labels"]]
+        return data
 
     @validates_schema
     def _check_rubric_names(self, data: dict[str, Any], **_: Any) -> None:
@@ -449,6 +483,26 @@ class ContradictionInSchema(Strict):
     )
 
 
+class SpanInSchema(Strict):
+    """An error span in a rater's submission: a stretch of one response, by its label."""
+
+    response = fields.String(
+        required=True, metadata={"description": "The response's position label (A, B, ...)."}
+    )
+    start = StrictInteger(
+        required=True,
+        validate=validate.Range(0, 10_000_000),
+        metadata={"description": "First character, in Unicode code points from 0."},
+    )
+    end = StrictInteger(
+        required=True,
+        validate=validate.Range(0, 10_000_000),
+        metadata={"description": "One past the last character (code points)."},
+    )
+    label = fields.String(required=True, validate=validate.Length(1, SPAN_LABEL_LENGTH))
+    note = fields.String(load_default="", validate=validate.Length(max=SPAN_NOTE_LENGTH))
+
+
 class JudgmentInSchema(Strict):
     """A rater's submission, the same at every door (the API and the rating page).
 
@@ -471,6 +525,12 @@ class JudgmentInSchema(Strict):
             "description": "Needed when the project confirms contradictions and the "
             "verdict ranks a response above one scored higher on every shared scale."
         },
+    )
+    spans = fields.List(
+        fields.Nested(SpanInSchema),
+        load_default=list,
+        validate=validate.Length(max=SPANS_IN_LIMIT),
+        metadata={"description": "Error spans, when the project has span labels."},
     )
     active_ms = StrictInteger(
         load_default=None,

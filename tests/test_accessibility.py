@@ -54,6 +54,10 @@ SCREENS = [
     ("rate-guidelines", "rater1", "/rate/demo-coding-pairwise", "#guidelines-panel"),
     # Sending an empty judgment: the error summary and the fields marked invalid.
     ("rate-errors", "rater1", "/rate/demo-all-rating", ".error-summary"),
+    # Error spans: one marked and listed, the label picker open for a second.
+    ("rate-spans", "rater1", "/rate/axe-spans", ".span-picker:not([hidden])"),
+    # ... and with nothing selected: the picker asks for the words to mark.
+    ("rate-spans-find", "rater1", "/rate/axe-spans", ".span-find:not([hidden])"),
     ("home-admin", "admin", "/", None),
     ("progress", "admin", "/projects/{slug}/dashboard/", None),
     (
@@ -85,7 +89,31 @@ SLUG = "demo-coding-pairwise"
 ACTIONS = {  # what a screen's state needs done once the item has loaded
     "rate-guidelines": lambda page: page.locator("button.btn-guidelines").click(),
     "rate-errors": lambda page: page.keyboard.press("Control+Enter"),
+    "rate-spans": lambda page: _mark_spans(page),
+    "rate-spans-find": lambda page: (
+        page.locator(".response-body").first.focus(),
+        page.keyboard.press("m"),
+    ),
 }
+
+# Select the first characters of the last stretch of text in response A (after any mark).
+_SELECT_TEXT = """() => {
+  const body = document.querySelector('.response-body');
+  const text = Array.from(body.childNodes).filter((n) => n.nodeType === Node.TEXT_NODE).pop();
+  const range = document.createRange();
+  range.setStart(text, 1);
+  range.setEnd(text, 6);
+  document.getSelection().removeAllRanges();
+  document.getSelection().addRange(range);
+}"""
+
+
+def _mark_spans(page: Any) -> None:
+    page.evaluate(_SELECT_TEXT)
+    page.keyboard.press("m")
+    page.keyboard.press("1")
+    page.evaluate(_SELECT_TEXT)
+    page.keyboard.press("m")
 
 
 def _axe_script() -> Path:
@@ -132,6 +160,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
             )
             ids["secret"] = invitation.secret
     make = factories.Factory(app)
+    spans = make.project(slug="axe-spans", name="Spans", span_labels=["factual error", "unsafe"])
+    make.items(spans, [factories.item_row("s1"), factories.item_row("s2")])
     admin = make.user("admin", username="axe-admin")
     make.token(admin, ["stats"])
     add_source(

@@ -116,10 +116,12 @@ def _import(app: Any, headers: dict[str, str], slug: str, rows: list[dict[str, A
 def setup(app, make, admin_headers, auth):
     """Three projects of tell-tale data, and a rater signed in."""
     _start_item_ids_at(app, make, FIRST_ITEM_ID)
+    # With error spans on, the screen also carries each response's raw text (by label).
+    spans = {"span_labels": ["unsafe"]}
     projects = {
         "pairwise": make.project(mode="pairwise", scale="ternary", rubric=RUBRIC, overlap=1),
-        "ranking": make.project(mode="ranking", rubric=RUBRIC, overlap=1),
-        "rating": make.project(mode="rating", rubric=RUBRIC, overlap=1),
+        "ranking": make.project(mode="ranking", rubric=RUBRIC, overlap=1, **spans),
+        "rating": make.project(mode="rating", rubric=RUBRIC, overlap=1, **spans),
     }
     rows = {"pairwise": _trl_rows(), "ranking": _generated_rows(), "rating": _rated_rows()}
     for mode, project in projects.items():
@@ -246,9 +248,13 @@ def test_every_rater_route_keeps_the_rater_blind(app, client, auth, setup, mode)
     # Submit alone (and its idempotent repeat): the first response shown wins.
     payload = {"client_id": uuid.uuid4().hex, "verdict": _verdict(mode, "A")}
     payload["rubric"] = _rubric(labels, "A")
+    if projects[mode].span_labels:  # an error span on B comes back on B, by label
+        payload["spans"] = [{"response": "B", "start": 0, "end": 4, "label": "unsafe"}]
     url = f"/api/v1/assignments/{lease_id}/judgment"
     body = scan.call("POST", url, 201, payload)
     _check_stored(app, body["id"], body, "A")
+    if projects[mode].span_labels:
+        assert body["spans"] == [payload["spans"][0] | {"note": ""}]
     assert scan.call("POST", url, 200, payload) == body
     scan.call("POST", f"/api/v1/assignments/{lease_id}/renew", 409)
 

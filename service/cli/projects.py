@@ -88,6 +88,16 @@ def _optional_int(value: str | None) -> int | None | str:
     help="Under adaptive pairing, the share of pairs chosen uniformly at random (0-1).",
 )
 @click.option(
+    "--span-labels",
+    default=None,
+    help='Error span labels as a JSON list, e.g. \'["factual error", "unsafe"]\' ([]: no spans).',
+)
+@click.option(
+    "--span-overlap/--no-span-overlap",
+    default=None,
+    help="Whether two error spans of one response may overlap.",
+)
+@click.option(
     "--rubric",
     "rubric_file",
     type=click.File("r", encoding="utf-8"),
@@ -101,6 +111,8 @@ def projects_set(slug: str, rubric_file: Any, **options: Any) -> None:
         if cap in data:
             data[cap] = _optional_int(data[cap])
     try:
+        if "span_labels" in data:
+            data["span_labels"] = json.loads(data["span_labels"])
         if rubric_file is not None:
             data["rubric"] = json.load(rubric_file)
         with db.write_session() as s:
@@ -109,7 +121,8 @@ def projects_set(slug: str, rubric_file: Any, **options: Any) -> None:
                 session=s, project=project, data=data, actor_id=None, address=CLI_ADDRESS
             )
     except json.JSONDecodeError as exc:
-        fail(InvalidInput(f"The rubric file is not JSON: {exc}."))
+        what = "The rubric file" if rubric_file is not None else "--span-labels"
+        fail(InvalidInput(f"{what} is not JSON: {exc}."))
     except DomainError as exc:
         fail(exc)
     if not changes:

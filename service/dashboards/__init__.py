@@ -78,7 +78,11 @@ def _win_rate_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 REPORTS: dict[str, Report] = {
     "progress": Report(progress_report, "Progress", {"per_day": lambda r: r["per_day"]}),
-    "agreement": Report(agreement_report, "Agreement", {"statistics": _agreement_rows}),
+    "agreement": Report(
+        agreement_report,
+        "Agreement",
+        {"statistics": _agreement_rows, "spans": lambda r: r["spans"]},
+    ),
     "kappa": Report(kappa_report, "Rater × rater agreement", {"pairs": _kappa_rows}),
     "raters": Report(raters_report, "Raters", {"raters": lambda r: r["raters"]}),
     "items": Report(

@@ -11,9 +11,11 @@ import warnings
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from service.dashboards.columns import load_judgments
+from service.dashboards.conditions import current_judgment_filter
 from service.dashboards.filters import Filters
 from service.dashboards.lookups import load_raters
 from service.dashboards.summaries import histogram, rounded, stat_dict
@@ -28,7 +30,7 @@ from service.dashboards.verdicts import (
     rank_matrices,
     rank_positions,
 )
-from service.models import Project
+from service.models import Item, Judgment, Project
 from service.rubric import Dimension, RubricKind, rubric_of
 from service.stats.agreement import (
     FEW_SHARED,
@@ -46,6 +48,7 @@ from service.stats.agreement import (
     value_counts,
 )
 from service.stats.resampling import Stat, bootstrap_variants
+from service.stats.spans import SpanJudgment, span_f1
 
 N_BOOT = 1000
 SEED = 0
@@ -140,7 +143,29 @@ def agreement_report(*, session: Session, project: Project, filters: Filters) ->
         "overall": overall,
         "kendall_w_per_item": per_item_w,
         "dimensions": [_dimension(cols, d) for d in dims],
+        "spans": span_agreement(session=session, project=project, filters=filters),
     }
+
+
+def span_agreement(*, session: Session, project: Project, filters: Filters) -> list[dict]:
+    """Return each span label's mean pairwise character-overlap F1 (stats/spans.py)."""
+    if not project.span_labels:
+        return []
+    query = (
+        sa.select(Judgment.item_id, Judgment.rater_id, Judgment.shown_order, Judgment.spans)
+        .join(Item, Item.id == Judgment.item_id)
+        .where(Judgment.project_id == project.id, *current_judgment_filter(filters))
+    )
+    rows = [SpanJudgment(*row) for row in session.execute(query)]
+    return [
+        {
+            "label": a.label,
+            "f1": rounded(a.f1),
+            "rater_pairs": a.rater_pairs,
+            "spans": a.spans,
+        }
+        for a in span_f1(rows, project.span_labels)
+    ]
 
 
 def _dimension(cols: Any, dim: Dimension) -> dict[str, Any]:

@@ -304,6 +304,8 @@ def raw_row(
         "guideline_version": j.guideline_version,
         # Recomputable from this row: see service/rating/shown.py and the README.
         "shown_sha256": j.shown_sha256,
+        # Error spans: code-point offsets into that response's content, with its sha256.
+        "spans": list(j.spans or []),
         "started_at": _iso(j.started_at),
         "created_at": _iso(j.created_at),
         "rater": rater,

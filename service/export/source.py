@@ -123,10 +123,11 @@ _FULL = (
     Judgment.version,
     Judgment.supersedes_id,
     Judgment.client_id,
+    _json(Judgment.spans),
 )
 
 
-_JSON_FIELDS = ("shown_order", "verdict", "rubric", "flags")
+_JSON_FIELDS = ("shown_order", "verdict", "rubric", "flags", "spans")
 
 
 def unreadable_fields(judgment: Any) -> list[tuple[str, str]]:

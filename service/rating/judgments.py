@@ -20,7 +20,7 @@ from service import db
 from service.db import is_sqlite
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.models import Assignment, Item, Judgment, LeaseStatus, Project, User, as_loaded, utcnow
-from service.rating import gold, leases, shown
+from service.rating import gold, leases, shown, spans
 from service.rating.contradictions import find_contradictions
 from service.rating.labels import labels_for
 from service.rubric import Dimension, InvalidValue, Rubric, rubric_of
@@ -193,7 +193,9 @@ def _contradiction_answer(
     raise InvalidInput("The verdict contradicts your rubric scores; confirm it.", errors=errors)
 
 
-def build_judgment(*, project: Project, lease: Assignment, payload: Any) -> dict[str, Any]:
+def build_judgment(
+    *, session: Session, project: Project, lease: Assignment, payload: Any
+) -> dict[str, Any]:
     """Validate a submission against the project and the lease; return Judgment fields."""
     payload = read_submission(payload)
     errs = _Errors()
@@ -212,6 +214,14 @@ def build_judgment(*, project: Project, lease: Assignment, payload: Any) -> dict
     active_ms = payload["active_ms"]
     started_at = payload["started_at"]
     _check_started(started_at, lease, errs)
+    marked, span_errors = spans.check_spans(
+        session=session,
+        project=project,
+        item_id=lease.item_id,
+        shown_order=lease.shown_order,
+        given=payload["spans"],
+    )
+    errs.items.extend(span_errors)
     errs.raise_if_any()
     asked, why = _contradiction_answer(project, lease, verdict, rubric, payload["contradiction"])
     item_values = rubric["item"]
@@ -235,6 +245,7 @@ def build_judgment(*, project: Project, lease: Assignment, payload: Any) -> dict
         "shown_order": list(lease.shown_order),
         "contradiction_asked": asked,
         "contradiction_rationale": why,
+        "spans": marked,
     }
 
 
@@ -385,7 +396,7 @@ def _record_live(
     lease, project = leases.with_project(session=session, assignment_id=assignment_id, rater=rater)
     if lease.status != LeaseStatus.ACTIVE or lease.is_gold:
         return None  # a repeat, an expired lease, or a gold score to store with it
-    fields = build_judgment(project=project, lease=lease, payload=payload)
+    fields = build_judgment(session=session, project=project, lease=lease, payload=payload)
     return _store(
         session, _new_row(session, fields, project=project, lease=lease, rater=rater), lease
     )
@@ -402,7 +413,7 @@ def record_on(
         if previous.assignment_id != lease.id:
             raise Conflict("This client id was already used for another item.")
         return previous, False
-    fields = build_judgment(project=project, lease=lease, payload=payload)
+    fields = build_judgment(session=session, project=project, lease=lease, payload=payload)
     leases.claim_for_submission(session=session, lease=lease, project=project)
     row = _new_row(session, fields, project=project, lease=lease, rater=rater)
     judgment = _store(session, row, lease)
@@ -440,7 +451,7 @@ def revise_judgment(
         raise Forbidden(f"Judgments can be revised for {minutes} minutes after submitting.")
     lease = session.get(Assignment, old.assignment_id)
     project = session.get(Project, old.project_id)
-    fields = build_judgment(project=project, lease=lease, payload=payload)
+    fields = build_judgment(session=session, project=project, lease=lease, payload=payload)
     row = _new_row(session, fields, project=project, lease=lease, rater=rater, supersedes=old)
     return _store(session, row), True
 

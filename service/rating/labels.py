@@ -52,6 +52,17 @@ def rubric_to_labels(rubric: dict[str, Any], shown_order: Sequence[str]) -> dict
     return {**rubric, "response": {label[rid]: v for rid, v in per_response.items()}}
 
 
+def spans_to_labels(
+    spans: Sequence[dict[str, Any]], shown_order: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Return stored error spans with their response ids as labels (and no text hash)."""
+    label = _label_of(shown_order)
+    return [
+        {k: label[v] if k == "response" else v for k, v in s.items() if k != "text_sha256"}
+        for s in spans
+    ]
+
+
 class JudgmentOutSchema(Schema):
     """A stored judgment as the rater's API and screen return it: responses by label only."""
 
@@ -64,6 +75,7 @@ class JudgmentOutSchema(Schema):
     verdict = fields.Method("_verdict")
     rubric = fields.Method("_rubric")
     both_bad = fields.Boolean()
+    spans = fields.Method("_spans")
     flags = fields.List(fields.String())
     rationale = fields.String()
     confidence = fields.Integer(allow_none=True)
@@ -76,6 +88,9 @@ class JudgmentOutSchema(Schema):
 
     def _rubric(self, judgment: Any) -> dict[str, Any]:
         return rubric_to_labels(judgment.rubric, judgment.shown_order)
+
+    def _spans(self, judgment: Any) -> list[dict[str, Any]]:
+        return spans_to_labels(judgment.spans or [], judgment.shown_order)
 
 
 # Made once: a marshmallow schema deep-copies its fields when instantiated.

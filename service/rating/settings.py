@@ -2,7 +2,7 @@
 
 A setting that only steers what happens next (lease length, gold rate, caps,
 qualification, status) is simply stored: leases already handed out keep their expiry,
-raters already qualified stay so. Two settings touch data already collected:
+raters already qualified stay so. Three settings touch data already collected:
 
 - ``overlap`` decides each item's capacity: every ``item_slots`` row keeps a copy, set
   and its ``open`` flag recomputed in the same transaction (``taken`` counts leases and
@@ -10,6 +10,9 @@ raters already qualified stay so. Two settings touch data already collected:
   one pair unit: no judgment is ever deleted, and ``rankroom doctor`` stays clean. It
   does not change while an import into the project is in flight.
 - ``rubric`` is what judgments were given against; it is fixed once any exist.
+- ``span_labels`` only grows once a label is used: a label a stored span carries is
+  never removed or renamed (``spans.check_label_change``). ``span_overlap`` steers new
+  submissions only; spans already stored stay as they were.
 
 ``pairing`` only steers which models the next generated items compare (pull/pairing.py);
 items already published keep their replies.
@@ -27,7 +30,7 @@ from service import audit
 from service.db import is_sqlite
 from service.errors import Conflict, InvalidInput
 from service.models import BATCH_IN_FLIGHT, ImportBatch, Judgment, Mode, Pairing, Project, utcnow
-from service.rating import judgments, slots
+from service.rating import judgments, slots, spans
 from service.schemas import PAIRING_PAIRWISE_ONLY, ProjectSchema, flatten_messages
 
 # What an admin may change after creation; slug, mode, scale and pairs shape the items.
@@ -47,6 +50,8 @@ SETTINGS = (
     "confirm_contradictions",
     "pairing",
     "pairing_uniform_share",
+    "span_labels",
+    "span_overlap",
     "rubric",
 )
 
@@ -85,6 +90,8 @@ def update_settings(
         )
     if "rubric" in changes:
         check_rubric_editable(session=session, project=project)
+    if "span_labels" in changes:
+        spans.check_label_change(session=session, project=project, labels=values["span_labels"])
     if "overlap" in changes:
         change_overlap(session=session, project=project, overlap=values["overlap"])
     for key, change in changes.items():

@@ -203,10 +203,15 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
     shown = assignment.describe(session=session, lease=lease)
     project = session.get(Project, lease.project_id)
     rubric = rubric_of(project)
+    # With error spans on, responses are shown as the plain text they are stored as:
+    # span offsets count its characters, and a selection in rendered markdown could not
+    # be mapped back to them exactly (see rating/spans.py).
+    marking = bool(project.span_labels)
     responses = [
         {
             "label": r["label"],
-            "html": render_markdown(r["content"]),
+            "html": None if marking else render_markdown(r["content"]),
+            "text": r["content"] if marking else None,
             "excerpt": plain_excerpt(r["content"]),
         }
         for r in shown["responses"]
@@ -236,6 +241,7 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
         "thread": thread,
         "responses": responses,
         "labels": [r["label"] for r in responses],
+        "span_labels": list(project.span_labels),
         "response_dims": [_dimension(d) for d in rubric.per_response],
         "item_dims": [_dimension(d) for d in rubric.per_item],
         # What the page's script needs of each field (see client_data).
@@ -274,4 +280,7 @@ def client_data(screen: dict[str, Any]) -> dict[str, Any]:
     data["labels"] = screen["labels"]
     data["excerpts"] = {r["label"]: r["excerpt"] for r in screen["responses"]}
     data["dims"] = screen["fields"]
+    if screen["span_labels"]:
+        data["span_labels"] = screen["span_labels"]
+        data["texts"] = {r["label"]: r["text"] for r in screen["responses"]}
     return data

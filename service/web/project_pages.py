@@ -119,6 +119,10 @@ def _settings_data(form: dict[str, str], rubric_locked: bool) -> dict[str, Any]:
     data: dict[str, Any] = {k: form[k] for k in ("name", "status", "pairing") if k in form}
     if "confirm_contradictions" in form:
         data["confirm_contradictions"] = form["confirm_contradictions"] == "on"
+    if "span_labels" in form:  # one label a line
+        data["span_labels"] = [n for n in form["span_labels"].splitlines() if n.strip()]
+    if "span_overlap" in form:
+        data["span_overlap"] = form["span_overlap"] == "on"
     data |= {k: _number(form[k].strip(), int) for k in _INTS if k in form}
     data |= {k: _number(form[k].strip(), float) for k in _FLOATS if k in form}
     data |= {

@@ -213,6 +213,7 @@ function payload() {
     verdict: values.verdict,
     rubric: values.rubric,
     both_bad: values.both_bad,
+    ...(values.spans ? { spans: values.spans } : {}),
     active_ms: state.timer.value(),
     started_at: state.draft.started_at,
   };
@@ -297,7 +298,7 @@ function rememberLast(view, judgment, body) {
     created_at: Date.parse(judgment.created_at) || Date.now(),
     revise_client_id: drafts.newClientId(),
     draft: {
-      values: { verdict: body.verdict, rubric: body.rubric, both_bad: body.both_bad },
+      values: { verdict: body.verdict, rubric: body.rubric, both_bad: body.both_bad, spans: body.spans },
       active_ms: body.active_ms,
       started_at: body.started_at,
     },
