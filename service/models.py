@@ -136,6 +136,14 @@ class Scale(enum.StrEnum):
     LIKERT7 = "likert7"
 
 
+class EditPolicy(enum.StrEnum):
+    """Which responses a rater may rewrite after the verdict (the project's ``edit``)."""
+
+    OFF = "off"
+    PREFERRED = "preferred"  # the response the verdict puts first (service/rating/rewrites.py)
+    ANY = "any"
+
+
 class ProjectStatus(enum.StrEnum):
     DRAFT = "draft"
     ACTIVE = "active"
@@ -224,6 +232,10 @@ class Project(SQLModel, table=True):
     # (service/rating/contradictions.py has the rule).
     confirm_contradictions: bool = Field(
         default=True, sa_column_kwargs={"server_default": sa.true()}
+    )
+    # May raters rewrite a response after the verdict (``EditPolicy``)?
+    edit: str = Field(
+        default=EditPolicy.OFF.value, max_length=16, sa_column_kwargs={"server_default": "off"}
     )
     created_at: datetime = _created()
     updated_at: datetime = _created()
@@ -428,6 +440,12 @@ class Judgment(SQLModel, table=True):
         default=False, sa_column_kwargs={"server_default": sa.false()}
     )
     contradiction_rationale: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # The rater's rewrite of one response (service/rating/rewrites.py): which response
+    # (its id), the new text, and the sha256 of the original text they were shown. The
+    # response itself is never changed. All three are null when there is no rewrite.
+    rewrite_response_id: str | None = Field(default=None, max_length=200)
+    rewrite_text: str | None = Field(default=None)
+    rewrite_original_sha256: str | None = Field(default=None, max_length=64)
     guideline_version: int = Field(default=1)
     # sha256 of exactly what the rater was shown: prompt, responses in display order and
     # guideline version (service/rating/shown.py), so exports can prove their text is that.

@@ -16,7 +16,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from service.models import Mode, PairSet, ProjectStatus, Scale
+from service.models import EditPolicy, Mode, PairSet, ProjectStatus, Scale
 from service.rubric import NUMBER_LIMIT, RubricKind, RubricScope
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
@@ -218,6 +218,14 @@ class ProjectSchema(Schema):
     )
     skip_flag_threshold = StrictInteger(load_default=3, validate=validate.Range(1, 1000))
     confirm_contradictions = StrictBoolean(load_default=True)
+    edit = fields.String(
+        load_default=EditPolicy.OFF.value,
+        validate=validate.OneOf([e.value for e in EditPolicy]),
+        metadata={
+            "description": "Rewrites after the verdict: off, preferred (the response "
+            "the verdict puts first) or any response."
+        },
+    )
     created_at = fields.DateTime(dump_only=True)
 
     @validates_schema
@@ -437,6 +445,18 @@ class ContradictionInSchema(Strict):
     )
 
 
+class RewriteInSchema(Strict):
+    """The rater's own version of one response (projects with ``edit`` on)."""
+
+    response = fields.String(
+        required=True, metadata={"description": "Label of the response rewritten (A, B, ...)."}
+    )
+    text = fields.String(
+        required=True,
+        metadata={"description": "The new text, plain text or Markdown (the original is kept)."},
+    )
+
+
 class JudgmentInSchema(Strict):
     """A rater's submission, the same at every door (the API and the rating page).
 
@@ -458,6 +478,15 @@ class JudgmentInSchema(Strict):
         metadata={
             "description": "Needed when the project confirms contradictions and the "
             "verdict ranks a response above one scored higher on every shared scale."
+        },
+    )
+    rewrite = fields.Nested(
+        RewriteInSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "A rewrite of the preferred (or, per the project's edit "
+            "setting, any) response; refused when the project's edit is off."
         },
     )
     active_ms = StrictInteger(

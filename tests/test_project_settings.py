@@ -75,6 +75,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
             "rater_cap": None,
             "status": "paused",
             "confirm_contradictions": False,
+            "edit": "preferred",
             "rubric": RUBRIC,
         },
         headers=_csrf(auth),
@@ -104,6 +105,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "rater_cap": None,
         "skip_flag_threshold": 3,
         "confirm_contradictions": False,
+        "edit": "preferred",
         "created_at": body["created_at"],
     }
     row = _project(app, "camp")
@@ -124,6 +126,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "daily_cap": {"from": None, "to": 200},
         "status": {"from": "active", "to": "paused"},
         "confirm_contradictions": {"from": True, "to": False},
+        "edit": {"from": "off", "to": "preferred"},
         "rubric": {"from": [], "to": [{**RUBRIC[0], "help": "", "required": False}]},
     }
 
@@ -293,6 +296,7 @@ def test_settings_page_saves_and_shows_errors(app, client, auth, desk, make, adm
         "rater_cap": "50",
         "skip_flag_threshold": "3",
         "confirm_contradictions": "off",
+        "edit": "any",
         "rubric": "[]",
     }
     assert b'<option value="on" selected>ask to confirm' in client.get("/admin/projects/camp").data
@@ -301,6 +305,8 @@ def test_settings_page_saves_and_shows_errors(app, client, auth, desk, make, adm
     row = _project(app, "camp")
     assert (row.name, row.gold_rate, row.rater_cap) == ("Camp", 0.25, 50)
     assert row.confirm_contradictions is False
+    assert row.edit == "any"
+    assert b'<option value="any" selected>any response' in client.get("/admin/projects/camp").data
     assert (
         b'<option value="off" selected>accept silently' in client.get("/admin/projects/camp").data
     )

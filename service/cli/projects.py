@@ -77,6 +77,12 @@ def _optional_int(value: str | None) -> int | None | str:
     help="Ask the rater to confirm a verdict that contradicts their rubric scores.",
 )
 @click.option(
+    "--edit",
+    type=click.Choice(["off", "preferred", "any"]),
+    default=None,
+    help="Let raters rewrite the preferred response, or any response, after the verdict.",
+)
+@click.option(
     "--rubric",
     "rubric_file",
     type=click.File("r", encoding="utf-8"),

@@ -42,6 +42,7 @@ SETTINGS = (
     "rater_cap",
     "skip_flag_threshold",
     "confirm_contradictions",
+    "edit",
     "rubric",
 )
 

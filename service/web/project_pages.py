@@ -116,7 +116,7 @@ def _number(text: str, kind: type) -> Any:
 
 
 def _settings_data(form: dict[str, str], rubric_locked: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {k: form[k] for k in ("name", "status") if k in form}
+    data: dict[str, Any] = {k: form[k] for k in ("name", "status", "edit") if k in form}
     if "confirm_contradictions" in form:
         data["confirm_contradictions"] = form["confirm_contradictions"] == "on"
     data |= {k: _number(form[k].strip(), int) for k in _INTS if k in form}
