@@ -123,6 +123,9 @@ _FULL = (
     Judgment.version,
     Judgment.supersedes_id,
     Judgment.client_id,
+    Judgment.rewrite_response_id,
+    Judgment.rewrite_text,
+    Judgment.rewrite_original_sha256,
 )
 
 
