@@ -29,6 +29,7 @@ from typing import Any
 from service.errors import InvalidInput
 from service.models import EditPolicy, Project
 from service.rating import shown
+from service.rating.rendering import render_markdown
 from service.rubric import Rubric
 
 MAX_CHARS = 200_000  # the longest response an import takes by default
@@ -151,3 +152,14 @@ def as_fields(rewrite: Rewrite | None, texts: dict[str, str | None]) -> dict[str
         "rewrite_text": rewrite.text,
         "rewrite_original_sha256": shown.text_sha256(original) if original is not None else None,
     }
+
+
+def preview(payload: Any) -> str:
+    """Render a rewrite's text for the editor's preview, through the responses' sanitiser."""
+    text = payload.get("text") if isinstance(payload, dict) else None
+    if not isinstance(text, str) or len(text) > MAX_CHARS:
+        raise InvalidInput(
+            "Send the text to preview.",
+            errors=[{"field": "text", "message": f"a string of up to {MAX_CHARS} characters"}],
+        )
+    return str(render_markdown(text))

@@ -236,6 +236,9 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
         "thread": thread,
         "responses": responses,
         "labels": [r["label"] for r in responses],
+        # Rewrites (rating/rewrites.py): the editor starts from each response's own text.
+        "edit": project.edit,
+        "texts": {r["label"]: r["content"] for r in shown["responses"]},
         "response_dims": [_dimension(d) for d in rubric.per_response],
         "item_dims": [_dimension(d) for d in rubric.per_item],
         # What the page's script needs of each field (see client_data).
@@ -274,4 +277,7 @@ def client_data(screen: dict[str, Any]) -> dict[str, Any]:
     data["labels"] = screen["labels"]
     data["excerpts"] = {r["label"]: r["excerpt"] for r in screen["responses"]}
     data["dims"] = screen["fields"]
+    if screen["edit"] != "off":
+        data["edit"] = screen["edit"]
+        data["texts"] = screen["texts"]
     return data

@@ -51,7 +51,7 @@ export function hasAnswers(values, rankingTouched) {
   const response = Object.values(rubric.response || {}).some((dims) =>
     Object.values(dims || {}).some(filled),
   );
-  return verdict || item || response || Boolean(values.both_bad);
+  return verdict || item || response || Boolean(values.both_bad) || Boolean(values.rewrite);
 }
 
 export function freshDraft() {

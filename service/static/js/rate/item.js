@@ -3,6 +3,7 @@
 
 import { lengthHint, renderMarked, wordDiff } from "./compare.js";
 import { RankingBoard } from "./ranking.js";
+import { RewriteEditor } from "./rewrite.js";
 
 const PAIRWISE_MISSING = {
   "verdict.choice": "Choose which response is better (1/A, 2/B or 0 for a tie).",
@@ -44,6 +45,7 @@ export class ItemView {
       const field = input?.closest('[data-kind="likert"], [data-kind="choice"], [data-kind="verdict"]');
       if (field && event.detail > 0) this.advance(field, { scroll: false });
     });
+    this.rewrite = this.data.edit ? new RewriteEditor(form, this.data, this, () => this.onChange()) : null;
     this.setUpSyncScroll();
     // After the item is painted: the hints are not needed for the first look.
     afterPaint(() => this.showLengths());
@@ -126,7 +128,9 @@ export class ItemView {
     }
     if (this.ranking) verdict.ranking = this.ranking.groups();
     const bothBad = this.form.querySelector(".both-bad-input");
-    return { verdict, rubric, both_bad: bothBad ? bothBad.checked : false };
+    const out = { verdict, rubric, both_bad: bothBad ? bothBad.checked : false };
+    if (this.rewrite?.values()) out.rewrite = this.rewrite.values(); // rewrite.js
+    return out;
   }
 
   apply(values, rankingTouched) {
@@ -147,6 +151,7 @@ export class ItemView {
     }
     const bothBad = this.form.querySelector(".both-bad-input");
     if (bothBad) bothBad.checked = Boolean(values.both_bad);
+    this.rewrite?.apply(values.rewrite);
   }
 
   choose(value) {
@@ -513,5 +518,6 @@ export class ItemView {
 
   destroy() {
     this.ranking?.destroy();
+    this.rewrite?.destroy();
   }
 }
