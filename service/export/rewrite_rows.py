@@ -18,16 +18,26 @@ as for every other row (``ItemRows.rows``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from service.export.rows import shown_hashes
+from service.export.options import ExportOptions
+from service.export.rows import RowBuilder, shown_hashes
 from service.export.source import ItemData
+from service.export.summary import ExportSummary
 from service.export.votes import Vote
 from service.rating.rewrites import changed_words
 from service.rating.shown import text_sha256
 
-if TYPE_CHECKING:
-    from service.export.item_rows import ItemRows
+
+class ItemRows(Protocol):
+    """What these rows need of the item's row builder (``item_rows.ItemRows``)."""
+
+    o: ExportOptions
+    models: set[str]
+    build: RowBuilder
+    summary: ExportSummary
+
+    def keep(self, item: ItemData) -> set[str]: ...
 
 
 def usable(rows: ItemRows, item: ItemData, votes: list[Vote]) -> Iterator[tuple[Vote, str, int]]:
