@@ -52,6 +52,8 @@ SCREENS = [
     ("rate-likert7", "rater1", "/rate/demo-expert-pairwise-7pt", "form.item"),
     # The guidelines side panel, opened by its button (and the G key).
     ("rate-guidelines", "rater1", "/rate/demo-coding-pairwise", "#guidelines-panel"),
+    # The rewrite editor (key N after the verdict), with its preview and changes.
+    ("rate-rewrite", "rater1", "/rate/demo-coding-pairwise", ".rewrite-preview p"),
     # Sending an empty judgment: the error summary and the fields marked invalid.
     ("rate-errors", "rater1", "/rate/demo-all-rating", ".error-summary"),
     ("home-admin", "admin", "/", None),
@@ -84,6 +86,7 @@ SLUG = "demo-coding-pairwise"
 ACTIONS = {  # what a screen's state needs done once the item has loaded
     "rate-guidelines": lambda page: page.locator("button.btn-guidelines").click(),
     "rate-errors": lambda page: page.keyboard.press("Control+Enter"),
+    "rate-rewrite": lambda page: (page.keyboard.press("1"), page.keyboard.press("n")),
 }
 
 
@@ -111,6 +114,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
                 s.add(user)
         with db.write_session() as s:
             project = s.exec(select(Project).where(Project.slug == SLUG)).one()
+            project.edit = "preferred"  # the rewrite editor is on the screen too
             sim = s.exec(select(User).where(User.username == "sim-ana")).one()
             item_id = s.exec(
                 select(Item.id).where(Item.project_id == project.id).order_by(Item.id)

@@ -289,3 +289,23 @@ def test_edit_setting_through_the_api_and_the_cli(app, client, auth, make, runne
     with app.app_context():
         project = db.session().exec(select(Project).where(Project.slug == "camp")).one()
     assert project.edit == "any"
+
+
+def test_preview_renders_markdown_through_the_responses_sanitiser(client, auth):
+    auth.as_role("rater")
+    text = "It is **bold** <img src=x onerror=alert(1)> [x](javascript:alert(2))"
+    r = client.post("/rate/preview", json={"text": text}, headers={"X-CSRF-Token": auth.csrf()})
+    assert r.status_code == 200
+    assert r.get_json() == {
+        "html": "<p>It is <strong>bold</strong> &lt;img src=x onerror=alert(1)&gt; "
+        "[x](javascript:alert(2))</p>\n"
+    }
+    bad = client.post(
+        "/rate/preview",
+        json={"text": 5},
+        headers={"X-CSRF-Token": auth.csrf(), "Accept": "application/json"},
+    )
+    assert bad.status_code == 422
+    assert bad.get_json()["errors"] == [
+        {"field": "text", "message": "a string of up to 200000 characters"}
+    ]
