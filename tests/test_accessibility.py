@@ -114,7 +114,6 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
                 s.add(user)
         with db.write_session() as s:
             project = s.exec(select(Project).where(Project.slug == SLUG)).one()
-            project.edit = "preferred"  # the rewrite editor is on the screen too
             sim = s.exec(select(User).where(User.username == "sim-ana")).one()
             item_id = s.exec(
                 select(Item.id).where(Item.project_id == project.id).order_by(Item.id)

@@ -183,3 +183,16 @@ def test_the_card_states_the_rules_and_the_counts(client, make, dataset):
         headers={"Authorization": f"Bearer {secret}"},
     ).get_data(as_text=True)
     assert "## Rewrites" not in plain
+
+
+def test_the_demo_coding_project_takes_rewrites_and_exports_them_as_sft(app):
+    from service.cli.demo import REWRITE_NOTE, load_demo
+
+    list(load_demo(prompts_dir=app.config["PROMPTS_DIR"]))
+    rows = export_rows(app, format="sft", project=["demo-coding-pairwise"])
+    assert rows, "the demo's simulated raters rewrite some preferred responses"
+    for row in rows:
+        assert row["messages"][-2]["role"] == "user"
+        assert row["messages"][-1]["role"] == "assistant"
+        assert row["messages"][-1]["content"].endswith(REWRITE_NOTE)
+    assert export_rows(app, format="sft", project=["demo-expert-ranking"]) == []
