@@ -102,9 +102,13 @@ def export_examples() -> str:
         ("`ratings`", "ratings_rate"),
         ("`votes` (one row per compared pair, every vote kept)", "votes_text"),
         ("`dpo` with `--with-votes`", "dpo_text_with_votes"),
+        ("`sft` (a rater's rewrite as the assistant turn)", "sft_chat"),
+        ("`dpo` with `--with-rewrites`, a rewrite row", "dpo_text_with_rewrites"),
         ("`raw`", "raw_all"),
     ):
-        line = min((golden / f"{case}.jsonl").read_text(encoding="utf-8").splitlines(), key=len)
+        lines = (golden / f"{case}.jsonl").read_text(encoding="utf-8").splitlines()
+        # A --with-rewrites example shows a rewrite row (the others are the plain rows).
+        line = min((r for r in lines if '"source":"judgment"' not in r), key=len)
         out.append(f"{title}:\n\n```json\n{line}\n```\n")
     return "\n".join(out).rstrip()
 

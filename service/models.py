@@ -143,6 +143,14 @@ class Scale(enum.StrEnum):
     LIKERT7 = "likert7"
 
 
+class EditPolicy(enum.StrEnum):
+    """Which responses a rater may rewrite after the verdict (the project's ``edit``)."""
+
+    OFF = "off"
+    PREFERRED = "preferred"  # the response the verdict puts first (service/rating/rewrites.py)
+    ANY = "any"
+
+
 class ProjectStatus(enum.StrEnum):
     DRAFT = "draft"
     ACTIVE = "active"
@@ -245,6 +253,10 @@ class Project(SQLModel, table=True):
         sa_column=Column(JSON, nullable=False, server_default=sa.text("'[]'")),
     )
     span_overlap: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # May raters rewrite a response after the verdict (``EditPolicy``)?
+    edit: str = Field(
+        default=EditPolicy.OFF.value, max_length=16, sa_column_kwargs={"server_default": "off"}
+    )
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
@@ -454,6 +466,12 @@ class Judgment(SQLModel, table=True):
         default_factory=list,
         sa_column=Column(JSON, nullable=False, server_default=sa.text("'[]'")),
     )
+    # The rater's rewrite of one response (service/rating/rewrites.py): which response
+    # (its id), the new text, and the sha256 of the original text they were shown. The
+    # response itself is never changed. All three are null when there is no rewrite.
+    rewrite_response_id: str | None = Field(default=None, max_length=200)
+    rewrite_text: str | None = Field(default=None)
+    rewrite_original_sha256: str | None = Field(default=None, max_length=64)
     guideline_version: int = Field(default=1)
     # sha256 of exactly what the rater was shown: prompt, responses in display order and
     # guideline version (service/rating/shown.py), so exports can prove their text is that.

@@ -16,7 +16,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from service.models import Mode, Pairing, PairSet, ProjectStatus, Scale
+from service.models import EditPolicy, Mode, Pairing, PairSet, ProjectStatus, Scale
 from service.rubric import NUMBER_LIMIT, RubricKind, RubricScope
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
@@ -244,6 +244,14 @@ class ProjectSchema(Schema):
     span_overlap = StrictBoolean(
         load_default=False,
         metadata={"description": "Whether two error spans of one response may overlap."},
+    )
+    edit = fields.String(
+        load_default=EditPolicy.OFF.value,
+        validate=validate.OneOf([e.value for e in EditPolicy]),
+        metadata={
+            "description": "Rewrites after the verdict: off, preferred (the response "
+            "the verdict puts first) or any response."
+        },
     )
     created_at = fields.DateTime(dump_only=True)
 
@@ -503,6 +511,18 @@ class SpanInSchema(Strict):
     note = fields.String(load_default="", validate=validate.Length(max=SPAN_NOTE_LENGTH))
 
 
+class RewriteInSchema(Strict):
+    """The rater's own version of one response (projects with ``edit`` on)."""
+
+    response = fields.String(
+        required=True, metadata={"description": "Label of the response rewritten (A, B, ...)."}
+    )
+    text = fields.String(
+        required=True,
+        metadata={"description": "The new text, plain text or Markdown (the original is kept)."},
+    )
+
+
 class JudgmentInSchema(Strict):
     """A rater's submission, the same at every door (the API and the rating page).
 
@@ -531,6 +551,15 @@ class JudgmentInSchema(Strict):
         load_default=list,
         validate=validate.Length(max=SPANS_IN_LIMIT),
         metadata={"description": "Error spans, when the project has span labels."},
+    )
+    rewrite = fields.Nested(
+        RewriteInSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "A rewrite of the preferred (or, per the project's edit "
+            "setting, any) response; refused when the project's edit is off."
+        },
     )
     active_ms = StrictInteger(
         load_default=None,

@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from service import db
 from service.export import export_preferences, parse_options
+from service.rating.shown import text_sha256
 from tests.factories import Factory
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -41,6 +42,15 @@ RUBRIC = [
         "options": [{"value": "formal", "label": "Formal"}, {"value": "casual", "label": "Casual"}],
     },
 ]
+
+
+def _rewrite(response_id: str, original: str, text: str) -> dict[str, Any]:
+    """Return a judgment's rewrite columns, as a submission stores them."""
+    return {
+        "rewrite_response_id": response_id,
+        "rewrite_text": text,
+        "rewrite_original_sha256": text_sha256(original),
+    }
 
 
 def _responses(*pairs: tuple[str, str, str]) -> list[dict[str, str]]:
@@ -129,22 +139,50 @@ def build(make: Factory) -> dict[str, Any]:
             **kw,
         )
 
-    pair(t1, ann, ["a", "b"], 2, rationale="Canberra is right.", confidence=5, active_ms=4200)
-    pair(t1, bob, ["b", "a"], 5)
-    pair(t1, cid, ["a", "b"], 4)
+    # Rewrites: ann's and cid's count; bob's changes 2 words; the tie's changes only
+    # whitespace (stored here directly: a submission refuses it); bob's first version's
+    # is superseded by a version without one.
+    pair(
+        t1,
+        ann,
+        ["a", "b"],
+        2,
+        rationale="Canberra is right.",
+        confidence=5,
+        active_ms=4200,
+        **_rewrite("a", "Canberra.", "Canberra is the capital of Australia."),
+    )
+    pair(t1, bob, ["b", "a"], 5, **_rewrite("a", "Canberra.", "Canberra!"))
+    pair(t1, cid, ["a", "b"], 4, **_rewrite("b", "Sydney.", "  Sydney.\n"))
     pair(t2, ann, ["a", "b"], 6, both_bad=True, flags=["factual_error"])
-    first = pair(t2, bob, ["b", "a"], 3)
+    first = pair(t2, bob, ["b", "a"], 3, **_rewrite("a", "Nine.", "Nine is not prime."))
     pair(t2, bob, ["b", "a"], 1, supersedes=first, guideline_version=2)
-    pair(t2, cid, ["a", "b"], 7)
+    pair(
+        t2, cid, ["a", "b"], 7, **_rewrite("b", "Seven.", "Seven: it has no divisors but 1 and 7.")
+    )
     pair(t3, ann, ["a", "b"], 1)
     pair(t3, bob, ["a", "b"], 7)
     pair(t3, cid, ["b", "a"], 6)
 
-    def rank(item: Any, rater: Any, ranking: list[list[str]]) -> Any:
-        return make.judgment(item, rater, mode="ranking", ranking=ranking, created_at=next(at))
+    def rank(item: Any, rater: Any, ranking: list[list[str]], **kw: Any) -> Any:
+        return make.judgment(
+            item, rater, mode="ranking", ranking=ranking, created_at=next(at), **kw
+        )
 
-    rank(c1, ann, [["b"], ["a", "c"], ["d"]])
-    rank(c1, bob, [["a"], ["b"], ["c"], ["d"]])
+    ibuprofen = "Take ibuprofen and check for fever."
+    rest = "Rest and drink water; see a doctor if it worsens."
+    rank(
+        c1,
+        ann,
+        [["b"], ["a", "c"], ["d"]],
+        **_rewrite("b", ibuprofen, "Take ibuprofen if you can, and check for fever."),
+    )
+    rank(
+        c1,
+        bob,
+        [["a"], ["b"], ["c"], ["d"]],
+        **_rewrite("a", rest, "Rest and drink water; see a doctor if it lasts or worsens."),
+    )
     rank(c1, cid, [["b"], ["a"], ["d"], ["c"]])
     rank(c2, ann, [["a"], ["b"]])
 

@@ -52,6 +52,8 @@ SCREENS = [
     ("rate-likert7", "rater1", "/rate/demo-expert-pairwise-7pt", "form.item"),
     # The guidelines side panel, opened by its button (and the G key).
     ("rate-guidelines", "rater1", "/rate/demo-coding-pairwise", "#guidelines-panel"),
+    # The rewrite editor (key N after the verdict), with its preview and changes.
+    ("rate-rewrite", "rater1", "/rate/demo-coding-pairwise", ".rewrite-preview p"),
     # Sending an empty judgment: the error summary and the fields marked invalid.
     ("rate-errors", "rater1", "/rate/demo-all-rating", ".error-summary"),
     # Error spans: one marked and listed, the label picker open for a second.
@@ -94,6 +96,7 @@ ACTIONS = {  # what a screen's state needs done once the item has loaded
         page.locator(".response-body").first.focus(),
         page.keyboard.press("m"),
     ),
+    "rate-rewrite": lambda page: (page.keyboard.press("1"), page.keyboard.press("n")),
 }
 
 # Select the first characters of the last stretch of text in response A (after any mark).

@@ -309,6 +309,9 @@ MATRIX: dict[str, Route] = {
         lambda w, r: f"/rate/assignments/{w.leases['web-judge']}/judgment",
         json={"client_id": "matrix-judgment-3", "verdict": {"choice": "B"}},
     ),
+    "POST /rate/preview": Route(
+        e("login", "200", "200", "403", "403", "403"), json={"text": "*hi*"}
+    ),
     # Pull sources: admins only.
     "GET /api/v1/sources": Route(ADMIN_API),
     "POST /api/v1/sources": Route(

@@ -42,6 +42,16 @@ CASES: dict[str, dict[str, Any]] = {
         "aggregation": "consensus",
         "with_votes": True,
     },
+    "sft_text": {"format": "sft", "project": ["text"]},
+    "sft_chat": {"format": "sft", "project": ["chat"]},
+    "dpo_text_with_rewrites": {"format": "dpo", "project": ["text"], "with_rewrites": True},
+    "reward_chat_with_rewrites": {
+        "format": "reward",
+        "project": ["chat"],
+        "with_rewrites": True,
+        "with_votes": True,
+        "min_edit_words": 3,
+    },
 }
 
 
@@ -89,6 +99,7 @@ EXPECTED_KEYS = {
     "openai": ["input", "preferred_output", "non_preferred_output", "metadata"],
     "hh": ["chosen", "rejected", "metadata"],
     "ranking": ["prompt", "responses", "n_raters", "agreement", "metadata"],
+    "sft": ["messages", "metadata"],
     "votes": [
         "prompt",
         "response_a",
@@ -141,12 +152,14 @@ def test_loads_with_datasets_as_trainers_expect(case, tmp_path):
     expected = list(EXPECTED_KEYS[fmt])
     if fmt == "reward" and "margin" in rows[0]:
         expected.insert(2, "margin")
+    if CASES[case].get("with_rewrites"):
+        expected[-1:-1] = ["source"]
     if CASES[case].get("with_votes"):
         expected[-1:-1] = ["vote_share", "vote_count"]
     assert ds.column_names == expected
     for row in rows:
         assert list(row) == expected  # margin in every row or in none
-    if fmt in ("dpo", "reward", "kto"):
+    if fmt in ("dpo", "reward", "kto", "sft"):
         _check_trl(fmt, rows, ds)
     if fmt == "openai":
         for row in rows:
@@ -174,6 +187,13 @@ def _check_trl(fmt: str, rows: list[dict[str, Any]], ds: Any) -> None:
             elif key in row and fmt != "reward":
                 # TRL joins prompt + completion bare: the completion brings its separator.
                 assert row[key][0].isspace()
+    if fmt == "sft":
+        # TRL's conversational language-modelling row: the prompt's turns, then the reply.
+        assert conversational and ds.column_names[0] == "messages"
+        for row in rows:
+            roles = [m["role"] for m in row["messages"]]
+            assert set(roles) <= {"system", "user", "assistant"}
+            assert roles[-1] == "assistant" and [r for r in roles if r != "system"][-2] == "user"
     if fmt == "kto":
         assert ds.features["label"].dtype == "bool"
         assert all(isinstance(row["label"], bool) for row in rows)

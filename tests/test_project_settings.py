@@ -79,6 +79,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
             "pairing_uniform_share": 0.5,
             "span_labels": ["factual error", " unsafe "],
             "span_overlap": True,
+            "edit": "preferred",
             "rubric": RUBRIC,
         },
         headers=_csrf(auth),
@@ -112,6 +113,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "pairing_uniform_share": 0.5,
         "span_labels": ["factual error", "unsafe"],
         "span_overlap": True,
+        "edit": "preferred",
         "created_at": body["created_at"],
     }
     row = _project(app, "camp")
@@ -137,6 +139,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "pairing_uniform_share": {"from": 0.3, "to": 0.5},
         "span_labels": {"from": [], "to": ["factual error", "unsafe"]},
         "span_overlap": {"from": False, "to": True},
+        "edit": {"from": "off", "to": "preferred"},
         "rubric": {"from": [], "to": [{**RUBRIC[0], "help": "", "required": False}]},
     }
 
@@ -348,6 +351,7 @@ def test_settings_page_saves_and_shows_errors(app, client, auth, desk, make, adm
         "confirm_contradictions": "off",
         "pairing": "adaptive",
         "pairing_uniform_share": "0.2",
+        "edit": "any",
         "rubric": "[]",
     }
     assert b'<option value="on" selected>ask to confirm' in client.get("/admin/projects/camp").data
@@ -361,6 +365,11 @@ def test_settings_page_saves_and_shows_errors(app, client, auth, desk, make, adm
     assert b'<option value="off" selected>accept silently' in shown
     assert b'<option value="adaptive" selected>an adaptive pair' in shown
     assert b'name="pairing_uniform_share" inputmode="decimal" value="0.2"' in shown
+    assert row.edit == "any"
+    assert b'<option value="any" selected>any response' in client.get("/admin/projects/camp").data
+    assert (
+        b'<option value="off" selected>accept silently' in client.get("/admin/projects/camp").data
+    )
     bad = client.post("/admin/projects/camp/settings", data={**form, "gold_rate": "lots"})
     assert bad.status_code == 422
     assert b"<code>gold_rate</code>: Not a valid number." in bad.data

@@ -254,7 +254,30 @@ def _judge(
             tie = "A" if project.scale == "binary" else "tie"
             payload["verdict"] = {"choice": "A" if gap > 0 else "B" if gap < 0 else tie}
     payload["rubric"] = _rubric(project, {label[r]: skill[r] for r in shown}, rng)
+    rewrite = _rewrite(s, project, lease, payload.get("verdict", {}), _rng(sim, lease, "rewrite"))
+    if rewrite:
+        payload["rewrite"] = rewrite
     return payload, seconds
+
+
+REWRITE_RATE = 0.25
+REWRITE_NOTE = "\n\nBefore relying on this, test it on a copy of your own data."
+
+
+def _rewrite(
+    s: Session, project: Project, lease: Assignment, verdict: dict[str, Any], rng: random.Random
+) -> dict[str, str] | None:
+    """Return a simulated rewrite of the preferred response (pairwise, edit on), or None."""
+    choice = verdict.get("choice")
+    if project.edit == "off" or choice not in ("A", "B") or rng.random() >= REWRITE_RATE:
+        return None
+    rid = labels_for(lease.shown_order)[choice]
+    original = s.exec(
+        select(Response.content).where(
+            Response.item_id == lease.item_id, Response.external_id == rid
+        )
+    ).one()
+    return {"response": choice, "text": original.rstrip() + REWRITE_NOTE}
 
 
 def _rubric(project: Project, skill: dict[str, int], rng: random.Random) -> dict[str, Any]:

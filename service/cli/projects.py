@@ -98,6 +98,12 @@ def _optional_int(value: str | None) -> int | None | str:
     help="Whether two error spans of one response may overlap.",
 )
 @click.option(
+    "--edit",
+    type=click.Choice(["off", "preferred", "any"]),
+    default=None,
+    help="Let raters rewrite the preferred response, or any response, after the verdict.",
+)
+@click.option(
     "--rubric",
     "rubric_file",
     type=click.File("r", encoding="utf-8"),

@@ -93,13 +93,14 @@ class Export:
                 separator=options.separator,
                 margin=self.summary.margin,
                 metadata=options.metadata,
+                with_source=options.with_rewrites,
             ),
             summary=self.summary,
         )
         self.project_ids = ids
-        self.full = options.format in ("raw", "ratings", "kto") or any(
-            p.mode == Mode.RATING.value for p in self.projects.values()
-        )
+        # The full columns hold the rewrites too (sft, --with-rewrites).
+        self.full = options.format in ("raw", "ratings", "kto", "sft") or options.with_rewrites
+        self.full = self.full or any(p.mode == Mode.RATING.value for p in self.projects.values())
         # Hold no transaction between checking the options and streaming the rows.
         session.rollback()
 

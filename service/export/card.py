@@ -24,6 +24,10 @@ _FORMATS = {
         "common vote, from two votes on) and the `consensus` rule's outcome, for soft "
         "labels or filtering by agreement."
     ),
+    "sft": (
+        "TRL conversational supervised fine-tuning (`messages`: the prompt's turns, then a "
+        "rater's rewrite as the assistant turn), for `SFTTrainer`; one row per rewrite."
+    ),
     "raw": "Every current judgment with everything stored about it (lossless archive).",
 }
 
@@ -113,6 +117,7 @@ def render_card(
         lines.append(
             f"- {kind.replace('_', ' ')}: mean {figure['mean']} over {figure['items']} items"
         )
+    lines += _rewrites(s)
     lines += ["", "## Rules and filters", "", "| Option | Value |", "|---|---|"]
     for key, value in s["options"].items():
         lines.append(f"| {key} | `{_show(value)}` |")
@@ -129,6 +134,40 @@ def render_card(
 
 
 SKIPPED_SHOWN = 100
+
+
+def _rewrites(s: dict[str, Any]) -> list[str]:
+    """State the rewrite rules and counts (sft, or a pair format with rewrite rows)."""
+    options = s["options"]
+    if s["format"] != "sft" and not options.get("with_rewrites"):
+        return []
+    dropped = s["dropped"]
+    lines = [
+        "",
+        "## Rewrites",
+        "",
+        "Raters rewrote a response after their verdict; the original stays as it was "
+        "imported, and each rewrite is tied to it by the sha256 of the text the rater saw.",
+        "",
+        f"- A rewrite counts when it changes at least {options['min_edit_words']} word(s) "
+        "of the original (words taken out plus words put in, by a longest matching of the "
+        "two word sequences). Whitespace is never a word: whitespace-only edits never count "
+        "(and are refused when submitted).",
+        "- Several raters may rewrite the same item: each rewrite is its own row, its rater "
+        "and judgment in the metadata.",
+    ]
+    if s["format"] != "sft":
+        lines.append(
+            "- Rewrite rows put the rewrite as chosen and its original as rejected, with "
+            "`source` = `rewrite` (margin 0, no votes); verdict rows have `source` = "
+            "`judgment`. Both-bad judgments give rewrite rows too."
+        )
+    lines += [
+        f"- Rewrite rows written: {s['rewrites']}",
+        f"- Left out below the minimum edit: {dropped.get('rewrites_below_min_edit', 0)}",
+        f"- Left out, original changed since: {dropped.get('rewrites_of_changed_responses', 0)}",
+    ]
+    return lines
 
 
 def _skipped(rows: list[dict[str, Any]]) -> list[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from service.export import consensus, response_rows, rules
+from service.export import consensus, response_rows, rewrite_rows, rules
 from service.export.options import PAIR_FORMATS, ExportOptions
 from service.export.rows import IDENTICAL, RowBuilder, raw_row, shown_hashes
 from service.export.source import ItemData, RaterData
@@ -24,7 +24,7 @@ from service.export.votes import ProjectInfo, Vote
 from service.rating import pairs
 
 # Formats whose rows each stand for one pair unit: complete-only keeps the complete units.
-PER_UNIT = (*PAIR_FORMATS, "raw")
+PER_UNIT = (*PAIR_FORMATS, "raw", "sft")
 
 
 class ItemRows:
@@ -118,6 +118,10 @@ class ItemRows:
                 yield from self._consensus_pairs(item, votes, base)
             else:
                 yield from self._judgment_pairs(item, votes, base)
+            if self.o.with_rewrites:
+                yield from rewrite_rows.pairs(self, item, votes, base)
+        elif fmt == "sft":
+            yield from rewrite_rows.sft(self, item, votes, base)
         elif fmt == "kto":
             yield from response_rows.kto(self, item, project, votes, base)
         elif fmt == "ranking":
@@ -161,7 +165,7 @@ class ItemRows:
         return votes
 
     def _needs_ranking(self, j: Any) -> bool:
-        if self.o.format in ("raw", "ratings"):
+        if self.o.format in ("raw", "ratings", "sft"):
             return False
         return self.o.format != "kto" or not self.labels_from_ratings(j)
 

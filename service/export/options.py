@@ -25,7 +25,7 @@ from marshmallow import (
 from service.errors import InvalidInput
 from service.schemas import TextBoolean, TextFloat, TextInteger, flatten_messages
 
-FORMATS = ("dpo", "reward", "kto", "openai", "hh", "ranking", "ratings", "votes", "raw")
+FORMATS = ("dpo", "reward", "kto", "openai", "hh", "ranking", "ratings", "votes", "sft", "raw")
 PAIR_FORMATS = ("dpo", "reward", "openai", "hh")
 # Formats with a string variant and a message-list variant of the prompt.
 CONVERSATIONAL_FORMATS = ("dpo", "reward", "kto", "ranking", "ratings", "votes")
@@ -61,6 +61,8 @@ class ExportOptions:
     separator: str = "\n"
     metadata: bool = True
     with_votes: bool = False
+    with_rewrites: bool = False
+    min_edit_words: int = 1
     # Filters
     since: datetime | None = None
     until: datetime | None = None
@@ -283,6 +285,21 @@ class ExportOptionsSchema(Schema):
         "agreed with its order, unweighted) and vote_count (how many voted) to every row, "
         "columns trainers drop, for weighting or filtering by agreement.",
     )
+    with_rewrites = _flag(
+        False,
+        "Add a row per rater's rewrite, the rewrite chosen over the response it rewrote, and "
+        "a source column to every row: judgment (a rater's verdict) or rewrite, so a trainer "
+        "can keep or drop either.",
+    )
+    min_edit_words = TextInteger(
+        load_default=1,
+        validate=validate.Range(1, 1_000_000),
+        **_doc(
+            "Rewrites (sft, and pair formats with --with-rewrites) count only when they "
+            "change at least this many words of the original: words out plus words in, "
+            "whitespace never a word, so whitespace-only edits never count."
+        ),
+    )
     since = _When(
         load_default=None,
         allow_none=True,
@@ -346,11 +363,19 @@ class ExportOptionsSchema(Schema):
                 f"{flag} changes only {', '.join(formats)} rows, not {fmt}: leave it out", name
             )
 
-    @validates_schema
-    def _check(self, data: dict[str, Any], **_: Any) -> None:
+    @validates_schema(pass_original=True)
+    def _check(self, data: dict[str, Any], original: dict[str, Any], **_: Any) -> None:
         since, until = data.get("since"), data.get("until")
         if since and until and since >= until:
             raise ValidationError("must be after since", "until")
+        if (
+            "min_edit_words" in original
+            and data.get("format") in PAIR_FORMATS
+            and not data.get("with_rewrites")
+        ):
+            raise ValidationError(
+                "changes only rewrite rows: give --with-rewrites", "min_edit_words"
+            )
         if data.get("consensus") == "bradley-terry" and data.get("rater_weights") == "gold":
             raise ValidationError("gold weights work with consensus=majority only", "rater_weights")
         split = data.get("split") or ()
@@ -400,6 +425,8 @@ APPLIES_TO: dict[str, tuple[str, ...]] = {
     "separator": ("dpo", "reward", "kto"),
     "metadata": tuple(f for f in FORMATS if f != "raw"),
     "with_votes": PAIR_FORMATS,
+    "with_rewrites": PAIR_FORMATS,
+    "min_edit_words": ("sft", *PAIR_FORMATS),
 }
 
 

@@ -90,9 +90,17 @@ class RowBuilder:
     """Build rows of one format in one variant (standard strings or conversational lists)."""
 
     def __init__(
-        self, *, fmt: str, conversational: bool, separator: str, margin: bool, metadata: bool
+        self,
+        *,
+        fmt: str,
+        conversational: bool,
+        separator: str,
+        margin: bool,
+        metadata: bool,
+        with_source: bool = False,
     ) -> None:
         self.fmt = fmt
+        self.with_source = with_source
         self.conversational = conversational
         self.separator = separator
         self.margin = margin
@@ -131,29 +139,62 @@ class RowBuilder:
         if item is not self._item:
             self._prepare(item)
         side = self._sides
+        return self._pair(side[chosen], side[rejected], margin, meta, votes, "judgment")
+
+    def rewrite_pair(
+        self,
+        item: ItemData,
+        rewrite: str,
+        original: str,
+        meta: dict[str, Any],
+        with_votes: bool,
+    ) -> dict[str, Any]:
+        """Return the row "a rater's rewrite is better than the response it rewrote".
+
+        ``source`` is "rewrite"; the reward margin is 0 (no strength was given: the plain
+        pairwise loss) and the vote columns null (nobody voted on this pair).
+        """
+        if item is not self._item:
+            self._prepare(item)
+        chosen = self._side(item, rewrite)
+        votes = (None, None) if with_votes else None
+        return self._pair(chosen, self._sides[original], 0.0, meta, votes, "rewrite")
+
+    def _pair(
+        self,
+        chosen: Any,
+        rejected: Any,
+        margin: float | None,
+        meta: dict[str, Any],
+        votes: tuple[Any, Any] | None,
+        source: str,
+    ) -> dict[str, Any]:
         if self.fmt == "dpo":
-            row: dict[str, Any] = {
-                "prompt": self._prompt,
-                "chosen": side[chosen],
-                "rejected": side[rejected],
-            }
+            row: dict[str, Any] = {"prompt": self._prompt, "chosen": chosen, "rejected": rejected}
         elif self.fmt == "reward":
-            row = {"chosen": side[chosen], "rejected": side[rejected]}
+            row = {"chosen": chosen, "rejected": rejected}
             if self.margin:
                 row["margin"] = float(margin if margin is not None else 0.0)
         elif self.fmt == "openai":
             row = {
                 "input": self._prompt,
-                "preferred_output": side[chosen],
-                "non_preferred_output": side[rejected],
+                "preferred_output": chosen,
+                "non_preferred_output": rejected,
             }
         else:
-            row = {"chosen": side[chosen], "rejected": side[rejected]}
+            row = {"chosen": chosen, "rejected": rejected}
+        if self.with_source:
+            # Which rows a rater's verdict made and which a rewrite (--with-rewrites).
+            row["source"] = source
         if votes is not None:
             row["vote_share"], row["vote_count"] = votes
         if self.metadata:
             row["metadata"] = meta
         return row
+
+    def sft(self, item: ItemData, text: str, meta: dict[str, Any]) -> dict[str, Any]:
+        """Return one supervised fine-tuning row: the conversation, then ``text`` as the reply."""
+        return self._with_meta({"messages": messages_of(item) + assistant(text)}, meta)
 
     def identical(self, item: ItemData, first: str, second: str) -> bool:
         """Tell whether this file would write two of the item's responses as the same completion."""
@@ -169,18 +210,21 @@ class RowBuilder:
     def _prepare(self, item: ItemData) -> None:
         """Build the item's prompt and each response's side of a pair once, for all its rows."""
         self._item = item
-        texts = {rid: content for rid, (_, content) in item.responses.items()}
         if self.fmt == "dpo":
             self._prompt = self.prompt(item)
-            self._sides = {rid: self.completion(item, t) for rid, t in texts.items()}
-        elif self.fmt == "reward":
-            self._sides = {rid: self._full(item, t) for rid, t in texts.items()}
         elif self.fmt == "openai":
             self._prompt = {"messages": messages_of(item)}
-            self._sides = {rid: assistant(t) for rid, t in texts.items()}
-        else:
-            msgs = messages_of(item)
-            self._sides = {rid: hh_transcript(msgs, t) for rid, t in texts.items()}
+        self._sides = {rid: self._side(item, t) for rid, (_, t) in item.responses.items()}
+
+    def _side(self, item: ItemData, content: str) -> Any:
+        """Return one text as this pair format writes a side of a pair."""
+        if self.fmt == "dpo":
+            return self.completion(item, content)
+        if self.fmt == "reward":
+            return self._full(item, content)
+        if self.fmt == "openai":
+            return assistant(content)
+        return hh_transcript(messages_of(item), content)
 
     def _full(self, item: ItemData, content: str) -> str | list[Message]:
         """Return prompt and response as one sequence (the reward trainer's implicit prompt)."""
@@ -313,4 +357,12 @@ def raw_row(
         "is_gold": bool(item.is_gold),
         "version": j.version,
         "supersedes_id": j.supersedes_id,
+        # The rater's rewrite of one response (null without one): see rating/rewrites.py.
+        "rewrite": {
+            "response_id": j.rewrite_response_id,
+            "text": j.rewrite_text,
+            "original_sha256": j.rewrite_original_sha256,
+        }
+        if j.rewrite_response_id is not None
+        else None,
     }

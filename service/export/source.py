@@ -124,6 +124,9 @@ _FULL = (
     Judgment.supersedes_id,
     Judgment.client_id,
     _json(Judgment.spans),
+    Judgment.rewrite_response_id,
+    Judgment.rewrite_text,
+    Judgment.rewrite_original_sha256,
 )
 
 

@@ -25,6 +25,15 @@ REASONS = {
         "project's overlap (or on a pair the project does not collect), while other pairs "
         "of the item are complete and exported"
     ),
+    "rewrites_below_min_edit": (
+        "rewrites that change fewer words of the original than min_edit_words (words out "
+        "plus words in; whitespace is never a word)"
+    ),
+    "rewrites_of_changed_responses": (
+        "rewrites whose original no longer has the text the rater rewrote (its sha256 "
+        "differs from the one stored with the rewrite)"
+    ),
+    "rewrites_of_other_models": "rewrites of a response the model filter leaves out",
 }
 
 
@@ -53,6 +62,8 @@ class ExportSummary:
     # Rows left out because they could not be read or written: which, where, why.
     skipped: list[dict[str, Any]] = field(default_factory=list)
     complete: bool = False
+    # Rewrite rows written (sft, or pair formats with --with-rewrites).
+    rewrites: int = 0
 
     @property
     def total_rows(self) -> int:
@@ -113,4 +124,5 @@ class ExportSummary:
             "projects": self.projects,
             "options": self.options,
             "complete": self.complete,
+            "rewrites": self.rewrites,
         }

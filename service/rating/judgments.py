@@ -20,7 +20,7 @@ from service import db
 from service.db import is_sqlite
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.models import Assignment, Item, Judgment, LeaseStatus, Project, User, as_loaded, utcnow
-from service.rating import gold, leases, shown, spans
+from service.rating import gold, leases, rewrites, shown, spans
 from service.rating.contradictions import find_contradictions
 from service.rating.labels import labels_for
 from service.rubric import Dimension, InvalidValue, Rubric, rubric_of
@@ -222,6 +222,15 @@ def build_judgment(
         given=payload["spans"],
     )
     errs.items.extend(span_errors)
+    preferred = (
+        rewrites.preferred_ids(mode=project.mode, verdict=verdict, rubric=rubric, dimensions=dims)
+        if not errs.items
+        else set()
+    )
+    rewrite, problems = rewrites.check_rewrite(
+        project=project, given=payload["rewrite"], labels=labels, preferred=preferred
+    )
+    errs.items.extend(problems)
     errs.raise_if_any()
     asked, why = _contradiction_answer(project, lease, verdict, rubric, payload["contradiction"])
     item_values = rubric["item"]
@@ -246,6 +255,8 @@ def build_judgment(
         "contradiction_asked": asked,
         "contradiction_rationale": why,
         "spans": marked,
+        # Checked against the response's text when the row is built (_new_row).
+        "rewrite": rewrite,
     }
 
 
@@ -310,14 +321,15 @@ def _new_row(
     a lease in the same transaction as it changes the item's content
     (``importing._replace_content``), whereas judged content never changes.
     """
-    digest = shown.of_item(
-        session=session,
-        item_id=lease.item_id,
-        shown_order=fields["shown_order"],
-        guideline_version=project.guideline_version,
+    prompt, messages, texts = shown.content(session=session, item_id=lease.item_id)
+    digest = shown.of_content(
+        prompt, messages, texts, fields["shown_order"], project.guideline_version
     )
+    fields = dict(fields)
+    rewrite = rewrites.as_fields(fields.pop("rewrite"), texts)
     return {
         **fields,
+        **rewrite,
         "project_id": project.id,
         "item_id": lease.item_id,
         "rater_id": rater.id,

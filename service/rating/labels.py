@@ -45,6 +45,14 @@ def verdict_to_labels(verdict: dict[str, Any], shown_order: Sequence[str]) -> di
     return out
 
 
+def rewrite_to_labels(judgment: Any) -> dict[str, Any] | None:
+    """Return a judgment's rewrite as its rater sees it: by label, with its text (or None)."""
+    rid = getattr(judgment, "rewrite_response_id", None)
+    if rid is None:
+        return None
+    return {"response": _label_of(judgment.shown_order)[rid], "text": judgment.rewrite_text}
+
+
 def rubric_to_labels(rubric: dict[str, Any], shown_order: Sequence[str]) -> dict[str, Any]:
     """Return stored rubric values with the per-response values keyed by label."""
     label = _label_of(shown_order)
@@ -80,6 +88,7 @@ class JudgmentOutSchema(Schema):
     rationale = fields.String()
     confidence = fields.Integer(allow_none=True)
     active_ms = fields.Integer(allow_none=True)
+    rewrite = fields.Method("_rewrite")
     guideline_version = fields.Integer()
     created_at = fields.DateTime()
 
@@ -91,6 +100,9 @@ class JudgmentOutSchema(Schema):
 
     def _spans(self, judgment: Any) -> list[dict[str, Any]]:
         return spans_to_labels(judgment.spans or [], judgment.shown_order)
+
+    def _rewrite(self, judgment: Any) -> dict[str, Any] | None:
+        return rewrite_to_labels(judgment)
 
 
 # Made once: a marshmallow schema deep-copies its fields when instantiated.

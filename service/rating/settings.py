@@ -52,6 +52,7 @@ SETTINGS = (
     "pairing_uniform_share",
     "span_labels",
     "span_overlap",
+    "edit",
     "rubric",
 )
 

@@ -67,13 +67,35 @@ _CONTENT = (
 )
 
 
+def text_sha256(text: str) -> str:
+    """Return the hex sha256 of one text's UTF-8 bytes (a rewritten response's original)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def content(
+    *, session: Session, item_id: int
+) -> tuple[str | None, list[dict[str, Any]] | None, dict[str, str | None]]:
+    """Return an item's stored prompt, messages and response texts by response id."""
+    rows = session.execute(_CONTENT, {"b_item": item_id}).all()
+    return rows[0].prompt, rows[0].messages, {r.external_id: r.content for r in rows}
+
+
 def of_item(
     *, session: Session, item_id: int, shown_order: Sequence[str], guideline_version: int
 ) -> str:
     """Return ``shown_sha256`` of an item's stored content in this display order."""
-    rows = session.execute(_CONTENT, {"b_item": item_id}).all()
-    texts = {r.external_id: r.content for r in rows}
-    prompt, messages = rows[0].prompt, rows[0].messages
+    prompt, messages, texts = content(session=session, item_id=item_id)
+    return of_content(prompt, messages, texts, shown_order, guideline_version)
+
+
+def of_content(
+    prompt: str | None,
+    messages: list[dict[str, Any]] | None,
+    texts: dict[str, str | None],
+    shown_order: Sequence[str],
+    guideline_version: int,
+) -> str:
+    """Return ``shown_sha256`` of content read with ``content``, in this display order."""
     return shown_sha256(
         prompt=prompt,
         messages=messages,

@@ -242,6 +242,9 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
         "responses": responses,
         "labels": [r["label"] for r in responses],
         "span_labels": list(project.span_labels),
+        # Rewrites (rating/rewrites.py): the editor starts from each response's own text.
+        "edit": project.edit,
+        "texts": {r["label"]: r["content"] for r in shown["responses"]},
         "response_dims": [_dimension(d) for d in rubric.per_response],
         "item_dims": [_dimension(d) for d in rubric.per_item],
         # What the page's script needs of each field (see client_data).
@@ -282,5 +285,9 @@ def client_data(screen: dict[str, Any]) -> dict[str, Any]:
     data["dims"] = screen["fields"]
     if screen["span_labels"]:
         data["span_labels"] = screen["span_labels"]
-        data["texts"] = {r["label"]: r["text"] for r in screen["responses"]}
+    if screen["edit"] != "off":
+        data["edit"] = screen["edit"]
+    if screen["span_labels"] or screen["edit"] != "off":
+        # Span offsets count these characters; the rewrite editor starts from them.
+        data["texts"] = screen["texts"]
     return data

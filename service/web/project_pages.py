@@ -116,7 +116,7 @@ def _number(text: str, kind: type) -> Any:
 
 
 def _settings_data(form: dict[str, str], rubric_locked: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {k: form[k] for k in ("name", "status", "pairing") if k in form}
+    data: dict[str, Any] = {k: form[k] for k in ("name", "status", "pairing", "edit") if k in form}
     if "confirm_contradictions" in form:
         data["confirm_contradictions"] = form["confirm_contradictions"] == "on"
     if "span_labels" in form:  # one label a line

@@ -16,7 +16,7 @@ from flask import Blueprint, render_template, request, url_for
 from service import db
 from service.http.auth import current_user, requires
 from service.projects import projects
-from service.rating import assignment, judgments, leases, workspace
+from service.rating import assignment, judgments, leases, rewrites, workspace
 from service.rating.labels import JUDGMENT_OUT
 from service.rating.rendering import render_markdown
 
@@ -55,6 +55,7 @@ def screen(slug: str) -> Any:
         "api": request.script_root + "/api/v1",
         "home_url": url_for("web.home"),
         "edit_window_minutes": judgments.EDIT_WINDOW // timedelta(minutes=1),
+        "preview_url": url_for("rate.preview"),
     }
     return render_template(
         "rate/screen.html",
@@ -114,3 +115,10 @@ def assignment_fragment(assignment_id: int) -> Any:
         session=db.session(), assignment_id=assignment_id, rater=current_user()
     )
     return _fragment(lease)
+
+
+@bp.route("/preview", methods=["POST"])
+@requires("rater")
+def preview() -> Any:
+    """Render a rewrite's Markdown as a response would be shown (sanitised HTML)."""
+    return {"html": rewrites.preview(request.get_json(silent=True))}

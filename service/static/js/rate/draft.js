@@ -51,7 +51,10 @@ export function hasAnswers(values, rankingTouched) {
   const response = Object.values(rubric.response || {}).some((dims) =>
     Object.values(dims || {}).some(filled),
   );
-  return verdict || item || response || Boolean(values.both_bad) || Boolean(values.spans?.length);
+  return (
+    verdict || item || response || Boolean(values.both_bad) ||
+    Boolean(values.spans?.length) || Boolean(values.rewrite)
+  );
 }
 
 export function freshDraft() {

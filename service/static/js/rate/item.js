@@ -4,6 +4,7 @@
 import { lengthHint, renderMarked, wordDiff } from "./compare.js";
 import { RankingBoard } from "./ranking.js";
 import { SpanMarker } from "./spans.js";
+import { RewriteEditor } from "./rewrite.js";
 
 const PAIRWISE_MISSING = {
   "verdict.choice": "Choose which response is better (1/A, 2/B or 0 for a tie).",
@@ -46,6 +47,7 @@ export class ItemView {
       if (field && event.detail > 0) this.advance(field, { scroll: false });
     });
     this.spans = this.data.span_labels ? new SpanMarker(form, this.data, () => this.onChange()) : null;
+    this.rewrite = this.data.edit ? new RewriteEditor(form, this.data, this, () => this.onChange()) : null;
     this.setUpSyncScroll();
     // After the item is painted: the hints are not needed for the first look.
     afterPaint(() => this.showLengths());
@@ -130,6 +132,7 @@ export class ItemView {
     const bothBad = this.form.querySelector(".both-bad-input");
     const out = { verdict, rubric, both_bad: bothBad ? bothBad.checked : false };
     if (this.spans) out.spans = this.spans.values();
+    if (this.rewrite?.values()) out.rewrite = this.rewrite.values(); // rewrite.js
     return out;
   }
 
@@ -152,6 +155,7 @@ export class ItemView {
     const bothBad = this.form.querySelector(".both-bad-input");
     if (bothBad) bothBad.checked = Boolean(values.both_bad);
     this.spans?.apply(values.spans);
+    this.rewrite?.apply(values.rewrite);
   }
 
   choose(value) {
@@ -519,5 +523,6 @@ export class ItemView {
   destroy() {
     this.ranking?.destroy();
     this.spans?.destroy();
+    this.rewrite?.destroy();
   }
 }

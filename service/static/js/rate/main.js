@@ -207,8 +207,10 @@ function showLease(leaseState, msLeft = 0) {
 function payload() {
   const values = state.view.values();
   const contradiction = state.view.contradictionAnswer();
+  const rewrite = state.view.rewrite?.submission(); // only one that changes a word
   return {
     ...(contradiction ? { contradiction } : {}),
+    ...(rewrite ? { rewrite } : {}),
     client_id: state.draft.client_id,
     verdict: values.verdict,
     rubric: values.rubric,
@@ -298,7 +300,13 @@ function rememberLast(view, judgment, body) {
     created_at: Date.parse(judgment.created_at) || Date.now(),
     revise_client_id: drafts.newClientId(),
     draft: {
-      values: { verdict: body.verdict, rubric: body.rubric, both_bad: body.both_bad, spans: body.spans },
+      values: {
+        verdict: body.verdict,
+        rubric: body.rubric,
+        both_bad: body.both_bad,
+        spans: body.spans,
+        rewrite: body.rewrite,
+      },
       active_ms: body.active_ms,
       started_at: body.started_at,
     },
