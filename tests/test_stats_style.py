@@ -197,3 +197,45 @@ def test_rater_length_bias_is_the_raters_own_regression_with_model_strengths_hel
         assert bias[who]["n"] == 60
     assert bias["long"]["low"] > 0  # this rater rewards length
     assert bias["fair"]["low"] < 0 < bias["fair"]["high"]
+
+
+def test_style_section_says_why_when_length_decides_every_verdict(app, client, make):
+    """The longer answer always wins: the regression has no maximum, and the leaderboard
+    still answers, with the plain strengths and the style figures absent and explained."""
+    project = make.project(slug="separated", mode="pairwise")
+    rows = [
+        {
+            "id": f"q{i}",
+            "prompt": f"Question {i}?",
+            "responses": [
+                {"id": "a", "model": "x", "content": _long(i) if i % 2 else f"Short {i}."},
+                {"id": "b", "model": "y", "content": f"Short {i}." if i % 2 else _long(i)},
+            ],
+        }
+        for i in range(20)
+    ]
+    items = make.items(project, rows)
+    rater = make.user("rater")
+    for i, item in enumerate(items):
+        make.judgment(item, rater, shown=["a", "b"], preferred="a" if i % 2 else "b")
+    _, secret = make.token(make.user("admin"), ["admin"])
+    response = client.get(
+        f"/api/v1/projects/{project.slug}/stats/leaderboard",
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert [m["strength"]["value"] is not None for m in body["models"]] == [True, True]
+    reason = body["style"]["models"][0]["strength"]["reason"]
+    assert reason.startswith("no estimate: the style differences predict every verdict")
+    assert [m["model"] for m in body["style"]["models"]] == ["x", "y"]
+    for row in body["style"]["models"]:
+        assert row["strength"]["value"] is None and row["rating"]["value"] is None
+    assert all(f["coefficient"]["reason"] == reason for f in body["style"]["features"])
+    raters = client.get(
+        f"/api/v1/projects/{project.slug}/stats/raters",
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert raters.status_code == 200, raters.get_json()
+    (bias,) = [r["length_bias"] for r in raters.get_json()["raters"]]
+    assert bias["value"] is None and bias["reason"], bias

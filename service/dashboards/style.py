@@ -40,6 +40,13 @@ CONFOUNDED = (
     "between the two responses, or moves with them"
 )
 
+# Separation: the style terms alone decide every comparison, so the likelihood grows
+# without bound and no strength or coefficient is an estimate.
+DIVERGES = (
+    "no estimate: the style differences predict every verdict (for example, the longer "
+    "response always won), so the regression has no maximum"
+)
+
 
 def style_section(
     *,
@@ -59,6 +66,8 @@ def style_section(
     diffs = style_of_pairs(session=session, project=project, items=items, a=a, b=b)
     fit, low, high = bootstrap_style(len(names), coded, diffs, units=items, n_boot=N_BOOT)
     n, size = len(items), len(names)
+    if not np.isfinite(fit.strengths).all():
+        return _unfitted(names, n)
     strengths = [_stat(fit.strengths[k], low[k], high[k], n) for k in range(size)]
     models = [
         {"model": m, "strength": stat_dict(strengths[k]), "rating": elo(strengths[k])}
@@ -77,6 +86,19 @@ def style_section(
         for k, f in enumerate(FEATURES)
     ]
     return {"method": METHOD, "models": models, "features": features}
+
+
+def _unfitted(names: list[str], n: int) -> dict[str, Any]:
+    """The section when the regression has no maximum: every figure absent, with why."""
+    missing = no_value(DIVERGES, n)
+    return {
+        "method": METHOD,
+        "models": [
+            {"model": m, "strength": stat_dict(missing), "rating": elo(missing)}
+            for m in sorted(names)
+        ],
+        "features": [{"feature": f, "coefficient": stat_dict(missing)} for f in FEATURES],
+    }
 
 
 def style_of_pairs(
