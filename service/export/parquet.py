@@ -1,0 +1,276 @@
+"""Parquet files of an export: one explicit schema per format, written in record batches.
+
+A column's type is written once, in a small description (``STRING``, ``[MESSAGE]``,
+a dict for a struct, ``JSON`` for free-form objects), and turned into both the Arrow
+schema and the Hugging Face ``features``, so the file and the card cannot disagree. The
+schema is explicit, not inferred from the first batch: a column that is empty or null
+in one batch keeps its type in the next. Free-form objects (``metadata``, a verdict,
+rubric scores) are ``datasets.Json`` columns: the loaded row equals the JSON Lines row.
+
+pyarrow is imported only when a file is written: light commands never load it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from service.errors import DomainError
+
+STRING, INT, FLOAT, BOOL, JSON = "string", "int64", "float64", "bool", "json"
+MESSAGE = {"role": STRING, "content": STRING}
+RESPONSE = {"id": STRING, "model": STRING, "content": STRING}
+# Arrow data buffered before it becomes one row group (bounds memory, keeps groups large).
+ROW_GROUP_BYTES = 32 * 1024 * 1024
+
+
+def columns(
+    fmt: str, *, conversational: bool, margin: bool, with_votes: bool, metadata: bool
+) -> dict[str, Any]:
+    """Return the columns of a format's rows, in the JSON Lines key order, with their types.
+
+    ``metadata`` is a struct typed per format (so ``metadata.agreement`` is a float column
+    a reader can filter on); the free-form objects (rubric scores, a stored verdict) are
+    JSON.
+    """
+    text: Any = [MESSAGE] if conversational else STRING
+    votes = {"vote_share": FLOAT, "vote_count": INT} if with_votes else {}
+    if fmt == "dpo":
+        cols = {"prompt": text, "chosen": text, "rejected": text, **votes}
+    elif fmt == "reward":
+        cols = {"chosen": text, "rejected": text, **({"margin": FLOAT} if margin else {}), **votes}
+    elif fmt == "openai":
+        cols = {
+            "input": {"messages": [MESSAGE]},
+            "preferred_output": [MESSAGE],
+            "non_preferred_output": [MESSAGE],
+            **votes,
+        }
+    elif fmt == "hh":
+        cols = {"chosen": STRING, "rejected": STRING, **votes}
+    elif fmt == "kto":
+        cols = {"prompt": text, "completion": text, "label": BOOL}
+    elif fmt == "ranking":
+        ranked = {**RESPONSE, "rank": FLOAT}
+        cols = {"prompt": text, "responses": [ranked], "n_raters": INT, "agreement": FLOAT}
+    elif fmt == "ratings":
+        cols = {
+            "prompt": text,
+            "response_id": STRING,
+            "model": STRING,
+            "response": STRING,
+            "scores": JSON,  # keyed by the projects' rubric dimensions
+            "per_rater": JSON,
+            "n_raters": INT,
+        }
+    elif fmt == "votes":
+        cols = {"prompt": text, **_VOTES}
+    elif fmt == "raw":
+        return dict(_RAW)
+    else:
+        raise ValueError(f"no Parquet columns for format {fmt!r}")
+    return {**cols, "metadata": _metadata(fmt)} if metadata else cols
+
+
+def _metadata(fmt: str) -> dict[str, Any]:
+    """The metadata object of a format's rows (see ``export.item_rows``): every key it may hold."""
+    base = {"project": STRING, "item_id": STRING, "n_judgments": INT}
+    if fmt == "ranking":
+        return {**base, "shown_sha256": [STRING]}
+    base["agreement"] = FLOAT
+    if fmt in ("ratings", "votes"):
+        return {**base, "shown_sha256": [STRING]}
+    judged = {"rater": STRING, "judgment_id": INT}
+    if fmt == "kto":
+        return {**base, **judged, "shown_sha256": [STRING], "response_id": STRING, "model": STRING}
+    # Pair formats; a consensus row's strength is a weighted mean, so a float.
+    return {
+        **base,
+        **judged,
+        "strength": FLOAT,
+        "shown_sha256": [STRING],
+        "response_ids": [STRING],
+        "models": [STRING],
+    }
+
+
+_VOTES: dict[str, Any] = {
+    "response_a": RESPONSE,
+    "response_b": RESPONSE,
+    "votes": [
+        {
+            "rater": STRING,
+            "judgment_id": INT,
+            "choice": STRING,
+            "strength": INT,
+            "weight": FLOAT,
+            "both_bad": BOOL,
+        }
+    ],
+    "distribution": {"a": INT, "b": INT, "tie": INT},
+    "n_votes": INT,
+    "agreement": FLOAT,
+    "consensus": STRING,
+}
+
+_RAW: dict[str, Any] = {
+    "judgment_id": INT,
+    "project": STRING,
+    "item_id": STRING,
+    "mode": STRING,
+    "prompt": STRING,
+    "messages": JSON,  # as stored: a conversation, or null for a plain prompt
+    "responses": [RESPONSE],
+    "shown_order": [STRING],
+    "verdict": JSON,
+    "preferred": STRING,
+    "ranking": [[STRING]],
+    "strength": INT,
+    "scale_value": INT,
+    "both_bad": BOOL,
+    "rubric": JSON,
+    "flags": [STRING],
+    "rationale": STRING,
+    "confidence": INT,
+    "active_ms": INT,
+    "guideline_version": INT,
+    "shown_sha256": STRING,
+    "started_at": STRING,
+    "created_at": STRING,
+    "rater": STRING,
+    "rater_expertise": [STRING],
+    "is_gold": BOOL,
+    "version": INT,
+    "supersedes_id": INT,
+}
+
+
+def arrow_schema(cols: dict[str, Any]) -> Any:
+    """Return the Arrow schema of these columns, its features recorded for ``datasets``."""
+    import pyarrow as pa
+
+    features = {"info": {"features": {n: hub_feature(k) for n, k in cols.items()}}}
+    schema = pa.schema([(name, _arrow(kind)) for name, kind in cols.items()])
+    return schema.with_metadata({"huggingface": json.dumps(features)})
+
+
+def _arrow(kind: Any) -> Any:
+    import pyarrow as pa
+
+    if isinstance(kind, list):
+        return pa.list_(_arrow(kind[0]))
+    if isinstance(kind, dict):
+        return pa.struct([(n, _arrow(k)) for n, k in kind.items()])
+    simple = {STRING: pa.string(), INT: pa.int64(), FLOAT: pa.float64(), BOOL: pa.bool_()}
+    return pa.json_() if kind == JSON else simple[kind]
+
+
+def hub_feature(kind: Any) -> Any:
+    """Return a column type as ``datasets.Features.to_dict()`` writes it."""
+    if isinstance(kind, list):
+        return {"feature": hub_feature(kind[0]), "_type": "List"}
+    if isinstance(kind, dict):
+        return {n: hub_feature(k) for n, k in kind.items()}
+    return {"_type": "Json"} if kind == JSON else {"dtype": kind, "_type": "Value"}
+
+
+def card_feature(name: str, kind: Any) -> dict[str, Any]:
+    """Return a column as the dataset card's ``dataset_info.features`` list has it."""
+    return {"name": name, **_card_type(kind)}
+
+
+def _card_type(kind: Any) -> dict[str, Any]:
+    if isinstance(kind, list):
+        inner = _card_type(kind[0])
+        return {"list": inner["dtype"] if set(inner) == {"dtype"} else _unnamed(inner)}
+    if isinstance(kind, dict):
+        return {"struct": [card_feature(n, k) for n, k in kind.items()]}
+    return {"dtype": kind}
+
+
+def _unnamed(inner: dict[str, Any]) -> Any:
+    # A list of structs lists the struct's fields; a list of lists nests the same way.
+    return inner.get("struct", inner)
+
+
+class ParquetPart:
+    """One Parquet file written from JSON Lines chunks, a row group per ~32 MB of Arrow data."""
+
+    def __init__(self, path: Path, cols: dict[str, Any]) -> None:
+        import pyarrow.parquet as pq
+
+        self.path = path
+        self.cols = cols
+        self.schema = arrow_schema(cols)
+        self.writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+        self.batches: list[Any] = []
+        self.buffered = 0
+        self.nbytes = 0  # Arrow bytes written: the card's num_bytes
+        # Keys a struct column may hold: a key beyond them fails the export instead of
+        # being dropped without a word (Arrow ignores a dict's extra keys).
+        self.keys = {n: frozenset(k) for n, k in cols.items() if isinstance(k, dict)}
+
+    def write(self, chunk: bytes) -> None:
+        """Add the rows of a chunk of JSON Lines (whole lines, each ending in a newline)."""
+        if not chunk:
+            return
+        try:
+            # One parse per chunk: a newline only ever ends a line (JSON escapes it in text).
+            rows = orjson.loads(b"[" + chunk[:-1].replace(b"\n", b",") + b"]")
+        except orjson.JSONDecodeError:
+            # A row the encoder escaped (a lone surrogate) is beyond orjson's reader.
+            rows = [json.loads(line) for line in chunk.splitlines()]
+        batch = self._batch(rows)
+        self.batches.append(batch)
+        self.buffered += batch.nbytes
+        self.nbytes += batch.nbytes
+        if self.buffered >= ROW_GROUP_BYTES:
+            self._flush()
+
+    def _batch(self, rows: list[dict[str, Any]]) -> Any:
+        import pyarrow as pa
+
+        arrays = []
+        for field in self.schema:
+            values = [row.get(field.name) for row in rows]
+            keys = self.keys.get(field.name)
+            if keys is not None:
+                self._check_keys(field.name, keys, values)
+            try:
+                if self.cols[field.name] == JSON:
+                    text = [None if v is None else orjson.dumps(v).decode() for v in values]
+                    arrays.append(pa.array(text, type=field.type))
+                else:
+                    arrays.append(pa.array(values, type=field.type))
+            except (pa.ArrowException, TypeError, ValueError) as exc:
+                raise DomainError(
+                    f"Column {field.name!r} cannot be written as {field.type}: {exc}"
+                ) from exc
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    @staticmethod
+    def _check_keys(name: str, keys: frozenset[str], values: list[Any]) -> None:
+        for value in values:
+            if value is not None and not keys.issuperset(value):
+                extra = ", ".join(sorted(set(value) - keys))
+                raise DomainError(f"Column {name!r} has no field for key(s): {extra}.")
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self.batches:
+            self.writer.write_table(pa.Table.from_batches(self.batches, schema=self.schema))
+        self.batches, self.buffered = [], 0
+
+    def close(self) -> None:
+        """Write what is buffered and the file's footer."""
+        self._flush()
+        self.writer.close()
+
+    def abort(self) -> None:
+        """Close the file after a failure (the folder it is in is thrown away)."""
+        self.batches = []
+        self.writer.close()
