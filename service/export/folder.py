@@ -27,7 +27,7 @@ from service.export import Export
 from service.export.card import FileInfo, render_card
 from service.export.folder_options import FolderOptions
 from service.export.hub import Config, front_matter
-from service.export.parquet import ParquetPart, columns
+from service.export.parquet import ParquetPart, WriterThread, columns
 from service.export.summary import ExportSummary
 from service.models import User
 
@@ -153,12 +153,17 @@ def _write_config(export: Export, root: Path, progress: Progress | None) -> Conf
     names = {p: f"{o.format}/{p or 'train'}-00000-of-00001.parquet" for p in parts}
     (root / o.format).mkdir()
     writers: dict[str, ParquetPart] = {}
+    thread = None
     try:
         for p in parts:
             writers[p] = ParquetPart(root / names[p], cols)
+        thread = WriterThread(writers)
         for part, data in export.chunks(_step(export, progress)):
-            writers[part].write(data)
+            thread.put(part, data)
+        thread.finish()
     except BaseException:
+        if thread is not None and thread.thread.is_alive():
+            thread.stop()
         for w in writers.values():
             w.abort()
         raise
