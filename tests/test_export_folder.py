@@ -465,3 +465,51 @@ def test_light_modules_do_not_import_pyarrow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+# --- The Parquet writer ---------------------------------------------------------------------
+
+
+def _part(tmp_path: Path, fmt: str) -> Any:
+    from service.export.parquet import ParquetPart, columns
+
+    cols = columns(fmt, conversational=True, margin=False, with_votes=False, metadata=True)
+    return ParquetPart(tmp_path / f"{fmt}.parquet", cols)
+
+
+def test_a_column_keeps_its_type_when_a_batch_holds_only_nulls_and_empty_lists(tmp_path):
+    import pyarrow.parquet as pq
+
+    part = _part(tmp_path, "dpo")
+    msgs = [{"role": "user", "content": "p"}]
+    empty = {"prompt": msgs, "chosen": msgs, "rejected": msgs, "metadata": None}
+    full = {
+        **empty,
+        "metadata": {"project": "x", "item_id": "i", "n_judgments": 1, "agreement": 0.5},
+    }
+    part.write(json.dumps(empty).encode() + b"\n")
+    part._flush()  # its own row group: the first batch alone could not type metadata
+    part.write(json.dumps(full).encode() + b"\n")
+    part.close()
+    table = pq.read_table(part.path)
+    assert table.schema.remove_metadata() == part.schema.remove_metadata()
+    assert pq.ParquetFile(part.path).metadata.num_row_groups == 2
+    assert table.column("metadata").to_pylist()[1]["agreement"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("fmt", "row"),
+    [
+        # A key the schema lacks, nested in a typed struct.
+        ("dpo", {"prompt": [], "chosen": [], "rejected": [], "metadata": {"surprise": 1}}),
+        # A top-level key beside JSON columns.
+        ("ratings", {"prompt": [], "scores": {}, "surprise": 1}),
+    ],
+)
+def test_a_key_the_schema_lacks_stops_the_file_instead_of_being_dropped(tmp_path, fmt, row):
+    from service.errors import DomainError
+
+    part = _part(tmp_path, fmt)
+    with pytest.raises(DomainError, match="unexpected field|lacks: surprise"):
+        part.write(json.dumps(row).encode() + b"\n")
+    part.abort()
