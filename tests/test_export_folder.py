@@ -471,7 +471,8 @@ def test_light_modules_do_not_import_pyarrow():
 
 
 def _part(tmp_path: Path, fmt: str) -> Any:
-    from service.export.parquet import ParquetPart, columns
+    from service.export.columns import columns
+    from service.export.parquet import ParquetPart
 
     cols = columns(fmt, conversational=True, margin=False, with_votes=False, metadata=True)
     return ParquetPart(tmp_path / f"{fmt}.parquet", cols)

@@ -25,9 +25,10 @@ from sqlmodel import Session
 from service.errors import Conflict, DomainError, InvalidInput
 from service.export import Export
 from service.export.card import FileInfo, render_card
+from service.export.columns import columns
 from service.export.folder_options import FolderOptions
 from service.export.hub import Config, front_matter
-from service.export.parquet import ParquetPart, WriterThread, columns
+from service.export.parquet import ParquetPart, WriterThread
 from service.export.summary import ExportSummary
 from service.models import User
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from service.errors import DomainError
 from service.export.card import FileInfo
-from service.export.parquet import card_feature
+from service.export.columns import card_feature
 
 # What a model trained on each format's rows does, as a Hub task category.
 TASKS = {
