@@ -3,6 +3,9 @@
     python scripts/bench_export.py --judgments 1000000 \\
         --postgres postgresql+psycopg://postgres@127.0.0.1:55432/postgres
 
+A format written ``folder:dpo`` is the Hub-ready Parquet folder of that one format
+(``rankroom export --to-folder``), timed from the same database beside JSON Lines.
+
 Builds a pairwise likert7 project (3 judgments per item, 2 responses each, about 8%
 ties and 4% both-bad) with Core bulk inserts, then runs each export in a fresh
 subprocess writing to /dev/null and prints rows/s and that process's peak RSS.
@@ -195,30 +198,58 @@ def populate(url: str, judgments: int, seed: int = 1) -> None:
 
 
 def run_export(url: str, fmt: str) -> None:
-    """Export once to /dev/null; print a JSON line with rows, seconds and peak RSS (MB)."""
+    """Export once to /dev/null (or a folder); print rows, seconds and peak RSS (MB) as JSON."""
     from sqlmodel import Session
 
     from service.export import export_preferences, parse_options
 
     engine = db.make_engine(url)
-    options = parse_options({"format": fmt, "project": ["bench"]})
     started, cpu = time.perf_counter(), time.process_time()
-    with open(os.devnull, "wb") as sink, Session(engine) as session:
-        summary = export_preferences(session=session, options=options, out=sink, secret_key="k")
+    if fmt.startswith("folder:"):
+        rows, judgments, size = _folder(engine, fmt.removeprefix("folder:"))
+    else:
+        options = parse_options({"format": fmt, "project": ["bench"]})
+        with open(os.devnull, "wb") as sink, Session(engine) as session:
+            summary = export_preferences(session=session, options=options, out=sink, secret_key="k")
+        rows, judgments, size = summary.total_rows, summary.judgments_read, 0
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
             {
-                "rows": summary.total_rows,
-                "judgments": summary.judgments_read,
+                "rows": rows,
+                "judgments": judgments,
+                "file_mb": round(size / 2**20, 1),
                 "seconds": round(seconds, 2),
                 "cpu_seconds": round(cpu, 2),
                 "peak_rss_mb": round(peak_mb, 1),
             }
         )
     )
+
+
+def _folder(engine: sa.Engine, fmt: str) -> tuple[int, int, int]:
+    """Write the Parquet folder of one format into a scratch folder; return rows, judgments, bytes."""
+    import shutil
+
+    from sqlmodel import Session
+
+    from service.export.folder import write_folder
+    from service.export.folder_options import parse_folder_options
+
+    options = parse_folder_options({"format": [fmt], "project": ["bench"]})
+    scratch = Path(tempfile.mkdtemp(prefix="rr-bench-folder-"))
+    try:
+        with Session(engine) as session:
+            result = write_folder(
+                session=session, options=options, dest=scratch / "ds", secret_key="k"
+            )
+        size = sum(p.stat().st_size for p in (scratch / "ds").rglob("*.parquet"))
+    finally:
+        shutil.rmtree(scratch)
+    rows = sum(f.rows for c in result.configs for f in c.files)
+    return rows, sum(s.judgments_read for s in result.summaries), size
 
 
 def _measure(url: str, fmt: str) -> dict[str, float]:
@@ -236,7 +267,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--judgments", type=int, default=1_000_000)
     parser.add_argument("--postgres", help="PostgreSQL server URL (a fresh database is made)")
-    parser.add_argument("--formats", default="dpo,raw")
+    parser.add_argument("--formats", default="dpo,folder:dpo,raw,folder:raw")
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--run-export", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -265,13 +296,14 @@ def main() -> None:
             )
             for fmt in args.formats.split(","):
                 r = _measure(url, fmt)
+                size = f"; {r['file_mb']:.0f} MB of Parquet" if r["file_mb"] else ""
                 print(
-                    f"{label:10} {fmt:4} {r['rows']:>9} rows from {r['judgments']} judgments "
+                    f"{label:10} {fmt:11} {r['rows']:>9} rows from {r['judgments']} judgments "
                     f"in {r['seconds']:6.2f}s = {r['rows'] / r['seconds']:>7,.0f} rows/s "
                     f"({r['judgments'] / r['seconds']:,.0f} judgments/s); "
                     f"exporter CPU {r['cpu_seconds']:.2f}s = "
                     f"{r['rows'] / r['cpu_seconds']:,.0f} rows/CPU-s; "
-                    f"peak RSS {r['peak_rss_mb']:.0f} MB"
+                    f"peak RSS {r['peak_rss_mb']:.0f} MB{size}"
                 )
     finally:
         if admin is not None:

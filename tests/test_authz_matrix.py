@@ -167,6 +167,10 @@ MATRIX: dict[str, Route] = {
         e("401", "403", "403", "200", "403", "200"),
         lambda w, r: f"/api/v1/export/card?format=raw&project={w.project_slug}",
     ),
+    "GET /api/v1/export/folder": Route(
+        e("401", "403", "403", "200", "403", "200"),
+        lambda w, r: f"/api/v1/export/folder?format=raw&allow_empty=true&project={w.project_slug}",
+    ),
     "GET /api/v1/audit": Route(ADMIN_API),
     "GET /api/v1/audit/export": Route(ADMIN_API),
     # Rater work: only raters, and only on their own leases and judgments.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from flask import Response, current_app
@@ -15,6 +18,8 @@ from service.dashboards.record import export_records
 from service.errors import Forbidden, InvalidInput
 from service.export import Export, ExportOptions, ExportOptionsSchema, part_filename
 from service.export.card import FileInfo, render_card
+from service.export.folder import write_folder, zip_stream
+from service.export.folder_options import FolderOptions, FolderOptionsSchema
 from service.http.auth import acts_as_admin, client_address, current_user, requires
 
 bp = Blueprint(
@@ -108,3 +113,50 @@ def card(options: ExportOptions) -> Any:
     ]
     records = export_records(session=db.session(), summary=s)
     return Response(render_card(s, files, records), mimetype="text/markdown")
+
+
+@bp.route("/folder")
+@bp.arguments(FolderOptionsSchema, location="query", as_kwargs=False, unknown=RAISE)
+@bp.doc(
+    responses={
+        "200": {
+            "description": "The Hub-ready folder (Parquet configs and README.md) as a zip.",
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+)
+@requires("engineer", "admin", scope="export")
+def folder(options: FolderOptions) -> Any:
+    """Write the Hub-ready Parquet folder of these options and stream it as a zip."""
+    if options.first.real_usernames and not acts_as_admin():
+        raise Forbidden(
+            "Only admins (a session or an admin-scoped token) may export real usernames."
+        )
+    # The folder is written whole before the response starts, so a refusal (no rows, an
+    # empty split) is an error status, not a truncated zip; the zip streams from disk.
+    scratch = Path(tempfile.mkdtemp(prefix="rankroom-folder-"))
+    try:
+        write_folder(
+            session=db.session(),
+            options=options,
+            dest=scratch / "dataset",
+            secret_key=current_app.config["SECRET_KEY"],
+            actor=current_user(),
+            via="api folder",
+            address=client_address(),
+        )
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield from zip_stream(scratch / "dataset")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    return Response(
+        body(),
+        mimetype="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="rankroom-dataset.zip"'},
+    )

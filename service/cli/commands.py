@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": (
         "export",
         "export_command",
-        "Export judgments as a trainer-ready preference dataset (JSON Lines).",
+        "Export judgments as a trainer-ready preference dataset (JSON Lines or a Parquet folder).",
     ),
     "import": (
         "items",

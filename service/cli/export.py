@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from service import db
 from service.cli.common import CLI_ADDRESS, fail
+from service.cli.export_folder import export_folder
 from service.dashboards.record import export_records
 from service.errors import DomainError
 from service.export import ExportOptionsSchema, export_preferences, parse_options, part_filename
@@ -50,6 +51,11 @@ def _schema_options(command: Callable[..., Any]) -> Callable[..., Any]:
             decorator = click.option(
                 flag, name, multiple=True, required=field.required, help=help_text
             )
+        elif name == "format":
+            # Repeatable for --to-folder (one config per format); once otherwise.
+            help_text += " Repeatable with --to-folder (default there: every format with rows)."
+            choices = click.Choice(list(field.validate.choices))
+            decorator = click.option(flag, name, type=choices, multiple=True, help=help_text)
         else:
             choices = getattr(field.validate, "choices", None)
             number = next((t for cls, t in _TYPES.items() if isinstance(field, cls)), None)
@@ -127,16 +133,67 @@ def _open(stack: ExitStack, path: Path) -> tuple[IO[bytes], _Hashing]:
     "value; croissant.json (Croissant 1.1 metadata) is written beside it.",
 )
 @click.option(
+    "--to-folder",
+    "to_folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write a Hub-ready folder instead: one Parquet config per --format, a file per "
+    "split, and README.md with the Hub's YAML header (datasets.load_dataset(DIR, FORMAT)).",
+)
+@click.option(
+    "--overwrite", is_flag=True, help="With --to-folder: replace a folder that is not empty."
+)
+@click.option(
+    "--push-to-hub",
+    "push_to_hub",
+    metavar="REPO",
+    help="With --to-folder: upload the folder to this Hugging Face dataset repo "
+    "(token from HF_TOKEN; needs the 'hub' extra).",
+)
+@click.option(
+    "--license",
+    "license_id",
+    help="With --to-folder: license id for the card's YAML header.  [default: other]",
+)
+@click.option(
     "--allow-empty",
     is_flag=True,
     help="Keep a file with no rows and exit 0 (by default an empty export or split part is "
     "an error, so a pipeline never trains on nothing).",
 )
 @with_appcontext
-def export_command(output: str, card: str | None, allow_empty: bool, **given: Any) -> None:
-    """Export judgments as a trainer-ready preference dataset (JSON Lines)."""
+def export_command(
+    output: str,
+    card: str | None,
+    allow_empty: bool,
+    to_folder: Path | None,
+    overwrite: bool,
+    push_to_hub: str | None,
+    license_id: str | None,
+    **given: Any,
+) -> None:
+    """Export judgments as a trainer-ready preference dataset (JSON Lines or a Parquet folder)."""
     data = {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()}
     data = {k: v for k, v in data.items() if v is not None and v != []}
+    if to_folder is not None:
+        if output != "-" or card is not None:
+            raise click.UsageError(
+                "--to-folder writes its own files and card: leave out -o/--card."
+            )
+        if license_id is not None:
+            data["license"] = license_id
+        export_folder(to_folder, data, overwrite, allow_empty, push_to_hub)
+        return
+    for flag, value in (
+        ("--overwrite", overwrite),
+        ("--push-to-hub", push_to_hub),
+        ("--license", license_id),
+    ):
+        if value:
+            raise click.UsageError(f"{flag} works with --to-folder only.")
+    formats = data.get("format", [])
+    if len(formats) != 1:
+        raise click.UsageError("Give --format once (several formats need --to-folder).")
+    data["format"] = formats[0]
     to_stdout = output == "-"
     paths: dict[str, Path] = {}
     try:

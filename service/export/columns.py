@@ -1,0 +1,189 @@
+"""The columns of each format's Parquet file: one type description, two readers of it.
+
+A column's type is written once, in a small description (``STRING``, ``[MESSAGE]``,
+a dict for a struct, ``JSON`` for free-form objects), and turned into both the Arrow
+schema and the Hugging Face ``features``, so the file and the card cannot disagree. The
+schema is explicit, not inferred from the first batch: a column that is empty or null
+in one batch keeps its type in the next. Free-form objects (rubric scores, a stored
+verdict) are ``datasets.Json`` columns.
+
+pyarrow is imported only when a schema is built: light commands never load it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+STRING, INT, FLOAT, BOOL, JSON = "string", "int64", "float64", "bool", "json"
+MESSAGE = {"role": STRING, "content": STRING}
+RESPONSE = {"id": STRING, "model": STRING, "content": STRING}
+
+
+def columns(
+    fmt: str, *, conversational: bool, margin: bool, with_votes: bool, metadata: bool
+) -> dict[str, Any]:
+    """Return the columns of a format's rows, in the JSON Lines key order, with their types.
+
+    ``metadata`` is a struct typed per format (so ``metadata.agreement`` is a float column
+    a reader can filter on); the free-form objects (rubric scores, a stored verdict) are
+    JSON.
+    """
+    text: Any = [MESSAGE] if conversational else STRING
+    votes = {"vote_share": FLOAT, "vote_count": INT} if with_votes else {}
+    if fmt == "dpo":
+        cols = {"prompt": text, "chosen": text, "rejected": text, **votes}
+    elif fmt == "reward":
+        cols = {"chosen": text, "rejected": text, **({"margin": FLOAT} if margin else {}), **votes}
+    elif fmt == "openai":
+        cols = {
+            "input": {"messages": [MESSAGE]},
+            "preferred_output": [MESSAGE],
+            "non_preferred_output": [MESSAGE],
+            **votes,
+        }
+    elif fmt == "hh":
+        cols = {"chosen": STRING, "rejected": STRING, **votes}
+    elif fmt == "kto":
+        cols = {"prompt": text, "completion": text, "label": BOOL}
+    elif fmt == "ranking":
+        ranked = {**RESPONSE, "rank": FLOAT}
+        cols = {"prompt": text, "responses": [ranked], "n_raters": INT, "agreement": FLOAT}
+    elif fmt == "ratings":
+        cols = {
+            "prompt": text,
+            "response_id": STRING,
+            "model": STRING,
+            "response": STRING,
+            "scores": JSON,  # keyed by the projects' rubric dimensions
+            "per_rater": JSON,
+            "n_raters": INT,
+        }
+    elif fmt == "votes":
+        cols = {"prompt": text, **_VOTES}
+    elif fmt == "raw":
+        return dict(_RAW)
+    else:
+        raise ValueError(f"no Parquet columns for format {fmt!r}")
+    return {**cols, "metadata": _metadata(fmt)} if metadata else cols
+
+
+def _metadata(fmt: str) -> dict[str, Any]:
+    """The metadata object of a format's rows (see ``export.item_rows``): every key it may hold."""
+    base = {"project": STRING, "item_id": STRING, "n_judgments": INT}
+    if fmt == "ranking":
+        return {**base, "shown_sha256": [STRING]}
+    base["agreement"] = FLOAT
+    if fmt in ("ratings", "votes"):
+        return {**base, "shown_sha256": [STRING]}
+    judged = {"rater": STRING, "judgment_id": INT}
+    if fmt == "kto":
+        return {**base, **judged, "shown_sha256": [STRING], "response_id": STRING, "model": STRING}
+    # Pair formats; a consensus row's strength is a weighted mean, so a float.
+    return {
+        **base,
+        **judged,
+        "strength": FLOAT,
+        "shown_sha256": [STRING],
+        "response_ids": [STRING],
+        "models": [STRING],
+    }
+
+
+_VOTES: dict[str, Any] = {
+    "response_a": RESPONSE,
+    "response_b": RESPONSE,
+    "votes": [
+        {
+            "rater": STRING,
+            "judgment_id": INT,
+            "choice": STRING,
+            "strength": INT,
+            "weight": FLOAT,
+            "both_bad": BOOL,
+        }
+    ],
+    "distribution": {"a": INT, "b": INT, "tie": INT},
+    "n_votes": INT,
+    "agreement": FLOAT,
+    "consensus": STRING,
+}
+
+_RAW: dict[str, Any] = {
+    "judgment_id": INT,
+    "project": STRING,
+    "item_id": STRING,
+    "mode": STRING,
+    "prompt": STRING,
+    "messages": JSON,  # as stored: a conversation, or null for a plain prompt
+    "responses": [RESPONSE],
+    "shown_order": [STRING],
+    "verdict": JSON,
+    "preferred": STRING,
+    "ranking": [[STRING]],
+    "strength": INT,
+    "scale_value": INT,
+    "both_bad": BOOL,
+    "rubric": JSON,
+    "flags": [STRING],
+    "rationale": STRING,
+    "confidence": INT,
+    "active_ms": INT,
+    "guideline_version": INT,
+    "shown_sha256": STRING,
+    "started_at": STRING,
+    "created_at": STRING,
+    "rater": STRING,
+    "rater_expertise": [STRING],
+    "is_gold": BOOL,
+    "version": INT,
+    "supersedes_id": INT,
+}
+
+
+def arrow_schema(cols: dict[str, Any]) -> Any:
+    """Return the Arrow schema of these columns, its features recorded for ``datasets``."""
+    import pyarrow as pa
+
+    features = {"info": {"features": {n: hub_feature(k) for n, k in cols.items()}}}
+    schema = pa.schema([(name, _arrow(kind)) for name, kind in cols.items()])
+    return schema.with_metadata({"huggingface": json.dumps(features)})
+
+
+def _arrow(kind: Any) -> Any:
+    import pyarrow as pa
+
+    if isinstance(kind, list):
+        return pa.list_(_arrow(kind[0]))
+    if isinstance(kind, dict):
+        return pa.struct([(n, _arrow(k)) for n, k in kind.items()])
+    simple = {STRING: pa.string(), INT: pa.int64(), FLOAT: pa.float64(), BOOL: pa.bool_()}
+    return pa.json_() if kind == JSON else simple[kind]
+
+
+def hub_feature(kind: Any) -> Any:
+    """Return a column type as ``datasets.Features.to_dict()`` writes it."""
+    if isinstance(kind, list):
+        return {"feature": hub_feature(kind[0]), "_type": "List"}
+    if isinstance(kind, dict):
+        return {n: hub_feature(k) for n, k in kind.items()}
+    return {"_type": "Json"} if kind == JSON else {"dtype": kind, "_type": "Value"}
+
+
+def card_feature(name: str, kind: Any) -> dict[str, Any]:
+    """Return a column as the dataset card's ``dataset_info.features`` list has it."""
+    return {"name": name, **_card_type(kind)}
+
+
+def _card_type(kind: Any) -> dict[str, Any]:
+    if isinstance(kind, list):
+        inner = _card_type(kind[0])
+        return {"list": inner["dtype"] if set(inner) == {"dtype"} else _unnamed(inner)}
+    if isinstance(kind, dict):
+        return {"struct": [card_feature(n, k) for n, k in kind.items()]}
+    return {"dtype": kind}
+
+
+def _unnamed(inner: dict[str, Any]) -> Any:
+    # A list of structs lists the struct's fields; a list of lists nests the same way.
+    return inner.get("struct", inner)

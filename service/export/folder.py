@@ -1,0 +1,279 @@
+"""A Hub-ready folder: one Parquet config per format, split files, and a README card.
+
+``write_folder`` runs one ``Export`` per format (the same rows as the JSON Lines export
+of the same options: each chunk of JSON Lines becomes an Arrow record batch), writes
+``<format>/<split>-00000-of-00001.parquet`` and ``README.md`` into a temporary sibling
+folder, and renames it into place only when everything is written: a failed or refused
+export leaves nothing behind. ``datasets.load_dataset(folder, format)`` loads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from service.errors import Conflict, DomainError, InvalidInput
+from service.export import Export
+from service.export.card import FileInfo, render_card
+from service.export.columns import columns
+from service.export.folder_options import FolderOptions
+from service.export.hub import Config, front_matter
+from service.export.parquet import ParquetPart, WriterThread
+from service.export.summary import ExportSummary
+from service.models import User
+
+# progress(format, judgments read so far, judgments in all)
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class FolderResult:
+    """What a folder holds: its configs with their export summaries, and what was left out."""
+
+    path: Path
+    configs: list[Config] = field(default_factory=list)
+    summaries: list[ExportSummary] = field(default_factory=list)
+    left_out: dict[str, str] = field(default_factory=dict)  # format: why (default formats)
+
+
+def check_destination(dest: Path, overwrite: bool) -> None:
+    """Refuse a destination that is a file, or a folder with something in it (unless overwrite)."""
+    if dest.exists() and not dest.is_dir():
+        raise InvalidInput(f"{dest} exists and is not a folder.")
+    if dest.is_dir() and any(dest.iterdir()) and not overwrite:
+        raise Conflict(f"{dest} exists and is not empty: give --overwrite to replace it.")
+
+
+def write_folder(
+    *,
+    session: Session,
+    options: FolderOptions,
+    dest: Path,
+    secret_key: str,
+    overwrite: bool = False,
+    actor: User | None = None,
+    via: str = "cli folder",
+    address: str | None = None,
+    progress: Progress | None = None,
+) -> FolderResult:
+    """Write the folder for ``options`` at ``dest`` (all or nothing); return what it holds."""
+    check_destination(dest, overwrite)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
+    result = FolderResult(path=dest)
+    try:
+        refused: list[InvalidInput] = []
+        for opts in options.configs:
+            try:
+                export = Export(
+                    session=session,
+                    options=opts,
+                    secret_key=secret_key,
+                    actor=actor,
+                    via=via,
+                    address=address,
+                )
+            except InvalidInput as exc:
+                if options.explicit:
+                    raise
+                # A default format this data cannot give (kto with no rating scale...).
+                refused.append(exc)
+                result.left_out[opts.format] = exc.message
+                continue
+            _add(result, _write_config(export, temp, progress), export.summary, options, temp)
+        if not result.configs and not options.allow_empty:
+            if refused and len(refused) == len(options.configs):
+                raise refused[0]
+            raise DomainError(
+                "No format has rows, so no folder was written. No judgment matched the "
+                "options (or the projects have none). (--allow-empty keeps the card alone)"
+            )
+        (temp / "README.md").write_text(_readme(result, options.license), encoding="utf-8")
+        _install(temp, dest, overwrite)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return result
+
+
+def _add(
+    result: FolderResult,
+    config: Config,
+    summary: ExportSummary,
+    options: FolderOptions,
+    root: Path,
+) -> None:
+    """Keep a written config, refuse its empty splits, or leave out an empty default format.
+
+    ``datasets`` cannot load a split with no rows, so an empty split is never listed: it
+    is an error, or with allow_empty it is left out (and named in the card).
+    """
+    empty = [f for f in config.files if not f.rows]
+    if len(empty) == len(config.files) and not options.explicit:
+        shutil.rmtree(root / config.format)
+        result.left_out[config.format] = "no rows"
+        return
+    if empty and not options.allow_empty:
+        which = ", ".join(repr(f.part) for f in empty)
+        raise DomainError(
+            f"{config.format}: split {which} has no rows, so no folder was written. "
+            "(--allow-empty leaves empty splits out)"
+        )
+    for f in empty:
+        (root / f.name).unlink()
+        result.left_out[f"{config.format} ({f.part})"] = "no rows"
+    kept = [f for f in config.files if f.rows]
+    if not kept:
+        (root / config.format).rmdir()
+        return
+    result.configs.append(replace(config, files=kept))
+    result.summaries.append(summary)
+
+
+def _write_config(export: Export, root: Path, progress: Progress | None) -> Config:
+    """Stream one export into Parquet files, one per split part."""
+    o, summary = export.o, export.summary
+    cols = columns(
+        o.format,
+        conversational=summary.variant == "conversational",
+        margin=bool(summary.margin),
+        with_votes=o.with_votes,
+        metadata=o.metadata and o.format != "raw",
+    )
+    parts = o.split_names()
+    names = {p: f"{o.format}/{p or 'train'}-00000-of-00001.parquet" for p in parts}
+    (root / o.format).mkdir()
+    writers: dict[str, ParquetPart] = {}
+    thread = None
+    try:
+        for p in parts:
+            writers[p] = ParquetPart(root / names[p], cols)
+        thread = WriterThread(writers)
+        for part, data in export.chunks(_step(export, progress)):
+            thread.put(part, data)
+        thread.finish()
+    except BaseException:
+        if thread is not None and thread.thread.is_alive():
+            thread.stop()
+        for w in writers.values():
+            w.abort()
+        raise
+    for w in writers.values():
+        w.close()
+    files = [
+        FileInfo(
+            name=names[p],
+            part=p or "train",
+            rows=summary.rows[p],
+            sha256=summary.sha256[p],
+            file_sha256=_sha256(root / names[p]),
+        )
+        for p in parts
+    ]
+    sizes = {p or "train": writers[p].nbytes for p in parts}
+    return Config(format=o.format, columns=cols, files=files, num_bytes=sizes)
+
+
+def _step(export: Export, progress: Progress | None) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    total, done, fmt = export.count(), 0, export.o.format
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        progress(fmt, done, total)
+
+    return step
+
+
+def _readme(result: FolderResult, license_id: str) -> str:
+    """The card: the Hub's front matter, then each config's record of how it was made."""
+    bodies = []
+    for config, summary in zip(result.configs, result.summaries, strict=True):
+        body = _without_front_matter(render_card(summary, config.files))
+        # The card's loading example names JSON Lines; these files are Parquet.
+        bodies.append(body.replace('load_dataset("json"', 'load_dataset("parquet"'))
+    names = ", ".join(f"`{c.format}`" for c in result.configs) or "none (no rows)"
+    first = result.configs[0].format if result.configs else "FORMAT"
+    intro = [
+        "# Rankroom export",
+        "",
+        f"Configs: {names}, one per format. Load one with "
+        f'`datasets.load_dataset(PATH_OR_REPO, "{first}")`.',
+    ]
+    if result.left_out:
+        left = "; ".join(f"{k}: {v}" for k, v in result.left_out.items())
+        intro += ["", f"Formats left out: {left}."]
+    return front_matter(result.configs, license_id) + "\n".join(intro) + "\n\n" + "\n".join(bodies)
+
+
+def _without_front_matter(card: str) -> str:
+    if card.startswith("---\n"):
+        end = card.find("\n---\n", 4)
+        if end != -1:
+            return card[end + 5 :].lstrip("\n")
+    return card
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _install(temp: Path, dest: Path, overwrite: bool) -> None:
+    """Move the finished folder into place (over an empty folder, or an old one if allowed)."""
+    if dest.is_dir() and any(dest.iterdir()):
+        check_destination(dest, overwrite)  # it may have filled up meanwhile
+        old = dest.with_name(f".{dest.name}.old-{uuid.uuid4().hex[:8]}")
+        dest.rename(old)
+        temp.rename(dest)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        temp.replace(dest)  # rename(2) replaces an empty folder
+
+
+class _Sink(io.RawIOBase):
+    """A write-only stream that keeps what it is given until drained (zip to a generator)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def drain(self) -> bytes:
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        return data
+
+
+def zip_stream(root: Path) -> Iterator[bytes]:
+    """Yield a zip of the folder's files (stored: Parquet is compressed already), in order."""
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            # A fixed time: the same folder gives the same bytes.
+            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), (1980, 1, 1, 0, 0, 0))
+            with archive.open(info, "w", force_zip64=True) as out, path.open("rb") as src:
+                while block := src.read(1 << 20):
+                    out.write(block)
+                    yield sink.drain()
+    yield sink.drain()
