@@ -218,6 +218,10 @@ class ProjectSchema(Schema):
     )
     skip_flag_threshold = StrictInteger(load_default=3, validate=validate.Range(1, 1000))
     confirm_contradictions = StrictBoolean(load_default=True)
+    # Adaptive overlap (rating/agreement_rule.py): ``overlap`` is then each unit's minimum.
+    adaptive_overlap = StrictBoolean(load_default=False)
+    overlap_max = StrictInteger(load_default=5, validate=validate.Range(1, 100))
+    audit_share = StrictFloat(load_default=0.1, validate=validate.Range(0, 1))
     created_at = fields.DateTime(dump_only=True)
 
     @validates_schema

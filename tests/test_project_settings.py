@@ -75,6 +75,9 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
             "rater_cap": None,
             "status": "paused",
             "confirm_contradictions": False,
+            "adaptive_overlap": True,
+            "overlap_max": 4,
+            "audit_share": 0.2,
             "rubric": RUBRIC,
         },
         headers=_csrf(auth),
@@ -104,6 +107,9 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "rater_cap": None,
         "skip_flag_threshold": 3,
         "confirm_contradictions": False,
+        "adaptive_overlap": True,
+        "overlap_max": 4,
+        "audit_share": 0.2,
         "created_at": body["created_at"],
     }
     row = _project(app, "camp")
@@ -114,6 +120,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "paused",
     )
     assert (row.qualification_items, row.qualification_threshold) == (3, 0.75)
+    assert (row.adaptive_overlap, row.overlap_max, row.audit_share) == (True, 4, 0.2)
     [(target, details, address)] = _events(app)
     assert target == "project:camp" and address == "127.0.0.1"
     assert details == {
@@ -124,6 +131,9 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "daily_cap": {"from": None, "to": 200},
         "status": {"from": "active", "to": "paused"},
         "confirm_contradictions": {"from": True, "to": False},
+        "adaptive_overlap": {"from": False, "to": True},
+        "overlap_max": {"from": 5, "to": 4},
+        "audit_share": {"from": 0.1, "to": 0.2},
         "rubric": {"from": [], "to": [{**RUBRIC[0], "help": "", "required": False}]},
     }
 

@@ -20,8 +20,9 @@ from service import db
 from service.db import is_sqlite
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.models import Assignment, Item, Judgment, LeaseStatus, Project, User, as_loaded, utcnow
-from service.rating import gold, leases, shown
+from service.rating import adaptive, gold, leases, shown
 from service.rating.contradictions import find_contradictions
+from service.rating.current import current_judgments  # noqa: F401 (its public name)
 from service.rating.labels import labels_for
 from service.rubric import Dimension, InvalidValue, Rubric, rubric_of
 from service.schemas import JUDGMENT_IN, flatten_messages
@@ -383,8 +384,9 @@ def _record_live(
 ) -> Judgment | None:
     """Store a first judgment on a live, non-gold lease without locking it, if it still is."""
     lease, project = leases.with_project(session=session, assignment_id=assignment_id, rater=rater)
-    if lease.status != LeaseStatus.ACTIVE or lease.is_gold:
-        return None  # a repeat, an expired lease, or a gold score to store with it
+    if lease.status != LeaseStatus.ACTIVE or lease.is_gold or project.adaptive_overlap:
+        # A repeat, an expired lease, a gold score to store with it, or targets to settle.
+        return None
     fields = build_judgment(project=project, lease=lease, payload=payload)
     return _store(
         session, _new_row(session, fields, project=project, lease=lease, rater=rater), lease
@@ -408,6 +410,8 @@ def record_on(
     judgment = _store(session, row, lease)
     if judgment is None:  # cannot happen to a lease locked and claimed above
         raise Conflict("This assignment changed while you submitted; try again.")
+    if project.adaptive_overlap and not lease.is_gold:
+        adaptive.settle(session=session, project=project, item_id=lease.item_id)
     if lease.is_gold:
         item = session.get(Item, lease.item_id)
         gold.record_score(session=session, judgment=judgment, project=project, item=item)
@@ -442,12 +446,8 @@ def revise_judgment(
     project = session.get(Project, old.project_id)
     fields = build_judgment(project=project, lease=lease, payload=payload)
     row = _new_row(session, fields, project=project, lease=lease, rater=rater, supersedes=old)
-    return _store(session, row), True
-
-
-def current_judgments() -> sa.Select:
-    """Return a query of judgments no later version supersedes."""
-    newer = sa.orm.aliased(Judgment)
-    return select(Judgment).where(
-        ~sa.exists(select(newer.id).where(newer.supersedes_id == Judgment.id))
-    )
+    judgment = _store(session, row)
+    if project.adaptive_overlap and not lease.is_gold:
+        # A revised verdict may settle a disagreement, or start one.
+        adaptive.settle(session=session, project=project, item_id=lease.item_id)
+    return judgment, True
