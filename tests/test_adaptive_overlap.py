@@ -14,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from service import db
+from service import cli, db
+from service.dashboards.agreement_report import AUDIT_NOTE
 from service.errors import Conflict, InvalidInput
 from service.items import import_batches
 from service.models import Assignment, Item, ItemSlots, Judgment, Project, User
@@ -402,3 +403,90 @@ def _wait_until_blocked(worker: threading.Thread) -> bool:
             probe.rollback()
             time.sleep(0.01)
     return False
+
+
+def test_the_cli_and_the_settings_page_switch_it(app, client, auth, runner, make):
+    project = make.project(slug="camp", overlap=2)
+    (item,) = make.items(project, [item_row("q1")])
+    r = runner.invoke(
+        cli.main,
+        [
+            "projects",
+            "set",
+            "camp",
+            "--adaptive-overlap",
+            "--overlap-max",
+            "4",
+            "--audit-share",
+            "1",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert _slot(app, item.id) == {"taken": 0, "raised": 2, "open": True, "audit": True}
+    assert runner.invoke(cli.main, ["doctor"]).exit_code == 0
+    auth.as_role("admin")
+    page = client.get("/admin/projects/camp").data
+    assert b'<option value="on" selected>on: more raters while they disagree' in page
+    form = {
+        "csrf_token": auth.csrf(),
+        "adaptive_overlap": "on",
+        "overlap": "2",
+        "overlap_max": "3",
+        "audit_share": "0.5",
+    }
+    r = client.post("/admin/projects/camp/settings", data=form)
+    assert r.status_code == 303, r.data
+    with app.app_context():
+        row = db.session().get(Project, project.id)
+        assert (row.adaptive_overlap, row.overlap_max, row.audit_share) == (True, 3, 0.5)
+    audit = adaptive.agreement_rule.in_audit(project.id, item.id, 0.5)
+    assert _slot(app, item.id) == {
+        "taken": 0,
+        "raised": 1 if audit else 0,
+        "open": True,
+        "audit": audit,
+    }
+    r = client.post("/admin/projects/camp/settings", data={**form, "adaptive_overlap": "off"})
+    assert r.status_code == 303
+    assert _slot(app, item.id) == {"taken": 0, "raised": 0, "open": True, "audit": False}
+    bad = client.post("/admin/projects/camp/settings", data={**form, "audit_share": "2"})
+    assert bad.status_code == 422
+    assert b"<code>audit_share</code>: Must be greater than or equal to 0" in bad.data
+
+
+def test_the_agreement_report_marks_the_audit_sample(app, client, admin_headers, desk, make):
+    """Two items: the audit one (5 raters, split 3:2) and one that agreed at 2. The audit
+    section's figures come from the audit item's judgments only."""
+    project = _adaptive(make)
+    items = make.items(project, [item_row(f"q{k}") for k in range(1, 30)])
+    draws = {i.id: adaptive.agreement_rule.audit_draw(project.id, i.id) for i in items}
+    audit_item, plain = sorted(items, key=lambda i: draws[i.id])[:2]
+    share = (draws[audit_item.id] + draws[plain.id]) / 2  # only the first is in the sample
+    with app.app_context(), db.write_session() as s:
+        p = s.get(Project, project.id)
+        settings.update_settings(session=s, project=p, data={"audit_share": share}, actor_id=None)
+        for other in items:
+            if other.id not in (audit_item.id, plain.id):
+                s.get(Item, other.id).flagged = True  # out of the way
+    assert _slot(app, audit_item.id)["audit"] and not _slot(app, plain.id)["audit"]
+    for rid in ("a", "a", "b", "a", "b"):
+        rater = make.user()
+        lease = desk.next(project, rater)
+        desk.submit(lease, rater, _prefer(lease, rid if lease.item_id == audit_item.id else "a"))
+    for _ in range(2):
+        rater = make.user()
+        lease = desk.next(project, rater)
+        desk.submit(lease, rater, _prefer(lease, "a"))
+    r = client.get(f"/api/v1/projects/{project.slug}/stats/agreement", headers=admin_headers)
+    body = r.get_json()
+    sample = body["audit_sample"]
+    assert {k: sample[k] for k in ("label", "share", "items", "judgments")} == {
+        "label": AUDIT_NOTE,
+        "share": share,
+        "items": 1,
+        "judgments": 5,
+    }
+    # 3 of 5 raters agree: pairs in agreement (3 + 1) of 10.
+    assert sample["overall"][0]["key"] == "percent_agreement"
+    assert sample["overall"][0]["stat"]["value"] == pytest.approx(0.4)
+    assert body["judgments"] == 7 and body["overall"][0]["stat"]["value"] != pytest.approx(0.4)
