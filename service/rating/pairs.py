@@ -14,7 +14,8 @@ Exactness: an item's capacity is ``overlap`` × its units (``slots.py``), and th
 counts the same leases as the item's ``taken`` counter (submitted and active). A lease
 is only ever given a unit below ``overlap``, so once every slot is taken every unit has
 exactly ``overlap`` raters; a slot given back (expiry, skip, release) is free again in
-the unit that lost it, and only there once the others are full.
+the unit that lost it, and only there once the others are full. Under adaptive
+overlap each unit has its own target (adaptive.py) and the capacity is their sum.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ database triggers (migration assign1). ``taken`` counts submitted judgments plus
 leases still marked active; a lease past its expiry keeps its slot until
 ``sweep_expired`` (run at every "next item") marks it expired and gives the slot back.
 ``open`` is true while a real, unflagged item still wants raters (``taken`` below its
-``capacity``: the overlap on each of its pair units), so the index
+``capacity``: the overlap on each of its pair units, plus the raters adaptive overlap
+added, ``raised``, see adaptive.py), so the index
 ``(project_id, open, priority, taken, rand)`` serves the hand-out order directly.
 
 The row keeps its own copy of the project's ``overlap`` (set by the insert trigger and
