@@ -490,3 +490,37 @@ def test_the_agreement_report_marks_the_audit_sample(app, client, admin_headers,
     assert sample["overall"][0]["key"] == "percent_agreement"
     assert sample["overall"][0]["stat"]["value"] == pytest.approx(0.4)
     assert body["judgments"] == 7 and body["overall"][0]["stat"]["value"] != pytest.approx(0.4)
+
+
+def test_a_sweep_skips_leases_whose_item_counters_are_held(app, desk, make, database_url):
+    """PostgreSQL: a submission settling adaptive overlap holds its item's counters while it
+    asks for the next item, whose sweep may find other expired leases; it takes only those
+    whose counters nobody holds (two such sweeps waiting on each other would deadlock)."""
+    _postgres_only(database_url)
+    project = _adaptive(make)
+    make.items(project, [item_row("q1"), item_row("q2")])
+    one, two = make.user(), make.user()
+    stale = desk.next(project, one)
+    desk.expire(stale.id)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with app.app_context(), db.write_session() as s:
+            slots.lock(session=s, item_id=stale.item_id)
+            holding.set()
+            release.wait(30)  # a safety net only: set once the claim below returned
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(30)
+        claim = desk.next(project, two)  # sweeps, and must not wait for the held counters
+        (row,) = desk.rows(Assignment, Assignment.id == stale.id)
+        assert row.status == "active"  # left for a later sweep
+    finally:
+        release.set()
+        holder.join(30)
+    assert isinstance(claim, Assignment) and claim.item_id != stale.item_id
+    desk.next(project, make.user())
+    (row,) = desk.rows(Assignment, Assignment.id == stale.id)
+    assert row.status == "expired"

@@ -123,8 +123,12 @@ _DUE = (
     )
     .limit(sa.bindparam("limit"))
 )
-# Another rater sweeping at the same moment takes the other rows, never waits.
-_DUE_PG = _DUE.with_for_update(skip_locked=True)
+# Another rater sweeping at the same moment takes the other rows, never waits; nor for
+# an item's counters another transaction holds (a submission settling adaptive overlap
+# holds its item's while it sweeps: waiting there could close a cycle with another).
+_DUE_PG = _DUE.join(SLOTS, SLOTS.c.item_id == LEASES.c.item_id).with_for_update(
+    skip_locked=True, of=[LEASES, SLOTS]
+)
 _END = (
     sa.update(LEASES)
     .where(LEASES.c.id.in_(sa.bindparam("b_ids", expanding=True)))
