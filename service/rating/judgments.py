@@ -282,6 +282,38 @@ _INSERT_SUBMITTING = (
     .add_cte(_MARKED)
     .returning(Judgment.__table__.c.id)
 )
+# The unlocked path (``_record_live``) stores a judgment only while the project's adaptive
+# overlap is off, read under a key-share lock on the project row (which the judgment's
+# foreign key takes anyway). An admin switching it on holds that row FOR UPDATE until
+# every target is recomputed (``settings.change_overlap``), so such a judgment is either
+# committed before the recount reads the judgments, or sees the switch, stores nothing,
+# and takes the locked path, which settles it.
+_PROJECTS = Project.__table__
+_PLAIN = (
+    sa.select(_PROJECTS.c.id)
+    .where(_PROJECTS.c.id == sa.bindparam("b_project"), sa.not_(_PROJECTS.c.adaptive_overlap))
+    .with_for_update(read=True, key_share=True)
+    .cte("plain")
+)
+_MARKED_LIVE = (
+    _SUBMITTED.where(
+        Assignment.__table__.c.status == LeaseStatus.ACTIVE, sa.exists(sa.select(_PLAIN.c.id))
+    )
+    .returning(Assignment.__table__.c.id)
+    .cte("submitted")
+)
+_INSERT_LIVE = (
+    sa.insert(Judgment.__table__)
+    .from_select(
+        [c.key for c in _FIELDS],
+        sa.select(*[sa.bindparam(f"j_{c.key}", type_=c.type) for c in _FIELDS]).select_from(
+            _MARKED_LIVE
+        ),
+    )
+    .add_cte(_PLAIN)
+    .add_cte(_MARKED_LIVE)
+    .returning(Judgment.__table__.c.id)
+)
 
 
 def _new_row(
@@ -322,14 +354,14 @@ def _new_row(
 
 
 def _store(
-    session: Session, row: dict[str, Any], lease: Assignment | None = None
+    session: Session, row: dict[str, Any], lease: Assignment | None = None, live: bool = False
 ) -> Judgment | None:
     """Insert a judgment (``_new_row``) in Core and return it; mark ``lease`` submitted.
 
     With a lease on PostgreSQL, nothing is stored (None) unless the lease is still
     active. The ORM's unit of work, and even the model's constructor, cost more than
     the rest of a submission; the row enters the session as if loaded, so callers see
-    an ordinary object.
+    an ordinary object. ``live``: the lease is not locked (``_record_live``).
     """
     now = row["created_at"]
     marked = {"b_id": lease.id, "b_at": now} if lease is not None else None
@@ -337,7 +369,10 @@ def _store(
     try:
         if together:
             values = {f"j_{c.key}": row[c.key] for c in _FIELDS}
-            new_id = session.execute(_INSERT_SUBMITTING, values | marked).scalar()
+            if live:
+                marked = marked | {"b_project": row["project_id"]}
+            statement = _INSERT_LIVE if live else _INSERT_SUBMITTING
+            new_id = session.execute(statement, values | marked).scalar()
             if new_id is None:
                 return None
         else:
@@ -389,7 +424,10 @@ def _record_live(
         return None
     fields = build_judgment(project=project, lease=lease, payload=payload)
     return _store(
-        session, _new_row(session, fields, project=project, lease=lease, rater=rater), lease
+        session,
+        _new_row(session, fields, project=project, lease=lease, rater=rater),
+        lease,
+        live=True,
     )
 
 

@@ -164,6 +164,13 @@ def change_overlap(
     old = {k: getattr(project, k) for k in new}
     if new != old:
         check_no_import(session=session, project=project)
+    if new["adaptive_overlap"] and not old["adaptive_overlap"] and not is_sqlite(session):
+        # Submissions that skip the lease lock read the switch under a key-share lock on
+        # this row (judgments._INSERT_LIVE): held until commit, so none slips in unsettled
+        # between the recount below and the switch.
+        session.execute(
+            sa.select(Project.id).where(Project.id == project.id).with_for_update()
+        ).all()
     _check_floor(session, project, new, old)
     for key, value in new.items():
         setattr(project, key, value)
