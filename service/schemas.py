@@ -238,6 +238,12 @@ class ProjectSchema(Schema):
             raise ValidationError("only with pairs 'reference'", "pair_reference")
 
     @validates_schema
+    def _check_overlap_range(self, data: dict[str, Any], **_: Any) -> None:
+        # A partial change is checked against the project's values in settings.py.
+        if data.get("adaptive_overlap") and data.get("overlap", 0) > data.get("overlap_max", 100):
+            raise ValidationError("at least overlap (each unit's minimum)", "overlap_max")
+
+    @validates_schema
     def _check_rubric_names(self, data: dict[str, Any], **_: Any) -> None:
         names = [d["name"] for d in data.get("rubric") or []]
         dupes = sorted({n for n in names if names.count(n) > 1})

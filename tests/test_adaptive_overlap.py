@@ -571,3 +571,16 @@ def test_a_submission_racing_the_switch_is_settled(app, desk, make, database_url
     assert len(desk.rows(Judgment, Judgment.item_id == item.id)) == 2
     assert _slot(app, item.id) == {"taken": 2, "raised": 1, "open": True, "audit": False}
     assert _doctor(app, project) == []
+
+
+def test_a_project_is_created_with_adaptive_overlap(client, admin_headers):
+    data = {"slug": "adapt", "name": "A", "overlap": 2, "adaptive_overlap": True}
+    r = client.post("/api/v1/projects", json=data | {"overlap_max": 1}, headers=admin_headers)
+    assert r.status_code == 422
+    assert r.get_json()["errors"] == [
+        {"field": "overlap_max", "message": "at least overlap (each unit's minimum)"}
+    ]
+    r = client.post("/api/v1/projects", json=data | {"audit_share": 0.2}, headers=admin_headers)
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    assert (body["adaptive_overlap"], body["overlap_max"], body["audit_share"]) == (True, 5, 0.2)
