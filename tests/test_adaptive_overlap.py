@@ -6,6 +6,7 @@ admins see: who gets an item, its slot row, the workload states, the doctor.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -454,7 +455,7 @@ def test_the_cli_and_the_settings_page_switch_it(app, client, auth, runner, make
     assert b"<code>audit_share</code>: Must be greater than or equal to 0" in bad.data
 
 
-def test_the_agreement_report_marks_the_audit_sample(app, client, admin_headers, desk, make):
+def test_the_agreement_report_marks_the_audit_sample(app, client, auth, admin_headers, desk, make):
     """Two items: the audit one (5 raters, split 3:2) and one that agreed at 2. The audit
     section's figures come from the audit item's judgments only."""
     project = _adaptive(make)
@@ -490,6 +491,12 @@ def test_the_agreement_report_marks_the_audit_sample(app, client, admin_headers,
     assert sample["overall"][0]["key"] == "percent_agreement"
     assert sample["overall"][0]["stat"]["value"] == pytest.approx(0.4)
     assert body["judgments"] == 7 and body["overall"][0]["stat"]["value"] != pytest.approx(0.4)
+    auth.as_role("admin")
+    html = client.get(f"/projects/{project.slug}/dashboard/agreement").get_data(as_text=True)
+    assert AUDIT_NOTE in html
+    assert re.search(
+        r'data-figure="audit_sample.percent_agreement">.*?data-value>0\.40*<', html, re.S
+    )
 
 
 def test_a_sweep_skips_leases_whose_item_counters_are_held(app, desk, make, database_url):
