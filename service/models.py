@@ -257,6 +257,12 @@ class Project(SQLModel, table=True):
     edit: str = Field(
         default=EditPolicy.OFF.value, max_length=16, sa_column_kwargs={"server_default": "off"}
     )
+    # Adaptive overlap (service/rating/agreement_rule.py has the rule): each unit starts
+    # at ``overlap`` and gains raters while they disagree, up to ``overlap_max``; the
+    # audit sample (``audit_share`` of the items) always gets ``overlap_max``.
+    adaptive_overlap: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    overlap_max: int = Field(default=5, sa_column_kwargs={"server_default": "5"})
+    audit_share: float = Field(default=0.1, sa_column_kwargs={"server_default": "0.1"})
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
@@ -675,7 +681,7 @@ class ItemSlots(SQLModel, table=True):
     writing items (ORM, bulk import, raw SQL) is covered. ``taken`` counts submitted
     judgments plus leases not yet expired by the sweep; ``open`` is true while a real
     (non-gold), unflagged item still wants raters: ``taken`` below its capacity,
-    ``units`` × ``overlap`` (``slots.capacity``).
+    ``units`` × ``overlap`` + ``raised`` (``slots.capacity``).
     """
 
     __tablename__ = "item_slots"
@@ -710,6 +716,14 @@ class ItemSlots(SQLModel, table=True):
     # under that row's lock, so an overlap change cannot interleave with it. Set by the
     # insert trigger and by ``settings.change_overlap``; no default on purpose.
     overlap: int
+    # Adaptive overlap (migration adapt_overlap, rating/adaptive.py): raters wanted beyond
+    # ``overlap`` on each unit, summed over the item's units, as the rule gives them from
+    # the judgments (``agreement_rule.unit_target``); moved only under the row's lock, in
+    # the transaction that settles a judgment. 0 when the project's adaptive overlap is off.
+    raised: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The item is in the project's audit sample (``agreement_rule.in_audit``): with
+    # adaptive overlap on, each of its units wants ``overlap_max``.
+    audit: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     # A random number fixed at import: the "then random" tie-break, served by the index.
     rand: float = Field(default=0.0)
 

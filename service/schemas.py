@@ -253,6 +253,10 @@ class ProjectSchema(Schema):
             "the verdict puts first) or any response."
         },
     )
+    # Adaptive overlap (rating/agreement_rule.py): ``overlap`` is then each unit's minimum.
+    adaptive_overlap = StrictBoolean(load_default=False)
+    overlap_max = StrictInteger(load_default=5, validate=validate.Range(1, 100))
+    audit_share = StrictFloat(load_default=0.1, validate=validate.Range(0, 1))
     created_at = fields.DateTime(dump_only=True)
 
     @validates_schema
@@ -286,6 +290,12 @@ class ProjectSchema(Schema):
         if "span_labels" in data:
             data["span_labels"] = [" ".join(n.split()) for n in data["span_labels"]]
         return data
+
+    @validates_schema
+    def _check_overlap_range(self, data: dict[str, Any], **_: Any) -> None:
+        # A partial change is checked against the project's values in settings.py.
+        if data.get("adaptive_overlap") and data.get("overlap", 0) > data.get("overlap_max", 100):
+            raise ValidationError("at least overlap (each unit's minimum)", "overlap_max")
 
     @validates_schema
     def _check_rubric_names(self, data: dict[str, Any], **_: Any) -> None:

@@ -80,6 +80,9 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
             "span_labels": ["factual error", " unsafe "],
             "span_overlap": True,
             "edit": "preferred",
+            "adaptive_overlap": True,
+            "overlap_max": 4,
+            "audit_share": 0.2,
             "rubric": RUBRIC,
         },
         headers=_csrf(auth),
@@ -114,6 +117,9 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "span_labels": ["factual error", "unsafe"],
         "span_overlap": True,
         "edit": "preferred",
+        "adaptive_overlap": True,
+        "overlap_max": 4,
+        "audit_share": 0.2,
         "created_at": body["created_at"],
     }
     row = _project(app, "camp")
@@ -125,6 +131,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
     )
     assert (row.qualification_items, row.qualification_threshold) == (3, 0.75)
     assert (row.pairing, row.pairing_uniform_share) == ("adaptive", 0.5)
+    assert (row.adaptive_overlap, row.overlap_max, row.audit_share) == (True, 4, 0.2)
     [(target, details, address)] = _events(app)
     assert target == "project:camp" and address == "127.0.0.1"
     assert details == {
@@ -140,6 +147,9 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "span_labels": {"from": [], "to": ["factual error", "unsafe"]},
         "span_overlap": {"from": False, "to": True},
         "edit": {"from": "off", "to": "preferred"},
+        "adaptive_overlap": {"from": False, "to": True},
+        "overlap_max": {"from": 5, "to": 4},
+        "audit_share": {"from": 0.1, "to": 0.2},
         "rubric": {"from": [], "to": [{**RUBRIC[0], "help": "", "required": False}]},
     }
 

@@ -104,6 +104,20 @@ def _optional_int(value: str | None) -> int | None | str:
     help="Let raters rewrite the preferred response, or any response, after the verdict.",
 )
 @click.option(
+    "--adaptive-overlap/--no-adaptive-overlap",
+    default=None,
+    help="Start each unit at --overlap and add raters while they disagree, up to --overlap-max.",
+)
+@click.option(
+    "--overlap-max", type=int, default=None, help="Most judgments a unit gets (adaptive overlap)."
+)
+@click.option(
+    "--audit-share",
+    type=float,
+    default=None,
+    help="Share of items always judged --overlap-max times (adaptive overlap, 0-1).",
+)
+@click.option(
     "--rubric",
     "rubric_file",
     type=click.File("r", encoding="utf-8"),

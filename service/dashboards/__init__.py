@@ -44,6 +44,8 @@ class Report:
 
 def _agreement_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     rows = [{"scope": "overall"} | s for s in report["overall"]]
+    if report.get("audit_sample"):
+        rows += [{"scope": "audit sample"} | s for s in report["audit_sample"]["overall"]]
     for dim in report["dimensions"]:
         rows += [{"scope": dim["name"]} | s for s in dim["stats"]]
     return rows

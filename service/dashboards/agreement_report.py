@@ -8,6 +8,7 @@ together.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from service.dashboards.verdicts import (
     rank_matrices,
     rank_positions,
 )
-from service.models import Item, Judgment, Project
+from service.models import Item, ItemSlots, Judgment, Project
 from service.rubric import Dimension, RubricKind, rubric_of
 from service.stats.agreement import (
     FEW_SHARED,
@@ -113,6 +114,69 @@ def agreement_report(*, session: Session, project: Project, filters: Filters) ->
         dims=dims,
         rankings=project.mode == "ranking",
     )
+    overall, per_item_w = _overall(cols, project)
+    return {
+        "skipped_rows": cols.skipped,
+        "mode": project.mode,
+        "scale": project.scale,
+        "judgments": len(cols),
+        "n_boot": N_BOOT,
+        "overall": overall,
+        "kendall_w_per_item": per_item_w,
+        "dimensions": [_dimension(cols, d) for d in dims],
+        "audit_sample": _audit_sample(session, project, cols),
+        "spans": span_agreement(session=session, project=project, filters=filters),
+    }
+
+
+AUDIT_NOTE = (
+    "Audit sample only: the items adaptive overlap always gives its maximum number of "
+    "raters, whatever they say, drawn uniformly at random. The figures above include items "
+    "that stopped early because their first raters agreed, so they lean towards agreement; "
+    "these do not."
+)
+
+
+def _audit_sample(session: Session, project: Project, cols: Any) -> dict[str, Any] | None:
+    """Return the overall statistics on the audit sample's items (adaptive overlap only)."""
+    if not project.adaptive_overlap:
+        return None
+    audit = session.execute(
+        sa.select(ItemSlots.item_id).where(ItemSlots.project_id == project.id, ItemSlots.audit)
+    ).scalars()
+    keep = np.isin(cols.item, np.fromiter(audit, dtype=np.int64))
+    only = _rows(cols, keep)
+    overall, _ = _overall(only, project) if len(only) else ([], [])
+    return {
+        "label": AUDIT_NOTE,
+        "share": project.audit_share,
+        "items": int(np.unique(only.item).size),
+        "judgments": len(only),
+        "overall": overall,
+    }
+
+
+def _rows(cols: Any, keep: np.ndarray) -> Any:
+    """Return the judgment columns of the rows ``keep`` marks."""
+    return replace(
+        cols,
+        id=cols.id[keep],
+        item=cols.item[keep],
+        rater=cols.rater[keep],
+        created=cols.created[keep],
+        active_ms=cols.active_ms[keep],
+        shown=cols.shown[keep],
+        preferred=cols.preferred[keep],
+        strength=cols.strength[keep],
+        scores={k: v[keep] for k, v in cols.scores.items()},
+        verdict=None
+        if cols.verdict is None
+        else [v for v, k in zip(cols.verdict, keep, strict=True) if k],
+    )
+
+
+def _overall(cols: Any, project: Project) -> tuple[list[dict[str, Any]], list[dict[str, float]]]:
+    """Return the overall statistics of the project's mode, and Kendall's W per item."""
     overall: list[dict[str, Any]] = []
     per_item_w: list[dict[str, float]] = []
     if project.mode == "pairwise":
@@ -134,17 +198,7 @@ def agreement_report(*, session: Session, project: Project, filters: Filters) ->
         ]
         w = kendall_w_per_item(matrices) if matrices else np.zeros(0)
         per_item_w = histogram(w, np.linspace(0, 1, 11))
-    return {
-        "skipped_rows": cols.skipped,
-        "mode": project.mode,
-        "scale": project.scale,
-        "judgments": len(cols),
-        "n_boot": N_BOOT,
-        "overall": overall,
-        "kendall_w_per_item": per_item_w,
-        "dimensions": [_dimension(cols, d) for d in dims],
-        "spans": span_agreement(session=session, project=project, filters=filters),
-    }
+    return overall, per_item_w
 
 
 def span_agreement(*, session: Session, project: Project, filters: Filters) -> list[dict]:

@@ -47,7 +47,7 @@ from service.models import (
     Response,
     utcnow,
 )
-from service.rating import leases, slots
+from service.rating import adaptive, leases, slots
 from service.schemas import ItemRowSchema, flatten_messages
 
 CHUNK = 1000
@@ -648,11 +648,10 @@ def _write_chunk(
         touched = list(inserted)
         result.created += len(fresh)
     # Responses written: the items' pair units follow from their new count.
-    slots.set_units(
-        session=session,
-        project=project,
-        item_ids=[item_id for item_id, _ in plan.changed] + touched,
-    )
+    written = [item_id for item_id, _ in plan.changed] + touched
+    slots.set_units(session=session, project=project, item_ids=written)
+    # Adaptive overlap: their audit draw, and their targets on the units they now have.
+    adaptive.publish(session=session, project=project, item_ids=written)
     return plan.errors
 
 

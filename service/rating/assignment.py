@@ -44,7 +44,7 @@ from service.models import (
     utcnow,
 )
 from service.projects import members, projects
-from service.rating import gold, pairs, slots
+from service.rating import adaptive, gold, pairs, slots
 from service.rating.labels import labels_for
 from service.rating.leases import CONTENT_CHANGED, LOCK_RATER, content_changed
 
@@ -249,11 +249,16 @@ def display_order(
     ids = [r.external_id for r in responses]
     if gold_answer is not None:  # gold goes to any number of raters, on the pairs it knows
         return pairs.choose_pair(ids, history, gold=gold_answer)
+    units = pairs.units(ids, project.pairs, project.pair_reference)
+    wanted: int | dict[pairs.Unit, int] = overlap
+    if project.adaptive_overlap and len(units) > 1:
+        # Each pair unit has its own target; the slot row is locked by the claim.
+        wanted = adaptive.targets(session=session, project=project, item_ids=[item_id])[item_id]
     return pairs.choose_pair(
         ids,
         history,
-        pair_units=pairs.units(ids, project.pairs, project.pair_reference),
-        overlap=overlap,
+        pair_units=units,
+        overlap=wanted,
         fill_first=project.order_strategy == "complete-first",
     )
 

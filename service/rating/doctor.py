@@ -19,11 +19,13 @@ from sqlmodel import Session, select
 
 from service import audit
 from service.models import Item, Judgment, LeaseStatus, Project
-from service.rating import judgments, slots
+from service.rating import adaptive, judgments, slots
 
-# The counters a repair rebuilds (and the overlap each slot row keeps of its project's);
+# The counters a repair rebuilds (and the overlap each slot row keeps of its project's,
+# and under adaptive overlap the raised target and audit flag the rule gives it);
 # the other checks name data only a person can judge.
-COUNTERS = ("taken", "skips", "open", "overlap")
+RECOUNTED = ("taken", "skips", "open", "overlap")  # by ``slots.recounted``
+COUNTERS = (*RECOUNTED, "raised", "audit")
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,11 @@ def repair(
     """
     chosen = _projects(session, project)
     found = check(session=session, project=project)
-    repaired = sum(slots.recount(session=session, project=p) for p in chosen)
+    repaired = 0
+    for p in chosen:
+        # recount locks the project's counters (PostgreSQL) before retarget reads them.
+        recounted = slots.recount(session=session, project=p)
+        repaired += max(recounted, adaptive.retarget(session=session, project=p))
     if repaired:
         audit.record(
             session=session,
@@ -131,13 +137,23 @@ def _counter_drift(session: Session, project: Project) -> list[Drift]:
     names = _external_ids(session, {r.item_id for r in rows})
     out = []
     for r in rows:
-        for counter in COUNTERS:
+        for counter in RECOUNTED:
             stored, want = getattr(r, counter), getattr(r, f"want_{counter}")
             if counter == "open":
                 stored, want = bool(stored), bool(want)
             if stored != want:
                 out.append(Drift(project.slug, names[r.item_id], counter, stored, want))
-    return out
+    return out + _adaptive_drift(session, project)
+
+
+def _adaptive_drift(session: Session, project: Project) -> list[Drift]:
+    """Return items whose audit flag or raised target is not what the rule gives them."""
+    flags = adaptive.audit_flags(session=session, project=project)
+    raised = adaptive.off_target(session=session, project=project)
+    names = _external_ids(session, {r[0] for r in [*flags, *raised]})
+    return [Drift(project.slug, names[i], "audit", s, w) for i, s, w in flags] + [
+        Drift(project.slug, names[i], "raised", s, w) for i, s, w in raised
+    ]
 
 
 def _pair_drift(session: Session, project: Project, cur: sa.Subquery) -> list[tuple]:
@@ -156,24 +172,27 @@ def _pair_drift(session: Session, project: Project, cur: sa.Subquery) -> list[tu
     raters: dict[tuple, set[int]] = {}
     for item_id, rater_id, order in shown:
         raters.setdefault((item_id, frozenset(order[:2])), set()).add(rater_id)
+    # Each unit's own target (adaptive overlap), else the project's overlap.
+    found = adaptive.targets(session=session, project=project, item_ids={i for i, _ in raters})
     return [
-        (item_id, len(who), "/".join(sorted(pair)))
+        (item_id, len(who), "/".join(sorted(pair)), want)
         for (item_id, pair), who in sorted(raters.items(), key=lambda kv: kv[0][0])
-        if len(who) > project.overlap
+        if len(who) > (want := found.get(item_id, {}).get(pair, project.overlap))
     ]
 
 
 def _rule_drift(session: Session, project: Project) -> list[Drift]:
     cur = judgments.current_judgments().where(Judgment.project_id == project.id).subquery()
-    # An item wants ``overlap`` raters on each of its pair units (``slots.capacity``).
-    cap = slots.capacity(slots.SLOTS.c.units, project.overlap)
+    # An item wants ``overlap`` raters on each of its pair units, and under adaptive
+    # overlap the ``raised`` ones (checked against the rule above) (``slots.capacity``).
+    cap = slots.capacity(slots.SLOTS.c.units, project.overlap, slots.SLOTS.c.raised)
     n_raters = sa.func.count(sa.distinct(cur.c.rater_id))
     raters = session.execute(
         sa.select(cur.c.item_id, n_raters, cap)
         .join(Item, Item.id == cur.c.item_id)
         .join(slots.SLOTS, slots.SLOTS.c.item_id == cur.c.item_id)
         .where(~Item.is_gold)
-        .group_by(cur.c.item_id, slots.SLOTS.c.units)
+        .group_by(cur.c.item_id, slots.SLOTS.c.units, slots.SLOTS.c.raised)
         .having(n_raters > cap)
     ).all()
     pairs = _pair_drift(session, project, cur)
@@ -193,10 +212,7 @@ def _rule_drift(session: Session, project: Project) -> list[Drift]:
     slug = project.slug
     return (
         [Drift(slug, names[i], "raters", n, want) for i, n, want in raters]
-        + [
-            Drift(slug, names[i], f"raters on pair {pair}", n, project.overlap)
-            for i, n, pair in pairs
-        ]
+        + [Drift(slug, names[i], f"raters on pair {pair}", n, want) for i, n, pair, want in pairs]
         + [Drift(slug, names[i], "judgments", n, 1, rater) for i, rater, n in twice]
         + [Drift(slug, names[i], "active leases", n, 1, rater) for i, rater, n in held]
     )

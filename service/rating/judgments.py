@@ -20,8 +20,9 @@ from service import db
 from service.db import is_sqlite
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.models import Assignment, Item, Judgment, LeaseStatus, Project, User, as_loaded, utcnow
-from service.rating import gold, leases, rewrites, shown, spans
+from service.rating import adaptive, gold, leases, rewrites, shown, spans
 from service.rating.contradictions import find_contradictions
+from service.rating.current import current_judgments  # noqa: F401 (its public name)
 from service.rating.labels import labels_for
 from service.rubric import Dimension, InvalidValue, Rubric, rubric_of
 from service.schemas import JUDGMENT_IN, flatten_messages
@@ -303,6 +304,38 @@ _INSERT_SUBMITTING = (
     .add_cte(_MARKED)
     .returning(Judgment.__table__.c.id)
 )
+# The unlocked path (``_record_live``) stores a judgment only while the project's adaptive
+# overlap is off, read under a key-share lock on the project row (which the judgment's
+# foreign key takes anyway). An admin switching it on holds that row FOR UPDATE until
+# every target is recomputed (``settings.change_overlap``), so such a judgment is either
+# committed before the recount reads the judgments, or sees the switch, stores nothing,
+# and takes the locked path, which settles it.
+_PROJECTS = Project.__table__
+_PLAIN = (
+    sa.select(_PROJECTS.c.id)
+    .where(_PROJECTS.c.id == sa.bindparam("b_project"), sa.not_(_PROJECTS.c.adaptive_overlap))
+    .with_for_update(read=True, key_share=True)
+    .cte("plain")
+)
+_MARKED_LIVE = (
+    _SUBMITTED.where(
+        Assignment.__table__.c.status == LeaseStatus.ACTIVE, sa.exists(sa.select(_PLAIN.c.id))
+    )
+    .returning(Assignment.__table__.c.id)
+    .cte("submitted")
+)
+_INSERT_LIVE = (
+    sa.insert(Judgment.__table__)
+    .from_select(
+        [c.key for c in _FIELDS],
+        sa.select(*[sa.bindparam(f"j_{c.key}", type_=c.type) for c in _FIELDS]).select_from(
+            _MARKED_LIVE
+        ),
+    )
+    .add_cte(_PLAIN)
+    .add_cte(_MARKED_LIVE)
+    .returning(Judgment.__table__.c.id)
+)
 
 
 def _new_row(
@@ -344,14 +377,14 @@ def _new_row(
 
 
 def _store(
-    session: Session, row: dict[str, Any], lease: Assignment | None = None
+    session: Session, row: dict[str, Any], lease: Assignment | None = None, live: bool = False
 ) -> Judgment | None:
     """Insert a judgment (``_new_row``) in Core and return it; mark ``lease`` submitted.
 
     With a lease on PostgreSQL, nothing is stored (None) unless the lease is still
     active. The ORM's unit of work, and even the model's constructor, cost more than
     the rest of a submission; the row enters the session as if loaded, so callers see
-    an ordinary object.
+    an ordinary object. ``live``: the lease is not locked (``_record_live``).
     """
     now = row["created_at"]
     marked = {"b_id": lease.id, "b_at": now} if lease is not None else None
@@ -359,7 +392,10 @@ def _store(
     try:
         if together:
             values = {f"j_{c.key}": row[c.key] for c in _FIELDS}
-            new_id = session.execute(_INSERT_SUBMITTING, values | marked).scalar()
+            if live:
+                marked = marked | {"b_project": row["project_id"]}
+            statement = _INSERT_LIVE if live else _INSERT_SUBMITTING
+            new_id = session.execute(statement, values | marked).scalar()
             if new_id is None:
                 return None
         else:
@@ -406,11 +442,15 @@ def _record_live(
 ) -> Judgment | None:
     """Store a first judgment on a live, non-gold lease without locking it, if it still is."""
     lease, project = leases.with_project(session=session, assignment_id=assignment_id, rater=rater)
-    if lease.status != LeaseStatus.ACTIVE or lease.is_gold:
-        return None  # a repeat, an expired lease, or a gold score to store with it
+    if lease.status != LeaseStatus.ACTIVE or lease.is_gold or project.adaptive_overlap:
+        # A repeat, an expired lease, a gold score to store with it, or targets to settle.
+        return None
     fields = build_judgment(session=session, project=project, lease=lease, payload=payload)
     return _store(
-        session, _new_row(session, fields, project=project, lease=lease, rater=rater), lease
+        session,
+        _new_row(session, fields, project=project, lease=lease, rater=rater),
+        lease,
+        live=True,
     )
 
 
@@ -431,6 +471,8 @@ def record_on(
     judgment = _store(session, row, lease)
     if judgment is None:  # cannot happen to a lease locked and claimed above
         raise Conflict("This assignment changed while you submitted; try again.")
+    if project.adaptive_overlap and not lease.is_gold:
+        adaptive.settle(session=session, project=project, item_id=lease.item_id)
     if lease.is_gold:
         item = session.get(Item, lease.item_id)
         gold.record_score(session=session, judgment=judgment, project=project, item=item)
@@ -465,12 +507,8 @@ def revise_judgment(
     project = session.get(Project, old.project_id)
     fields = build_judgment(session=session, project=project, lease=lease, payload=payload)
     row = _new_row(session, fields, project=project, lease=lease, rater=rater, supersedes=old)
-    return _store(session, row), True
-
-
-def current_judgments() -> sa.Select:
-    """Return a query of judgments no later version supersedes."""
-    newer = sa.orm.aliased(Judgment)
-    return select(Judgment).where(
-        ~sa.exists(select(newer.id).where(newer.supersedes_id == Judgment.id))
-    )
+    judgment = _store(session, row)
+    if project.adaptive_overlap and not lease.is_gold:
+        # A revised verdict may settle a disagreement, or start one.
+        adaptive.settle(session=session, project=project, item_id=lease.item_id)
+    return judgment, True

@@ -26,7 +26,7 @@ from service.models import (
     adopt,
     utcnow,
 )
-from service.rating import slots
+from service.rating import adaptive, slots
 
 SKIP_REASONS = ("expertise", "broken", "other")
 # Why ``end_item_leases`` ended a lease when an import replaced its item's content: the
@@ -134,7 +134,14 @@ def _lease_and_project(
 def _retake(session: Session, lease: Assignment, project: Project, refusal: str) -> None:
     """Give an expired lease its slot back if nobody took it meanwhile, else refuse."""
     counters = slots.lock(session=session, item_id=lease.item_id)
-    if not slots.room_for(session=session, project=project, counters=counters, lease=lease):
+    targets = None
+    if project.adaptive_overlap and counters.units > 1:
+        targets = adaptive.targets(session=session, project=project, item_ids=[lease.item_id])
+        targets = targets[lease.item_id]
+    room = slots.room_for(
+        session=session, project=project, counters=counters, lease=lease, targets=targets
+    )
+    if not room:
         raise Conflict(refusal)
     slots.change(session=session, item_id=lease.item_id, taken=1)
     lease.status = LeaseStatus.ACTIVE

@@ -14,14 +14,15 @@ Exactness: an item's capacity is ``overlap`` × its units (``slots.py``), and th
 counts the same leases as the item's ``taken`` counter (submitted and active). A lease
 is only ever given a unit below ``overlap``, so once every slot is taken every unit has
 exactly ``overlap`` raters; a slot given back (expiry, skip, release) is free again in
-the unit that lost it, and only there once the others are full.
+the unit that lost it, and only there once the others are full. Under adaptive
+overlap each unit has its own target (adaptive.py) and the capacity is their sum.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
@@ -132,7 +133,7 @@ def choose_pair(
     history: Sequence[Sequence[str]],
     *,
     pair_units: Sequence[Pair] | None = None,
-    overlap: int | None = None,
+    overlap: int | Mapping[Unit, int] | None = None,
     fill_first: bool = False,
     gold: dict[str, Any] | None = None,
     rng: random.Random | None = None,
@@ -140,7 +141,8 @@ def choose_pair(
     """Return [left, right]: a unit still below ``overlap``, counterbalanced across raters.
 
     ``pair_units`` defaults to every pair (the gold pairs for a gold item); without
-    ``overlap`` no unit is ever full (gold items go to any number of raters).
+    ``overlap`` no unit is ever full (gold items go to any number of raters). Under
+    adaptive overlap ``overlap`` maps each unit to its own target.
     ``fill_first`` prefers the unit with the most raters, else the one with the fewest.
     """
     if len(ids) < 2:
@@ -154,7 +156,13 @@ def choose_pair(
         net_left[left] += 1
         net_left[right] -= 1
     candidates = list(pair_units) if pair_units is not None else gold_pairs(ids, gold)
-    wanting = [p for p in candidates if overlap is None or unordered[frozenset(p)] < overlap]
+
+    def target(p: Pair) -> float:
+        if overlap is None:
+            return float("inf")
+        return overlap if isinstance(overlap, int) else overlap[frozenset(p)]
+
+    wanting = [p for p in candidates if unordered[frozenset(p)] < target(p)]
     # None wanting means the counters drifted from the leases: never fail the rater.
     candidates = wanting or candidates
     sign = -1 if fill_first else 1

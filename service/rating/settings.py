@@ -9,6 +9,9 @@ raters already qualified stay so. Three settings touch data already collected:
   does not change). It never goes below what an item already has (judged or leased) on
   one pair unit: no judgment is ever deleted, and ``rankroom doctor`` stays clean. It
   does not change while an import into the project is in flight.
+- ``adaptive_overlap``, ``overlap_max`` and ``audit_share`` decide each unit's target
+  with ``overlap`` (rating/agreement_rule.py): changed like ``overlap``, under the same
+  locks, with every item's target recomputed from its judgments.
 - ``rubric`` is what judgments were given against; it is fixed once any exist.
 - ``span_labels`` only grows once a label is used: a label a stored span carries is
   never removed or renamed (``spans.check_label_change``). ``span_overlap`` steers new
@@ -30,7 +33,7 @@ from service import audit
 from service.db import is_sqlite
 from service.errors import Conflict, InvalidInput
 from service.models import BATCH_IN_FLIGHT, ImportBatch, Judgment, Mode, Pairing, Project, utcnow
-from service.rating import judgments, slots, spans
+from service.rating import adaptive, judgments, slots, spans
 from service.schemas import PAIRING_PAIRWISE_ONLY, ProjectSchema, flatten_messages
 
 # What an admin may change after creation; slug, mode, scale and pairs shape the items.
@@ -53,8 +56,13 @@ SETTINGS = (
     "span_labels",
     "span_overlap",
     "edit",
+    "adaptive_overlap",
+    "overlap_max",
+    "audit_share",
     "rubric",
 )
+# The settings that decide each unit's target: changed together by ``change_overlap``.
+OVERLAP_SETTINGS = ("overlap", "adaptive_overlap", "overlap_max", "audit_share")
 
 
 def load_settings(data: dict[str, Any]) -> dict[str, Any]:
@@ -93,8 +101,9 @@ def update_settings(
         check_rubric_editable(session=session, project=project)
     if "span_labels" in changes:
         spans.check_label_change(session=session, project=project, labels=values["span_labels"])
-    if "overlap" in changes:
-        change_overlap(session=session, project=project, overlap=values["overlap"])
+    if set(changes) & set(OVERLAP_SETTINGS):
+        wanted = {k: values.get(k, getattr(project, k)) for k in OVERLAP_SETTINGS}
+        change_overlap(session=session, project=project, **wanted)
     for key, change in changes.items():
         setattr(project, key, change["to"])
     if changes:
@@ -130,8 +139,21 @@ def check_rubric_editable(*, session: Session, project: Project) -> None:
         )
 
 
-def change_overlap(*, session: Session, project: Project, overlap: int) -> None:
+def change_overlap(
+    *,
+    session: Session,
+    project: Project,
+    overlap: int,
+    adaptive_overlap: bool | None = None,
+    overlap_max: int | None = None,
+    audit_share: float | None = None,
+) -> None:
     """Set the overlap on the project and on each of its items' slots; never below the floor.
+
+    With adaptive overlap (given, or the project's) ``overlap`` is each unit's minimum and
+    the floor bounds ``overlap_max`` instead; every item's audit flag and raised target
+    are then recomputed from its judgments (``adaptive.retarget``) under the same locks.
+    Switching it off brings every unit back to ``overlap``, which the floor bounds again.
 
     The hand-out and ending statements read the capacity from the slot row they update
     (see slots.py), so a rater's request that read the project before this change
@@ -148,22 +170,60 @@ def change_overlap(*, session: Session, project: Project, overlap: int) -> None:
             .order_by(slots.SLOTS.c.item_id)
             .with_for_update()
         ).all()
-    if overlap != project.overlap:
+    new = {
+        "overlap": overlap,
+        "adaptive_overlap": project.adaptive_overlap
+        if adaptive_overlap is None
+        else adaptive_overlap,
+        "overlap_max": project.overlap_max if overlap_max is None else overlap_max,
+        "audit_share": project.audit_share if audit_share is None else audit_share,
+    }
+    old = {k: getattr(project, k) for k in new}
+    if new != old:
         check_no_import(session=session, project=project)
-    floor = overlap_floor(session=session, project=project) if overlap < project.overlap else 0
-    if overlap < floor:
-        raise Conflict(
-            f"Overlap cannot go below {floor}: an item already has {floor} rater(s) "
-            "(judged or holding a lease) on one pair, and judgments are never deleted.",
-            errors=[{"field": "overlap", "message": f"at least {floor}"}],
-        )
-    project.overlap = overlap
+    if new["adaptive_overlap"] and not old["adaptive_overlap"] and not is_sqlite(session):
+        # Submissions that skip the lease lock read the switch under a key-share lock on
+        # this row (judgments._INSERT_LIVE): held until commit, so none slips in unsettled
+        # between the recount below and the switch.
+        session.execute(
+            sa.select(Project.id).where(Project.id == project.id).with_for_update()
+        ).all()
+    _check_floor(session, project, new, old)
+    for key, value in new.items():
+        setattr(project, key, value)
     session.add(project)
     session.flush()
     # After the project row: an item inserted meanwhile read the project FOR SHARE (the
     # insert trigger), so it either waited for this change or is committed before the
     # flush above returned, and this statement sees it.
     slots.copy_overlap(session=session, project=project)
+    if new["adaptive_overlap"] or old["adaptive_overlap"]:
+        adaptive.retarget(session=session, project=project)
+
+
+def _check_floor(
+    session: Session, project: Project, new: dict[str, Any], old: dict[str, Any]
+) -> None:
+    """Refuse targets below what an item already has on one unit (``overlap_floor``)."""
+    if new["adaptive_overlap"]:
+        if new["overlap"] > new["overlap_max"]:
+            raise InvalidInput(
+                "With adaptive overlap, overlap (the minimum) cannot exceed overlap_max.",
+                errors=[{"field": "overlap_max", "message": f"at least {new['overlap']}"}],
+            )
+        field = "overlap_max"
+        lowered = not old["adaptive_overlap"] or new["overlap_max"] < old["overlap_max"]
+    else:
+        field = "overlap"
+        lowered = old["adaptive_overlap"] or new["overlap"] < old["overlap"]
+    floor = overlap_floor(session=session, project=project) if lowered else 0
+    if new[field] < floor:
+        raise Conflict(
+            f"{field.capitalize().replace('_', ' ')} cannot go below {floor}: an item already "
+            f"has {floor} rater(s) (judged or holding a lease) on one pair, and judgments are "
+            "never deleted.",
+            errors=[{"field": field, "message": f"at least {floor}"}],
+        )
 
 
 def check_no_import(*, session: Session, project: Project) -> None:

@@ -5,7 +5,8 @@ database triggers (migration assign1). ``taken`` counts submitted judgments plus
 leases still marked active; a lease past its expiry keeps its slot until
 ``sweep_expired`` (run at every "next item") marks it expired and gives the slot back.
 ``open`` is true while a real, unflagged item still wants raters (``taken`` below its
-``capacity``: the overlap on each of its pair units), so the index
+``capacity``: the overlap on each of its pair units, plus the raters adaptive overlap
+added, ``raised``, see adaptive.py), so the index
 ``(project_id, open, priority, taken, rand)`` serves the hand-out order directly.
 
 The row keeps its own copy of the project's ``overlap`` (set by the insert trigger and
@@ -65,17 +66,24 @@ def allowed_keys(*, session: Session, project: Project, expertise: list[str]) ->
     return [k for k in keys if not k or set(k.split("|")) <= mine]
 
 
-def capacity(units: Any = SLOTS.c.units, overlap: Any = SLOTS.c.overlap) -> Any:
-    """Return how many raters an item wants: ``overlap`` on each of its pair units.
+def capacity(
+    units: Any = SLOTS.c.units, overlap: Any = SLOTS.c.overlap, raised: Any = SLOTS.c.raised
+) -> Any:
+    """Return how many raters an item wants: ``overlap`` on each of its pair units, plus
+    the raters adaptive overlap added (``raised``, summed over the units; 0 when off).
 
     By default the slot row's own columns; works on numbers and on other SQL
     expressions alike (a recount passes the project's overlap).
     """
-    return units * overlap
+    return units * overlap + raised
 
 
 def open_rule(
-    taken: Any, *, units: Any = SLOTS.c.units, overlap: Any = SLOTS.c.overlap
+    taken: Any,
+    *,
+    units: Any = SLOTS.c.units,
+    overlap: Any = SLOTS.c.overlap,
+    raised: Any = SLOTS.c.raised,
 ) -> sa.ColumnElement[bool]:
     """Return ``open`` for a count of slots taken: a real, unflagged item below its capacity.
 
@@ -83,7 +91,9 @@ def open_rule(
     it, with the row's own capacity unless told otherwise (see the module docstring).
     """
     return sa.and_(
-        taken < capacity(units, overlap), sa.not_(SLOTS.c.is_gold), sa.not_(SLOTS.c.flagged)
+        taken < capacity(units, overlap, raised),
+        sa.not_(SLOTS.c.is_gold),
+        sa.not_(SLOTS.c.flagged),
     )
 
 
@@ -113,8 +123,12 @@ _DUE = (
     )
     .limit(sa.bindparam("limit"))
 )
-# Another rater sweeping at the same moment takes the other rows, never waits.
-_DUE_PG = _DUE.with_for_update(skip_locked=True)
+# Another rater sweeping at the same moment takes the other rows, never waits; nor for
+# an item's counters another transaction holds (a submission settling adaptive overlap
+# holds its item's while it sweeps: waiting there could close a cycle with another).
+_DUE_PG = _DUE.join(SLOTS, SLOTS.c.item_id == LEASES.c.item_id).with_for_update(
+    skip_locked=True, of=[LEASES, SLOTS]
+)
 _END = (
     sa.update(LEASES)
     .where(LEASES.c.id.in_(sa.bindparam("b_ids", expanding=True)))
@@ -301,6 +315,20 @@ def copy_overlap(*, session: Session, project: Project) -> None:
     )
 
 
+def set_raised(*, session: Session, item_id: int, raised: int) -> None:
+    """Store an item's ``raised`` and recompute its ``open`` flag (``adaptive`` decides it).
+
+    The row must be locked (``lock``) since the judgments ``raised`` was computed from were
+    read: ``adaptive.settle`` and ``adaptive.retarget`` do so.
+    """
+    session.execute(
+        sa.update(SLOTS)
+        .where(SLOTS.c.item_id == item_id)
+        # SET reads the row as it was: ``open`` must be given the new value itself.
+        .values(raised=raised, open=open_rule(SLOTS.c.taken, raised=raised))
+    )
+
+
 def recounted(*, project_id: int) -> sa.Select:
     """Return a query of the project's items whose counters differ from a recount.
 
@@ -407,23 +435,32 @@ _HOLDING_ORDERS = sa.select(LEASES.c.shown_order).where(
 )
 
 
-def room_for(*, session: Session, project: Project, counters: ItemSlots, lease: Assignment) -> bool:
+def room_for(
+    *,
+    session: Session,
+    project: Project,
+    counters: ItemSlots,
+    lease: Assignment,
+    targets: dict[pairs.Unit, int] | None = None,
+) -> bool:
     """Return whether a lease that gave its slot back may take one again.
 
     The item must be below its capacity and, in pairwise projects, the lease's own pair
-    unit below the overlap: another rater may have taken the freed slot on that unit.
-    ``counters`` must be locked (``lock``): their overlap is the one in force, whatever
-    the project row read earlier in this request said.
+    unit below its target (the overlap, or ``targets`` under adaptive overlap): another
+    rater may have taken the freed slot on that unit. ``counters`` must be locked
+    (``lock``): their overlap is the one in force, whatever the project row read earlier
+    in this request said.
     """
     if counters.is_gold:
         return True
-    if counters.taken >= capacity(counters.units, counters.overlap):
+    if counters.taken >= capacity(counters.units, counters.overlap, counters.raised):
         return False
     if project.mode != "pairwise" or counters.units == 1:
         return True
     orders = session.execute(_HOLDING_ORDERS, {"item_id": lease.item_id, "lease_id": lease.id})
     unit = frozenset(lease.shown_order[:2])
-    return pairs.coverage(orders.scalars().all())[unit] < counters.overlap
+    wanted = (targets or {}).get(unit, counters.overlap)
+    return pairs.coverage(orders.scalars().all())[unit] < wanted
 
 
 def set_units(*, session: Session, project: Project, item_ids: list[int]) -> None:

@@ -23,7 +23,7 @@ from service.models import (
     User,
     utcnow,
 )
-from service.rating import pairs, settings, slots
+from service.rating import adaptive, pairs, settings, slots
 
 ITEM_STATES = ("wanted", "leased", "done", "flagged", "gold")
 
@@ -85,18 +85,23 @@ def item_states(
             counts[item_id][status] += 1
             if item_id in split and status == LeaseStatus.SUBMITTED:
                 shown[item_id][LeaseStatus.SUBMITTED].append(order or [])
-    units = dict(
-        session.execute(
-            sa.select(slots.SLOTS.c.item_id, slots.SLOTS.c.units).where(
+    units = {
+        item_id: (n, raised)
+        for item_id, n, raised in session.execute(
+            sa.select(slots.SLOTS.c.item_id, slots.SLOTS.c.units, slots.SLOTS.c.raised).where(
                 slots.SLOTS.c.project_id == project.id
             )
-        ).all()
-    )
+        )
+    }
+    # Each unit's target: the overlap, or under adaptive overlap the rule's.
+    found = adaptive.targets(session=session, project=project, item_ids=units)
     out = []
     for item in session.exec(select(Item).where(Item.project_id == project.id).order_by(Item.id)):
         c = counts[item.id]
-        wanted = slots.capacity(units.get(item.id, 1), project.overlap)
-        current = _state(item, *_missing(split.get(item.id), shown[item.id], c, project.overlap))
+        n_units, raised = units.get(item.id, (1, 0))
+        wanted = slots.capacity(n_units, project.overlap, raised)
+        want = list(found.get(item.id, {adaptive.WHOLE: project.overlap}).values())
+        current = _state(item, *_missing(split.get(item.id), shown[item.id], c, want))
         if state is not None and current != state:
             continue
         out.append(
@@ -122,10 +127,11 @@ def _missing(
     units: list[pairs.Unit] | None,
     shown: dict[str, list[list[str]]],
     counts: dict[str, int],
-    overlap: int,
+    overlap: int | list[int],
 ) -> tuple[int, int]:
     """Return the judgments an item still wants after its submitted leases, and after its
-    submitted and live ones; ``units`` None for an item of one unit."""
+    submitted and live ones; ``units`` None for an item of one unit. ``overlap`` is one
+    for every unit, or each unit's target in ``units`` order."""
     if units is None:
         done = [counts[LeaseStatus.SUBMITTED]]
         held = [counts[LeaseStatus.SUBMITTED] + counts["leased"]]

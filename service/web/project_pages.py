@@ -103,9 +103,9 @@ def show(slug: str) -> Any:
 
 
 # The settings form's fields: text inputs, read as the JSON types the schema takes.
-_INTS = ("overlap", "lease_minutes", "qualification_items", "skip_flag_threshold")
+_INTS = ("overlap", "overlap_max", "lease_minutes", "qualification_items", "skip_flag_threshold")
 _CAPS = ("daily_cap", "rater_cap")
-_FLOATS = ("gold_rate", "qualification_threshold", "pairing_uniform_share")
+_FLOATS = ("gold_rate", "qualification_threshold", "pairing_uniform_share", "audit_share")
 
 
 def _number(text: str, kind: type) -> Any:
@@ -117,8 +117,9 @@ def _number(text: str, kind: type) -> Any:
 
 def _settings_data(form: dict[str, str], rubric_locked: bool) -> dict[str, Any]:
     data: dict[str, Any] = {k: form[k] for k in ("name", "status", "pairing", "edit") if k in form}
-    if "confirm_contradictions" in form:
-        data["confirm_contradictions"] = form["confirm_contradictions"] == "on"
+    for flag in ("confirm_contradictions", "adaptive_overlap"):
+        if flag in form:
+            data[flag] = form[flag] == "on"
     if "span_labels" in form:  # one label a line
         data["span_labels"] = [n for n in form["span_labels"].splitlines() if n.strip()]
     if "span_overlap" in form:
