@@ -6,6 +6,7 @@ admins see: who gets an item, its slot row, the workload states, the doctor.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -21,6 +22,7 @@ from service.errors import Conflict, InvalidInput
 from service.items import import_batches
 from service.models import Assignment, Item, ItemSlots, Judgment, Project, User
 from service.rating import adaptive, assignment, doctor, judgments, settings, slots, workload
+from tests.export_dataset import export_bytes
 from tests.factories import item_row
 from tests.raters import Desk
 
@@ -128,6 +130,39 @@ def test_each_pair_unit_of_a_three_response_item_has_its_own_target(app, desk, m
     seventh = desk.next(project, raters[6])
     assert set(seventh.shown_order[:2]) == {"b", "c"}  # the split pair, never another
     assert _doctor(app, project) == []
+
+
+def test_complete_only_exports_follow_each_units_adaptive_target(app, desk, make):
+    """Two raters split on q1 (it wants a third) and agree on q2 (done at two); the split
+    pair of a three-response item wants a seventh judgment while its other pairs are done."""
+    project = _adaptive(make)
+    split, agreed = make.items(project, [item_row("q1"), item_row("q2")])
+    for rids in ({split.id: "a", agreed.id: "a"}, {split.id: "b", agreed.id: "a"}):
+        rater = make.user()
+        for _ in range(2):
+            lease = desk.next(project, rater)
+            desk.submit(lease, rater, _prefer(lease, rids[lease.item_id]))
+    tri = _adaptive(make, slug="tri", order_strategy="spread")
+    (triple,) = make.items(tri, [item_row("q3", n_responses=3)])
+    for k in range(6):
+        rater = make.user()
+        lease = desk.next(tri, rater)
+        pair = sorted(lease.shown_order[:2])
+        desk.submit(lease, rater, _prefer(lease, "c" if pair == ["b", "c"] and k >= 3 else pair[0]))
+    assert _slot(app, split.id)["raised"] == 1 and _slot(app, triple.id)["raised"] == 1
+
+    def kept(slug):
+        data, summary = export_bytes(app, format="dpo", project=slug, complete_only=True)
+        rows = [json.loads(line)["metadata"] for line in data.splitlines()]
+        return sorted((r["item_id"], "".join(sorted(r["response_ids"]))) for r in rows), summary
+
+    rows, summary = kept("camp")
+    assert rows == [("q2", "ab"), ("q2", "ab")]  # q1's 1:1 wants a third rater
+    assert dict(summary.dropped) == {"items_incomplete": 1}
+    rows, summary = kept("tri")
+    assert rows == [("q3", "ab"), ("q3", "ab"), ("q3", "ac"), ("q3", "ac")]  # not b-c
+    assert dict(summary.dropped) == {"judgments_on_incomplete_pairs": 2}
+    assert _doctor(app, project) == [] and _doctor(app, tri) == []
 
 
 def test_a_revision_that_settles_the_split_closes_the_unit(app, desk, make):

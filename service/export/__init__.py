@@ -184,6 +184,8 @@ class Export:
             mode=project.mode,
             pairs=project.pairs,
             pair_reference=project.pair_reference,
+            adaptive_overlap=project.adaptive_overlap,
+            overlap_max=project.overlap_max,
         )
 
     def _dimensions(self) -> list[tuple[str, bool]]:

@@ -5,7 +5,8 @@ judgment filters (dates, raters, expertise, gold accuracy), the model filter, th
 min-judgments and min-agreement on what is left, then the format's rows.
 
 Complete overlap is decided per unit (``pairs.item_units``, ``pairs.missing``): a
-pairwise item of several pair units wants ``overlap`` judgments on each. Formats whose
+pairwise item of several pair units wants ``overlap`` judgments on each (under adaptive
+overlap, each unit's own target: ``_targets``). Formats whose
 rows stand for one pair or one judgment (``PER_UNIT``) keep the judgments of the item's
 complete units; formats whose rows sum up the whole item need every unit complete.
 """
@@ -15,16 +16,41 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
+
 from service.export import consensus, response_rows, rewrite_rows, rules
 from service.export.options import PAIR_FORMATS, ExportOptions
 from service.export.rows import IDENTICAL, RowBuilder, raw_row, shown_hashes
 from service.export.source import ItemData, RaterData
 from service.export.summary import ExportSummary
 from service.export.votes import ProjectInfo, Vote
-from service.rating import pairs
+from service.rating import adaptive, agreement_rule, pairs
 
 # Formats whose rows each stand for one pair unit: complete-only keeps the complete units.
 PER_UNIT = (*PAIR_FORMATS, "raw", "sft")
+
+
+def _targets(item: ItemData, project: ProjectInfo, units: list[Any], judgments: list[Any]) -> Any:
+    """Return what each unit of the item wants: the overlap, or its adaptive target.
+
+    An item of one unit wants ``overlap`` plus the raise its slot row holds (kept by
+    ``rating.adaptive`` under the row's lock, checked by ``rankroom doctor``). The units
+    of a pairwise item of several pairs share the row, so each unit's own target comes
+    from the same rule applied to the judgments on it (pairwise verdicts need no rubric).
+    """
+    if not project.adaptive_overlap or item.is_gold:
+        return project.overlap
+    if len(units) == 1:
+        return project.overlap + item.raised
+    judged = [
+        (j.shown_order or [], agreement_rule.verdict_of("pairwise", j.verdict or {}, {}, None))
+        for j in judgments
+    ]
+    return np.array(
+        adaptive.unit_targets(
+            units, judged, low=project.overlap, high=project.overlap_max, audit=item.audit
+        )
+    )
 
 
 class ItemRows:
@@ -94,7 +120,9 @@ class ItemRows:
             gold=item.is_gold,
         )
         shown = [j.shown_order or [] for j in judgments]
-        wanting = pairs.missing(pairs.unit_counts(units, shown), project.overlap)
+        wanting = pairs.missing(
+            pairs.unit_counts(units, shown), _targets(item, project, units, judgments)
+        )
         if self.o.format not in PER_UNIT:
             return judgments if not wanting.any() else []
         unit = [pairs.unit_of(order, units) for order in shown]

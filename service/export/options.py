@@ -330,7 +330,8 @@ class ExportOptionsSchema(Schema):
     complete_only = _flag(
         False,
         "Only fully rated data: each pair unit of a pairwise item (a ranking or rating item "
-        "is one unit) needs the project's overlap of current judgments. Pair formats and "
+        "is one unit) needs the project's overlap of current judgments (adaptive overlap: "
+        "its own target). Pair formats and "
         "raw keep an item's complete pairs; the other formats need all of them.",
     )
     split = _Split(

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service.models import Adjudication, Item, Judgment, Response, User
+from service.models import Adjudication, Item, ItemSlots, Judgment, Response, User
 from service.rating import judgments
 from service.stored_json import Unreadable, strict_loads
 
@@ -88,6 +88,10 @@ class ItemData:
     responses: dict[str, tuple[str, str]]
     # An admin's final verdict as a ranking (best group first), which consensus obeys.
     adjudicated: list[list[str]] | None = None
+    # The item's slot row: raters beyond ``overlap`` its units want under adaptive
+    # overlap (summed over the units), and whether it is in the audit sample.
+    raised: int = 0
+    audit: bool = False
 
 
 @dataclass(slots=True)
@@ -252,6 +256,15 @@ def _load_items(conn: sa.Connection, ids: set[int]) -> dict[int, ItemData]:
                 is_gold,
                 {},
             )
+    slots = ItemSlots.__table__.c
+    for item_id, raised, audit in conn.execute(
+        sa.select(slots.item_id, slots.raised, slots.audit).where(
+            slots.item_id.between(low, high), sa.or_(slots.raised > 0, slots.audit)
+        )
+    ):
+        item = items.get(item_id)
+        if item is not None:
+            item.raised, item.audit = raised, bool(audit)
     responses = conn.execute(
         sa.select(Response.item_id, Response.external_id, Response.model, Response.content)
         .where(Response.item_id.between(low, high))

@@ -20,6 +20,9 @@ class ProjectInfo:
     mode: str
     pairs: str  # pairwise: which pairs of an item are collected (``PairSet``)
     pair_reference: str | None
+    # Adaptive overlap: ``overlap`` is each unit's minimum, ``overlap_max`` its maximum.
+    adaptive_overlap: bool = False
+    overlap_max: int = 0
 
 
 @dataclass(slots=True)

@@ -87,20 +87,35 @@ def targets(*, session: Session, project: Project, item_ids: Iterable[int]) -> d
     out: dict[int, Targets] = {}
     for item_id, overlap, audit in rows:
         units = split.get(item_id, [WHOLE])
-        by_unit: list[list[agreement_rule.Verdict]] = [[] for _ in units]
-        for shown, verdict in judged.get(item_id, []):
-            k = 0 if len(units) == 1 else pairs.unit_of(shown, units)
-            if k is not None:
-                by_unit[k].append(verdict)
-        out[item_id] = {
-            unit: agreement_rule.unit_target(
-                verdicts, low=overlap, high=project.overlap_max, audit=bool(audit)
+        if project.adaptive_overlap:
+            wanted = unit_targets(
+                units,
+                judged.get(item_id, []),
+                low=overlap,
+                high=project.overlap_max,
+                audit=bool(audit),
             )
-            if project.adaptive_overlap
-            else overlap
-            for unit, verdicts in zip(units, by_unit, strict=True)
-        }
+        else:
+            wanted = [overlap] * len(units)
+        out[item_id] = dict(zip(units, wanted, strict=True))
     return out
+
+
+def unit_targets(
+    units: list[pairs.Unit],
+    judged: Iterable[tuple[list[str], agreement_rule.Verdict]],
+    *,
+    low: int,
+    high: int,
+    audit: bool,
+) -> list[int]:
+    """Return each unit's target from the (shown order, verdict) of the item's judgments."""
+    by_unit: list[list[agreement_rule.Verdict]] = [[] for _ in units]
+    for shown, verdict in judged:
+        k = 0 if len(units) == 1 else pairs.unit_of(shown, units)
+        if k is not None:
+            by_unit[k].append(verdict)
+    return [agreement_rule.unit_target(v, low=low, high=high, audit=audit) for v in by_unit]
 
 
 def raised(counters: ItemSlots, item_targets: Targets) -> int:

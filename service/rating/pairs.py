@@ -100,11 +100,12 @@ def unit_counts(of: Sequence[Unit], shown: Iterable[Sequence[str]]) -> list[int]
     return counts
 
 
-def missing(counts: npt.ArrayLike, overlap: int) -> np.ndarray:
+def missing(counts: npt.ArrayLike, overlap: npt.ArrayLike) -> np.ndarray:
     """Return how many more judgments each unit wants; an item is complete when all are 0.
 
     The one rule of completeness: every unit needs ``overlap`` judgments of its own (a unit
-    judged past overlap makes up for no other). Works element-wise on arrays of counts.
+    judged past overlap makes up for no other). Works element-wise on arrays of counts;
+    ``overlap`` is one number, or each unit's own target (adaptive overlap).
     """
     return np.maximum(overlap - np.asarray(counts, dtype=np.int64), 0)
 
