@@ -81,15 +81,15 @@ def render_record_html(record: Record, *, generated_at: str) -> str:
 
 
 def _protocol(r: Record) -> list[str]:
-    p = r.protocol
+    protocol = r.protocol
     return [
         "<h2>Annotation protocol</h2>",
-        f"<p>{_e(p.task)} (mode {_e(p.mode)}, scale {_e(p.scale)}, pairs {_e(p.pairs)}).</p>",
+        f"<p>{_e(protocol.task)} (mode {_e(protocol.mode)}, scale {_e(protocol.scale)}, pairs {_e(protocol.pairs)}).</p>",
         _table(
             ["Guideline version", "SHA-256 of the text", "Saved", "Current judgments under it"],
             [
                 [g.version, f"<code>{_e(g.sha256)}</code>", g.created_at, g.judgments]
-                for g in p.guidelines
+                for g in protocol.guidelines
             ],
             raw=(1,),
         ),
@@ -97,10 +97,10 @@ def _protocol(r: Record) -> list[str]:
             ["Rubric dimension", "Label", "Kind", "Scope", "Points or options"],
             [
                 [d.name, d.label, d.kind, d.scope, d.points or ", ".join(d.options)]
-                for d in p.rubric
+                for d in protocol.rubric
             ],
         )
-        if p.rubric
+        if protocol.rubric
         else "<p>No rubric: the verdict only.</p>",
     ]
 

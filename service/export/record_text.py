@@ -39,11 +39,11 @@ def pairs(counts: Mapping[Any, Any]) -> str:
 
 def collection(r: Record) -> str:
     """Say how the judgments were collected, and when."""
-    p = r.protocol
+    protocol = r.protocol
     return (
         f"{r.coverage.judgments} current judgments ({r.coverage.revisions} revisions) by "
         f"{r.pool.raters} raters in Rankroom project {r.slug!r}, from {r.first_judgment or 'n/a'} "
-        f"to {r.last_judgment or 'n/a'}. Task: {p.task}; verdicts on a {p.scale} scale. "
+        f"to {r.last_judgment or 'n/a'}. Task: {protocol.task}; verdicts on a {protocol.scale} scale. "
         f"{r.coverage.items} items ({r.coverage.gold_items} gold items apart)."
     )
 
@@ -114,20 +114,23 @@ def markdown(r: Record) -> list[str]:
 
 
 def _protocol(r: Record) -> list[str]:
-    p = r.protocol
+    protocol = r.protocol
     lines = [
         "### Annotation protocol",
         "",
-        f"- Task: {p.task} (mode {p.mode}, scale {p.scale}, pairs {p.pairs}).",
+        f"- Task: {protocol.task} (mode {protocol.mode}, scale {protocol.scale}, pairs {protocol.pairs}).",
         "",
         "| Guideline version | SHA-256 of the text | Saved | Current judgments under it |",
         "|---|---|---|---|",
-        *(f"| {g.version} | `{g.sha256}` | {g.created_at} | {g.judgments} |" for g in p.guidelines),
+        *(
+            f"| {g.version} | `{g.sha256}` | {g.created_at} | {g.judgments} |"
+            for g in protocol.guidelines
+        ),
         "",
     ]
-    if p.rubric:
+    if protocol.rubric:
         lines += ["| Rubric dimension | Label | Kind | Scope | Points or options |", *_rule(5)]
-        for d in p.rubric:
+        for d in protocol.rubric:
             scale = str(d.points) if d.points else ", ".join(d.options)
             lines.append(f"| {_cell(d.name)} | {_cell(d.label)} | {d.kind} | {d.scope} | {scale} |")
     else:

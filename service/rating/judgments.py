@@ -322,7 +322,7 @@ _MARKED_LIVE = (
         Assignment.__table__.c.status == LeaseStatus.ACTIVE, sa.exists(sa.select(_PLAIN.c.id))
     )
     .returning(Assignment.__table__.c.id)
-    .cte("submitted")
+    .cte("marked")
 )
 _INSERT_LIVE = (
     sa.insert(Judgment.__table__)
