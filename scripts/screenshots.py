@@ -24,14 +24,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"laptop": (1366, 768), "phone": (390, 844)}
 CODING = "demo-coding-pairwise"
-# (name, who, path, what to wait for). {rater} is the rater's user id.
-SCREENS = [
+# (name, who, path, what to wait for[, keys to press then]). {rater} is the rater's user id.
+SCREENS: list[tuple] = [
     ("login", None, "/login", "form"),
     ("rater-home", "rater", "/rate", "main"),
     ("rate-pairwise", "rater", f"/rate/{CODING}", ".response"),
     ("rate-ranking", "rater", "/rate/demo-expert-ranking", ".response"),
     ("rate-7-point", "rater", "/rate/demo-expert-pairwise-7pt", ".response"),
     ("rate-rating", "rater", "/rate/demo-all-rating", ".response"),
+    # The verdict (1), then the rewrite editor (N) on the preferred response.
+    ("rate-rewrite", "rater", f"/rate/{CODING}", ".response", ["1", "n"]),
     ("dashboard-progress", "admin", f"/projects/{CODING}/dashboard/", "main"),
     ("dashboard-agreement", "admin", f"/projects/{CODING}/dashboard/agreement", "main"),
     ("dashboard-raters", "admin", f"/projects/{CODING}/dashboard/raters", "main"),
@@ -39,6 +41,7 @@ SCREENS = [
     ("dashboard-items", "admin", f"/projects/{CODING}/dashboard/items", "main"),
     ("dashboard-cost", "admin", f"/projects/{CODING}/dashboard/cost", "main"),
     ("dashboard-leaderboard", "admin", f"/projects/{CODING}/dashboard/leaderboard", "main"),
+    ("dashboard-active-time", "admin", f"/projects/{CODING}/dashboard/active-time", "main"),
     ("projects", "admin", "/admin/projects", "main"),
     ("project", "admin", f"/admin/projects/{CODING}", "main"),
     ("guidelines", "admin", f"/admin/projects/{CODING}/guidelines", "main"),
@@ -121,13 +124,18 @@ def main() -> None:
                 anonymous = browser.new_context(viewport={"width": width, "height": height})
                 pages[None] = anonymous.new_page()
                 rater_id = _user_id(pages["admin"], base, "rater1")
-                for name, who, path, ready in SCREENS:
+                for name, who, path, ready, *keys in SCREENS:
                     if args.only and name not in args.only:
                         continue
                     page = pages[who]
                     page.goto(base + path.format(rater=rater_id))
                     page.wait_for_selector(ready)
                     page.wait_for_load_state("networkidle")
+                    for key in keys[0] if keys else ():
+                        page.keyboard.press(key)
+                    if keys:
+                        page.wait_for_timeout(1000)  # a preview waits for typing to pause
+                        page.wait_for_load_state("networkidle")
                     target = args.out / f"{name}-{size}.png"
                     page.screenshot(path=str(target), full_page=False)
                     print(f"{target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
