@@ -5,6 +5,7 @@ The folder is real and loaded with `datasets`; only the Hub's network call is a 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -136,11 +137,13 @@ def test_every_format_loads_as_the_json_lines_rows_of_each_split(app, data, runn
             (s, len(loaded[s])) for s in splits
         ]
     assert seen > 100
+    # The one `rate` item and the rewritten items (t1, t2, c1) each land in one split.
     assert [c for c in header["configs"] if len(c["data_files"]) == 1] == [
         {
-            "config_name": "ratings",
-            "data_files": [{"split": "train", "path": "ratings/train-00000-of-00001.parquet"}],
+            "config_name": fmt,
+            "data_files": [{"split": "train", "path": f"{fmt}/train-00000-of-00001.parquet"}],
         }
+        for fmt in ("ratings", "sft")
     ]
     assert _siblings(tmp_path) == []
 
@@ -181,6 +184,63 @@ def test_options_for_some_formats_go_to_those_configs_only(app, data, runner, tm
     _assert_loaded(hh, export_dataset.export_rows(app, format="hh", ties="both-orders"))
     kto = _load(dest, "kto", tmp_path / "cache")["train"]
     _assert_loaded(kto, export_dataset.export_rows(app, format="kto"))
+
+
+def test_with_rewrites_the_pair_configs_carry_source_and_the_rewrite_rows(
+    app, data, runner, tmp_path
+):
+    dest = tmp_path / "ds"
+    pair = ["dpo", "reward", "openai", "hh"]
+    args = [*PROJECTS, *(a for f in pair for a in ("--format", f)), "--with-rewrites"]
+    r = _cli(runner, *args, "--with-votes", "--to-folder", str(dest))
+    assert r.exit_code == 0, r.output
+    for fmt in pair:
+        expected = _jsonl_rows(app, fmt, with_rewrites=True, with_votes=True)
+        assert {row["source"] for row in expected} == {"judgment", "rewrite"}, fmt
+        _assert_loaded(_load(dest, fmt, tmp_path / "cache")["train"], expected)
+        _assert_file(dest / f"{fmt}/train-00000-of-00001.parquet", expected)
+
+
+def test_the_raw_config_carries_spans_and_rewrites(app, make, runner, tmp_path):
+    project = make.project(slug="marked", mode="pairwise", span_labels=["typo", "unsafe"])
+    (item,) = make.items(
+        project,
+        [
+            {
+                "id": "m1",
+                "prompt": "Say hi.",
+                "responses": [{"id": "a", "content": "Helo 👋"}, {"id": "b", "content": "Hi."}],
+            }
+        ],
+    )
+    digest = hashlib.sha256("Helo 👋".encode()).hexdigest()
+    spans = [
+        {"response": "a", "start": 0, "end": 4, "label": "typo", "note": "", "text_sha256": digest},
+        {"response": "a", "start": 5, "end": 6, "label": "unsafe", "note": "why?",
+         "text_sha256": digest},
+    ]  # fmt: skip
+    ann, bob = make.user(), make.user()
+    make.judgment(
+        item,
+        ann,
+        preferred="b",
+        strength=1,
+        spans=spans,
+        rewrite_response_id="a",
+        rewrite_text="Hello 👋",
+        rewrite_original_sha256=digest,
+    )
+    make.judgment(item, bob, preferred="b", strength=2)  # no spans, no rewrite
+    dest = tmp_path / "ds"
+    r = _cli(runner, "--project", "marked", "--format", "raw", "--to-folder", str(dest))
+    assert r.exit_code == 0, r.output
+    expected = export_dataset.export_rows(app, format="raw", project=["marked"])
+    assert [(row["spans"], row["rewrite"]) for row in expected] == [
+        (spans, {"response_id": "a", "text": "Hello 👋", "original_sha256": digest}),
+        ([], None),
+    ]
+    _assert_loaded(_load(dest, "raw", tmp_path / "cache")["train"], expected)
+    _assert_file(dest / "raw/train-00000-of-00001.parquet", expected)
 
 
 def _empty_project(make: Any) -> None:
