@@ -326,3 +326,25 @@ def test_machine_involvement_counts_generations_by_model(app, make):
     assert machine.failed_generations == 1
     assert machine.responses_by_model == {"model-0": 1, "model-1": 1}
     assert (machine.judge_judgments, machine.judgments_by_role) == (0, {})
+
+
+def _folder(runner, campaign, tmp_path, *formats):
+    dest = tmp_path / "ds"
+    chosen = [a for f in formats for a in ("--format", f)]
+    result = runner.invoke(
+        main, ["export", "--project", campaign.slug, *chosen, "--to-folder", str(dest)]
+    )
+    assert result.exit_code == 0, result.output
+    return dest
+
+
+def test_folder_card_states_the_record_once_as_the_plain_card_does(app, runner, campaign, tmp_path):
+    _, card, _ = _export(runner, campaign, tmp_path)
+    readme = (_folder(runner, campaign, tmp_path, "dpo", "votes", "raw") / "README.md").read_text()
+    assert readme.count("# Rankroom export: ") == 3
+    for heading in ("## How the data was made", "### Annotation protocol", "### Rater pool"):
+        assert readme.count(heading) == 1, heading
+    # Once, after every config's own section.
+    assert readme.index("## How the data was made") > readme.rindex("# Rankroom export: ")
+    assert "\n".join(record_text.markdown(_record(app, campaign))) in readme
+    assert readme.split("## How the data was made")[1] == card.split("## How the data was made")[1]

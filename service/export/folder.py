@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,17 +23,22 @@ from typing import Any
 from sqlmodel import Session
 
 from service.errors import Conflict, DomainError, InvalidInput
-from service.export import Export
+from service.export import Export, record_text
 from service.export.card import FileInfo, render_card
 from service.export.columns import columns
 from service.export.folder_options import FolderOptions
 from service.export.hub import Config, front_matter
 from service.export.parquet import ParquetPart, WriterThread
+from service.export.record import Record
 from service.export.summary import ExportSummary
 from service.models import User
 
 # progress(format, judgments read so far, judgments in all)
 Progress = Callable[[str, int, int], None]
+# The record of each project an export read (``dashboards.record.export_records``). The
+# caller computes it (export/ does not import dashboards/), from the first config's
+# summary: every config reads the same projects.
+RecordsOf = Callable[[ExportSummary], Sequence[Record]]
 
 
 @dataclass
@@ -44,6 +49,7 @@ class FolderResult:
     configs: list[Config] = field(default_factory=list)
     summaries: list[ExportSummary] = field(default_factory=list)
     left_out: dict[str, str] = field(default_factory=dict)  # format: why (default formats)
+    records: Sequence[Record] = ()
 
 
 def check_destination(dest: Path, overwrite: bool) -> None:
@@ -65,14 +71,20 @@ def write_folder(
     via: str = "cli folder",
     address: str | None = None,
     progress: Progress | None = None,
+    records: RecordsOf | None = None,
 ) -> FolderResult:
-    """Write the folder for ``options`` at ``dest`` (all or nothing); return what it holds."""
+    """Write the folder for ``options`` at ``dest`` (all or nothing); return what it holds.
+
+    ``records``: called once, with the first export's summary, for the record of how the
+    data was made that the card states once, after the configs.
+    """
     check_destination(dest, overwrite)
     dest.parent.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     result = FolderResult(path=dest)
     try:
         refused: list[InvalidInput] = []
+        first: ExportSummary | None = None
         for opts in options.configs:
             try:
                 export = Export(
@@ -90,6 +102,8 @@ def write_folder(
                 refused.append(exc)
                 result.left_out[opts.format] = exc.message
                 continue
+            if first is None:
+                first = export.summary
             _add(result, _write_config(export, temp, progress), export.summary, options, temp)
         if not result.configs and not options.allow_empty:
             if refused and len(refused) == len(options.configs):
@@ -98,6 +112,8 @@ def write_folder(
                 "No format has rows, so no folder was written. No judgment matched the "
                 "options (or the projects have none). (--allow-empty keeps the card alone)"
             )
+        if records is not None and first is not None:
+            result.records = records(first)
         (temp / "README.md").write_text(_readme(result, options.license), encoding="utf-8")
         _install(temp, dest, overwrite)
     except BaseException:
@@ -199,7 +215,7 @@ def _step(export: Export, progress: Progress | None) -> Callable[[int], None] | 
 
 
 def _readme(result: FolderResult, license_id: str) -> str:
-    """The card: the Hub's front matter, then each config's record of how it was made."""
+    """The card: the Hub's front matter, each config's rules and files, then the record once."""
     bodies = []
     for config, summary in zip(result.configs, result.summaries, strict=True):
         body = _without_front_matter(render_card(summary, config.files))
@@ -216,7 +232,9 @@ def _readme(result: FolderResult, license_id: str) -> str:
     if result.left_out:
         left = "; ".join(f"{k}: {v}" for k, v in result.left_out.items())
         intro += ["", f"Formats left out: {left}."]
-    return front_matter(result.configs, license_id) + "\n".join(intro) + "\n\n" + "\n".join(bodies)
+    record = [line for r in result.records for line in ["", *record_text.markdown(r)]]
+    body = "\n".join([*intro, "", *bodies]) + "\n".join(record)
+    return front_matter(result.configs, license_id) + body + ("\n" if record else "")
 
 
 def _without_front_matter(card: str) -> str:
