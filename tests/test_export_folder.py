@@ -316,7 +316,7 @@ def test_a_folder_that_is_not_empty_needs_overwrite(app, data, runner, tmp_path)
         runner, "--project", "text", "--format", "dpo", "--overwrite", "--to-folder", str(dest)
     )
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in dest.iterdir()) == ["README.md", "dpo"]
+    assert sorted(p.name for p in dest.iterdir()) == ["README.md", "croissant.json", "dpo"]
     assert _siblings(tmp_path) == []
 
 
@@ -325,7 +325,7 @@ def test_an_empty_folder_is_filled(app, data, runner, tmp_path):
     dest.mkdir()
     r = _cli(runner, "--project", "text", "--format", "dpo", "--to-folder", str(dest))
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in dest.iterdir()) == ["README.md", "dpo"]
+    assert sorted(p.name for p in dest.iterdir()) == ["README.md", "croissant.json", "dpo"]
 
 
 @pytest.mark.parametrize("existing", [False, True])
@@ -407,7 +407,7 @@ def test_push_uploads_exactly_the_folder_with_the_token_from_the_environment(
     )
     assert r.exit_code == 0, r.output
     written = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
-    assert written == ["README.md", "dpo/train-00000-of-00001.parquet"]
+    assert written == ["README.md", "croissant.json", "dpo/train-00000-of-00001.parquet"]
     assert fake_hub.calls == [
         ("init", secret),
         ("create_repo", ("me/prefs", {"repo_type": "dataset", "exist_ok": True})),

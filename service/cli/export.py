@@ -28,7 +28,7 @@ from service.dashboards.record import export_records
 from service.errors import DomainError
 from service.export import ExportOptionsSchema, export_preferences, parse_options, part_filename
 from service.export.card import FileInfo, render_card
-from service.export.croissant import columns_of, croissant
+from service.export.croissant import ConfigFiles, columns_of, croissant
 from service.export.options import cli_flag, option_default
 
 _TYPES = {fields.Integer: int, fields.Float: float}
@@ -259,7 +259,7 @@ def _write_card(where: Path, summary: Any, files: list[FileInfo], written: list[
     with Session(db.engine()) as session:
         records = export_records(session=session, summary=summary)
     where.write_text(render_card(summary, files, records), encoding="utf-8")
-    metadata = croissant(records, files, summary=summary, columns=_columns(written))
+    metadata = croissant(records, [ConfigFiles(summary, files, _columns(written))])
     text = json.dumps(metadata, indent=2, ensure_ascii=False) + "\n"
     (where.parent / "croissant.json").write_text(text, encoding="utf-8")
 

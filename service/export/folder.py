@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import shutil
 import tempfile
 import uuid
@@ -26,6 +27,7 @@ from service.errors import Conflict, DomainError, InvalidInput
 from service.export import Export, record_text
 from service.export.card import FileInfo, render_card
 from service.export.columns import columns
+from service.export.croissant import ConfigFiles, croissant, parquet_columns
 from service.export.folder_options import FolderOptions
 from service.export.hub import Config, front_matter
 from service.export.parquet import ParquetPart, WriterThread
@@ -76,7 +78,8 @@ def write_folder(
     """Write the folder for ``options`` at ``dest`` (all or nothing); return what it holds.
 
     ``records``: called once, with the first export's summary, for the record of how the
-    data was made that the card states once, after the configs.
+    data was made: the card states it once, after the configs, and ``croissant.json``
+    (written only with it, its Responsible AI fields being the record) describes every file.
     """
     check_destination(dest, overwrite)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -114,6 +117,9 @@ def write_folder(
             )
         if records is not None and first is not None:
             result.records = records(first)
+        if result.records and result.configs:  # the card alone (no rows) describes no file
+            text = json.dumps(_croissant(result, options.license), indent=2, ensure_ascii=False)
+            (temp / "croissant.json").write_text(text + "\n", encoding="utf-8")
         (temp / "README.md").write_text(_readme(result, options.license), encoding="utf-8")
         _install(temp, dest, overwrite)
     except BaseException:
@@ -235,6 +241,15 @@ def _readme(result: FolderResult, license_id: str) -> str:
     record = [line for r in result.records for line in ["", *record_text.markdown(r)]]
     body = "\n".join([*intro, "", *bodies]) + "\n".join(record)
     return front_matter(result.configs, license_id) + body + ("\n" if record else "")
+
+
+def _croissant(result: FolderResult, license_id: str) -> dict[str, Any]:
+    """Croissant metadata of every config's Parquet files, typed from their columns."""
+    configs = [
+        ConfigFiles(summary, config.files, parquet_columns(config.columns), config.format)
+        for config, summary in zip(result.configs, result.summaries, strict=True)
+    ]
+    return croissant(result.records, configs, license=license_id)
 
 
 def _without_front_matter(card: str) -> str:
