@@ -112,7 +112,11 @@ def test_every_format_loads_as_the_json_lines_rows_of_each_split(app, data, runn
     assert header["configs"][0]["default"] is True
     assert header["license"] == "other"
     assert {"rlhf", "preference"} <= set(header["tags"])
-    assert header["task_categories"] == ["reinforcement-learning", "text-classification"]
+    assert header["task_categories"] == [
+        "reinforcement-learning",
+        "text-classification",
+        "text-generation",
+    ]
     info = {i["config_name"]: i for i in header["dataset_info"]}
     seen = 0
     for config in header["configs"]:
@@ -169,6 +173,15 @@ def test_without_split_each_config_has_one_train_split_and_dpo_is_the_default(
     # One record of how each config was made, below the Hub's header.
     assert readme.count("# Rankroom export: ") == 2 and readme.count("\n---\n") == 1
     assert 'load_dataset("parquet"' in readme and 'load_dataset("json"' not in readme
+    # Each file's row: the SHA-256 of the same rows as JSON Lines, and of the Parquet file.
+    jsonl, summary = export_dataset.export_bytes(app, format="dpo")
+    parquet = (dest / "dpo/train-00000-of-00001.parquet").read_bytes()
+    assert (
+        f"| `dpo/train-00000-of-00001.parquet` | train | {summary.total_rows} "
+        f"| `{hashlib.sha256(jsonl).hexdigest()}` | `{hashlib.sha256(parquet).hexdigest()}` |"
+    ) in readme
+    assert "| SHA-256 of the same rows as JSON Lines | SHA-256 of the Parquet file |" in readme
+    assert "The file SHA-256s are of the Parquet files in this folder" in readme
 
 
 def test_options_for_some_formats_go_to_those_configs_only(app, data, runner, tmp_path):

@@ -392,6 +392,7 @@ def test_folder_croissant_validates_and_reads_back_the_parquet_rows(
     assert [fmt in preprocessing for fmt in ("dpo: ", "votes: ", "raw: ")] == [True] * 3
 
     # mlcroissant reads the Parquet files back (through pandas): the same rows.
+    nulls = 0
     for name, fmt in (("dpo_train", "dpo"), ("raw_train", "raw")):
         table = pq.read_table(dest / f"{fmt}/train-00000-of-00001.parquet").to_pylist()
         got = list(dataset.records(name))
@@ -400,4 +401,6 @@ def test_folder_croissant_validates_and_reads_back_the_parquet_rows(
             for column in typed[name]:
                 value = row[f"{name}/{column}"]
                 value = value.decode() if isinstance(value, bytes) else value
-                assert value == want[column], (name, column)
+                assert value == want[column], (name, column, value, want[column])
+                nulls += want[column] is None
+    assert nulls > 0  # null cells (no confidence, no earlier version) read back as None

@@ -224,9 +224,8 @@ def _readme(result: FolderResult, license_id: str) -> str:
     """The card: the Hub's front matter, each config's rules and files, then the record once."""
     bodies = []
     for config, summary in zip(result.configs, result.summaries, strict=True):
-        body = _without_front_matter(render_card(summary, config.files))
-        # The card's loading example names JSON Lines; these files are Parquet.
-        bodies.append(body.replace('load_dataset("json"', 'load_dataset("parquet"'))
+        card = render_card(summary, config.files, file_kind="parquet")
+        bodies.append(_without_front_matter(card))
     names = ", ".join(f"`{c.format}`" for c in result.configs) or "none (no rows)"
     first = result.configs[0].format if result.configs else "FORMAT"
     intro = [
