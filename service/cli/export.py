@@ -137,7 +137,8 @@ def _open(stack: ExitStack, path: Path) -> tuple[IO[bytes], _Hashing]:
     "to_folder",
     type=click.Path(file_okay=False, path_type=Path),
     help="Write a Hub-ready folder instead: one Parquet config per --format, a file per "
-    "split, and README.md with the Hub's YAML header (datasets.load_dataset(DIR, FORMAT)).",
+    "split, README.md with the Hub's YAML header and the record of how the data was made "
+    "(datasets.load_dataset(DIR, FORMAT)), and croissant.json.",
 )
 @click.option(
     "--overwrite", is_flag=True, help="With --to-folder: replace a folder that is not empty."
