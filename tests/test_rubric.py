@@ -208,7 +208,7 @@ NOT_DIMENSIONS = Counter(
         (
             "export/card.py",
             "options",
-        ): 2,  # the export summary's options (the variant line, the options list)
+        ): 3,  # the export summary's options (the variant line, the options list, rewrites)
         ("items/importing.py", "kind"): 1,  # an import batch's kind
         ("projects/sources.py", "kind"): 2,  # a pull source's kind
         ("web/sources.py", "kind"): 1,  # the pull source form's field
