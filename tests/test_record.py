@@ -347,6 +347,7 @@ def test_folder_card_states_the_record_once_as_the_plain_card_does(app, runner, 
     # Once, after every config's own section.
     assert readme.index("## How the data was made") > readme.rindex("# Rankroom export: ")
     assert "\n".join(record_text.markdown(_record(app, campaign))) in readme
+    assert "`croissant.json` describes the same files and record" in readme
     assert readme.split("## How the data was made")[1] == card.split("## How the data was made")[1]
 
 

@@ -237,6 +237,12 @@ def _readme(result: FolderResult, license_id: str) -> str:
     if result.left_out:
         left = "; ".join(f"{k}: {v}" for k, v in result.left_out.items())
         intro += ["", f"Formats left out: {left}."]
+    if result.records and result.configs:
+        intro += [
+            "",
+            "`croissant.json` describes the same files and record as Croissant 1.1 "
+            "metadata with its Responsible AI fields.",
+        ]
     record = [line for r in result.records for line in ["", *record_text.markdown(r)]]
     body = "\n".join([*intro, "", *bodies]) + "\n".join(record)
     return front_matter(result.configs, license_id) + body + ("\n" if record else "")
