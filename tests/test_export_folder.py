@@ -5,6 +5,7 @@ The folder is real and loaded with `datasets`; only the Hub's network call is a 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -111,7 +112,11 @@ def test_every_format_loads_as_the_json_lines_rows_of_each_split(app, data, runn
     assert header["configs"][0]["default"] is True
     assert header["license"] == "other"
     assert {"rlhf", "preference"} <= set(header["tags"])
-    assert header["task_categories"] == ["reinforcement-learning", "text-classification"]
+    assert header["task_categories"] == [
+        "reinforcement-learning",
+        "text-classification",
+        "text-generation",
+    ]
     info = {i["config_name"]: i for i in header["dataset_info"]}
     seen = 0
     for config in header["configs"]:
@@ -136,11 +141,13 @@ def test_every_format_loads_as_the_json_lines_rows_of_each_split(app, data, runn
             (s, len(loaded[s])) for s in splits
         ]
     assert seen > 100
+    # The one `rate` item and the rewritten items (t1, t2, c1) each land in one split.
     assert [c for c in header["configs"] if len(c["data_files"]) == 1] == [
         {
-            "config_name": "ratings",
-            "data_files": [{"split": "train", "path": "ratings/train-00000-of-00001.parquet"}],
+            "config_name": fmt,
+            "data_files": [{"split": "train", "path": f"{fmt}/train-00000-of-00001.parquet"}],
         }
+        for fmt in ("ratings", "sft")
     ]
     assert _siblings(tmp_path) == []
 
@@ -166,6 +173,15 @@ def test_without_split_each_config_has_one_train_split_and_dpo_is_the_default(
     # One record of how each config was made, below the Hub's header.
     assert readme.count("# Rankroom export: ") == 2 and readme.count("\n---\n") == 1
     assert 'load_dataset("parquet"' in readme and 'load_dataset("json"' not in readme
+    # Each file's row: the SHA-256 of the same rows as JSON Lines, and of the Parquet file.
+    jsonl, summary = export_dataset.export_bytes(app, format="dpo")
+    parquet = (dest / "dpo/train-00000-of-00001.parquet").read_bytes()
+    assert (
+        f"| `dpo/train-00000-of-00001.parquet` | train | {summary.total_rows} "
+        f"| `{hashlib.sha256(jsonl).hexdigest()}` | `{hashlib.sha256(parquet).hexdigest()}` |"
+    ) in readme
+    assert "| SHA-256 of the same rows as JSON Lines | SHA-256 of the Parquet file |" in readme
+    assert "The file SHA-256s are of the Parquet files in this folder" in readme
 
 
 def test_options_for_some_formats_go_to_those_configs_only(app, data, runner, tmp_path):
@@ -181,6 +197,63 @@ def test_options_for_some_formats_go_to_those_configs_only(app, data, runner, tm
     _assert_loaded(hh, export_dataset.export_rows(app, format="hh", ties="both-orders"))
     kto = _load(dest, "kto", tmp_path / "cache")["train"]
     _assert_loaded(kto, export_dataset.export_rows(app, format="kto"))
+
+
+def test_with_rewrites_the_pair_configs_carry_source_and_the_rewrite_rows(
+    app, data, runner, tmp_path
+):
+    dest = tmp_path / "ds"
+    pair = ["dpo", "reward", "openai", "hh"]
+    args = [*PROJECTS, *(a for f in pair for a in ("--format", f)), "--with-rewrites"]
+    r = _cli(runner, *args, "--with-votes", "--to-folder", str(dest))
+    assert r.exit_code == 0, r.output
+    for fmt in pair:
+        expected = _jsonl_rows(app, fmt, with_rewrites=True, with_votes=True)
+        assert {row["source"] for row in expected} == {"judgment", "rewrite"}, fmt
+        _assert_loaded(_load(dest, fmt, tmp_path / "cache")["train"], expected)
+        _assert_file(dest / f"{fmt}/train-00000-of-00001.parquet", expected)
+
+
+def test_the_raw_config_carries_spans_and_rewrites(app, make, runner, tmp_path):
+    project = make.project(slug="marked", mode="pairwise", span_labels=["typo", "unsafe"])
+    (item,) = make.items(
+        project,
+        [
+            {
+                "id": "m1",
+                "prompt": "Say hi.",
+                "responses": [{"id": "a", "content": "Helo 👋"}, {"id": "b", "content": "Hi."}],
+            }
+        ],
+    )
+    digest = hashlib.sha256("Helo 👋".encode()).hexdigest()
+    spans = [
+        {"response": "a", "start": 0, "end": 4, "label": "typo", "note": "", "text_sha256": digest},
+        {"response": "a", "start": 5, "end": 6, "label": "unsafe", "note": "why?",
+         "text_sha256": digest},
+    ]  # fmt: skip
+    ann, bob = make.user(), make.user()
+    make.judgment(
+        item,
+        ann,
+        preferred="b",
+        strength=1,
+        spans=spans,
+        rewrite_response_id="a",
+        rewrite_text="Hello 👋",
+        rewrite_original_sha256=digest,
+    )
+    make.judgment(item, bob, preferred="b", strength=2)  # no spans, no rewrite
+    dest = tmp_path / "ds"
+    r = _cli(runner, "--project", "marked", "--format", "raw", "--to-folder", str(dest))
+    assert r.exit_code == 0, r.output
+    expected = export_dataset.export_rows(app, format="raw", project=["marked"])
+    assert [(row["spans"], row["rewrite"]) for row in expected] == [
+        (spans, {"response_id": "a", "text": "Hello 👋", "original_sha256": digest}),
+        ([], None),
+    ]
+    _assert_loaded(_load(dest, "raw", tmp_path / "cache")["train"], expected)
+    _assert_file(dest / "raw/train-00000-of-00001.parquet", expected)
 
 
 def _empty_project(make: Any) -> None:
@@ -256,7 +329,7 @@ def test_a_folder_that_is_not_empty_needs_overwrite(app, data, runner, tmp_path)
         runner, "--project", "text", "--format", "dpo", "--overwrite", "--to-folder", str(dest)
     )
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in dest.iterdir()) == ["README.md", "dpo"]
+    assert sorted(p.name for p in dest.iterdir()) == ["README.md", "croissant.json", "dpo"]
     assert _siblings(tmp_path) == []
 
 
@@ -265,7 +338,7 @@ def test_an_empty_folder_is_filled(app, data, runner, tmp_path):
     dest.mkdir()
     r = _cli(runner, "--project", "text", "--format", "dpo", "--to-folder", str(dest))
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in dest.iterdir()) == ["README.md", "dpo"]
+    assert sorted(p.name for p in dest.iterdir()) == ["README.md", "croissant.json", "dpo"]
 
 
 @pytest.mark.parametrize("existing", [False, True])
@@ -347,7 +420,7 @@ def test_push_uploads_exactly_the_folder_with_the_token_from_the_environment(
     )
     assert r.exit_code == 0, r.output
     written = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
-    assert written == ["README.md", "dpo/train-00000-of-00001.parquet"]
+    assert written == ["README.md", "croissant.json", "dpo/train-00000-of-00001.parquet"]
     assert fake_hub.calls == [
         ("init", secret),
         ("create_repo", ("me/prefs", {"repo_type": "dataset", "exist_ok": True})),

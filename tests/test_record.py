@@ -326,3 +326,82 @@ def test_machine_involvement_counts_generations_by_model(app, make):
     assert machine.failed_generations == 1
     assert machine.responses_by_model == {"model-0": 1, "model-1": 1}
     assert (machine.judge_judgments, machine.judgments_by_role) == (0, {})
+
+
+def _folder(runner, campaign, tmp_path, *formats):
+    dest = tmp_path / "ds"
+    chosen = [a for f in formats for a in ("--format", f)]
+    result = runner.invoke(
+        main, ["export", "--project", campaign.slug, *chosen, "--to-folder", str(dest)]
+    )
+    assert result.exit_code == 0, result.output
+    return dest
+
+
+def test_folder_card_states_the_record_once_as_the_plain_card_does(app, runner, campaign, tmp_path):
+    _, card, _ = _export(runner, campaign, tmp_path)
+    readme = (_folder(runner, campaign, tmp_path, "dpo", "votes", "raw") / "README.md").read_text()
+    assert readme.count("# Rankroom export: ") == 3
+    for heading in ("## How the data was made", "### Annotation protocol", "### Rater pool"):
+        assert readme.count(heading) == 1, heading
+    # Once, after every config's own section.
+    assert readme.index("## How the data was made") > readme.rindex("# Rankroom export: ")
+    assert "\n".join(record_text.markdown(_record(app, campaign))) in readme
+    assert "`croissant.json` describes the same files and record" in readme
+    assert readme.split("## How the data was made")[1] == card.split("## How the data was made")[1]
+
+
+# mlcroissant 1.1.1 builds its graph with rdflib's deprecated ConjunctiveGraph, and reads
+# Parquet with pandas' deprecated reset_index(inplace=True): their warnings.
+@pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
+def test_folder_croissant_validates_and_reads_back_the_parquet_rows(
+    app, runner, campaign, tmp_path, caplog
+):
+    import pyarrow.parquet as pq
+
+    dest = _folder(runner, campaign, tmp_path, "dpo", "votes", "raw")
+    path = dest / "croissant.json"
+    caplog.set_level(logging.WARNING)
+    dataset = mlcroissant.Dataset(jsonld=str(path))
+    issues = dataset.metadata.ctx.issues
+    assert not issues.errors and not issues.warnings, issues.report()
+    assert not [r for r in caplog.records if "not standard" in r.getMessage()]
+
+    meta = json.loads(path.read_text())
+    names = [f"{fmt}/train-00000-of-00001.parquet" for fmt in ("dpo", "votes", "raw")]
+    assert [(f["contentUrl"], f["encodingFormat"], f["sha256"]) for f in meta["distribution"]] == [
+        (n, "application/x-parquet", hashlib.sha256((dest / n).read_bytes()).hexdigest())
+        for n in names
+    ]
+    sets = {s["name"]: s for s in meta["recordSet"]}
+    assert list(sets) == ["dpo_train", "votes_train", "raw_train"]
+    typed = {name: {f["name"]: f["dataType"] for f in s["field"]} for name, s in sets.items()}
+    assert typed["dpo_train"] == {"prompt": "sc:Text", "chosen": "sc:Text", "rejected": "sc:Text"}
+    assert typed["raw_train"]["judgment_id"] == "sc:Integer"
+    assert typed["raw_train"]["both_bad"] == "sc:Boolean"
+    # Lists, structs and JSON are named, not typed.
+    assert "spans" not in typed["raw_train"] and "rewrite" not in typed["raw_train"]
+    for column in ("spans", "rewrite", "verdict", "responses"):
+        assert column in sets["raw_train"]["description"]
+    assert "metadata" in sets["dpo_train"]["description"]
+
+    record = _record(app, campaign)
+    assert meta["rai:dataAnnotationProtocol"] == [record_text.protocol(record)]
+    assert meta["rai:annotationsPerItem"] == [record_text.per_item(record)]
+    preprocessing = meta["rai:dataPreprocessingProtocol"]
+    assert [fmt in preprocessing for fmt in ("dpo: ", "votes: ", "raw: ")] == [True] * 3
+
+    # mlcroissant reads the Parquet files back (through pandas): the same rows.
+    nulls = 0
+    for name, fmt in (("dpo_train", "dpo"), ("raw_train", "raw")):
+        table = pq.read_table(dest / f"{fmt}/train-00000-of-00001.parquet").to_pylist()
+        got = list(dataset.records(name))
+        assert len(got) == len(table) > 0
+        for row, want in zip(got, table, strict=True):
+            for column in typed[name]:
+                value = row[f"{name}/{column}"]
+                value = value.decode() if isinstance(value, bytes) else value
+                assert value == want[column], (name, column, value, want[column])
+                nulls += want[column] is None
+    assert nulls > 0  # null cells (no confidence, no earlier version) read back as None

@@ -135,15 +135,17 @@ def folder(options: FolderOptions) -> Any:
     # The folder is written whole before the response starts, so a refusal (no rows, an
     # empty split) is an error status, not a truncated zip; the zip streams from disk.
     scratch = Path(tempfile.mkdtemp(prefix="rankroom-folder-"))
+    session = db.session()
     try:
         write_folder(
-            session=db.session(),
+            session=session,
             options=options,
             dest=scratch / "dataset",
             secret_key=current_app.config["SECRET_KEY"],
             actor=current_user(),
             via="api folder",
             address=client_address(),
+            records=lambda summary: export_records(session=session, summary=summary),
         )
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -28,7 +28,7 @@ from service.dashboards.record import export_records
 from service.errors import DomainError
 from service.export import ExportOptionsSchema, export_preferences, parse_options, part_filename
 from service.export.card import FileInfo, render_card
-from service.export.croissant import columns_of, croissant
+from service.export.croissant import ConfigFiles, columns_of, croissant
 from service.export.options import cli_flag, option_default
 
 _TYPES = {fields.Integer: int, fields.Float: float}
@@ -137,7 +137,8 @@ def _open(stack: ExitStack, path: Path) -> tuple[IO[bytes], _Hashing]:
     "to_folder",
     type=click.Path(file_okay=False, path_type=Path),
     help="Write a Hub-ready folder instead: one Parquet config per --format, a file per "
-    "split, and README.md with the Hub's YAML header (datasets.load_dataset(DIR, FORMAT)).",
+    "split, README.md with the Hub's YAML header and the record of how the data was made "
+    "(datasets.load_dataset(DIR, FORMAT)), and croissant.json.",
 )
 @click.option(
     "--overwrite", is_flag=True, help="With --to-folder: replace a folder that is not empty."
@@ -259,7 +260,7 @@ def _write_card(where: Path, summary: Any, files: list[FileInfo], written: list[
     with Session(db.engine()) as session:
         records = export_records(session=session, summary=summary)
     where.write_text(render_card(summary, files, records), encoding="utf-8")
-    metadata = croissant(records, files, summary=summary, columns=_columns(written))
+    metadata = croissant(records, [ConfigFiles(summary, files, _columns(written))])
     text = json.dumps(metadata, indent=2, ensure_ascii=False) + "\n"
     (where.parent / "croissant.json").write_text(text, encoding="utf-8")
 

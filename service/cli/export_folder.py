@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from service import db
 from service.cli.common import CLI_ADDRESS, fail
+from service.dashboards.record import export_records
 from service.errors import DomainError
 from service.export import hub
 from service.export.folder import check_destination, write_folder
@@ -71,6 +72,7 @@ def export_folder(
                 via="cli folder",
                 address=CLI_ADDRESS,
                 progress=bars,
+                records=lambda summary: export_records(session=session, summary=summary),
             )
         bars.close()
     except DomainError as exc:

@@ -43,13 +43,29 @@ class FileInfo:
     file_sha256: str | None = None
 
 
+# What a file's checksum columns say, by the kind of file written (JSON Lines or Parquet).
+_FILE_HEADERS = {
+    "json": "| File | Split | Rows | SHA-256 of the JSON Lines | SHA-256 of the file |",
+    "parquet": (
+        "| File | Split | Rows | SHA-256 of the same rows as JSON Lines "
+        "| SHA-256 of the Parquet file |"
+    ),
+}
+
+
 def render_card(
-    summary: ExportSummary, files: Sequence[FileInfo], records: Sequence[Record] = ()
+    summary: ExportSummary,
+    files: Sequence[FileInfo],
+    records: Sequence[Record] = (),
+    *,
+    file_kind: str = "json",
 ) -> str:
     """Return the dataset card (Markdown) for an export and the files it wrote.
 
     ``records`` (``service.dashboards.record.build_record``, one per exported project) add
     the record of how the data was made: protocol, raters, quality, time, machines, biases.
+    ``file_kind``: "json" (JSON Lines files) or "parquet" (a folder's Parquet files), the
+    ``datasets`` builder that loads them.
     """
     s = summary.as_dict()
     window = s["collection_window"]
@@ -74,18 +90,24 @@ def render_card(
         "",
         "## Files",
         "",
-        "| File | Split | Rows | SHA-256 of the JSON Lines | SHA-256 of the file |",
+        _FILE_HEADERS[file_kind],
         "|---|---|---|---|---|",
     ]
     for f in files:
         lines.append(
             f"| `{f.name}` | {f.part or '(all)'} | {f.rows} | `{f.sha256}` | `{f.file_sha256 or f.sha256}` |"
         )
+    if file_kind == "parquet":
+        lines += [
+            "",
+            "The file SHA-256s are of the Parquet files in this folder; the other is of the "
+            "same rows as `rankroom export` writes them in JSON Lines with these options.",
+        ]
     lines += [
         "",
         "```python",
         "from datasets import load_dataset",
-        f'ds = load_dataset("json", data_files={_data_files(files)})',
+        f'ds = load_dataset("{file_kind}", data_files={_data_files(files)})',
         "```",
         "",
         "## Source",

@@ -21,29 +21,41 @@ RESPONSE = {"id": STRING, "model": STRING, "content": STRING}
 
 
 def columns(
-    fmt: str, *, conversational: bool, margin: bool, with_votes: bool, metadata: bool
+    fmt: str,
+    *,
+    conversational: bool,
+    margin: bool,
+    with_votes: bool,
+    metadata: bool,
+    with_source: bool = False,
 ) -> dict[str, Any]:
     """Return the columns of a format's rows, in the JSON Lines key order, with their types.
 
     ``metadata`` is a struct typed per format (so ``metadata.agreement`` is a float column
     a reader can filter on); the free-form objects (rubric scores, a stored verdict) are
-    JSON.
+    JSON. ``with_source``: the pair formats' ``source`` column ("judgment" or "rewrite",
+    ``--with-rewrites``); a rewrite row's metadata has a judgment row's keys.
     """
     text: Any = [MESSAGE] if conversational else STRING
-    votes = {"vote_share": FLOAT, "vote_count": INT} if with_votes else {}
+    # In the rows' key order (rows.RowBuilder._pair): source, then the vote columns.
+    extra = {"source": STRING} if with_source else {}
+    extra |= {"vote_share": FLOAT, "vote_count": INT} if with_votes else {}
     if fmt == "dpo":
-        cols = {"prompt": text, "chosen": text, "rejected": text, **votes}
+        cols = {"prompt": text, "chosen": text, "rejected": text, **extra}
     elif fmt == "reward":
-        cols = {"chosen": text, "rejected": text, **({"margin": FLOAT} if margin else {}), **votes}
+        cols = {"chosen": text, "rejected": text, **({"margin": FLOAT} if margin else {}), **extra}
     elif fmt == "openai":
         cols = {
             "input": {"messages": [MESSAGE]},
             "preferred_output": [MESSAGE],
             "non_preferred_output": [MESSAGE],
-            **votes,
+            **extra,
         }
     elif fmt == "hh":
-        cols = {"chosen": STRING, "rejected": STRING, **votes}
+        cols = {"chosen": STRING, "rejected": STRING, **extra}
+    elif fmt == "sft":
+        # TRL's conversational SFT rows: the prompt's turns, then the rewrite as the reply.
+        cols = {"messages": [MESSAGE]}
     elif fmt == "kto":
         cols = {"prompt": text, "completion": text, "label": BOOL}
     elif fmt == "ranking":
@@ -70,6 +82,18 @@ def columns(
 
 def _metadata(fmt: str) -> dict[str, Any]:
     """The metadata object of a format's rows (see ``export.item_rows``): every key it may hold."""
+    if fmt == "sft":  # export.rewrite_rows.sft
+        return {
+            "project": STRING,
+            "item_id": STRING,
+            "rater": STRING,
+            "judgment_id": INT,
+            "response_id": STRING,
+            "model": STRING,
+            "changed_words": INT,
+            "original_sha256": STRING,
+            "shown_sha256": [STRING],
+        }
     base = {"project": STRING, "item_id": STRING, "n_judgments": INT}
     if fmt == "ranking":
         return {**base, "shown_sha256": [STRING]}
@@ -131,6 +155,17 @@ _RAW: dict[str, Any] = {
     "active_ms": INT,
     "guideline_version": INT,
     "shown_sha256": STRING,
+    # Error spans as stored (rating.spans.check_spans): code-point offsets into a response.
+    "spans": [
+        {
+            "response": STRING,
+            "start": INT,
+            "end": INT,
+            "label": STRING,
+            "note": STRING,
+            "text_sha256": STRING,
+        }
+    ],
     "started_at": STRING,
     "created_at": STRING,
     "rater": STRING,
@@ -138,6 +173,8 @@ _RAW: dict[str, Any] = {
     "is_gold": BOOL,
     "version": INT,
     "supersedes_id": INT,
+    # A rater's rewrite of one response, or null (export.rows.raw_row).
+    "rewrite": {"response_id": STRING, "text": STRING, "original_sha256": STRING},
 }
 
 

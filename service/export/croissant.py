@@ -1,7 +1,8 @@
 """croissant.json: Croissant 1.1 metadata with its Responsible AI fields, from the record.
 
 ``croissant`` is a pure function of the records, the written files and their columns, so the
-JSON Lines export (``rankroom export --card``) and a Parquet folder write the same metadata.
+JSON Lines export (``rankroom export --card``) and a Parquet folder (one ``ConfigFiles`` per
+format) write the same metadata.
 Every RAI text is one of ``record_text``'s sentences, the ones the card states.
 """
 
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from service.export import record_text
 from service.export.card import FileInfo
+from service.export.columns import BOOL, FLOAT, INT, STRING
 from service.export.record import Record
 from service.export.summary import ExportSummary
 
@@ -65,6 +68,7 @@ ENCODINGS = {
     ".parquet": "application/x-parquet",
 }
 _TYPES = ((bool, "sc:Boolean"), (int, "sc:Integer"), (float, "sc:Float"), (str, "sc:Text"))
+_SCALARS = {INT: "sc:Integer", FLOAT: "sc:Float", BOOL: "sc:Boolean", STRING: "sc:Text"}
 
 
 def columns_of(row: Mapping[str, Any]) -> dict[str, str | None]:
@@ -80,56 +84,77 @@ def columns_of(row: Mapping[str, Any]) -> dict[str, str | None]:
     }
 
 
+@dataclass(frozen=True)
+class ConfigFiles:
+    """One export's files, the summary of the export that wrote them and their columns.
+
+    ``columns`` maps each column to a Croissant data type, None for a list or object
+    column (``columns_of``, ``parquet_columns``). ``config``: the folder config the files
+    belong to, which names their record sets (``dpo_train``); "" for a plain export,
+    whose record sets are named by split (or ``default``).
+    """
+
+    summary: ExportSummary
+    files: Sequence[FileInfo]
+    columns: Mapping[str, str | None]
+    config: str = ""
+
+
+def parquet_columns(cols: Mapping[str, Any]) -> dict[str, str | None]:
+    """Return each Parquet column (``export.columns`` description) with its Croissant type.
+
+    A list, struct or JSON column gets None, as in ``columns_of``: it is named in its
+    record set's description instead of being typed.
+    """
+    return {
+        name: _SCALARS.get(kind) if isinstance(kind, str) else None for name, kind in cols.items()
+    }
+
+
 def croissant(
     records: Sequence[Record],
-    files: Sequence[FileInfo],
+    configs: Sequence[ConfigFiles],
     *,
-    summary: ExportSummary,
-    columns: Mapping[str, str | None],
     license: str = "other",
     date_published: str | None = None,
 ) -> dict[str, Any]:
     """Return Croissant 1.1 metadata (JSON-LD) for the exported files and their records.
 
-    ``columns`` maps each column of the files to a Croissant data type, None for a
-    list or object column (``columns_of``);
+    One ``ConfigFiles`` for a JSON Lines export, one per format for a Parquet folder;
     ``date_published`` defaults to the last judgment's day.
     """
     slugs = "-".join(r.slug for r in records) or "export"
+    formats = "-".join(c.summary.format for c in configs) or "none"
+    rows = ", ".join(f"{c.summary.format}: {c.summary.total_rows} rows" for c in configs)
     last = max((r.last_judgment for r in records if r.last_judgment), default=None)
     return {
         "@context": CONTEXT,
         "@type": "sc:Dataset",
-        "name": f"rankroom-{slugs}-{summary.format}",
+        "name": f"rankroom-{slugs}-{formats}",
         "description": (
-            f"Human preference judgments exported by Rankroom ({summary.format} format, "
-            f"{summary.total_rows} rows) from project(s) "
-            + ", ".join(f"{r.name} ({r.slug})" for r in records)
-            + "."
+            f"Human preference judgments exported by Rankroom ({rows or 'no rows'}) from "
+            "project(s) " + ", ".join(f"{r.name} ({r.slug})" for r in records) + "."
         ),
         "conformsTo": CONFORMS_TO,
-        "citeAs": f"Rankroom export of {slugs} ({summary.format})",
+        "citeAs": f"Rankroom export of {slugs} ({formats.replace('-', ', ')})",
         "license": license,
         "url": "README.md",
         "version": "1.0.0",
         "datePublished": date_published or (last[:10] if last else None),
         "keywords": ["rlhf", "preference", "human feedback", "rankroom"],
-        **_rai(records, summary),
-        "distribution": [_file(f) for f in files],
-        "recordSet": [_record_set(f, columns) for f in files],
+        **_rai(records, configs),
+        "distribution": [_file(f) for c in configs for f in c.files],
+        "recordSet": [_record_set(f, c) for c in configs for f in c.files],
     }
 
 
-def _rai(records: Sequence[Record], summary: ExportSummary) -> dict[str, Any]:
+def _rai(records: Sequence[Record], configs: Sequence[ConfigFiles]) -> dict[str, Any]:
     """The Responsible AI fields, one text per project (lists where Croissant takes many)."""
     first = min((r.first_judgment for r in records if r.first_judgment), default=None)
     last = max((r.last_judgment for r in records if r.last_judgment), default=None)
-    dropped = summary.as_dict()
-    left_out = [
-        f"{k.replace('_', ' ')}: {v}"
-        + (f" ({dropped['dropped_reasons'][k]})" if k in dropped["dropped_reasons"] else "")
-        for k, v in dropped["dropped"].items()
-    ]
+    named = len(configs) > 1  # a folder's configs: say which one each text is about
+    summaries = [c.summary for c in configs]
+    real = any(s.options.get("real_usernames") for s in summaries)
     return {
         "rai:dataCollection": " ".join(record_text.collection(r) for r in records),
         "rai:dataCollectionType": ["Manual Human Curator"],
@@ -142,21 +167,34 @@ def _rai(records: Sequence[Record], summary: ExportSummary) -> dict[str, Any]:
         "rai:machineAnnotationTools": [_machines(r) for r in records],
         "rai:dataBiases": [record_text.biases(r) for r in records],
         "rai:dataLimitations": " ".join(record_text.limitations(r) for r in records),
-        "rai:dataPreprocessingProtocol": (
-            f"Rankroom export rules and options: {json.dumps(summary.options, sort_keys=True)}. "
-            f"Left out: {'; '.join(left_out) or 'nothing'}. Raters excluded for low gold "
-            f"accuracy: {summary.excluded_raters}. Rows that could not be read: "
-            f"{len(summary.skipped)}."
-        ),
+        "rai:dataPreprocessingProtocol": " ".join(_preprocessing(s, named) for s in summaries),
         "rai:dataUseCases": [
-            f"Preference tuning and evaluation of language models: the {summary.format} "
+            f"Preference tuning and evaluation of language models: the {s.format} "
             "format (see the card for its trainer)."
+            for s in summaries
         ],
         "rai:personalSensitiveInformation": (
             "Raters are not named: the files carry pseudonymous rater ids unless the export "
-            f"asked for real usernames (real_usernames={summary.options.get('real_usernames')})."
+            f"asked for real usernames (real_usernames={real})."
         ),
     }
+
+
+def _preprocessing(summary: ExportSummary, named: bool) -> str:
+    """Say which rules and options made one export's rows, and what they left out."""
+    s = summary.as_dict()
+    left_out = [
+        f"{k.replace('_', ' ')}: {v}"
+        + (f" ({s['dropped_reasons'][k]})" if k in s["dropped_reasons"] else "")
+        for k, v in s["dropped"].items()
+    ]
+    return (
+        (f"{summary.format}: " if named else "")
+        + f"Rankroom export rules and options: {json.dumps(summary.options, sort_keys=True)}. "
+        f"Left out: {'; '.join(left_out) or 'nothing'}. Raters excluded for low gold "
+        f"accuracy: {summary.excluded_raters}. Rows that could not be read: "
+        f"{len(summary.skipped)}."
+    )
 
 
 def _analysis(r: Record) -> str:
@@ -191,15 +229,16 @@ def _file(f: FileInfo) -> dict[str, Any]:
     }
 
 
-def _record_set(f: FileInfo, columns: Mapping[str, str | None]) -> dict[str, Any]:
-    name = f.part or "default"
-    nested = [c for c, kind in columns.items() if kind is None]
+def _record_set(f: FileInfo, config: ConfigFiles) -> dict[str, Any]:
+    split = f.part or ("train" if config.config else "default")
+    name = f"{config.config}_{split}" if config.config else split
+    nested = [c for c, kind in config.columns.items() if kind is None]
     return {
         "@type": "cr:RecordSet",
         "@id": name,
         "name": name,
         "description": f"{f.rows} rows of {f.name}."
-        + (f" Columns holding JSON lists or objects: {', '.join(nested)}." if nested else ""),
+        + (f" Columns holding lists or objects: {', '.join(nested)}." if nested else ""),
         "field": [
             {
                 "@type": "cr:Field",
@@ -208,7 +247,7 @@ def _record_set(f: FileInfo, columns: Mapping[str, str | None]) -> dict[str, Any
                 "dataType": kind,
                 "source": {"fileObject": {"@id": f.name}, "extract": {"column": column}},
             }
-            for column, kind in columns.items()
+            for column, kind in config.columns.items()
             if kind is not None
         ],
     }

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import shutil
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,17 +24,23 @@ from typing import Any
 from sqlmodel import Session
 
 from service.errors import Conflict, DomainError, InvalidInput
-from service.export import Export
+from service.export import Export, record_text
 from service.export.card import FileInfo, render_card
 from service.export.columns import columns
+from service.export.croissant import ConfigFiles, croissant, parquet_columns
 from service.export.folder_options import FolderOptions
 from service.export.hub import Config, front_matter
 from service.export.parquet import ParquetPart, WriterThread
+from service.export.record import Record
 from service.export.summary import ExportSummary
 from service.models import User
 
 # progress(format, judgments read so far, judgments in all)
 Progress = Callable[[str, int, int], None]
+# The record of each project an export read (``dashboards.record.export_records``). The
+# caller computes it (export/ does not import dashboards/), from the first config's
+# summary: every config reads the same projects.
+RecordsOf = Callable[[ExportSummary], Sequence[Record]]
 
 
 @dataclass
@@ -44,6 +51,7 @@ class FolderResult:
     configs: list[Config] = field(default_factory=list)
     summaries: list[ExportSummary] = field(default_factory=list)
     left_out: dict[str, str] = field(default_factory=dict)  # format: why (default formats)
+    records: Sequence[Record] = ()
 
 
 def check_destination(dest: Path, overwrite: bool) -> None:
@@ -65,14 +73,21 @@ def write_folder(
     via: str = "cli folder",
     address: str | None = None,
     progress: Progress | None = None,
+    records: RecordsOf | None = None,
 ) -> FolderResult:
-    """Write the folder for ``options`` at ``dest`` (all or nothing); return what it holds."""
+    """Write the folder for ``options`` at ``dest`` (all or nothing); return what it holds.
+
+    ``records``: called once, with the first export's summary, for the record of how the
+    data was made: the card states it once, after the configs, and ``croissant.json``
+    (written only with it, its Responsible AI fields being the record) describes every file.
+    """
     check_destination(dest, overwrite)
     dest.parent.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     result = FolderResult(path=dest)
     try:
         refused: list[InvalidInput] = []
+        first: ExportSummary | None = None
         for opts in options.configs:
             try:
                 export = Export(
@@ -90,6 +105,8 @@ def write_folder(
                 refused.append(exc)
                 result.left_out[opts.format] = exc.message
                 continue
+            if first is None:
+                first = export.summary
             _add(result, _write_config(export, temp, progress), export.summary, options, temp)
         if not result.configs and not options.allow_empty:
             if refused and len(refused) == len(options.configs):
@@ -98,6 +115,11 @@ def write_folder(
                 "No format has rows, so no folder was written. No judgment matched the "
                 "options (or the projects have none). (--allow-empty keeps the card alone)"
             )
+        if records is not None and first is not None:
+            result.records = records(first)
+        if result.records and result.configs:  # the card alone (no rows) describes no file
+            text = json.dumps(_croissant(result, options.license), indent=2, ensure_ascii=False)
+            (temp / "croissant.json").write_text(text + "\n", encoding="utf-8")
         (temp / "README.md").write_text(_readme(result, options.license), encoding="utf-8")
         _install(temp, dest, overwrite)
     except BaseException:
@@ -149,6 +171,7 @@ def _write_config(export: Export, root: Path, progress: Progress | None) -> Conf
         margin=bool(summary.margin),
         with_votes=o.with_votes,
         metadata=o.metadata and o.format != "raw",
+        with_source=o.with_rewrites,
     )
     parts = o.split_names()
     names = {p: f"{o.format}/{p or 'train'}-00000-of-00001.parquet" for p in parts}
@@ -198,12 +221,11 @@ def _step(export: Export, progress: Progress | None) -> Callable[[int], None] | 
 
 
 def _readme(result: FolderResult, license_id: str) -> str:
-    """The card: the Hub's front matter, then each config's record of how it was made."""
+    """The card: the Hub's front matter, each config's rules and files, then the record once."""
     bodies = []
     for config, summary in zip(result.configs, result.summaries, strict=True):
-        body = _without_front_matter(render_card(summary, config.files))
-        # The card's loading example names JSON Lines; these files are Parquet.
-        bodies.append(body.replace('load_dataset("json"', 'load_dataset("parquet"'))
+        card = render_card(summary, config.files, file_kind="parquet")
+        bodies.append(_without_front_matter(card))
     names = ", ".join(f"`{c.format}`" for c in result.configs) or "none (no rows)"
     first = result.configs[0].format if result.configs else "FORMAT"
     intro = [
@@ -215,7 +237,24 @@ def _readme(result: FolderResult, license_id: str) -> str:
     if result.left_out:
         left = "; ".join(f"{k}: {v}" for k, v in result.left_out.items())
         intro += ["", f"Formats left out: {left}."]
-    return front_matter(result.configs, license_id) + "\n".join(intro) + "\n\n" + "\n".join(bodies)
+    if result.records and result.configs:
+        intro += [
+            "",
+            "`croissant.json` describes the same files and record as Croissant 1.1 "
+            "metadata with its Responsible AI fields.",
+        ]
+    record = [line for r in result.records for line in ["", *record_text.markdown(r)]]
+    body = "\n".join([*intro, "", *bodies]) + "\n".join(record)
+    return front_matter(result.configs, license_id) + body + ("\n" if record else "")
+
+
+def _croissant(result: FolderResult, license_id: str) -> dict[str, Any]:
+    """Croissant metadata of every config's Parquet files, typed from their columns."""
+    configs = [
+        ConfigFiles(summary, config.files, parquet_columns(config.columns), config.format)
+        for config, summary in zip(result.configs, result.summaries, strict=True)
+    ]
+    return croissant(result.records, configs, license=license_id)
 
 
 def _without_front_matter(card: str) -> str:

@@ -29,6 +29,7 @@ TASKS = {
     "ranking": "text-classification",
     "ratings": "text-classification",
     "votes": "text-classification",
+    "sft": "text-generation",  # a rater's rewrite as the reply to imitate
 }
 _PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9_./*<>+-]*$")
 _RESERVED = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
