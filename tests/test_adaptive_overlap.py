@@ -243,7 +243,10 @@ def test_the_audit_sample_is_drawn_when_switched_on(app, make):
     [
         ({"overlap": 1, "overlap_max": 2}, (Conflict, "Overlap max cannot go below 3")),
         ({"overlap": 4, "overlap_max": 3}, (InvalidInput, "cannot exceed overlap_max")),
-        ({"adaptive_overlap": False}, (Conflict, "Overlap cannot go below 3")),
+        (
+            {"adaptive_overlap": False},
+            (Conflict, "To switch adaptive overlap off, overlap must be at least 3"),
+        ),
     ],
 )
 def test_a_change_below_what_a_unit_has_is_refused(app, desk, make, data, error):
@@ -611,6 +614,66 @@ def test_a_submission_racing_the_switch_is_settled(app, desk, make, database_url
         submitting.join(30)
     monkeypatch.setattr(adaptive, "off_target", off_target)
     assert len(desk.rows(Judgment, Judgment.item_id == item.id)) == 2
+    assert _slot(app, item.id) == {"taken": 2, "raised": 1, "open": True, "audit": False}
+    assert _doctor(app, project) == []
+
+
+def test_a_revision_racing_the_switch_is_settled(app, desk, make, database_url, monkeypatch):
+    """PostgreSQL: the locked path (here a revision) read the project before an admin's
+    switch committed; its insert waits on the project row, and the setting it then acts
+    on must be the committed one: the revised split opens a third slot."""
+    _postgres_only(database_url)
+    project = make.project(slug="camp", overlap=2)
+    (item,) = make.items(project, [item_row("q1")])
+    one, two = make.user(), make.user()
+    _rate(desk, project, one, "a")
+    lease = _rate(desk, project, two, "a")
+    with app.app_context(), db.write_session() as s:
+        (current,) = s.exec(
+            judgments.current_judgments().where(Judgment.assignment_id == lease.id)
+        ).all()
+        current_id = current.id
+    off_target, counted, go_on = adaptive.off_target, threading.Event(), threading.Event()
+
+    def paused(**kwargs):
+        found = off_target(**kwargs)
+        counted.set()
+        go_on.wait(30)  # a safety net only: set once the revision waits
+        return found
+
+    monkeypatch.setattr(adaptive, "off_target", paused)
+
+    def switch():
+        with app.app_context(), db.write_session() as s:
+            settings.update_settings(
+                session=s,
+                project=s.get(Project, project.id),
+                data={"adaptive_overlap": True, "audit_share": 0.0},
+                actor_id=None,
+            )
+
+    def revise():
+        with app.app_context(), db.write_session() as s:
+            judgments.revise_judgment(
+                session=s,
+                judgment_id=current_id,
+                rater=s.get(User, two.id),
+                payload={"client_id": uuid.uuid4().hex, "verdict": _prefer(lease, "b")},
+            )
+
+    switching = threading.Thread(target=switch)
+    switching.start()
+    try:
+        assert counted.wait(30)
+        revising = threading.Thread(target=revise)
+        revising.start()
+        _wait_until_blocked(revising)
+    finally:
+        go_on.set()
+        switching.join(30)
+        revising.join(30)
+    monkeypatch.setattr(adaptive, "off_target", off_target)
+    assert len(desk.rows(Judgment, Judgment.item_id == item.id)) == 3
     assert _slot(app, item.id) == {"taken": 2, "raised": 1, "open": True, "audit": False}
     assert _doctor(app, project) == []
 

@@ -423,7 +423,7 @@ def test_push_uploads_exactly_the_folder_with_the_token_from_the_environment(
     assert written == ["README.md", "croissant.json", "dpo/train-00000-of-00001.parquet"]
     assert fake_hub.calls == [
         ("init", secret),
-        ("create_repo", ("me/prefs", {"repo_type": "dataset", "exist_ok": True})),
+        ("create_repo", ("me/prefs", {"repo_type": "dataset", "exist_ok": True, "private": True})),
         (
             "upload_folder",
             (
@@ -432,6 +432,7 @@ def test_push_uploads_exactly_the_folder_with_the_token_from_the_environment(
                     "repo_id": "me/prefs",
                     "repo_type": "dataset",
                     "commit_message": "Rankroom export",
+                    "delete_patterns": "*",  # the repo holds this folder only
                 },
                 written,
             ),
@@ -587,3 +588,24 @@ def test_a_key_the_schema_lacks_stops_the_file_instead_of_being_dropped(tmp_path
     with pytest.raises(DomainError, match="unexpected field|lacks: surprise"):
         part.write(json.dumps(row).encode() + b"\n")
     part.abort()
+
+
+def test_push_creates_a_public_repo_only_when_asked(app, data, runner, tmp_path, fake_hub):
+    args = ("--project", "text", "--format", "dpo", "--to-folder")
+    r = _cli(runner, *args, str(tmp_path / "a"), "--public")
+    assert r.exit_code != 0 and "--public works with --push-to-hub only" in r.output
+    assert not (tmp_path / "a").exists()
+    r = _cli(
+        runner,
+        *args,
+        str(tmp_path / "b"),
+        "--push-to-hub",
+        "me/open",
+        "--public",
+        env={"HF_TOKEN": "hf_x"},
+    )
+    assert r.exit_code == 0, r.output
+    assert (
+        "create_repo",
+        ("me/open", {"repo_type": "dataset", "exist_ok": True, "private": False}),
+    ) in fake_hub.calls

@@ -309,3 +309,15 @@ def test_preview_renders_markdown_through_the_responses_sanitiser(client, auth):
     assert bad.get_json()["errors"] == [
         {"field": "text", "message": "a string of up to 200000 characters"}
     ]
+
+
+def test_another_field_error_does_not_blame_a_valid_rewrite(app, client, auth, make):
+    """A bad span label beside a rewrite of the preferred response: only the span is
+    named (the policy is checked once the verdict and rubric are valid)."""
+    auth.as_role("rater")
+    lease_id = _lease(client, auth, make, edit="preferred", span_labels=["factual error"])
+    span = {"response": "A", "start": 0, "end": 6, "label": "made up"}
+    r = _submit(client, auth, lease_id, {"response": "A", "text": "Better."}, spans=[span])
+    assert r.status_code == 422
+    assert [e["field"] for e in _errors(r)["errors"]] == ["spans.0.label"]
+    assert _judgments(app) == []

@@ -117,6 +117,12 @@ def test_spans_by_keyboard_and_mouse_survive_a_reload_and_are_stored_in_code_poi
     page.mouse.dblclick(*page.evaluate(CENTRE, [b, "Smith"]))
     page.locator(f'.response[data-label="{b}"] .btn-mark-span').click()
     picker.get_by_label("hallucinated citation").check()
+    # While the picker is open the page's keys wait: no verdict, no skip, no submit.
+    for key in ("a", "s", "Control+Enter"):
+        page.keyboard.press(key)
+    assert page.locator('[data-field="verdict.choice"] input:checked').count() == 0
+    assert page.evaluate("document.getElementById('skip-dialog').open") is False
+    assert picker.is_visible() and _rows(browser_app) == []
     picker.locator(".span-note").fill("no such paper")
     screenshot(page, "spans-picker")
     picker.get_by_role("button", name="Add span").click()

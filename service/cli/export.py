@@ -151,6 +151,11 @@ def _open(stack: ExitStack, path: Path) -> tuple[IO[bytes], _Hashing]:
     "(token from HF_TOKEN; needs the 'hub' extra).",
 )
 @click.option(
+    "--public",
+    is_flag=True,
+    help="With --push-to-hub: create the repo public (by default a new repo is private).",
+)
+@click.option(
     "--license",
     "license_id",
     help="With --to-folder: license id for the card's YAML header.  [default: other]",
@@ -169,6 +174,7 @@ def export_command(
     to_folder: Path | None,
     overwrite: bool,
     push_to_hub: str | None,
+    public: bool,
     license_id: str | None,
     **given: Any,
 ) -> None:
@@ -182,11 +188,14 @@ def export_command(
             )
         if license_id is not None:
             data["license"] = license_id
-        export_folder(to_folder, data, overwrite, allow_empty, push_to_hub)
+        if public and push_to_hub is None:
+            raise click.UsageError("--public works with --push-to-hub only.")
+        export_folder(to_folder, data, overwrite, allow_empty, push_to_hub, public)
         return
     for flag, value in (
         ("--overwrite", overwrite),
         ("--push-to-hub", push_to_hub),
+        ("--public", public),
         ("--license", license_id),
     ):
         if value:

@@ -46,7 +46,12 @@ class _Bars:
 
 
 def export_folder(
-    dest: Path, data: dict[str, Any], overwrite: bool, allow_empty: bool, repo: str | None
+    dest: Path,
+    data: dict[str, Any],
+    overwrite: bool,
+    allow_empty: bool,
+    repo: str | None,
+    public: bool = False,
 ) -> None:
     """Write the folder (all or nothing), then upload it when a repo is given."""
     bars = _Bars()
@@ -85,7 +90,7 @@ def export_folder(
         click.echo(f"Left out {fmt}: {why}", err=True)
     if repo is not None:
         try:
-            url = hub.push_folder(dest, repo, token)
+            url = hub.push_folder(dest, repo, token, public=public)
         except DomainError as exc:
             fail(exc)
         click.echo(f"Uploaded {dest} to {repo}: {url}", err=True)

@@ -130,19 +130,16 @@ def projects_set(slug: str, rubric_file: Any, **options: Any) -> None:
     for cap in ("daily_cap", "rater_cap"):
         if cap in data:
             data[cap] = _optional_int(data[cap])
+    if "span_labels" in data:
+        data["span_labels"] = _json_of("--span-labels", data["span_labels"])
+    if rubric_file is not None:
+        data["rubric"] = _json_of("The rubric file", rubric_file.read())
     try:
-        if "span_labels" in data:
-            data["span_labels"] = json.loads(data["span_labels"])
-        if rubric_file is not None:
-            data["rubric"] = json.load(rubric_file)
         with db.write_session() as s:
             project = projects.get_project(session=s, slug=slug)
             changes = settings.update_settings(
                 session=s, project=project, data=data, actor_id=None, address=CLI_ADDRESS
             )
-    except json.JSONDecodeError as exc:
-        what = "The rubric file" if rubric_file is not None else "--span-labels"
-        fail(InvalidInput(f"{what} is not JSON: {exc}."))
     except DomainError as exc:
         fail(exc)
     if not changes:
@@ -152,6 +149,13 @@ def projects_set(slug: str, rubric_file: Any, **options: Any) -> None:
             click.echo(f"{slug}: rubric changed ({len(change['to'])} dimension(s))")
         else:
             click.echo(f"{slug}: {key} {json.dumps(change['from'])} -> {json.dumps(change['to'])}")
+
+
+def _json_of(what: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(InvalidInput(f"{what} is not JSON: {exc}."))
 
 
 @projects_group.command("guidelines")

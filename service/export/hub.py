@@ -128,9 +128,13 @@ def require_client() -> None:
         ) from exc
 
 
-def push_folder(folder: Path, repo: str, token: str) -> str:
+def push_folder(folder: Path, repo: str, token: str, *, public: bool = False) -> str:
     """Upload exactly this folder to the dataset repo ``repo``; return the commit's URL.
 
+    A repo this creates is private unless ``public`` (an export may hold rater pseudonyms
+    and expert text a team has not cleared). The repo then holds this folder only: files
+    an earlier push left that this folder lacks are deleted in the same commit, so an
+    older export (say, one with real usernames) does not linger beside the new one.
     The token is passed to the client only: never stored, logged or put in a message.
     """
     require_client()
@@ -138,12 +142,13 @@ def push_folder(folder: Path, repo: str, token: str) -> str:
 
     api = HfApi(token=token)
     try:
-        api.create_repo(repo, repo_type="dataset", exist_ok=True)
+        api.create_repo(repo, repo_type="dataset", exist_ok=True, private=not public)
         commit = api.upload_folder(
             folder_path=str(folder),
             repo_id=repo,
             repo_type="dataset",
             commit_message="Rankroom export",
+            delete_patterns="*",
         )
     except Exception as exc:  # any network or Hub refusal: say what, without the token
         message = str(exc).replace(token, "***") if token else str(exc)

@@ -29,7 +29,8 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from service.models import Item, ItemSlots, Judgment, Mode, Pairing, Project, Response
-from service.rating.judgments import current_judgments
+from service.rating import slots
+from service.rating.current import current_judgments
 from service.stats.bradley_terry import Coded, wins_matrix
 from service.stats.pairing import choose_pairs, model_pairs
 
@@ -143,7 +144,7 @@ def _planned(
     """Spread the judgments each open item still wants evenly over its pairs of models."""
     planned = np.zeros((len(index), len(index)))
     wanted = session.execute(
-        sa.select(ItemSlots.item_id, ItemSlots.units * ItemSlots.overlap - ItemSlots.taken).where(
+        sa.select(ItemSlots.item_id, slots.capacity() - ItemSlots.taken).where(
             ItemSlots.project_id == project.id, ItemSlots.open, ~ItemSlots.is_gold
         )
     ).all()

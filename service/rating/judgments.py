@@ -223,10 +223,12 @@ def build_judgment(
         given=payload["spans"],
     )
     errs.items.extend(span_errors)
+    # Which response the verdict prefers is only known once verdict and rubric are valid;
+    # until then the rewrite's own shape is checked, not whom it may rewrite.
     preferred = (
         rewrites.preferred_ids(mode=project.mode, verdict=verdict, rubric=rubric, dimensions=dims)
         if not errs.items
-        else set()
+        else None
     )
     rewrite, problems = rewrites.check_rewrite(
         project=project, given=payload["rewrite"], labels=labels, preferred=preferred
@@ -471,13 +473,31 @@ def record_on(
     judgment = _store(session, row, lease)
     if judgment is None:  # cannot happen to a lease locked and claimed above
         raise Conflict("This assignment changed while you submitted; try again.")
-    if project.adaptive_overlap and not lease.is_gold:
+    if not lease.is_gold and _adaptive_now(session, project):
         adaptive.settle(session=session, project=project, item_id=lease.item_id)
     if lease.is_gold:
         item = session.get(Item, lease.item_id)
         gold.record_score(session=session, judgment=judgment, project=project, item=item)
         session.flush()
     return judgment, True
+
+
+_ADAPTIVE = sa.select(Project.__table__.c.adaptive_overlap).where(
+    Project.__table__.c.id == sa.bindparam("project_id")
+)
+
+
+def _adaptive_now(session: Session, project: Project) -> bool:
+    """Tell whether adaptive overlap is on as committed now, after this judgment's insert.
+
+    On PostgreSQL the project was read before the insert, which waited (its foreign key
+    takes a key-share lock on the project row) for an admin's switch holding that row:
+    a new statement sees the switch, whose recount could not see this judgment. On
+    SQLite every write transaction is serial, so the row read with the lease is current.
+    """
+    if is_sqlite(session):
+        return project.adaptive_overlap
+    return bool(session.execute(_ADAPTIVE, {"project_id": project.id}).scalar())
 
 
 def is_current(*, session: Session, judgment: Judgment) -> bool:
@@ -508,7 +528,7 @@ def revise_judgment(
     fields = build_judgment(session=session, project=project, lease=lease, payload=payload)
     row = _new_row(session, fields, project=project, lease=lease, rater=rater, supersedes=old)
     judgment = _store(session, row)
-    if project.adaptive_overlap and not lease.is_gold:
+    if not lease.is_gold and _adaptive_now(session, project):
         # A revised verdict may settle a disagreement, or start one.
         adaptive.settle(session=session, project=project, item_id=lease.item_id)
     return judgment, True

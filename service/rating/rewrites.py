@@ -86,12 +86,13 @@ def check_rewrite(
     project: Project,
     given: dict[str, Any] | None,
     labels: dict[str, str],
-    preferred: set[str],
+    preferred: set[str] | None,
 ) -> tuple[Rewrite | None, list[dict[str, str]]]:
     """Return the rewrite a submission carries (label mapped to an id) and its errors.
 
     ``given`` is the loaded ``rewrite`` object (or None); ``labels`` maps each label to
-    the response id shown there; ``preferred`` holds the ids the verdict puts first.
+    the response id shown there; ``preferred`` holds the ids the verdict puts first
+    (None while the verdict has errors of its own: the policy is not checked then).
     """
     if given is None:
         return None, []
@@ -103,7 +104,7 @@ def check_rewrite(
     rid = labels.get(label)
     if rid is None:
         errors.append({"field": "rewrite.response", "message": "no such response on this screen"})
-    elif project.edit == EditPolicy.PREFERRED and rid not in preferred:
+    elif project.edit == EditPolicy.PREFERRED and preferred is not None and rid not in preferred:
         allowed = sorted(lab for lab, r in labels.items() if r in preferred)
         errors.append(
             {

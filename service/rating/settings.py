@@ -218,10 +218,15 @@ def _check_floor(
         lowered = old["adaptive_overlap"] or new["overlap"] < old["overlap"]
     floor = overlap_floor(session=session, project=project) if lowered else 0
     if new[field] < floor:
+        switching_off = old["adaptive_overlap"] and not new["adaptive_overlap"]
+        what = (
+            "To switch adaptive overlap off, overlap must be at least"
+            if switching_off
+            else f"{field.capitalize().replace('_', ' ')} cannot go below"
+        )
         raise Conflict(
-            f"{field.capitalize().replace('_', ' ')} cannot go below {floor}: an item already "
-            f"has {floor} rater(s) (judged or holding a lease) on one pair, and judgments are "
-            "never deleted.",
+            f"{what} {floor}: an item already has {floor} rater(s) (judged or holding a "
+            "lease) on one pair, and judgments are never deleted.",
             errors=[{"field": field, "message": f"at least {floor}"}],
         )
 

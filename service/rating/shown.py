@@ -68,7 +68,8 @@ _CONTENT = (
 
 
 def text_sha256(text: str) -> str:
-    """Return the hex sha256 of one text's UTF-8 bytes (a rewritten response's original)."""
+    """Return the hex sha256 of one text's UTF-8 bytes (a rewritten response's original,
+    a span's response)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 

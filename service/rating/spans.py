@@ -16,7 +16,6 @@ those spans mean.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,16 +24,12 @@ from sqlmodel import Session
 
 from service.errors import Conflict
 from service.models import Judgment, Project, Response
+from service.rating import shown
 from service.rating.labels import labels_for
 
 # Spans one rater may mark on one response: enough for a long answer, bounded so one
 # submission cannot grow a judgment row without limit.
 MAX_PER_RESPONSE = 50
-
-
-def text_sha256(text: str) -> str:
-    """Return the hex sha256 of a response text (UTF-8), as stored with each span."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _texts(session: Session, item_id: int) -> dict[str, str]:
@@ -133,7 +128,7 @@ def check_spans(
             "end": s["end"],
             "label": s["label"],
             "note": s["note"].strip(),
-            "text_sha256": text_sha256(texts[labels[s["response"]]]),
+            "text_sha256": shown.text_sha256(texts[labels[s["response"]]]),
         }
         for s in ordered
     ]

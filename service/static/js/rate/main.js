@@ -435,7 +435,9 @@ bindKeys({
   toggleGuidelines,
   guidelinesOpen: () => !guidelines.hidden,
   showShortcuts: () => shortcutsDialog.showModal(),
-  dialogOpen: () => shortcutsDialog.open || skipDialog.open,
+  // The span label picker too: while it is open, S, A, B or Ctrl+Enter must not skip,
+  // change the verdict or submit without the span being labelled.
+  dialogOpen: () => shortcutsDialog.open || skipDialog.open || Boolean(state.view?.spans?.isOpen),
 });
 
 drafts.pruneOldDrafts();
