@@ -38,6 +38,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from service.cli.serve import default_workers  # noqa: E402 (the path just above)
+
 HOST = "127.0.0.1"
 PASSWORD = "bench-password-1"
 LOOPS = {
@@ -307,6 +309,20 @@ def cpu_ticks(pids: list[int], kernel: bool | None = None) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def booted_workers(pid: int, expected: int) -> list[int]:
+    """Return the gunicorn master's workers once all ``expected`` have booted.
+
+    The first worker answers /healthz while the others may still be forking; counting
+    then would leave a worker's CPU out of the gunicorn figures.
+    """
+    for _ in range(100):
+        found = children(pid)
+        if len(found) >= expected:
+            return found
+        time.sleep(0.1)
+    return children(pid)
+
+
 def children(pid: int) -> list[int]:
     """Return the pids whose parent is ``pid``."""
     found = []
@@ -423,7 +439,7 @@ def run(backend: str, args: argparse.Namespace) -> bool:
         set_up(url, args.raters, args.items, args.overlap)
         server = start_server(url, tmp, args.port, args.workers, args.threads)
         try:
-            workers = children(server.pid)
+            workers = booted_workers(server.pid, args.workers or default_workers())
             args.started = len(workers)  # what the report names: 0 in the settings means auto
             sessions = [sign_in(args.port, f"r{k}") for k in range(args.raters)]
             begin = time.time() + 3  # time for the generator processes to start
