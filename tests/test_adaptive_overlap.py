@@ -571,23 +571,16 @@ def test_a_sweep_skips_leases_whose_item_counters_are_held(app, desk, make, data
     assert row.status == "expired"
 
 
-def test_a_submission_racing_the_switch_is_settled(app, desk, make, database_url, monkeypatch):
-    """PostgreSQL: an admin switches adaptive overlap on while a rater submits without the
-    lease lock (the fast path of a project where it is off). The switch holds the project
-    row from its recount to its commit; the submission waits, sees the switch and settles:
-    its split opens a third slot (it used to be stored unsettled, the raise lost)."""
-    _postgres_only(database_url)
-    project = make.project(slug="camp", overlap=2)
-    (item,) = make.items(project, [item_row("q1")])
-    one, two = make.user(), make.user()
-    first, second = desk.next(project, one), desk.next(project, two)
-    desk.submit(first, one, _prefer(first, "a"))
+def _while_switching_on(app, project, monkeypatch, action) -> None:
+    """Switch adaptive overlap on, and run ``action`` in a thread of its own while the
+    switch holds the project row between its recount and its commit; ``action`` must
+    block on that row (it is let go once it does)."""
     off_target, counted, go_on = adaptive.off_target, threading.Event(), threading.Event()
 
     def paused(**kwargs):
         found = off_target(**kwargs)
         counted.set()
-        go_on.wait(30)  # a safety net only: set once the submission waits or is done
+        go_on.wait(30)  # a safety net only: set once the action waits
         return found
 
     monkeypatch.setattr(adaptive, "off_target", paused)
@@ -603,16 +596,33 @@ def test_a_submission_racing_the_switch_is_settled(app, desk, make, database_url
 
     switching = threading.Thread(target=switch)
     switching.start()
+    acting = threading.Thread(target=action)
     try:
         assert counted.wait(30)
-        submitting = threading.Thread(target=lambda: desk.submit(second, two, _prefer(second, "b")))
-        submitting.start()
-        _wait_until_blocked(submitting)
+        acting.start()
+        _wait_until_blocked(acting)
     finally:
         go_on.set()
         switching.join(30)
-        submitting.join(30)
+        if acting.ident is not None:
+            acting.join(30)
     monkeypatch.setattr(adaptive, "off_target", off_target)
+
+
+def test_a_submission_racing_the_switch_is_settled(app, desk, make, database_url, monkeypatch):
+    """PostgreSQL: an admin switches adaptive overlap on while a rater submits without the
+    lease lock (the fast path of a project where it is off). The switch holds the project
+    row from its recount to its commit; the submission waits, sees the switch and settles:
+    its split opens a third slot (it used to be stored unsettled, the raise lost)."""
+    _postgres_only(database_url)
+    project = make.project(slug="camp", overlap=2)
+    (item,) = make.items(project, [item_row("q1")])
+    one, two = make.user(), make.user()
+    first, second = desk.next(project, one), desk.next(project, two)
+    desk.submit(first, one, _prefer(first, "a"))
+    _while_switching_on(
+        app, project, monkeypatch, lambda: desk.submit(second, two, _prefer(second, "b"))
+    )
     assert len(desk.rows(Judgment, Judgment.item_id == item.id)) == 2
     assert _slot(app, item.id) == {"taken": 2, "raised": 1, "open": True, "audit": False}
     assert _doctor(app, project) == []
@@ -633,24 +643,6 @@ def test_a_revision_racing_the_switch_is_settled(app, desk, make, database_url, 
             judgments.current_judgments().where(Judgment.assignment_id == lease.id)
         ).all()
         current_id = current.id
-    off_target, counted, go_on = adaptive.off_target, threading.Event(), threading.Event()
-
-    def paused(**kwargs):
-        found = off_target(**kwargs)
-        counted.set()
-        go_on.wait(30)  # a safety net only: set once the revision waits
-        return found
-
-    monkeypatch.setattr(adaptive, "off_target", paused)
-
-    def switch():
-        with app.app_context(), db.write_session() as s:
-            settings.update_settings(
-                session=s,
-                project=s.get(Project, project.id),
-                data={"adaptive_overlap": True, "audit_share": 0.0},
-                actor_id=None,
-            )
 
     def revise():
         with app.app_context(), db.write_session() as s:
@@ -661,18 +653,7 @@ def test_a_revision_racing_the_switch_is_settled(app, desk, make, database_url, 
                 payload={"client_id": uuid.uuid4().hex, "verdict": _prefer(lease, "b")},
             )
 
-    switching = threading.Thread(target=switch)
-    switching.start()
-    try:
-        assert counted.wait(30)
-        revising = threading.Thread(target=revise)
-        revising.start()
-        _wait_until_blocked(revising)
-    finally:
-        go_on.set()
-        switching.join(30)
-        revising.join(30)
-    monkeypatch.setattr(adaptive, "off_target", off_target)
+    _while_switching_on(app, project, monkeypatch, revise)
     assert len(desk.rows(Judgment, Judgment.item_id == item.id)) == 3
     assert _slot(app, item.id) == {"taken": 2, "raised": 1, "open": True, "audit": False}
     assert _doctor(app, project) == []
