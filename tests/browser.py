@@ -109,6 +109,25 @@ def sign_in(page: Any, username: str, password: str = factories.PASSWORD) -> Non
     page.wait_for_load_state("networkidle")
 
 
+def assert_no_sideways_scroll(page: Any) -> None:
+    """The page, once its stylesheets apply, fits the viewport's width.
+
+    A click resolves when the new page commits, before its stylesheets have loaded;
+    measured then, unstyled wide content (a diff's <pre>) overflows by hundreds of px.
+    """
+    page.wait_for_load_state("load")
+    overflow = page.evaluate(
+        "document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth"
+    )
+    wide = page.evaluate(
+        """[...document.querySelectorAll('main *')]
+        .filter((e) => !e.closest('.scroll'))
+        .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+        .slice(0, 5).map((e) => e.tagName + '.' + e.className + '#' + e.id)"""
+    )
+    assert overflow <= 0, f"{page.url} scrolls sideways by {overflow}px: {wide}"
+
+
 def screenshot(page: Any, name: str) -> Path:
     """Save a full-page screenshot under test-artifacts/screens/ and return its path."""
     path = ARTIFACTS / "screens" / f"{name}.png"

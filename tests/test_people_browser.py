@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.browser import screenshot, sign_in
+from tests.browser import assert_no_sideways_scroll, screenshot, sign_in
 from tests.seeding import tiny_campaign
 
 pytestmark = pytest.mark.browser
@@ -29,19 +29,6 @@ def tiny(browser_app, browser_make):
     return campaign
 
 
-def _no_sideways_scroll(page):
-    overflow = page.evaluate(
-        "document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth"
-    )
-    wide = page.evaluate(
-        """[...document.querySelectorAll('main *')]
-        .filter((e) => !e.closest('.scroll'))
-        .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
-        .slice(0, 5).map((e) => e.tagName + '.' + e.className + '#' + e.id)"""
-    )
-    assert overflow <= 0, f"{overflow}px of horizontal overflow: {wide}"
-
-
 def test_people_invite_copy_and_team(sized, tiny):
     page = sized
     sign_in(page, "chief")
@@ -58,7 +45,7 @@ def test_people_invite_copy_and_team(sized, tiny):
     page.wait_for_function("document.querySelector('.copied').textContent !== ''")
     assert page.locator(".copied").inner_text() in ("Copied", "Selected: press Ctrl+C")
     assert page.evaluate("window.getSelection().toString() || document.activeElement.value")
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     screenshot(page, f"people-invited-{page.size_name}")
 
     page.goto("/admin/users")
@@ -76,7 +63,7 @@ def test_people_invite_copy_and_team(sized, tiny):
     page.get_by_role("button", name="Change role").click()
     page.wait_for_load_state("networkidle")
     assert page.get_by_role("status").inner_text() == "r1 is now engineer."
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     screenshot(page, f"people-person-{page.size_name}")
     assert page.console_errors == []
 
@@ -105,6 +92,6 @@ def test_adjudication_overrules_the_majority_only_when_confirmed(sized, tiny):
     assert page.get_by_role("status").inner_text() == "Adjudication recorded."
     history = page.locator("#adjudications").inner_text()
     assert "overruled the majority" in history and "b cites the current guideline" in history
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     screenshot(page, f"adjudication-{page.size_name}")
     assert page.console_errors == []

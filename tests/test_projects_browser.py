@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from service import db
 from service.models import GuidelineVersion, Item, Project
-from tests.browser import screenshot, sign_in
+from tests.browser import assert_no_sideways_scroll, screenshot, sign_in
 from tests.factories import item_row
 
 pytestmark = pytest.mark.browser
@@ -19,13 +19,6 @@ SIZES = {"desktop": (1366, 768), "phone": (390, 844)}
 
 def _jsonl(*rows):
     return ("\n".join(json.dumps(r) for r in rows) + "\n").encode()
-
-
-def _no_sideways_scroll(page):
-    width = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert width <= 0, f"{page.url} scrolls sideways by {width}px"
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -42,7 +35,7 @@ def test_create_upload_settings_guidelines(browser_app, browser_make, page, size
     page.get_by_role("button", name="Create project").click()
     page.wait_for_url("**/admin/projects/web-camp")
     assert "Created project web-camp." in page.locator(".notice").inner_text()
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
 
     # One bad line: nothing is imported, and the line, field and reason are shown.
     bad = _jsonl(item_row("q1"), {"id": "q2", "prompt": "No responses?"}, item_row("q3"))
@@ -59,7 +52,7 @@ def test_create_upload_settings_guidelines(browser_app, browser_make, page, size
     assert page.locator("#upload-phase").inner_text() == "Nothing was imported."
     with browser_app.app_context():
         assert db.session().exec(select(Item)).all() == []
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
 
     # The fixed file goes in whole; the bar reaches the end.
     good = _jsonl(item_row("q1"), item_row("q2"), item_row("q3"))
@@ -94,10 +87,10 @@ def test_create_upload_settings_guidelines(browser_app, browser_make, page, size
     page.get_by_role("button", name="Save as a new version").click()
     assert "Saved guidelines version 2." in page.locator(".notice").inner_text()
     assert "Version 2 (current)" in page.locator(".versions").inner_text()
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     page.get_by_role("link", name="changes from version 1").click()
     assert page.locator(".diff ins").inner_text() == "+New rule: <b>never</b> guess."
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     screenshot(page, f"admin-guidelines-diff-{size}")
     with browser_app.app_context():
         versions = db.session().exec(select(GuidelineVersion.version)).all()
