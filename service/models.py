@@ -151,6 +151,18 @@ class EditPolicy(enum.StrEnum):
     ANY = "any"
 
 
+class JudgeDisplay(enum.StrEnum):
+    """What a rater sees of the model judges' verdicts on the item they rate.
+
+    Hidden by default: a judge's verdict shown first anchors the rater. Each judgment
+    records the display in force (``Judgment.judge_view``), so its effect can be measured.
+    """
+
+    HIDDEN = "hidden"
+    AFTER = "after"  # after the rater submits
+    SUGGESTION = "suggestion"  # pre-filled on the screen as a suggestion
+
+
 class ProjectStatus(enum.StrEnum):
     DRAFT = "draft"
     ACTIVE = "active"
@@ -263,6 +275,21 @@ class Project(SQLModel, table=True):
     adaptive_overlap: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     overlap_max: int = Field(default=5, sa_column_kwargs={"server_default": "5"})
     audit_share: float = Field(default=0.1, sa_column_kwargs={"server_default": "0.1"})
+    # Model judges (service/judging/): what raters see of them (``JudgeDisplay``); the
+    # tokens the project's judges may spend (None: no limit); triage (items the judges
+    # disagree on, or that flip with the order, go to humans first); budget mode (items
+    # every judge agrees on in both orders get ``judge_budget_overlap`` raters, except
+    # the audit sample, ``judge_audit_share`` of them, which keeps the full overlap).
+    judge_display: str = Field(
+        default=JudgeDisplay.HIDDEN.value,
+        max_length=16,
+        sa_column_kwargs={"server_default": "hidden"},
+    )
+    judge_token_budget: int | None = Field(default=None)
+    judge_triage: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    judge_budget: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    judge_budget_overlap: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    judge_audit_share: float = Field(default=0.1, sa_column_kwargs={"server_default": "0.1"})
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
@@ -478,6 +505,12 @@ class Judgment(SQLModel, table=True):
     rewrite_response_id: str | None = Field(default=None, max_length=200)
     rewrite_text: str | None = Field(default=None)
     rewrite_original_sha256: str | None = Field(default=None, max_length=64)
+    # The project's judge display when the rater made this judgment (``JudgeDisplay``).
+    judge_view: str = Field(
+        default=JudgeDisplay.HIDDEN.value,
+        max_length=16,
+        sa_column_kwargs={"server_default": "hidden"},
+    )
     guideline_version: int = Field(default=1)
     # sha256 of exactly what the rater was shown: prompt, responses in display order and
     # guideline version (service/rating/shown.py), so exports can prove their text is that.
@@ -792,6 +825,84 @@ class ProjectMember(SQLModel, table=True):
     expertise: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = _created()
     updated_at: datetime = _created()
+
+
+class Judge(SQLModel, table=True):
+    """A model that judges a project's items beside its human raters (service/judging/).
+
+    ``config`` is owned by the judging package: endpoint URL, model, prompt template,
+    request parameters, concurrency, timeout, attempts, and the *name* of the
+    environment variable holding the key, never a key.
+    """
+
+    __table_args__ = (sa.UniqueConstraint("project_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    name: str = Field(max_length=80)
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    active: bool = Field(default=True)
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class JudgeVerdict(SQLModel, table=True):
+    """One judge's verdict on one item, its responses shown in one order. Append-only.
+
+    Kept apart from ``Judgment``: a model's verdict never fills a human slot, never
+    enters a human statistic or export unless asked. ``verdict`` and ``rubric`` have
+    ``Judgment``'s shapes (response ids, not labels), so the same statistics read both.
+    A pair is judged in both orders: two rows whose ``shown_order`` are reversed.
+    ``request_sha256`` hashes the whole request (model, messages, schema, parameters):
+    the cache key, so a re-run of an unchanged request costs nothing.
+    """
+
+    __tablename__ = "judge_verdict"
+    __table_args__ = (
+        sa.UniqueConstraint("judge_id", "request_sha256"),
+        sa.Index("ix_judge_verdict_item", "item_id", "judge_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    item_id: int = Field(foreign_key="item.id")
+    judge_id: int = Field(foreign_key="judge.id")
+    shown_order: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    verdict: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    rubric: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    rationale: str = Field(default="")
+    guideline_version: int = Field(default=1)
+    # The same rule as a human judgment's (service/rating/shown.py), over the order shown.
+    shown_sha256: str = Field(max_length=64)
+    request_sha256: str = Field(max_length=64)
+    served_model: str = Field(default="", max_length=200)
+    usage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _created()
+
+
+class JudgeAttempt(SQLModel, table=True):
+    """One call to a judge's endpoint: its outcome, the reason it failed, its tokens.
+
+    A failed attempt (not JSON for the rubric, a timeout, a refusal, an HTTP error) is
+    kept with its reason and never becomes a verdict; the runner retries a bounded
+    number of times.
+    """
+
+    __tablename__ = "judge_attempt"
+    __table_args__ = (sa.Index("ix_judge_attempt_judge_item", "judge_id", "item_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    judge_id: int = Field(foreign_key="judge.id")
+    item_id: int = Field(foreign_key="item.id")
+    shown_order: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    request_sha256: str = Field(max_length=64)
+    ok: bool = Field(default=False)
+    reason: str = Field(default="")
+    tokens: int = Field(default=0)
+    verdict_id: int | None = Field(default=None, foreign_key="judge_verdict.id")
+    created_at: datetime = _created()
 
 
 # Finds the leases to expire in one project without reading its whole history.
