@@ -44,10 +44,17 @@ class RubricKind(StrEnum):
 
 
 class RubricScope(StrEnum):
-    """Whether a dimension is answered once per response or once for the item."""
+    """Whether a dimension is answered once per response, once for the item, or per turn.
+
+    A ``turn`` dimension is answered once for each assistant turn of the item's
+    conversation (its ``messages``, before the responses); turn ``i`` is the i-th
+    assistant message, counted from 0 (``rating/turns.py``). The responses themselves
+    are rated by ``response`` dimensions.
+    """
 
     RESPONSE = "response"
     ITEM = "item"
+    TURN = "turn"
 
 
 # Scores: they rank responses and have a midpoint.
@@ -55,6 +62,11 @@ NUMERIC_KINDS = frozenset({RubricKind.LIKERT, RubricKind.NUMBER})
 # Raters can be compared (agreement, dashboard filters) on scales and choices, not on
 # free text, sets of flags or unbounded numbers.
 COMPARABLE_KINDS = frozenset({RubricKind.LIKERT, RubricKind.CHOICE})
+
+
+def is_blank(value: Any) -> bool:
+    """Tell whether a rater left a field empty (no value, empty text, no flags)."""
+    return value is None or value == "" or value == []
 
 
 class InvalidValue(ValueError):
@@ -126,6 +138,11 @@ class Dimension:
     def per_response(self) -> bool:
         """Tell whether raters answer this dimension once per response (else once per item)."""
         return self.scope == RubricScope.RESPONSE
+
+    @property
+    def per_turn(self) -> bool:
+        """Tell whether raters answer this dimension once per assistant turn of the prompt."""
+        return self.scope == RubricScope.TURN
 
     @property
     def numeric(self) -> bool:
@@ -228,7 +245,12 @@ class Rubric:
     @cached_property
     def per_item(self) -> tuple[Dimension, ...]:
         """Return the dimensions answered once for the item."""
-        return tuple(d for d in self.dimensions if not d.per_response)
+        return tuple(d for d in self.dimensions if d.scope == RubricScope.ITEM)
+
+    @cached_property
+    def per_turn(self) -> tuple[Dimension, ...]:
+        """Return the dimensions answered once per assistant turn of the conversation."""
+        return tuple(d for d in self.dimensions if d.per_turn)
 
     @cached_property
     def scores(self) -> tuple[Dimension, ...]:

@@ -480,12 +480,16 @@ class VerdictInSchema(Strict):
 
 
 class RubricInSchema(Strict):
-    """Rubric answers: per response label, and for the item; values depend on each dimension."""
+    """Rubric answers: per response label, for the item, and per assistant turn (its index
+    among the conversation's assistant messages, from "0"); values depend on each dimension."""
 
     response = fields.Dict(
         keys=fields.String(), values=fields.Dict(keys=fields.String()), load_default=dict
     )
     item = fields.Dict(keys=fields.String(), load_default=dict)
+    turn = fields.Dict(
+        keys=fields.String(), values=fields.Dict(keys=fields.String()), load_default=dict
+    )
 
 
 class ContradictionInSchema(Strict):

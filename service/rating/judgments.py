@@ -20,11 +20,11 @@ from service import db
 from service.db import is_sqlite
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.models import Assignment, Item, Judgment, LeaseStatus, Project, User, as_loaded, utcnow
-from service.rating import adaptive, gold, leases, rewrites, shown, spans
+from service.rating import adaptive, gold, leases, rewrites, shown, spans, turns
 from service.rating.contradictions import find_contradictions
 from service.rating.current import current_judgments  # noqa: F401 (its public name)
 from service.rating.labels import labels_for
-from service.rubric import Dimension, InvalidValue, Rubric, rubric_of
+from service.rubric import Dimension, InvalidValue, Rubric, is_blank, rubric_of
 from service.schemas import JUDGMENT_IN, flatten_messages
 
 EDIT_WINDOW = timedelta(minutes=10)
@@ -83,10 +83,6 @@ def _ranking(verdict: dict[str, Any], labels: dict[str, str], errs: _Errors) -> 
     return {"ranking": [[labels[label] for label in g] for g in groups]}
 
 
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == []
-
-
 def _rubric(
     rubric: Rubric, given: dict[str, Any], labels: dict[str, str], errs: _Errors
 ) -> dict[str, Any]:
@@ -103,7 +99,7 @@ def _rubric(
             errs.add(f"rubric.response.{label}.{name}", "not a per-response field of this project")
         for dim in rubric.per_response:
             field = f"rubric.response.{label}.{dim.name}"
-            if _empty(values.get(dim.name)):
+            if is_blank(values.get(dim.name)):
                 if dim.required:
                     errs.add(field, f"{dim.label} is required for response {label}")
                 continue
@@ -113,12 +109,29 @@ def _rubric(
         errs.add(f"rubric.item.{name}", "not an item field of this project")
     for dim in rubric.per_item:
         field = f"rubric.item.{dim.name}"
-        if _empty(item_values.get(dim.name)):
+        if is_blank(item_values.get(dim.name)):
             if dim.required:
                 errs.add(field, f"{dim.label} is required")
             continue
         out["item"][dim.name] = _checked(dim, item_values[dim.name], field, errs)
     return out
+
+
+def _turns(
+    session: Session, rubric: Rubric, given: dict[str, Any], lease: Assignment, errs: _Errors
+) -> dict[str, Any] | None:
+    """Check the per-turn values (rating/turns.py); None for a project without turn fields.
+
+    Stored judgments of other projects keep their two scopes only (no empty "turn" key).
+    """
+    if not rubric.per_turn:
+        if given:
+            errs.add("rubric.turn", "this project has no per-turn fields")
+        return None
+    count = turns.turn_count(session=session, item_id=lease.item_id)
+    values, problems = turns.check_turns(rubric.per_turn, given, count)
+    errs.items.extend(problems)
+    return values
 
 
 def _checked(dim: Dimension, value: Any, field: str, errs: _Errors) -> Any:
@@ -212,6 +225,9 @@ def build_judgment(
         verdict = {}
     dims = rubric_of(project)
     rubric = _rubric(dims, payload["rubric"], labels, errs)
+    per_turn = _turns(session, dims, payload["rubric"].get("turn") or {}, lease, errs)
+    if per_turn is not None:
+        rubric["turn"] = per_turn
     active_ms = payload["active_ms"]
     started_at = payload["started_at"]
     _check_started(started_at, lease, errs)
@@ -373,6 +389,7 @@ def _new_row(
         "version": supersedes.version + 1 if supersedes else 1,
         "is_gold": lease.is_gold,
         "guideline_version": project.guideline_version,
+        "judge_view": project.judge_display,
         "shown_sha256": digest,
         "created_at": utcnow(),
     }
