@@ -10,6 +10,7 @@ from sqlmodel import select
 from service import db
 from service.models import Assignment, Judgment
 from service.rating.turns import assistant_turns
+from tests.seeding import judge_all
 
 TURN_RUBRIC = [
     {"name": "help", "label": "Helpfulness", "scope": "response", "kind": "likert", "points": 5},
@@ -155,3 +156,61 @@ def test_turn_values_on_a_project_without_turn_fields_are_refused(app, client, a
         {"field": "rubric.turn", "message": "this project has no per-turn fields"}
     ]
     assert _judgments(app) == []
+
+
+# Two raters' per-turn issue labels on two conversations of two assistant turns each:
+# 4 units (item, turn), 3 agreeing.
+TURN_TABLE = {
+    "c1": [{"0": "none", "1": "wrong"}, {"0": "none", "1": "wrong"}],
+    "c2": [{"0": "none", "1": "none"}, {"0": "wrong", "1": "none"}],
+}
+
+
+def _turn_campaign(app, make):
+    project = make.project(
+        slug="turns", mode="pairwise", rubric=TURN_RUBRIC, overlap=2, confirm_contradictions=False
+    )
+    make.items(project, [chat_row("c1"), chat_row("c2")])
+    raters = [make.user("rater", username=f"r{k + 1}") for k in range(2)]
+    for k, rater in enumerate(raters):
+
+        def decide(ext, shown, k=k):
+            issues = TURN_TABLE[ext][k]
+            turn = {t: {"turn_quality": 3, "turn_issue": v} for t, v in issues.items()}
+            return shown[0], {"rubric": {"turn": turn}}
+
+        judge_all(app, project, rater, decide)
+    return project
+
+
+def test_agreement_on_a_turn_dimension_counts_item_turn_units(app, client, make, admin_headers):
+    _turn_campaign(app, make)
+    r = client.get(
+        "/api/v1/projects/turns/stats/agreement?dimension=turn_issue", headers=admin_headers
+    )
+    assert r.status_code == 200, r.get_json()
+    (dim,) = r.get_json()["dimensions"]
+    assert (dim["name"], dim["scope"], dim["ratings"]) == ("turn_issue", "turn", 8)
+    values = {s["key"]: (s["on"], s["stat"]["value"], s["stat"]["n"]) for s in dim["stats"]}
+    on = "Turn issue (per assistant turn)"
+    # By hand: 3 of 4 units agree. Labels: none 5, wrong 3 of 8.
+    # Fleiss: P = 3/4, Pe = (5/8)^2 + (3/8)^2 = 34/64, kappa = (3/4 - 34/64) / (30/64) = 7/15.
+    # Krippendorff (nominal): Do = 2/8, De = 2 * 5 * 3 / (8 * 7) = 30/56, alpha = 1 - 14/30.
+    assert values == {
+        "percent_agreement": (on, pytest.approx(3 / 4), 4),
+        "fleiss_kappa": (on, pytest.approx(7 / 15), 4),
+        "alpha_nominal": (on, pytest.approx(8 / 15), 4),
+    }
+
+
+def test_rater_quality_compares_raters_on_a_turn_dimension(app, client, make, admin_headers):
+    _turn_campaign(app, make)
+    r = client.get(
+        "/api/v1/projects/turns/stats/raters?dimension=turn_issue", headers=admin_headers
+    )
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert body["on"] == "scores on turn_issue"
+    loo = {row["username"]: row["loo_agreement"] for row in body["raters"]}
+    # Each rater against the other on the 4 (item, turn) units: 3 agree.
+    assert {u: (s["value"], s["n"]) for u, s in loo.items()} == {"r1": (0.75, 4), "r2": (0.75, 4)}

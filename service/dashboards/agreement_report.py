@@ -224,7 +224,9 @@ def span_agreement(*, session: Session, project: Project, filters: Filters) -> l
 
 def _dimension(cols: Any, dim: Dimension) -> dict[str, Any]:
     labels = dimension_labels(cols, dim)
-    where = "per response" if dim.per_response else "per item"
+    where = {"response": "per response", "item": "per item", "turn": "per assistant turn"}[
+        dim.scope
+    ]
     if dim.kind == RubricKind.CHOICE:
         stats = categorical_stats(labels, f"{dim.label} ({where})")
     else:

@@ -22,6 +22,7 @@ from service.dashboards.conditions import current_judgment_filter
 from service.dashboards.filters import Filters
 from service.dashboards.sql_expressions import epoch_seconds, response_number, response_text
 from service.models import Item, Judgment, Project, Response
+from service.rating.turns import most_turns
 from service.rubric import Dimension, RubricKind
 
 
@@ -31,8 +32,9 @@ class JudgmentColumns:
 
     ``shown`` holds the response id at each screen position (None past the last one);
     ``scores`` maps a rubric dimension to its values: (judgments, positions) for per-response
-    dimensions, (judgments,) for item ones; numbers as floats (NaN: not given), choices as
-    text. ``verdict`` is the decoded verdict, loaded for rankings only. ``created`` is NaN and
+    dimensions, (judgments, turns) for per-turn ones (column i: assistant turn i, see
+    rating/turns.py), (judgments,) for item ones; numbers as floats (NaN: not given), choices
+    as text. ``verdict`` is the decoded verdict, loaded for rankings only. ``created`` is NaN and
     ``strength`` NaN unless asked for (see load_judgments).
     """
 
@@ -109,12 +111,12 @@ def _rubric_document(session: Session) -> tuple[Any, Any]:
 
 
 def _score_columns(
-    dims: Sequence[Dimension], rubric: Any, keys: Sequence[Any]
+    dims: Sequence[Dimension], rubric: Any, keys: Sequence[Any], turns: int = 0
 ) -> tuple[list[Any], list[int]]:
     """Return SQL columns for the dimensions' values, and how many columns each one takes.
 
     A per-response dimension takes one column per key: the response ids, or the screen
-    positions' ids read from the shown order.
+    positions' ids read from the shown order; a per-turn one a column per assistant turn.
     """
     columns: list[Any] = []
     spans = []
@@ -123,10 +125,13 @@ def _score_columns(
         if dim.per_response:
             kind = response_text if text else response_number
             columns += [kind(rubric, key, dim.name) for key in keys]
-        else:
-            value = Judgment.rubric[("item", dim.name)]
+            spans.append(len(keys))
+            continue
+        paths = [("turn", str(t), dim.name) for t in range(turns)] if dim.per_turn else []
+        for path in paths or [("item", dim.name)]:
+            value = Judgment.rubric[path]
             columns.append(value.as_string() if text else value.as_float())
-        spans.append(len(keys) if dim.per_response else 1)
+        spans.append(len(paths) if dim.per_turn else 1)
     return columns, spans
 
 
@@ -147,6 +152,9 @@ def load_judgments(
     decoded ranking verdicts, ``created`` the submission times.
     """
     width = positions(session=session, project=project) if verdicts or dims or rankings else 0
+    turns = (
+        most_turns(session=session, project_id=project.id) if any(d.per_turn for d in dims) else 0
+    )
     ids = None
     if any(d.per_response for d in dims):
         # A score looked up by a literal response id costs SQLite a third of one looked up by
@@ -155,10 +163,11 @@ def load_judgments(
         ids = response_ids(session=session, project=project, limit=width)
 
     def load(exclude: Sequence[int] = ()) -> JudgmentColumns:
-        cols = _load(session, project, filters, width, ids, dims, rankings, created, exclude)
+        args = (filters, width, turns, dims, rankings, created, exclude)
+        cols = _load(session, project, ids, *args)
         if ids is not None and _unknown_ids(cols.shown, ids):
             # An order names a response the items no longer have: read those by position.
-            cols = _load(session, project, filters, width, None, dims, rankings, created, exclude)
+            cols = _load(session, project, None, *args)
         return cols
 
     cols = unreadable.attempt(session, load)
@@ -175,9 +184,10 @@ def load_judgments(
 def _load(
     session: Session,
     project: Project,
+    ids: list[str] | None,
     filters: Filters,
     width: int,
-    ids: list[str] | None,
+    turns: int,
     dims: Sequence[Dimension],
     rankings: bool,
     created: bool,
@@ -187,7 +197,7 @@ def _load(
     keys = [sa.literal(rid, sa.String) for rid in ids] if ids is not None else shown
     per_response = any(d.per_response for d in dims)
     rubric, doc = _rubric_document(session) if per_response else (Judgment.rubric, None)
-    scored, spans = _score_columns(dims, rubric, keys)
+    scored, spans = _score_columns(dims, rubric, keys, turns)
     strength = project.mode == "pairwise" and project.scale == "likert7" and width > 0
     optional = {
         "created": epoch_seconds(Judgment.created_at) if created else None,
@@ -250,7 +260,9 @@ def _scores(
         k += span
         text = dim.kind == RubricKind.CHOICE
         values = np.array(block, dtype=object if text else float).T.reshape(n, span)
-        if not dim.per_response:
+        if dim.per_turn:
+            scores[dim.name] = values
+        elif not dim.per_response:
             scores[dim.name] = values[:, 0]
         elif ids is None:
             scores[dim.name] = values

@@ -2,7 +2,8 @@
 
 A *unit* is what raters agree or disagree about: for pairwise verdicts the item and the pair
 of responses shown (items with more than two responses may show raters different pairs), for
-a per-response rubric score the item and the response, for a ranking's top choice the item.
+a per-response rubric score the item and the response, for a per-turn rubric value the item
+and the assistant turn's index (rating/turns.py), for a ranking's top choice the item.
 Pairwise labels are oriented by response id, never by screen side, so two raters who saw the
 same pair in opposite orders still agree when they prefer the same response.
 """
@@ -180,6 +181,10 @@ def dimension_labels(cols: JudgmentColumns, dim: Dimension) -> Labels:
         values = np.vectorize(lambda v: lookup.get(v, np.nan), otypes=[float])(values)
     if dim.per_response:
         return position_labels(cols, values, categories=options or None)
+    if dim.per_turn:
+        rows, turn = np.nonzero(np.isfinite(values))
+        item, rater = cols.item[rows], cols.rater[rows]
+        return _labels(item, [turn], rater, values[rows, turn], rows, options or None)
     rows = np.flatnonzero(np.isfinite(values))
     return _labels(cols.item[rows], [], cols.rater[rows], values[rows], rows, options or None)
 

@@ -35,6 +35,17 @@ def turn_count(*, session: Session, item_id: int) -> int:
     return len(assistant_turns(messages))
 
 
+def most_turns(*, session: Session, project_id: int) -> int:
+    """Return the most assistant turns any of the project's conversations holds.
+
+    Read from the items' messages: only statistics of projects with turn dimensions ask.
+    """
+    query = sa.select(Item.messages).where(
+        Item.project_id == project_id, Item.messages.is_not(None)
+    )
+    return max((len(assistant_turns(m)) for m in session.execute(query).scalars()), default=0)
+
+
 def check_turns(
     dims: Sequence[Dimension], given: Mapping[str, Any], turns: int
 ) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]]]:
