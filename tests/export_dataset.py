@@ -2,7 +2,8 @@
 
 Projects: ``text`` (pairwise likert7, plain-text prompts: agreement, a tie, both-bad,
 an edited judgment, a gold item), ``chat`` (ranking, conversations with a system
-turn, 4- and 2-response items) and ``rate`` (rating mode with a likert rubric).
+turn, 4- and 2-response items), ``rate`` (rating mode with a likert rubric) and
+``support`` (rating mode, a support chat rated per assistant turn too).
 Times and names are fixed so exports are byte-for-byte stable.
 """
 
@@ -55,6 +56,51 @@ def _rewrite(response_id: str, original: str, text: str) -> dict[str, Any]:
 
 def _responses(*pairs: tuple[str, str, str]) -> list[dict[str, str]]:
     return [{"id": i, "model": m, "content": c} for i, m, c in pairs]
+
+
+TURN_RUBRIC = [
+    RUBRIC[0],
+    {
+        "name": "turn_helpful",
+        "label": "Turn helpfulness",
+        "scope": "turn",
+        "kind": "likert",
+        "points": 5,
+        "required": True,
+    },
+    {
+        "name": "turn_issue",
+        "label": "Turn issue",
+        "scope": "turn",
+        "kind": "choice",
+        "options": [{"value": "none", "label": "None"}, {"value": "wrong", "label": "Wrong"}],
+    },
+]
+
+
+def _support(make: Factory) -> tuple[Any, Any]:
+    """Return the ``support`` project and its one conversation of two assistant turns."""
+    support = make.project(slug="support", mode="rating", rubric=TURN_RUBRIC, overlap=2)
+    (s1,) = make.items(
+        support,
+        [
+            {
+                "id": "s1",
+                "messages": [
+                    {"role": "user", "content": "My parcel is late."},
+                    {"role": "assistant", "content": "Sorry! What is the order number?"},
+                    {"role": "user", "content": "1234."},
+                    {"role": "assistant", "content": "It was delivered yesterday."},
+                    {"role": "user", "content": "No, it was not. Can I get a refund?"},
+                ],
+                "responses": _responses(
+                    ("a", "m-large", "Yes: I have refunded order 1234."),
+                    ("b", "m-small", "Please wait."),
+                ),
+            }
+        ],
+    )
+    return support, s1
 
 
 def build(make: Factory) -> dict[str, Any]:
@@ -198,9 +244,37 @@ def build(make: Factory) -> dict[str, Any]:
 
     rating(ann, {"a": {"helpfulness": 5, "tone": "formal"}, "b": {"helpfulness": 2}})
     rating(bob, {"a": {"helpfulness": 4, "tone": "formal"}, "b": {"helpfulness": 3}})
+    support, s1 = _support(make)
+    for rater, scores, turns in (
+        (
+            ann,
+            {"a": 5, "b": 2},
+            {
+                "0": {"turn_helpful": 4, "turn_issue": "none"},
+                "1": {"turn_helpful": 2, "turn_issue": "wrong"},
+            },
+        ),
+        (
+            bob,
+            {"a": 4, "b": 2},
+            {"0": {"turn_helpful": 5}, "1": {"turn_helpful": 3, "turn_issue": "wrong"}},
+        ),
+    ):
+        make.judgment(
+            s1,
+            rater,
+            mode="rating",
+            shown=["a", "b"],
+            rubric={
+                "response": {k: {"helpfulness": v} for k, v in scores.items()},
+                "item": {},
+                "turn": turns,
+            },
+            created_at=next(at),
+        )
     return {
-        "projects": {"text": text, "chat": chat, "rate": rate},
-        "items": {"t1": t1, "t2": t2, "t3": t3, "c1": c1, "c2": c2, "g1": g1},
+        "projects": {"text": text, "chat": chat, "rate": rate, "support": support},
+        "items": {"t1": t1, "t2": t2, "t3": t3, "c1": c1, "c2": c2, "g1": g1, "s1": s1},
         "raters": {"ann": ann, "bob": bob, "cid": cid},
     }
 

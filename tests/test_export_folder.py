@@ -609,3 +609,16 @@ def test_push_creates_a_public_repo_only_when_asked(app, data, runner, tmp_path,
         "create_repo",
         ("me/open", {"repo_type": "dataset", "exist_ok": True, "private": False}),
     ) in fake_hub.calls
+
+
+def test_a_ratings_folder_of_turn_ratings_has_a_turn_column(app, data, runner, tmp_path):
+    dest = tmp_path / "ds"
+    args = ["--project", "support", "--format", "ratings", "--to-folder", str(dest)]
+    r = _cli(runner, *args)
+    assert r.exit_code == 0, r.output
+    expected = export_dataset.export_rows(app, format="ratings", project=["support"])
+    assert [row["turn"] for row in expected] == [None, None, 0, 1]
+    loaded = _load(dest, "ratings", tmp_path / "cache")
+    assert loaded["train"].features["turn"].dtype == "int64"
+    _assert_loaded(loaded["train"], expected)
+    _assert_file(dest / "ratings/train-00000-of-00001.parquet", expected)

@@ -32,6 +32,8 @@ CASES: dict[str, dict[str, Any]] = {
     "ranking_chat": {"format": "ranking", "project": ["chat"]},
     "ranking_text": {"format": "ranking", "project": ["text"]},
     "ratings_rate": {"format": "ratings", "project": ["rate"]},
+    # A project with turn dimensions: a row per rated assistant turn, and a turn column.
+    "ratings_turns": {"format": "ratings", "project": ["support"]},
     "raw_all": {"format": "raw", "project": ["text", "chat", "rate"]},
     "votes_text": {"format": "votes", "project": ["text"]},
     "votes_chat": {"format": "votes", "project": ["chat"]},
@@ -156,6 +158,8 @@ def test_loads_with_datasets_as_trainers_expect(case, tmp_path):
         expected[-1:-1] = ["source"]
     if CASES[case].get("with_votes"):
         expected[-1:-1] = ["vote_share", "vote_count"]
+    if case == "ratings_turns":
+        expected[-1:-1] = ["turn"]
     assert ds.column_names == expected
     for row in rows:
         assert list(row) == expected  # margin in every row or in none

@@ -80,13 +80,17 @@ class Export:
         self.summary.margin = options.format == "reward" and options.margin and self._strengths()
         self.summary.projects = [self._describe(p) for p in self.projects.values()]
         weights, excluded = self._gold_weights(ids)
+        turn_dimensions = self._dimensions(turns=True) if options.format == "ratings" else []
         self.items = ItemRows(
             options=options,
             projects={pid: self._info(p) for pid, p in self.projects.items()},
             raters=self.raters,
             weights=weights,
             excluded=excluded,
-            dimensions=self._dimensions(),
+            # A ratings export with turn rows gives every row every dimension (null where
+            # it does not apply), so that ``scores`` has one type in the whole file.
+            dimensions=self._dimensions() + turn_dimensions,
+            turn_dimensions=turn_dimensions,
             builder=RowBuilder(
                 fmt=options.format,
                 conversational=conversational,
@@ -188,13 +192,19 @@ class Export:
             overlap_max=project.overlap_max,
         )
 
-    def _dimensions(self) -> list[tuple[str, bool]]:
-        """Return every response-scope rubric dimension (name, numeric) of the projects."""
+    def _dimensions(self, turns: bool = False) -> list[tuple[str, bool]]:
+        """Return every response-scope (or turn-scope) rubric dimension (name, numeric)."""
         seen: dict[str, bool] = {}
         for project in self.projects.values():
-            for d in rubric_of(project).per_response:
+            rubric = rubric_of(project)
+            for d in rubric.per_turn if turns else rubric.per_response:
                 seen.setdefault(d.name, d.numeric)
         return list(seen.items())
+
+    @property
+    def turns(self) -> bool:
+        """Tell whether the rows have a ``turn`` column (ratings of turn dimensions)."""
+        return bool(self.items.turn_dimensions)
 
     def _describe(self, project: Project) -> dict[str, Any]:
         return {

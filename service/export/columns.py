@@ -28,6 +28,7 @@ def columns(
     with_votes: bool,
     metadata: bool,
     with_source: bool = False,
+    with_turns: bool = False,
 ) -> dict[str, Any]:
     """Return the columns of a format's rows, in the JSON Lines key order, with their types.
 
@@ -35,6 +36,8 @@ def columns(
     a reader can filter on); the free-form objects (rubric scores, a stored verdict) are
     JSON. ``with_source``: the pair formats' ``source`` column ("judgment" or "rewrite",
     ``--with-rewrites``); a rewrite row's metadata has a judgment row's keys.
+    ``with_turns``: the ratings format's ``turn`` column (projects with turn dimensions,
+    export/turn_rows.py).
     """
     text: Any = [MESSAGE] if conversational else STRING
     # In the rows' key order (rows.RowBuilder._pair): source, then the vote columns.
@@ -70,6 +73,7 @@ def columns(
             "scores": JSON,  # keyed by the projects' rubric dimensions
             "per_rater": JSON,
             "n_raters": INT,
+            **({"turn": INT} if with_turns else {}),
         }
     elif fmt == "votes":
         cols = {"prompt": text, **_VOTES}

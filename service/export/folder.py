@@ -172,6 +172,7 @@ def _write_config(export: Export, root: Path, progress: Progress | None) -> Conf
         with_votes=o.with_votes,
         metadata=o.metadata and o.format != "raw",
         with_source=o.with_rewrites,
+        with_turns=export.turns,
     )
     parts = o.split_names()
     names = {p: f"{o.format}/{p or 'train'}-00000-of-00001.parquet" for p in parts}

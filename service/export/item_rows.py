@@ -66,6 +66,7 @@ class ItemRows:
         excluded: set[int],
         dimensions: list[tuple[str, bool]],
         builder: RowBuilder,
+        turn_dimensions: list[tuple[str, bool]] | None = None,
         summary: ExportSummary,
     ) -> None:
         self.o = options
@@ -74,6 +75,8 @@ class ItemRows:
         self.weights = weights
         self.excluded = excluded
         self.dimensions = dimensions
+        # Per-turn dimensions (name, numeric), for the ratings format's turn rows.
+        self.turn_dimensions = turn_dimensions or []
         self.build = builder
         self.summary = summary
         self.rater_ids = {r.id for r in raters.values() if r.username in options.raters}

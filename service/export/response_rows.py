@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from service.export import rules
+from service.export import rules, turn_rows
 from service.export.options import ExportOptions
 from service.export.rows import IDENTICAL, RowBuilder, shown_hashes
 from service.export.source import ItemData
@@ -19,6 +19,7 @@ class ItemRows(Protocol):
 
     o: ExportOptions
     dimensions: list[tuple[str, bool]]
+    turn_dimensions: list[tuple[str, bool]]
     build: RowBuilder
     summary: ExportSummary
 
@@ -97,7 +98,10 @@ def _kto_row(
 def ratings(
     rows: ItemRows, item: ItemData, votes: list[Vote], base: dict[str, Any]
 ) -> Iterator[dict[str, Any]]:
-    """Yield one ratings row per rated response: mean scores and every rater's scores."""
+    """Yield one ratings row per rated response: mean scores and every rater's scores.
+
+    Then, in a project with turn dimensions, a row per rated assistant turn (turn_rows.py).
+    """
     keep = rows.keep(item)
     for rid in item.responses:
         if rid not in keep:
@@ -120,7 +124,9 @@ def ratings(
             if numeric
         }
         meta = {**base, "shown_sha256": shown_hashes(rated)}
-        yield rows.build.ratings(item, rid, means, per_rater, meta)
+        turn = {"turn": None} if rows.turn_dimensions else {}
+        yield rows.build.ratings(item, rid, means, per_rater, meta, **turn)
+    yield from turn_rows.ratings(rows, item, votes, base, _mean)
 
 
 def _mean(values: list[Any]) -> float | None:

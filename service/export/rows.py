@@ -283,8 +283,12 @@ class RowBuilder:
         means: dict[str, float],
         per_rater: list[dict[str, Any]],
         meta: dict[str, Any],
+        **turn: None,
     ) -> dict[str, Any]:
-        """Return one response with its mean rubric scores and every rater's scores."""
+        """Return one response with its mean rubric scores and every rater's scores.
+
+        ``turn``: given (as None) only in exports with turn rows (export/turn_rows.py).
+        """
         model, content = item.responses[response]
         row = {
             "prompt": self.prompt(item),
@@ -294,6 +298,30 @@ class RowBuilder:
             "scores": means,
             "per_rater": per_rater,
             "n_raters": len(per_rater),
+            **turn,
+        }
+        return self._with_meta(row, meta)
+
+    def turn_ratings(
+        self,
+        item: ItemData,
+        before: list[Message],
+        content: str,
+        turn: int,
+        means: dict[str, float],
+        per_rater: list[dict[str, Any]],
+        meta: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Return one assistant turn of the prompt with its mean scores and every rater's."""
+        row = {
+            "prompt": before if self.conversational else (item.prompt or ""),
+            "response_id": None,
+            "model": None,
+            "response": content,
+            "scores": means,
+            "per_rater": per_rater,
+            "n_raters": len(per_rater),
+            "turn": turn,
         }
         return self._with_meta(row, meta)
 
