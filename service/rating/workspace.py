@@ -25,7 +25,7 @@ from service.models import (
     utcnow,
 )
 from service.projects import members
-from service.rating import assignment, judgments, leases, slots
+from service.rating import assignment, judgments, leases, slots, turns
 from service.rating.rendering import plain_excerpt, render_markdown
 from service.rubric import Dimension, RubricKind, rubric_of
 
@@ -216,13 +216,16 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
         }
         for r in shown["responses"]
     ]
+    # Each assistant message's turn index (rating/turns.py), for its per-turn fields.
+    turn_of = {k: i for i, k in enumerate(turns.assistant_turns(shown["messages"]))}
     thread = [
         {
             "role": m["role"],
             "role_name": ROLE_NAMES.get(m["role"], m["role"].title()),
             "html": render_markdown(m["content"]),
+            "turn": turn_of.get(k),
         }
-        for m in shown["messages"] or []
+        for k, m in enumerate(shown["messages"] or [])
     ]
     scale = shown["scale"] if shown["mode"] == "pairwise" else None
     return {
@@ -247,6 +250,7 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
         "texts": {r["label"]: r["content"] for r in shown["responses"]},
         "response_dims": [_dimension(d) for d in rubric.per_response],
         "item_dims": [_dimension(d) for d in rubric.per_item],
+        "turn_dims": [_dimension(d) for d in rubric.per_turn] if turn_of else [],
         # What the page's script needs of each field (see client_data).
         "fields": [
             {
@@ -256,7 +260,7 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
                 "kind": d.kind.value,
                 "required": d.required,
             }
-            for d in (*rubric.per_response, *rubric.per_item)
+            for d in (*rubric.per_response, *rubric.per_item, *rubric.per_turn)
         ],
         "verdict_options": [
             {"value": v, "label": label, "shortcut": keys}

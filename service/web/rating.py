@@ -19,6 +19,7 @@ from service.projects import projects
 from service.rating import assignment, judgments, leases, rewrites, workspace
 from service.rating.labels import JUDGMENT_OUT
 from service.rating.rendering import render_markdown
+from service.rubric import rubric_of
 
 bp = Blueprint("rate", __name__, url_prefix="/rate")
 
@@ -63,6 +64,7 @@ def screen(slug: str) -> Any:
         progress=progress,
         guidelines_html=render_markdown(project.guidelines),
         config=config,
+        rates_turns=bool(rubric_of(project).per_turn),
     )
 
 

@@ -48,8 +48,8 @@ export function hasAnswers(values, rankingTouched) {
   );
   const rubric = values.rubric || {};
   const item = Object.values(rubric.item || {}).some(filled);
-  const response = Object.values(rubric.response || {}).some((dims) =>
-    Object.values(dims || {}).some(filled),
+  const response = [rubric.response, rubric.turn].some((scope) =>
+    Object.values(scope || {}).some((dims) => Object.values(dims || {}).some(filled)),
   );
   return (
     verdict || item || response || Boolean(values.both_bad) ||

@@ -5,6 +5,7 @@ import { lengthHint, renderMarked, wordDiff } from "./compare.js";
 import { RankingBoard } from "./ranking.js";
 import { SpanMarker } from "./spans.js";
 import { RewriteEditor } from "./rewrite.js";
+import { TurnNavigator } from "./turns.js";
 
 const PAIRWISE_MISSING = {
   "verdict.choice": "Choose which response is better (1/A, 2/B or 0 for a tie).",
@@ -48,6 +49,7 @@ export class ItemView {
     });
     this.spans = this.data.span_labels ? new SpanMarker(form, this.data, () => this.onChange()) : null;
     this.rewrite = this.data.edit ? new RewriteEditor(form, this.data, this, () => this.onChange()) : null;
+    this.turns = form.querySelector(".rubric-turn") ? new TurnNavigator(form, (f) => this.isFilled(f)) : null;
     this.setUpSyncScroll();
     // After the item is painted: the hints are not needed for the first look.
     afterPaint(() => this.showLengths());
@@ -117,9 +119,11 @@ export class ItemView {
         const value = ItemView.read(field);
         const empty = value === null || value === "" || (Array.isArray(value) && !value.length);
         if (empty) continue;
-        if (path[1] === "response") {
-          rubric.response[path[2]] = rubric.response[path[2]] || {};
-          rubric.response[path[2]][path[3]] = value;
+        if (path[1] === "response" || path[1] === "turn") {
+          // Per response label, or per assistant turn index (turns.js).
+          rubric[path[1]] = rubric[path[1]] || {};
+          rubric[path[1]][path[2]] = rubric[path[1]][path[2]] || {};
+          rubric[path[1]][path[2]][path[3]] = value;
         } else {
           rubric.item[path[2]] = value;
         }
@@ -142,7 +146,7 @@ export class ItemView {
       const path = field.dataset.field.split(".");
       if (path[0] === "rubric") {
         const scope = values.rubric?.[path[1]] || {};
-        const value = path[1] === "response" ? scope[path[2]]?.[path[3]] : scope[path[2]];
+        const value = path.length > 3 ? scope[path[2]]?.[path[3]] : scope[path[2]];
         ItemView.write(field, value);
       } else if (path[0] === "verdict" && field.dataset.kind === "verdict") {
         ItemView.write(field, values.verdict?.[path[1]]);
@@ -359,9 +363,7 @@ export class ItemView {
       if (field.dataset.kind === "verdict") {
         errors.push({ field: path, message: PAIRWISE_MISSING[path] });
       } else {
-        const parts = path.split(".");
-        const whose = parts[1] === "response" ? ` for response ${parts[2]}` : "";
-        errors.push({ field: path, message: `${field.dataset.label} is required${whose}.` });
+        errors.push({ field: path, message: `${field.dataset.label} is required${ItemView.whose(path)}.` });
       }
     }
     if (this.ranking && !this.rankingTouched && !confirmedRanking) {
@@ -458,9 +460,17 @@ export class ItemView {
   }
 
   static fieldName(field) {
-    const parts = field.dataset.field.split(".");
-    const whose = parts[1] === "response" ? ` (response ${parts[2]})` : "";
-    return `${field.dataset.label}${whose}`;
+    const whose = ItemView.whose(field.dataset.field);
+    return whose ? `${field.dataset.label} (${whose.slice(5)})` : field.dataset.label;
+  }
+
+  // " for response B", " for assistant turn 2" (path index 1), or "" for an item field.
+  static whose(path) {
+    const parts = path.split(".");
+    if (parts[0] !== "rubric") return "";
+    if (parts[1] === "response") return ` for response ${parts[2]}`;
+    if (parts[1] === "turn") return ` for assistant turn ${Number(parts[2]) + 1}`;
+    return "";
   }
 
   fieldFor(path) {

@@ -43,6 +43,7 @@ export function bindKeys(page) {
     else if (key === "x" && view.data.mode === "pairwise") view.toggleBothBad();
     else if (key === "m" && view.spans) handled = view.spans.open(); // spans.js
     else if (key === "n" && view.rewrite) handled = view.rewrite.open(); // rewrite.js
+    else if ((key === "j" || key === "k") && view.turns) handled = view.turns.move(key === "j" ? 1 : -1); // turns.js
     else if (/^[0-9]$/.test(key)) handled = view.digit(Number(key), event.target);
     else if (SCALE_KEYS.includes(key)) handled = view.scaleKey(SCALE_KEYS.indexOf(key), event.target);
     else if (key === "a" || key === "b") handled = view.letter(key);
