@@ -99,7 +99,7 @@ def test_every_demo_project_shows_agreement(app, client, make):
     _, secret = make.token(make.user("admin"), ["stats"])
     headers = {"Authorization": f"Bearer {secret}"}
     slugs = [c["slug"] for c in json.loads((ROOT / "prompts/demo/projects.json").read_text())]
-    assert len(slugs) == 4
+    assert len(slugs) == 5
     for slug in slugs:
 
         def report(name: str, slug: str = slug) -> dict:
@@ -112,6 +112,9 @@ def test_every_demo_project_shows_agreement(app, client, make):
         assert stats, slug
         undefined = [(s["key"], s["on"], s["stat"]) for s in stats if s["stat"]["value"] is None]
         assert undefined == [], slug
+        if slug == "demo-support-turns":  # rated per assistant turn, too
+            scopes = {d["name"]: d["scope"] for d in agreement["dimensions"]}
+            assert scopes["turn_helpfulness"] == "turn", scopes
         kappa = report("kappa")
         assert kappa["defined_pairs"] >= 1 and kappa["median_kappa"] is not None, slug
         assert report("items")["compared_items"] > 0, slug

@@ -36,6 +36,7 @@ from service.accounts import users
 from service.items import importing
 from service.models import (
     Assignment,
+    Item,
     ItemSlots,
     Project,
     Response,
@@ -44,9 +45,9 @@ from service.models import (
     utcnow,
 )
 from service.projects import projects
-from service.rating import assignment, judgments
+from service.rating import assignment, judgments, turns
 from service.rating.labels import labels_for
-from service.rubric import rubric_of
+from service.rubric import RubricKind, rubric_of
 
 DEMO_USERS = (
     ("admin", "admin", ["coding", "medicine", "law"], "Demo Admin"),
@@ -254,6 +255,9 @@ def _judge(
             tie = "A" if project.scale == "binary" else "tie"
             payload["verdict"] = {"choice": "A" if gap > 0 else "B" if gap < 0 else tie}
     payload["rubric"] = _rubric(project, {label[r]: skill[r] for r in shown}, rng)
+    per_turn = _turn_rubric(s, project, lease, sim)
+    if per_turn:
+        payload["rubric"]["turn"] = per_turn
     rewrite = _rewrite(s, project, lease, payload.get("verdict", {}), _rng(sim, lease, "rewrite"))
     if rewrite:
         payload["rewrite"] = rewrite
@@ -285,9 +289,40 @@ def _rubric(project: Project, skill: dict[str, int], rng: random.Random) -> dict
     out: dict[str, Any] = {"response": {lab: {} for lab in skill}, "item": {}}
     for dim in rubric_of(project).likert():
         points = dim.points or 0
+        if dim.per_turn:
+            continue  # _turn_rubric
         if not dim.per_response:
             out["item"][dim.name] = max(1, points - 1 - rng.randrange(2))
             continue
         for lab, value in skill.items():
             out["response"][lab][dim.name] = max(1, min(points, 2 + value))
+    return out
+
+
+def _turn_rubric(
+    s: Session, project: Project, lease: Assignment, sim: SimulatedRater
+) -> dict[str, dict[str, Any]]:
+    """Rate every assistant turn (rating/turns.py) near the quality the item's metadata gives.
+
+    A misjudged turn is seen upside down; a turn rated 2 or lower gets the first flag.
+    """
+    dims = rubric_of(project).per_turn
+    if not dims:
+        return {}
+    item = s.get(Item, lease.item_id)
+    quality = (item.meta or {}).get("demo_turn_quality") or []
+    rng = _rng(sim, lease, "turns")
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(len(turns.assistant_turns(item.messages))):
+        seen = quality[i] if i < len(quality) else 3
+        if rng.random() >= sim.accuracy:
+            seen = 6 - seen
+        values: dict[str, Any] = {}
+        for dim in dims:
+            if dim.kind == RubricKind.LIKERT:
+                noisy = seen + rng.choice((-1, 0, 0, 1))
+                values[dim.name] = max(1, min(dim.points or 5, noisy))
+            elif dim.kind == RubricKind.FLAGS and seen <= 2:
+                values[dim.name] = [dim.options[0].value]
+        out[str(i)] = values
     return out
