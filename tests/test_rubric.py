@@ -48,11 +48,24 @@ NUMBER = {"kind": "number", "min": 0, "max": 10}
 
 def test_the_kinds_are_the_ones_the_schema_accepts():
     assert [k.value for k in RubricKind] == ["likert", "choice", "flags", "text", "number"]
-    assert [s.value for s in RubricScope] == ["response", "item"]
+    assert [s.value for s in RubricScope] == ["response", "item", "turn"]
     errors = RubricDimensionSchema().validate(
         {"name": "x", "label": "X", "scope": "response", "kind": "stars"}
     )
     assert errors == {"kind": ["Must be one of: likert, choice, flags, text, number."]}
+
+
+def test_a_turn_dimension_is_answered_per_turn_not_per_response_or_item():
+    rubric = Rubric(
+        (dim("likert", "response", "r", points=5), dim("likert", "turn", "t", points=5))
+        + (dim("text", "item", "i"),)
+    )
+    assert [d.name for d in rubric.per_turn] == ["t"]
+    assert [d.name for d in rubric.per_response] == ["r"]
+    assert [d.name for d in rubric.per_item] == ["i"]
+    # A turn score ranks no response: the main rating stays the response scale.
+    assert rubric.main_rating.name == "r"
+    assert [d.name for d in rubric.comparable()] == ["r", "t"]
 
 
 @pytest.mark.parametrize(
