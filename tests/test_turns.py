@@ -10,26 +10,11 @@ from sqlmodel import select
 from service import db
 from service.models import Assignment, Judgment
 from service.rating.turns import assistant_turns
+from tests import export_dataset
 from tests.seeding import judge_all
 
-TURN_RUBRIC = [
-    {"name": "help", "label": "Helpfulness", "scope": "response", "kind": "likert", "points": 5},
-    {
-        "name": "turn_quality",
-        "label": "Turn quality",
-        "scope": "turn",
-        "kind": "likert",
-        "points": 5,
-        "required": True,
-    },
-    {
-        "name": "turn_issue",
-        "label": "Turn issue",
-        "scope": "turn",
-        "kind": "choice",
-        "options": [{"value": "none", "label": "None"}, {"value": "wrong", "label": "Wrong"}],
-    },
-]
+# A response scale, then "turn_helpful" (required likert) and "turn_issue" (choice none/wrong).
+TURN_RUBRIC = [{**export_dataset.TURN_RUBRIC[0], "name": "help"}, *export_dataset.TURN_RUBRIC[1:]]
 CONVERSATION = [
     {"role": "system", "content": "You are a support agent."},
     {"role": "user", "content": "My order is late."},
@@ -84,7 +69,7 @@ def _judgments(app):
 def test_per_turn_values_are_stored_by_turn_index(app, client, auth, make):
     auth.as_role("rater")
     lease_id = _lease(client, auth, make)
-    turn = {"0": {"turn_quality": 4, "turn_issue": "none"}, "1": {"turn_quality": 2}}
+    turn = {"0": {"turn_helpful": 4, "turn_issue": "none"}, "1": {"turn_helpful": 2}}
     r = _submit(client, auth, lease_id, turn)
     assert r.status_code == 201, r.get_json()
     (j,) = _judgments(app)
@@ -96,16 +81,16 @@ def test_per_turn_values_are_stored_by_turn_index(app, client, auth, make):
     ("turn", "errors"),
     [
         (
-            {"0": {"turn_quality": 4}},
+            {"0": {"turn_helpful": 4}},
             [
                 {
-                    "field": "rubric.turn.1.turn_quality",
-                    "message": "Turn quality is required for assistant turn 2",
+                    "field": "rubric.turn.1.turn_helpful",
+                    "message": "Turn helpfulness is required for assistant turn 2",
                 }
             ],
         ),
         (
-            {"0": {"turn_quality": 4}, "1": {"turn_quality": 4}, "2": {"turn_quality": 4}},
+            {"0": {"turn_helpful": 4}, "1": {"turn_helpful": 4}, "2": {"turn_helpful": 4}},
             [
                 {
                     "field": "rubric.turn.2",
@@ -114,14 +99,14 @@ def test_per_turn_values_are_stored_by_turn_index(app, client, auth, make):
             ],
         ),
         (
-            {"0": {"turn_quality": 9, "turn_issue": "meh"}, "1": {"turn_quality": 3}},
+            {"0": {"turn_helpful": 9, "turn_issue": "meh"}, "1": {"turn_helpful": 3}},
             [
-                {"field": "rubric.turn.0.turn_quality", "message": "choose a point from 1 to 5"},
+                {"field": "rubric.turn.0.turn_helpful", "message": "choose a point from 1 to 5"},
                 {"field": "rubric.turn.0.turn_issue", "message": "choose one of none, wrong"},
             ],
         ),
         (
-            {"0": {"turn_quality": 4, "help": 3}, "1": {"turn_quality": 3}},
+            {"0": {"turn_helpful": 4, "help": 3}, "1": {"turn_helpful": 3}},
             [{"field": "rubric.turn.0.help", "message": "not a per-turn field of this project"}],
         ),
     ],
@@ -150,7 +135,7 @@ def test_bad_turn_values_are_refused_naming_the_field_and_nothing_is_stored(
 def test_turn_values_on_a_project_without_turn_fields_are_refused(app, client, auth, make):
     auth.as_role("rater")
     lease_id = _lease(client, auth, make, rubric=TURN_RUBRIC[:1])
-    r = _submit(client, auth, lease_id, {"0": {"turn_quality": 4}})
+    r = _submit(client, auth, lease_id, {"0": {"turn_helpful": 4}})
     assert r.status_code == 422
     assert r.get_json()["errors"] == [
         {"field": "rubric.turn", "message": "this project has no per-turn fields"}
@@ -176,7 +161,7 @@ def _turn_campaign(app, make):
 
         def decide(ext, shown, k=k):
             issues = TURN_TABLE[ext][k]
-            turn = {t: {"turn_quality": 3, "turn_issue": v} for t, v in issues.items()}
+            turn = {t: {"turn_helpful": 3, "turn_issue": v} for t, v in issues.items()}
             return shown[0], {"rubric": {"turn": turn}}
 
         judge_all(app, project, rater, decide)

@@ -35,35 +35,35 @@ def test_turn_fields_by_keyboard_survive_a_reload_and_are_submitted(
     expect(page.locator(".rubric-turn")).to_have_count(2)
 
     page.keyboard.press("j")  # the first turn: its first field to answer
-    expect(_field(page, 0, "turn_quality")).to_be_focused()
+    expect(_field(page, 0, "turn_helpful")).to_be_focused()
     page.keyboard.press("r")  # point 4; the highlight moves on to turn 2's required field
-    expect(_field(page, 1, "turn_quality")).to_be_focused()
+    expect(_field(page, 1, "turn_helpful")).to_be_focused()
     page.keyboard.press("k")  # back to turn 1: its first field still unanswered
     expect(_field(page, 0, "turn_issue")).to_be_focused()
     page.keyboard.press("w")  # its second option, "Wrong"
     page.keyboard.press("j")
-    expect(_field(page, 1, "turn_quality")).to_be_focused()
+    expect(_field(page, 1, "turn_helpful")).to_be_focused()
     page.keyboard.press("1")  # A is better; turn 2 is still to rate
     page.keyboard.press("Control+Enter")
     expect(page.locator(".error-summary")).to_contain_text(
-        "Turn quality is required for assistant turn 2."
+        "Turn helpfulness is required for assistant turn 2."
     )
     assert _rows(browser_app, Judgment) == []
 
     page.reload()
     assert _open(page, project.slug) == lease_id
     expect(page.locator(".status")).to_have_text("Your unsaved work on this item was restored.")
-    expect(_field(page, 0, "turn_quality").locator("input[value='4']")).to_be_checked()
+    expect(_field(page, 0, "turn_helpful").locator("input[value='4']")).to_be_checked()
     expect(_field(page, 0, "turn_issue").locator("input[value='wrong']")).to_be_checked()
     page.keyboard.press("j")
     page.keyboard.press("j")
-    expect(_field(page, 1, "turn_quality")).to_be_focused()
+    expect(_field(page, 1, "turn_helpful")).to_be_focused()
     page.keyboard.press("e")  # point 3
     page.keyboard.press("Control+Enter")
     _wait_for_next(page, lease_id)
     (judgment,) = _rows(browser_app, Judgment)
     assert judgment.rubric["turn"] == {
-        "0": {"turn_quality": 4, "turn_issue": "wrong"},
-        "1": {"turn_quality": 3},
+        "0": {"turn_helpful": 4, "turn_issue": "wrong"},
+        "1": {"turn_helpful": 3},
     }
     assert page.console_errors == []

@@ -37,7 +37,7 @@ def columns(
     JSON. ``with_source``: the pair formats' ``source`` column ("judgment" or "rewrite",
     ``--with-rewrites``); a rewrite row's metadata has a judgment row's keys.
     ``with_turns``: the ratings format's ``turn`` column (projects with turn dimensions,
-    export/turn_rows.py).
+    export/response_rows.py).
     """
     text: Any = [MESSAGE] if conversational else STRING
     # In the rows' key order (rows.RowBuilder._pair): source, then the vote columns.

@@ -1,4 +1,4 @@
-"""Rows about single responses: KTO labels and rubric ratings, for one item's votes."""
+"""Rows about single responses (and assistant turns): KTO labels and rubric ratings, per item."""
 
 from __future__ import annotations
 
@@ -6,19 +6,20 @@ import math
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from service.export import rules, turn_rows
+from service.export import rules
 from service.export.options import ExportOptions
-from service.export.rows import IDENTICAL, RowBuilder, shown_hashes
+from service.export.rows import IDENTICAL, RowBuilder, messages_of, shown_hashes
 from service.export.source import ItemData
 from service.export.summary import ExportSummary
 from service.export.votes import ProjectInfo, Vote
+from service.rating.turns import assistant_turns
 
 
 class ItemRows(Protocol):
     """What these formats need of the item's row builder (``item_rows.ItemRows``)."""
 
     o: ExportOptions
-    dimensions: list[tuple[str, bool]]
+    dimensions: list[tuple[str, bool]]  # with turn dimensions, in a ratings export
     turn_dimensions: list[tuple[str, bool]]
     build: RowBuilder
     summary: ExportSummary
@@ -100,33 +101,74 @@ def ratings(
 ) -> Iterator[dict[str, Any]]:
     """Yield one ratings row per rated response: mean scores and every rater's scores.
 
-    Then, in a project with turn dimensions, a row per rated assistant turn (turn_rows.py).
+    Then, in a project with turn dimensions, a row per rated assistant turn (``_turns``).
     """
     keep = rows.keep(item)
     for rid in item.responses:
         if rid not in keep:
             continue
-        per_rater = []
-        rated = []
-        for v in votes:
-            given = ((v.row.rubric or {}).get("response") or {}).get(rid)
-            if given:
-                rated.append(v.row)
-                # Every dimension in every row (null when unrated): one typed schema.
-                scores = {name: given.get(name) for name, _ in rows.dimensions}
-                per_rater.append({"rater": v.rater.name, "scores": scores})
-        if not per_rater:
+        scored = _scored(rows, votes, "response", rid)
+        if scored is None:
             rows.summary.dropped["responses_without_ratings"] += 1
             continue
-        means = {
-            name: _mean([p["scores"][name] for p in per_rater])
-            for name, numeric in rows.dimensions
-            if numeric
-        }
+        means, per_rater, rated = scored
         meta = {**base, "shown_sha256": shown_hashes(rated)}
         turn = {"turn": None} if rows.turn_dimensions else {}
         yield rows.build.ratings(item, rid, means, per_rater, meta, **turn)
-    yield from turn_rows.ratings(rows, item, votes, base, _mean)
+    if rows.turn_dimensions:
+        yield from _turns(rows, item, votes, base)
+
+
+def _turns(
+    rows: ItemRows, item: ItemData, votes: list[Vote], base: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """Yield one ratings row per assistant turn some rater gave a turn value to.
+
+    A project with ``turn`` rubric dimensions (rating/turns.py) gets, besides the row per
+    rated response, a row per rated assistant turn: the conversation before that turn as
+    ``prompt``, the turn's text as ``response`` (no ``response_id`` or ``model``: the turn
+    is part of the item, not a response), and its index among the assistant turns as
+    ``turn``. Every row of such an export has the ``turn`` column (null on response rows)
+    and every dimension of the export in ``scores`` (null where it does not apply), so
+    each column has one type, as ``datasets`` and Parquet need; an export without turn
+    dimensions has no ``turn`` column, so its rows are as before.
+    """
+    conversation = messages_of(item)
+    for index, position in enumerate(assistant_turns(item.messages)):
+        scored = _scored(rows, votes, "turn", str(index))
+        if scored is None:
+            continue
+        means, per_rater, rated = scored
+        meta = {**base, "shown_sha256": shown_hashes(rated)}
+        content = conversation[position]["content"]
+        before = conversation[:position]
+        yield rows.build.turn_ratings(item, before, content, index, means, per_rater, meta)
+
+
+def _scored(
+    rows: ItemRows, votes: list[Vote], scope: str, key: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any]] | None:
+    """Return (means, every rater's scores, the judgments) of one rated thing, or None.
+
+    ``scope`` and ``key``: the values' place in a judgment's rubric, "response" and a
+    response id, or "turn" and a turn index.
+    """
+    per_rater, rated = [], []
+    for v in votes:
+        given = ((v.row.rubric or {}).get(scope) or {}).get(key)
+        if given:
+            rated.append(v.row)
+            # Every dimension in every row (null when unrated): one typed schema.
+            scores = {name: given.get(name) for name, _ in rows.dimensions}
+            per_rater.append({"rater": v.rater.name, "scores": scores})
+    if not per_rater:
+        return None
+    means = {
+        name: _mean([p["scores"][name] for p in per_rater])
+        for name, numeric in rows.dimensions
+        if numeric
+    }
+    return means, per_rater, rated
 
 
 def _mean(values: list[Any]) -> float | None:

@@ -287,20 +287,12 @@ class RowBuilder:
     ) -> dict[str, Any]:
         """Return one response with its mean rubric scores and every rater's scores.
 
-        ``turn``: given (as None) only in exports with turn rows (export/turn_rows.py).
+        ``turn``: given (as None) only in exports with turn rows (export/response_rows.py).
         """
         model, content = item.responses[response]
-        row = {
-            "prompt": self.prompt(item),
-            "response_id": response,
-            "model": model,
-            "response": content,
-            "scores": means,
-            "per_rater": per_rater,
-            "n_raters": len(per_rater),
-            **turn,
-        }
-        return self._with_meta(row, meta)
+        return self._scored(
+            self.prompt(item), response, model, content, means, per_rater, meta, turn
+        )
 
     def turn_ratings(
         self,
@@ -313,15 +305,29 @@ class RowBuilder:
         meta: dict[str, Any],
     ) -> dict[str, Any]:
         """Return one assistant turn of the prompt with its mean scores and every rater's."""
+        prompt = before if self.conversational else (item.prompt or "")
+        return self._scored(prompt, None, None, content, means, per_rater, meta, {"turn": turn})
+
+    def _scored(
+        self,
+        prompt: Any,
+        response: str | None,
+        model: str | None,
+        content: str,
+        means: dict[str, float],
+        per_rater: list[dict[str, Any]],
+        meta: dict[str, Any],
+        turn: dict[str, int | None],
+    ) -> dict[str, Any]:
         row = {
-            "prompt": before if self.conversational else (item.prompt or ""),
-            "response_id": None,
-            "model": None,
+            "prompt": prompt,
+            "response_id": response,
+            "model": model,
             "response": content,
             "scores": means,
             "per_rater": per_rater,
             "n_raters": len(per_rater),
-            "turn": turn,
+            **turn,
         }
         return self._with_meta(row, meta)
 
