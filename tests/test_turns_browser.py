@@ -34,6 +34,13 @@ def test_turn_fields_by_keyboard_survive_a_reload_and_are_submitted(
     expect(page.locator(".earlier-turns")).to_have_attribute("open", "")
     expect(page.locator(".rubric-turn")).to_have_count(2)
 
+    page.keyboard.press("?")  # the shortcuts list names the turn keys
+    expect(page.locator("#shortcuts-dialog")).to_contain_text(
+        "Next / previous assistant turn of the conversation to rate"
+    )
+    page.keyboard.press("Escape")
+    expect(page.locator("#shortcuts-dialog")).not_to_be_visible()
+
     page.keyboard.press("j")  # the first turn: its first field to answer
     expect(_field(page, 0, "turn_helpful")).to_be_focused()
     page.keyboard.press("r")  # point 4; the highlight moves on to turn 2's required field
