@@ -17,7 +17,10 @@ _FORMATS = {
     "openai": "OpenAI preference fine-tuning (`input.messages`, `preferred_output`, `non_preferred_output`).",
     "hh": "Anthropic HH-RLHF transcripts (`chosen`, `rejected`).",
     "ranking": "One row per item: every response with its consensus rank.",
-    "ratings": "One row per response: mean rubric scores and every rater's scores.",
+    "ratings": (
+        "One row per response (and per rated assistant turn, for turn dimensions): "
+        "mean rubric scores and every rater's scores."
+    ),
     "votes": (
         "One row per compared pair of responses: every rater's vote (`a`, `b` or `tie`, "
         "strength), the vote `distribution`, the pair's `agreement` (share of the most "
