@@ -369,6 +369,34 @@ def test_a_failure_mid_export_leaves_no_folder_and_the_old_one_intact(
         assert not dest.exists()
 
 
+def test_every_config_is_read_from_one_snapshot(app, data, make, runner, tmp_path, monkeypatch):
+    # A judgment stored while the folder is written (here: as the second config starts)
+    # is in no config; before, the second config read it and the first did not, so the
+    # folder disagreed with itself.
+    from service.export import folder
+
+    expected = {fmt: _jsonl_rows(app, fmt) for fmt in ("dpo", "raw")}
+    dan = make.user(username="dan")
+    started: list[str] = []
+
+    def storing_meanwhile(**kw: Any) -> Any:
+        started.append(kw["options"].format)
+        if len(started) == 2:
+            make.judgment(data["items"]["c2"], dan, mode="ranking", ranking=[["b"], ["a"]])
+        return Export(**kw)
+
+    Export = folder.Export
+    monkeypatch.setattr(folder, "Export", storing_meanwhile)
+    dest = tmp_path / "ds"
+    r = _cli(runner, *PROJECTS, "--format", "dpo", "--format", "raw", "--to-folder", str(dest))
+    assert r.exit_code == 0, r.output
+    assert started == ["dpo", "raw"]
+    for fmt in ("dpo", "raw"):
+        _assert_file(dest / fmt / "train-00000-of-00001.parquet", expected[fmt])
+    # The judgment is stored: the next export has it.
+    assert len(_jsonl_rows(app, "raw")) == len(expected["raw"]) + 1
+
+
 class _FakeHub:
     """A double for huggingface_hub.HfApi at the network boundary: records each call."""
 
