@@ -10,12 +10,10 @@ export leaves nothing behind. ``datasets.load_dataset(folder, format)`` loads it
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import shutil
 import tempfile
 import uuid
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -88,18 +86,8 @@ def write_folder(
     temp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     result = FolderResult(path=dest)
     try:
-        for _ in fill_folder(
-            result,
-            temp,
-            session=session,
-            options=options,
-            secret_key=secret_key,
-            actor=actor,
-            via=via,
-            address=address,
-            progress=progress,
-            records=records,
-        ):
+        who = ExportArgs(session, secret_key, actor, via, address)
+        for _ in fill_folder(result, temp, who, options, progress=progress, records=records):
             pass
         _install(temp, dest, overwrite)
     except BaseException:
@@ -108,28 +96,37 @@ def write_folder(
     return result
 
 
+@dataclass(frozen=True)
+class ExportArgs:
+    """What every config's ``Export`` of one folder shares: the reader and who asked."""
+
+    session: Session
+    secret_key: str
+    actor: User | None
+    via: str
+    address: str | None
+
+
 def fill_folder(
     result: FolderResult,
     root: Path,
-    *,
-    session: Session,
+    who: ExportArgs,
     options: FolderOptions,
-    secret_key: str,
-    actor: User | None,
-    via: str,
-    address: str | None,
-    progress: Progress | None,
-    records: RecordsOf | None,
+    *,
+    progress: Progress | None = None,
+    records: RecordsOf | None = None,
+    alive: Callable[[], None] | None = None,
 ) -> Iterator[list[str]]:
     """Write the folder's files under ``root``; yield the names of each batch once final.
 
     The first batch is empty: every option is checked by then (a refusal is raised before
     any file is written). Then each config's files as it is written, then the card (and
     ``croissant.json``). Every config and the record are read from one snapshot of the
-    database, so a judgment stored meanwhile is in every config or in none.
+    database, so a judgment stored meanwhile is in every config or in none. ``alive`` is
+    called as rows are read (a long request's heartbeat).
     """
-    with db.read_snapshot(session):
-        exports = _exports(result, session, options, secret_key, actor, via, address)
+    with db.read_snapshot(who.session):
+        exports = _exports(result, who, options)
         if not exports and not options.allow_empty:
             raise result.refused[0]
         if not options.allow_empty and exports[0].count() == 0:
@@ -141,7 +138,7 @@ def fill_folder(
             raise _no_rows()
         yield []
         for export in exports:
-            config = _write_config(export, root, progress)
+            config = _write_config(export, root, _step(export, progress, alive))
             kept = _add(result, config, export.summary, options, root)
             yield [f.name for f in kept.files] if kept else []
         if not result.configs and not options.allow_empty:
@@ -157,29 +154,12 @@ def fill_folder(
     yield [*names, "README.md"]
 
 
-def _exports(
-    result: FolderResult,
-    session: Session,
-    options: FolderOptions,
-    secret_key: str,
-    actor: User | None,
-    via: str,
-    address: str | None,
-) -> list[Export]:
+def _exports(result: FolderResult, who: ExportArgs, options: FolderOptions) -> list[Export]:
     """Check and resolve every config's export up front; leave out a default one it refuses."""
     exports = []
     for opts in options.configs:
         try:
-            exports.append(
-                Export(
-                    session=session,
-                    options=opts,
-                    secret_key=secret_key,
-                    actor=actor,
-                    via=via,
-                    address=address,
-                )
-            )
+            exports.append(Export(options=opts, **vars(who)))
         except InvalidInput as exc:
             if options.explicit:
                 raise
@@ -235,7 +215,7 @@ def _empty_splits(fmt: str, parts: list[str]) -> DomainError:
     )
 
 
-def _write_config(export: Export, root: Path, progress: Progress | None) -> Config:
+def _write_config(export: Export, root: Path, step: Callable[[int], None] | None) -> Config:
     """Stream one export into Parquet files, one per split part."""
     o, summary = export.o, export.summary
     cols = columns(
@@ -255,7 +235,7 @@ def _write_config(export: Export, root: Path, progress: Progress | None) -> Conf
         for p in parts:
             writers[p] = ParquetPart(root / names[p], cols)
         thread = WriterThread(writers)
-        for part, data in export.chunks(_step(export, progress)):
+        for part, data in export.chunks(step):
             thread.put(part, data)
         thread.finish()
     except BaseException:
@@ -280,15 +260,19 @@ def _write_config(export: Export, root: Path, progress: Progress | None) -> Conf
     return Config(format=o.format, columns=cols, files=files, num_bytes=sizes)
 
 
-def _step(export: Export, progress: Progress | None) -> Callable[[int], None] | None:
+def _step(
+    export: Export, progress: Progress | None, alive: Callable[[], None] | None
+) -> Callable[[int], None] | None:
     if progress is None:
-        return None
+        return None if alive is None else lambda _n: alive()
     total, done, fmt = export.count(), 0, export.o.format
 
     def step(n: int) -> None:
         nonlocal done
         done += n
         progress(fmt, done, total)
+        if alive is not None:
+            alive()
 
     return step
 
@@ -356,36 +340,3 @@ def _install(temp: Path, dest: Path, overwrite: bool) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         temp.replace(dest)  # rename(2) replaces an empty folder
-
-
-class _Sink(io.RawIOBase):
-    """A write-only stream that keeps what it is given until drained (zip to a generator)."""
-
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        self.chunks.append(bytes(data))
-        return len(data)
-
-    def drain(self) -> bytes:
-        data = b"".join(self.chunks)
-        self.chunks.clear()
-        return data
-
-
-def zip_stream(root: Path) -> Iterator[bytes]:
-    """Yield a zip of the folder's files (stored: Parquet is compressed already), in order."""
-    sink = _Sink()
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            # A fixed time: the same folder gives the same bytes.
-            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), (1980, 1, 1, 0, 0, 0))
-            with archive.open(info, "w", force_zip64=True) as out, path.open("rb") as src:
-                while block := src.read(1 << 20):
-                    out.write(block)
-                    yield sink.drain()
-    yield sink.drain()
