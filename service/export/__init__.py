@@ -101,8 +101,9 @@ class Export:
         # The full columns hold the rewrites too (sft, --with-rewrites).
         self.full = options.format in ("raw", "ratings", "kto", "sft") or options.with_rewrites
         self.full = self.full or any(p.mode == Mode.RATING.value for p in self.projects.values())
-        # Hold no transaction between checking the options and streaming the rows.
-        session.rollback()
+        # Hold no transaction between checking the options and streaming the rows (unless
+        # the caller holds a snapshot for several exports: a folder's configs).
+        self._end_reads()
 
     def _projects(self) -> dict[int, Project]:
         found = {
@@ -338,10 +339,15 @@ class Export:
         hashes[part].update(data)
         return data
 
+    def _end_reads(self) -> None:
+        """End this export's read transaction, unless the caller holds a snapshot open."""
+        if not db.in_snapshot(self.session):
+            self.session.rollback()
+
     def _audit(self) -> None:
         """Record who exported what, and how many rows went out, in the audit log."""
         # End the read transaction first: on SQLite a read snapshot cannot become a write.
-        self.session.rollback()
+        self._end_reads()
         details = {
             "filters": self.o.as_dict(),
             "rows": self.summary.total_rows,
