@@ -77,11 +77,11 @@ def categorical_stats(labels: Labels, on: str) -> list[dict[str, Any]]:
     return [
         _entry("percent_agreement", on, bootstrap_ci(percent_agreement, counts.counts, **boot)),
         _entry("fleiss_kappa", on, bootstrap_ci(fleiss_kappa, counts.counts, **boot)),
-        _alpha("nominal", labels, on, codes, counts),
+        alpha_entry("nominal", labels, on, codes, counts),
     ]
 
 
-def _alpha(
+def alpha_entry(
     level: Level,
     labels: Labels,
     on: str,
@@ -184,7 +184,7 @@ def _overall(cols: Any, project: Project) -> tuple[list[dict[str, Any]], list[di
         overall = categorical_stats(pairwise_direction(cols), on)
         if project.scale == "likert7":
             strength = pairwise_direction(cols, signed_strength=True)
-            overall.append(_alpha("ordinal", strength, "7-point preference scale"))
+            overall.append(alpha_entry("ordinal", strength, "7-point preference scale"))
     elif project.mode == "ranking":
         ranks = position_labels(cols, rank_positions(cols))
         matrices, _ = rank_matrices(ranks)
@@ -194,7 +194,7 @@ def _overall(cols: Any, project: Project) -> tuple[list[dict[str, Any]], list[di
             _entry(
                 "kendall_tau", "rankings", bootstrap_ci(mean_kendall_tau_overall, matrices, **boot)
             ),
-            _alpha("ordinal", ranks, "ranks of each response"),
+            alpha_entry("ordinal", ranks, "ranks of each response"),
         ]
         w = kendall_w_per_item(matrices) if matrices else np.zeros(0)
         per_item_w = histogram(w, np.linspace(0, 1, 11))
@@ -224,6 +224,18 @@ def span_agreement(*, session: Session, project: Project, filters: Filters) -> l
 
 def _dimension(cols: Any, dim: Dimension) -> dict[str, Any]:
     labels = dimension_labels(cols, dim)
+    return {
+        "name": dim.name,
+        "label": dim.label,
+        "kind": dim.kind.value,
+        "scope": dim.scope.value,
+        "ratings": len(labels.value),
+        "stats": dimension_stats(labels, dim),
+    }
+
+
+def dimension_stats(labels: Labels, dim: Dimension) -> list[dict[str, Any]]:
+    """Return the statistics that fit a rubric dimension's kind, on its labels."""
     where = "per response" if dim.per_response else "per item"
     if dim.kind == RubricKind.CHOICE:
         stats = categorical_stats(labels, f"{dim.label} ({where})")
@@ -239,14 +251,7 @@ def _dimension(cols: Any, dim: Dimension) -> dict[str, Any]:
             clusters=labels.unit_item[codes.items],
         )
         stats = [_entry("alpha_ordinal", on, ordinal), _entry("alpha_interval", on, interval)]
-    return {
-        "name": dim.name,
-        "label": dim.label,
-        "kind": dim.kind.value,
-        "scope": dim.scope.value,
-        "ratings": len(labels.value),
-        "stats": stats,
-    }
+    return stats
 
 
 def kappa_report(*, session: Session, project: Project, filters: Filters) -> dict[str, Any]:
