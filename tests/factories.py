@@ -247,8 +247,10 @@ def add_verdict(
     verdict: dict[str, Any] | None = None,
     rubric: dict[str, Any] | None = None,
 ) -> Any:
-    """Insert one judge verdict on ``item`` in the order ``shown``, as the runner stores it."""
+    """Insert one judge verdict on ``item`` in the order ``shown``, as the runner stores it,
+    and settle the item's triage and budget capacity in the same transaction."""
     from service.models import JudgeVerdict
+    from service.rating import judged
 
     with app.app_context(), db.write_session() as s:
         row = JudgeVerdict(
@@ -265,4 +267,5 @@ def add_verdict(
         )
         s.add(row)
         s.flush()
+        judged.after_verdicts(session=s, project=s.get(Project, item.project_id), item_id=item.id)
         return row

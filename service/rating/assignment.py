@@ -251,7 +251,7 @@ def display_order(
         return pairs.choose_pair(ids, history, gold=gold_answer)
     units = pairs.units(ids, project.pairs, project.pair_reference)
     wanted: int | dict[pairs.Unit, int] = overlap
-    if project.adaptive_overlap and len(units) > 1:
+    if (project.adaptive_overlap or project.judge_budget) and len(units) > 1:
         # Each pair unit has its own target; the slot row is locked by the claim.
         wanted = adaptive.targets(session=session, project=project, item_ids=[item_id])[item_id]
     return pairs.choose_pair(

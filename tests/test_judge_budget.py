@@ -1,0 +1,237 @@
+"""Model judges spending expert time: budget mode and triage order, on both databases.
+
+The rule is service/rating/judge_rule.py; here, who gets an item, its slot row, the
+doctor, and a PostgreSQL race between a judge verdict and a rater.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from service import db
+from service.models import Assignment, Item, ItemSlots, Judgment, Project
+from service.rating import adaptive, agreement_rule, assignment, doctor, judge_rule, settings
+from tests.factories import add_judge, add_verdict, item_row
+from tests.raters import Desk
+from tests.test_adaptive_overlap import _wait_until_blocked
+
+
+@pytest.fixture
+def desk(app):
+    return Desk(app)
+
+
+def _budget(make, slug="camp", **data):
+    data = {
+        "overlap": 3,
+        "judge_budget": True,
+        "judge_budget_overlap": 1,
+        "judge_audit_share": 0.0,
+    } | data
+    return make.project(slug=slug, **data)
+
+
+def _slot(app, item_id):
+    with app.app_context():
+        row = db.session().get(ItemSlots, item_id)
+        return {
+            "taken": row.taken,
+            "raised": row.raised,
+            "open": row.open,
+            "priority": row.priority,
+        }
+
+
+def _both_orders(app, item, judge, first, second=None):
+    """The judge's verdicts on [a, b] (``first``) and [b, a] (``second``, default the same)."""
+    add_verdict(app, item, judge, ["a", "b"], preferred=first)
+    add_verdict(app, item, judge, ["b", "a"], preferred=first if second is None else second)
+
+
+def _drift(app, project):
+    with app.app_context(), db.write_session() as s:
+        return doctor.check(session=s, project=s.get(Project, project.id)).drift
+
+
+def _fill(desk, make, project):
+    """Hand out work until none is left; return the item each lease was on."""
+    got = []
+    for _ in range(20):
+        rater = make.user()
+        lease = desk.next(project, rater)
+        if not isinstance(lease, Assignment):
+            break
+        desk.submit(lease, rater)
+        got.append(lease.item_id)
+    return got
+
+
+def test_items_every_judge_settles_get_the_budget_overlap(app, desk, make):
+    """Three items, two judges: q1 both agree in both orders (1 rater), q2 one judge
+    flips with the order, q3 the judges disagree, q4 judged in one order only (3 each)."""
+    project = _budget(make)
+    q1, q2, q3, q4 = make.items(project, [item_row(f"q{k}") for k in range(1, 5)])
+    one, two = add_judge(app, project, "one"), add_judge(app, project, "two")
+    for judge in (one, two):
+        _both_orders(app, q1, judge, "a")
+    _both_orders(app, q2, one, "a", "b")
+    _both_orders(app, q2, two, "a")
+    _both_orders(app, q3, one, "a")
+    _both_orders(app, q3, two, "b")
+    for judge in (one, two):
+        add_verdict(app, q4, judge, ["a", "b"], preferred="a")
+    assert _slot(app, q1.id) == {"taken": 0, "raised": -2, "open": True, "priority": 0}
+    assert [_slot(app, q.id)["raised"] for q in (q2, q3, q4)] == [0, 0, 0]
+    got = _fill(desk, make, project)
+    assert sorted(got) == sorted([q1.id] + [q2.id, q3.id, q4.id] * 3)
+    assert _slot(app, q1.id) == {"taken": 1, "raised": -2, "open": False, "priority": 0}
+    assert _drift(app, project) == []
+
+
+def test_the_audit_sample_keeps_the_full_overlap(app, desk, make):
+    """Of two settled items the one whose seeded draw is below the share keeps 3 raters."""
+    project = _budget(make)
+    items = make.items(project, [item_row(f"q{k}") for k in range(1, 30)])
+    draws = {i.id: agreement_rule.audit_draw(project.id, i.id) for i in items}
+    audit_item, plain = sorted(items, key=lambda i: draws[i.id])[:2]
+    share = (draws[audit_item.id] + draws[plain.id]) / 2
+    with app.app_context(), db.write_session() as s:
+        p = s.get(Project, project.id)
+        settings.update_settings(
+            session=s, project=p, data={"judge_audit_share": share}, actor_id=None
+        )
+        for other in items:
+            if other.id not in (audit_item.id, plain.id):
+                s.get(Item, other.id).flagged = True
+    judge = add_judge(app, project)
+    _both_orders(app, audit_item, judge, "a")
+    _both_orders(app, plain, judge, "a")
+    assert (_slot(app, audit_item.id)["raised"], _slot(app, plain.id)["raised"]) == (0, -2)
+    got = _fill(desk, make, project)
+    assert sorted(got) == sorted([audit_item.id] * 3 + [plain.id])
+    assert _drift(app, project) == []
+
+
+def test_raters_holding_the_item_before_the_verdict_keep_their_slots(app, desk, make):
+    """Overlap 3: one rater judged, one holds a lease; then the judge settles the item.
+    No third rater gets it; the lease holder still submits, and capacity follows (2)."""
+    project = _budget(make)
+    (item,) = make.items(project, [item_row("q1")])
+    judged_by, holder, late = make.user(), make.user(), make.user()
+    desk.submit(desk.next(project, judged_by), judged_by)
+    held = desk.next(project, holder)
+    _both_orders(app, item, add_judge(app, project), "a")
+    assert _slot(app, item.id) == {"taken": 2, "raised": -2, "open": False, "priority": 0}
+    assert isinstance(desk.next(project, late), assignment.NoWork)
+    desk.submit(held, holder)
+    assert _slot(app, item.id) == {"taken": 2, "raised": -1, "open": False, "priority": 0}
+    assert _drift(app, project) == []
+
+
+def test_switching_budget_mode_on_and_off_retargets_every_item(app, make):
+    project = _budget(make, judge_budget=False)
+    (item,) = make.items(project, [item_row("q1")])
+    _both_orders(app, item, add_judge(app, project), "b")
+    assert _slot(app, item.id)["raised"] == 0
+    for on, raised in ((True, -2), (False, 0)):
+        with app.app_context(), db.write_session() as s:
+            p = s.get(Project, project.id)
+            settings.update_settings(session=s, project=p, data={"judge_budget": on}, actor_id=None)
+        assert _slot(app, item.id)["raised"] == raised
+        assert _drift(app, project) == []
+
+
+def test_judgments_record_the_judge_display_in_force(app, desk, make):
+    project = _budget(make, judge_budget=False, judge_display="after")
+    make.items(project, [item_row("q1")])
+    rater = make.user()
+    judgment = desk.submit(desk.next(project, rater), rater)
+    with app.app_context():
+        assert db.session().get(Judgment, judgment.id).judge_view == "after"
+
+
+def test_contested_items_are_offered_first_under_triage(app, desk, make):
+    """q3 is contested (the judge flips): handed out before q1 and q2, whatever their
+    own priority; a priority change keeps the raise; the doctor checks and repairs it."""
+    project = make.project(slug="tri", overlap=1, judge_triage=True)
+    q1, q2, q3 = make.items(project, [item_row("q1", priority=5), item_row("q2"), item_row("q3")])
+    judge = add_judge(app, project)
+    _both_orders(app, q1, judge, "a")
+    _both_orders(app, q3, judge, "a", "b")
+    raise_ = judge_rule.TRIAGE_RAISE
+    assert [_slot(app, q.id)["priority"] for q in (q1, q2, q3)] == [5, 0, raise_]
+    with app.app_context(), db.write_session() as s:
+        s.get(Item, q3.id).priority = 2  # an admin's change moves the slot by as much
+    assert _slot(app, q3.id)["priority"] == raise_ + 2
+    assert _drift(app, project) == []
+    assert _fill(desk, make, project) == [q3.id, q1.id, q2.id]
+    with app.app_context(), db.write_session() as s:
+        s.execute(sa.update(ItemSlots).where(ItemSlots.item_id == q3.id).values(priority=2))
+    assert [(d.counter, d.stored, d.expected) for d in _drift(app, project)] == [
+        ("priority", 2, raise_ + 2)
+    ]
+    with app.app_context(), db.write_session() as s:
+        doctor.repair(session=s, project=s.get(Project, project.id))
+    assert _slot(app, q3.id)["priority"] == raise_ + 2
+
+
+def test_switching_triage_off_restores_the_items_priority(app, make):
+    project = make.project(slug="tri", overlap=1, judge_triage=True)
+    (item,) = make.items(project, [item_row("q1", priority=3)])
+    _both_orders(app, item, add_judge(app, project), "a", "b")
+    assert _slot(app, item.id)["priority"] == 3 + judge_rule.TRIAGE_RAISE
+    with app.app_context(), db.write_session() as s:
+        p = s.get(Project, project.id)
+        settings.update_settings(session=s, project=p, data={"judge_triage": False}, actor_id=None)
+    assert _slot(app, item.id)["priority"] == 3
+    assert _drift(app, project) == []
+
+
+def test_a_verdict_and_a_submission_at_once_keep_capacity_exact(
+    app, desk, make, database_url, monkeypatch
+):
+    """PostgreSQL: the judge's second verdict settles the item (capacity 1, one judgment)
+    while a lease holder submits. The verdict holds the item's counters from reading the
+    judgments to its commit; the submission waits, then settles with both judgments and
+    the verdicts (capacity 2). Read before the lock, the verdict's capacity would stay 1
+    under two judgments: one rater more than the rule allows."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("on SQLite every write transaction is serial (BEGIN IMMEDIATE)")
+    project = _budget(make)
+    (item,) = make.items(project, [item_row("q1")])
+    first, holder, late = make.user(), make.user(), make.user()
+    desk.submit(desk.next(project, first), first)
+    held = desk.next(project, holder)
+    judge = add_judge(app, project)
+    add_verdict(app, item, judge, ["a", "b"], preferred="a")
+    raised, computed, go_on = adaptive.raised, threading.Event(), threading.Event()
+
+    def paused(counters, targets):
+        want = raised(counters, targets)
+        if not computed.is_set():  # the verdict's settle only
+            computed.set()
+            go_on.wait(30)  # a safety net only: set once the submission waits or is done
+        return want
+
+    monkeypatch.setattr(adaptive, "raised", paused)
+    done = []
+    verdict = threading.Thread(
+        target=lambda: done.append(add_verdict(app, item, judge, ["b", "a"], preferred="a"))
+    )
+    verdict.start()
+    try:
+        assert computed.wait(30)
+        submit = threading.Thread(target=lambda: done.append(desk.submit(held, holder)))
+        submit.start()
+        _wait_until_blocked(submit)
+    finally:
+        go_on.set()
+        verdict.join(30)
+        submit.join(30)
+    assert len(done) == 2
+    assert _slot(app, item.id) == {"taken": 2, "raised": -1, "open": False, "priority": 0}
+    assert isinstance(desk.next(project, late), assignment.NoWork)
+    assert _drift(app, project) == []
