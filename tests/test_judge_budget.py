@@ -235,3 +235,43 @@ def test_a_verdict_and_a_submission_at_once_keep_capacity_exact(
     assert _slot(app, item.id) == {"taken": 2, "raised": -1, "open": False, "priority": 0}
     assert isinstance(desk.next(project, late), assignment.NoWork)
     assert _drift(app, project) == []
+
+
+def test_the_cli_and_the_settings_page_set_the_judge_settings(app, client, auth, runner, make):
+    from service import cli
+
+    project = make.project(slug="camp", overlap=3)
+    (item,) = make.items(project, [item_row("q1")])
+    _both_orders(app, item, add_judge(app, project), "a")
+    args = ["projects", "set", "camp", "--judge-budget", "--judge-budget-overlap", "2"]
+    r = runner.invoke(cli.main, [*args, "--judge-audit-share", "0", "--judge-display", "after"])
+    assert r.exit_code == 0, r.output
+    assert "camp: judge_budget false -> true" in r.output
+    assert _slot(app, item.id)["raised"] == -1
+    assert runner.invoke(cli.main, ["doctor"]).exit_code == 0
+    auth.as_role("admin")
+    page = client.get("/admin/projects/camp").data
+    assert b'<option value="after" selected>after submitting' in page
+    form = {
+        "csrf_token": auth.csrf(),
+        "overlap": "3",
+        "judge_display": "suggestion",
+        "judge_triage": "on",
+        "judge_budget": "off",
+        "judge_budget_overlap": "1",
+        "judge_audit_share": "0.5",
+    }
+    r = client.post("/admin/projects/camp/settings", data=form)
+    assert r.status_code == 303, r.data
+    with app.app_context():
+        row = db.session().get(Project, project.id)
+        assert (row.judge_display, row.judge_triage, row.judge_budget) == (
+            "suggestion",
+            True,
+            False,
+        )
+        assert (row.judge_budget_overlap, row.judge_audit_share) == (1, 0.5)
+    assert _slot(app, item.id)["raised"] == 0
+    bad = client.post("/admin/projects/camp/settings", data={**form, "judge_display": "always"})
+    assert bad.status_code == 422
+    assert b"<code>judge_display</code>: Must be one of" in bad.data
