@@ -275,3 +275,27 @@ def test_the_cli_and_the_settings_page_set_the_judge_settings(app, client, auth,
     bad = client.post("/admin/projects/camp/settings", data={**form, "judge_display": "always"})
     assert bad.status_code == 422
     assert b"<code>judge_display</code>: Must be one of" in bad.data
+
+
+def test_the_dataset_card_states_the_budget_rule_and_sample(app, runner, make, tmp_path):
+    from service import cli
+
+    project = _budget(make, judge_audit_share=0.25)
+    items = make.items(project, [item_row(f"q{k}") for k in range(1, 9)])
+    judge = add_judge(app, project)
+    for item in items[:2]:
+        _both_orders(app, item, judge, "a")
+    audit = sum(agreement_rule.in_audit(project.id, i.id, 0.25) for i in items)
+    lowered = sum(not agreement_rule.in_audit(project.id, i.id, 0.25) for i in items[:2])
+    out = tmp_path / "prefs.jsonl"
+    args = ["export", "--project", "camp", "--format", "dpo", "-o", str(out), "--card"]
+    args.append("--allow-empty")
+    result = runner.invoke(cli.main, args)
+    assert result.exit_code == 0, result.output
+    card = (tmp_path / "README.md").read_text()
+    assert (
+        "Budget mode: an item every model judge judged in both orders, all agreeing, wanted "
+        "1 rater(s) instead of the planned overlap (or the raters it already had), except a "
+        f"uniform random audit sample of 25.0% of items (a seeded draw per item; {audit} items) "
+        f"that kept the full overlap; {lowered} items were collected at the lower overlap."
+    ) in card
