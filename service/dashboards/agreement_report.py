@@ -15,7 +15,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service.dashboards.columns import load_judgments
+from service.dashboards.columns import JudgmentColumns, load_judgments
 from service.dashboards.conditions import current_judgment_filter
 from service.dashboards.filters import Filters
 from service.dashboards.lookups import load_raters
@@ -100,8 +100,10 @@ def alpha_entry(
     return _entry(f"alpha_{level}", on, stat)
 
 
-def agreement_report(*, session: Session, project: Project, filters: Filters) -> dict[str, Any]:
-    """Return the agreement statistics that fit the project's mode and rubric."""
+def agreement_judgments(
+    *, session: Session, project: Project, filters: Filters
+) -> tuple[list[Dimension], JudgmentColumns]:
+    """Return the rubric dimensions the report compares and the judgments it reads."""
     dims = [
         d
         for d in rubric_of(project).comparable()
@@ -114,6 +116,12 @@ def agreement_report(*, session: Session, project: Project, filters: Filters) ->
         dims=dims,
         rankings=project.mode == "ranking",
     )
+    return dims, cols
+
+
+def agreement_report(*, session: Session, project: Project, filters: Filters) -> dict[str, Any]:
+    """Return the agreement statistics that fit the project's mode and rubric."""
+    dims, cols = agreement_judgments(session=session, project=project, filters=filters)
     overall, per_item_w = _overall(cols, project)
     return {
         "skipped_rows": cols.skipped,

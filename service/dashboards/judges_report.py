@@ -16,12 +16,13 @@ import numpy as np
 from sqlmodel import Session
 
 from service.dashboards.agreement_report import (
+    agreement_judgments,
     agreement_report,
     alpha_entry,
     categorical_stats,
     dimension_stats,
 )
-from service.dashboards.columns import JudgmentColumns, load_judgments
+from service.dashboards.columns import JudgmentColumns
 from service.dashboards.filters import Filters
 from service.dashboards.judge_columns import concat, judges_of, load_verdicts, newest_verdicts
 from service.dashboards.leaderboard import leaderboard_of
@@ -38,7 +39,7 @@ from service.dashboards.verdicts import (
 )
 from service.export import consensus
 from service.models import Judge, Project
-from service.rubric import Dimension, rubric_of
+from service.rubric import Dimension
 from service.stats import judges as judge_stats
 from service.stats.agreement import cohen_kappa
 
@@ -66,18 +67,7 @@ def judges_section(
     judges = judges_of(session=session, project=project)
     if not judges:
         return None
-    dims = [
-        d
-        for d in rubric_of(project).comparable()
-        if not filters.dimension or d.name == filters.dimension
-    ]
-    humans = load_judgments(
-        session=session,
-        project=project,
-        filters=filters,
-        dims=dims,
-        rankings=project.mode == "ranking",
-    )
+    dims, humans = agreement_judgments(session=session, project=project, filters=filters)
     per_judge = [_judge(session, project, humans, judge, dims) for judge in judges]
     human_board = leaderboard_of(session=session, project=project, cols=humans, dimension=None)
     boards = [{"source": "humans", "judge_id": None, **_board(human_board)}]

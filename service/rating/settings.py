@@ -71,15 +71,7 @@ SETTINGS = (
     "judge_audit_share",
 )
 # The settings that decide each unit's target: changed together by ``change_overlap``.
-OVERLAP_SETTINGS = (
-    "overlap",
-    "adaptive_overlap",
-    "overlap_max",
-    "audit_share",
-    "judge_budget",
-    "judge_budget_overlap",
-    "judge_audit_share",
-)
+OVERLAP_SETTINGS = ("overlap", *adaptive.TARGET_SETTINGS)
 
 
 def load_settings(data: dict[str, Any]) -> dict[str, Any]:
