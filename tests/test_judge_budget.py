@@ -89,6 +89,15 @@ def test_items_every_judge_settles_get_the_budget_overlap(app, desk, make):
     assert sorted(got) == sorted([q1.id] + [q2.id, q3.id, q4.id] * 3)
     assert _slot(app, q1.id) == {"taken": 1, "raised": -2, "open": False, "priority": 0}
     assert _drift(app, project) == []
+    with app.app_context(), db.write_session() as s:  # a drifted capacity: doctor finds it
+        s.execute(sa.update(ItemSlots).where(ItemSlots.item_id == q1.id).values(raised=0))
+    assert [(d.item, d.counter, d.stored, d.expected) for d in _drift(app, project)] == [
+        ("q1", "open", False, True),  # from the stored capacity (0): recounted as open
+        ("q1", "raised", 0, -2),
+    ]
+    with app.app_context(), db.write_session() as s:
+        doctor.repair(session=s, project=s.get(Project, project.id))
+    assert _slot(app, q1.id)["raised"] == -2 and _drift(app, project) == []
 
 
 def test_the_audit_sample_keeps_the_full_overlap(app, desk, make):
@@ -299,3 +308,14 @@ def test_the_dataset_card_states_the_budget_rule_and_sample(app, runner, make, t
         f"uniform random audit sample of 25.0% of items (a seeded draw per item; {audit} items) "
         f"that kept the full overlap; {lowered} items were collected at the lower overlap."
     ) in card
+
+
+def test_a_ranking_judge_that_flips_with_the_order_is_triaged(app, make):
+    project = make.project(slug="rank", mode="ranking", overlap=1, judge_triage=True)
+    steady, flips = make.items(project, [item_row(f"q{k}", n_responses=3) for k in (1, 2)])
+    judge = add_judge(app, project)
+    for item, reversed_first in ((steady, "a"), (flips, "c")):
+        add_verdict(app, item, judge, ["a", "b", "c"], verdict={"ranking": [["a"], ["b", "c"]]})
+        first = [[reversed_first], [r for r in "abc" if r != reversed_first]]
+        add_verdict(app, item, judge, ["c", "b", "a"], verdict={"ranking": first})
+    assert [_slot(app, i.id)["priority"] for i in (steady, flips)] == [0, judge_rule.TRIAGE_RAISE]

@@ -19,6 +19,7 @@ Human majority (the export's rule): q1 a; q2 split 1:1 and q3 tie vs b, both no 
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -126,6 +127,18 @@ def test_agreement_page_and_csv_show_the_judges(client, auth, admin_headers, jud
         headers=admin_headers,
     )
     assert "judge gpt-judge" in csv.get_data(as_text=True)
+
+
+def test_the_cli_prints_the_same_section(client, admin_headers, runner, judged):
+    from service import cli
+
+    project, _, _ = judged
+    result = runner.invoke(cli.main, ["stats", "agreement", "--project", project.slug])
+    assert result.exit_code == 0, result.output
+    body = client.get(
+        f"/api/v1/projects/{project.slug}/stats/agreement", headers=admin_headers
+    ).get_json()
+    assert json.loads(result.output)["judges"] == body["judges"]
 
 
 def test_no_judges_no_section(client, admin_headers, make):

@@ -89,11 +89,13 @@ def contested_items(*, session: Session, project: Project, item_ids: Iterable[in
     """Return the items on which two judge verdicts differ (on any one unit)."""
     judges = active_judges(session=session, project=project)
     found = unit_votes(session=session, project=project, item_ids=item_ids, units={}, judges=judges)
+    # An item's verdicts compared per set of responses shown (one pair of a pairwise item
+    # of several pairs, or all of them), never across two different pairs.
     return {
         item_id
         for item_id, (votes,) in found.items()
         if any(
-            judge_rule.contested([v for v in votes if frozenset(v[1][:2]) == pair])
-            for pair in {frozenset(v[1][:2]) for v in votes}
+            judge_rule.contested([v for v in votes if frozenset(v[1]) == shown])
+            for shown in {frozenset(v[1]) for v in votes}
         )
     }
