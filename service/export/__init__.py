@@ -187,6 +187,7 @@ class Export:
             pair_reference=project.pair_reference,
             adaptive_overlap=project.adaptive_overlap,
             overlap_max=project.overlap_max,
+            judge_budget=project.judge_budget,
         )
 
     def _dimensions(self) -> list[tuple[str, bool]]:

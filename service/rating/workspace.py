@@ -242,6 +242,8 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
         "responses": responses,
         "labels": [r["label"] for r in responses],
         "span_labels": list(project.span_labels),
+        # The model judges' verdicts, pre-filled (judge_display.py); absent by default.
+        "judge_suggestion": shown.get("judge_suggestion"),
         # Rewrites (rating/rewrites.py): the editor starts from each response's own text.
         "edit": project.edit,
         "texts": {r["label"]: r["content"] for r in shown["responses"]},
