@@ -16,6 +16,7 @@ from sqlmodel import Session
 from service import db
 from service.cli.common import fail
 from service.errors import DomainError
+from service.images import ImageStore
 from service.items import importing
 from service.projects import projects
 
@@ -65,6 +66,8 @@ def import_cmd(
                 checksum=hasher.hexdigest,
                 max_chars=current_app.config["MAX_RESPONSE_CHARS"],
                 progress=progress,
+                images=ImageStore.from_config(current_app.config),
+                image_dir=file.parent,
             )
     except DomainError as exc:
         fail(exc)
