@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from service import audit
 from service.models import Item, Judgment, LeaseStatus, Project
-from service.rating import adaptive, judgments, slots
+from service.rating import adaptive, current, slots
 
 # The counters a repair rebuilds (and the overlap each slot row keeps of its project's,
 # and under adaptive overlap the raised target and audit flag the rule gives it);
@@ -182,7 +182,7 @@ def _pair_drift(session: Session, project: Project, cur: sa.Subquery) -> list[tu
 
 
 def _rule_drift(session: Session, project: Project) -> list[Drift]:
-    cur = judgments.current_judgments().where(Judgment.project_id == project.id).subquery()
+    cur = current.current_judgments().where(Judgment.project_id == project.id).subquery()
     # An item wants ``overlap`` raters on each of its pair units, and under adaptive
     # overlap the ``raised`` ones (checked against the rule above) (``slots.capacity``).
     cap = slots.capacity(slots.SLOTS.c.units, project.overlap, slots.SLOTS.c.raised)

@@ -22,7 +22,6 @@ from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.models import Assignment, Item, Judgment, LeaseStatus, Project, User, as_loaded, utcnow
 from service.rating import adaptive, gold, leases, rewrites, shown, spans
 from service.rating.contradictions import find_contradictions
-from service.rating.current import current_judgments  # noqa: F401 (its public name)
 from service.rating.labels import labels_for
 from service.rubric import Dimension, InvalidValue, Rubric, rubric_of
 from service.schemas import JUDGMENT_IN, flatten_messages
@@ -373,6 +372,7 @@ def _new_row(
         "version": supersedes.version + 1 if supersedes else 1,
         "is_gold": lease.is_gold,
         "guideline_version": project.guideline_version,
+        "judge_view": project.judge_display,
         "shown_sha256": digest,
         "created_at": utcnow(),
     }

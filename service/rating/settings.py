@@ -33,7 +33,7 @@ from service import audit
 from service.db import is_sqlite
 from service.errors import Conflict, InvalidInput
 from service.models import BATCH_IN_FLIGHT, ImportBatch, Judgment, Mode, Pairing, Project, utcnow
-from service.rating import adaptive, judgments, slots, spans
+from service.rating import adaptive, current, slots, spans
 from service.schemas import PAIRING_PAIRWISE_ONLY, ProjectSchema, flatten_messages
 
 # What an admin may change after creation; slug, mode, scale and pairs shape the items.
@@ -266,7 +266,7 @@ def overlap_floor(*, session: Session, project: Project) -> int:
             sa.not_(slots.SLOTS.c.is_gold),
         )
     ).all()
-    cur = judgments.current_judgments().where(Judgment.project_id == project.id).subquery()
+    cur = current.current_judgments().where(Judgment.project_id == project.id).subquery()
     judged = session.execute(
         sa.select(cur.c.item_id, cur.c.rater_id, cur.c.shown_order).where(~cur.c.is_gold)
     ).all()
