@@ -25,6 +25,11 @@ MARKER = re.compile(r"!\[image\]\(rankroom-image:([0-9a-f]{64})\)")
 MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
 
 
+def image_url(project_id: int, sha256: str) -> str:
+    """Return the path an image is served at (``service/web/images.py``): no name, no model."""
+    return f"/images/{project_id}/{sha256}"
+
+
 def marker(sha256: str) -> str:
     """Return the text that stands for one image inside a turn or response."""
     return f"![image]({SCHEME}{sha256})"

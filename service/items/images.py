@@ -28,8 +28,10 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlmodel import Session
 
+from service.errors import NotFound
 from service.images import SCHEME, ImageStore, marker, sniff
-from service.models import Image, utcnow
+from service.models import Image, User, utcnow
+from service.projects import members
 
 # Fields of an import row whose messages (or responses) may hold content parts.
 _FIELDS = ("messages", "prompt", "chosen", "rejected", "completions", "responses")
@@ -227,8 +229,25 @@ def _too_big(size: int, limit: int) -> str:
     return f"the image is {size} bytes, over the limit of {limit} bytes"
 
 
-def project_image(*, session: Session, project_id: int, sha256: str) -> Image | None:
-    """Return a project's image row by sha256 (None if the project has no such image)."""
-    return session.execute(
+def viewable(
+    *, session: Session, store: ImageStore, project_id: int, sha256: str, user: User
+) -> tuple[Image, Path]:
+    """Return an image row and its file, for a user who may see the project's items.
+
+    Admins and engineers see every project's; a rater only those of a project they may
+    rate (``members.may_rate``, the rule "next item" uses). Anything else is "not found",
+    so a rater cannot even learn that another project holds an image.
+    """
+    image = session.execute(
         sa.select(Image).where(Image.project_id == project_id, Image.sha256 == sha256)
     ).scalar_one_or_none()
+    allowed = image is not None and (
+        user.role in ("admin", "engineer")
+        or members.standing(session=session, project_id=project_id, rater=user).allowed
+    )
+    if image is None or not allowed:
+        raise NotFound("No such image.")
+    path = store.path(project_id, sha256)
+    if not path.is_file():
+        raise NotFound("The image's file is missing (run rankroom doctor).")
+    return image, path
