@@ -21,6 +21,7 @@ from service.export.card import FileInfo, render_card
 from service.export.folder import write_folder, zip_stream
 from service.export.folder_options import FolderOptions, FolderOptionsSchema
 from service.http.auth import acts_as_admin, client_address, current_user, requires
+from service.images import ImageStore
 
 bp = Blueprint(
     "export", __name__, url_prefix="/api/v1/export", description="Preference dataset exports."
@@ -40,6 +41,7 @@ def _start(options: ExportOptions, session: Session, via: str = "api") -> Export
         actor=current_user(),
         via=via,
         address=client_address(),
+        images=ImageStore.from_config(current_app.config),
     )
 
 
@@ -146,6 +148,7 @@ def folder(options: FolderOptions) -> Any:
             via="api folder",
             address=client_address(),
             records=lambda summary: export_records(session=session, summary=summary),
+            images=ImageStore.from_config(current_app.config),
         )
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -33,6 +33,7 @@ from service.export.hub import Config, front_matter
 from service.export.parquet import ParquetPart, WriterThread
 from service.export.record import Record
 from service.export.summary import ExportSummary
+from service.images import ImageStore
 from service.models import User
 
 # progress(format, judgments read so far, judgments in all)
@@ -74,6 +75,7 @@ def write_folder(
     address: str | None = None,
     progress: Progress | None = None,
     records: RecordsOf | None = None,
+    images: ImageStore | None = None,
 ) -> FolderResult:
     """Write the folder for ``options`` at ``dest`` (all or nothing); return what it holds.
 
@@ -97,6 +99,7 @@ def write_folder(
                     actor=actor,
                     via=via,
                     address=address,
+                    images=images,
                 )
             except InvalidInput as exc:
                 if options.explicit:
@@ -172,6 +175,7 @@ def _write_config(export: Export, root: Path, progress: Progress | None) -> Conf
         with_votes=o.with_votes,
         metadata=o.metadata and o.format != "raw",
         with_source=o.with_rewrites,
+        vision=export.vision is not None,
     )
     parts = o.split_names()
     names = {p: f"{o.format}/{p or 'train'}-00000-of-00001.parquet" for p in parts}
