@@ -25,13 +25,13 @@ from flask import Flask
 
 from service import db
 from service.accounts import invites, memberships, users
-from service.cli.demo_images import shapes
 from service.images import ImageStore, image_url
 from service.items import importing
 from service.models import Item, User
 from service.projects import sources
 from service.rating import assignment, judgments
 from tests.factories import Factory, item_row
+from tests.pictures import shapes
 
 ROLES = ("anonymous", "rater", "other_rater", "engineer", "engineer_noscope", "admin")
 ALL_SCOPES = ("export", "stats", "import")

@@ -11,11 +11,11 @@ from playwright.sync_api import expect
 
 from service import db
 from service.accounts import memberships
-from service.cli.demo_images import shapes
 from service.http.hardening import CONTENT_SECURITY_POLICY
 from service.images import ImageStore, image_url
 from service.items import importing
 from tests.browser import sign_in
+from tests.pictures import shapes
 from tests.test_rating_screen import _open, _tab_to
 
 pytestmark = pytest.mark.browser

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from service import cli, db
-from service.cli.demo_images import shapes
 from service.images import marker
 from service.models import Image, ImportBatch, Item, Response
+from tests.pictures import shapes
 
 RED = shapes("circle", (200, 0, 0))
 BLUE = shapes("square", (0, 0, 200))

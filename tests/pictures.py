@@ -1,4 +1,4 @@
-"""Small PNG images drawn in code, for the demo's image project (no files to download)."""
+"""Small PNG images drawn in code, for tests and the demo's image files (no downloads)."""
 
 from __future__ import annotations
 
