@@ -64,7 +64,7 @@ def _rows(runner, *args: str) -> list[dict[str, Any]]:
 SYSTEM = {"role": "system", "content": [{"type": "text", "text": "Be brief."}]}
 USER = {
     "role": "user",
-    "content": [{"type": "text", "text": "Which shape is this?"}, {"type": "image"}],
+    "content": [{"type": "text", "text": "Which shape is this?"}, {"type": "image", "text": None}],
 }
 
 
@@ -76,7 +76,10 @@ def test_dpo_rows_carry_images_and_placeholders(app, runner, judged):
         "chosen": [
             {
                 "role": "assistant",
-                "content": [{"type": "text", "text": "Red circle; blue: "}, {"type": "image"}],
+                "content": [
+                    {"type": "text", "text": "Red circle; blue: "},
+                    {"type": "image", "text": None},
+                ],
             }
         ],
         "rejected": [{"role": "assistant", "content": [{"type": "text", "text": "A square."}]}],
@@ -87,6 +90,24 @@ def test_dpo_rows_carry_images_and_placeholders(app, runner, judged):
     ]
     assert len([p for p in placeholders if p["type"] == "image"]) == len(row["images"])
     assert base64.b64decode(row["images"][0].partition(",")[2]) == RED
+
+
+def test_the_json_lines_load_with_datasets_one_type_per_column(app, runner, judged, tmp_path):
+    import datasets
+
+    path = tmp_path / "dpo.jsonl"
+    r = runner.invoke(
+        cli.main, ["export", "--project", "pics", "--format", "dpo", "--output", str(path)]
+    )
+    assert r.exit_code == 0, r.output
+    loaded = datasets.load_dataset("json", data_files=str(path), split="train")
+    # No Json fallback column: every column has one type (TRL's traps, section 0).
+    assert loaded.features["images"] == datasets.List(datasets.Value("string"))
+    part = {"text": datasets.Value("string"), "type": datasets.Value("string")}
+    message = {"content": datasets.List(part), "role": datasets.Value("string")}
+    for column in ("prompt", "chosen", "rejected"):
+        assert loaded.features[column] == datasets.List(message), column
+    assert loaded[0]["images"] == [RED_URI, BLUE_URI]
 
 
 def test_openai_rows_use_image_url_parts(app, runner, judged):

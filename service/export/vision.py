@@ -5,7 +5,7 @@ projects hold images and its rows are conversational, every message's ``content`
 becomes a list of parts, so a column keeps one type in every row:
 
 - TRL formats (dpo, reward, kto, sft): ``{"type": "text", "text"}`` and
-  ``{"type": "image"}`` placeholders, and an ``images`` column, first, listing one
+  ``{"type": "image", "text": null}`` placeholders, and an ``images`` column, first, listing one
   image per placeholder in the order the placeholders appear in the row (TRL's
   vision format; see shared/reference/trl-dataset-formats.md). An image travels as a
   ``data:`` URI in JSON Lines (one self-contained file, the same bytes from every
@@ -84,7 +84,9 @@ class Vision:
                 content.append({"type": "image_url", "image_url": {"url": url}})
             else:
                 images.append(self.data_uri(project_id, value))
-                content.append({"type": "image"})
+                # "text": null as in TRL's own vision datasets: every part has the same
+                # keys, so datasets reads the column as one struct type, not as Json.
+                content.append({"type": "image", "text": None})
         return {**message, "content": content or [{"type": "text", "text": ""}]}
 
     def data_uri(self, project_id: int, sha256: str) -> str:
