@@ -15,6 +15,7 @@ from service import cli, db
 from service.images import marker
 from service.models import Image, ImportBatch, Item, Response
 from tests.pictures import shapes
+from tests.pullkit import add_source, jsonl, pull_now
 
 RED = shapes("circle", (200, 0, 0))
 BLUE = shapes("square", (0, 0, 200))
@@ -253,3 +254,21 @@ def test_the_cli_refuses_a_missing_or_outside_file(app, runner, project, tmp_pat
     assert r.exit_code == 1, r.output
     assert f"line 2: {URL}: {message}" in r.output
     assert _stored(app) == NOTHING
+
+
+def test_a_folder_pull_reads_image_files_next_to_the_jsonl(app, project, tmp_path):
+    drop = tmp_path / "drop"
+    (drop / "pics").mkdir(parents=True)
+    (drop / "pics" / "red.png").write_bytes(RED)
+    (drop / "a.jsonl").write_bytes(jsonl([row("one", "pics/red.png")]))
+    add_source(
+        app,
+        name="picture-drop",
+        project="pics",
+        kind="folder",
+        config={"path": str(drop), "min_age_seconds": 0},
+    )
+    run = pull_now(app, "picture-drop")
+    assert (run.status, run.summary["created"]) == ("succeeded", 1)
+    stored = _stored(app)
+    assert (stored["items"], stored["images"], stored["files"]) == (1, 1, [sha(RED)])

@@ -37,7 +37,10 @@ from service.projects import projects
 def import_cmd(
     file: Path, slug: str, skip_invalid: bool, update: bool, report: Path | None
 ) -> None:
-    """Import a JSON Lines file of prompts and responses (gzip if it ends in .gz)."""
+    """Import a JSON Lines file of prompts and responses (gzip if it ends in .gz).
+
+    Image files its content parts name are read from FILE's folder.
+    """
     hasher = hashlib.sha256()
     size = file.stat().st_size
     opener = _open_maybe_gzip(file)
