@@ -244,7 +244,9 @@ def test_the_cli_reads_image_files_next_to_the_import_file(app, runner, project,
     [
         ("missing.png", "no file 'missing.png' next to the import file"),
         ("../outside.png", "must name a file inside the import file's folder"),
+        ("x" * 300, f"cannot read the file {'x' * 200!r}: [Errno 36] File name too long"),
     ],
+    ids=["missing", "outside", "too long"],
 )
 def test_the_cli_refuses_a_missing_or_outside_file(app, runner, project, tmp_path, name, message):
     (tmp_path / "in").mkdir()

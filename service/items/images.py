@@ -150,15 +150,18 @@ class ImageBatch:
                 where,
             )
         folder = self.base_dir.resolve()
-        path = (folder / name).resolve()
-        if not path.is_relative_to(folder):
-            raise ValidationError("must name a file inside the import file's folder", where)
-        if not path.is_file():
-            raise ValidationError(f"no file {name!r} next to the import file", where)
-        size = path.stat().st_size
-        if size > limit:
-            raise ValidationError(_too_big(size, limit), where)
-        return path.read_bytes()
+        try:
+            path = (folder / name).resolve()
+            if not path.is_relative_to(folder):
+                raise ValidationError("must name a file inside the import file's folder", where)
+            if not path.is_file():
+                raise ValidationError(f"no file {name!r} next to the import file", where)
+            size = path.stat().st_size
+            if size > limit:
+                raise ValidationError(_too_big(size, limit), where)
+            return path.read_bytes()
+        except (OSError, ValueError) as exc:  # a NUL in the name, a name too long, no access
+            raise ValidationError(f"cannot read the file {name[:200]!r}: {exc}", where) from None
 
     def commit(self, session: Session) -> None:
         """Add the rows of the kept images this project has no row for yet."""
