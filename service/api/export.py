@@ -19,6 +19,7 @@ from service.export.folder_options import FolderOptions, FolderOptionsSchema
 from service.export.folder_zip import folder_zip
 from service.http import liveness
 from service.http.auth import acts_as_admin, client_address, current_user, requires
+from service.images import ImageStore
 
 bp = Blueprint(
     "export", __name__, url_prefix="/api/v1/export", description="Preference dataset exports."
@@ -38,6 +39,7 @@ def _start(options: ExportOptions, session: Session, via: str = "api") -> Export
         actor=current_user(),
         via=via,
         address=client_address(),
+        images=ImageStore.from_config(current_app.config),
     )
 
 
@@ -143,6 +145,7 @@ def folder(options: FolderOptions) -> Any:
         address=client_address(),
         records=lambda summary: export_records(session=session, summary=summary),
         alive=liveness.beat,
+        images=ImageStore.from_config(current_app.config),
     )
     try:
         next(body)  # every option checked: a refusal is still an error status here

@@ -29,11 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlmodel import Session, select
 
 from service import db
 from service.accounts import users
 from service.cli import demo_judge
+from service.images import ImageStore
 from service.items import importing
 from service.models import (
     Assignment,
@@ -132,6 +134,9 @@ def _load_campaign(prompts_dir: str | Path, demo: Path, campaign: dict) -> str:
                 rows=importing.read_jsonl(stream),
                 source=f"demo/{name}",
                 kind="file",
+                # The image project's pictures are files next to its JSON Lines.
+                images=ImageStore.from_config(current_app.config),
+                image_dir=demo,
             )
         created += result.created
     return f"Project {slug} ({project.mode}): {created} new item(s)."

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from service import audit, db
 from service.errors import Forbidden, InvalidInput, NotFound
-from service.export import rules, source
+from service.export import rules, source, vision
 from service.export.item_rows import ItemRows
 from service.export.options import (
     CONVERSATIONAL_FORMATS,
@@ -28,7 +28,9 @@ from service.export.options import (
 from service.export.rows import RowBuilder, encode, messages_of
 from service.export.source import RaterData
 from service.export.summary import ExportSummary
+from service.export.vision import Vision
 from service.export.votes import ProjectInfo
+from service.images import ImageStore
 from service.models import Item, Mode, Project, Response, Role, Scale, User
 from service.rubric import rubric_of
 from service.stats import rankings
@@ -58,6 +60,7 @@ class Export:
         actor: User | None = None,
         via: str = "api",
         address: str | None = None,
+        images: ImageStore | None = None,
     ) -> None:
         if options.real_usernames and actor is not None and actor.role != Role.ADMIN.value:
             raise Forbidden("Only admins may export real usernames (real_usernames).")
@@ -74,6 +77,15 @@ class Export:
         self._check_models(ids)
         conversational = options.conversational or (
             options.format in CONVERSATIONAL_FORMATS and source.has_conversations(session, ids)
+        )
+        # Rows with images in the vision format, when the projects hold any (export/vision.py).
+        self.vision = (
+            Vision(fmt=options.format, store=images)
+            if images is not None
+            and vision.wanted(
+                session, fmt=options.format, conversational=conversational, project_ids=ids
+            )
+            else None
         )
         self.summary = ExportSummary(format=options.format, options=options.as_dict())
         self.summary.variant = "conversational" if conversational else "standard"
@@ -323,7 +335,10 @@ class Export:
         if not readable:
             return []
         try:
-            return [encode(row) for row in rows_of(item, readable)]
+            rows = rows_of(item, readable)
+            if self.vision is not None:
+                rows = [self.vision.apply(row, item.project_id) for row in rows]
+            return [encode(row) for row in rows]
         except (KeyError, TypeError, ValueError) as exc:
             for j in readable:
                 reason = f"the item's rows could not be built: {type(exc).__name__}: {exc}"
@@ -384,6 +399,7 @@ def export_preferences(
     via: str = "cli",
     address: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    images: ImageStore | None = None,
 ) -> ExportSummary:
     """Export judgments as ``options`` say into ``out``; return what was written.
 
@@ -397,6 +413,7 @@ def export_preferences(
         actor=actor,
         via=via,
         address=address,
+        images=images,
     )
     streams = out if isinstance(out, Mapping) else dict.fromkeys(options.split_names(), out)
     missing = [p for p in options.split_names() if p not in streams]

@@ -32,6 +32,7 @@ from service.export.hub import Config, front_matter
 from service.export.parquet import ParquetPart, WriterThread
 from service.export.record import Record
 from service.export.summary import ExportSummary
+from service.images import ImageStore
 from service.models import User
 
 # progress(format, judgments read so far, judgments in all)
@@ -74,6 +75,7 @@ def write_folder(
     address: str | None = None,
     progress: Progress | None = None,
     records: RecordsOf | None = None,
+    images: ImageStore | None = None,
 ) -> FolderResult:
     """Write the folder for ``options`` at ``dest`` (all or nothing); return what it holds.
 
@@ -86,7 +88,7 @@ def write_folder(
     temp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     result = FolderResult(path=dest)
     try:
-        who = ExportArgs(session, secret_key, actor, via, address)
+        who = ExportArgs(session, secret_key, actor, via, address, images)
         for _ in fill_folder(result, temp, who, options, progress=progress, records=records):
             pass
         _install(temp, dest, overwrite)
@@ -105,6 +107,7 @@ class ExportArgs:
     actor: User | None
     via: str
     address: str | None
+    images: ImageStore | None = None
 
 
 def fill_folder(
@@ -225,6 +228,7 @@ def _write_config(export: Export, root: Path, step: Callable[[int], None] | None
         with_votes=o.with_votes,
         metadata=o.metadata and o.format != "raw",
         with_source=o.with_rewrites,
+        vision=export.vision is not None,
     )
     parts = o.split_names()
     names = {p: f"{o.format}/{p or 'train'}-00000-of-00001.parquet" for p in parts}

@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from service.export.folder import ExportArgs, FolderResult, RecordsOf, fill_folder
 from service.export.folder_options import FolderOptions
+from service.images import ImageStore
 from service.models import User
 
 
@@ -36,6 +37,7 @@ def folder_zip(
     address: str | None = None,
     records: RecordsOf | None = None,
     alive: Callable[[], None] | None = None,
+    images: ImageStore | None = None,
 ) -> Iterator[bytes]:
     """Yield the folder of ``options`` as a zip, config by config as each is written.
 
@@ -45,7 +47,7 @@ def folder_zip(
     scratch = Path(tempfile.mkdtemp(prefix="rankroom-folder-"))
     archive = _ZipStream()
     try:
-        who = ExportArgs(session, secret_key, actor, via, address)
+        who = ExportArgs(session, secret_key, actor, via, address, images)
         batches = fill_folder(
             FolderResult(path=scratch), scratch, who, options, records=records, alive=alive
         )
