@@ -8,9 +8,10 @@ import pytest
 from sqlmodel import select
 
 from service import db
-from service.models import Assignment, Judgment
+from service.models import Assignment, Item, Judgment
 from service.rating.turns import assistant_turns
 from tests import export_dataset
+from tests.factories import add_judge, add_verdict
 from tests.seeding import judge_all
 
 # A response scale, then "turn_helpful" (required likert) and "turn_issue" (choice none/wrong).
@@ -199,3 +200,26 @@ def test_rater_quality_compares_raters_on_a_turn_dimension(app, client, make, ad
     loo = {row["username"]: row["loo_agreement"] for row in body["raters"]}
     # Each rater against the other on the 4 (item, turn) units: 3 agree.
     assert {u: (s["value"], s["n"]) for u, s in loo.items()} == {"r1": (0.75, 4), "r2": (0.75, 4)}
+
+
+def test_judges_are_compared_with_raters_on_turn_units(app, client, make, admin_headers):
+    project = _turn_campaign(app, make)
+    judge = add_judge(app, project, "turn-judge")
+    with app.app_context():
+        items = {i.external_id: i for i in db.session().exec(select(Item))}
+    judged = {"c1": {"0": "none", "1": "wrong"}, "c2": {"0": "none", "1": "none"}}
+    for ext, issues in judged.items():
+        turn = {t: {"turn_helpful": 3, "turn_issue": v} for t, v in issues.items()}
+        rubric = {"response": {}, "item": {}, "turn": turn}
+        add_verdict(app, items[ext], judge, ["a", "b"], preferred="a", rubric=rubric)
+    r = client.get(
+        "/api/v1/projects/turns/stats/agreement?dimension=turn_issue", headers=admin_headers
+    )
+    assert r.status_code == 200, r.get_json()
+    (mine,) = r.get_json()["judges"]["judges"]
+    (dim,) = mine["dimensions"]
+    # Each judge label against each rater's on the 4 (item, turn) units: 7 of 8 agree
+    # (c2 turn 0: the judge says none, the raters none and wrong).
+    stats = {s["key"]: s["stat"]["value"] for s in dim["stats"]}
+    assert (dim["name"], dim["scope"], dim["cross_pairs"]) == ("turn_issue", "turn", 8)
+    assert stats["percent_agreement"] == pytest.approx(7 / 8)
