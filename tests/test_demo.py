@@ -179,4 +179,9 @@ def test_serve_starts_gunicorn_outside_the_app_context_of_its_start_up(app, runn
     thread.join(timeout=60)
     assert done["result"].exit_code == 0, done["result"].output
     assert seen["g"] is None
-    assert seen["options"] == {"bind": "127.0.0.1:8123", "workers": 3, "accesslog": "-"}
+    assert seen["options"] == {
+        "bind": "127.0.0.1:8123",
+        "workers": 3,
+        "accesslog": "-",
+        "post_worker_init": serve._report_liveness,
+    }
