@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -11,8 +12,8 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from service import db
-from service.models import ImportBatch, Item, Response
-from tests.tool_rows import RESULT, WEATHER, call, tool_row
+from service.models import Assignment, ImportBatch, Item, Judgment, Response
+from tests.tool_rows import P_ID, R_ID, RESULT, WEATHER, call, tool_row
 
 
 def _post(client: Any, headers: dict[str, str], rows: list[dict[str, Any]]) -> Any:
@@ -51,13 +52,13 @@ STORED_PROMPT = [
     {"role": "system", "content": "You can look up the weather."},
     {"role": "user", "content": "Weather in Paris?"},
     # A tool-call turn's null content is stored as "": every message has a text.
-    {"role": "assistant", "content": "", "tool_calls": [call("call_p1")]},
-    {"role": "tool", "content": RESULT, "tool_call_id": "call_p1"},
+    {"role": "assistant", "content": "", "tool_calls": [call(P_ID)]},
+    {"role": "tool", "content": RESULT, "tool_call_id": P_ID},
     {"role": "user", "content": "And in Oslo?"},
 ]
 STORED_TURNS = [
-    {"role": "assistant", "content": "", "tool_calls": [call("c1", "Oslo")]},
-    {"role": "tool", "content": '{"temp_c": 3}', "tool_call_id": "c1"},
+    {"role": "assistant", "content": "", "tool_calls": [call(R_ID, "Oslo")]},
+    {"role": "tool", "content": '{"temp_c": 3}', "tool_call_id": R_ID},
 ]
 
 
@@ -128,12 +129,12 @@ def _arguments_not_json(row: dict[str, Any]) -> None:
 
 
 def _duplicate_ids(row: dict[str, Any]) -> None:
-    row["responses"][0]["messages"][0]["tool_calls"][0]["id"] = "call_p1"
-    row["responses"][0]["messages"][1]["tool_call_id"] = "call_p1"
+    row["responses"][0]["messages"][0]["tool_calls"][0]["id"] = P_ID
+    row["responses"][0]["messages"][1]["tool_call_id"] = P_ID
 
 
 def _duplicate_ids_in_one_turn(row: dict[str, Any]) -> None:
-    row["messages"][2]["tool_calls"].append(call("call_p1", "Rome"))
+    row["messages"][2]["tool_calls"].append(call(P_ID, "Rome"))
 
 
 def _tools_not_functions(row: dict[str, Any]) -> None:
@@ -145,7 +146,7 @@ BAD: dict[str, tuple[Mutation, str, str]] = {
     "a call in the prompt without its result": (
         _drop_prompt_result,
         "messages.2.tool_calls.0",
-        "tool call 'call_p1' has no tool result right after its turn",
+        "tool call 'call_secret-model_p1' has no tool result right after its turn",
     ),
     "a call in an answer without its result": (
         _drop_answer_result,
@@ -170,12 +171,12 @@ BAD: dict[str, tuple[Mutation, str, str]] = {
     "a call id used in the prompt and again in an answer": (
         _duplicate_ids,
         "responses.0.tool_turns.0.tool_calls.0.id",
-        "duplicate tool call id 'call_p1'",
+        "duplicate tool call id 'call_secret-model_p1'",
     ),
     "two calls of one turn with one id": (
         _duplicate_ids_in_one_turn,
         "messages.2.tool_calls.1.id",
-        "duplicate tool call id 'call_p1'",
+        "duplicate tool call id 'call_secret-model_p1'",
     ),
     "a tool that is not a function definition": (
         _tools_not_functions,
@@ -198,3 +199,81 @@ def test_bad_tool_use_is_refused_naming_the_field(app, client, admin_headers, pr
         s = db.session()
         counts = [s.scalar(sa.select(sa.func.count()).select_from(t)) for t in (ImportBatch, Item)]
     assert counts == [0, 0]  # nothing stored, not even the good line
+
+
+def _rater_takes_item(app, client, auth, make) -> tuple[dict[str, Any], list[str]]:
+    make.items(make.project(slug="tools", overlap=1), [tool_row()])
+    auth.as_role("rater")
+    r = client.post("/api/v1/projects/tools/next", headers={"X-CSRF-Token": auth.csrf()})
+    assert r.status_code == 200, r.get_json()
+    shown = r.get_json()["assignment"]
+    with app.app_context():
+        lease = db.session().get(Assignment, shown["id"])
+        return shown, list(lease.shown_order)
+
+
+def _blind(call_id: str, city: str) -> dict[str, Any]:
+    return call(call_id, city)
+
+
+def test_the_rater_gets_tool_use_with_positional_call_ids(app, client, auth, make):
+    shown, order = _rater_takes_item(app, client, auth, make)
+    assert shown["tools"] == [WEATHER]
+    assert shown["messages"] == [
+        *STORED_PROMPT[:2],
+        {"role": "assistant", "content": "", "tool_calls": [_blind("call_1", "Paris")]},
+        {"role": "tool", "content": RESULT, "tool_call_id": "call_1"},
+        STORED_PROMPT[4],
+    ]
+    turns = [
+        {"role": "assistant", "content": "", "tool_calls": [_blind("call_2", "Oslo")]},
+        {"role": "tool", "content": '{"temp_c": 3}', "tool_call_id": "call_2"},
+    ]
+    texts = {"a": "It is 3 °C in Oslo.", "b": "Probably cold."}
+    assert shown["responses"] == [
+        {"label": label, "content": texts[rid], "tool_turns": turns if rid == "a" else None}
+        for label, rid in zip("AB", order, strict=True)
+    ]
+    assert "secret-model" not in json.dumps(shown)
+
+
+def test_the_screen_shows_calls_and_results_as_escaped_blocks(app, client, auth, make):
+    shown, order = _rater_takes_item(app, client, auth, make)
+    html = client.get(f"/rate/assignments/{shown['id']}").get_json()["html"]
+    assert "secret-model" not in html and "<script>window" not in html
+    assert html.count('<details class="tool-call" open>') == 2  # the prompt's and answer a's
+    assert html.count('<details class="tool-list">') == 1  # collapsed
+    assert "&#34;note&#34;: &#34;&lt;script&gt;window.pwned = 1&lt;/script&gt;&#34;" in html
+    assert "<code>{\n  &#34;city&#34;: &#34;Oslo&#34;\n}</code>" in html  # arguments, indented
+    label = "AB"[order.index("a")]
+    section = html.split(f'data-label="{label}"')[1].split("</section>")[0]
+    assert '<ol class="tool-steps"' in section and "get_weather" in section
+
+
+def test_the_hash_of_what_was_shown_covers_tools_and_tool_turns(app, client, auth, make):
+    shown, order = _rater_takes_item(app, client, auth, make)
+    r = client.post(
+        f"/api/v1/assignments/{shown['id']}/judgment",
+        json={"client_id": "tool-hash-1", "verdict": {"choice": "A"}},
+        headers={"X-CSRF-Token": auth.csrf()},
+    )
+    assert r.status_code == 201, r.get_json()
+    with app.app_context():
+        judgment = db.session().exec(select(Judgment)).one()
+    texts = {"a": "It is 3 °C in Oslo.", "b": "Probably cold."}
+    plain = {
+        "guideline_version": 1,
+        "messages": STORED_PROMPT,
+        "prompt": None,
+        "responses": [texts[rid] for rid in order],
+    }
+    with_tools = plain | {
+        "tools": [WEATHER],
+        "tool_turns": [STORED_TURNS if rid == "a" else None for rid in order],
+    }
+    assert judgment.shown_sha256 == _sha256(with_tools) != _sha256(plain)
+
+
+def _sha256(shown: dict[str, Any]) -> str:
+    canonical = json.dumps(shown, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

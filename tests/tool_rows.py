@@ -17,6 +17,8 @@ WEATHER = {
         },
     },
 }
+# Imported call ids can name a model or a run: a rater must never see them.
+P_ID, R_ID = "call_secret-model_p1", "call_secret-model_r1"
 # The result a tool returned; hostile on purpose: it must render as text, never run.
 RESULT = '{"temp_c": 14, "note": "<script>window.pwned = 1</script>"}'
 
@@ -39,8 +41,8 @@ def tool_row(ext: str = "w1") -> dict[str, Any]:
             "messages": [
                 {"role": "system", "content": "You can look up the weather."},
                 {"role": "user", "content": "Weather in Paris?"},
-                {"role": "assistant", "content": None, "tool_calls": [call("call_p1")]},
-                {"role": "tool", "tool_call_id": "call_p1", "content": RESULT},
+                {"role": "assistant", "content": None, "tool_calls": [call(P_ID)]},
+                {"role": "tool", "tool_call_id": P_ID, "content": RESULT},
                 {"role": "user", "content": "And in Oslo?"},
             ],
             "responses": [
@@ -48,8 +50,8 @@ def tool_row(ext: str = "w1") -> dict[str, Any]:
                     "id": "a",
                     "model": "m-tools",
                     "messages": [
-                        {"role": "assistant", "content": None, "tool_calls": [call("c1", "Oslo")]},
-                        {"role": "tool", "tool_call_id": "c1", "content": '{"temp_c": 3}'},
+                        {"role": "assistant", "content": None, "tool_calls": [call(R_ID, "Oslo")]},
+                        {"role": "tool", "tool_call_id": R_ID, "content": '{"temp_c": 3}'},
                         {"role": "assistant", "content": "It is 3 °C in Oslo."},
                     ],
                 },
