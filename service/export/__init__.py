@@ -72,11 +72,15 @@ class Export:
         if unknown:
             raise InvalidInput(f"Unknown rater(s) in rater: {', '.join(unknown)}.")
         self._check_models(ids)
+        tools = source.uses_tools(session, ids)
+        # Tool calls and results are messages: a file with them is conversational.
         conversational = options.conversational or (
-            options.format in CONVERSATIONAL_FORMATS and source.has_conversations(session, ids)
+            options.format in CONVERSATIONAL_FORMATS
+            and (tools or source.has_conversations(session, ids))
         )
         self.summary = ExportSummary(format=options.format, options=options.as_dict())
         self.summary.variant = "conversational" if conversational else "standard"
+        self.summary.tools = tools
         self.summary.margin = options.format == "reward" and options.margin and self._strengths()
         self.summary.projects = [self._describe(p) for p in self.projects.values()]
         weights, excluded = self._gold_weights(ids)
@@ -94,6 +98,7 @@ class Export:
                 margin=self.summary.margin,
                 metadata=options.metadata,
                 with_source=options.with_rewrites,
+                tools=tools,
             ),
             summary=self.summary,
         )
