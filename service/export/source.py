@@ -173,13 +173,18 @@ def uses_tools(session: Session, project_ids: Sequence[int]) -> bool:
     # A stored conversation with a tool turn has the key "tool_call_id" (as a key: inside
     # a text its quotes would be escaped); on both backends' JSON text.
     tool_turn = sa.cast(Item.messages, sa.Text).like('%"tool_call_id"%')
-    items = sa.select(Item.id).where(in_projects, sa.or_(Item.tools.is_not(None), tool_turn))
+    items = sa.select(Item.id).where(in_projects, sa.or_(_given(Item.tools), tool_turn))
     answers = (
         sa.select(Response.id)
         .join(Item, Item.id == Response.item_id)
-        .where(in_projects, Response.tool_turns.is_not(None))
+        .where(in_projects, _given(Response.tool_turns))
     )
     return any(session.execute(q.limit(1)).first() for q in (items, answers))
+
+
+def _given(column: Any) -> Any:
+    """A JSON column holds a value: neither SQL NULL nor JSON null (as None is written)."""
+    return sa.func.coalesce(sa.cast(column, sa.Text), "null") != "null"
 
 
 def raters(session: Session) -> dict[int, tuple[str, list[str]]]:
