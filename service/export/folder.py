@@ -229,6 +229,7 @@ def _write_config(export: Export, root: Path, step: Callable[[int], None] | None
         metadata=o.metadata and o.format != "raw",
         with_source=o.with_rewrites,
         vision=export.vision is not None,
+        tools=summary.tools,
         with_turns=export.turns,
     )
     parts = o.split_names()
