@@ -148,6 +148,7 @@ def test_agreement_full_body(client, admin_headers, tiny):
             }
         ],
         "audit_sample": None,  # adaptive overlap is off
+        "judges": None,  # the project has no model judge
     }
     assert body == close(expected)
     assert body["overall"][0]["stat"]["value"] == pytest.approx(7 / 12)
