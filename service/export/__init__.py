@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from service import audit, db
 from service.errors import Forbidden, InvalidInput, NotFound
-from service.export import rules, source
+from service.export import judge_rows, rules, source
 from service.export.item_rows import ItemRows
 from service.export.options import (
     CONVERSATIONAL_FORMATS,
@@ -284,17 +284,21 @@ class Export:
             if progress:
                 progress(len(judgments))
             part = rules.split_of(_prompt_key(item), o.split, o.seed) if o.split else ""
-            buffer = buffers.get(part)
-            if buffer is None:
+            if part not in buffers:
                 continue
-            lines = self._lines(item, judgments, rows_of)
-            if not lines:
-                continue
-            buffer.extend(lines)
-            summary.rows[part] += len(lines)
-            sizes[part] += sum(map(len, lines))
-            if sizes[part] >= FLUSH_BYTES:
+            if self._buffered(part, self._lines(item, judgments, rows_of), buffers, sizes):
                 yield part, self._drain(buffers, sizes, hashes, part)
+        if o.include_judges:
+            verdicts = judge_rows.judge_groups(
+                self.session, self.project_ids, exclude_gold=o.exclude_gold
+            )
+            for item, group in verdicts:
+                part = rules.split_of(_prompt_key(item), o.split, o.seed) if o.split else ""
+                if part not in buffers:
+                    continue
+                lines = [encode(r) for r in judge_rows.judge_rows(self.items, item, group)]
+                if self._buffered(part, lines, buffers, sizes):
+                    yield part, self._drain(buffers, sizes, hashes, part)
         for part in parts:
             if buffers[part]:
                 yield part, self._drain(buffers, sizes, hashes, part)
@@ -321,12 +325,25 @@ class Export:
         if not readable:
             return []
         try:
+            if self.o.include_judges:
+                return [encode(judge_rows.mark_human(row)) for row in rows_of(item, readable)]
             return [encode(row) for row in rows_of(item, readable)]
         except (KeyError, TypeError, ValueError) as exc:
             for j in readable:
                 reason = f"the item's rows could not be built: {type(exc).__name__}: {exc}"
                 summary.skip(item=item.external_id, judgment_id=j.id, field=None, reason=reason)
             return []
+
+    def _buffered(
+        self, part: str, lines: list[bytes], buffers: dict[str, list[bytes]], sizes: dict[str, int]
+    ) -> bool:
+        """Add an item's lines to its part's buffer; tell whether the buffer is due to go out."""
+        if not lines:
+            return False
+        buffers[part].extend(lines)
+        self.summary.rows[part] += len(lines)
+        sizes[part] += sum(map(len, lines))
+        return sizes[part] >= FLUSH_BYTES
 
     @staticmethod
     def _drain(

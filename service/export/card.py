@@ -140,6 +140,7 @@ def render_card(
             f"- {kind.replace('_', ' ')}: mean {figure['mean']} over {figure['items']} items"
         )
     lines += _rewrites(s)
+    lines += _judges(s)
     lines += ["", "## Rules and filters", "", "| Option | Value |", "|---|---|"]
     for key, value in s["options"].items():
         lines.append(f"| {key} | `{_show(value)}` |")
@@ -190,6 +191,24 @@ def _rewrites(s: dict[str, Any]) -> list[str]:
         f"- Left out, original changed since: {dropped.get('rewrites_of_changed_responses', 0)}",
     ]
     return lines
+
+
+def _judges(s: dict[str, Any]) -> list[str]:
+    """State how model judges' rows are told apart (only when the export includes them)."""
+    if not s["options"].get("include_judges"):
+        return []
+    return [
+        "",
+        "## Model judges",
+        "",
+        "This file also holds the verdicts of model judges (LLMs prompted with the same "
+        "guidelines and rubric, shown the responses under the same blind labels). Every row "
+        "says who made it: `annotator_type` is `human` for a rater's judgment and `model` for "
+        "a judge's verdict, whose row names the `judge`. A judge saw each item in both orders: "
+        "each order is a verdict of its own, and a verdict that flipped with the order is "
+        "kept as it was, not averaged away. Judge verdicts count for none of the human "
+        "figures above (items, judgments, raters, agreement) and for no consensus.",
+    ]
 
 
 def _skipped(rows: list[dict[str, Any]]) -> list[str]:
