@@ -34,7 +34,10 @@ def fill(schema: dict[str, Any]) -> Any:
 
 
 def prefers(word: str) -> Callable[[dict[str, Any]], str]:
-    """A judge that prefers the response containing ``word`` (else the first it is shown)."""
+    """A judge that prefers the response containing ``word`` (else the first it is shown).
+
+    A ranking puts that response first and ties the others.
+    """
 
     def answer(body: dict[str, Any]) -> str:
         schema = body["response_format"]["json_schema"]["schema"]
@@ -44,8 +47,7 @@ def prefers(word: str) -> Callable[[dict[str, Any]], str]:
         if "verdict" in out and "choice" in out["verdict"]:
             out["verdict"]["choice"] = best
         elif "verdict" in out:
-            rest = [[lab] for lab in labels if lab != best]
-            out["verdict"]["ranking"] = [[best], *rest]
+            out["verdict"]["ranking"] = [[best], [lab for lab in labels if lab != best]]
         out["rationale"] = f"{best} is better."
         return json.dumps(out)
 
