@@ -105,7 +105,10 @@ def test_raw_export_with_judges_and_the_card(app, judged, runner, tmp_path):
         "judge-text",
         text_verdicts[0].shown_order,
     )
-    assert first["verdict"] == text_verdicts[0].verdict and first["rationale"] == "A is better."
+    assert (first["verdict"], first["rationale"]) == (
+        text_verdicts[0].verdict,
+        text_verdicts[0].rationale,
+    )
 
     out, card = tmp_path / "raw.jsonl", tmp_path / "card.md"
     args = ["--format", "raw", "--project", "text", "--include-judges", "-o", str(out)]

@@ -15,6 +15,7 @@ pull/chat_completions.py), so this package sits below the pull worker that runs 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -312,54 +313,84 @@ def _count(result: Result, tried: Tried) -> None:
 
 
 def _store(engine: sa.Engine, judge: Judge, finished: list[Tried]) -> None:
-    """Write the attempts and verdicts of finished requests (then forget them)."""
+    """Write the attempts and verdicts of finished requests (then forget them).
+
+    One multi-row insert each: a verdict per row through the ORM cost more than the call
+    that made it. Another worker may have stored one of these requests meanwhile (the
+    cache key is unique per judge): those found are skipped; one stored in between makes
+    the batch go again one verdict at a time.
+    """
     if not finished:
         return
+    now = utcnow()
     with db.write_session(engine) as s:
-        for tried in finished:
-            _store_one(s, judge, tried)
+        answered = [t for t in finished if t.answer is not None]
+        hashes = [t.request.sha256 for t in answered]
+        taken = set(
+            s.exec(
+                select(JudgeVerdict.request_sha256).where(
+                    JudgeVerdict.judge_id == judge.id, JudgeVerdict.request_sha256.in_(hashes)
+                )
+            )
+        )
+        rows = [_verdict_row(judge, t, now) for t in answered if t.request.sha256 not in taken]
+        try:
+            with s.begin_nested():
+                ids = _insert_verdicts(s, rows)
+        except sa.exc.IntegrityError:
+            ids = {}
+            for row in rows:
+                with contextlib.suppress(sa.exc.IntegrityError), s.begin_nested():
+                    ids |= _insert_verdicts(s, [row])
+        attempts = [a for t in finished for a in _attempt_rows(judge, t, ids, now)]
+        if attempts:  # none when the budget kept every request from going out
+            s.execute(sa.insert(JudgeAttempt.__table__), attempts)
     finished.clear()
 
 
-def _store_one(s: Session, judge: Judge, tried: Tried) -> None:
-    request, now = tried.request, utcnow()
-    verdict_id = None
-    if tried.answer is not None and tried.reply is not None:
-        verdict = JudgeVerdict(
-            project_id=judge.project_id,
-            item_id=request.item_id,
-            judge_id=judge.id,
-            shown_order=list(request.shown_order),
-            verdict=tried.answer.verdict,
-            rubric=tried.answer.rubric,
-            rationale=tried.answer.rationale,
-            guideline_version=request.guideline_version,
-            shown_sha256=request.shown_sha256,
-            request_sha256=request.sha256,
-            served_model=(tried.reply.served_model or "")[:200],
-            usage=tried.reply.usage,
-            created_at=now,
-        )
-        try:
-            # A savepoint: another worker may have stored this very request meanwhile.
-            with s.begin_nested():
-                s.add(verdict)
-            verdict_id = verdict.id
-        except sa.exc.IntegrityError:
-            verdict_id = None
+def _insert_verdicts(s: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    if not rows:
+        return {}
+    table = JudgeVerdict.__table__
+    stored = s.execute(sa.insert(table).returning(table.c.id, table.c.request_sha256), rows)
+    return {sha: vid for vid, sha in stored}
+
+
+def _verdict_row(judge: Judge, tried: Tried, now: Any) -> dict[str, Any]:
+    request, answer, reply = tried.request, tried.answer, tried.reply
+    assert answer is not None and reply is not None
+    return {
+        "project_id": judge.project_id,
+        "item_id": request.item_id,
+        "judge_id": judge.id,
+        "shown_order": list(request.shown_order),
+        "verdict": answer.verdict,
+        "rubric": answer.rubric,
+        "rationale": answer.rationale,
+        "guideline_version": request.guideline_version,
+        "shown_sha256": request.shown_sha256,
+        "request_sha256": request.sha256,
+        "served_model": (reply.served_model or "")[:200],
+        "usage": reply.usage,
+        "created_at": now,
+    }
+
+
+def _attempt_rows(
+    judge: Judge, tried: Tried, verdict_ids: dict[str, int], now: Any
+) -> Iterator[dict[str, Any]]:
+    request = tried.request
     for n, (reason, tokens) in enumerate(tried.attempts, 1):
         ok = reason == "" and n == len(tried.attempts) and tried.answer is not None
-        s.add(
-            JudgeAttempt(
-                project_id=judge.project_id,
-                judge_id=judge.id,
-                item_id=request.item_id,
-                shown_order=list(request.shown_order),
-                request_sha256=request.sha256,
-                ok=ok,
-                reason=reason,
-                tokens=tokens,
-                verdict_id=verdict_id if ok else None,
-                created_at=now,
-            )
-        )
+        yield {
+            "project_id": judge.project_id,
+            "judge_id": judge.id,
+            "item_id": request.item_id,
+            "shown_order": list(request.shown_order),
+            "request_sha256": request.sha256,
+            "ok": ok,
+            "reason": reason,
+            "tokens": tokens,
+            "verdict_id": verdict_ids.get(request.sha256) if ok else None,
+            "created_at": now,
+        }
