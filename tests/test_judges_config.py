@@ -145,6 +145,17 @@ def test_the_cli_adds_lists_runs_and_removes_judges(app, runner, make, tmp_path)
         assert len(server.requests) == 2
 
     assert [v.verdict["preferred"] for v in verdicts(app)] == ["b", "b"]
+    # The judge's runs are the pull worker's: its source is listed with the others.
+    (judge,) = _judges(app)
+    sources = runner.invoke(main, ["sources", "list", "--project", "jcli"])
+    assert sources.exit_code == 0, sources.output
+    assert sources.output.split()[:5] == [
+        f"judge:{judge.id}:cj",
+        "jcli",
+        "judge",
+        "manual",
+        "succeeded",
+    ]
     removed = runner.invoke(main, ["judges", "remove", "cj", "--project", "jcli"])
     assert removed.output == "Removed judge cj from jcli; its verdicts stay.\n"
     bad = runner.invoke(
