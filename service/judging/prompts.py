@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from service.judging.config import SHIPPED_TEMPLATES
 from service.models import Mode, Project, Scale
 from service.rating.labels import LABELS
@@ -158,59 +160,75 @@ def _conversation(prompt: str | None, messages: list[dict[str, Any]] | None) -> 
     return "\n\n".join(parts)
 
 
-def render(
-    template: str,
-    *,
-    project: Project,
-    prompt: str | None,
-    messages: list[dict[str, Any]] | None,
-    texts: Sequence[str],
-) -> str:
-    """Return the judge's prompt: the template with the item, guidelines and rubric filled in."""
-    labels = LABELS[: len(texts)]
-    responses = "\n\n".join(
-        f"=== Response {label} ===\n{text}\n=== End of response {label} ==="
-        for label, text in zip(labels, texts, strict=True)
-    )
-    rubric = "\n".join(_describe_dimension(d) for d in rubric_of(project)) or "(no rubric)"
-    return string.Template(template).safe_substitute(
-        guidelines=project.guidelines or "(none)",
-        guideline_version=project.guideline_version,
-        rubric=rubric,
-        conversation=_conversation(prompt, messages),
-        responses=responses,
-        answer=_describe_answer(project, labels),
-    )
+class Requests:
+    """Build a judge's requests for one project: what is the same for every item, once.
 
+    The rubric's description, the template and each answer schema (one per number of
+    responses shown) are built when first needed and reused; per request only the item's
+    text is filled in.
+    """
 
-def request_body(
-    config: dict[str, Any], *, project: Project, user_message: str, n_responses: int
-) -> dict[str, Any]:
-    """Return the chat-completions body asking a judge for a structured answer."""
-    response_format = {
-        "type": "json_schema",
-        "json_schema": {
-            "name": f"{project.mode}_verdict",
-            "strict": True,
-            "schema": answer_schema(project, LABELS[:n_responses]),
-        },
-    }
-    return {
-        "model": config["model"],
-        "messages": [
-            {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": user_message},
-        ],
-        **config["params"],
-        "response_format": response_format,
-    }
+    def __init__(self, config: dict[str, Any], *, project: Project, template: str) -> None:
+        self.config, self.project = config, project
+        self.template = string.Template(template)
+        rubric = "\n".join(_describe_dimension(d) for d in rubric_of(project))
+        self.rubric = rubric or "(no rubric)"
+        self._formats: dict[int, dict[str, Any]] = {}
+
+    def render(
+        self, *, prompt: str | None, messages: list[dict[str, Any]] | None, texts: Sequence[str]
+    ) -> str:
+        """Return the judge's prompt: the template with item, guidelines and rubric filled in."""
+        labels = LABELS[: len(texts)]
+        responses = "\n\n".join(
+            f"=== Response {label} ===\n{text}\n=== End of response {label} ==="
+            for label, text in zip(labels, texts, strict=True)
+        )
+        return self.template.safe_substitute(
+            guidelines=self.project.guidelines or "(none)",
+            guideline_version=self.project.guideline_version,
+            rubric=self.rubric,
+            conversation=_conversation(prompt, messages),
+            responses=responses,
+            answer=_describe_answer(self.project, labels),
+        )
+
+    def response_format(self, n_responses: int) -> dict[str, Any]:
+        """Return the structured-output request for an answer about ``n_responses`` responses."""
+        if n_responses not in self._formats:
+            self._formats[n_responses] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": f"{self.project.mode}_verdict",
+                    "strict": True,
+                    "schema": answer_schema(self.project, LABELS[:n_responses]),
+                },
+            }
+        return self._formats[n_responses]
+
+    def body(
+        self, *, prompt: str | None, messages: list[dict[str, Any]] | None, texts: Sequence[str]
+    ) -> dict[str, Any]:
+        """Return the chat-completions body asking the judge about these responses, in order."""
+        return {
+            "model": self.config["model"],
+            "messages": [
+                {"role": "system", "content": SYSTEM},
+                {
+                    "role": "user",
+                    "content": self.render(prompt=prompt, messages=messages, texts=texts),
+                },
+            ],
+            **self.config["params"],
+            "response_format": self.response_format(len(texts)),
+        }
 
 
 def request_sha256(item_id: int, body: dict[str, Any]) -> str:
     """Return the verdict cache key: the sha256 of the item and request body's canonical JSON.
 
     The item is part of it: two items with the same text are still two items to judge.
+    Sorted keys, no whitespace (orjson: the key is only ever compared with itself).
     """
-    canonical = {"item": item_id, "request": body}
-    data = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
+    data = orjson.dumps({"item": item_id, "request": body}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(data).hexdigest()

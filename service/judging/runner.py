@@ -141,50 +141,48 @@ def _orders_of(project: Project, ids: list[str]) -> list[tuple[str, ...]]:
         return []
 
 
-def _items(session: Session, project: Project) -> Iterator[list[tuple[Item, list[Response]]]]:
+_ITEMS = sa.select(Item.id, Item.prompt, Item.messages)
+_RESPONSES = sa.select(Response.item_id, Response.external_id, Response.content).order_by(
+    Response.item_id, Response.position, Response.id
+)
+
+
+def _items(session: Session, project: Project) -> Iterator[list[tuple[Any, dict[str, str]]]]:
+    """Yield the project's items, a chunk at a time, each with its response texts by id."""
     ids = session.exec(select(Item.id).where(Item.project_id == project.id).order_by(Item.id)).all()
     for start in range(0, len(ids), ITEM_CHUNK):
         chunk = ids[start : start + ITEM_CHUNK]
-        items = session.exec(select(Item).where(Item.id.in_(chunk)).order_by(Item.id)).all()
-        responses: dict[int, list[Response]] = {i: [] for i in chunk}
-        query = select(Response).where(Response.item_id.in_(chunk))
-        for r in session.exec(query.order_by(Response.item_id, Response.position, Response.id)):
-            responses[r.item_id].append(r)
-        yield [(item, responses[item.id]) for item in items]
+        items = session.execute(_ITEMS.where(Item.id.in_(chunk)).order_by(Item.id)).all()
+        texts: dict[int, dict[str, str]] = {i: {} for i in chunk}
+        for item_id, rid, content in session.execute(_RESPONSES.where(Response.item_id.in_(chunk))):
+            texts[item_id][rid] = content
+        yield [(item, texts[item.id]) for item in items]
 
 
 def plan(
-    *, session: Session, judge: Judge, project: Project, template: str
-) -> Iterator[list[Request]]:
-    """Yield, a chunk of items at a time, every request the judge is to be asked."""
+    *, session: Session, judge: Judge, project: Project, template: str, known: set[str]
+) -> Iterator[tuple[int, list[Request]]]:
+    """Yield, a chunk of items at a time, how many requests it holds and those not in ``known``.
+
+    ``known`` holds the request hashes that have a verdict (the cache); the new ones are
+    added to it.
+    """
+    requests = prompts.Requests(judge.config, project=project, template=template)
+    version = project.guideline_version
     for chunk in _items(session, project):
-        batch = []
-        for item, responses in chunk:
-            texts = {r.external_id: r.content for r in responses}
+        planned, batch = 0, []
+        for item, texts in chunk:
             for order in _orders_of(project, list(texts)):
-                message = prompts.render(
-                    template,
-                    project=project,
-                    prompt=item.prompt,
-                    messages=item.messages,
-                    texts=[texts[rid] for rid in order],
-                )
-                body = prompts.request_body(
-                    judge.config, project=project, user_message=message, n_responses=len(order)
-                )
-                batch.append(
-                    Request(
-                        item_id=item.id,
-                        shown_order=order,
-                        body=body,
-                        sha256=prompts.request_sha256(item.id, body),
-                        shown_sha256=shown.of_content(
-                            item.prompt, item.messages, texts, order, project.guideline_version
-                        ),
-                        guideline_version=project.guideline_version,
-                    )
-                )
-        yield batch
+                planned += 1
+                shown_texts = [texts[rid] for rid in order]
+                body = requests.body(prompt=item.prompt, messages=item.messages, texts=shown_texts)
+                sha = prompts.request_sha256(item.id, body)
+                if sha in known:
+                    continue
+                known.add(sha)
+                digest = shown.of_content(item.prompt, item.messages, texts, order, version)
+                batch.append(Request(item.id, order, body, sha, digest, version))
+        yield planned, batch
 
 
 def ask(
@@ -266,14 +264,12 @@ def run_judge(
         result = Result()
 
         def todo() -> Iterator[Request]:
-            for batch in plan(session=s, judge=judge, project=project, template=template):
-                result.requests += len(batch)
-                for request in batch:
-                    if request.sha256 in done:
-                        result.cached += 1
-                    else:
-                        done.add(request.sha256)  # an item's two orders may be one request
-                        yield request
+            for planned, batch in plan(
+                session=s, judge=judge, project=project, template=template, known=done
+            ):
+                result.requests += planned
+                result.cached += planned - len(batch)
+                yield from batch
 
         ask_one = lambda r: ask(r, project=project, judge=judge, caller=caller, budget=budget)  # noqa: E731
         finished: list[Tried] = []
