@@ -31,18 +31,9 @@ from service import create_app, db  # noqa: E402
 from service.items import importing  # noqa: E402
 from service.projects import projects  # noqa: E402
 from tests.factories import item_row  # noqa: E402
-from tests.judgekit import JudgeServer, add_judge, prefers, run_judge  # noqa: E402
+from tests.judgekit import HELPFULNESS, JudgeServer, add_judge, prefers, run_judge  # noqa: E402
 
-RUBRIC = [
-    {
-        "name": "helpfulness",
-        "label": "Helpfulness",
-        "scope": "response",
-        "kind": "likert",
-        "points": 5,
-        "required": True,
-    }
-]
+RUBRIC = [HELPFULNESS]
 
 
 def _setup(url: str, pairs: int) -> tuple[object, object]:
@@ -71,26 +62,32 @@ def _setup(url: str, pairs: int) -> tuple[object, object]:
     return app, project
 
 
+# The worker reports its own peak: ru_maxrss of a child counts the parent's pages it was
+# forked with (Linux keeps the high-water mark across exec); VmHWM is the new program's.
+_WORKER = (
+    "import atexit, sys\n"
+    "def peak():\n"
+    "    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+    "    print(f'VmHWM {hwm}', file=sys.stderr)\n"
+    "atexit.register(peak)\n"
+    "sys.argv = ['rankroom', 'judge', '--project', 'bench-judges']\n"
+    "from service.cli import main\n"
+    "main()\n"
+)
+
+
 def _child(url: str, tmp: Path) -> tuple[float, int, str]:
     """Run ``rankroom judge`` in a child process; return seconds, its peak RSS (kB), output."""
     env = {**os.environ, "RANKROOM_DATABASE_URL": url, "RANKROOM_INSTANCE_PATH": str(tmp)}
     env["PYTHONPATH"] = str(ROOT)
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service", "judge", "--project", "bench-judges"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    done = subprocess.run(
+        [sys.executable, "-c", _WORKER], env=env, capture_output=True, text=True, check=False
     )
-    # The output is a few lines, well under a pipe's buffer: reap first, to get the usage.
-    _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out = proc.stdout.read() if proc.stdout else ""
-    assert proc.returncode == 0, out
-    rss = usage.ru_maxrss  # kB on Linux
-    return seconds, rss, out.strip()
+    assert done.returncode == 0, done.stdout + done.stderr
+    peak = [line for line in done.stderr.splitlines() if line.startswith("VmHWM")]
+    return seconds, int(peak[-1].split()[1]), done.stdout.strip()
 
 
 def main() -> None:

@@ -15,6 +15,15 @@ from service.judging import config as judge_config
 from service.models import Judge, JudgeAttempt, JudgeVerdict, Project, PullRun
 from tests.pullkit import ChatServer, pull_now
 
+# A required 1-5 score per response: the rubric judge tests and the benchmark use.
+HELPFULNESS = {
+    "name": "helpfulness",
+    "label": "Helpfulness",
+    "scope": "response",
+    "kind": "likert",
+    "points": 5,
+    "required": True,
+}
 _RESPONSE = re.compile(r"=== Response ([A-Z]) ===\n(.*?)\n=== End of response \1 ===", re.S)
 
 

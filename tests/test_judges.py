@@ -14,6 +14,7 @@ from service.models import Project, PullRun
 from service.pull import context, worker
 from tests.factories import item_row
 from tests.judgekit import (
+    HELPFULNESS,
     JudgeServer,
     add_judge,
     attempts,
@@ -26,14 +27,7 @@ from tests.judgekit import (
 
 FAST = {"timeout": 2.0, "backoff": 0.01, "max_backoff": 0.02}
 RUBRIC = [
-    {
-        "name": "helpfulness",
-        "label": "Helpfulness",
-        "scope": "response",
-        "kind": "likert",
-        "points": 5,
-        "required": True,
-    },
+    HELPFULNESS,
     {
         "name": "safety",
         "label": "Safety",
@@ -65,6 +59,12 @@ def pairwise(make):
     )
     make.items(project, [_pair("i1"), _pair("i2", good="y")])
     return project
+
+
+def _judge(app, project, server, name="j", **config):
+    """Attach a judge of the fake server, in the project's mode, failing fast."""
+    settings = {"model": "m", "template": project.mode, **FAST, **config}
+    return add_judge(app, project, name, url=server.v1, **settings)
 
 
 def _answer(body: dict, **changes) -> str:
@@ -141,14 +141,12 @@ def test_a_judge_that_prefers_a_position_is_position_inconsistent(app, pairwise)
     with JudgeServer(always_a) as server:
         run_judge(
             app,
-            add_judge(
-                app, pairwise, "biased", url=server.v1, model="m", template="pairwise", **FAST
-            ),
+            _judge(app, pairwise, server, "biased"),
         )
     with JudgeServer(prefers("good")) as server:
         run_judge(
             app,
-            add_judge(app, pairwise, "fair", url=server.v1, model="m", template="pairwise", **FAST),
+            _judge(app, pairwise, server, "fair"),
         )
 
     pairs: dict = {}
@@ -194,17 +192,7 @@ def test_malformed_answers_are_failed_attempts_retried_up_to_the_bound(app, make
             ("content", json.dumps(missing_field)),
             ("content", json.dumps(wrong_enum)),
         )
-        judge = add_judge(
-            app,
-            project,
-            "j",
-            url=server.v1,
-            model="m",
-            template="pairwise",
-            concurrency=1,
-            max_attempts=4,
-            **FAST,
-        )
+        judge = _judge(app, project, server, concurrency=1, max_attempts=4)
         run = run_judge(app, judge)
 
     reasons = [(a.ok, a.reason) for a in attempts(app)]
@@ -241,9 +229,7 @@ def test_malformed_answers_are_failed_attempts_retried_up_to_the_bound(app, make
 def test_an_answer_never_valid_leaves_no_verdict_and_the_run_says_why(app, make):
     project = _one_item(make)
     with JudgeServer(lambda body: '{"verdict": {"choice": "A"}}') as server:
-        judge = add_judge(
-            app, project, "j", url=server.v1, model="m", template="pairwise", max_attempts=2, **FAST
-        )
+        judge = _judge(app, project, server, max_attempts=2)
         run = run_judge(app, judge)
         assert len(server.requests) == 4
 
@@ -283,19 +269,7 @@ def test_timeouts_refusals_and_http_errors_are_attempts_with_their_reason(app, m
             "ok",
             ("status", 401, {}, b'{"error": "bad key"}'),
         )
-        judge = add_judge(
-            app,
-            project,
-            "j",
-            url=server.v1,
-            model="m",
-            template="pairwise",
-            concurrency=1,
-            max_attempts=4,
-            timeout=0.3,
-            backoff=0.01,
-            max_backoff=0.02,
-        )
+        judge = _judge(app, project, server, concurrency=1, max_attempts=4, timeout=0.3)
         run = run_judge(app, judge)
 
     got = [(a.ok, a.reason, a.tokens) for a in attempts(app)]
@@ -326,9 +300,7 @@ def test_the_token_budget_stops_calls_once_spent(app, pairwise):
     with db.write_session(db.engine_of(app)) as s:
         s.get(Project, pairwise.id).judge_token_budget = 24
     with JudgeServer(prefers("good")) as server:
-        judge = add_judge(
-            app, pairwise, "j", url=server.v1, model="m", template="pairwise", concurrency=1, **FAST
-        )
+        judge = _judge(app, pairwise, server, concurrency=1)
         run = run_judge(app, judge)
         assert len(server.requests) == 2  # 12 tokens each: the budget is spent after two
         again = run_judge(app, judge)
@@ -343,7 +315,7 @@ def test_the_token_budget_stops_calls_once_spent(app, pairwise):
 
 def test_a_second_run_costs_nothing_and_a_change_is_asked_again(app, pairwise):
     with JudgeServer(prefers("good")) as server:
-        judge = add_judge(app, pairwise, "j", url=server.v1, model="m", template="pairwise", **FAST)
+        judge = _judge(app, pairwise, server)
         run_judge(app, judge)
         assert len(server.requests) == 4
         again = run_judge(app, judge)
@@ -369,9 +341,7 @@ def test_ranking_and_rating_items_are_judged_as_shown_and_reversed(app, make, mo
     project = make.project(slug=f"judged-{mode}", mode=mode, rubric=RUBRIC)
     make.items(project, [item_row("r1", n_responses=3)])
     with JudgeServer(prefers("Answer 2")) as server:
-        run = run_judge(
-            app, add_judge(app, project, "j", url=server.v1, model="m", template=mode, **FAST)
-        )
+        run = run_judge(app, _judge(app, project, server))
 
     assert run.status == "succeeded"
     stored = verdicts(app)

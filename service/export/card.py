@@ -139,10 +139,11 @@ def render_card(
         lines.append(
             f"- {kind.replace('_', ' ')}: mean {figure['mean']} over {figure['items']} items"
         )
+    options = s["options"]
     lines += _rewrites(s)
-    lines += _judges(s)
+    lines += _judges(options)
     lines += ["", "## Rules and filters", "", "| Option | Value |", "|---|---|"]
-    for key, value in s["options"].items():
+    for key, value in options.items():
         lines.append(f"| {key} | `{_show(value)}` |")
     lines += ["", "## Left out", ""]
     why = s["dropped_reasons"]
@@ -193,9 +194,9 @@ def _rewrites(s: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _judges(s: dict[str, Any]) -> list[str]:
+def _judges(options: dict[str, Any]) -> list[str]:
     """State how model judges' rows are told apart (only when the export includes them)."""
-    if not s["options"].get("include_judges"):
+    if not options.get("include_judges"):
         return []
     return [
         "",
