@@ -34,6 +34,15 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         200_000,
         "Longest prompt or response content accepted on import, in characters.",
     ),
+    "IMAGES_DIR": (
+        None,
+        "Folder of imported images, one file per image named by its sha256, a folder per "
+        "project. Default: `images/` in the instance folder.",
+    ),
+    "IMAGE_MAX_BYTES": (
+        10 * 2**20,
+        "Largest image accepted on import, in bytes (after decoding a data URI).",
+    ),
     "IMPORT_MAX_LINE_BYTES": (
         16 * 2**20,
         "Longest line of a JSON Lines import or prompt set, in bytes (after gunzipping); "

@@ -280,6 +280,37 @@ def autocommit(s: Session) -> Iterator[Session]:
             raw.autocommit = False
 
 
+_SNAPSHOT = "rankroom_snapshot"
+
+
+@contextmanager
+def read_snapshot(s: Session) -> Iterator[Session]:
+    """Hold one read-only transaction on ``s`` for the block, so every read sees the same data.
+
+    PostgreSQL: REPEATABLE READ, READ ONLY (its snapshot is taken at the first statement).
+    SQLite: one deferred BEGIN held open; in WAL mode the first read fixes the snapshot,
+    and writers on other connections go on meanwhile. Code that ends its reads with a
+    rollback asks ``in_snapshot`` first. The transaction is rolled back at the end.
+    """
+    s.rollback()  # a transaction already open may have read before: start afresh
+    if is_sqlite(s):
+        # Any read of the file starts SQLite's read transaction, and with it the snapshot.
+        s.execute(sa.text("SELECT count(*) FROM sqlite_master"))
+    else:
+        s.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+    s.info[_SNAPSHOT] = True
+    try:
+        yield s
+    finally:
+        s.info.pop(_SNAPSHOT, None)
+        s.rollback()
+
+
+def in_snapshot(s: Session) -> bool:
+    """Tell whether ``s`` holds a ``read_snapshot`` (its reads must not end the transaction)."""
+    return bool(s.info.get(_SNAPSHOT))
+
+
 def _close_session(_exc: BaseException | None) -> None:
     g.pop("db_writes", None)
     s = g.pop("db_session", None)

@@ -420,6 +420,25 @@ class Response(SQLModel, table=True):
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
+class Image(SQLModel, table=True):
+    """An image of a project's items, kept as a file named by its sha256 (service/images.py).
+
+    Text holds an image as a marker with its sha256; this row says the file was
+    verified (type by magic bytes, size) and which project's raters may fetch it.
+    """
+
+    __table_args__ = (sa.UniqueConstraint("project_id", "sha256"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id")
+    sha256: str = Field(max_length=64)
+    media_type: str = Field(max_length=32)
+    bytes: int
+    width: int | None = Field(default=None)
+    height: int | None = Field(default=None)
+    created_at: datetime = _created()
+
+
 class Assignment(SQLModel, table=True):
     """A lease: one rater holds one item until it is submitted, skipped or expires."""
 

@@ -16,7 +16,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from service.models import EditPolicy, Mode, Pairing, PairSet, ProjectStatus, Scale
+from service.models import EditPolicy, JudgeDisplay, Mode, Pairing, PairSet, ProjectStatus, Scale
 from service.rubric import NUMBER_LIMIT, RubricKind, RubricScope
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
@@ -257,6 +257,19 @@ class ProjectSchema(Schema):
     adaptive_overlap = StrictBoolean(load_default=False)
     overlap_max = StrictInteger(load_default=5, validate=validate.Range(1, 100))
     audit_share = StrictFloat(load_default=0.1, validate=validate.Range(0, 1))
+    # Model judges (service/rating/judge_rule.py): what raters see, triage, budget mode.
+    judge_display = fields.String(
+        load_default=JudgeDisplay.HIDDEN.value,
+        validate=validate.OneOf([d.value for d in JudgeDisplay]),
+        metadata={
+            "description": "What raters see of the model judges: hidden, after (their "
+            "verdict once the rater submitted) or suggestion (pre-filled)."
+        },
+    )
+    judge_triage = StrictBoolean(load_default=False)
+    judge_budget = StrictBoolean(load_default=False)
+    judge_budget_overlap = StrictInteger(load_default=1, validate=validate.Range(1, 100))
+    judge_audit_share = StrictFloat(load_default=0.1, validate=validate.Range(0, 1))
     created_at = fields.DateTime(dump_only=True)
 
     @validates_schema

@@ -146,8 +146,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     admin.dispose()
 
 
-def _make_app(database_url: str) -> Flask:
-    return create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret"})
+def _make_app(database_url: str, images: Path) -> Flask:
+    return create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret",
+            "IMAGES_DIR": str(images),  # each test its own image files, as its own database
+        }
+    )
 
 
 def _no_drift(request: pytest.FixtureRequest, application: Flask) -> None:
@@ -163,8 +170,8 @@ def _no_drift(request: pytest.FixtureRequest, application: Flask) -> None:
 
 
 @pytest.fixture
-def app(request: pytest.FixtureRequest, database_url: str) -> Iterator[Flask]:
-    application = _make_app(database_url)
+def app(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    application = _make_app(database_url, tmp_path / "images")
     with application.app_context():
         yield application
     _no_drift(request, application)
@@ -178,7 +185,7 @@ def browser_app(
     """An app on SQLite for browser tests (the browser adds nothing per database)."""
     path = tmp_path / "browser.db"
     shutil.copy(sqlite_template, path)
-    application = _make_app(f"sqlite:///{path}")
+    application = _make_app(f"sqlite:///{path}", tmp_path / "images")
     yield application
     _no_drift(request, application)
     db.engine_of(application).dispose()

@@ -224,3 +224,48 @@ def insert_as_of(session: Any, row: Any) -> Any:
             values[name] = value
     row.id = session.execute(table.insert().values(**values).returning(table.c.id)).scalar()
     return row
+
+
+def add_judge(app: Flask, project: Project, name: str = "judge-1") -> Any:
+    """Insert a model judge on ``project`` (its config is the judging package's business)."""
+    from service.models import Judge
+
+    with app.app_context(), db.write_session() as s:
+        judge = Judge(project_id=project.id, name=name, config={"model": "fake"})
+        s.add(judge)
+        s.flush()
+        return judge
+
+
+def add_verdict(
+    app: Flask,
+    item: Item,
+    judge: Any,
+    shown: list[str],
+    *,
+    preferred: str | None = None,
+    verdict: dict[str, Any] | None = None,
+    rubric: dict[str, Any] | None = None,
+) -> Any:
+    """Insert one judge verdict on ``item`` in the order ``shown``, as the runner stores it,
+    and settle the item's triage and budget capacity in the same transaction."""
+    from service.models import JudgeVerdict
+    from service.rating import judged
+
+    with app.app_context(), db.write_session() as s:
+        row = JudgeVerdict(
+            project_id=item.project_id,
+            item_id=item.id,
+            judge_id=judge.id,
+            shown_order=shown,
+            verdict=verdict if verdict is not None else {"preferred": preferred, "strength": None},
+            rubric=rubric or {"response": {}, "item": {}},
+            shown_sha256=shown_of_item(
+                session=s, item_id=item.id, shown_order=shown, guideline_version=1
+            ),
+            request_sha256=uuid.uuid4().hex * 2,
+        )
+        s.add(row)
+        s.flush()
+        judged.after_verdicts(session=s, project=s.get(Project, item.project_id), item_id=item.id)
+        return row

@@ -134,7 +134,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
     _axe_script()
     path = tmp_path_factory.mktemp("axe") / "axe.db"
     shutil.copy(sqlite_template, path)
-    app: Flask = _make_app(f"sqlite:///{path}")
+    app: Flask = _make_app(f"sqlite:///{path}", path.parent / "images")
     with app.app_context():
         list(load_demo(prompts_dir=app.config["PROMPTS_DIR"]))
         with db.write_session() as s:

@@ -22,6 +22,7 @@ from service.errors import Conflict, InvalidInput
 from service.items import import_batches
 from service.models import Assignment, Item, ItemSlots, Judgment, Project, User
 from service.rating import adaptive, assignment, doctor, judgments, settings, slots, workload
+from service.rating.current import current_judgments
 from tests.export_dataset import export_bytes
 from tests.factories import item_row
 from tests.raters import Desk
@@ -173,9 +174,7 @@ def test_a_revision_that_settles_the_split_closes_the_unit(app, desk, make):
     lease = _rate(desk, project, two, "b")
     assert _slot(app, item.id)["raised"] == 1
     with app.app_context(), db.write_session() as s:
-        (current,) = s.exec(
-            judgments.current_judgments().where(Judgment.assignment_id == lease.id)
-        ).all()
+        (current,) = s.exec(current_judgments().where(Judgment.assignment_id == lease.id)).all()
         judgments.revise_judgment(
             session=s,
             judgment_id=current.id,
@@ -639,9 +638,7 @@ def test_a_revision_racing_the_switch_is_settled(app, desk, make, database_url, 
     _rate(desk, project, one, "a")
     lease = _rate(desk, project, two, "a")
     with app.app_context(), db.write_session() as s:
-        (current,) = s.exec(
-            judgments.current_judgments().where(Judgment.assignment_id == lease.id)
-        ).all()
+        (current,) = s.exec(current_judgments().where(Judgment.assignment_id == lease.id)).all()
         current_id = current.id
 
     def revise():

@@ -11,6 +11,8 @@ Expected: an HTTP status, or "login" for a redirect to the sign-in page.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import time
 from collections.abc import Callable, Iterator
@@ -22,12 +24,15 @@ import sqlalchemy as sa
 from flask import Flask
 
 from service import db
-from service.accounts import invites, users
+from service.accounts import invites, memberships, users
+from service.images import ImageStore, image_url
+from service.items import importing
 from service.judging import config as judges
 from service.models import Item, User
 from service.projects import projects, sources
 from service.rating import assignment, judgments
 from tests.factories import Factory, item_row
+from tests.pictures import shapes
 
 ROLES = ("anonymous", "rater", "other_rater", "engineer", "engineer_noscope", "admin")
 ALL_SCOPES = ("export", "stats", "import")
@@ -52,6 +57,7 @@ class World:
     runs: dict[str, int] = field(default_factory=dict)
     flagged_item: int = 0
     judged_item: int = 0
+    image_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -301,6 +307,11 @@ MATRIX: dict[str, Route] = {
     ),
     # The rating screens: pages for raters only.
     "GET /rate": Route(e("login", "200", "200", "403", "403", "403")),
+    # An image of a project's items: its team and the people who may export it.
+    "GET /images/<int:project_id>/<sha256>": Route(
+        e("login", "200", "404", "200", "403", "200"),
+        lambda w, r: w.image_path,
+    ),
     "GET /rate/<slug>": Route(e("login", "200", "200", "403", "403", "403"), "/rate/matrix-next"),
     "POST /rate/<slug>/next": Route(
         e("login", "200", "200", "403", "403", "403"), "/rate/matrix-next/next"
@@ -471,6 +482,24 @@ MATRIX: dict[str, Route] = {
 }
 
 
+def _team_image(app: Flask, make: Factory, rater: User) -> str:
+    """Import an image into a project whose team is ``rater``; return its URL."""
+    project = make.project(slug="matrix-images")
+    with db.write_session() as s:
+        memberships.add_member(session=s, project=project, user=rater, actor_id=None)
+    row = item_row("matrix-image")
+    picture = shapes("circle", (0, 0, 0))
+    url = "data:image/png;base64," + base64.b64encode(picture).decode()
+    row["responses"][0]["content"] = [{"type": "image_url", "image_url": {"url": url}}]
+    importing.import_items(
+        engine=db.engine(),
+        project=project,
+        rows=[(1, row)],
+        images=ImageStore.from_config(app.config),
+    )
+    return image_url(project.id, hashlib.sha256(picture).hexdigest())
+
+
 def _routes(app: Flask) -> dict[str, Any]:
     out = {}
     for rule in app.url_map.iter_rules():
@@ -569,6 +598,7 @@ def world(app: Flask, make: Factory) -> World:
         for name in ("matrix-judge", "matrix-judge-gone"):
             config = {"url": "http://127.0.0.1:9/v1", "model": "m", "template": "pairwise"}
             judges.add_judge(session=s, project=project, data={"name": name, "config": config})
+    w.image_path = _team_image(app, make, rater)
     victim_engineer = make.user("engineer")
     token, _ = make.token(victim_engineer, ["stats"])
     w.victim_token_id = token.id

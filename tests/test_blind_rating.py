@@ -368,3 +368,53 @@ def test_the_rating_screen_keeps_the_rater_blind(page, browser_app, browser_make
     hidden = HIDDEN + [str(i.id) for i in items]
     assert [h for h in hidden if re.search(rf"(?<!\d){re.escape(h)}(?!\d)", seen, re.I)] == []
     assert page.console_errors == []
+
+
+@pytest.mark.parametrize("display", ["hidden", "after", "suggestion"])
+def test_model_judges_reach_the_rater_only_as_the_display_allows(
+    app, client, auth, make, admin_headers, display
+):
+    """A judge named after its model, with verdicts in both orders on TRL data: the rater
+    never sees its name, its model or a response id; "Model judge" appears only when the
+    project shows it (after a submission, or as a suggestion), and then in labels."""
+    from tests.factories import add_judge, add_verdict
+
+    _start_item_ids_at(app, make, FIRST_ITEM_ID)
+    project = make.project(mode="pairwise", scale="ternary", overlap=1, judge_display=display)
+    _import(app, admin_headers, project.slug, _trl_rows())
+    with app.app_context():
+        items = list(db.session().exec(select(Item).where(Item.project_id == project.id)))
+    judge = add_judge(app, project, "secret-model-judge")
+    for item in items:
+        for order in (["chosen", "rejected"], ["rejected", "chosen"]):
+            add_verdict(app, item, judge, order, preferred="chosen")
+    auth.as_role("rater")
+    scan = RaterScan(client, auth, [i.id for i in items])
+    scan.hidden.append(re.compile("secret-model-judge|gpt|fake", re.IGNORECASE))
+    page = client.get(f"/rate/{project.slug}").get_data(as_text=True)
+    fragment = scan.call("POST", f"/rate/{project.slug}/next", 200)
+    shown = scan.call("POST", f"/api/v1/projects/{project.slug}/next", 200)["assignment"]
+    (lease,) = _rows(app, Assignment, id=shown["id"])
+    label = "A" if lease.shown_order[0] == "chosen" else "B"
+    url = f"/api/v1/assignments/{shown['id']}/judgment"
+    body = scan.call("POST", url, 201, {"client_id": uuid.uuid4().hex, "verdict": {"choice": "A"}})
+    seen = json.dumps([fragment, shown, body]) + page
+    if display == "hidden":
+        assert "Model judge" not in seen and "judge" not in json.dumps([shown, body])
+    if display == "suggestion":
+        assert shown["judge_suggestion"] == [
+            {
+                "label": "Model judge",
+                "verdict": {"preferred": label, "strength": None},
+                "choice": label,
+                "scale_value": 4,
+                "text": f"Model judge: {label} is better",
+            }
+        ]
+        assert "Suggestion, pre-filled" in fragment["html"] and "judges" not in body
+        assert re.search(rf'value="{label}"[^>]*checked', fragment["html"])
+    if display == "after":
+        assert "judge_suggestion" not in shown and "Model judge" not in fragment["html"]
+        assert body["judges"][0]["text"] == f"Model judge: {label} is better"
+    (stored,) = _rows(app, Judgment, id=body["id"])
+    assert stored.judge_view == display

@@ -99,7 +99,7 @@ def test_every_demo_project_shows_agreement(app, client, make):
     _, secret = make.token(make.user("admin"), ["stats"])
     headers = {"Authorization": f"Bearer {secret}"}
     slugs = [c["slug"] for c in json.loads((ROOT / "prompts/demo/projects.json").read_text())]
-    assert len(slugs) == 4
+    assert len(slugs) == 5
     for slug in slugs:
 
         def report(name: str, slug: str = slug) -> dict:
@@ -115,6 +115,13 @@ def test_every_demo_project_shows_agreement(app, client, make):
         kappa = report("kappa")
         assert kappa["defined_pairs"] >= 1 and kappa["median_kappa"] is not None, slug
         assert report("items")["compared_items"] > 0, slug
+    # The judged project: its simulated model judge beside the humans.
+    judges = report("agreement", "demo-coding-pairwise")["judges"]
+    (judge,) = judges["judges"]
+    assert judge["name"] == "demo-judge" and judge["raters"], judges
+    assert [e["stat"]["value"] is not None for e in judge["overall"]] == [True] * 3
+    assert 0 < judge["position_consistency"]["rate"] < 1
+    assert [b["source"] for b in judges["leaderboards"]] == ["humans", "demo-judge"]
 
 
 def test_the_demo_history_fills_every_report_and_the_doctor_finds_nothing(app, client, make):

@@ -341,20 +341,25 @@ def test_an_empty_folder_is_filled(app, data, runner, tmp_path):
     assert sorted(p.name for p in dest.iterdir()) == ["README.md", "croissant.json", "dpo"]
 
 
-@pytest.mark.parametrize("existing", [False, True])
-def test_a_failure_mid_export_leaves_no_folder_and_the_old_one_intact(
-    app, data, runner, tmp_path, monkeypatch, existing
-):
+def _fail_writing(monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    """Make writing the Parquet files of ``fmt`` fail, as a full disk would."""
     from service.export import parquet
 
     write = parquet.ParquetPart.write
 
     def failing(self: Any, chunk: bytes) -> None:
-        if "kto" in self.path.parts[-2]:
+        if fmt in self.path.parts[-2]:
             raise OSError("disk full")
         write(self, chunk)
 
     monkeypatch.setattr(parquet.ParquetPart, "write", failing)
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_failure_mid_export_leaves_no_folder_and_the_old_one_intact(
+    app, data, runner, tmp_path, monkeypatch, existing
+):
+    _fail_writing(monkeypatch, "kto")
     dest = tmp_path / "ds"
     if existing:
         dest.mkdir()
@@ -367,6 +372,34 @@ def test_a_failure_mid_export_leaves_no_folder_and_the_old_one_intact(
         assert [p.name for p in dest.iterdir()] == ["old.txt"]
     else:
         assert not dest.exists()
+
+
+def test_every_config_is_read_from_one_snapshot(app, data, make, runner, tmp_path, monkeypatch):
+    # A judgment stored while the folder is written (here: as the second config starts)
+    # is in no config; before, the second config read it and the first did not, so the
+    # folder disagreed with itself.
+    from service.export import folder
+
+    expected = {fmt: _jsonl_rows(app, fmt) for fmt in ("dpo", "raw")}
+    dan = make.user(username="dan")
+    started: list[str] = []
+
+    def storing_meanwhile(**kw: Any) -> Any:
+        started.append(kw["options"].format)
+        if len(started) == 2:
+            make.judgment(data["items"]["c2"], dan, mode="ranking", ranking=[["b"], ["a"]])
+        return Export(**kw)
+
+    Export = folder.Export
+    monkeypatch.setattr(folder, "Export", storing_meanwhile)
+    dest = tmp_path / "ds"
+    r = _cli(runner, *PROJECTS, "--format", "dpo", "--format", "raw", "--to-folder", str(dest))
+    assert r.exit_code == 0, r.output
+    assert started == ["dpo", "raw"]
+    for fmt in ("dpo", "raw"):
+        _assert_file(dest / fmt / "train-00000-of-00001.parquet", expected[fmt])
+    # The judgment is stored: the next export has it.
+    assert len(_jsonl_rows(app, "raw")) == len(expected["raw"]) + 1
 
 
 class _FakeHub:
@@ -512,6 +545,71 @@ def test_the_api_zip_holds_the_same_folder_as_the_cli(app, data, client, runner,
     _assert_loaded(loaded["test"], expected)
 
 
+def test_the_api_zip_streams_each_config_as_it_is_written(app, data, client, token, monkeypatch):
+    # The response starts once the options are checked, and the first config's file is
+    # sent before the second config is written (before: after the whole folder), so a
+    # large folder neither waits in full on disk nor keeps the client waiting.
+    from service.export import folder
+    from service.http import liveness
+
+    written: list[str] = []
+    write_config = folder._write_config
+
+    def recording(export: Any, *args: Any) -> Any:
+        written.append(export.o.format)
+        return write_config(export, *args)
+
+    monkeypatch.setattr(folder, "_write_config", recording)
+    beats: list[int] = []
+    monkeypatch.setattr(liveness, "INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(liveness, "_notify", lambda: beats.append(len(written)))
+    query = "project=text&project=chat&format=dpo&format=votes"
+    r = client.get(
+        f"/api/v1/export/folder?{query}",
+        headers={"Authorization": f"Bearer {token}"},
+        buffered=False,
+    )
+    assert r.status_code == 200 and written == []
+    body = iter(r.response)
+    received = b""
+    while b"votes/" not in received and b"dpo/train-00000-of-00001.parquet" not in received:
+        received += next(body)
+    assert written == ["dpo"]
+    received += b"".join(body)
+    r.close()
+    assert written == ["dpo", "votes"]
+    names = zipfile.ZipFile(io.BytesIO(received)).namelist()
+    assert names == [
+        "dpo/train-00000-of-00001.parquet",
+        "votes/train-00000-of-00001.parquet",
+        "croissant.json",
+        "README.md",
+    ]
+    # Rows read for each config tell gunicorn the worker is alive (liveness.beat).
+    assert 1 in beats and 2 in beats
+
+
+def test_a_failure_after_the_zip_started_cuts_it_short(app, data, client, token, monkeypatch):
+    # Once bytes went out no error status can follow: the stream ends without the zip's
+    # directory, so the download fails instead of looking complete.
+    _fail_writing(monkeypatch, "votes")
+    query = "project=text&project=chat&format=dpo&format=votes"
+    r = client.get(
+        f"/api/v1/export/folder?{query}",
+        headers={"Authorization": f"Bearer {token}"},
+        buffered=False,
+    )
+    assert r.status_code == 200
+    received = b""
+    with pytest.raises(OSError, match="disk full"):
+        for chunk in r.response:
+            received += chunk
+    r.close()
+    assert b"dpo/train-00000-of-00001.parquet" in received
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(io.BytesIO(received))
+
+
 @pytest.mark.parametrize(
     ("query", "status", "message"),
     [
@@ -609,3 +707,21 @@ def test_push_creates_a_public_repo_only_when_asked(app, data, runner, tmp_path,
         "create_repo",
         ("me/open", {"repo_type": "dataset", "exist_ok": True, "private": False}),
     ) in fake_hub.calls
+
+
+def test_serve_lets_a_long_request_report_its_gunicorn_worker_alive(monkeypatch):
+    # A sync worker reports to gunicorn's arbiter only between requests; the folder
+    # export beats (liveness.beat) through the worker's own report, registered by serve.
+    from service.cli import serve
+    from service.http import liveness
+
+    reports: list[str] = []
+    worker = type("Worker", (), {"notify": lambda self: reports.append("alive")})()
+    monkeypatch.setattr(liveness, "_notify", None)
+    monkeypatch.setattr(liveness, "_last", 0.0)
+    liveness.beat()
+    assert reports == []
+    serve._report_liveness(worker)
+    liveness.beat()
+    liveness.beat()  # within the second: one report
+    assert reports == ["alive"]

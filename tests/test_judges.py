@@ -351,7 +351,7 @@ def test_ranking_and_rating_items_are_judged_as_shown_and_reversed(app, make, mo
         assert position_consistent(*stored) is True
     else:
         assert all(v.verdict == {} for v in stored)
-        assert position_consistent(*stored, main="helpfulness") is True
+        assert position_consistent(*stored) is True
 
 
 def test_the_pull_worker_runs_a_queued_judge(app, client, admin_headers, pairwise):

@@ -47,14 +47,13 @@ def test_ranking_compares_the_whole_order_with_ties():
     assert position_consistent(a, flipped) is False
 
 
-def test_rating_compares_the_main_score_of_every_response():
-    a = _v(["x", "y"], {}, {"response": {"x": {"q": 4, "note": "ok"}, "y": {"q": 2}}, "item": {}})
-    b = _v(["y", "x"], {}, {"response": {"y": {"q": 2}, "x": {"q": 4, "note": "fine"}}, "item": {}})
+def test_rating_compares_the_scores_of_every_response():
+    a = _v(["x", "y"], {}, {"response": {"x": {"q": 4}, "y": {"q": 2}}, "item": {}})
+    b = _v(["y", "x"], {}, {"response": {"y": {"q": 2}, "x": {"q": 4}}, "item": {}})
     c = _v(["y", "x"], {}, {"response": {"y": {"q": 4}, "x": {"q": 4}}, "item": {}})
 
-    assert position_consistent(a, b, main="q") is True
-    assert position_consistent(a, b) is True  # text is not a score
-    assert position_consistent(a, c, main="q") is False
+    assert position_consistent(a, b) is True
+    assert position_consistent(a, c) is False
 
 
 def test_verdicts_that_are_not_two_orders_of_one_item_are_not_compared():

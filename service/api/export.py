@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from flask import Response, current_app
@@ -18,9 +15,11 @@ from service.dashboards.record import export_records
 from service.errors import Forbidden, InvalidInput
 from service.export import Export, ExportOptions, ExportOptionsSchema, part_filename
 from service.export.card import FileInfo, render_card
-from service.export.folder import write_folder, zip_stream
 from service.export.folder_options import FolderOptions, FolderOptionsSchema
+from service.export.folder_zip import folder_zip
+from service.http import liveness
 from service.http.auth import acts_as_admin, client_address, current_user, requires
+from service.images import ImageStore
 
 bp = Blueprint(
     "export", __name__, url_prefix="/api/v1/export", description="Preference dataset exports."
@@ -40,6 +39,7 @@ def _start(options: ExportOptions, session: Session, via: str = "api") -> Export
         actor=current_user(),
         via=via,
         address=client_address(),
+        images=ImageStore.from_config(current_app.config),
     )
 
 
@@ -120,45 +120,50 @@ def card(options: ExportOptions) -> Any:
 @bp.doc(
     responses={
         "200": {
-            "description": "The Hub-ready folder (Parquet configs and README.md) as a zip.",
+            "description": "The Hub-ready folder (Parquet configs and README.md) as a zip, "
+            "streamed config by config as each is written.",
             "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
         }
     }
 )
 @requires("engineer", "admin", scope="export")
 def folder(options: FolderOptions) -> Any:
-    """Write the Hub-ready Parquet folder of these options and stream it as a zip."""
+    """Stream the Hub-ready Parquet folder of these options as a zip, written as it goes."""
     if options.first.real_usernames and not acts_as_admin():
         raise Forbidden(
             "Only admins (a session or an admin-scoped token) may export real usernames."
         )
-    # The folder is written whole before the response starts, so a refusal (no rows, an
-    # empty split) is an error status, not a truncated zip; the zip streams from disk.
-    scratch = Path(tempfile.mkdtemp(prefix="rankroom-folder-"))
-    session = db.session()
+    # The body streams after the request's own session is closed: its own session, held
+    # (one snapshot) until the last byte.
+    session = Session(db.engine())
+    body = folder_zip(
+        session=session,
+        options=options,
+        secret_key=current_app.config["SECRET_KEY"],
+        actor=current_user(),
+        via="api folder",
+        address=client_address(),
+        records=lambda summary: export_records(session=session, summary=summary),
+        alive=liveness.beat,
+        images=ImageStore.from_config(current_app.config),
+    )
     try:
-        write_folder(
-            session=session,
-            options=options,
-            dest=scratch / "dataset",
-            secret_key=current_app.config["SECRET_KEY"],
-            actor=current_user(),
-            via="api folder",
-            address=client_address(),
-            records=lambda summary: export_records(session=session, summary=summary),
-        )
+        next(body)  # every option checked: a refusal is still an error status here
     except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
+        body.close()
+        session.close()
         raise
 
-    def body() -> Iterator[bytes]:
+    def stream() -> Iterator[bytes]:
         try:
-            yield from zip_stream(scratch / "dataset")
+            yield b""  # gunicorn sends the headers on this first write, before any config
+            yield from body
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            body.close()
+            session.close()
 
     return Response(
-        body(),
+        stream(),
         mimetype="application/zip",
         headers={"Content-Disposition": 'attachment; filename="rankroom-dataset.zip"'},
     )

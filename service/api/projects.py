@@ -13,6 +13,7 @@ from service import db
 from service.api.paging import PAGE_HEADERS, PageArgs, page_headers
 from service.http.auth import audit_here, client_address, current_user, requires
 from service.http.hardening import large_body
+from service.images import ImageStore
 from service.items import import_batches, importing
 from service.projects import guideline_versions, projects
 from service.rating import settings
@@ -237,6 +238,7 @@ def import_items(args: dict[str, Any], slug: str) -> Any:
         update=args["update"],
         checksum=lambda: hashlib.sha256(body).hexdigest(),
         max_chars=current_app.config["MAX_RESPONSE_CHARS"],
+        images=ImageStore.from_config(current_app.config),
     )
     audit_here(
         "project.import",

@@ -11,7 +11,7 @@ from marshmallow import Schema, fields
 from service import db
 from service.http.auth import current_user, requires
 from service.models import Project
-from service.rating import assignment, judgments, leases, workspace
+from service.rating import assignment, judge_display, judgments, leases, workspace
 from service.rating.labels import JUDGMENT_OUT
 from service.schemas import JudgmentInSchema
 
@@ -33,8 +33,15 @@ _JUDGMENT_BODY = {
 
 def _save(result: tuple[Any, bool]) -> tuple[Any, int]:
     judgment, created = result
+    body = JUDGMENT_OUT.dump(judgment) | _judges_after(judgment)
     db.session().commit()
-    return JUDGMENT_OUT.dump(judgment), 201 if created else 200
+    return body, 201 if created else 200
+
+
+def _judges_after(judgment: Any) -> dict[str, Any]:
+    """Return the model judges' verdicts when the project shows them after a submission."""
+    shown = judge_display.after_submit(session=db.session(), judgment=judgment)
+    return {"judges": shown} if shown else {}
 
 
 @bp.route("/projects/<slug>/next", methods=["POST"])
@@ -98,7 +105,8 @@ def submit_and_next(assignment_id: int) -> Any:
         rater=current_user(),
         payload=request.get_json(silent=True),
     )
-    body = {"judgment": JUDGMENT_OUT.dump(judgment)} | _next(s, project, lease)
+    body = {"judgment": JUDGMENT_OUT.dump(judgment)} | _judges_after(judgment)
+    body |= _next(s, project, lease)
     s.commit()
     return body, 201 if created else 200
 

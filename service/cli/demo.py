@@ -29,10 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlmodel import Session, select
 
 from service import db
 from service.accounts import users
+from service.cli import demo_judge
+from service.images import ImageStore
 from service.items import importing
 from service.models import (
     Assignment,
@@ -86,6 +89,8 @@ def load_demo(*, prompts_dir: str | Path) -> Iterator[str]:
     campaigns = json.loads((demo / "projects.json").read_text(encoding="utf-8"))
     for campaign in campaigns:
         yield _load_campaign(prompts_dir, demo, campaign)
+        if campaign.get("judged"):
+            yield _judge_campaign(campaign["slug"])
     made = _simulate()
     yield (
         f"Recorded history: {made} new judgments by {len(SIMULATED)} simulated raters "
@@ -129,9 +134,20 @@ def _load_campaign(prompts_dir: str | Path, demo: Path, campaign: dict) -> str:
                 rows=importing.read_jsonl(stream),
                 source=f"demo/{name}",
                 kind="file",
+                # The image project's pictures are files next to its JSON Lines.
+                images=ImageStore.from_config(current_app.config),
+                image_dir=demo,
             )
         created += result.created
     return f"Project {slug} ({project.mode}): {created} new item(s)."
+
+
+def _judge_campaign(slug: str) -> str:
+    """Give a project the demo's simulated model judge (no endpoint), both orders."""
+    with db.write_session() as s:
+        project = projects.get_project(session=s, slug=slug)
+        made = demo_judge.judge_project(session=s, project=project, skill=SKILL)
+    return f"Project {slug}: {made} new verdict(s) by the simulated model judge."
 
 
 def _simulate() -> int:

@@ -30,6 +30,7 @@ from service.export import ExportOptionsSchema, export_preferences, parse_option
 from service.export.card import FileInfo, render_card
 from service.export.croissant import ConfigFiles, columns_of, croissant
 from service.export.options import cli_flag, option_default
+from service.images import ImageStore
 
 _TYPES = {fields.Integer: int, fields.Float: float}
 
@@ -233,6 +234,7 @@ def export_command(
                     via="cli",
                     address=CLI_ADDRESS,
                     progress=progress,
+                    images=ImageStore.from_config(current_app.config),
                 )
             progress.close()
     except DomainError as exc:

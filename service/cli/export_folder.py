@@ -18,6 +18,7 @@ from service.errors import DomainError
 from service.export import hub
 from service.export.folder import check_destination, write_folder
 from service.export.folder_options import parse_folder_options
+from service.images import ImageStore
 
 # The Hub token is read from this variable only: never a flag (it would sit in the
 # shell history and the process list), never written anywhere.
@@ -78,6 +79,7 @@ def export_folder(
                 address=CLI_ADDRESS,
                 progress=bars,
                 records=lambda summary: export_records(session=session, summary=summary),
+                images=ImageStore.from_config(current_app.config),
             )
         bars.close()
     except DomainError as exc:

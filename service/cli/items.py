@@ -16,6 +16,7 @@ from sqlmodel import Session
 from service import db
 from service.cli.common import fail
 from service.errors import DomainError
+from service.images import ImageStore
 from service.items import importing
 from service.projects import projects
 
@@ -36,7 +37,10 @@ from service.projects import projects
 def import_cmd(
     file: Path, slug: str, skip_invalid: bool, update: bool, report: Path | None
 ) -> None:
-    """Import a JSON Lines file of prompts and responses (gzip if it ends in .gz)."""
+    """Import a JSON Lines file of prompts and responses (gzip if it ends in .gz).
+
+    Image files its content parts name are read from FILE's folder.
+    """
     hasher = hashlib.sha256()
     size = file.stat().st_size
     opener = _open_maybe_gzip(file)
@@ -65,6 +69,8 @@ def import_cmd(
                 checksum=hasher.hexdigest,
                 max_chars=current_app.config["MAX_RESPONSE_CHARS"],
                 progress=progress,
+                images=ImageStore.from_config(current_app.config),
+                image_dir=file.parent,
             )
     except DomainError as exc:
         fail(exc)

@@ -118,6 +118,35 @@ def _optional_int(value: str | None) -> int | None | str:
     help="Share of items always judged --overlap-max times (adaptive overlap, 0-1).",
 )
 @click.option(
+    "--judge-display",
+    type=click.Choice(["hidden", "after", "suggestion"]),
+    default=None,
+    help="What raters see of the model judges: nothing, their verdict after submitting, "
+    "or a pre-filled suggestion.",
+)
+@click.option(
+    "--judge-triage/--no-judge-triage",
+    default=None,
+    help="Offer items the model judges disagree on (or flip with the order) first.",
+)
+@click.option(
+    "--judge-budget/--no-judge-budget",
+    default=None,
+    help="Give items every judge agrees on in both orders --judge-budget-overlap raters.",
+)
+@click.option(
+    "--judge-budget-overlap",
+    type=int,
+    default=None,
+    help="Raters an item the judges settle gets in budget mode.",
+)
+@click.option(
+    "--judge-audit-share",
+    type=float,
+    default=None,
+    help="Share of items that keep the full overlap in budget mode (0-1).",
+)
+@click.option(
     "--rubric",
     "rubric_file",
     type=click.File("r", encoding="utf-8"),

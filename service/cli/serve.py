@@ -12,6 +12,7 @@ from flask.cli import ScriptInfo
 from gunicorn.app.base import BaseApplication
 
 from service import db
+from service.http import liveness
 from service.items import importing
 
 
@@ -54,12 +55,18 @@ def serve(demo: bool, host: str, port: int, workers: int | None, threads: int | 
         "bind": f"{host}:{port}",
         "workers": workers,
         "accesslog": "-",
+        "post_worker_init": _report_liveness,
         **({"worker_class": "gthread", "threads": threads} if threads > 1 else {}),
     }
     # The workers fork from this process with the app already built: one import of
     # the service instead of one per worker (start-up time), and pages shared until
     # written (memory).
     _Gunicorn(app, options).run()
+
+
+def _report_liveness(worker: Any) -> None:
+    """Let long requests (a streamed folder export) tell gunicorn this worker is alive."""
+    liveness.set_notifier(worker.notify)
 
 
 def default_workers() -> int:

@@ -19,11 +19,12 @@ from sqlmodel import Session
 from threadpoolctl import ThreadpoolController
 
 from service.dashboards.active_time import active_time_report
-from service.dashboards.agreement_report import agreement_report, kappa_report
+from service.dashboards.agreement_report import kappa_report
 from service.dashboards.cache import ReportCache, data_version
 from service.dashboards.cost import cost_report, parse_rates
 from service.dashboards.filters import Filters, parse_filters
 from service.dashboards.items import LIMIT, items_report
+from service.dashboards.judges_report import agreement_with_judges
 from service.dashboards.leaderboard import leaderboard_report
 from service.dashboards.progress import progress_report
 from service.dashboards.raters import raters_report
@@ -48,6 +49,11 @@ def _agreement_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         rows += [{"scope": "audit sample"} | s for s in report["audit_sample"]["overall"]]
     for dim in report["dimensions"]:
         rows += [{"scope": dim["name"]} | s for s in dim["stats"]]
+    for judge in (report.get("judges") or {}).get("judges", []):
+        scope = f"judge {judge['name']}"
+        rows += [{"scope": scope} | s for s in judge["overall"]]
+        for dim in judge["dimensions"]:
+            rows += [{"scope": f"{scope}: {dim['name']}"} | s for s in dim["stats"]]
     return rows
 
 
@@ -81,7 +87,7 @@ def _win_rate_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 REPORTS: dict[str, Report] = {
     "progress": Report(progress_report, "Progress", {"per_day": lambda r: r["per_day"]}),
     "agreement": Report(
-        agreement_report,
+        agreement_with_judges,
         "Agreement",
         {"statistics": _agreement_rows, "spans": lambda r: r["spans"]},
     ),

@@ -15,7 +15,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service.dashboards.columns import load_judgments
+from service.dashboards.columns import JudgmentColumns, load_judgments
 from service.dashboards.conditions import current_judgment_filter
 from service.dashboards.filters import Filters
 from service.dashboards.lookups import load_raters
@@ -77,11 +77,11 @@ def categorical_stats(labels: Labels, on: str) -> list[dict[str, Any]]:
     return [
         _entry("percent_agreement", on, bootstrap_ci(percent_agreement, counts.counts, **boot)),
         _entry("fleiss_kappa", on, bootstrap_ci(fleiss_kappa, counts.counts, **boot)),
-        _alpha("nominal", labels, on, codes, counts),
+        alpha_entry("nominal", labels, on, codes, counts),
     ]
 
 
-def _alpha(
+def alpha_entry(
     level: Level,
     labels: Labels,
     on: str,
@@ -100,8 +100,10 @@ def _alpha(
     return _entry(f"alpha_{level}", on, stat)
 
 
-def agreement_report(*, session: Session, project: Project, filters: Filters) -> dict[str, Any]:
-    """Return the agreement statistics that fit the project's mode and rubric."""
+def agreement_judgments(
+    *, session: Session, project: Project, filters: Filters
+) -> tuple[list[Dimension], JudgmentColumns]:
+    """Return the rubric dimensions the report compares and the judgments it reads."""
     dims = [
         d
         for d in rubric_of(project).comparable()
@@ -114,6 +116,12 @@ def agreement_report(*, session: Session, project: Project, filters: Filters) ->
         dims=dims,
         rankings=project.mode == "ranking",
     )
+    return dims, cols
+
+
+def agreement_report(*, session: Session, project: Project, filters: Filters) -> dict[str, Any]:
+    """Return the agreement statistics that fit the project's mode and rubric."""
+    dims, cols = agreement_judgments(session=session, project=project, filters=filters)
     overall, per_item_w = _overall(cols, project)
     return {
         "skipped_rows": cols.skipped,
@@ -184,7 +192,7 @@ def _overall(cols: Any, project: Project) -> tuple[list[dict[str, Any]], list[di
         overall = categorical_stats(pairwise_direction(cols), on)
         if project.scale == "likert7":
             strength = pairwise_direction(cols, signed_strength=True)
-            overall.append(_alpha("ordinal", strength, "7-point preference scale"))
+            overall.append(alpha_entry("ordinal", strength, "7-point preference scale"))
     elif project.mode == "ranking":
         ranks = position_labels(cols, rank_positions(cols))
         matrices, _ = rank_matrices(ranks)
@@ -194,7 +202,7 @@ def _overall(cols: Any, project: Project) -> tuple[list[dict[str, Any]], list[di
             _entry(
                 "kendall_tau", "rankings", bootstrap_ci(mean_kendall_tau_overall, matrices, **boot)
             ),
-            _alpha("ordinal", ranks, "ranks of each response"),
+            alpha_entry("ordinal", ranks, "ranks of each response"),
         ]
         w = kendall_w_per_item(matrices) if matrices else np.zeros(0)
         per_item_w = histogram(w, np.linspace(0, 1, 11))
@@ -224,6 +232,18 @@ def span_agreement(*, session: Session, project: Project, filters: Filters) -> l
 
 def _dimension(cols: Any, dim: Dimension) -> dict[str, Any]:
     labels = dimension_labels(cols, dim)
+    return {
+        "name": dim.name,
+        "label": dim.label,
+        "kind": dim.kind.value,
+        "scope": dim.scope.value,
+        "ratings": len(labels.value),
+        "stats": dimension_stats(labels, dim),
+    }
+
+
+def dimension_stats(labels: Labels, dim: Dimension) -> list[dict[str, Any]]:
+    """Return the statistics that fit a rubric dimension's kind, on its labels."""
     where = "per response" if dim.per_response else "per item"
     if dim.kind == RubricKind.CHOICE:
         stats = categorical_stats(labels, f"{dim.label} ({where})")
@@ -239,14 +259,7 @@ def _dimension(cols: Any, dim: Dimension) -> dict[str, Any]:
             clusters=labels.unit_item[codes.items],
         )
         stats = [_entry("alpha_ordinal", on, ordinal), _entry("alpha_interval", on, interval)]
-    return {
-        "name": dim.name,
-        "label": dim.label,
-        "kind": dim.kind.value,
-        "scope": dim.scope.value,
-        "ratings": len(labels.value),
-        "stats": stats,
-    }
+    return stats
 
 
 def kappa_report(*, session: Session, project: Project, filters: Filters) -> dict[str, Any]:

@@ -18,7 +18,17 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service.models import Adjudication, Assignment, Item, Judgment, LeaseStatus, Project, User
+from service.models import (
+    Adjudication,
+    Assignment,
+    Item,
+    Judge,
+    JudgeVerdict,
+    Judgment,
+    LeaseStatus,
+    Project,
+    User,
+)
 
 T = TypeVar("T")
 
@@ -92,6 +102,9 @@ def data_version(*, session: Session, project: Project) -> tuple[Any, ...]:
             scalar(sa.func.max(User.id)),
             scalar(sa.func.sum(User.hourly_rate)),
             scalar(sa.func.sum(User.session_epoch)),
+            # Model judges' verdicts, and a judge renamed or added (the judges section).
+            scalar(sa.func.max(JudgeVerdict.id), where=JudgeVerdict.project_id == project.id),
+            scalar(sa.func.max(Judge.updated_at), where=Judge.project_id == project.id),
         )
     ).one()
     settings = (

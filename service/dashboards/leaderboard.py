@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from service.dashboards.columns import load_judgments
+from service.dashboards.columns import JudgmentColumns, load_judgments
 from service.dashboards.filters import Filters
 from service.dashboards.lookups import load_models
 from service.dashboards.style import style_section
@@ -53,6 +53,13 @@ def leaderboard_report(*, session: Session, project: Project, filters: Filters) 
     cols = load_judgments(
         session=session, project=project, filters=filters, **main_needs(project, dimension)
     )
+    return leaderboard_of(session=session, project=project, cols=cols, dimension=dimension)
+
+
+def leaderboard_of(
+    *, session: Session, project: Project, cols: JudgmentColumns, dimension: str | None
+) -> dict[str, Any]:
+    """Return the leaderboard fitted to these judgments (a human's or a model judge's)."""
     models = load_models(session=session, project=project)
     pairs = main_pairs(cols, project, dimension)
     items = cols.item[pairs.row]

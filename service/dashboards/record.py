@@ -27,6 +27,7 @@ from service.export.record import (
     DimensionRecord,
     Exclusion,
     GuidelineRecord,
+    JudgeBudget,
     Machine,
     Protocol,
     Quality,
@@ -41,6 +42,7 @@ from service.models import (
     Generation,
     GuidelineVersion,
     Item,
+    ItemSlots,
     Judgment,
     Project,
     Response,
@@ -48,7 +50,7 @@ from service.models import (
     User,
 )
 from service.projects import guideline_versions
-from service.rating import gold
+from service.rating import agreement_rule, gold
 from service.rubric import rubric_of
 from service.stats import rankings
 
@@ -188,6 +190,25 @@ def _coverage(session: Session, project: Project, progress: dict[str, Any]) -> C
         per_item=dict(sorted(per_item.items())),
         mean_per_item=float(np.mean([n for _, n in counts])) if counts else None,
         per_day={d["date"]: d["judgments"] for d in progress["per_day"]},
+        judge_budget=_judge_budget(session, project),
+    )
+
+
+def _judge_budget(session: Session, project: Project) -> JudgeBudget | None:
+    """Return the judges' budget mode as the card states it (None when off)."""
+    if not project.judge_budget:
+        return None
+    rows = session.execute(
+        sa.select(ItemSlots.item_id, ItemSlots.raised).where(
+            ItemSlots.project_id == project.id, ~ItemSlots.is_gold
+        )
+    ).all()
+    share = project.judge_audit_share
+    return JudgeBudget(
+        overlap=project.judge_budget_overlap,
+        audit_share=share,
+        lowered_items=sum(1 for _, raised in rows if raised < 0),
+        audit_items=sum(1 for i, _ in rows if agreement_rule.in_audit(project.id, i, share)),
     )
 
 

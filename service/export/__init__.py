@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from service import audit, db
 from service.errors import Forbidden, InvalidInput, NotFound
-from service.export import judge_rows, rules, source
+from service.export import judge_rows, rules, source, vision
 from service.export.item_rows import ItemRows
 from service.export.options import (
     CONVERSATIONAL_FORMATS,
@@ -28,7 +28,9 @@ from service.export.options import (
 from service.export.rows import RowBuilder, encode, messages_of
 from service.export.source import RaterData
 from service.export.summary import ExportSummary
+from service.export.vision import Vision
 from service.export.votes import ProjectInfo
+from service.images import ImageStore
 from service.models import Item, Mode, Project, Response, Role, Scale, User
 from service.rubric import rubric_of
 from service.stats import rankings
@@ -58,6 +60,7 @@ class Export:
         actor: User | None = None,
         via: str = "api",
         address: str | None = None,
+        images: ImageStore | None = None,
     ) -> None:
         if options.real_usernames and actor is not None and actor.role != Role.ADMIN.value:
             raise Forbidden("Only admins may export real usernames (real_usernames).")
@@ -74,6 +77,15 @@ class Export:
         self._check_models(ids)
         conversational = options.conversational or (
             options.format in CONVERSATIONAL_FORMATS and source.has_conversations(session, ids)
+        )
+        # Rows with images in the vision format, when the projects hold any (export/vision.py).
+        self.vision = (
+            Vision(fmt=options.format, store=images)
+            if images is not None
+            and vision.wanted(
+                session, fmt=options.format, conversational=conversational, project_ids=ids
+            )
+            else None
         )
         self.summary = ExportSummary(format=options.format, options=options.as_dict())
         self.summary.variant = "conversational" if conversational else "standard"
@@ -101,8 +113,9 @@ class Export:
         # The full columns hold the rewrites too (sft, --with-rewrites).
         self.full = options.format in ("raw", "ratings", "kto", "sft") or options.with_rewrites
         self.full = self.full or any(p.mode == Mode.RATING.value for p in self.projects.values())
-        # Hold no transaction between checking the options and streaming the rows.
-        session.rollback()
+        # Hold no transaction between checking the options and streaming the rows (unless
+        # the caller holds a snapshot for several exports: a folder's configs).
+        self._end_reads()
 
     def _projects(self) -> dict[int, Project]:
         found = {
@@ -186,6 +199,7 @@ class Export:
             pair_reference=project.pair_reference,
             adaptive_overlap=project.adaptive_overlap,
             overlap_max=project.overlap_max,
+            judge_budget=project.judge_budget,
         )
 
     def _dimensions(self) -> list[tuple[str, bool]]:
@@ -296,7 +310,8 @@ class Export:
                 part = rules.split_of(_prompt_key(item), o.split, o.seed) if o.split else ""
                 if part not in buffers:
                     continue
-                lines = [encode(r) for r in judge_rows.judge_rows(self.items, item, group)]
+                rows = judge_rows.judge_rows(self.items, item, group)
+                lines = self._encoded(item, rows, human=False)
                 if self._buffered(part, lines, buffers, sizes):
                     yield part, self._drain(buffers, sizes, hashes, part)
         for part in parts:
@@ -325,14 +340,20 @@ class Export:
         if not readable:
             return []
         try:
-            if self.o.include_judges:
-                return [encode(judge_rows.mark_human(row)) for row in rows_of(item, readable)]
-            return [encode(row) for row in rows_of(item, readable)]
+            return self._encoded(item, rows_of(item, readable), human=True)
         except (KeyError, TypeError, ValueError) as exc:
             for j in readable:
                 reason = f"the item's rows could not be built: {type(exc).__name__}: {exc}"
                 summary.skip(item=item.external_id, judgment_id=j.id, field=None, reason=reason)
             return []
+
+    def _encoded(self, item: source.ItemData, rows: Any, *, human: bool) -> list[bytes]:
+        """Encode an item's rows, in the vision variant when asked, humans' marked beside judges'."""
+        if self.vision is not None:
+            rows = [self.vision.apply(row, item.project_id) for row in rows]
+        if human and self.o.include_judges:
+            rows = [judge_rows.mark_human(row) for row in rows]
+        return [encode(row) for row in rows]
 
     def _buffered(
         self, part: str, lines: list[bytes], buffers: dict[str, list[bytes]], sizes: dict[str, int]
@@ -355,10 +376,15 @@ class Export:
         hashes[part].update(data)
         return data
 
+    def _end_reads(self) -> None:
+        """End this export's read transaction, unless the caller holds a snapshot open."""
+        if not db.in_snapshot(self.session):
+            self.session.rollback()
+
     def _audit(self) -> None:
         """Record who exported what, and how many rows went out, in the audit log."""
         # End the read transaction first: on SQLite a read snapshot cannot become a write.
-        self.session.rollback()
+        self._end_reads()
         details = {
             "filters": self.o.as_dict(),
             "rows": self.summary.total_rows,
@@ -394,6 +420,7 @@ def export_preferences(
     via: str = "cli",
     address: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    images: ImageStore | None = None,
 ) -> ExportSummary:
     """Export judgments as ``options`` say into ``out``; return what was written.
 
@@ -407,6 +434,7 @@ def export_preferences(
         actor=actor,
         via=via,
         address=address,
+        images=images,
     )
     streams = out if isinstance(out, Mapping) else dict.fromkeys(options.split_names(), out)
     missing = [p for p in options.split_names() if p not in streams]

@@ -17,6 +17,11 @@ from typing import Any
 
 STRING, INT, FLOAT, BOOL, JSON = "string", "int64", "float64", "bool", "json"
 MESSAGE = {"role": STRING, "content": STRING}
+# An image as ``datasets.Image`` keeps it (its bytes and a file name): PIL images on load.
+IMAGE = "image"
+# Messages of a vision export (export/vision.py): content is a list of parts.
+TRL_PART = {"type": STRING, "text": STRING}
+OPENAI_PART = {"type": STRING, "text": STRING, "image_url": {"url": STRING}}
 RESPONSE = {"id": STRING, "model": STRING, "content": STRING}
 
 
@@ -28,8 +33,12 @@ def columns(
     with_votes: bool,
     metadata: bool,
     with_source: bool = False,
+    vision: bool = False,
 ) -> dict[str, Any]:
     """Return the columns of a format's rows, in the JSON Lines key order, with their types.
+
+    ``vision``: the rows hold images (export/vision.py): message contents are lists of
+    parts and the TRL formats have an ``images`` column first.
 
     ``metadata`` is a struct typed per format (so ``metadata.agreement`` is a float column
     a reader can filter on); the free-form objects (rubric scores, a stored verdict) are
@@ -77,7 +86,25 @@ def columns(
         return dict(_RAW)
     else:
         raise ValueError(f"no Parquet columns for format {fmt!r}")
+    if vision:
+        cols = _vision(fmt, cols)
     return {**cols, "metadata": _metadata(fmt)} if metadata else cols
+
+
+def _vision(fmt: str, cols: dict[str, Any]) -> dict[str, Any]:
+    """Give a format's message columns contents of parts, and TRL's ``images`` column."""
+    part = OPENAI_PART if fmt == "openai" else TRL_PART
+    message = {"role": STRING, "content": [part]}
+
+    def swap(kind: Any) -> Any:
+        if kind == [MESSAGE]:
+            return [message]
+        if isinstance(kind, dict):
+            return {n: swap(k) for n, k in kind.items()}
+        return kind
+
+    swapped = {n: swap(k) for n, k in cols.items()}
+    return swapped if fmt == "openai" else {"images": [IMAGE], **swapped}
 
 
 def _metadata(fmt: str) -> dict[str, Any]:
@@ -194,6 +221,8 @@ def _arrow(kind: Any) -> Any:
         return pa.list_(_arrow(kind[0]))
     if isinstance(kind, dict):
         return pa.struct([(n, _arrow(k)) for n, k in kind.items()])
+    if kind == IMAGE:
+        return pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     simple = {STRING: pa.string(), INT: pa.int64(), FLOAT: pa.float64(), BOOL: pa.bool_()}
     return pa.json_() if kind == JSON else simple[kind]
 
@@ -204,6 +233,8 @@ def hub_feature(kind: Any) -> Any:
         return {"feature": hub_feature(kind[0]), "_type": "List"}
     if isinstance(kind, dict):
         return {n: hub_feature(k) for n, k in kind.items()}
+    if kind == IMAGE:
+        return {"_type": "Image"}
     return {"_type": "Json"} if kind == JSON else {"dtype": kind, "_type": "Value"}
 
 

@@ -10,12 +10,10 @@ export leaves nothing behind. ``datasets.load_dataset(folder, format)`` loads it
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import shutil
 import tempfile
 import uuid
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from service import db
 from service.errors import Conflict, DomainError, InvalidInput
 from service.export import Export, record_text
 from service.export.card import FileInfo, render_card
@@ -33,6 +32,7 @@ from service.export.hub import Config, front_matter
 from service.export.parquet import ParquetPart, WriterThread
 from service.export.record import Record
 from service.export.summary import ExportSummary
+from service.images import ImageStore
 from service.models import User
 
 # progress(format, judgments read so far, judgments in all)
@@ -52,6 +52,7 @@ class FolderResult:
     summaries: list[ExportSummary] = field(default_factory=list)
     left_out: dict[str, str] = field(default_factory=dict)  # format: why (default formats)
     records: Sequence[Record] = ()
+    refused: list[InvalidInput] = field(default_factory=list)  # default formats refused
 
 
 def check_destination(dest: Path, overwrite: bool) -> None:
@@ -74,6 +75,7 @@ def write_folder(
     address: str | None = None,
     progress: Progress | None = None,
     records: RecordsOf | None = None,
+    images: ImageStore | None = None,
 ) -> FolderResult:
     """Write the folder for ``options`` at ``dest`` (all or nothing); return what it holds.
 
@@ -86,46 +88,95 @@ def write_folder(
     temp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     result = FolderResult(path=dest)
     try:
-        refused: list[InvalidInput] = []
-        first: ExportSummary | None = None
-        for opts in options.configs:
-            try:
-                export = Export(
-                    session=session,
-                    options=opts,
-                    secret_key=secret_key,
-                    actor=actor,
-                    via=via,
-                    address=address,
-                )
-            except InvalidInput as exc:
-                if options.explicit:
-                    raise
-                # A default format this data cannot give (kto with no rating scale...).
-                refused.append(exc)
-                result.left_out[opts.format] = exc.message
-                continue
-            if first is None:
-                first = export.summary
-            _add(result, _write_config(export, temp, progress), export.summary, options, temp)
-        if not result.configs and not options.allow_empty:
-            if refused and len(refused) == len(options.configs):
-                raise refused[0]
-            raise DomainError(
-                "No format has rows, so no folder was written. No judgment matched the "
-                "options (or the projects have none). (--allow-empty keeps the card alone)"
-            )
-        if records is not None and first is not None:
-            result.records = records(first)
-        if result.records and result.configs:  # the card alone (no rows) describes no file
-            text = json.dumps(_croissant(result, options.license), indent=2, ensure_ascii=False)
-            (temp / "croissant.json").write_text(text + "\n", encoding="utf-8")
-        (temp / "README.md").write_text(_readme(result, options.license), encoding="utf-8")
+        who = ExportArgs(session, secret_key, actor, via, address, images)
+        for _ in fill_folder(result, temp, who, options, progress=progress, records=records):
+            pass
         _install(temp, dest, overwrite)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
     return result
+
+
+@dataclass(frozen=True)
+class ExportArgs:
+    """What every config's ``Export`` of one folder shares: the reader and who asked."""
+
+    session: Session
+    secret_key: str
+    actor: User | None
+    via: str
+    address: str | None
+    images: ImageStore | None = None
+
+
+def fill_folder(
+    result: FolderResult,
+    root: Path,
+    who: ExportArgs,
+    options: FolderOptions,
+    *,
+    progress: Progress | None = None,
+    records: RecordsOf | None = None,
+    alive: Callable[[], None] | None = None,
+) -> Iterator[list[str]]:
+    """Write the folder's files under ``root``; yield the names of each batch once final.
+
+    The first batch is empty: every option is checked by then (a refusal is raised before
+    any file is written). Then each config's files as it is written, then the card (and
+    ``croissant.json``). Every config and the record are read from one snapshot of the
+    database, so a judgment stored meanwhile is in every config or in none. ``alive`` is
+    called as rows are read (a long request's heartbeat).
+    """
+    with db.read_snapshot(who.session):
+        exports = _exports(result, who, options)
+        if not exports and not options.allow_empty:
+            raise result.refused[0]
+        if not options.allow_empty and exports[0].count() == 0:
+            # Nothing to read in any config (they share the projects): the error the end
+            # would give, before any file is written.
+            first = exports[0].o
+            if options.explicit:
+                raise _empty_splits(first.format, [p or "train" for p in first.split_names()])
+            raise _no_rows()
+        yield []
+        for export in exports:
+            config = _write_config(export, root, _step(export, progress, alive))
+            kept = _add(result, config, export.summary, options, root)
+            yield [f.name for f in kept.files] if kept else []
+        if not result.configs and not options.allow_empty:
+            raise _no_rows()
+        if records is not None and exports:
+            result.records = records(exports[0].summary)
+    names = []
+    if result.records and result.configs:  # the card alone (no rows) describes no file
+        text = json.dumps(_croissant(result, options.license), indent=2, ensure_ascii=False)
+        (root / "croissant.json").write_text(text + "\n", encoding="utf-8")
+        names.append("croissant.json")
+    (root / "README.md").write_text(_readme(result, options.license), encoding="utf-8")
+    yield [*names, "README.md"]
+
+
+def _exports(result: FolderResult, who: ExportArgs, options: FolderOptions) -> list[Export]:
+    """Check and resolve every config's export up front; leave out a default one it refuses."""
+    exports = []
+    for opts in options.configs:
+        try:
+            exports.append(Export(options=opts, **vars(who)))
+        except InvalidInput as exc:
+            if options.explicit:
+                raise
+            # A default format this data cannot give (kto with no rating scale...).
+            result.refused.append(exc)
+            result.left_out[opts.format] = exc.message
+    return exports
+
+
+def _no_rows() -> DomainError:
+    return DomainError(
+        "No format has rows, so no folder was written. No judgment matched the "
+        "options (or the projects have none). (--allow-empty keeps the card alone)"
+    )
 
 
 def _add(
@@ -134,7 +185,7 @@ def _add(
     summary: ExportSummary,
     options: FolderOptions,
     root: Path,
-) -> None:
+) -> Config | None:
     """Keep a written config, refuse its empty splits, or leave out an empty default format.
 
     ``datasets`` cannot load a split with no rows, so an empty split is never listed: it
@@ -144,25 +195,30 @@ def _add(
     if len(empty) == len(config.files) and not options.explicit:
         shutil.rmtree(root / config.format)
         result.left_out[config.format] = "no rows"
-        return
+        return None
     if empty and not options.allow_empty:
-        which = ", ".join(repr(f.part) for f in empty)
-        raise DomainError(
-            f"{config.format}: split {which} has no rows, so no folder was written. "
-            "(--allow-empty leaves empty splits out)"
-        )
+        raise _empty_splits(config.format, [f.part for f in empty])
     for f in empty:
         (root / f.name).unlink()
         result.left_out[f"{config.format} ({f.part})"] = "no rows"
     kept = [f for f in config.files if f.rows]
     if not kept:
         (root / config.format).rmdir()
-        return
+        return None
     result.configs.append(replace(config, files=kept))
     result.summaries.append(summary)
+    return result.configs[-1]
 
 
-def _write_config(export: Export, root: Path, progress: Progress | None) -> Config:
+def _empty_splits(fmt: str, parts: list[str]) -> DomainError:
+    which = ", ".join(repr(p) for p in parts)
+    return DomainError(
+        f"{fmt}: split {which} has no rows, so no folder was written. "
+        "(--allow-empty leaves empty splits out)"
+    )
+
+
+def _write_config(export: Export, root: Path, step: Callable[[int], None] | None) -> Config:
     """Stream one export into Parquet files, one per split part."""
     o, summary = export.o, export.summary
     cols = columns(
@@ -172,6 +228,7 @@ def _write_config(export: Export, root: Path, progress: Progress | None) -> Conf
         with_votes=o.with_votes,
         metadata=o.metadata and o.format != "raw",
         with_source=o.with_rewrites,
+        vision=export.vision is not None,
     )
     parts = o.split_names()
     names = {p: f"{o.format}/{p or 'train'}-00000-of-00001.parquet" for p in parts}
@@ -182,7 +239,7 @@ def _write_config(export: Export, root: Path, progress: Progress | None) -> Conf
         for p in parts:
             writers[p] = ParquetPart(root / names[p], cols)
         thread = WriterThread(writers)
-        for part, data in export.chunks(_step(export, progress)):
+        for part, data in export.chunks(step):
             thread.put(part, data)
         thread.finish()
     except BaseException:
@@ -207,15 +264,19 @@ def _write_config(export: Export, root: Path, progress: Progress | None) -> Conf
     return Config(format=o.format, columns=cols, files=files, num_bytes=sizes)
 
 
-def _step(export: Export, progress: Progress | None) -> Callable[[int], None] | None:
+def _step(
+    export: Export, progress: Progress | None, alive: Callable[[], None] | None
+) -> Callable[[int], None] | None:
     if progress is None:
-        return None
+        return None if alive is None else lambda _n: alive()
     total, done, fmt = export.count(), 0, export.o.format
 
     def step(n: int) -> None:
         nonlocal done
         done += n
         progress(fmt, done, total)
+        if alive is not None:
+            alive()
 
     return step
 
@@ -283,36 +344,3 @@ def _install(temp: Path, dest: Path, overwrite: bool) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         temp.replace(dest)  # rename(2) replaces an empty folder
-
-
-class _Sink(io.RawIOBase):
-    """A write-only stream that keeps what it is given until drained (zip to a generator)."""
-
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        self.chunks.append(bytes(data))
-        return len(data)
-
-    def drain(self) -> bytes:
-        data = b"".join(self.chunks)
-        self.chunks.clear()
-        return data
-
-
-def zip_stream(root: Path) -> Iterator[bytes]:
-    """Yield a zip of the folder's files (stored: Parquet is compressed already), in order."""
-    sink = _Sink()
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            # A fixed time: the same folder gives the same bytes.
-            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), (1980, 1, 1, 0, 0, 0))
-            with archive.open(info, "w", force_zip64=True) as out, path.open("rb") as src:
-                while block := src.read(1 << 20):
-                    out.write(block)
-                    yield sink.drain()
-    yield sink.drain()

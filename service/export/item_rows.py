@@ -38,10 +38,14 @@ def _targets(item: ItemData, project: ProjectInfo, units: list[Any], judgments: 
     of a pairwise item of several pairs share the row, so each unit's own target comes
     from the same rule applied to the judgments on it (pairwise verdicts need no rubric).
     """
-    if not project.adaptive_overlap or item.is_gold:
+    if not (project.adaptive_overlap or project.judge_budget) or item.is_gold:
         return project.overlap
     if len(units) == 1:
         return project.overlap + item.raised
+    if not project.adaptive_overlap:
+        # Budget mode on pair units: each unit's target needs the judges' verdicts per
+        # pair, not read here; such a unit is complete at the full overlap.
+        return project.overlap
     judged = [
         (j.shown_order or [], agreement_rule.verdict_of("pairwise", j.verdict or {}, {}, None))
         for j in judgments

@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 
 from service.errors import DomainError
-from service.export.columns import JSON, arrow_schema
+from service.export.columns import IMAGE, JSON, arrow_schema
+from service.export.vision import image_value
 
 # Arrow data buffered before it becomes one row group (bounds memory, keeps groups large).
 ROW_GROUP_BYTES = 16 * 1024 * 1024
@@ -39,6 +40,9 @@ class ParquetPart:
         self.path = path
         self.schema = arrow_schema(cols)
         self.json_cols = [n for n, k in cols.items() if k == JSON]
+        # Images travel in the rows as data URIs; the file keeps their bytes (export/vision.py).
+        self.image_cols = [n for n, k in cols.items() if k == [IMAGE]]
+        self.json_cols += self.image_cols
         typed = pa.schema([f for f in self.schema if f.name not in self.json_cols])
         # With JSON columns present their keys are unknown to the reader: it skips them,
         # and the top-level names are checked in Python instead.
@@ -98,7 +102,10 @@ class ParquetPart:
                     f"A row has a key the {self.path.parent.name} schema lacks: {extra}."
                 )
         out = {}
-        for name in self.json_cols:
+        for name in self.image_cols:
+            values = [[image_value(u) for u in row.get(name) or []] for row in rows]
+            out[name] = pa.array(values, type=self.schema.field(name).type)
+        for name in [n for n in self.json_cols if n not in self.image_cols]:
             text = [
                 None if (v := row.get(name)) is None else orjson.dumps(v).decode() for row in rows
             ]

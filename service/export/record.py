@@ -51,6 +51,16 @@ class Protocol:
 
 
 @dataclass(frozen=True)
+class JudgeBudget:
+    """Budget mode (rating/judge_rule.py): fewer raters where every model judge agreed."""
+
+    overlap: int  # raters an item the judges settled wants
+    audit_share: float  # share of items drawn to keep the full overlap
+    lowered_items: int  # items whose capacity the judges lowered
+    audit_items: int  # items in the audit sample
+
+
+@dataclass(frozen=True)
 class Coverage:
     """Annotations per item: the overlap planned and what was achieved."""
 
@@ -67,6 +77,8 @@ class Coverage:
     mean_per_item: float | None
     # UTC day -> current judgments submitted that day (the progress dashboard's per_day)
     per_day: dict[str, int] = field(default_factory=dict)
+    # The judges' budget mode, when on: the rule and its audit sample, for the card.
+    judge_budget: JudgeBudget | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from service.export.record import Record
+from service.export.record import JudgeBudget, Record
 from service.stats.resampling import Stat
 
 
@@ -64,11 +64,23 @@ def protocol(r: Record) -> str:
 def per_item(r: Record) -> str:
     """Say how many judgments each item was planned to get and got."""
     c = r.coverage
-    return (
+    text = (
         f"Planned overlap: {c.overlap} current judgments per item (per compared pair). "
         f"Achieved: {c.complete} of {c.items} items complete, {c.in_progress} in progress, "
         f"{c.untouched} untouched; judgments per item: {pairs(c.per_item)} "
         f"(mean {number(c.mean_per_item, 2)})."
+    )
+    return text + (judge_budget(c.judge_budget) if c.judge_budget else "")
+
+
+def judge_budget(b: JudgeBudget) -> str:
+    """State the judges' budget mode: the rule and its audit sample."""
+    return (
+        f" Budget mode: an item every model judge judged in both orders, all agreeing, "
+        f"wanted {b.overlap} rater(s) instead of the planned overlap (or the raters it already "
+        f"had), except a uniform random audit sample of {number(b.audit_share * 100, 1)}% of "
+        f"items (a seeded draw per item; {b.audit_items} items) that kept the full overlap; "
+        f"{b.lowered_items} items were collected at the lower overlap."
     )
 
 

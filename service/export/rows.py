@@ -5,7 +5,8 @@ a file is either all strings (standard) or all message lists (conversational),
 decided before the first row; conversational prompts end with a user turn (items
 are validated so on import); string completions carry their own separator because
 TRL joins prompt and completion with none; ``margin`` is in every reward row or none;
-KTO labels are JSON booleans; no row has an ``image``/``images``/``tools`` key.
+KTO labels are JSON booleans; no row has an ``image``/``tools`` key (``images`` only
+when the projects hold images: ``export/vision.py`` rewrites those rows).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from service.models import Adjudication, Item, ItemSlots, Judgment, Response, User
-from service.rating import judgments
+from service.rating import current
 from service.stored_json import Unreadable, strict_loads
 
 BATCH = 4000
@@ -148,7 +148,7 @@ def unreadable_fields(judgment: Any) -> list[tuple[str, str]]:
 
 def current_judgments(project_ids: Sequence[int]) -> sa.Select:
     """Select the current judgments of the projects: those no later judgment supersedes."""
-    return judgments.current_judgments().where(Judgment.project_id.in_(project_ids))
+    return current.current_judgments().where(Judgment.project_id.in_(project_ids))
 
 
 def count_judgments(session: Session, project_ids: Sequence[int]) -> int:

@@ -23,6 +23,8 @@ class ProjectInfo:
     # Adaptive overlap: ``overlap`` is each unit's minimum, ``overlap_max`` its maximum.
     adaptive_overlap: bool = False
     overlap_max: int = 0
+    # The judges' budget mode: an item's target is ``overlap`` plus its slot's ``raised``.
+    judge_budget: bool = False
 
 
 @dataclass(slots=True)

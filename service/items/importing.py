@@ -25,6 +25,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 import sqlalchemy as sa
@@ -33,7 +34,9 @@ from sqlmodel import Session
 
 from service import db
 from service.errors import InvalidInput
+from service.images import ImageStore
 from service.items import import_batches
+from service.items.images import ImageBatch
 from service.items.item_shapes import to_native
 from service.json_depth import json_problem, loads, too_deep
 from service.models import (
@@ -221,16 +224,20 @@ def read_body(
         yield number, _checked(number, obj)
 
 
-def validate_row(line: int, obj: dict[str, Any], schema: ItemRowSchema) -> _Row | list[RowError]:
+def validate_row(
+    line: int, obj: dict[str, Any], schema: ItemRowSchema, images: ImageBatch
+) -> _Row | list[RowError]:
     """Normalise and validate one parsed object; return the row or its errors."""
     rid = obj.get("id") if isinstance(obj.get("id"), str) else None
     try:
+        obj, found = images.take(obj)
         data = schema.load(to_native(obj))
     except ValidationError as exc:
         messages = exc.messages
         if not isinstance(messages, dict):
             messages = {exc.field_name: messages}
         return [RowError(line, f, m, rid) for f, m in flatten_messages(messages)]
+    images.keep(found)
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return _Row(line, data, hashlib.sha256(canonical.encode()).hexdigest())
 
@@ -248,6 +255,8 @@ def import_items(
     checksum: Callable[[], str] | None = None,
     max_chars: int = 200_000,
     progress: Callable[[int], None] | None = None,
+    images: ImageStore | None = None,
+    image_dir: Path | None = None,
 ) -> ImportResult:
     """Validate ``rows`` and publish them into ``project`` as one batch.
 
@@ -257,19 +266,27 @@ def import_items(
     no-op; a changed one is an error unless ``update``, and an item that already has
     judgments is never altered. An update ends the leases raters hold on the item
     (``_replace_content``). Runs its own short transactions: call it outside one.
+
+    Images in content parts are kept in ``images`` (refused when None); file names
+    in them are relative to ``image_dir`` (see ``items/images.py``).
     """
     batch_id = _open(engine, project, source=source, kind=kind, user_id=user_id)
+    assert project.id is not None
+    pictures = ImageBatch(images, project.id, image_dir)
     try:
+        pictures.sweep(engine)
         result = _stage_all(
             engine, project, batch_id, rows, update=update, skip_invalid=skip_invalid,
-            max_chars=max_chars, progress=progress,
+            max_chars=max_chars, progress=progress, images=pictures,
         )  # fmt: skip
         result.checksum = checksum() if checksum else ""
         _refuse_bad_lines(result, skip_invalid)
-        _commit(engine, batch_id, result, update=update, skip_invalid=skip_invalid)
+        _commit(engine, batch_id, result, update=update, skip_invalid=skip_invalid, images=pictures)
     except BaseException:
         import_batches.discard(engine, batch_id)
+        pictures.tidy(engine)
         raise
+    pictures.tidy(engine)  # the files of lines skip-invalid left out
     publish(engine, batch_id)
     with Session(engine) as s:
         batch = s.get(ImportBatch, batch_id)
@@ -311,6 +328,7 @@ def _stage_all(
     skip_invalid: bool,
     max_chars: int,
     progress: Callable[[int], None] | None,
+    images: ImageBatch,
 ) -> ImportResult:
     """Validate every line and stage the good ones a chunk at a time; count the rest."""
     schema = ItemRowSchema(max_chars=max_chars)
@@ -331,7 +349,7 @@ def _stage_all(
         if isinstance(obj, RowError):
             result.fail([obj])
             continue
-        row = validate_row(line, obj, schema)
+        row = validate_row(line, obj, schema, images)
         if isinstance(row, list):
             result.fail(row)
             continue
@@ -389,7 +407,13 @@ def _refuse_bad_lines(result: ImportResult, skip_invalid: bool) -> None:
 
 
 def _commit(
-    engine: sa.Engine, batch_id: int, result: ImportResult, *, update: bool, skip_invalid: bool
+    engine: sa.Engine,
+    batch_id: int,
+    result: ImportResult,
+    *,
+    update: bool,
+    skip_invalid: bool,
+    images: ImageBatch,
 ) -> None:
     """Apply the batch's updates and make it PUBLISHING, in one transaction.
 
@@ -407,6 +431,7 @@ def _commit(
             result.fail(_write_chunk(s, project, batch, [r for _, r in staged], update, result))
             last = staged[-1][0]
         _refuse_bad_lines(result, skip_invalid)
+        images.commit(s)
         s.execute(
             sa.delete(ImportStage).where(ImportStage.batch_id == batch_id, ImportStage.update)
         )

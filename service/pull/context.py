@@ -18,11 +18,13 @@ import uuid
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 import sqlalchemy as sa
 
 from service.errors import InvalidInput
+from service.images import ImageStore
 from service.items.importing import (
     ImportResult,
     InputLimits,
@@ -72,6 +74,7 @@ class PullContext:
     max_bytes: int = 2 * 1024**3
     stale_seconds: float = 300.0
     input_limits: InputLimits = field(default_factory=InputLimits)
+    images: ImageStore | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     on_progress: Progress | None = None
     # The latest progress, written into the run by the heartbeat.
@@ -101,6 +104,7 @@ def from_config(
         max_bytes=int(config["PULL_MAX_BYTES"]),
         stale_seconds=float(config["WORKER_STALE_SECONDS"]),
         input_limits=InputLimits.from_config(config),
+        images=ImageStore.from_config(config),
     )
 
 
@@ -152,8 +156,12 @@ def import_file(
     label: str,
     kind: str,
     config: Mapping[str, Any],
+    image_dir: Path | None = None,
 ) -> ImportResult:
-    """Import one JSON Lines file object (gzip or not) as one batch, all or nothing."""
+    """Import one JSON Lines file object (gzip or not) as one batch, all or nothing.
+
+    Image file names in it are relative to ``image_dir`` (a folder pull's folder).
+    """
     hasher = hashlib.sha256()
     return import_items(
         engine=ctx.engine,
@@ -166,4 +174,6 @@ def import_file(
         checksum=hasher.hexdigest,
         max_chars=ctx.max_chars,
         progress=lambda lines: ctx.report("import", lines),
+        images=ctx.images,
+        image_dir=image_dir,
     )

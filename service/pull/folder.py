@@ -128,6 +128,7 @@ def _pull_file(
                 label=f"{source.name}: {path.name}",
                 kind="folder",
                 config=source.config,
+                image_dir=path.parent,
             )
         # Recorded after the import: a crash between them only re-imports the file,
         # every item unchanged.

@@ -15,17 +15,26 @@ else the whole item; only current judgments count (``current.current_judgments``
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from service.models import ItemSlots, Judgment, Project, Response
-from service.rating import agreement_rule, pairs, slots
+from service.rating import agreement_rule, judge_rule, judge_votes, pairs, slots
 from service.rating.current import current_judgments
 from service.rubric import rubric_of
 
 Targets = dict[pairs.Unit, int]
+# The project settings a unit's target depends on (read as committed, under the row lock).
+TARGET_SETTINGS = (
+    "adaptive_overlap",
+    "overlap_max",
+    "audit_share",
+    "judge_budget",
+    "judge_budget_overlap",
+    "judge_audit_share",
+)
 # The one unit of an item that has a single unit: it takes every judgment.
 WHOLE: pairs.Unit = frozenset()
 
@@ -83,20 +92,22 @@ def targets(*, session: Session, project: Project, item_ids: Iterable[int]) -> d
         )
     ).all()
     split = _units(session, project, ids)
-    judged = _verdicts(session, project, ids) if project.adaptive_overlap else {}
+    counted = project.adaptive_overlap or project.judge_budget
+    judged = _verdicts(session, project, ids) if counted else {}
+    budget = judge_votes.budget_units(session=session, project=project, item_ids=ids, units=split)
     out: dict[int, Targets] = {}
     for item_id, overlap, audit in rows:
         units = split.get(item_id, [WHOLE])
-        if project.adaptive_overlap:
-            wanted = unit_targets(
-                units,
-                judged.get(item_id, []),
-                low=overlap,
-                high=project.overlap_max,
-                audit=bool(audit),
-            )
-        else:
-            wanted = [overlap] * len(units)
+        wanted = unit_targets(
+            units,
+            judged.get(item_id, []),
+            low=overlap,
+            high=project.overlap_max if project.adaptive_overlap else overlap,
+            audit=bool(audit),
+            adaptive=project.adaptive_overlap,
+            budget=budget.get(item_id, set()),
+            budget_low=project.judge_budget_overlap,
+        )
         out[item_id] = dict(zip(units, wanted, strict=True))
     return out
 
@@ -108,14 +119,30 @@ def unit_targets(
     low: int,
     high: int,
     audit: bool,
+    adaptive: bool = True,
+    budget: Collection[int] = (),
+    budget_low: int = 0,
 ) -> list[int]:
-    """Return each unit's target from the (shown order, verdict) of the item's judgments."""
+    """Return each unit's target from the (shown order, verdict) of the item's judgments.
+
+    Without ``adaptive`` a unit wants ``low``; the units in ``budget`` (settled by the
+    model judges, judge_rule.py) start from ``budget_low`` instead.
+    """
     by_unit: list[list[agreement_rule.Verdict]] = [[] for _ in units]
     for shown, verdict in judged:
         k = 0 if len(units) == 1 else pairs.unit_of(shown, units)
         if k is not None:
             by_unit[k].append(verdict)
-    return [agreement_rule.unit_target(v, low=low, high=high, audit=audit) for v in by_unit]
+    out = []
+    for k, v in enumerate(by_unit):
+        floor = min(low, budget_low) if k in budget else low
+        if adaptive:
+            out.append(agreement_rule.unit_target(v, low=floor, high=high, audit=audit))
+        elif k in budget:
+            out.append(judge_rule.budget_target(len(v), low=floor, overlap=low))
+        else:
+            out.append(low)
+    return out
 
 
 def raised(counters: ItemSlots, item_targets: Targets) -> int:
@@ -131,8 +158,8 @@ def settle(*, session: Session, project: Project, item_id: int) -> None:
     """
     counters = slots.lock(session=session, item_id=item_id)
     # The setting as committed now: a change waits for, or is waited for by, this lock.
-    session.refresh(project, ["adaptive_overlap", "overlap_max", "audit_share"])
-    if counters.is_gold or not project.adaptive_overlap:
+    session.refresh(project, [*TARGET_SETTINGS])
+    if counters.is_gold or not (project.adaptive_overlap or project.judge_budget):
         return
     want = raised(counters, targets(session=session, project=project, item_ids=[item_id])[item_id])
     if want != counters.raised:
@@ -173,7 +200,7 @@ def off_target(*, session: Session, project: Project) -> list[tuple[int, int, in
     found = targets(session=session, project=project, item_ids=rows)
     out = []
     for item_id, counters in sorted(rows.items()):
-        want = raised(counters, found[item_id]) if project.adaptive_overlap else 0
+        want = raised(counters, found[item_id])
         if counters.raised != want:
             out.append((item_id, counters.raised, want))
     return out

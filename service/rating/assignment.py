@@ -44,7 +44,7 @@ from service.models import (
     utcnow,
 )
 from service.projects import members, projects
-from service.rating import adaptive, gold, pairs, slots
+from service.rating import adaptive, gold, judge_display, pairs, slots
 from service.rating.labels import labels_for
 from service.rating.leases import CONTENT_CHANGED, LOCK_RATER, content_changed
 
@@ -251,7 +251,7 @@ def display_order(
         return pairs.choose_pair(ids, history, gold=gold_answer)
     units = pairs.units(ids, project.pairs, project.pair_reference)
     wanted: int | dict[pairs.Unit, int] = overlap
-    if project.adaptive_overlap and len(units) > 1:
+    if (project.adaptive_overlap or project.judge_budget) and len(units) > 1:
         # Each pair unit has its own target; the slot row is locked by the claim.
         wanted = adaptive.targets(session=session, project=project, item_ids=[item_id])[item_id]
     return pairs.choose_pair(
@@ -325,7 +325,7 @@ def describe(
         # What this lease showed is gone (an update ended the live leases on the item):
         # never show the new content under it.
         raise Conflict(f"{CONTENT_CHANGED}.")
-    return {
+    out = {
         "id": lease.id,
         "project": project.slug,
         "mode": project.mode,
@@ -342,3 +342,13 @@ def describe(
         ],
         "rubric": project.rubric,
     }
+    suggested = judge_display.suggestion(
+        session=session,
+        project=project,
+        item_id=lease.item_id,
+        shown_order=lease.shown_order,
+        is_gold=lease.is_gold,
+    )
+    if suggested:  # only when the project shows its judges as a suggestion
+        out["judge_suggestion"] = suggested
+    return out

@@ -19,13 +19,13 @@ from sqlmodel import Session, select
 
 from service import audit
 from service.models import Item, Judgment, LeaseStatus, Project
-from service.rating import adaptive, judgments, slots
+from service.rating import adaptive, current, judged, slots
 
 # The counters a repair rebuilds (and the overlap each slot row keeps of its project's,
 # and under adaptive overlap the raised target and audit flag the rule gives it);
 # the other checks name data only a person can judge.
 RECOUNTED = ("taken", "skips", "open", "overlap")  # by ``slots.recounted``
-COUNTERS = (*RECOUNTED, "raised", "audit")
+COUNTERS = (*RECOUNTED, "raised", "audit", "priority")
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,8 @@ def repair(
     for p in chosen:
         # recount locks the project's counters (PostgreSQL) before retarget reads them.
         recounted = slots.recount(session=session, project=p)
-        repaired += max(recounted, adaptive.retarget(session=session, project=p))
+        retargeted = adaptive.retarget(session=session, project=p)
+        repaired += max(recounted, retargeted, judged.retriage(session=session, project=p))
     if repaired:
         audit.record(
             session=session,
@@ -150,10 +151,14 @@ def _adaptive_drift(session: Session, project: Project) -> list[Drift]:
     """Return items whose audit flag or raised target is not what the rule gives them."""
     flags = adaptive.audit_flags(session=session, project=project)
     raised = adaptive.off_target(session=session, project=project)
-    names = _external_ids(session, {r[0] for r in [*flags, *raised]})
-    return [Drift(project.slug, names[i], "audit", s, w) for i, s, w in flags] + [
-        Drift(project.slug, names[i], "raised", s, w) for i, s, w in raised
-    ]
+    # Triage order (judged.py): a contested item's slot priority is raised.
+    priority = judged.priority_drift(session=session, project=project)
+    names = _external_ids(session, {r[0] for r in [*flags, *raised, *priority]})
+    return (
+        [Drift(project.slug, names[i], "audit", s, w) for i, s, w in flags]
+        + [Drift(project.slug, names[i], "raised", s, w) for i, s, w in raised]
+        + [Drift(project.slug, names[i], "priority", s, w) for i, s, w in priority]
+    )
 
 
 def _pair_drift(session: Session, project: Project, cur: sa.Subquery) -> list[tuple]:
@@ -182,7 +187,7 @@ def _pair_drift(session: Session, project: Project, cur: sa.Subquery) -> list[tu
 
 
 def _rule_drift(session: Session, project: Project) -> list[Drift]:
-    cur = judgments.current_judgments().where(Judgment.project_id == project.id).subquery()
+    cur = current.current_judgments().where(Judgment.project_id == project.id).subquery()
     # An item wants ``overlap`` raters on each of its pair units, and under adaptive
     # overlap the ``raised`` ones (checked against the rule above) (``slots.capacity``).
     cap = slots.capacity(slots.SLOTS.c.units, project.overlap, slots.SLOTS.c.raised)

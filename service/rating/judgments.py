@@ -22,7 +22,6 @@ from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.models import Assignment, Item, Judgment, LeaseStatus, Project, User, as_loaded, utcnow
 from service.rating import adaptive, gold, leases, rewrites, shown, spans
 from service.rating.contradictions import find_contradictions
-from service.rating.current import current_judgments  # noqa: F401 (its public name)
 from service.rating.labels import labels_for
 from service.rubric import Dimension, InvalidValue, Rubric, rubric_of
 from service.schemas import JUDGMENT_IN, flatten_messages
@@ -332,7 +331,7 @@ _INSERT_SUBMITTING = (
     .returning(Judgment.__table__.c.id)
 )
 # The unlocked path (``_record_live``) stores a judgment only while the project's adaptive
-# overlap is off, read under a key-share lock on the project row (which the judgment's
+# overlap and judge budget mode are off, read under a key-share lock on the project row (which the judgment's
 # foreign key takes anyway). An admin switching it on holds that row FOR UPDATE until
 # every target is recomputed (``settings.change_overlap``), so such a judgment is either
 # committed before the recount reads the judgments, or sees the switch, stores nothing,
@@ -340,7 +339,11 @@ _INSERT_SUBMITTING = (
 _PROJECTS = Project.__table__
 _PLAIN = (
     sa.select(_PROJECTS.c.id)
-    .where(_PROJECTS.c.id == sa.bindparam("b_project"), sa.not_(_PROJECTS.c.adaptive_overlap))
+    .where(
+        _PROJECTS.c.id == sa.bindparam("b_project"),
+        sa.not_(_PROJECTS.c.adaptive_overlap),
+        sa.not_(_PROJECTS.c.judge_budget),
+    )
     .with_for_update(read=True, key_share=True)
     .cte("plain")
 )
@@ -399,6 +402,8 @@ def _new_row(
         "is_gold": lease.is_gold,
         "guideline_version": project.guideline_version,
         "shown_sha256": digest,
+        # What the rater was shown of the model judges (rating/judge_display.py).
+        "judge_view": project.judge_display,
         "created_at": utcnow(),
     }
 
@@ -469,7 +474,7 @@ def _record_live(
 ) -> Judgment | None:
     """Store a first judgment on a live, non-gold lease without locking it, if it still is."""
     lease, project = leases.with_project(session=session, assignment_id=assignment_id, rater=rater)
-    if lease.status != LeaseStatus.ACTIVE or lease.is_gold or project.adaptive_overlap:
+    if lease.status != LeaseStatus.ACTIVE or lease.is_gold or _settles(project):
         # A repeat, an expired lease, a gold score to store with it, or targets to settle.
         return None
     fields = build_judgment(session=session, project=project, lease=lease, payload=payload)
@@ -507,13 +512,20 @@ def record_on(
     return judgment, True
 
 
-_ADAPTIVE = sa.select(Project.__table__.c.adaptive_overlap).where(
-    Project.__table__.c.id == sa.bindparam("project_id")
-)
+_ADAPTIVE = sa.select(
+    sa.or_(Project.__table__.c.adaptive_overlap, Project.__table__.c.judge_budget)
+).where(Project.__table__.c.id == sa.bindparam("project_id"))
+
+
+def _settles(project: Project) -> bool:
+    """Tell whether the project's targets follow its judgments: adaptive overlap, or
+    the judges' budget mode (a settled unit wants the raters it has, see judge_rule.py)."""
+    return project.adaptive_overlap or project.judge_budget
 
 
 def _adaptive_now(session: Session, project: Project) -> bool:
-    """Tell whether adaptive overlap is on as committed now, after this judgment's insert.
+    """Tell whether targets follow judgments (``_settles``) as committed now, after this
+    judgment's insert.
 
     On PostgreSQL the project was read before the insert, which waited (its foreign key
     takes a key-share lock on the project row) for an admin's switch holding that row:
@@ -521,7 +533,7 @@ def _adaptive_now(session: Session, project: Project) -> bool:
     SQLite every write transaction is serial, so the row read with the lease is current.
     """
     if is_sqlite(session):
-        return project.adaptive_overlap
+        return _settles(project)
     return bool(session.execute(_ADAPTIVE, {"project_id": project.id}).scalar())
 
 

@@ -135,7 +135,7 @@ def _retake(session: Session, lease: Assignment, project: Project, refusal: str)
     """Give an expired lease its slot back if nobody took it meanwhile, else refuse."""
     counters = slots.lock(session=session, item_id=lease.item_id)
     targets = None
-    if project.adaptive_overlap and counters.units > 1:
+    if (project.adaptive_overlap or project.judge_budget) and counters.units > 1:
         targets = adaptive.targets(session=session, project=project, item_ids=[lease.item_id])
         targets = targets[lease.item_id]
     room = slots.room_for(

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
+from service import images
 from service.errors import InvalidInput
 from service.models import EditPolicy, Project
 from service.rating import shown
@@ -143,12 +144,33 @@ def check_changed(rewrite: Rewrite, original: str | None) -> None:
         )
 
 
+def check_images(rewrite: Rewrite, original: str | None) -> None:
+    """Refuse a rewrite holding an image marker its response does not hold.
+
+    A rewrite may keep, move or drop the response's images (``service/images.py``), but
+    not name another: its export would show an image the rater never saw.
+    """
+    foreign = set(images.shas(rewrite.text)) - set(images.shas(original or ""))
+    if foreign:
+        raise InvalidInput(
+            "The rewrite names an image its response does not show.",
+            errors=[
+                {
+                    "field": "rewrite.text",
+                    "message": "may keep the response's images but not add others: "
+                    + ", ".join(sorted(foreign)),
+                }
+            ],
+        )
+
+
 def as_fields(rewrite: Rewrite | None, texts: dict[str, str | None]) -> dict[str, Any]:
     """Return the judgment's rewrite columns for a checked rewrite (all None without one)."""
     if rewrite is None:
         return {"rewrite_response_id": None, "rewrite_text": None, "rewrite_original_sha256": None}
     original = texts.get(rewrite.response_id)
     check_changed(rewrite, original)
+    check_images(rewrite, original)
     return {
         "rewrite_response_id": rewrite.response_id,
         "rewrite_text": rewrite.text,

@@ -12,6 +12,10 @@ raters already qualified stay so. Three settings touch data already collected:
 - ``adaptive_overlap``, ``overlap_max`` and ``audit_share`` decide each unit's target
   with ``overlap`` (rating/agreement_rule.py): changed like ``overlap``, under the same
   locks, with every item's target recomputed from its judgments.
+- ``judge_budget``, ``judge_budget_overlap`` and ``judge_audit_share`` (budget mode,
+  rating/judge_rule.py) decide targets too: changed like ``overlap``. ``judge_triage``
+  recomputes every item's slot priority under the same locks (rating/judged.py).
+  ``judge_display`` steers what raters see next; judgments keep the display they had.
 - ``rubric`` is what judgments were given against; it is fixed once any exist.
 - ``span_labels`` only grows once a label is used: a label a stored span carries is
   never removed or renamed (``spans.check_label_change``). ``span_overlap`` steers new
@@ -33,7 +37,7 @@ from service import audit
 from service.db import is_sqlite
 from service.errors import Conflict, InvalidInput
 from service.models import BATCH_IN_FLIGHT, ImportBatch, Judgment, Mode, Pairing, Project, utcnow
-from service.rating import adaptive, judgments, slots, spans
+from service.rating import adaptive, current, judged, slots, spans
 from service.schemas import PAIRING_PAIRWISE_ONLY, ProjectSchema, flatten_messages
 
 # What an admin may change after creation; slug, mode, scale and pairs shape the items.
@@ -60,9 +64,14 @@ SETTINGS = (
     "overlap_max",
     "audit_share",
     "rubric",
+    "judge_display",
+    "judge_triage",
+    "judge_budget",
+    "judge_budget_overlap",
+    "judge_audit_share",
 )
 # The settings that decide each unit's target: changed together by ``change_overlap``.
-OVERLAP_SETTINGS = ("overlap", "adaptive_overlap", "overlap_max", "audit_share")
+OVERLAP_SETTINGS = ("overlap", *adaptive.TARGET_SETTINGS)
 
 
 def load_settings(data: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +113,8 @@ def update_settings(
     if set(changes) & set(OVERLAP_SETTINGS):
         wanted = {k: values.get(k, getattr(project, k)) for k in OVERLAP_SETTINGS}
         change_overlap(session=session, project=project, **wanted)
+    if "judge_triage" in changes:
+        change_triage(session=session, project=project, on=values["judge_triage"])
     for key, change in changes.items():
         setattr(project, key, change["to"])
     if changes:
@@ -147,6 +158,9 @@ def change_overlap(
     adaptive_overlap: bool | None = None,
     overlap_max: int | None = None,
     audit_share: float | None = None,
+    judge_budget: bool | None = None,
+    judge_budget_overlap: int | None = None,
+    judge_audit_share: float | None = None,
 ) -> None:
     """Set the overlap on the project and on each of its items' slots; never below the floor.
 
@@ -154,6 +168,8 @@ def change_overlap(
     the floor bounds ``overlap_max`` instead; every item's audit flag and raised target
     are then recomputed from its judgments (``adaptive.retarget``) under the same locks.
     Switching it off brings every unit back to ``overlap``, which the floor bounds again.
+    The judges' budget mode (``judge_budget``, ``judge_budget_overlap``,
+    ``judge_audit_share``, judge_rule.py) also decides targets: changed the same way.
 
     The hand-out and ending statements read the capacity from the slot row they update
     (see slots.py), so a rater's request that read the project before this change
@@ -161,27 +177,24 @@ def change_overlap(
     import into the project is in flight: its items are published in transactions of
     their own, whose slot rows this one cannot update.
     """
-    if not is_sqlite(session):
-        # Hold the counters while the floor is read: a claim skips them (SKIP LOCKED),
-        # an ending waits, so no item gains a rater between the check and the change.
-        session.execute(
-            sa.select(slots.SLOTS.c.item_id)
-            .where(slots.SLOTS.c.project_id == project.id)
-            .order_by(slots.SLOTS.c.item_id)
-            .with_for_update()
-        ).all()
-    new = {
-        "overlap": overlap,
-        "adaptive_overlap": project.adaptive_overlap
-        if adaptive_overlap is None
-        else adaptive_overlap,
-        "overlap_max": project.overlap_max if overlap_max is None else overlap_max,
-        "audit_share": project.audit_share if audit_share is None else audit_share,
+    _lock_counters(session, project)
+    given = {
+        "adaptive_overlap": adaptive_overlap,
+        "overlap_max": overlap_max,
+        "audit_share": audit_share,
+        "judge_budget": judge_budget,
+        "judge_budget_overlap": judge_budget_overlap,
+        "judge_audit_share": judge_audit_share,
+    }
+    new = {"overlap": overlap} | {
+        k: getattr(project, k) if v is None else v for k, v in given.items()
     }
     old = {k: getattr(project, k) for k in new}
     if new != old:
         check_no_import(session=session, project=project)
-    if new["adaptive_overlap"] and not old["adaptive_overlap"] and not is_sqlite(session):
+    follows = new["adaptive_overlap"] or new["judge_budget"]
+    followed = old["adaptive_overlap"] or old["judge_budget"]
+    if follows and not followed and not is_sqlite(session):
         # Submissions that skip the lease lock read the switch under a key-share lock on
         # this row (judgments._INSERT_LIVE): held until commit, so none slips in unsettled
         # between the recount below and the switch.
@@ -197,8 +210,30 @@ def change_overlap(
     # insert trigger), so it either waited for this change or is committed before the
     # flush above returned, and this statement sees it.
     slots.copy_overlap(session=session, project=project)
-    if new["adaptive_overlap"] or old["adaptive_overlap"]:
+    if follows or followed:
         adaptive.retarget(session=session, project=project)
+
+
+def _lock_counters(session: Session, project: Project) -> None:
+    """Lock the project's slot rows (PostgreSQL), in item order, until the commit."""
+    if not is_sqlite(session):
+        # Hold the counters while the floor is read: a claim skips them (SKIP LOCKED),
+        # an ending waits, so no item gains a rater between the check and the change.
+        session.execute(
+            sa.select(slots.SLOTS.c.item_id)
+            .where(slots.SLOTS.c.project_id == project.id)
+            .order_by(slots.SLOTS.c.item_id)
+            .with_for_update()
+        ).all()
+
+
+def change_triage(*, session: Session, project: Project, on: bool) -> None:
+    """Switch triage order and give every item the slot priority the rule gives it."""
+    _lock_counters(session, project)
+    project.judge_triage = on
+    session.add(project)
+    session.flush()
+    judged.retriage(session=session, project=project)
 
 
 def _check_floor(
@@ -266,7 +301,7 @@ def overlap_floor(*, session: Session, project: Project) -> int:
             sa.not_(slots.SLOTS.c.is_gold),
         )
     ).all()
-    cur = judgments.current_judgments().where(Judgment.project_id == project.id).subquery()
+    cur = current.current_judgments().where(Judgment.project_id == project.id).subquery()
     judged = session.execute(
         sa.select(cur.c.item_id, cur.c.rater_id, cur.c.shown_order).where(~cur.c.is_gold)
     ).all()

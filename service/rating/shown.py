@@ -2,7 +2,9 @@
 
 ``shown_sha256`` is the sha256 of a canonical JSON serialisation of the prompt (or
 conversation), the responses' texts in the order the rater saw them (the lease's
-``shown_order``) and the guideline version. Exports carry it, so a consumer can check
+``shown_order``) and the guideline version. An image is part of its text, as a marker
+holding its sha256 (``service/images.py``), so the hash covers the images' bytes too.
+Exports carry it, so a consumer can check
 that a row's text is exactly what its rater judged, by recomputing it from the raw
 export (see the README). The same function serves submission, revision and the
 migration that backfilled older judgments.

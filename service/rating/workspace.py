@@ -26,6 +26,7 @@ from service.models import (
 )
 from service.projects import members
 from service.rating import assignment, judgments, leases, slots
+from service.rating.image_html import render_with_images
 from service.rating.rendering import plain_excerpt, render_markdown
 from service.rubric import Dimension, RubricKind, rubric_of
 
@@ -210,7 +211,7 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
     responses = [
         {
             "label": r["label"],
-            "html": None if marking else render_markdown(r["content"]),
+            "html": None if marking else render_with_images(r["content"], project.id),
             "text": r["content"] if marking else None,
             "excerpt": plain_excerpt(r["content"]),
         }
@@ -220,7 +221,7 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
         {
             "role": m["role"],
             "role_name": ROLE_NAMES.get(m["role"], m["role"].title()),
-            "html": render_markdown(m["content"]),
+            "html": render_with_images(m["content"], project.id),
         }
         for m in shown["messages"] or []
     ]
@@ -242,6 +243,8 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
         "responses": responses,
         "labels": [r["label"] for r in responses],
         "span_labels": list(project.span_labels),
+        # The model judges' verdicts, pre-filled (judge_display.py); absent by default.
+        "judge_suggestion": shown.get("judge_suggestion"),
         # Rewrites (rating/rewrites.py): the editor starts from each response's own text.
         "edit": project.edit,
         "texts": {r["label"]: r["content"] for r in shown["responses"]},

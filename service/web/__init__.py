@@ -78,7 +78,7 @@ def home() -> Any:
 
 def init_app(app: Flask) -> None:
     """Register the pages and open static files to all."""
-    from service.web import admin, dashboards, invites, people, project_pages, sources
+    from service.web import admin, dashboards, images, invites, people, project_pages, sources
 
     app.register_blueprint(bp)
     app.register_blueprint(admin.bp)
@@ -88,4 +88,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(rating.bp)
     app.register_blueprint(dashboards.bp)
     app.register_blueprint(people.bp)
+    app.register_blueprint(images.bp)
     app.view_functions["static"] = public(app.view_functions["static"])

@@ -103,9 +103,22 @@ def show(slug: str) -> Any:
 
 
 # The settings form's fields: text inputs, read as the JSON types the schema takes.
-_INTS = ("overlap", "overlap_max", "lease_minutes", "qualification_items", "skip_flag_threshold")
+_INTS = (
+    "overlap",
+    "overlap_max",
+    "lease_minutes",
+    "qualification_items",
+    "skip_flag_threshold",
+    "judge_budget_overlap",
+)
 _CAPS = ("daily_cap", "rater_cap")
-_FLOATS = ("gold_rate", "qualification_threshold", "pairing_uniform_share", "audit_share")
+_FLOATS = (
+    "gold_rate",
+    "qualification_threshold",
+    "pairing_uniform_share",
+    "audit_share",
+    "judge_audit_share",
+)
 
 
 def _number(text: str, kind: type) -> Any:
@@ -116,8 +129,9 @@ def _number(text: str, kind: type) -> Any:
 
 
 def _settings_data(form: dict[str, str], rubric_locked: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {k: form[k] for k in ("name", "status", "pairing", "edit") if k in form}
-    for flag in ("confirm_contradictions", "adaptive_overlap"):
+    texts = ("name", "status", "pairing", "edit", "judge_display")
+    data: dict[str, Any] = {k: form[k] for k in texts if k in form}
+    for flag in ("confirm_contradictions", "adaptive_overlap", "judge_triage", "judge_budget"):
         if flag in form:
             data[flag] = form[flag] == "on"
     if "span_labels" in form:  # one label a line

@@ -16,7 +16,7 @@ from flask import Blueprint, render_template, request, url_for
 from service import db
 from service.http.auth import current_user, requires
 from service.projects import projects
-from service.rating import assignment, judgments, leases, rewrites, workspace
+from service.rating import assignment, judge_display, judgments, leases, rewrites, workspace
 from service.rating.labels import JUDGMENT_OUT
 from service.rating.rendering import render_markdown
 
@@ -102,8 +102,11 @@ def submit(assignment_id: int) -> Any:
         rater=current_user(),
         payload=request.get_json(silent=True),
     )
+    shown = judge_display.after_submit(session=s, judgment=judgment)
     s.commit()
     body = {"judgment": JUDGMENT_OUT.dump(judgment), "next": _next_fragment(lease)}
+    if shown:  # the project shows its model judges after a submission
+        body["judges"] = shown
     return body, 201 if created else 200
 
 

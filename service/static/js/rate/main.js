@@ -251,7 +251,9 @@ async function submit() {
     drafts.clearDraft(view.id);
     bumpDoneToday();
     rememberLast(view, data.judgment, body);
-    say("Judgment saved.");
+    // A project may show its model judges' verdicts once the rater submitted (in labels).
+    const judges = (data.judges || []).map((j) => j.text).join("; ");
+    say(judges ? `Judgment saved. ${judges}.` : "Judgment saved.");
     show(data.next);
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
