@@ -164,3 +164,25 @@ def test_the_cli_adds_lists_runs_and_removes_judges(app, runner, make, tmp_path)
     assert bad.exit_code == 1
     assert "config.url: Missing data for required field." in bad.output
     assert "config.template: Missing data for required field." in bad.output
+
+
+def test_a_judge_without_an_endpoint_is_listed_and_never_run(
+    app, runner, client, admin_headers, project
+):
+    # As the demo stores its simulated judge: a Judge row, verdicts written directly.
+    with db.write_session(db.engine_of(app)) as s:
+        s.add(Judge(project_id=project.id, name="simulated", config={"model": "sim"}))
+
+    listed = runner.invoke(main, ["judges", "list", "--project", "jc"])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.split() == ["simulated", "sim", "-", "-"]
+    judged = runner.invoke(main, ["judge", "--project", "jc"])
+    assert judged.exit_code == 0, judged.output
+    assert judged.output == (
+        "Judge simulated has no endpoint to call; skipped.\njc has no judges to run (rankroom judges add).\n"
+    )
+    queued = client.post("/api/v1/projects/jc/judges/simulated/runs", headers=admin_headers)
+    assert queued.status_code == 409
+    assert queued.json["error"] == (
+        "Judge 'simulated' has no endpoint to call (its verdicts are stored otherwise)."
+    )

@@ -13,6 +13,7 @@ from marshmallow import Schema, fields
 
 from service import db
 from service.api.sources import RunSchema
+from service.errors import Conflict
 from service.http.auth import current_user, requires
 from service.judging import config as judges
 from service.judging.config import JudgeInputSchema
@@ -74,6 +75,10 @@ def run_now(slug: str, name: str) -> Any:
         session=s, project=projects.get_project(session=s, slug=slug), name=name
     )
     source = judges.source_of(session=s, judge=judge)
+    if source is None:
+        raise Conflict(
+            f"Judge {name!r} has no endpoint to call (its verdicts are stored otherwise)."
+        )
     run = sources.enqueue_run(session=s, source=source, user_id=current_user().id)
     s.commit()
     return run

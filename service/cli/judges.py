@@ -55,9 +55,13 @@ def judges_list(slug: str) -> None:
         except DomainError as exc:
             fail(exc)
         for judge in judges.list_judges(session=s, project=project):
+            # A judge without an endpoint (the demo's simulated one) stores its verdicts itself.
             c = judge.config
-            template = c["template"] if c["template"] in judges.SHIPPED_TEMPLATES else "inline"
-            click.echo(f"{judge.name:<24} {c['model']:<32} {template:<10} {c['url']}")
+            template = c.get("template", "-")
+            template = template if template in (*judges.SHIPPED_TEMPLATES, "-") else "inline"
+            click.echo(
+                f"{judge.name:<24} {c.get('model', '-'):<32} {template:<10} {c.get('url', '-')}"
+            )
 
 
 @judges_group.command("remove")
@@ -87,12 +91,15 @@ def judge_cmd(slug: str) -> None:
             claimed = []
             for judge in judges.list_judges(session=s, project=project):
                 source = judges.source_of(session=s, judge=judge)
+                if source is None:
+                    click.echo(f"Judge {judge.name} has no endpoint to call; skipped.")
+                    continue
                 run = worker.claim_source(session=s, source=source, worker_id=ctx.worker_id)
                 claimed.append((judge.name, run.id))
     except DomainError as exc:
         fail(exc)
     if not claimed:
-        click.echo(f"{slug} has no judges (rankroom judges add).")
+        click.echo(f"{slug} has no judges to run (rankroom judges add).")
     failed = False
     for name, run_id in claimed:
         try:
