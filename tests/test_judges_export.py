@@ -116,6 +116,8 @@ def test_raw_export_with_judges_and_the_card(app, judged, runner, tmp_path):
     assert r.exit_code == 0, r.output
     assert out.read_bytes().count(b'"annotator_type":"model"') == len(model)
     assert "## Model judges" in card.read_text()
+    # The record of how the data was made counts the judges' verdicts (kept apart).
+    assert f"- Model judges: {len(text_verdicts)} judgments;" in card.read_text()
     runner.invoke(
         main,
         ["export", "--format", "raw", "--project", "text", "-o", str(out), "--card", str(card)],
