@@ -9,9 +9,10 @@ import pytest
 from sqlmodel import Session, select
 
 from service import db
+from service.judging import config as judge_config
 from service.judging.consistency import position_consistent
-from service.models import Project, PullRun
-from service.pull import context, worker
+from service.models import Judge, Project, PullRun, Source
+from service.pull import context, runs, worker
 from tests.factories import item_row
 from tests.judgekit import (
     HELPFULNESS,
@@ -365,4 +366,33 @@ def test_the_pull_worker_runs_a_queued_judge(app, client, admin_headers, pairwis
     with Session(db.engine_of(app)) as s:
         run = s.exec(select(PullRun)).one()
     assert (run.status, run.summary["judged"]) == ("succeeded", 4)
+    assert len(verdicts(app)) == 4
+
+
+def test_stopping_the_worker_puts_the_run_back_and_keeps_what_was_answered(app, pairwise):
+    ctx = context.from_config(engine=db.engine_of(app), config=app.config)
+    judge_ok = prefers("good")
+
+    def answer(body):
+        if len(server.requests) == 2:  # the worker is told to stop now, mid-run
+            ctx.stop.set()
+        return judge_ok(body)
+
+    with JudgeServer(answer) as server:
+        judge = _judge(app, pairwise, server, concurrency=1)
+        with Session(db.engine_of(app)) as s:
+            source = judge_config.source_of(session=s, judge=s.get(Judge, judge.id))
+        with db.write_session(db.engine_of(app)) as s:
+            run = worker.claim_source(
+                session=s, source=s.get(Source, source.id), worker_id=ctx.worker_id
+            )
+        stopped = runs.execute(ctx, run.id)
+        assert (stopped.status, stopped.claimed_by) == ("queued", None)
+        assert len(server.requests) == 2 and len(verdicts(app)) == 2
+        assert [a.ok for a in attempts(app)] == [True, True]
+
+        resumed = run_judge(app, judge)
+        assert len(server.requests) == 4
+    assert resumed.id == run.id and resumed.status == "succeeded"
+    assert (resumed.summary["cached"], resumed.summary["judged"]) == (2, 2)
     assert len(verdicts(app)) == 4

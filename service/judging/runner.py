@@ -267,6 +267,8 @@ def run_judge(
             for planned, batch in plan(
                 session=s, judge=judge, project=project, template=template, known=done
             ):
+                if caller.stop.is_set():
+                    return  # stopping: what is stored stays, the rest waits for the next run
                 result.requests += planned
                 result.cached += planned - len(batch)
                 yield from batch
@@ -295,9 +297,9 @@ def _count(result: Result, tried: Tried) -> None:
     result.tokens += sum(tokens for _, tokens in tried.attempts)
     if tried.answer is not None:
         result.judged += 1
-    elif tried.skipped or not tried.attempts:
+    elif tried.skipped:
         result.over_budget += 1
-    else:
+    elif tried.attempts:  # none: the run was stopped before this request went out
         result.failed += 1
         result.failures.append(
             {

@@ -40,6 +40,9 @@ def pull(ctx: PullContext, run: PullRun, source: Source, project: Project) -> Ou
         result = run_judge(
             ctx.engine, judge.id, caller=caller, prompts_dir=ctx.prompts_dir, report=ctx.report
         )
+    # Stopped now (a second signal to the worker): the run goes back to the queue; what
+    # was answered is stored, so the next run asks only the rest.
+    ctx.check_stop()
     return outcome(result)
 
 
