@@ -393,6 +393,8 @@ class Item(SQLModel, table=True):
     # Exactly one of prompt (plain text) and messages (a conversation) is set.
     prompt: str | None = Field(default=None)
     messages: list[dict[str, Any]] | None = _json(nullable=True)
+    # OpenAI function definitions the conversation's tool calls may use (items/tool_calls.py).
+    tools: list[dict[str, Any]] | None = _json(nullable=True)
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     expertise: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -418,6 +420,9 @@ class Response(SQLModel, table=True):
     model: str = Field(default="", max_length=200)
     content: str
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # A tool-using answer: its tool-call and tool-result turns before ``content``, the
+    # final text (items/tool_calls.py); null for a plain answer.
+    tool_turns: list[dict[str, Any]] | None = _json(nullable=True)
 
 
 class Image(SQLModel, table=True):

@@ -321,6 +321,9 @@ class ProjectSchema(Schema):
 class MessageSchema(Strict):
     role = fields.String(required=True, validate=validate.OneOf(ROLES_IN_CONVERSATION))
     content = fields.String(required=True)
+    # Tool calls and results; their shape and pairing: service/items/tool_calls.py.
+    tool_calls = fields.List(fields.Raw(), validate=validate.Length(min=1))
+    tool_call_id = fields.String()
 
 
 class ResponseRowSchema(Strict):
@@ -328,6 +331,8 @@ class ResponseRowSchema(Strict):
     model = fields.String(load_default="", validate=validate.Length(max=200))
     content = fields.String(required=True)
     metadata = fields.Dict(load_default=dict)
+    # A tool-using answer's turns before its final text (service/items/tool_calls.py).
+    tool_turns = fields.List(fields.Nested(MessageSchema), validate=validate.Length(min=1))
 
 
 class ItemRowSchema(Strict):
@@ -336,6 +341,8 @@ class ItemRowSchema(Strict):
     id = fields.String(required=True, validate=validate.Length(1, 200))
     prompt = fields.String()
     messages = fields.List(fields.Nested(MessageSchema), validate=validate.Length(min=1))
+    # OpenAI function definitions (service/items/tool_calls.py); absent when unused.
+    tools = fields.List(fields.Raw())
     responses = fields.List(fields.Nested(ResponseRowSchema), required=True)
     tags = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list)
     expertise = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list)

@@ -50,6 +50,8 @@ SCREENS = [
     ("rate-ranking", "rater1", "/rate/demo-expert-ranking", "form.item"),
     ("rate-rating", "rater1", "/rate/demo-all-rating", "form.item"),
     ("rate-likert7", "rater1", "/rate/demo-expert-pairwise-7pt", "form.item"),
+    # Tool use: the tools list opened, call and result blocks in the conversation and answers.
+    ("rate-tools", "rater1", "/rate/demo-tool-use-pairwise", ".tool-list[open]"),
     # The guidelines side panel, opened by its button (and the G key).
     ("rate-guidelines", "rater1", "/rate/demo-coding-pairwise", "#guidelines-panel"),
     # The rewrite editor (key N after the verdict), with its preview and changes.
@@ -97,6 +99,7 @@ ACTIONS = {  # what a screen's state needs done once the item has loaded
         page.keyboard.press("m"),
     ),
     "rate-rewrite": lambda page: (page.keyboard.press("1"), page.keyboard.press("n")),
+    "rate-tools": lambda page: page.locator(".tool-list > summary").click(),
 }
 
 # Select the first characters of the last stretch of text in response A (after any mark).

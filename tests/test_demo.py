@@ -99,7 +99,7 @@ def test_every_demo_project_shows_agreement(app, client, make):
     _, secret = make.token(make.user("admin"), ["stats"])
     headers = {"Authorization": f"Bearer {secret}"}
     slugs = [c["slug"] for c in json.loads((ROOT / "prompts/demo/projects.json").read_text())]
-    assert len(slugs) == 5
+    assert len(slugs) >= 6 and {"demo-tool-use-pairwise", "demo-images-pairwise"} <= set(slugs)
     for slug in slugs:
 
         def report(name: str, slug: str = slug) -> dict:
@@ -179,4 +179,9 @@ def test_serve_starts_gunicorn_outside_the_app_context_of_its_start_up(app, runn
     thread.join(timeout=60)
     assert done["result"].exit_code == 0, done["result"].output
     assert seen["g"] is None
-    assert seen["options"] == {"bind": "127.0.0.1:8123", "workers": 3, "accesslog": "-"}
+    assert seen["options"] == {
+        "bind": "127.0.0.1:8123",
+        "workers": 3,
+        "accesslog": "-",
+        "post_worker_init": serve._report_liveness,
+    }

@@ -75,8 +75,11 @@ class Export:
         if unknown:
             raise InvalidInput(f"Unknown rater(s) in rater: {', '.join(unknown)}.")
         self._check_models(ids)
+        tools = source.uses_tools(session, ids)
+        # Tool calls and results are messages: a file with them is conversational.
         conversational = options.conversational or (
-            options.format in CONVERSATIONAL_FORMATS and source.has_conversations(session, ids)
+            options.format in CONVERSATIONAL_FORMATS
+            and (tools or source.has_conversations(session, ids))
         )
         # Rows with images in the vision format, when the projects hold any (export/vision.py).
         self.vision = (
@@ -89,6 +92,7 @@ class Export:
         )
         self.summary = ExportSummary(format=options.format, options=options.as_dict())
         self.summary.variant = "conversational" if conversational else "standard"
+        self.summary.tools = tools
         self.summary.margin = options.format == "reward" and options.margin and self._strengths()
         self.summary.projects = [self._describe(p) for p in self.projects.values()]
         weights, excluded = self._gold_weights(ids)
@@ -106,6 +110,7 @@ class Export:
                 margin=self.summary.margin,
                 metadata=options.metadata,
                 with_source=options.with_rewrites,
+                tools=tools,
             ),
             summary=self.summary,
         )

@@ -34,6 +34,7 @@ def columns(
     metadata: bool,
     with_source: bool = False,
     vision: bool = False,
+    tools: bool = False,
 ) -> dict[str, Any]:
     """Return the columns of a format's rows, in the JSON Lines key order, with their types.
 
@@ -43,30 +44,37 @@ def columns(
     ``metadata`` is a struct typed per format (so ``metadata.agreement`` is a float column
     a reader can filter on); the free-form objects (rubric scores, a stored verdict) are
     JSON. ``with_source``: the pair formats' ``source`` column ("judgment" or "rewrite",
-    ``--with-rewrites``); a rewrite row's metadata has a judgment row's keys.
+    ``--with-rewrites``); a rewrite row's metadata has a judgment row's keys. ``tools``:
+    an exported item uses tools (export/tool_rows.py): TRL rows have a ``tools`` JSON
+    string, and message lists are JSON, because a struct would give every message
+    ``tool_calls: null`` and chat templates that test ``'tool_calls' in message`` then
+    fail; as JSON each message reads back exactly as in the JSON Lines file.
     """
-    text: Any = [MESSAGE] if conversational else STRING
+    messages: Any = JSON if tools else [MESSAGE]
+    text: Any = messages if conversational else STRING
+    trl_tools = {"tools": STRING} if tools else {}
     # In the rows' key order (rows.RowBuilder._pair): source, then the vote columns.
     extra = {"source": STRING} if with_source else {}
     extra |= {"vote_share": FLOAT, "vote_count": INT} if with_votes else {}
     if fmt == "dpo":
-        cols = {"prompt": text, "chosen": text, "rejected": text, **extra}
+        cols = {"prompt": text, "chosen": text, "rejected": text, **trl_tools, **extra}
     elif fmt == "reward":
-        cols = {"chosen": text, "rejected": text, **({"margin": FLOAT} if margin else {}), **extra}
+        margin_col = {"margin": FLOAT} if margin else {}
+        cols = {"chosen": text, "rejected": text, **margin_col, **trl_tools, **extra}
     elif fmt == "openai":
         cols = {
-            "input": {"messages": [MESSAGE]},
-            "preferred_output": [MESSAGE],
-            "non_preferred_output": [MESSAGE],
+            "input": JSON if tools else {"messages": messages},
+            "preferred_output": messages,
+            "non_preferred_output": messages,
             **extra,
         }
     elif fmt == "hh":
         cols = {"chosen": STRING, "rejected": STRING, **extra}
     elif fmt == "sft":
         # TRL's conversational SFT rows: the prompt's turns, then the rewrite as the reply.
-        cols = {"messages": [MESSAGE]}
+        cols = {"messages": messages, **trl_tools}
     elif fmt == "kto":
-        cols = {"prompt": text, "completion": text, "label": BOOL}
+        cols = {"prompt": text, "completion": text, "label": BOOL, **trl_tools}
     elif fmt == "ranking":
         ranked = {**RESPONSE, "rank": FLOAT}
         cols = {"prompt": text, "responses": [ranked], "n_raters": INT, "agreement": FLOAT}
@@ -83,7 +91,10 @@ def columns(
     elif fmt == "votes":
         cols = {"prompt": text, **_VOTES}
     elif fmt == "raw":
-        return dict(_RAW)
+        if not tools:
+            return dict(_RAW)
+        # As stored, with each response's tool turns; the item's tools last.
+        return {**_RAW, "responses": JSON, "tools": JSON}
     else:
         raise ValueError(f"no Parquet columns for format {fmt!r}")
     if vision:

@@ -229,6 +229,7 @@ def _write_config(export: Export, root: Path, step: Callable[[int], None] | None
         metadata=o.metadata and o.format != "raw",
         with_source=o.with_rewrites,
         vision=export.vision is not None,
+        tools=summary.tools,
     )
     parts = o.split_names()
     names = {p: f"{o.format}/{p or 'train'}-00000-of-00001.parquet" for p in parts}

@@ -164,7 +164,9 @@ class ItemRows:
             yield from self._vote_rows(item, votes, base)
         else:
             for v in votes:
-                yield raw_row(item, v.row, project.slug, v.rater.name, v.rater.expertise)
+                yield raw_row(
+                    item, v.row, project.slug, v.rater.name, v.rater.expertise, self.build.tools
+                )
 
     def _votes(self, item: ItemData, project: ProjectInfo, judgments: list[Any]) -> list[Vote]:
         keep = self.keep(item) if self.models else None

@@ -79,7 +79,7 @@ def sft(
             "original_sha256": v.row.rewrite_original_sha256,
             "shown_sha256": shown_hashes([v.row]),
         }
-        yield rows.build.sft(item, v.row.rewrite_text, meta)
+        yield rows.build.sft(item, v.row.rewrite_text, meta, rid)
 
 
 def pairs(

@@ -5,8 +5,9 @@ a file is either all strings (standard) or all message lists (conversational),
 decided before the first row; conversational prompts end with a user turn (items
 are validated so on import); string completions carry their own separator because
 TRL joins prompt and completion with none; ``margin`` is in every reward row or none;
-KTO labels are JSON booleans; no row has an ``image``/``tools`` key (``images`` only
-when the projects hold images: ``export/vision.py`` rewrites those rows).
+KTO labels are JSON booleans; no row has an ``image`` key (``images`` only when the
+projects hold images: ``export/vision.py`` rewrites those rows). ``tools`` only when an
+exported item uses tools (``export/tool_rows.py``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from typing import Any
 
 import orjson
 
+from service.export import tool_rows
 from service.export.rules import strength_of
 from service.export.source import ItemData
 
-Message = dict[str, str]
+Message = dict[str, Any]
 
 
 def encode(row: dict[str, Any]) -> bytes:
@@ -38,13 +40,8 @@ def encode(row: dict[str, Any]) -> bytes:
 def messages_of(item: ItemData) -> list[Message]:
     """Return the item's conversation; a plain-text prompt becomes one user turn."""
     if item.messages is not None:
-        return [{"role": m["role"], "content": m["content"]} for m in item.messages]
+        return [tool_rows.message(m) for m in item.messages]
     return [{"role": "user", "content": item.prompt or ""}]
-
-
-def assistant(content: str) -> list[Message]:
-    """Return a one-message assistant turn."""
-    return [{"role": "assistant", "content": content}]
 
 
 def hh_transcript(messages: list[Message], reply: str) -> str:
@@ -99,8 +96,11 @@ class RowBuilder:
         margin: bool,
         metadata: bool,
         with_source: bool = False,
+        tools: bool = False,
     ) -> None:
         self.fmt = fmt
+        # Rows carry tools and answers their tool turns (export/tool_rows.py).
+        self.tools = tools
         self.with_source = with_source
         self.conversational = conversational
         self.separator = separator
@@ -115,10 +115,12 @@ class RowBuilder:
         """Return the prompt in this file's variant."""
         return messages_of(item) if self.conversational else (item.prompt or "")
 
-    def completion(self, item: ItemData, content: str) -> str | list[Message]:
-        """Return a response as the completion that follows the prompt in this variant."""
+    def completion(
+        self, item: ItemData, content: str, turns: list[Message] | None = None
+    ) -> str | list[Message]:
+        """Return a response (its text, a tool-using answer's turns) as the completion."""
         if self.conversational:
-            return assistant(content)
+            return tool_rows.reply(content, turns)
         prompt = item.prompt or ""
         # TRL concatenates prompt and completion with nothing between them.
         joined = not prompt or prompt[-1].isspace() or not content or content[0].isspace()
@@ -157,7 +159,8 @@ class RowBuilder:
         """
         if item is not self._item:
             self._prepare(item)
-        chosen = self._side(item, rewrite)
+        # A rewrite is of the final text; a tool-using answer keeps its tool turns.
+        chosen = self._side(item, rewrite, item.tool_turns.get(original))
         votes = (None, None) if with_votes else None
         return self._pair(chosen, self._sides[original], 0.0, meta, votes, "rewrite")
 
@@ -172,10 +175,12 @@ class RowBuilder:
     ) -> dict[str, Any]:
         if self.fmt == "dpo":
             row: dict[str, Any] = {"prompt": self._prompt, "chosen": chosen, "rejected": rejected}
+            self._with_tools(row)
         elif self.fmt == "reward":
             row = {"chosen": chosen, "rejected": rejected}
             if self.margin:
                 row["margin"] = float(margin if margin is not None else 0.0)
+            self._with_tools(row)
         elif self.fmt == "openai":
             row = {
                 "input": self._prompt,
@@ -193,17 +198,21 @@ class RowBuilder:
             row["metadata"] = meta
         return row
 
-    def sft(self, item: ItemData, text: str, meta: dict[str, Any]) -> dict[str, Any]:
-        """Return one supervised fine-tuning row: the conversation, then ``text`` as the reply."""
-        return self._with_meta({"messages": messages_of(item) + assistant(text)}, meta)
+    def sft(
+        self, item: ItemData, text: str, meta: dict[str, Any], response: str | None = None
+    ) -> dict[str, Any]:
+        """Return one supervised fine-tuning row: the conversation, then ``text`` as the reply.
+
+        ``response``: the response ``text`` rewrites, whose tool turns come before it.
+        """
+        turns = item.tool_turns.get(response) if response is not None else None
+        row = {"messages": messages_of(item) + tool_rows.reply(text, turns)}
+        return self._with_meta(self._with_tools(row, item), meta)
 
     def identical(self, item: ItemData, first: str, second: str) -> bool:
         """Tell whether this file would write two of the item's responses as the same completion."""
         if self.fmt == "kto":
-            texts = item.responses
-            return degenerate(
-                self.completion(item, texts[first][1]), self.completion(item, texts[second][1])
-            )
+            return degenerate(self._kto_side(item, first), self._kto_side(item, second))
         if item is not self._item:
             self._prepare(item)
         return degenerate(self._sides[first], self._sides[second])
@@ -215,22 +224,39 @@ class RowBuilder:
             self._prompt = self.prompt(item)
         elif self.fmt == "openai":
             self._prompt = {"messages": messages_of(item)}
-        self._sides = {rid: self._side(item, t) for rid, (_, t) in item.responses.items()}
+            if self.tools and item.tools is not None:
+                self._prompt["tools"] = item.tools
+        self._sides = {
+            rid: self._side(item, t, item.tool_turns.get(rid))
+            for rid, (_, t) in item.responses.items()
+        }
 
-    def _side(self, item: ItemData, content: str) -> Any:
-        """Return one text as this pair format writes a side of a pair."""
+    def _side(self, item: ItemData, content: str, turns: list[Message] | None = None) -> Any:
+        """Return one answer (text, tool turns) as this pair format writes a side of a pair."""
         if self.fmt == "dpo":
-            return self.completion(item, content)
+            return self.completion(item, content, turns)
         if self.fmt == "reward":
-            return self._full(item, content)
+            return self._full(item, content, turns)
         if self.fmt == "openai":
-            return assistant(content)
+            return tool_rows.reply(content, turns)
         return hh_transcript(messages_of(item), content)
 
-    def _full(self, item: ItemData, content: str) -> str | list[Message]:
+    def _with_tools(self, row: dict[str, Any], item: ItemData | None = None) -> dict[str, Any]:
+        """Add the ``tools`` column of a TRL row, when this export has tool use."""
+        item = item or self._item
+        if self.tools and item is not None:
+            row["tools"] = tool_rows.tools_json(item)
+        return row
+
+    def _kto_side(self, item: ItemData, rid: str) -> str | list[Message]:
+        return self.completion(item, item.responses[rid][1], item.tool_turns.get(rid))
+
+    def _full(
+        self, item: ItemData, content: str, turns: list[Message] | None = None
+    ) -> str | list[Message]:
         """Return prompt and response as one sequence (the reward trainer's implicit prompt)."""
         if self.conversational:
-            return messages_of(item) + assistant(content)
+            return messages_of(item) + tool_rows.reply(content, turns)
         return (item.prompt or "") + self.completion(item, content)  # type: ignore[operator]
 
     def kto(
@@ -239,10 +265,10 @@ class RowBuilder:
         """Return one unpaired KTO row; ``label`` true means desirable."""
         row = {
             "prompt": self.prompt(item),
-            "completion": self.completion(item, item.responses[response][1]),
+            "completion": self._kto_side(item, response),
             "label": bool(label),
         }
-        return self._with_meta(row, meta)
+        return self._with_meta(self._with_tools(row, item), meta)
 
     def ranking(
         self,
@@ -318,11 +344,15 @@ def _iso(when: Any) -> str | None:
 
 
 def raw_row(
-    item: ItemData, j: Any, project: str, rater: str, expertise: list[str]
+    item: ItemData, j: Any, project: str, rater: str, expertise: list[str], tools: bool = False
 ) -> dict[str, Any]:
-    """Return one judgment with everything stored about it: the lossless archive row."""
+    """Return one judgment with everything stored about it: the lossless archive row.
+
+    ``tools``: the export has tool use; the row ends with the item's ``tools`` and each
+    response has its ``tool_turns`` (null for a plain answer).
+    """
     verdict = j.verdict or {}
-    return {
+    row = {
         "judgment_id": j.id,
         "project": project,
         "item_id": item.external_id,
@@ -331,6 +361,7 @@ def raw_row(
         "messages": item.messages,
         "responses": [
             {"id": rid, "model": model, "content": content}
+            | ({"tool_turns": item.tool_turns.get(rid)} if tools else {})
             for rid, (model, content) in item.responses.items()
         ],
         "shown_order": list(j.shown_order or []),
@@ -367,3 +398,6 @@ def raw_row(
         if j.rewrite_response_id is not None
         else None,
     }
+    if tools:
+        row["tools"] = item.tools
+    return row

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
 from operator import attrgetter
@@ -92,6 +92,10 @@ class ItemData:
     # overlap (summed over the units), and whether it is in the audit sample.
     raised: int = 0
     audit: bool = False
+    # Tool use (items/tool_calls.py): the item's function definitions, and each
+    # tool-using response's turns before its text, by external id.
+    tools: list[dict[str, Any]] | None = None
+    tool_turns: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -161,6 +165,26 @@ def has_conversations(session: Session, project_ids: Sequence[int]) -> bool:
     """Tell whether any item of the projects is a conversation (no plain-text prompt)."""
     query = sa.select(Item.id).where(Item.project_id.in_(project_ids), Item.prompt.is_(None))
     return session.execute(query.limit(1)).first() is not None
+
+
+def uses_tools(session: Session, project_ids: Sequence[int]) -> bool:
+    """Tell whether any item of the projects has tools, tool turns or a tool-using answer."""
+    in_projects = Item.project_id.in_(project_ids)
+    # A stored conversation with a tool turn has the key "tool_call_id" (as a key: inside
+    # a text its quotes would be escaped); on both backends' JSON text.
+    tool_turn = sa.cast(Item.messages, sa.Text).like('%"tool_call_id"%')
+    items = sa.select(Item.id).where(in_projects, sa.or_(_given(Item.tools), tool_turn))
+    answers = (
+        sa.select(Response.id)
+        .join(Item, Item.id == Response.item_id)
+        .where(in_projects, _given(Response.tool_turns))
+    )
+    return any(session.execute(q.limit(1)).first() for q in (items, answers))
+
+
+def _given(column: Any) -> Any:
+    """A JSON column holds a value: neither SQL NULL nor JSON null (as None is written)."""
+    return sa.func.coalesce(sa.cast(column, sa.Text), "null") != "null"
 
 
 def raters(session: Session) -> dict[int, tuple[str, list[str]]]:
@@ -243,8 +267,11 @@ def _load_items(conn: sa.Connection, ids: set[int]) -> dict[int, ItemData]:
         _json(Item.messages),
         _json(Item.tags),
         Item.is_gold,
+        _json(Item.tools),
     ).where(Item.id.between(low, high))
-    for item_id, ext, project_id, prompt, messages, tags, is_gold in conn.execute(query).all():
+    for item_id, ext, project_id, prompt, messages, tags, is_gold, tools in conn.execute(
+        query
+    ).all():
         if item_id in ids:
             items[item_id] = ItemData(
                 item_id,
@@ -255,6 +282,7 @@ def _load_items(conn: sa.Connection, ids: set[int]) -> dict[int, ItemData]:
                 tags or [],
                 is_gold,
                 {},
+                tools=tools,
             )
     slots = ItemSlots.__table__.c
     for item_id, raised, audit in conn.execute(
@@ -266,14 +294,22 @@ def _load_items(conn: sa.Connection, ids: set[int]) -> dict[int, ItemData]:
         if item is not None:
             item.raised, item.audit = raised, bool(audit)
     responses = conn.execute(
-        sa.select(Response.item_id, Response.external_id, Response.model, Response.content)
+        sa.select(
+            Response.item_id,
+            Response.external_id,
+            Response.model,
+            Response.content,
+            _json(Response.tool_turns),
+        )
         .where(Response.item_id.between(low, high))
         .order_by(Response.item_id, Response.position, Response.id)
     ).all()
-    for item_id, ext, model, content in responses:
+    for item_id, ext, model, content, turns in responses:
         item = items.get(item_id)
         if item is not None:
             item.responses[ext] = (model, content)
+            if turns is not None:
+                item.tool_turns[ext] = turns
     adjudications = conn.execute(
         sa.select(Adjudication.item_id, _json(Adjudication.verdict))
         .where(Adjudication.item_id.between(low, high))

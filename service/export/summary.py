@@ -44,6 +44,8 @@ class ExportSummary:
     format: str
     options: dict[str, Any]
     variant: str = "standard"
+    # An exported item uses tools: rows carry them (export/tool_rows.py).
+    tools: bool = False
     margin: bool = False
     projects: list[dict[str, Any]] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)

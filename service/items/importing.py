@@ -35,7 +35,7 @@ from sqlmodel import Session
 from service import db
 from service.errors import InvalidInput
 from service.images import ImageStore
-from service.items import import_batches
+from service.items import import_batches, tool_calls
 from service.items.images import ImageBatch
 from service.items.item_shapes import to_native
 from service.json_depth import json_problem, loads, too_deep
@@ -232,6 +232,7 @@ def validate_row(
     try:
         obj, found = images.take(obj)
         data = schema.load(to_native(obj))
+        tool_calls.check_item(data)
     except ValidationError as exc:
         messages = exc.messages
         if not isinstance(messages, dict):
@@ -547,6 +548,7 @@ def _item_values(project: Project, batch: ImportBatch, row: _Row) -> dict[str, A
         "external_id": d["id"],
         "prompt": d.get("prompt"),
         "messages": d.get("messages"),
+        "tools": d.get("tools"),
         "tags": d["tags"],
         "expertise": d["expertise"],
         "meta": d["metadata"],
@@ -569,6 +571,7 @@ def _response_values(item_id: int, row: _Row) -> list[dict[str, Any]]:
             "model": r["model"],
             "content": r["content"],
             "meta": r["metadata"],
+            "tool_turns": r.get("tool_turns"),
         }
         for i, r in enumerate(row.data["responses"])
     ]

@@ -14,20 +14,22 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from service.items import tool_calls
+
 _PAIR_KEYS = {"prompt", "chosen", "rejected"}
 _COMPLETION_KEYS = {"prompt", "completions"}
-_PASSTHROUGH = {"id", "tags", "expertise", "metadata", "priority", "gold"}
+_PASSTHROUGH = {"id", "tags", "expertise", "metadata", "priority", "gold", "tools"}
 _HH_TURN = re.compile(r"\n\n(Human|Assistant): ")
 
 
 def to_native(row: dict[str, Any]) -> dict[str, Any]:
     """Return ``row`` in the native shape, or raise ValidationError naming the field."""
     if "responses" in row:
-        return row
+        return tool_calls.normalise(row)
     if "chosen" in row or "rejected" in row:
-        return _from_pair(row)
+        return tool_calls.normalise(_from_pair(row))
     if "completions" in row:
-        return _from_completions(row)
+        return tool_calls.normalise(_from_completions(row))
     raise ValidationError(
         "no responses: give responses (native), chosen and rejected, or completions", "responses"
     )
@@ -59,8 +61,12 @@ def _parse_hh(text: str) -> list[dict[str, str]] | None:
 
 def _split_conversation(
     prompt: Any, completion: Any, field: str
-) -> tuple[list[dict[str, Any]] | str, str]:
-    """Return (prompt, response text) for one TRL completion against its prompt."""
+) -> tuple[list[dict[str, Any]] | str, str | dict[str, Any]]:
+    """Return (prompt, response) for one TRL completion against its prompt.
+
+    The response is its text, or for a tool-using answer the native response fields
+    ``{"content", "tool_turns"}`` (see ``tool_calls.split_reply``).
+    """
     if isinstance(completion, str) and prompt is not None:
         return prompt, completion
     if isinstance(completion, str):
@@ -76,25 +82,36 @@ def _split_conversation(
             "must be a string or a non-empty list of {role, content} messages", field
         )
     if prompt is None:
-        # Implicit prompt: everything before the final assistant turns is the prompt.
+        # Implicit prompt: everything before the final assistant turns is the prompt;
+        # a tool-using answer's tool turns belong to the answer, from its first call on.
         cut = len(completion)
-        while cut > 0 and completion[cut - 1].get("role") == "assistant":
+        while cut > 0 and completion[cut - 1].get("role") in ("assistant", "tool"):
             cut -= 1
+        while cut < len(completion) and completion[cut].get("role") != "assistant":
+            cut += 1
         prompt, completion = completion[:cut], completion[cut:]
         if not prompt or not completion:
             raise ValidationError(
                 "a conversation needs user turns followed by an assistant reply", field
             )
+    if tool_calls.uses_tools(completion):
+        turns, text = tool_calls.split_reply(completion, field)
+        return prompt, {"content": text, "tool_turns": turns}
     if any(m.get("role") != "assistant" for m in completion):
         raise ValidationError("the response part must contain only assistant turns", field)
     return prompt, "\n\n".join(str(m.get("content", "")) for m in completion)
+
+
+def _reply(reply: str | dict[str, Any]) -> dict[str, Any]:
+    """Return a response's native fields: its text, and a tool-using answer's tool turns."""
+    return reply if isinstance(reply, dict) else {"content": reply}
 
 
 def _prompt_fields(prompt: Any) -> dict[str, Any]:
     return {"messages": prompt} if isinstance(prompt, list) else {"prompt": prompt}
 
 
-def _derived_id(prompt: Any, texts: list[str]) -> str:
+def _derived_id(prompt: Any, texts: list[Any]) -> str:
     digest = hashlib.sha256(json.dumps([prompt, texts], sort_keys=True).encode()).hexdigest()
     return "sha-" + digest[:16]
 
@@ -113,8 +130,8 @@ def _from_pair(row: dict[str, Any]) -> dict[str, Any]:
     out = _carry(row, _PAIR_KEYS)
     out.update(_prompt_fields(prompt))
     out["responses"] = [
-        {"id": "chosen", "content": chosen, "metadata": {"original_label": "chosen"}},
-        {"id": "rejected", "content": rejected, "metadata": {"original_label": "rejected"}},
+        {"id": "chosen", **_reply(chosen), "metadata": {"original_label": "chosen"}},
+        {"id": "rejected", **_reply(rejected), "metadata": {"original_label": "rejected"}},
     ]
     out.setdefault("id", _derived_id(prompt, [chosen, rejected]))
     return out
@@ -138,8 +155,8 @@ def _from_completions(row: dict[str, Any]) -> dict[str, Any]:
                 raise ValidationError("give content (or text)", field)
         elif isinstance(c, dict):
             c = [c]
-        _, text = _split_conversation(prompt, c, field)
-        responses.append({"id": str(i + 1), "model": model, "content": text})
+        _, reply = _split_conversation(prompt, c, field)
+        responses.append({"id": str(i + 1), "model": model, **_reply(reply)})
     out = _carry(row, _COMPLETION_KEYS)
     out.update(_prompt_fields(prompt))
     out["responses"] = responses

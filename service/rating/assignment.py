@@ -44,7 +44,7 @@ from service.models import (
     utcnow,
 )
 from service.projects import members, projects
-from service.rating import adaptive, gold, judge_display, pairs, slots
+from service.rating import adaptive, gold, judge_display, pairs, slots, tool_view
 from service.rating.labels import labels_for
 from service.rating.leases import CONTENT_CHANGED, LOCK_RATER, content_changed
 
@@ -102,12 +102,21 @@ _RESPONSES = (
         Item.messages,
         sa.type_coerce(sa.null(), LEASES.c.shown_order.type).label("shown"),
         Response.position.label("position"),
+        Item.tools,
+        Response.tool_turns,
     )
     .join(Item, Item.id == Response.item_id)
     .where(Response.item_id == sa.bindparam("item_id"))
 )
 _HISTORY = sa.select(
-    sa.null(), sa.null(), sa.null(), sa.null(), LEASES.c.shown_order, sa.literal(-1)
+    sa.null(),
+    sa.null(),
+    sa.null(),
+    sa.null(),
+    LEASES.c.shown_order,
+    sa.literal(-1),
+    sa.null(),
+    sa.null(),
 ).where(
     LEASES.c.item_id == sa.bindparam("item_id"),
     LEASES.c.status.in_((LeaseStatus.SUBMITTED, LeaseStatus.ACTIVE)),
@@ -115,7 +124,9 @@ _HISTORY = sa.select(
 _RESPONSES_AND_HISTORY = sa.union_all(_RESPONSES, _HISTORY).order_by(sa.column("position"))
 _RESPONSES_ONLY = _RESPONSES.order_by(Response.position)
 _INSERT = sa.insert(LEASES).returning(LEASES.c.id)
-_SHOWN_ITEM = sa.select(Item.prompt, Item.messages).where(Item.id == sa.bindparam("item_id"))
+_SHOWN_ITEM = sa.select(Item.prompt, Item.messages, Item.tools).where(
+    Item.id == sa.bindparam("item_id")
+)
 
 
 @dataclass(frozen=True)
@@ -342,6 +353,9 @@ def describe(
         ],
         "rubric": project.rubric,
     }
+    if item.tools is not None or any(by_id[rid].tool_turns for rid in lease.shown_order):
+        # Tool call ids are imported ids: the rater sees positional ones (tool_view.py).
+        tool_view.blind(out, item.tools, [by_id[rid].tool_turns for rid in lease.shown_order])
     suggested = judge_display.suggestion(
         session=session,
         project=project,

@@ -384,12 +384,10 @@ def _new_row(
     a lease in the same transaction as it changes the item's content
     (``importing._replace_content``), whereas judged content never changes.
     """
-    prompt, messages, texts = shown.content(session=session, item_id=lease.item_id)
-    digest = shown.of_content(
-        prompt, messages, texts, fields["shown_order"], project.guideline_version
-    )
+    stored = shown.content(session=session, item_id=lease.item_id)
+    digest = shown.of_content(stored, fields["shown_order"], project.guideline_version)
     fields = dict(fields)
-    rewrite = rewrites.as_fields(fields.pop("rewrite"), texts)
+    rewrite = rewrites.as_fields(fields.pop("rewrite"), stored.texts)
     return {
         **fields,
         **rewrite,

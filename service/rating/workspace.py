@@ -25,7 +25,7 @@ from service.models import (
     utcnow,
 )
 from service.projects import members
-from service.rating import assignment, judgments, leases, slots
+from service.rating import assignment, judgments, leases, slots, tool_view
 from service.rating.image_html import render_with_images
 from service.rating.rendering import plain_excerpt, render_markdown
 from service.rubric import Dimension, RubricKind, rubric_of
@@ -199,6 +199,14 @@ def _dimension(dim: Dimension) -> dict[str, Any]:
     return out
 
 
+def _turns(messages: list[dict[str, Any]], project_id: int) -> list[dict[str, Any]]:
+    """Return turns for the screen, each tool result under its call (rating/tool_view.py)."""
+    turns = tool_view.blocks(messages, render=lambda text: render_with_images(text, project_id))
+    for t in turns:
+        t["role_name"] = ROLE_NAMES.get(t["role"], t["role"].title())
+    return turns
+
+
 def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
     """Return everything the rating screen shows for one lease, text rendered to safe HTML."""
     shown = assignment.describe(session=session, lease=lease)
@@ -214,17 +222,12 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
             "html": None if marking else render_with_images(r["content"], project.id),
             "text": r["content"] if marking else None,
             "excerpt": plain_excerpt(r["content"]),
+            # A tool-using answer's calls and results, shown before its text.
+            "steps": _turns(r.get("tool_turns") or [], project.id),
         }
         for r in shown["responses"]
     ]
-    thread = [
-        {
-            "role": m["role"],
-            "role_name": ROLE_NAMES.get(m["role"], m["role"].title()),
-            "html": render_with_images(m["content"], project.id),
-        }
-        for m in shown["messages"] or []
-    ]
+    thread = _turns(shown["messages"] or [], project.id)
     scale = shown["scale"] if shown["mode"] == "pairwise" else None
     return {
         "id": shown["id"],
@@ -240,6 +243,7 @@ def item_screen(*, session: Session, lease: Assignment) -> dict[str, Any]:
         "guideline_version": shown["guideline_version"],
         "prompt_html": render_markdown(shown["prompt"]) if shown["prompt"] else None,
         "thread": thread,
+        "tools": tool_view.tool_list(shown.get("tools")),
         "responses": responses,
         "labels": [r["label"] for r in responses],
         "span_labels": list(project.span_labels),
