@@ -25,6 +25,7 @@ from tests.judgekit import (
     shown,
     verdicts,
 )
+from tests.tool_rows import P_ID, R_ID, tool_row
 
 FAST = {"timeout": 2.0, "backoff": 0.01, "max_backoff": 0.02}
 RUBRIC = [
@@ -396,3 +397,19 @@ def test_stopping_the_worker_puts_the_run_back_and_keeps_what_was_answered(app, 
     assert resumed.id == run.id and resumed.status == "succeeded"
     assert (resumed.summary["cached"], resumed.summary["judged"]) == (2, 2)
     assert len(verdicts(app)) == 4
+
+
+def test_a_tool_using_item_is_shown_to_the_judge_as_to_a_rater(app, make):
+    project = make.project(slug="judged-tools", mode="pairwise", scale="ternary", rubric=RUBRIC)
+    make.items(project, [tool_row()])
+    with JudgeServer(prefers("3 °C")) as server:
+        run = run_judge(app, _judge(app, project, server))
+
+    assert run.status == "succeeded"
+    assert {v.verdict["preferred"] for v in verdicts(app)} == {"a"}
+    text = server.requests[0]["body"]["messages"][-1]["content"]
+    # The tools, the prompt's call and result, and the response's own tool turns...
+    assert "get_weather" in text and '"temp_c": 3' in text and "Weather in Paris?" in text
+    assert "tool result for call_1" in text and "tool result for call_2" in text
+    # ...with the call ids blinded, as on the rating screen.
+    assert P_ID not in text and R_ID not in text and "secret-model" not in text

@@ -149,15 +149,33 @@ def _describe_answer(project: Project, labels: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _conversation(prompt: str | None, messages: list[dict[str, Any]] | None) -> str:
-    if messages is None:
-        return prompt or ""
+def _turns(messages: Sequence[dict[str, Any]]) -> str:
     parts = []
     for m in messages:
         content = m.get("content")
         text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-        parts.append(f"[{m.get('role', '')}]\n{text}")
+        if m.get("tool_calls"):
+            text += f"\n(tool calls: {json.dumps(m['tool_calls'], ensure_ascii=False)})"
+        role = m.get("role", "")
+        if role == "tool":
+            role = f"tool result for {m.get('tool_call_id', '')}"
+        parts.append(f"[{role}]\n{text}")
     return "\n\n".join(parts)
+
+
+def _conversation(
+    prompt: str | None, messages: list[dict[str, Any]] | None, tools: list[dict[str, Any]] | None
+) -> str:
+    shown = (prompt or "") if messages is None else _turns(messages)
+    if not tools:
+        return shown
+    listed = json.dumps(tools, ensure_ascii=False)
+    return f"Tools the assistant may call: {listed}\n\n{shown}"
+
+
+def _response(text: str, turns: list[dict[str, Any]] | None) -> str:
+    """A response as the rater reads it: its own tool calls and results, then its text."""
+    return f"{_turns(turns)}\n\n[assistant]\n{text}" if turns else text
 
 
 class Requests:
@@ -176,19 +194,25 @@ class Requests:
         self._formats: dict[int, dict[str, Any]] = {}
 
     def render(
-        self, *, prompt: str | None, messages: list[dict[str, Any]] | None, texts: Sequence[str]
+        self,
+        *,
+        prompt: str | None,
+        messages: list[dict[str, Any]] | None,
+        texts: Sequence[str],
+        tools: list[dict[str, Any]] | None = None,
+        tool_turns: Sequence[list[dict[str, Any]] | None] = (),
     ) -> str:
         """Return the judge's prompt: the template with item, guidelines and rubric filled in."""
         labels = LABELS[: len(texts)]
         responses = "\n\n".join(
             f"=== Response {label} ===\n{text}\n=== End of response {label} ==="
-            for label, text in zip(labels, texts, strict=True)
+            for label, text in zip(labels, _with_turns(texts, tool_turns), strict=True)
         )
         return self.template.safe_substitute(
             guidelines=self.project.guidelines or "(none)",
             guideline_version=self.project.guideline_version,
             rubric=self.rubric,
-            conversation=_conversation(prompt, messages),
+            conversation=_conversation(prompt, messages, tools),
             responses=responses,
             answer=_describe_answer(self.project, labels),
         )
@@ -207,7 +231,13 @@ class Requests:
         return self._formats[n_responses]
 
     def body(
-        self, *, prompt: str | None, messages: list[dict[str, Any]] | None, texts: Sequence[str]
+        self,
+        *,
+        prompt: str | None,
+        messages: list[dict[str, Any]] | None,
+        texts: Sequence[str],
+        tools: list[dict[str, Any]] | None = None,
+        tool_turns: Sequence[list[dict[str, Any]] | None] = (),
     ) -> dict[str, Any]:
         """Return the chat-completions body asking the judge about these responses, in order."""
         return {
@@ -216,12 +246,25 @@ class Requests:
                 {"role": "system", "content": SYSTEM},
                 {
                     "role": "user",
-                    "content": self.render(prompt=prompt, messages=messages, texts=texts),
+                    "content": self.render(
+                        prompt=prompt,
+                        messages=messages,
+                        texts=texts,
+                        tools=tools,
+                        tool_turns=tool_turns,
+                    ),
                 },
             ],
             **self.config["params"],
             "response_format": self.response_format(len(texts)),
         }
+
+
+def _with_turns(
+    texts: Sequence[str], tool_turns: Sequence[list[dict[str, Any]] | None]
+) -> list[str]:
+    turns = list(tool_turns) or [None] * len(texts)
+    return [_response(text, own) for text, own in zip(texts, turns, strict=True)]
 
 
 def request_sha256(item_id: int, body: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ from service import db
 from service.judging import prompts
 from service.judging.answers import Answer, Unusable, read_answer
 from service.models import Item, Judge, JudgeAttempt, JudgeVerdict, Mode, Project, Response, utcnow
-from service.rating import pairs, shown
+from service.rating import pairs, shown, tool_view
 
 # Items read (and their requests built) at a time: memory stays flat on a big project.
 ITEM_CHUNK = 200
@@ -141,22 +141,28 @@ def _orders_of(project: Project, ids: list[str]) -> list[tuple[str, ...]]:
         return []
 
 
-_ITEMS = sa.select(Item.id, Item.prompt, Item.messages)
-_RESPONSES = sa.select(Response.item_id, Response.external_id, Response.content).order_by(
-    Response.item_id, Response.position, Response.id
-)
+_ITEMS = sa.select(Item.id, Item.prompt, Item.messages, Item.tools)
+_RESPONSES = sa.select(
+    Response.item_id, Response.external_id, Response.content, Response.tool_turns
+).order_by(Response.item_id, Response.position, Response.id)
 
 
-def _items(session: Session, project: Project) -> Iterator[list[tuple[Any, dict[str, str]]]]:
-    """Yield the project's items, a chunk at a time, each with its response texts by id."""
+def _items(session: Session, project: Project) -> Iterator[list[tuple[int, shown.Content]]]:
+    """Yield the project's items (id, stored content), a chunk at a time."""
     ids = session.exec(select(Item.id).where(Item.project_id == project.id).order_by(Item.id)).all()
     for start in range(0, len(ids), ITEM_CHUNK):
         chunk = ids[start : start + ITEM_CHUNK]
         items = session.execute(_ITEMS.where(Item.id.in_(chunk)).order_by(Item.id)).all()
         texts: dict[int, dict[str, str]] = {i: {} for i in chunk}
-        for item_id, rid, content in session.execute(_RESPONSES.where(Response.item_id.in_(chunk))):
-            texts[item_id][rid] = content
-        yield [(item, texts[item.id]) for item in items]
+        turns: dict[int, dict[str, Any]] = {i: {} for i in chunk}
+        for item_id, rid, content, tool_turns in session.execute(
+            _RESPONSES.where(Response.item_id.in_(chunk))
+        ):
+            texts[item_id][rid], turns[item_id][rid] = content, tool_turns
+        yield [
+            (i.id, shown.Content(i.prompt, i.messages, texts[i.id], i.tools, turns[i.id]))
+            for i in items
+        ]
 
 
 def plan(
@@ -171,17 +177,28 @@ def plan(
     version = project.guideline_version
     for chunk in _items(session, project):
         planned, batch = 0, []
-        for item, texts in chunk:
-            for order in _orders_of(project, list(texts)):
+        for item_id, content in chunk:
+            for order in _orders_of(project, list(content.texts)):
                 planned += 1
-                shown_texts = [texts[rid] for rid in order]
-                body = requests.body(prompt=item.prompt, messages=item.messages, texts=shown_texts)
-                sha = prompts.request_sha256(item.id, body)
+                # What the rater would see: the item's tool call ids blinded too.
+                view: dict[str, Any] = {
+                    "messages": content.messages,
+                    "responses": [{} for _ in order],
+                }
+                tool_view.blind(view, content.tools, [content.tool_turns.get(r) for r in order])
+                body = requests.body(
+                    prompt=content.prompt,
+                    messages=view["messages"],
+                    texts=[content.texts[rid] for rid in order],
+                    tools=content.tools,
+                    tool_turns=[r["tool_turns"] for r in view["responses"]],
+                )
+                sha = prompts.request_sha256(item_id, body)
                 if sha in known:
                     continue
                 known.add(sha)
-                digest = shown.of_content(item.prompt, item.messages, texts, order, version)
-                batch.append(Request(item.id, order, body, sha, digest, version))
+                digest = shown.of_content(content, order, version)
+                batch.append(Request(item_id, order, body, sha, digest, version))
         yield planned, batch
 
 
