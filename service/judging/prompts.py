@@ -230,33 +230,16 @@ class Requests:
             }
         return self._formats[n_responses]
 
-    def body(
-        self,
-        *,
-        prompt: str | None,
-        messages: list[dict[str, Any]] | None,
-        texts: Sequence[str],
-        tools: list[dict[str, Any]] | None = None,
-        tool_turns: Sequence[list[dict[str, Any]] | None] = (),
-    ) -> dict[str, Any]:
-        """Return the chat-completions body asking the judge about these responses, in order."""
+    def body(self, message: str, n_responses: int) -> dict[str, Any]:
+        """Return the chat-completions body asking the judge ``message`` (``render``'s)."""
         return {
             "model": self.config["model"],
             "messages": [
                 {"role": "system", "content": SYSTEM},
-                {
-                    "role": "user",
-                    "content": self.render(
-                        prompt=prompt,
-                        messages=messages,
-                        texts=texts,
-                        tools=tools,
-                        tool_turns=tool_turns,
-                    ),
-                },
+                {"role": "user", "content": message},
             ],
             **self.config["params"],
-            "response_format": self.response_format(len(texts)),
+            "response_format": self.response_format(n_responses),
         }
 
 

@@ -186,13 +186,14 @@ def plan(
                     "responses": [{} for _ in order],
                 }
                 tool_view.blind(view, content.tools, [content.tool_turns.get(r) for r in order])
-                body = requests.body(
+                message = requests.render(
                     prompt=content.prompt,
                     messages=view["messages"],
                     texts=[content.texts[rid] for rid in order],
                     tools=content.tools,
                     tool_turns=[r["tool_turns"] for r in view["responses"]],
                 )
+                body = requests.body(message, len(order))
                 sha = prompts.request_sha256(item_id, body)
                 if sha in known:
                     continue
