@@ -27,8 +27,9 @@ from service import db
 from service.accounts import invites, memberships, users
 from service.images import ImageStore, image_url
 from service.items import importing
+from service.judging import config as judges
 from service.models import Item, User
-from service.projects import sources
+from service.projects import projects, sources
 from service.rating import assignment, judgments
 from tests.factories import Factory, item_row
 from tests.pictures import shapes
@@ -327,6 +328,23 @@ MATRIX: dict[str, Route] = {
     "POST /rate/preview": Route(
         e("login", "200", "200", "403", "403", "403"), json={"text": "*hi*"}
     ),
+    # Model judges: admins only.
+    "GET /api/v1/projects/<slug>/judges": Route(ADMIN_API, "/api/v1/projects/matrix/judges"),
+    "POST /api/v1/projects/<slug>/judges": Route(
+        e("401", "403", "403", "403", "403", "201"),
+        "/api/v1/projects/matrix/judges",
+        json={
+            "name": "matrix-new-judge",
+            "config": {"url": "http://127.0.0.1:9/v1", "model": "m", "template": "pairwise"},
+        },
+    ),
+    "DELETE /api/v1/projects/<slug>/judges/<name>": Route(
+        ADMIN_API, "/api/v1/projects/matrix/judges/matrix-judge-gone"
+    ),
+    "POST /api/v1/projects/<slug>/judges/<name>/runs": Route(
+        e("401", "403", "403", "403", "403", "202"),
+        "/api/v1/projects/matrix/judges/matrix-judge/runs",
+    ),
     # Pull sources: admins only.
     "GET /api/v1/sources": Route(ADMIN_API),
     "POST /api/v1/sources": Route(
@@ -575,6 +593,11 @@ def world(app: Flask, make: Factory) -> World:
                 run = sources.enqueue_run(session=s, source=source)
                 run.status = "failed"
                 w.runs[name.rsplit("-", 1)[1]] = run.id
+    with db.write_session() as s:
+        project = projects.get_project(session=s, slug=w.project_slug)
+        for name in ("matrix-judge", "matrix-judge-gone"):
+            config = {"url": "http://127.0.0.1:9/v1", "model": "m", "template": "pairwise"}
+            judges.add_judge(session=s, project=project, data={"name": name, "config": config})
     w.image_path = _team_image(app, make, rater)
     victim_engineer = make.user("engineer")
     token, _ = make.token(victim_engineer, ["stats"])

@@ -9,12 +9,15 @@ import pytest
 
 from service.cli import main
 from service.config import SETTINGS
+from service.judging.config import JudgeConfigSchema
 from service.projects.source_config import CONFIG_SCHEMAS, GeneratorSchema, PromptRowSchema
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("path", [("sources", "add"), ("pull",), ("worker",)])
+@pytest.mark.parametrize(
+    "path", [("sources", "add"), ("pull",), ("worker",), ("judges", "add"), ("judge",)]
+)
 def test_every_command_option_is_documented(path):
     command = main
     for name in path:
@@ -26,7 +29,9 @@ def test_every_command_option_is_documented(path):
 
 
 @pytest.mark.parametrize(
-    "schema", [*CONFIG_SCHEMAS.values(), GeneratorSchema, PromptRowSchema], ids=lambda s: s.__name__
+    "schema",
+    [*CONFIG_SCHEMAS.values(), GeneratorSchema, PromptRowSchema, JudgeConfigSchema],
+    ids=lambda s: s.__name__,
 )
 def test_every_config_key_is_documented(schema):
     for key in schema().fields:

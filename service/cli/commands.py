@@ -34,6 +34,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "import_cmd",
         "Import a JSON Lines file of prompts and responses (gzip if it ends in .gz).",
     ),
+    "judge": (
+        "judges",
+        "judge_cmd",
+        "Run every judge of a project over the items it has not judged yet, in this process.",
+    ),
+    "judges": (
+        "judges",
+        "judges_group",
+        "Manage a project's model judges (OpenAI-compatible endpoints).",
+    ),
     "members": (
         "members",
         "members_group",

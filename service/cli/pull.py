@@ -99,7 +99,9 @@ def sources_list(slug: str | None) -> None:
             fail(exc)
         slugs = {p.id: p.slug for p in projects.list_projects(session=s)}
         for src in sources.list_sources(session=s, project=project):
-            where = src.config.get("url") or src.config.get("path") or src.config["prompts"]
+            config = src.config
+            # A judge's source holds only its judge's id (see ``rankroom judges list``).
+            where = config.get("url") or config.get("path") or config.get("prompts") or config
             every = f"{src.interval_minutes}m" if src.interval_minutes else "manual"
             last = src.last_status or "never"
             slug_of = slugs[src.project_id]

@@ -43,6 +43,7 @@ from service.models import (
     GuidelineVersion,
     Item,
     ItemSlots,
+    JudgeVerdict,
     Judgment,
     Project,
     Response,
@@ -322,7 +323,9 @@ def _machine(session: Session, project: Project) -> Machine:
         generated=dict(sorted(kept.items())),
         failed_generations=sum(1 for _, status, _ in runs if status != "ok"),
         judgments_by_role=dict(sorted(roles)),
-        judge_judgments=0,
+        judge_judgments=session.execute(
+            sa.select(sa.func.count()).where(JudgeVerdict.project_id == project.id)
+        ).scalar_one(),
     )
 
 

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from service import audit, db
 from service.errors import Forbidden, InvalidInput, NotFound
-from service.export import rules, source, vision
+from service.export import judge_rows, rules, source, vision
 from service.export.item_rows import ItemRows
 from service.export.options import (
     CONVERSATIONAL_FORMATS,
@@ -313,17 +313,22 @@ class Export:
             if progress:
                 progress(len(judgments))
             part = rules.split_of(_prompt_key(item), o.split, o.seed) if o.split else ""
-            buffer = buffers.get(part)
-            if buffer is None:
+            if part not in buffers:
                 continue
-            lines = self._lines(item, judgments, rows_of)
-            if not lines:
-                continue
-            buffer.extend(lines)
-            summary.rows[part] += len(lines)
-            sizes[part] += sum(map(len, lines))
-            if sizes[part] >= FLUSH_BYTES:
+            if self._buffered(part, self._lines(item, judgments, rows_of), buffers, sizes):
                 yield part, self._drain(buffers, sizes, hashes, part)
+        if o.include_judges:
+            verdicts = judge_rows.judge_groups(
+                self.session, self.project_ids, exclude_gold=o.exclude_gold
+            )
+            for item, group in verdicts:
+                part = rules.split_of(_prompt_key(item), o.split, o.seed) if o.split else ""
+                if part not in buffers:
+                    continue
+                rows = judge_rows.judge_rows(self.items, item, group)
+                lines = self._encoded(item, rows, human=False)
+                if self._buffered(part, lines, buffers, sizes):
+                    yield part, self._drain(buffers, sizes, hashes, part)
         for part in parts:
             if buffers[part]:
                 yield part, self._drain(buffers, sizes, hashes, part)
@@ -350,15 +355,31 @@ class Export:
         if not readable:
             return []
         try:
-            rows = rows_of(item, readable)
-            if self.vision is not None:
-                rows = [self.vision.apply(row, item.project_id) for row in rows]
-            return [encode(row) for row in rows]
+            return self._encoded(item, rows_of(item, readable), human=True)
         except (KeyError, TypeError, ValueError) as exc:
             for j in readable:
                 reason = f"the item's rows could not be built: {type(exc).__name__}: {exc}"
                 summary.skip(item=item.external_id, judgment_id=j.id, field=None, reason=reason)
             return []
+
+    def _encoded(self, item: source.ItemData, rows: Any, *, human: bool) -> list[bytes]:
+        """Encode an item's rows, in the vision variant when asked, humans' marked beside judges'."""
+        if self.vision is not None:
+            rows = [self.vision.apply(row, item.project_id) for row in rows]
+        if human and self.o.include_judges:
+            rows = [judge_rows.mark_human(row) for row in rows]
+        return [encode(row) for row in rows]
+
+    def _buffered(
+        self, part: str, lines: list[bytes], buffers: dict[str, list[bytes]], sizes: dict[str, int]
+    ) -> bool:
+        """Add an item's lines to its part's buffer; tell whether the buffer is due to go out."""
+        if not lines:
+            return False
+        buffers[part].extend(lines)
+        self.summary.rows[part] += len(lines)
+        sizes[part] += sum(map(len, lines))
+        return sizes[part] >= FLUSH_BYTES
 
     @staticmethod
     def _drain(

@@ -142,9 +142,11 @@ def render_card(
         lines.append(
             f"- {kind.replace('_', ' ')}: mean {figure['mean']} over {figure['items']} items"
         )
+    options = s["options"]
     lines += _rewrites(s)
+    lines += _judges(options)
     lines += ["", "## Rules and filters", "", "| Option | Value |", "|---|---|"]
-    for key, value in s["options"].items():
+    for key, value in options.items():
         lines.append(f"| {key} | `{_show(value)}` |")
     lines += ["", "## Left out", ""]
     why = s["dropped_reasons"]
@@ -193,6 +195,24 @@ def _rewrites(s: dict[str, Any]) -> list[str]:
         f"- Left out, original changed since: {dropped.get('rewrites_of_changed_responses', 0)}",
     ]
     return lines
+
+
+def _judges(options: dict[str, Any]) -> list[str]:
+    """State how model judges' rows are told apart (only when the export includes them)."""
+    if not options.get("include_judges"):
+        return []
+    return [
+        "",
+        "## Model judges",
+        "",
+        "This file also holds the verdicts of model judges (LLMs prompted with the same "
+        "guidelines and rubric, shown the responses under the same blind labels). Every row "
+        "says who made it: `annotator_type` is `human` for a rater's judgment and `model` for "
+        "a judge's verdict, whose row names the `judge`. A judge saw each item in both orders: "
+        "each order is a verdict of its own, and a verdict that flipped with the order is "
+        "kept as it was, not averaged away. Judge verdicts count for none of the human "
+        "figures above (items, judgments, raters, agreement) and for no consensus.",
+    ]
 
 
 def _skipped(rows: list[dict[str, Any]]) -> list[str]:

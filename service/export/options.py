@@ -63,6 +63,7 @@ class ExportOptions:
     with_votes: bool = False
     with_rewrites: bool = False
     min_edit_words: int = 1
+    include_judges: bool = False
     # Filters
     since: datetime | None = None
     until: datetime | None = None
@@ -300,6 +301,12 @@ class ExportOptionsSchema(Schema):
             "whitespace never a word, so whitespace-only edits never count."
         ),
     )
+    include_judges = _flag(
+        False,
+        "Add a row per model judge verdict (one per order shown), marked annotator_type "
+        "model with its judge's name; human rows are then marked annotator_type human. "
+        "Judge verdicts never enter the human rows, consensus or agreement.",
+    )
     since = _When(
         load_default=None,
         allow_none=True,
@@ -428,6 +435,7 @@ APPLIES_TO: dict[str, tuple[str, ...]] = {
     "with_votes": PAIR_FORMATS,
     "with_rewrites": PAIR_FORMATS,
     "min_edit_words": ("sft", *PAIR_FORMATS),
+    "include_judges": (*PAIR_FORMATS, "raw"),
 }
 
 

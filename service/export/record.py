@@ -141,10 +141,10 @@ class Machine:
     responses_by_model: dict[str, int]
     generated: dict[str, int]  # kept generations per "generator (model)"
     failed_generations: int
-    # Judgments by the role of the account that submitted them; Rankroom has no model judge,
-    # so every judgment was made through a person's account.
+    # Judgments by the role of the account that submitted them: every judgment was made
+    # through a person's account. Model judges' verdicts are kept apart (judge_verdict).
     judgments_by_role: dict[str, int]
-    judge_judgments: int
+    judge_judgments: int  # verdicts of the project's model judges (service/judging/)
 
 
 @dataclass(frozen=True)

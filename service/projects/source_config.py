@@ -133,10 +133,22 @@ class GenerationConfigSchema(_HttpOptions):
             )
 
 
+# The source a model judge owns (service/judging/config.py): its runs judge the project's
+# items. Made with the judge, never by ``sources add`` (not a ``SourceKind``).
+JUDGE_KIND = "judge"
+
+
+class JudgeSourceSchema(Strict):
+    """The source of a model judge: which judge it runs (the judge holds the config)."""
+
+    judge_id = StrictInteger(required=True)
+
+
 CONFIG_SCHEMAS: dict[str, type[Schema]] = {
     SourceKind.REMOTE.value: RemoteConfigSchema,
     SourceKind.FOLDER.value: FolderConfigSchema,
     SourceKind.GENERATION.value: GenerationConfigSchema,
+    JUDGE_KIND: JudgeSourceSchema,
 }
 
 

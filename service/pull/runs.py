@@ -13,7 +13,8 @@ from service import db
 from service.errors import DomainError
 from service.items.importing import MAX_REPORTED_ERRORS
 from service.models import Project, PullRun, RunStatus, Source, utcnow
-from service.pull import folder, generation, remote
+from service.projects.source_config import JUDGE_KIND
+from service.pull import folder, generation, judge_runs, remote
 from service.pull.context import Outcome, PullContext
 from service.pull.fetch import FetchError, Stopped
 
@@ -28,6 +29,7 @@ RUNNERS: dict[str, Runner] = {
     "remote": remote.pull,
     "folder": folder.pull,
     "generation": generation.pull,
+    JUDGE_KIND: judge_runs.pull,
 }
 
 

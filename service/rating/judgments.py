@@ -141,6 +141,37 @@ def _checked(dim: Dimension, value: Any, field: str, errs: _Errors) -> Any:
         return None
 
 
+def _verdict_and_rubric(
+    project: Project,
+    verdict_in: dict[str, Any],
+    rubric_in: dict[str, Any],
+    labels: dict[str, str],
+    errs: _Errors,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    if project.mode == "pairwise":
+        verdict = _pairwise(project, verdict_in, labels, errs)
+    elif project.mode == "ranking":
+        verdict = _ranking(verdict_in, labels, errs)
+    else:
+        verdict = {}
+    return verdict, _rubric(rubric_of(project), rubric_in, labels, errs)
+
+
+def check_verdict(
+    *, project: Project, shown_order: list[str], verdict: Any, rubric: Any
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, str]]]:
+    """Check a verdict and rubric given in blind labels, by the rules a rater's obey.
+
+    Return them with response ids in place of labels, and every problem found (field
+    and message); a model judge's answer is checked here too (service/judging/).
+    """
+    errs = _Errors()
+    verdict_in = verdict if isinstance(verdict, dict) else {}
+    rubric_in = rubric if isinstance(rubric, dict) else {}
+    checked = _verdict_and_rubric(project, verdict_in, rubric_in, labels_for(shown_order), errs)
+    return *checked, errs.items
+
+
 def read_submission(payload: Any) -> dict[str, Any]:
     """Check a submission's shape and types (``JudgmentInSchema``); return it loaded.
 
@@ -216,14 +247,8 @@ def build_judgment(
     client_id = payload["client_id"]
     verdict_in = payload["verdict"]
     both_bad = payload["both_bad"]
-    if project.mode == "pairwise":
-        verdict = _pairwise(project, verdict_in, labels, errs)
-    elif project.mode == "ranking":
-        verdict = _ranking(verdict_in, labels, errs)
-    else:
-        verdict = {}
+    verdict, rubric = _verdict_and_rubric(project, verdict_in, payload["rubric"], labels, errs)
     dims = rubric_of(project)
-    rubric = _rubric(dims, payload["rubric"], labels, errs)
     per_turn = _turns(session, dims, payload["rubric"].get("turn") or {}, lease, errs)
     if per_turn is not None:
         rubric["turn"] = per_turn

@@ -1,0 +1,415 @@
+"""Model judges against a real OpenAI-compatible server on 127.0.0.1 (tests/judgekit.py)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from sqlmodel import Session, select
+
+from service import db
+from service.judging import config as judge_config
+from service.judging.consistency import position_consistent
+from service.models import Judge, Project, PullRun, Source
+from service.pull import context, runs, worker
+from tests.factories import item_row
+from tests.judgekit import (
+    HELPFULNESS,
+    JudgeServer,
+    add_judge,
+    attempts,
+    fill,
+    prefers,
+    run_judge,
+    shown,
+    verdicts,
+)
+from tests.tool_rows import P_ID, R_ID, tool_row
+
+FAST = {"timeout": 2.0, "backoff": 0.01, "max_backoff": 0.02}
+RUBRIC = [
+    HELPFULNESS,
+    {
+        "name": "safety",
+        "label": "Safety",
+        "scope": "item",
+        "kind": "choice",
+        "options": [{"value": "safe", "label": "Safe"}, {"value": "unsafe", "label": "Unsafe"}],
+        "required": True,
+    },
+]
+GUIDELINES = "Prefer the correct answer. Version two says: be strict."
+
+
+def _pair(ext: str, good: str = "x") -> dict:
+    other = "y" if good == "x" else "x"
+    responses = {good: f"The good answer to {ext}.", other: f"A weak answer to {ext}."}
+    return item_row(
+        ext,
+        responses=[
+            {"id": rid, "model": f"secret-model-{rid}", "content": responses[rid]}
+            for rid in ("x", "y")
+        ],
+    )
+
+
+@pytest.fixture
+def pairwise(make):
+    project = make.project(
+        slug="judged", mode="pairwise", scale="ternary", rubric=RUBRIC, guidelines=GUIDELINES
+    )
+    make.items(project, [_pair("i1"), _pair("i2", good="y")])
+    return project
+
+
+def _judge(app, project, server, name="j", **config):
+    """Attach a judge of the fake server, in the project's mode, failing fast."""
+    settings = {"model": "m", "template": project.mode, **FAST, **config}
+    return add_judge(app, project, name, url=server.v1, **settings)
+
+
+def _answer(body: dict, **changes) -> str:
+    out = fill(body["response_format"]["json_schema"]["schema"])
+    out.update(changes)
+    return json.dumps(out)
+
+
+def test_each_pair_is_judged_in_both_orders_blind_with_guidelines_and_rubric(app, pairwise):
+    with JudgeServer(prefers("good")) as server:
+        judge = add_judge(
+            app,
+            pairwise,
+            "gpt-judge",
+            url=server.v1,
+            model="m1",
+            template="pairwise",
+            params={"temperature": 0},
+            **FAST,
+        )
+        run = run_judge(app, judge)
+
+    assert (run.status, run.error) == ("succeeded", "")
+    assert run.summary == {
+        "requests": 4,
+        "cached": 0,
+        "judged": 4,
+        "failed": 0,
+        "over_budget": 0,
+        "calls": 4,
+        "tokens": 48,
+    }
+    stored = verdicts(app)
+    by_order = {(v.item_id, tuple(v.shown_order)): v for v in stored}
+    assert sorted(order for _, order in by_order) == [
+        ("x", "y"),
+        ("x", "y"),
+        ("y", "x"),
+        ("y", "x"),
+    ]
+    # Labels are mapped back to response ids: i1's good answer is x in either order.
+    i1, i2 = sorted({v.item_id for v in stored})
+    assert {v.verdict["preferred"] for v in stored if v.item_id == i1} == {"x"}
+    assert {v.verdict["preferred"] for v in stored if v.item_id == i2} == {"y"}
+    first = by_order[i1, ("x", "y")]
+    assert first.rubric == {
+        "response": {"x": {"helpfulness": 1}, "y": {"helpfulness": 1}},
+        "item": {"safety": "safe"},
+    }
+    assert (first.rationale, first.served_model, first.guideline_version) == (
+        "A is better.",
+        "m1-served",
+        1,
+    )
+    assert first.usage == {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12}
+    assert all(a.ok and a.reason == "" and a.tokens == 12 and a.verdict_id for a in attempts(app))
+
+    body = server.requests[0]["body"]
+    text = body["messages"][-1]["content"]
+    assert GUIDELINES in text and "(version 1)" in text and "helpfulness (Helpfulness)" in text
+    # Blind: the judge never learns a response's id or model.
+    assert "secret-model" not in json.dumps(body) and set(shown(body)) == {"A", "B"}
+    assert body["temperature"] == 0 and body["model"] == "m1"
+    schema = body["response_format"]
+    assert schema["type"] == "json_schema" and schema["json_schema"]["strict"] is True
+    verdict_schema = schema["json_schema"]["schema"]["properties"]["verdict"]
+    assert verdict_schema["properties"]["choice"] == {"type": "string", "enum": ["A", "B", "tie"]}
+
+
+def test_a_judge_that_prefers_a_position_is_position_inconsistent(app, pairwise):
+    def always_a(body):
+        return _answer(body, verdict={"choice": "A"})
+
+    with JudgeServer(always_a) as server:
+        run_judge(
+            app,
+            _judge(app, pairwise, server, "biased"),
+        )
+    with JudgeServer(prefers("good")) as server:
+        run_judge(
+            app,
+            _judge(app, pairwise, server, "fair"),
+        )
+
+    pairs: dict = {}
+    for v in verdicts(app):
+        pairs.setdefault((v.judge_id, v.item_id), []).append(v)
+    outcome = {key: position_consistent(*vs) for key, vs in pairs.items()}
+    judges = sorted({judge for judge, _ in outcome})
+    assert [outcome[k] for k in sorted(outcome) if k[0] == judges[0]] == [False, False]
+    assert [outcome[k] for k in sorted(outcome) if k[0] == judges[1]] == [True, True]
+
+
+def _one_item(make, **project):
+    project = make.project(slug="one", mode="pairwise", scale="ternary", rubric=RUBRIC, **project)
+    make.items(project, [_pair("only")])
+    return project
+
+
+def test_malformed_answers_are_failed_attempts_retried_up_to_the_bound(app, make):
+    project = _one_item(make)
+    ok = json.dumps(
+        {
+            "verdict": {"choice": "B"},
+            "rubric": {
+                "response": {"A": {"helpfulness": 4}, "B": {"helpfulness": 5}},
+                "item": {"safety": "safe"},
+            },
+            "rationale": "B is right.",
+        }
+    )
+    missing_field = json.loads(ok)
+    del missing_field["rubric"]["response"]["B"]["helpfulness"]
+    wrong_enum = json.loads(ok)
+    wrong_enum["verdict"]["choice"] = "C"
+    with JudgeServer(prefers("good")) as server:
+        server.then(
+            "m",
+            ("content", "Sure! B is better."),
+            ("content", json.dumps(missing_field)),
+            ("content", json.dumps(wrong_enum)),
+            ("content", ok),
+            # The second order: three bad answers spend its three attempts.
+            ("content", "{not json"),
+            ("content", json.dumps(missing_field)),
+            ("content", json.dumps(wrong_enum)),
+        )
+        judge = _judge(app, project, server, concurrency=1, max_attempts=4)
+        run = run_judge(app, judge)
+
+    reasons = [(a.ok, a.reason) for a in attempts(app)]
+    assert reasons[:4] == [
+        (
+            False,
+            "not JSON (Expecting value: line 1 column 1 (char 0); reply starts 'Sure! B is better.')",
+        ),
+        (
+            False,
+            "schema mismatch: rubric.response.B.helpfulness: Helpfulness is required for response B",
+        ),
+        (False, "schema mismatch: verdict.choice: choose one of A, B, tie"),
+        (True, ""),
+    ]
+    assert [r for r in reasons[4:]][:3] == [
+        (
+            False,
+            "not JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1); reply starts '{not json')",
+        ),
+        (
+            False,
+            "schema mismatch: rubric.response.B.helpfulness: Helpfulness is required for response B",
+        ),
+        (False, "schema mismatch: verdict.choice: choose one of A, B, tie"),
+    ]
+    # The fourth attempt of the second order is the fair judge's valid answer.
+    assert len(reasons) == 4 * 2 and reasons[-1] == (True, "")
+    (first, second) = verdicts(app)
+    assert first.verdict["preferred"] == "y" and first.rubric["response"]["y"] == {"helpfulness": 5}
+    assert run.status == "succeeded" and run.summary["calls"] == 8
+
+
+def test_an_answer_never_valid_leaves_no_verdict_and_the_run_says_why(app, make):
+    project = _one_item(make)
+    with JudgeServer(lambda body: '{"verdict": {"choice": "A"}}') as server:
+        judge = _judge(app, project, server, max_attempts=2)
+        run = run_judge(app, judge)
+        assert len(server.requests) == 4
+
+    assert verdicts(app) == []
+    assert [(a.ok, a.reason) for a in attempts(app)] == [
+        (False, "schema mismatch: rubric: missing")
+    ] * 4
+    assert run.status == "failed"
+    assert run.summary["failed"] == 2 and run.summary["judged"] == 0
+    assert run.error.startswith("2 request(s) failed after every attempt (first: item ")
+    assert run.error.endswith(": schema mismatch: rubric: missing)")
+
+
+def test_timeouts_refusals_and_http_errors_are_attempts_with_their_reason(app, make):
+    project = _one_item(make)
+    refusal = json.dumps(
+        {
+            "choices": [
+                {
+                    "message": {
+                        "role": "assistant",
+                        "content": None,
+                        "refusal": "I can't judge this.",
+                    },
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"total_tokens": 3},
+        }
+    ).encode()
+    with JudgeServer(prefers("good")) as server:
+        server.then(
+            "m",
+            ("hang", 3),
+            ("raw", refusal),
+            ("status", 503),
+            "ok",
+            ("status", 401, {}, b'{"error": "bad key"}'),
+        )
+        judge = _judge(app, project, server, concurrency=1, max_attempts=4, timeout=0.3)
+        run = run_judge(app, judge)
+
+    got = [(a.ok, a.reason, a.tokens) for a in attempts(app)]
+    assert (
+        got[0][1].startswith("timed out after 0.3 s")
+        or got[0][1] == "no complete answer within 0.3 s"
+    )
+    assert got[1:] == [
+        (False, "refusal: I can't judge this.", 3),
+        (
+            False,
+            f'HTTP 503 Service Unavailable from 127.0.0.1:{server.httpd.server_address[1]}: {{"error": "scripted"}}',
+            0,
+        ),
+        (True, "", 12),
+        # A refused key is not retried: the same request would be refused again.
+        (
+            False,
+            f'HTTP 401 Unauthorized from 127.0.0.1:{server.httpd.server_address[1]}: {{"error": "bad key"}}',
+            0,
+        ),
+    ]
+    assert len(verdicts(app)) == 1
+    assert run.status == "partial" and run.summary["failed"] == 1
+
+
+def test_the_token_budget_stops_calls_once_spent(app, pairwise):
+    with db.write_session(db.engine_of(app)) as s:
+        s.get(Project, pairwise.id).judge_token_budget = 24
+    with JudgeServer(prefers("good")) as server:
+        judge = _judge(app, pairwise, server, concurrency=1)
+        run = run_judge(app, judge)
+        assert len(server.requests) == 2  # 12 tokens each: the budget is spent after two
+        again = run_judge(app, judge)
+        assert len(server.requests) == 2
+
+    assert run.status == "partial"
+    assert (run.summary["judged"], run.summary["over_budget"], run.summary["tokens"]) == (2, 2, 24)
+    assert "judge token budget is spent: 2 request(s) not sent" in run.error
+    assert again.summary["over_budget"] == 2 and again.summary["calls"] == 0
+    assert len(verdicts(app)) == 2 and sum(a.tokens for a in attempts(app)) == 24
+
+
+def test_a_second_run_costs_nothing_and_a_change_is_asked_again(app, pairwise):
+    with JudgeServer(prefers("good")) as server:
+        judge = _judge(app, pairwise, server)
+        run_judge(app, judge)
+        assert len(server.requests) == 4
+        again = run_judge(app, judge)
+        assert len(server.requests) == 4
+        assert (again.status, again.summary["cached"], again.summary["calls"]) == (
+            "unchanged",
+            4,
+            0,
+        )
+
+        # New guidelines are a new request: every item is judged again under them.
+        with db.write_session(db.engine_of(app)) as s:
+            project = s.get(Project, pairwise.id)
+            project.guidelines, project.guideline_version = "Be lenient.", 2
+        third = run_judge(app, judge)
+        assert len(server.requests) == 8 and third.summary["judged"] == 4
+
+    assert sorted({v.guideline_version for v in verdicts(app)}) == [1, 2]
+
+
+@pytest.mark.parametrize("mode", ["ranking", "rating"])
+def test_ranking_and_rating_items_are_judged_as_shown_and_reversed(app, make, mode):
+    project = make.project(slug=f"judged-{mode}", mode=mode, rubric=RUBRIC)
+    make.items(project, [item_row("r1", n_responses=3)])
+    with JudgeServer(prefers("Answer 2")) as server:
+        run = run_judge(app, _judge(app, project, server))
+
+    assert run.status == "succeeded"
+    stored = verdicts(app)
+    assert sorted(v.shown_order for v in stored) == [["a", "b", "c"], ["c", "b", "a"]]
+    if mode == "ranking":
+        assert [v.verdict["ranking"][0] for v in stored] == [["c"], ["c"]]
+        assert position_consistent(*stored) is True
+    else:
+        assert all(v.verdict == {} for v in stored)
+        assert position_consistent(*stored) is True
+
+
+def test_the_pull_worker_runs_a_queued_judge(app, client, admin_headers, pairwise):
+    with JudgeServer(prefers("good")) as server:
+        add_judge(app, pairwise, "j", url=server.v1, model="m", template="pairwise", **FAST)
+        queued = client.post("/api/v1/projects/judged/judges/j/runs", headers=admin_headers)
+        assert queued.status_code == 202 and queued.json["status"] == "queued"
+        ctx = context.from_config(engine=db.engine_of(app), config=app.config)
+        assert worker.run_worker(ctx, stopping=threading.Event(), once=True) == 1
+
+    with Session(db.engine_of(app)) as s:
+        run = s.exec(select(PullRun)).one()
+    assert (run.status, run.summary["judged"]) == ("succeeded", 4)
+    assert len(verdicts(app)) == 4
+
+
+def test_stopping_the_worker_puts_the_run_back_and_keeps_what_was_answered(app, pairwise):
+    ctx = context.from_config(engine=db.engine_of(app), config=app.config)
+    judge_ok = prefers("good")
+
+    def answer(body):
+        if len(server.requests) == 2:  # the worker is told to stop now, mid-run
+            ctx.stop.set()
+        return judge_ok(body)
+
+    with JudgeServer(answer) as server:
+        judge = _judge(app, pairwise, server, concurrency=1)
+        with Session(db.engine_of(app)) as s:
+            source = judge_config.source_of(session=s, judge=s.get(Judge, judge.id))
+        with db.write_session(db.engine_of(app)) as s:
+            run = worker.claim_source(
+                session=s, source=s.get(Source, source.id), worker_id=ctx.worker_id
+            )
+        stopped = runs.execute(ctx, run.id)
+        assert (stopped.status, stopped.claimed_by) == ("queued", None)
+        assert len(server.requests) == 2 and len(verdicts(app)) == 2
+        assert [a.ok for a in attempts(app)] == [True, True]
+
+        resumed = run_judge(app, judge)
+        assert len(server.requests) == 4
+    assert resumed.id == run.id and resumed.status == "succeeded"
+    assert (resumed.summary["cached"], resumed.summary["judged"]) == (2, 2)
+    assert len(verdicts(app)) == 4
+
+
+def test_a_tool_using_item_is_shown_to_the_judge_as_to_a_rater(app, make):
+    project = make.project(slug="judged-tools", mode="pairwise", scale="ternary", rubric=RUBRIC)
+    make.items(project, [tool_row()])
+    with JudgeServer(prefers("3 °C")) as server:
+        run = run_judge(app, _judge(app, project, server))
+
+    assert run.status == "succeeded"
+    assert {v.verdict["preferred"] for v in verdicts(app)} == {"a"}
+    text = server.requests[0]["body"]["messages"][-1]["content"]
+    # The tools, the prompt's call and result, and the response's own tool turns...
+    assert "get_weather" in text and '"temp_c": 3' in text and "Weather in Paris?" in text
+    assert "tool result for call_1" in text and "tool result for call_2" in text
+    # ...with the call ids blinded, as on the rating screen.
+    assert P_ID not in text and R_ID not in text and "secret-model" not in text
