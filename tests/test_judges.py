@@ -11,8 +11,9 @@ from sqlmodel import Session, select
 from service import db
 from service.judging import config as judge_config
 from service.judging.consistency import position_consistent
-from service.models import Judge, Project, PullRun, Source
+from service.models import Item, ItemSlots, Judge, Project, PullRun, Source
 from service.pull import context, runs, worker
+from service.rating import judge_rule
 from tests.factories import item_row
 from tests.judgekit import (
     HELPFULNESS,
@@ -413,3 +414,44 @@ def test_a_tool_using_item_is_shown_to_the_judge_as_to_a_rater(app, make):
     assert "tool result for call_1" in text and "tool result for call_2" in text
     # ...with the call ids blinded, as on the rating screen.
     assert P_ID not in text and R_ID not in text and "secret-model" not in text
+
+
+def test_a_judge_run_triages_and_budgets_the_items_it_judged(app, make):
+    """The runner applies triage and budget mode in the transaction that stores verdicts:
+    a consistent judge settles an item (the budget overlap); a second judge that picks
+    whatever is shown first contests it (raised priority, the full overlap back)."""
+    project = make.project(
+        slug="triaged",
+        mode="pairwise",
+        scale="ternary",
+        overlap=3,
+        judge_triage=True,
+        judge_budget=True,
+        judge_budget_overlap=1,
+        judge_audit_share=0.0,
+    )
+    make.items(project, [_pair("steady"), _pair("flips", good="y")])
+
+    with JudgeServer(prefers("good")) as server:
+        run_judge(app, _judge(app, project, server, "fair"))
+    with app.app_context():
+        s = db.session()
+        items = {
+            i.external_id: i.id for i in s.exec(select(Item).where(Item.project_id == project.id))
+        }
+        rows = {ext: s.get(ItemSlots, iid) for ext, iid in items.items()}
+        # One consistent judge settles both items: budget overlap 1, no triage raise.
+        assert {ext: (r.priority, r.units * r.overlap + r.raised) for ext, r in rows.items()} == {
+            "steady": (0, 1),
+            "flips": (0, 1),
+        }
+    with JudgeServer(lambda body: _answer(body, verdict={"choice": "A"})) as server:
+        run_judge(app, _judge(app, project, server, "always-a"))
+    with app.app_context():
+        s = db.session()
+        rows = {ext: s.get(ItemSlots, iid) for ext, iid in items.items()}
+        # A judge that flips with the order contests both: raised, full overlap back.
+        assert {ext: (r.priority, r.units * r.overlap + r.raised) for ext, r in rows.items()} == {
+            "steady": (judge_rule.TRIAGE_RAISE, 3),
+            "flips": (judge_rule.TRIAGE_RAISE, 3),
+        }

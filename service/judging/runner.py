@@ -29,7 +29,7 @@ from service import db
 from service.judging import prompts
 from service.judging.answers import Answer, Unusable, read_answer
 from service.models import Item, Judge, JudgeAttempt, JudgeVerdict, Mode, Project, Response, utcnow
-from service.rating import pairs, shown, tool_view
+from service.rating import judged, pairs, shown, tool_view
 
 # Items read (and their requests built) at a time: memory stays flat on a big project.
 ITEM_CHUNK = 200
@@ -361,6 +361,14 @@ def _store(engine: sa.Engine, judge: Judge, finished: list[Tried]) -> None:
         attempts = [a for t in finished for a in _attempt_rows(judge, t, ids, now)]
         if attempts:  # none when the budget kept every request from going out
             s.execute(sa.insert(JudgeAttempt.__table__), attempts)
+        if ids:
+            # Triage and budget mode act in this transaction, whatever the settings read
+            # now: after_verdicts reads them under the item's slot lock, so a switch that
+            # commits first is seen. Items in id order: two runs lock alike.
+            project = s.get(Project, judge.project_id)
+            stored = {r["item_id"] for r in rows if r["request_sha256"] in ids}
+            for item_id in sorted(stored):
+                judged.after_verdicts(session=s, project=project, item_id=item_id)
     finished.clear()
 
 
