@@ -270,6 +270,10 @@ class ProjectSchema(Schema):
     judge_budget = StrictBoolean(load_default=False)
     judge_budget_overlap = StrictInteger(load_default=1, validate=validate.Range(1, 100))
     judge_audit_share = StrictFloat(load_default=0.1, validate=validate.Range(0, 1))
+    # Tokens (the endpoints' usage.total_tokens) the project's judges may spend in all.
+    judge_token_budget = StrictInteger(
+        load_default=None, allow_none=True, validate=validate.Range(1, 10**12)
+    )
     created_at = fields.DateTime(dump_only=True)
 
     @validates_schema

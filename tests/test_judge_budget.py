@@ -253,9 +253,15 @@ def test_the_cli_and_the_settings_page_set_the_judge_settings(app, client, auth,
     (item,) = make.items(project, [item_row("q1")])
     _both_orders(app, item, add_judge(app, project), "a")
     args = ["projects", "set", "camp", "--judge-budget", "--judge-budget-overlap", "2"]
-    r = runner.invoke(cli.main, [*args, "--judge-audit-share", "0", "--judge-display", "after"])
+    r = runner.invoke(
+        cli.main,
+        [*args, "--judge-audit-share", "0", "--judge-display", "after"]
+        + ["--judge-token-budget", "20000"],
+    )
     assert r.exit_code == 0, r.output
     assert "camp: judge_budget false -> true" in r.output
+    with app.app_context():
+        assert db.session().get(Project, project.id).judge_token_budget == 20000
     assert _slot(app, item.id)["raised"] == -1
     assert runner.invoke(cli.main, ["doctor"]).exit_code == 0
     auth.as_role("admin")
@@ -269,6 +275,7 @@ def test_the_cli_and_the_settings_page_set_the_judge_settings(app, client, auth,
         "judge_budget": "off",
         "judge_budget_overlap": "1",
         "judge_audit_share": "0.5",
+        "judge_token_budget": "",
     }
     r = client.post("/admin/projects/camp/settings", data=form)
     assert r.status_code == 303, r.data
@@ -280,6 +287,7 @@ def test_the_cli_and_the_settings_page_set_the_judge_settings(app, client, auth,
             False,
         )
         assert (row.judge_budget_overlap, row.judge_audit_share) == (1, 0.5)
+        assert row.judge_token_budget is None  # an empty field: no limit
     assert _slot(app, item.id)["raised"] == 0
     bad = client.post("/admin/projects/camp/settings", data={**form, "judge_display": "always"})
     assert bad.status_code == 422

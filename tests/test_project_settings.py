@@ -89,6 +89,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
             "judge_budget": True,
             "judge_budget_overlap": 1,
             "judge_audit_share": 0.25,
+            "judge_token_budget": 50000,
         },
         headers=_csrf(auth),
     )
@@ -130,6 +131,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "judge_budget": True,
         "judge_budget_overlap": 1,
         "judge_audit_share": 0.25,
+        "judge_token_budget": 50000,
         "created_at": body["created_at"],
     }
     row = _project(app, "camp")
@@ -165,6 +167,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         "judge_triage": {"from": False, "to": True},
         "judge_budget": {"from": False, "to": True},
         "judge_audit_share": {"from": 0.1, "to": 0.25},
+        "judge_token_budget": {"from": None, "to": 50000},
     }
 
 
@@ -178,6 +181,7 @@ def test_patch_sets_every_setting_and_audits_the_change(app, client, auth, make,
         ({"status": "sleeping"}, "status", "Must be one of"),
         ({"pairing": "greedy"}, "pairing", "Must be one of: all, adaptive."),
         ({"pairing_uniform_share": -0.1}, "pairing_uniform_share", "Must be greater than"),
+        ({"judge_token_budget": 0}, "judge_token_budget", "Must be greater than or equal to 1"),
     ],
 )
 def test_patch_refuses_bad_settings_and_changes_nothing(

@@ -147,6 +147,11 @@ def _optional_int(value: str | None) -> int | None | str:
     help="Share of items that keep the full overlap in budget mode (0-1).",
 )
 @click.option(
+    "--judge-token-budget",
+    default=None,
+    help="Tokens the project's model judges may spend in all ('none': no limit).",
+)
+@click.option(
     "--rubric",
     "rubric_file",
     type=click.File("r", encoding="utf-8"),
@@ -156,7 +161,7 @@ def _optional_int(value: str | None) -> int | None | str:
 def projects_set(slug: str, rubric_file: Any, **options: Any) -> None:
     """Change a project's settings (the same rules as the API and the settings page)."""
     data = {k: v for k, v in options.items() if v is not None}
-    for cap in ("daily_cap", "rater_cap"):
+    for cap in ("daily_cap", "rater_cap", "judge_token_budget"):
         if cap in data:
             data[cap] = _optional_int(data[cap])
     if "span_labels" in data:

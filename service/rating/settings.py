@@ -69,6 +69,7 @@ SETTINGS = (
     "judge_budget",
     "judge_budget_overlap",
     "judge_audit_share",
+    "judge_token_budget",
 )
 # The settings that decide each unit's target: changed together by ``change_overlap``.
 OVERLAP_SETTINGS = ("overlap", *adaptive.TARGET_SETTINGS)

@@ -111,7 +111,7 @@ _INTS = (
     "skip_flag_threshold",
     "judge_budget_overlap",
 )
-_CAPS = ("daily_cap", "rater_cap")
+_CAPS = ("daily_cap", "rater_cap", "judge_token_budget")
 _FLOATS = (
     "gold_rate",
     "qualification_threshold",
