@@ -15,6 +15,7 @@ import random
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service.judging import runner
 from service.models import Item, Judge, JudgeVerdict, Project, Response
 from service.rating import judged
 from service.rating.shown import of_item
@@ -24,7 +25,7 @@ FIRST_SHOWN_SHARE = 0.2  # of (item, order) pairs the judge just prefers the fir
 
 
 def judge_project(*, session: Session, project: Project, skill: dict[str, int]) -> int:
-    """Judge every real pairwise item of the project in both orders; return verdicts made."""
+    """Judge every pair unit of the project's real items in both orders; return verdicts made."""
     judge = session.exec(
         select(Judge).where(Judge.project_id == project.id, Judge.name == NAME)
     ).first()
@@ -50,10 +51,11 @@ def judge_project(*, session: Session, project: Project, skill: dict[str, int]) 
                 .order_by(Response.position)
             ).all()
         )
-        ids = list(models)[:2]
-        for order in (ids, ids[::-1]):
+        # Every pair unit the raters compare, in both orders, as the runner asks them.
+        for shown_order in runner.orders(project.mode, list(models), project):
+            order = list(shown_order)
             key = hashlib.sha256(f"{NAME}|{item_id}|{','.join(order)}".encode()).hexdigest()
-            if len(order) < 2 or key in done:
+            if key in done:
                 continue
             session.add(_verdict(session, project, judge.id, item_id, order, key, models, skill))
             made += 1
