@@ -274,3 +274,33 @@ def test_a_folder_pull_reads_image_files_next_to_the_jsonl(app, project, tmp_pat
     assert (run.status, run.summary["created"]) == ("succeeded", 1)
     stored = _stored(app)
     assert (stored["items"], stored["images"], stored["files"]) == (1, 1, [sha(RED)])
+
+
+def test_a_response_given_as_turns_gets_the_same_parts_and_checks(
+    app, client, admin_headers, project
+):
+    """A tool-using answer's turns: text parts are joined like any content, and a forged
+    marker there is refused like anywhere else (it would render as an image)."""
+    parts = row("parts", data_uri(RED))
+    parts["responses"][0] = {
+        "id": "a",
+        "messages": [{"role": "assistant", "content": [{"type": "text", "text": "hello"}]}],
+    }
+    forged = row("forged", data_uri(RED))
+    forged["responses"][0] = {
+        "id": "a",
+        "messages": [{"role": "assistant", "content": "See " + marker(sha(RED))}],
+    }
+    r = _post(client, admin_headers, [forged])
+    assert r.status_code == 422
+    assert [e["field"] for e in r.get_json()["errors"]] == ["responses.0.messages.0.content"]
+    assert _stored(app) == NOTHING
+    r = _post(client, admin_headers, [parts])
+    assert r.status_code == 201, r.get_json()
+    with app.app_context():
+        (content,) = (
+            db.session()
+            .execute(sa.select(Response.content).where(Response.external_id == "a"))
+            .scalars()
+        )
+        assert content == "hello"

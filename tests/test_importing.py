@@ -13,7 +13,7 @@ from service import db
 from service.errors import InvalidInput
 from service.items import importing
 from service.models import ImportBatch, Item, Judgment, Response
-from tests.factories import item_row
+from tests.factories import add_judge, add_verdict, item_row
 
 
 def _run(app, project, lines, **kwargs):
@@ -315,6 +315,20 @@ def test_judged_item_is_never_altered(app, project, make):
         _run(app, project, [item_row("j1", prompt="Changed?")], update=True)
     ((after, _),) = _items(app, project)
     assert after.prompt == "Question j1?"
+
+
+def test_an_item_a_model_judge_judged_is_never_altered(app, project):
+    """Budget mode and triage act on a judge's verdict and exports carry it with the text
+    the judge saw: the item's content stays, as for a rater's judgment."""
+    _run(app, project, [item_row("m1")])
+    ((item, _),) = _items(app, project)
+    add_verdict(app, item, add_judge(app, project), ["a", "b"], preferred="a")
+    errors = _errors(app, project, [item_row("m1", prompt="Changed?")])
+    assert errors[0]["message"].startswith("item 'm1' already has judgments")
+    with pytest.raises(InvalidInput):
+        _run(app, project, [item_row("m1", prompt="Changed?")], update=True)
+    ((after, _),) = _items(app, project)
+    assert after.prompt == "Question m1?"
 
 
 def test_progress_reports_lines(app, project):

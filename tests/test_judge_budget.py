@@ -327,3 +327,42 @@ def test_a_ranking_judge_that_flips_with_the_order_is_triaged(app, make):
         first = [[reversed_first], [r for r in "abc" if r != reversed_first]]
         add_verdict(app, item, judge, ["c", "b", "a"], verdict={"ranking": first})
     assert [_slot(app, i.id)["priority"] for i in (steady, flips)] == [0, judge_rule.TRIAGE_RAISE]
+
+
+def test_a_judge_leaving_or_joining_retargets_and_retriages_every_item(app, make):
+    """Which units are settled or contested depends on the active judges: removing the
+    only judge gives a settled item its full overlap back; a judge that joins and
+    has judged nothing yet unsettles what the others settled; one that disagrees,
+    once removed, leaves the item uncontested. Doctor finds no drift after each."""
+    RAISE = judge_rule.TRIAGE_RAISE
+    from service.judging import config as judge_config
+
+    project = _budget(make, judge_triage=True)
+    (item,) = make.items(project, [item_row("q1")])
+
+    def change(action, name, config=None):
+        with app.app_context(), db.write_session() as s:
+            p = s.get(Project, project.id)
+            if action == "add":
+                data = {"name": name, "config": config}
+                return judge_config.add_judge(session=s, project=p, data=data)
+            return judge_config.remove_judge(session=s, project=p, name=name)
+
+    config = {"url": "http://127.0.0.1:9/v1", "model": "m", "template": "pairwise"}
+    first = change("add", "first", config)
+    _both_orders(app, item, first, "a")
+    assert (_slot(app, item.id)["raised"], _drift(app, project)) == (-2, [])
+    change("remove", "first")
+    assert (_slot(app, item.id)["raised"], _drift(app, project)) == (0, [])
+    change("add", "first", config)  # back: its verdicts settle the item again
+    assert (_slot(app, item.id)["raised"], _drift(app, project)) == (-2, [])
+    change("add", "second", config)  # no verdict yet: not every judge agrees
+    assert (_slot(app, item.id)["raised"], _drift(app, project)) == (0, [])
+    change("remove", "second")
+    assert (_slot(app, item.id)["raised"], _drift(app, project)) == (-2, [])
+    dissent = change("add", "dissent", config)
+    _both_orders(app, item, dissent, "b")  # disagrees with the first: contested
+    assert (_slot(app, item.id)["raised"], _slot(app, item.id)["priority"]) == (0, RAISE)
+    change("remove", "dissent")
+    assert (_slot(app, item.id)["raised"], _slot(app, item.id)["priority"]) == (-2, 0)
+    assert _drift(app, project) == []

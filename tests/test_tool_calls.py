@@ -277,3 +277,21 @@ def test_the_hash_of_what_was_shown_covers_tools_and_tool_turns(app, client, aut
 def _sha256(shown: dict[str, Any]) -> str:
     canonical = json.dumps(shown, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_call_ids_are_blinded_when_the_item_lists_no_tools(app, client, auth, make):
+    """Tool calls without a ``tools`` list (allowed) and plain answers: the prompt's
+    imported call id still never reaches the rater."""
+    row = tool_row()
+    del row["tools"]
+    row["responses"] = [
+        {"id": "a", "model": "m1", "content": "Cold."},
+        {"id": "b", "model": "m2", "content": "Warm."},
+    ]
+    make.items(make.project(slug="tools", overlap=1), [row])
+    auth.as_role("rater")
+    r = client.post("/api/v1/projects/tools/next", headers={"X-CSRF-Token": auth.csrf()})
+    shown = r.get_json()["assignment"]
+    assert P_ID not in json.dumps(shown)
+    assert shown["messages"][2]["tool_calls"][0]["id"] == "call_1"
+    assert shown["messages"][3]["tool_call_id"] == "call_1"

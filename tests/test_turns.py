@@ -223,3 +223,57 @@ def test_judges_are_compared_with_raters_on_turn_units(app, client, make, admin_
     stats = {s["key"]: s["stat"]["value"] for s in dim["stats"]}
     assert (dim["name"], dim["scope"], dim["cross_pairs"]) == ("turn_issue", "turn", 8)
     assert stats["percent_agreement"] == pytest.approx(7 / 8)
+
+
+def test_a_conversation_ending_in_a_tool_result_shows_its_last_turns_fields(
+    app, client, auth, make
+):
+    """The tool result folds into its call, so the call's assistant turn is the screen's
+    last block: it carries its fields, or no submission could ever be complete."""
+    project = make.project(mode="pairwise", rubric=TURN_RUBRIC, confirm_contradictions=False)
+    call = {"id": "c1", "type": "function", "function": {"name": "track", "arguments": "{}"}}
+    row = chat_row()
+    row["messages"] = [
+        {"role": "user", "content": "Where is order 1234?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": '{"status": "late"}'},
+    ]
+    make.items(project, [row])
+    auth.as_role("rater")
+    r = client.post(f"/rate/{project.slug}/next", headers={"X-CSRF-Token": auth.csrf()})
+    html = r.get_json()["html"]
+    assert 'aria-label="Your rating of assistant turn 1"' in html
+    assert "rubric.turn.0.turn_helpful" in html
+
+
+def test_an_item_dimension_after_a_turn_dimension_keeps_its_own_column(
+    app, client, make, admin_headers
+):
+    """Plain prompts (no assistant turn yet) in a project with a turn dimension: the item
+    dimension listed after it is read from its own values, not its neighbour's."""
+    verdict_first = {
+        "name": "verdict_ok",
+        "label": "Verdict is safe",
+        "scope": "item",
+        "kind": "choice",
+        "options": [{"value": "yes", "label": "Yes"}, {"value": "no", "label": "No"}],
+    }
+    rubric = [TURN_RUBRIC[1], verdict_first]
+    project = make.project(
+        slug="plain", mode="pairwise", rubric=rubric, overlap=2, confirm_contradictions=False
+    )
+    plain = [{k: v for k, v in chat_row(ext).items() if k != "messages"} for ext in ("p1", "p2")]
+    make.items(project, [row | {"prompt": f"{row['id']}?"} for row in plain])
+    answers = {("p1", 0): "yes", ("p1", 1): "yes", ("p2", 0): "yes", ("p2", 1): "no"}
+    for k in range(2):
+        rater = make.user("rater", username=f"r{k + 1}")
+
+        def decide(ext, shown, k=k):
+            return shown[0], {"rubric": {"item": {"verdict_ok": answers[(ext, k)]}}}
+
+        judge_all(app, project, rater, decide)
+    r = client.get("/api/v1/projects/plain/stats/agreement", headers=admin_headers)
+    assert r.status_code == 200, r.get_json()
+    dim = {d["name"]: d for d in r.get_json()["dimensions"]}["verdict_ok"]
+    values = {s["key"]: (s["stat"]["value"], s["stat"]["n"]) for s in dim["stats"]}
+    assert values["percent_agreement"] == (pytest.approx(1 / 2), 2)

@@ -127,8 +127,9 @@ def _score_columns(
             columns += [kind(rubric, key, dim.name) for key in keys]
             spans.append(len(keys))
             continue
+        # A turn dimension takes one column per turn, none when no item has a turn.
         paths = [("turn", str(t), dim.name) for t in range(turns)] if dim.per_turn else []
-        for path in paths or [("item", dim.name)]:
+        for path in paths if dim.per_turn else [("item", dim.name)]:
             value = Judgment.rubric[path]
             columns.append(value.as_string() if text else value.as_float())
         spans.append(len(paths) if dim.per_turn else 1)

@@ -71,7 +71,13 @@ class ImageBatch:
             return [self._walk(v, f"{path}.{i}", found, depth + 1) for i, v in enumerate(value)]
         if isinstance(value, str):
             _check_text(value, path)
-        if not isinstance(value, dict) or "content" not in value:
+        if not isinstance(value, dict):
+            return value
+        for key in ("messages", "tool_turns"):
+            # A response given as turns (a tool-using answer): the same parts and checks.
+            if isinstance(value.get(key), list):
+                value = {**value, key: self._walk(value[key], f"{path}.{key}", found, depth=1)}
+        if "content" not in value:
             return value
         content = value["content"]
         if isinstance(content, str):

@@ -44,6 +44,7 @@ from service.models import (
     ImportBatch,
     ImportStage,
     Item,
+    JudgeVerdict,
     Judgment,
     PairSet,
     Project,
@@ -587,6 +588,19 @@ class _Plan:
     errors: list[RowError] = field(default_factory=list)
 
 
+def _judged(session: Session, item_ids: list[int]) -> set[int]:
+    """Return the items with a judgment, a rater's or a model judge's: their content stays.
+
+    A judge's verdict counts too: budget mode and triage act on it, a rater may be shown
+    it, and an export carries it with the text the judge was shown.
+    """
+    if not item_ids:
+        return set()
+    rater = sa.select(Judgment.item_id).where(Judgment.item_id.in_(item_ids))
+    judge = sa.select(JudgeVerdict.item_id).where(JudgeVerdict.item_id.in_(item_ids))
+    return set(session.execute(sa.union(rater, judge)).scalars())
+
+
 def _plan_chunk(session: Session, project: Project, chunk: list[_Row], update: bool) -> _Plan:
     """Sort a chunk's rows into new, unchanged, to update, and refused (a read only)."""
     plan = _Plan()
@@ -601,14 +615,8 @@ def _plan_chunk(session: Session, project: Project, chunk: list[_Row], update: b
             )
         )
     }
-    judged: set[int] = set()
     changed = [existing[r.data["id"]][0] for r in chunk if r.data["id"] in existing]
-    if changed:
-        judged = set(
-            session.execute(
-                sa.select(Judgment.item_id).where(Judgment.item_id.in_(changed)).distinct()
-            ).scalars()
-        )
+    judged = _judged(session, changed)
     for row in chunk:
         ext = row.data["id"]
         if ext not in existing:
@@ -704,11 +712,7 @@ def _replace_content(
         reason=leases.CONTENT_UPDATED.format(batch=batch.id),
         actor_id=batch.created_by,
     )
-    judged = set(
-        session.execute(
-            sa.select(Judgment.item_id).where(Judgment.item_id.in_(ids)).distinct()
-        ).scalars()
-    )
+    judged = _judged(session, ids)
     if judged:
         raise InvalidInput(
             f"{len(judged)} item(s) were judged while this import ran and cannot be "

@@ -15,6 +15,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from service.items import tool_calls
+from service.rating import tool_view
 
 _PAIR_KEYS = {"prompt", "chosen", "rejected"}
 _COMPLETION_KEYS = {"prompt", "completions"}
@@ -94,7 +95,7 @@ def _split_conversation(
             raise ValidationError(
                 "a conversation needs user turns followed by an assistant reply", field
             )
-    if tool_calls.uses_tools(completion):
+    if tool_view.uses_tools(completion):
         turns, text = tool_calls.split_reply(completion, field)
         return prompt, {"content": text, "tool_turns": turns}
     if any(m.get("role") != "assistant" for m in completion):

@@ -84,12 +84,12 @@ def split_reply(messages: list[dict[str, Any]], field: str) -> tuple[list[dict[s
         raise ValidationError(
             "a tool call without its tool result: the answer must end with the final text", field
         )
-    return turns, "\n\n".join(str(m.get("content") or "") for m in final)
-
-
-def uses_tools(messages: list[dict[str, Any]]) -> bool:
-    """Tell whether a list of messages has a tool call or a tool turn."""
-    return any(m.get("tool_calls") or m.get("role") == "tool" for m in messages)
+    for k, m in enumerate(final, start=last_tool + 1):
+        if not isinstance(m.get("content") or "", str):
+            raise ValidationError(
+                "must be text (or a list of content parts)", f"{field}.{k}.content"
+            )
+    return turns, "\n\n".join(m.get("content") or "" for m in final)
 
 
 def check_item(data: dict[str, Any]) -> None:

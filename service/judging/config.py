@@ -28,6 +28,7 @@ from service.projects.source_config import (
     RESERVED_PARAMS,
     _RefuseStoredKeys,
 )
+from service.rating import settings
 from service.schemas import Strict, StrictFloat, StrictInteger, flatten_messages
 
 JUDGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$")
@@ -138,6 +139,7 @@ def add_judge(
             )
         )
         session.flush()
+    settings.after_judges_changed(session=session, project=project)
     return judge
 
 
@@ -170,6 +172,7 @@ def remove_judge(*, session: Session, project: Project, name: str) -> Judge:
     judge.active, judge.updated_at = False, utcnow()
     session.add(judge)
     session.flush()
+    settings.after_judges_changed(session=session, project=project)
     return judge
 
 

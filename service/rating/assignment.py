@@ -353,9 +353,11 @@ def describe(
         ],
         "rubric": project.rubric,
     }
-    if item.tools is not None or any(by_id[rid].tool_turns for rid in lease.shown_order):
-        # Tool call ids are imported ids: the rater sees positional ones (tool_view.py).
-        tool_view.blind(out, item.tools, [by_id[rid].tool_turns for rid in lease.shown_order])
+    turns = [by_id[rid].tool_turns for rid in lease.shown_order]
+    if item.tools is not None or any(turns) or tool_view.uses_tools(item.messages):
+        # Tool call ids are imported ids: the rater sees positional ones (tool_view.py),
+        # whether or not the item lists its tools.
+        tool_view.blind(out, item.tools, turns)
     suggested = judge_display.suggestion(
         session=session,
         project=project,

@@ -27,8 +27,8 @@ def verdicts_in_labels(
 ) -> list[dict[str, Any]]:
     """Return each active judge's newest verdict on the item, in the rater's labels.
 
-    A judge's verdict in the rater's own order is preferred; one on responses the rater
-    was not shown (another pair of the item) is left out.
+    A judge's verdict in the rater's own order is preferred; one on other responses
+    (another pair of the item, a tie there included) is left out.
     """
     query = (
         sa.select(JudgeVerdict.judge_id, JudgeVerdict.shown_order, JudgeVerdict.verdict)
@@ -39,7 +39,7 @@ def verdicts_in_labels(
     shown = list(shown_order)
     best: dict[int, tuple[bool, dict[str, Any]]] = {}
     for judge_id, order, verdict in session.execute(query):
-        if not set(_ids(verdict or {})) <= set(shown):
+        if set(order or []) != set(shown):
             continue
         same = list(order or []) == shown
         if same or not best.get(judge_id, (False, {}))[0]:
@@ -71,11 +71,6 @@ def after_submit(*, session: Session, judgment: Judgment) -> list[dict[str, Any]
         session=session, project=project, item_id=judgment.item_id, shown_order=judgment.shown_order
     )
     return found or None
-
-
-def _ids(verdict: dict[str, Any]) -> list[str]:
-    ids = [verdict["preferred"]] if verdict.get("preferred") is not None else []
-    return ids + [rid for group in verdict.get("ranking") or [] for rid in group]
 
 
 def _entry(project: Project, verdict: dict[str, Any]) -> dict[str, Any]:

@@ -237,6 +237,23 @@ def change_triage(*, session: Session, project: Project, on: bool) -> None:
     judged.retriage(session=session, project=project)
 
 
+def after_judges_changed(*, session: Session, project: Project) -> None:
+    """Re-apply budget mode and triage once a judge joins or leaves the project.
+
+    Whether every judge agrees, or some disagree, depends on which judges are active
+    (judge_votes.py): a judge that leaves can settle units the others agree on, one that
+    joins unsettles every unit it has not judged yet.
+    """
+    # Locked first, the settings read after: a switch of budget mode or triage that
+    # commits meanwhile either waited for this or is seen (both take the counters).
+    _lock_counters(session, project)
+    session.refresh(project, ["judge_budget", "judge_triage", *adaptive.TARGET_SETTINGS])
+    if project.judge_budget:
+        adaptive.retarget(session=session, project=project)
+    if project.judge_triage:
+        judged.retriage(session=session, project=project)
+
+
 def _check_floor(
     session: Session, project: Project, new: dict[str, Any], old: dict[str, Any]
 ) -> None:

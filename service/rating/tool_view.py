@@ -19,6 +19,11 @@ from markupsafe import Markup
 from service.rating.rendering import render_markdown
 
 
+def uses_tools(messages: list[dict[str, Any]] | None) -> bool:
+    """Tell whether a list of messages has a tool call or a tool turn."""
+    return any(m.get("tool_calls") or m.get("role") == "tool" for m in messages or [])
+
+
 def blind(
     shown: dict[str, Any],
     tools: list[dict[str, Any]] | None,
