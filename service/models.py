@@ -285,7 +285,7 @@ class Project(SQLModel, table=True):
         max_length=16,
         sa_column_kwargs={"server_default": "hidden"},
     )
-    judge_token_budget: int | None = Field(default=None)
+    judge_token_budget: int | None = Field(default=None, sa_type=sa.BigInteger)
     judge_triage: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     judge_budget: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     judge_budget_overlap: int = Field(default=1, sa_column_kwargs={"server_default": "1"})

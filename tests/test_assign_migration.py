@@ -23,11 +23,12 @@ def test_upgrade_counts_existing_leases(database_url):
             s.add_all([rater, other])
             s.flush()
             items = [
-                Item(project_id=project.id, external_id=ext, content_hash=ext, expertise=tags)
+                insert_as_of(
+                    s,
+                    Item(project_id=project.id, external_id=ext, content_hash=ext, expertise=tags),
+                )
                 for ext, tags in (("a", ["Law", "medicine"]), ("b", []))
             ]
-            s.add_all(items)
-            s.flush()
             later = utcnow() + timedelta(minutes=5)
             s.add_all(
                 [

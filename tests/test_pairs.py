@@ -356,13 +356,14 @@ def test_upgrade_gives_existing_items_their_units(database_url):
             s.flush()
             items = []
             for project, ext, n in ((pw, "three", 3), (pw, "two", 2), (rk, "four", 4)):
-                item = Item(project_id=project.id, external_id=ext, content_hash=ext)
-                s.add(item)
-                s.flush()
-                s.add_all(
-                    Response(item_id=item.id, external_id=f"r{k}", position=k, content="x")
-                    for k in range(n)
+                item = insert_as_of(
+                    s, Item(project_id=project.id, external_id=ext, content_hash=ext)
                 )
+                for k in range(n):
+                    response = Response(
+                        item_id=item.id, external_id=f"r{k}", position=k, content="x"
+                    )
+                    insert_as_of(s, response)
                 items.append(item)
             s.flush()
             for item in items:  # two raters on every item: each was "done" at overlap 2

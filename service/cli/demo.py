@@ -117,6 +117,13 @@ def load_demo(*, prompts_dir: str | Path) -> Iterator[str]:
             yield f"  {role:<8} {username:<8} {password}"
 
 
+def _drop_flags(data: dict, values: set[str]) -> None:
+    """Remove the named options from the template's flags dimensions."""
+    for dim in data["rubric"]:
+        if dim["kind"] == "flags":
+            dim["options"] = [o for o in dim["options"] if o["value"] not in values]
+
+
 def _load_campaign(prompts_dir: str | Path, demo: Path, campaign: dict) -> str:
     slug = campaign["slug"]
     with db.write_session() as s:
@@ -124,6 +131,8 @@ def _load_campaign(prompts_dir: str | Path, demo: Path, campaign: dict) -> str:
         if project is None:
             data = projects.load_template(prompts_dir, campaign["template"])
             data.update(campaign.get("settings") or {})
+            # Domain flags belong to the project: pictures and tool use have no code.
+            _drop_flags(data, set(campaign.get("drop_flags") or ()))
             data.update(slug=slug, name=campaign.get("name") or data["name"])
             project = projects.create_project(session=s, data=data)
     created = 0

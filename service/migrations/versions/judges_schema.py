@@ -35,7 +35,7 @@ _TIME = service.models.UTCDateTime(timezone=True)
 def _project_columns() -> list[sa.Column]:
     return [
         sa.Column("judge_display", _STR(length=16), nullable=False, server_default="hidden"),
-        sa.Column("judge_token_budget", sa.Integer(), nullable=True),
+        sa.Column("judge_token_budget", sa.BigInteger(), nullable=True),
         sa.Column("judge_triage", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("judge_budget", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("judge_budget_overlap", sa.Integer(), nullable=False, server_default="1"),
