@@ -455,3 +455,102 @@ def test_a_judge_run_triages_and_budgets_the_items_it_judged(app, make):
             "steady": (judge_rule.TRIAGE_RAISE, 3),
             "flips": (judge_rule.TRIAGE_RAISE, 3),
         }
+
+
+def test_an_answer_about_content_an_import_replaced_meanwhile_is_not_stored(app, make):
+    """The item's text changes (an import with update) while the judge is thinking: its
+    answer is about text the item no longer has, so it is a failed attempt, never a
+    verdict; the next run judges the new text."""
+    from service.items import importing
+    from service.judging.runner import STALE
+
+    project = make.project(slug="moving", mode="pairwise", scale="ternary", overlap=1)
+    make.items(project, [_pair("i1")])
+    changed = []
+    judge_good = prefers("good")
+
+    def answer(body):
+        if not changed:  # the first call: the content moves under the run
+            changed.append(True)
+            with app.app_context():
+                result = importing.import_items(
+                    engine=db.engine(),
+                    project=project,
+                    rows=[(1, _pair("i1", good="y"))],
+                    update=True,
+                )
+                assert result.updated == 1, result.errors
+        return judge_good(body)
+
+    with JudgeServer(answer) as server:
+        judge = _judge(app, project, server, "j", concurrency=1)
+        run_judge(app, judge)
+        assert verdicts(app) == []
+        assert {a.reason for a in attempts(app)} == {STALE}
+        run_judge(app, judge)  # the new text, both orders
+    stored = verdicts(app)
+    assert [v.verdict["preferred"] for v in stored] == ["y", "y"]
+
+
+def test_an_import_racing_a_verdict_being_stored_waits_and_refuses(
+    app, make, monkeypatch, database_url
+):
+    """PostgreSQL: the runner has stored its verdicts (holding the item's slot row, content
+    checked) but not committed when an import updates the item. The import takes the slot
+    row before it looks for verdicts, so it waits, sees them, and refuses: the verdicts
+    stay about the content the item has. Without that lock in the runner the two
+    deadlock (item, then slot row, against slot row, then item) or the text is replaced
+    under the verdicts."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("on SQLite every write transaction is serial (BEGIN IMMEDIATE)")
+    from service.errors import InvalidInput
+    from service.items import importing
+    from service.judging import runner as judge_runner
+    from service.rating.shown import of_item
+    from tests.test_adaptive_overlap import _wait_until_blocked
+
+    project = make.project(slug="racing", mode="pairwise", scale="ternary", overlap=1)
+    make.items(project, [_pair("i1")])
+    insert, inside, go_on = judge_runner._insert_verdicts, threading.Event(), threading.Event()
+
+    def paused(s, rows):
+        ids = insert(s, rows)
+        if rows and not inside.is_set():
+            inside.set()
+            go_on.wait(30)  # a safety net only: set once the import waits or is done
+        return ids
+
+    monkeypatch.setattr(judge_runner, "_insert_verdicts", paused)
+    outcome: list = []
+
+    def update():
+        with app.app_context():
+            try:
+                rows = [(1, _pair("i1", good="y"))]
+                importing.import_items(engine=db.engine(), project=project, rows=rows, update=True)
+                outcome.append("imported")
+            except InvalidInput as exc:
+                outcome.append(exc.message)
+
+    with JudgeServer(prefers("good")) as server:
+        judge = _judge(app, project, server, "j", concurrency=1)
+        run = threading.Thread(target=lambda: run_judge(app, judge))
+        run.start()
+        importer = threading.Thread(target=update)
+        try:
+            assert inside.wait(30)
+            importer.start()
+            assert _wait_until_blocked(importer)
+        finally:
+            go_on.set()
+            run.join(30)
+            importer.join(30)
+    assert outcome and "judged while this import ran" in outcome[0], outcome
+    with app.app_context():
+        s = db.session()
+        stored = verdicts(app)
+        assert len(stored) == 2
+        for v in stored:
+            assert v.shown_sha256 == of_item(
+                session=s, item_id=v.item_id, shown_order=v.shown_order, guideline_version=1
+            )

@@ -712,6 +712,10 @@ def _replace_content(
         reason=leases.CONTENT_UPDATED.format(batch=batch.id),
         actor_id=batch.created_by,
     )
+    # A judge run stores its verdicts holding these items' slot rows, as end_item_leases
+    # now does, and checks the content is still what it judged (judging/runner.py): so a
+    # verdict either committed before this check (and refuses the batch) or is stored
+    # after this import, against its new content, and dropped there.
     judged = _judged(session, ids)
     if judged:
         raise InvalidInput(

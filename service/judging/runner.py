@@ -29,7 +29,7 @@ from service import db
 from service.judging import prompts
 from service.judging.answers import Answer, Unusable, read_answer
 from service.models import Item, Judge, JudgeAttempt, JudgeVerdict, Mode, Project, Response, utcnow
-from service.rating import judged, pairs, shown, tool_view
+from service.rating import judged, pairs, shown, slots, tool_view
 
 # Items read (and their requests built) at a time: memory stays flat on a big project.
 ITEM_CHUNK = 200
@@ -74,6 +74,8 @@ class Request:
     sha256: str
     shown_sha256: str
     guideline_version: int
+    # The item's content as it was read: a verdict is stored only if it still is.
+    content_hash: str
 
 
 @dataclass
@@ -141,14 +143,14 @@ def _orders_of(project: Project, ids: list[str]) -> list[tuple[str, ...]]:
         return []
 
 
-_ITEMS = sa.select(Item.id, Item.prompt, Item.messages, Item.tools)
+_ITEMS = sa.select(Item.id, Item.prompt, Item.messages, Item.tools, Item.content_hash)
 _RESPONSES = sa.select(
     Response.item_id, Response.external_id, Response.content, Response.tool_turns
 ).order_by(Response.item_id, Response.position, Response.id)
 
 
-def _items(session: Session, project: Project) -> Iterator[list[tuple[int, shown.Content]]]:
-    """Yield the project's items (id, stored content), a chunk at a time."""
+def _items(session: Session, project: Project) -> Iterator[list[tuple[int, str, shown.Content]]]:
+    """Yield the project's items (id, content hash, stored content), a chunk at a time."""
     ids = session.exec(select(Item.id).where(Item.project_id == project.id).order_by(Item.id)).all()
     for start in range(0, len(ids), ITEM_CHUNK):
         chunk = ids[start : start + ITEM_CHUNK]
@@ -160,7 +162,11 @@ def _items(session: Session, project: Project) -> Iterator[list[tuple[int, shown
         ):
             texts[item_id][rid], turns[item_id][rid] = content, tool_turns
         yield [
-            (i.id, shown.Content(i.prompt, i.messages, texts[i.id], i.tools, turns[i.id]))
+            (
+                i.id,
+                i.content_hash,
+                shown.Content(i.prompt, i.messages, texts[i.id], i.tools, turns[i.id]),
+            )
             for i in items
         ]
 
@@ -177,7 +183,7 @@ def plan(
     version = project.guideline_version
     for chunk in _items(session, project):
         planned, batch = 0, []
-        for item_id, content in chunk:
+        for item_id, content_hash, content in chunk:
             for order in _orders_of(project, list(content.texts)):
                 planned += 1
                 # What the rater would see: the item's tool call ids blinded too.
@@ -199,7 +205,7 @@ def plan(
                     continue
                 known.add(sha)
                 digest = shown.of_content(content, order, version)
-                batch.append(Request(item_id, order, body, sha, digest, version))
+                batch.append(Request(item_id, order, body, sha, digest, version, content_hash))
         yield planned, batch
 
 
@@ -300,13 +306,13 @@ def run_judge(
                     finished.append(tried)
                     _count(result, tried)
                     if len(finished) >= STORE_EVERY:
-                        _store(engine, judge, finished)
+                        _store(engine, judge, finished, result)
                     report("judge", result.judged + result.failed + result.over_budget, None)
             except BaseException:
                 caller.stop.set()  # stopping: waiting calls should not start, sleeps end now
                 raise
             finally:
-                _store(engine, judge, finished)  # every reply paid for is kept
+                _store(engine, judge, finished, result)  # every reply paid for is kept
     return result
 
 
@@ -318,17 +324,21 @@ def _count(result: Result, tried: Tried) -> None:
     elif tried.skipped:
         result.over_budget += 1
     elif tried.attempts:  # none: the run was stopped before this request went out
-        result.failed += 1
-        result.failures.append(
-            {
-                "item_id": tried.request.item_id,
-                "shown_order": list(tried.request.shown_order),
-                "message": tried.attempts[-1][0],
-            }
-        )
+        _count_failure(result, tried)
 
 
-def _store(engine: sa.Engine, judge: Judge, finished: list[Tried]) -> None:
+def _count_failure(result: Result, tried: Tried) -> None:
+    result.failed += 1
+    result.failures.append(
+        {
+            "item_id": tried.request.item_id,
+            "shown_order": list(tried.request.shown_order),
+            "message": tried.attempts[-1][0],
+        }
+    )
+
+
+def _store(engine: sa.Engine, judge: Judge, finished: list[Tried], result: Result) -> None:
     """Write the attempts and verdicts of finished requests (then forget them).
 
     One multi-row insert each: a verdict per row through the ORM cost more than the call
@@ -340,6 +350,9 @@ def _store(engine: sa.Engine, judge: Judge, finished: list[Tried]) -> None:
         return
     now = utcnow()
     with db.write_session(engine) as s:
+        for tried in _drop_stale(s, finished):
+            result.judged -= 1
+            _count_failure(result, tried)
         answered = [t for t in finished if t.answer is not None]
         hashes = [t.request.sha256 for t in answered]
         taken = set(
@@ -370,6 +383,39 @@ def _store(engine: sa.Engine, judge: Judge, finished: list[Tried]) -> None:
             for item_id in sorted(stored):
                 judged.after_verdicts(session=s, project=project, item_id=item_id)
     finished.clear()
+
+
+STALE = "the item's content changed while it was judged; the next run asks again"
+
+
+def _drop_stale(s: Session, finished: list[Tried]) -> list[Tried]:
+    """Keep no answer about content the item no longer has (an import updated it).
+
+    The items' slot rows are locked first, in item order, as an import that updates an
+    item locks them (``leases.end_item_leases``) before it looks for verdicts: so either
+    that import committed and the content read next is its new one, or it waits for this
+    transaction and then finds these verdicts and refuses. (``after_verdicts`` locks the
+    same rows again later; taking them here first keeps the one lock order.)
+    """
+    ids = sorted({t.request.item_id for t in finished if t.answer is not None})
+    if not ids:
+        return []
+    s.execute(
+        sa.select(slots.SLOTS.c.item_id)
+        .where(slots.SLOTS.c.item_id.in_(ids))
+        .order_by(slots.SLOTS.c.item_id)
+        .with_for_update()
+    ).all()
+    now = dict(s.execute(sa.select(Item.id, Item.content_hash).where(Item.id.in_(ids))).all())
+    stale = [
+        t
+        for t in finished
+        if t.answer is not None and now.get(t.request.item_id) != t.request.content_hash
+    ]
+    for t in stale:
+        t.answer = None
+        t.attempts[-1] = (STALE, t.attempts[-1][1])
+    return stale
 
 
 def _insert_verdicts(s: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
