@@ -134,3 +134,35 @@ def test_include_judges_is_refused_where_it_would_do_nothing():
             "message": "--include-judges changes only dpo, reward, openai, hh, raw rows, not kto: leave it out",
         }
     ]
+
+
+def test_judge_rows_follow_the_exports_item_model_and_time_filters(app, judged):
+    """--tags, --models and --since/--until choose judge rows as they choose human ones."""
+    every = export_dataset.export_rows(
+        app, format="raw", project=["text", "chat"], include_judges=True
+    )
+    model_items = {r["item_id"] for r in every if r.get("annotator_type") == "model"}
+    assert {"t1", "t2", "c1"} <= model_items
+    geo = export_dataset.export_rows(
+        app, format="raw", project=["text", "chat"], include_judges=True, tag=["geo"]
+    )
+    assert {r["item_id"] for r in geo if r["annotator_type"] == "model"} == {"t1"}
+    # c1 compares four models: a verdict naming m-tiny or m-huge is not one of these pairs.
+    pair = export_dataset.export_rows(
+        app,
+        format="raw",
+        project=["chat"],
+        include_judges=True,
+        model=["m-large", "m-small"],
+    )
+    for r in pair:
+        if r["annotator_type"] == "model":
+            assert set(r["shown_order"]) <= {"a", "b"}, r["shown_order"]
+    later = export_dataset.export_rows(
+        app,
+        format="raw",
+        project=["text", "chat"],
+        include_judges=True,
+        since="2999-01-01T00:00:00Z",
+    )
+    assert [r for r in later if r["annotator_type"] == "model"] == []

@@ -101,8 +101,29 @@ def _with_items(conn: sa.Connection, rows: list[Any]) -> Iterator[tuple[ItemData
         yield items[item_id], list(group)
 
 
+def _kept(items: ItemRows, item: ItemData, verdicts: list[Any]) -> list[Any]:
+    """Apply the export's item and time filters, and its model filter, to judge verdicts.
+
+    The rater filters (raters, expertise, gold accuracy) are about people: a judge's
+    verdict is neither kept nor dropped by them. A verdict on a response the model filter
+    leaves out is dropped whole, as it cannot be told apart from the comparison it made.
+    """
+    o = items.o
+    if items.tags and not items.tags.intersection(item.tags):
+        return []
+    keep = items.keep(item)
+    return [
+        row
+        for row in verdicts
+        if set(row.shown_order) <= keep
+        and (o.since is None or row.created_at >= o.since)
+        and (o.until is None or row.created_at < o.until)
+    ]
+
+
 def judge_rows(items: ItemRows, item: ItemData, verdicts: list[Any]) -> Iterator[dict[str, Any]]:
     """Return the rows of an item's judge verdicts, each marked with its judge."""
+    verdicts = _kept(items, item, verdicts)
     project = items.projects[item.project_id]
     base = {
         "project": project.slug,
