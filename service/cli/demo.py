@@ -23,7 +23,7 @@ import math
 import random
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ from service.models import (
 from service.projects import projects
 from service.rating import assignment, judgments, turns
 from service.rating.labels import labels_for
-from service.rubric import RubricKind, rubric_of
+from service.rubric import Dimension, RubricKind, rubric_of
 
 DEMO_USERS = (
     ("admin", "admin", ["coding", "medicine", "law"], "Demo Admin"),
@@ -119,9 +119,16 @@ def load_demo(*, prompts_dir: str | Path) -> Iterator[str]:
 
 def _drop_flags(data: dict, values: set[str]) -> None:
     """Remove the named options from the template's flags dimensions."""
-    for dim in data["rubric"]:
-        if dim["kind"] == "flags":
-            dim["options"] = [o for o in dim["options"] if o["value"] not in values]
+    if not values:
+        return
+    data["rubric"] = [
+        replace(d, options=tuple(o for o in d.options if o.value not in values)).as_dict()
+        if d.kind == RubricKind.FLAGS
+        else stored
+        for d, stored in zip(
+            (Dimension.from_stored(x) for x in data["rubric"]), data["rubric"], strict=True
+        )
+    ]
 
 
 def _load_campaign(prompts_dir: str | Path, demo: Path, campaign: dict) -> str:
