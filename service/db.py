@@ -186,13 +186,18 @@ def is_sqlite(session_or_engine: Session | sa.Engine) -> bool:
 
 def init_app(app: Flask) -> None:
     """Build the engine for the app and close the request's session at teardown."""
-    app.extensions["rankroom.engine"] = make_engine(
-        app.config["DATABASE_URL"], lock_seconds=float(app.config["DATABASE_LOCK_SECONDS"])
-    )
+    bind(app)
     # At the end of each request too: an app context can outlive many requests (tests,
     # CLI), and a read transaction left open there would pin an old SQLite snapshot.
     app.teardown_request(_close_session)
     app.teardown_appcontext(_close_session)
+
+
+def bind(app: Flask) -> None:
+    """Build ``app``'s engine from its DATABASE_URL and DATABASE_LOCK_SECONDS settings."""
+    app.extensions["rankroom.engine"] = make_engine(
+        app.config["DATABASE_URL"], lock_seconds=float(app.config["DATABASE_LOCK_SECONDS"])
+    )
 
 
 def engine_of(app: Flask) -> sa.Engine:

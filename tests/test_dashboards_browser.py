@@ -222,6 +222,7 @@ def test_filters_carry_across_tabs_and_match_the_api(admin_page):
     assert page.console_errors == []
 
 
+@pytest.mark.own_app
 def test_dashboards_run_under_a_strict_csp(browser_app, campaign, page):
     @browser_app.after_request
     def _strict_csp(response):

@@ -554,6 +554,7 @@ def strict_csp(browser_app):
         return response
 
 
+@pytest.mark.own_app
 def test_screens_work_under_a_strict_content_security_policy(
     page, browser_app, browser_make, strict_csp
 ):
