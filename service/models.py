@@ -929,6 +929,25 @@ class JudgeAttempt(SQLModel, table=True):
     created_at: datetime = _created()
 
 
+class JudgeRunLease(SQLModel, table=True):
+    """The one judge run of a project that may spend the judges' token budget now.
+
+    Held by a pull run (judging/lease.py): a row per project while a run holds it. A
+    holder that is no longer running under the worker that took it (finished, failed,
+    handed to another worker) leaves the row free to take.
+    """
+
+    __tablename__ = "judge_run_lease"
+
+    project_id: int = Field(
+        foreign_key="project.id", primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    judge_id: int = Field(foreign_key="judge.id")
+    run_id: int = Field(foreign_key="pull_run.id")
+    worker_id: str = Field(max_length=200)
+    taken_at: datetime = _created()
+
+
 # Finds the leases to expire in one project without reading its whole history.
 sa.Index(
     "ix_assignment_project_status_expires",
