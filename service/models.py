@@ -429,7 +429,8 @@ class Image(SQLModel, table=True):
     """An image of a project's items, kept as a file named by its sha256 (service/images.py).
 
     Text holds an image as a marker with its sha256; this row says the file was
-    verified (type by magic bytes, size) and which project's raters may fetch it.
+    verified (type by magic bytes, size) and which project holds it (``ItemImage``
+    says which items show it).
     """
 
     __table_args__ = (sa.UniqueConstraint("project_id", "sha256"),)
@@ -442,6 +443,19 @@ class Image(SQLModel, table=True):
     width: int | None = Field(default=None)
     height: int | None = Field(default=None)
     created_at: datetime = _created()
+
+
+class ItemImage(SQLModel, table=True):
+    """An image an item's content shows (by sha256): who may fetch an image follows from it.
+
+    Written by the import with the item's content (items/images.py, ``link``); a rater
+    may fetch an image only through an item they hold or judged (``viewable``).
+    """
+
+    __tablename__ = "item_image"
+
+    item_id: int = Field(foreign_key="item.id", primary_key=True)
+    sha256: str = Field(max_length=64, primary_key=True, index=True)
 
 
 class Assignment(SQLModel, table=True):
