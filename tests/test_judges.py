@@ -415,6 +415,40 @@ def test_a_judge_lease_whose_run_no_longer_runs_is_free_to_take(app, pairwise):
         )
 
 
+def test_the_worker_leaves_a_judge_run_queued_while_another_judge_of_its_project_runs(
+    app, pairwise, make
+):
+    """Two judges queued at once: the worker claims one, and the other (of the same
+    project) stays queued, not failed, until the first ends; other sources go ahead."""
+    from service.projects import sources
+
+    with JudgeServer(prefers("good")) as server:
+        judges = [_judge(app, pairwise, server, name) for name in ("first", "second")]
+        other_project = make.project(slug="elsewhere", mode="pairwise", scale="ternary")
+        elsewhere = _judge(app, other_project, server, "third")
+    with app.app_context(), db.write_session() as s:
+        queued = [
+            sources.enqueue_run(
+                session=s, source=judge_config.source_of(session=s, judge=s.get(Judge, j.id))
+            )
+            for j in (*judges, elsewhere)
+        ]
+        s.flush()
+        ids = [r.id for r in queued]
+
+    def claim() -> int | None:
+        with app.app_context(), db.write_session() as s:
+            run = worker.claim_next(session=s, worker_id="host:1:w")
+            return run.id if run is not None else None
+
+    assert claim() == ids[0]
+    assert claim() == ids[2]  # another project's judge: not held back
+    assert claim() is None  # the second judge of the first project waits
+    with app.app_context(), db.write_session() as s:
+        s.get(PullRun, ids[0]).status = "succeeded"
+    assert claim() == ids[1]
+
+
 def test_a_second_run_costs_nothing_and_a_change_is_asked_again(app, pairwise):
     with JudgeServer(prefers("good")) as server:
         judge = _judge(app, pairwise, server)

@@ -3,8 +3,10 @@
 A run reads the tokens spent so far once and then counts its own replies (runner.py,
 ``Budget``). Two runs of one project at once (two judges, on two workers or hosts)
 would each see the same remaining budget and together overspend it. So a run first
-takes its project's ``JudgeRunLease`` row; a second run is refused (409) and asks again
-later. Runs of one project go one after another; each still sends its calls with the
+takes its project's ``JudgeRunLease`` row; a second run is refused (409, its run fails
+saying which run holds the lease). The worker does not claim a judge run while another
+judge of its project runs (``must_wait``), so queued runs wait their turn rather than
+fail. Runs of one project go one after another; each still sends its calls with the
 judge's own concurrency.
 
 The lease is held by a pull run, whose liveness the pull worker already tracks (a
@@ -18,13 +20,34 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from service import db
 from service.errors import Conflict
-from service.models import JudgeRunLease, PullRun, RunStatus, utcnow
+from service.models import JudgeRunLease, PullRun, RunStatus, Source, utcnow
+from service.projects.source_config import JUDGE_KIND
+
+
+def must_wait(source_id: Any) -> sa.ColumnElement[bool]:
+    """Return SQL that holds when a run of ``source_id`` is a judge's and another judge of
+    its project has a run running: the worker leaves it queued until that one ends.
+
+    Read from the runs' status, set when a run is claimed (before it takes the lease):
+    only two workers claiming at the same instant get past it, and then ``take`` refuses one.
+    """
+    mine, other, running = aliased(Source), aliased(Source), aliased(PullRun)
+    return sa.exists().where(
+        mine.id == source_id,
+        mine.kind == JUDGE_KIND,
+        other.project_id == mine.project_id,
+        other.kind == JUDGE_KIND,
+        running.source_id == other.id,
+        running.status == RunStatus.RUNNING.value,
+    )
 
 
 @dataclass(frozen=True)
