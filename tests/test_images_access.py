@@ -116,16 +116,19 @@ def test_the_team_sees_every_image(app, client, auth, make):
     assert [_status(client, project, p) for p in (RED, BLUE, GOLD)] == [200, 200, 200]
 
 
+def _links(app) -> list[tuple[str, str]]:
+    with app.app_context():
+        rows = db.session().execute(
+            sa.select(Item.external_id, ItemImage.sha256)
+            .join(Item, Item.id == ItemImage.item_id)
+            .order_by(Item.id, ItemImage.sha256)
+        )
+        return [tuple(r) for r in rows]
+
+
 def test_the_import_links_each_item_to_the_images_its_content_shows(app, make):
     project = _project(app, make)
-    with app.app_context():
-        links = (
-            db.session()
-            .execute(sa.select(ItemImage.sha256).order_by(ItemImage.item_id))
-            .scalars()
-            .all()
-        )
-    assert links == [sha(RED), sha(BLUE), sha(GOLD)]
+    assert _links(app) == [("first", sha(RED)), ("other", sha(BLUE)), ("gold", sha(GOLD))]
     # An update replaces an unjudged item's links with its new content's.
     with app.app_context():
         result = importing.import_items(
@@ -135,24 +138,8 @@ def test_the_import_links_each_item_to_the_images_its_content_shows(app, make):
             update=True,
             images=ImageStore.from_config(app.config),
         )
-        assert result.updated == 1, result.errors
-        links = (
-            db.session()
-            .execute(sa.select(ItemImage.sha256).order_by(ItemImage.item_id))
-            .scalars()
-            .all()
-        )
-    assert links == [sha(RED), sha(RED), sha(GOLD)]
-
-
-def _links(app) -> list[tuple[str, str]]:
-    with app.app_context():
-        rows = db.session().execute(
-            sa.select(Item.external_id, ItemImage.sha256)
-            .join(Item, Item.id == ItemImage.item_id)
-            .order_by(Item.id, ItemImage.sha256)
-        )
-        return [tuple(r) for r in rows]
+    assert result.updated == 1, result.errors
+    assert _links(app) == [("first", sha(RED)), ("other", sha(RED)), ("gold", sha(GOLD))]
 
 
 def test_the_migration_links_the_items_that_exist(app, make):
