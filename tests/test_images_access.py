@@ -151,3 +151,23 @@ def test_the_migration_links_the_items_that_exist(app, make):
     db.downgrade(engine, "judge_run_lease")
     db.upgrade(engine)
     assert _links(app) == expected
+
+
+def test_an_items_images_are_those_in_the_content_it_shows():
+    """Prompt, turns, responses and a response's tool turns show images; metadata never."""
+    from service.items.images import shown_shas
+
+    a, b, c, d, e = (f"{n}" * 64 for n in "abcde")
+    data = {
+        "prompt": f"Look: {marker(a)}",
+        "messages": [
+            {"role": "user", "content": marker(b)},
+            {"role": "assistant", "content": None},
+        ],
+        "responses": [
+            {"content": f"{marker(c)} and {marker(c)}", "metadata": {"x": marker(e)}},
+            {"content": "none", "tool_turns": [{"role": "tool", "content": marker(d)}]},
+        ],
+        "metadata": {"note": marker(e)},
+    }
+    assert shown_shas(data) == {a, b, c, d}

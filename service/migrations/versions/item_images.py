@@ -63,13 +63,13 @@ def _link_existing() -> None:
         for i, prompt, messages in bind.execute(
             sa.select(item.c.id, item.c.prompt, item.c.messages).where(item.c.id.in_(chunk))
         ):
-            texts[i] += [prompt or "", _text(messages)]
+            texts[i] += [prompt or "", *_contents(messages)]
         for i, content, tool_turns in bind.execute(
             sa.select(response.c.item_id, response.c.content, response.c.tool_turns).where(
                 response.c.item_id.in_(chunk)
             )
         ):
-            texts[i] += [content or "", _text(tool_turns)]
+            texts[i] += [content or "", *_contents(tool_turns)]
         rows = [
             {"item_id": i, "sha256": sha}
             for i, parts in texts.items()
@@ -83,11 +83,18 @@ def _cols(*names: str) -> list[sa.ColumnClause]:
     return [sa.column(n) for n in names]
 
 
-def _text(value: object) -> str:
-    """Return a JSON column's value as text (a driver may give it parsed or as a string)."""
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value)
+def _contents(turns: object) -> list[str]:
+    """Return the ``content`` texts of a JSON list of turns (a driver may give it as text).
+
+    As the import reads them (``items.images.shown_shas``): a marker stands only there.
+    """
+    if isinstance(turns, str):
+        turns = json.loads(turns)
+    if not isinstance(turns, list):
+        return []
+    return [
+        t["content"] for t in turns if isinstance(t, dict) and isinstance(t.get("content"), str)
+    ]
 
 
 def downgrade() -> None:
