@@ -429,7 +429,8 @@ class Image(SQLModel, table=True):
     """An image of a project's items, kept as a file named by its sha256 (service/images.py).
 
     Text holds an image as a marker with its sha256; this row says the file was
-    verified (type by magic bytes, size) and which project's raters may fetch it.
+    verified (type by magic bytes, size) and which project holds it (``ItemImage``
+    says which items show it).
     """
 
     __table_args__ = (sa.UniqueConstraint("project_id", "sha256"),)
@@ -442,6 +443,19 @@ class Image(SQLModel, table=True):
     width: int | None = Field(default=None)
     height: int | None = Field(default=None)
     created_at: datetime = _created()
+
+
+class ItemImage(SQLModel, table=True):
+    """An image an item's content shows (by sha256): who may fetch an image follows from it.
+
+    Written by the import with the item's content (items/images.py, ``link``); a rater
+    may fetch an image only through an item they hold or judged (``viewable``).
+    """
+
+    __tablename__ = "item_image"
+
+    item_id: int = Field(foreign_key="item.id", primary_key=True)
+    sha256: str = Field(max_length=64, primary_key=True, index=True)
 
 
 class Assignment(SQLModel, table=True):
@@ -927,6 +941,25 @@ class JudgeAttempt(SQLModel, table=True):
     tokens: int = Field(default=0)
     verdict_id: int | None = Field(default=None, foreign_key="judge_verdict.id")
     created_at: datetime = _created()
+
+
+class JudgeRunLease(SQLModel, table=True):
+    """The one judge run of a project that may spend the judges' token budget now.
+
+    Held by a pull run (judging/lease.py): a row per project while a run holds it. A
+    holder that is no longer running under the worker that took it (finished, failed,
+    handed to another worker) leaves the row free to take.
+    """
+
+    __tablename__ = "judge_run_lease"
+
+    project_id: int = Field(
+        foreign_key="project.id", primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    judge_id: int = Field(foreign_key="judge.id")
+    run_id: int = Field(foreign_key="pull_run.id")
+    worker_id: str = Field(max_length=200)
+    taken_at: datetime = _created()
 
 
 # Finds the leases to expire in one project without reading its whole history.

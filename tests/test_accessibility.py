@@ -50,6 +50,8 @@ SCREENS = [
     ("rate-ranking", "rater1", "/rate/demo-expert-ranking", "form.item"),
     ("rate-rating", "rater1", "/rate/demo-all-rating", "form.item"),
     ("rate-likert7", "rater1", "/rate/demo-expert-pairwise-7pt", "form.item"),
+    # Images: the item's pictures, fetched through the rater's lease (items/images.py).
+    ("rate-images", "rater1", "/rate/demo-images-pairwise", ".item-image img"),
     # Tool use: the tools list opened, call and result blocks in the conversation and answers.
     ("rate-tools", "rater1", "/rate/demo-tool-use-pairwise", ".tool-list[open]"),
     # The guidelines side panel, opened by its button (and the G key).

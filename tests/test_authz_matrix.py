@@ -497,6 +497,9 @@ def _team_image(app: Flask, make: Factory, rater: User) -> str:
         rows=[(1, row)],
         images=ImageStore.from_config(app.config),
     )
+    # A rater sees an image through an item they hold (or judged): lease it to them.
+    with db.write_session() as s:
+        assignment.next_in(session=s, slug=project.slug, rater=s.get(User, rater.id))
     return image_url(project.id, hashlib.sha256(picture).hexdigest())
 
 

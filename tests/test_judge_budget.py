@@ -7,6 +7,7 @@ doctor, and a PostgreSQL race between a judge verdict and a rater.
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -366,3 +367,76 @@ def test_a_judge_leaving_or_joining_retargets_and_retriages_every_item(app, make
     change("remove", "dissent")
     assert (_slot(app, item.id)["raised"], _slot(app, item.id)["priority"]) == (-2, 0)
     assert _drift(app, project) == []
+
+
+def test_a_judge_leaving_while_a_rater_submits_and_claims_keeps_targets_exact(
+    app, desk, make, database_url, monkeypatch
+):
+    """PostgreSQL: the dissenting judge leaves (q1 becomes settled: its target drops to
+    the judgments it has) while a lease holder submits on q1 and claims their next item.
+    The removal holds the project's counters from reading the judgments to its commit;
+    the submission waits, then settles q1 with both judgments and the judges that remain
+    (target 2), and claims q2. Without that lock the removal, computed from one judgment,
+    overwrote the submission's settle: q1 closed at a target of 1 under two judgments,
+    and rankroom doctor found the drift."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("on SQLite every write transaction is serial (BEGIN IMMEDIATE)")
+    from service.judging import config as judge_config
+    from service.models import User
+    from service.rating import workspace
+
+    project = _budget(make, judge_triage=True)
+    q1, q2 = make.items(project, [item_row("q1", priority=1), item_row("q2")])
+    first, holder, late = make.user(), make.user(), make.user()
+    desk.submit(desk.next(project, first), first)
+    held = desk.next(project, holder)
+    assert held.item_id == q1.id
+    agrees, dissent = add_judge(app, project, "agrees"), add_judge(app, project, "dissent")
+    _both_orders(app, q1, agrees, "a")
+    _both_orders(app, q1, dissent, "b")  # contested: the full overlap, offered first
+    with app.app_context(), db.write_session() as s:
+        settings.after_judges_changed(session=s, project=s.get(Project, project.id))
+    assert _slot(app, q1.id) == {
+        "taken": 2,
+        "raised": 0,
+        "open": True,
+        "priority": judge_rule.TRIAGE_RAISE + 1,  # q1's own priority, raised
+    }
+    raised, computed, go_on = adaptive.raised, threading.Event(), threading.Event()
+
+    def paused(counters, targets):
+        want = raised(counters, targets)
+        if not computed.is_set():  # the removal's retarget only: it runs first
+            computed.set()
+            go_on.wait(30)  # a safety net only: set once the submission waits or is done
+        return want
+
+    def leave():
+        with app.app_context(), db.write_session() as s:
+            judge_config.remove_judge(session=s, project=s.get(Project, project.id), name="dissent")
+
+    def submit_and_claim():
+        payload = {"client_id": uuid.uuid4().hex, "verdict": {"choice": "A"}}
+        with app.app_context(), db.write_session() as s:
+            _, _, _, work = workspace.submit_and_next(
+                session=s, assignment_id=held.id, rater=s.get(User, holder.id), payload=payload
+            )
+            done.append(work.item_id)
+
+    monkeypatch.setattr(adaptive, "raised", paused)
+    done: list = []
+    removal = threading.Thread(target=lambda: (leave(), done.append("left")))
+    removal.start()
+    try:
+        assert computed.wait(30)
+        rater = threading.Thread(target=submit_and_claim)
+        rater.start()
+        _wait_until_blocked(rater)
+    finally:
+        go_on.set()
+        removal.join(30)
+        rater.join(30)
+    assert sorted(done, key=str) == [q2.id, "left"]
+    assert _slot(app, q1.id) == {"taken": 2, "raised": -1, "open": False, "priority": 1}
+    assert _slot(app, q2.id) == {"taken": 1, "raised": 0, "open": True, "priority": 0}
+    assert isinstance(desk.next(project, late), Assignment) and _drift(app, project) == []

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from service import db
 from service.judging import config as judge_config
 from service.judging.consistency import position_consistent
-from service.models import Item, ItemSlots, Judge, Project, PullRun, Source
+from service.models import Item, ItemSlots, Judge, JudgeRunLease, Project, PullRun, Source
 from service.pull import context, runs, worker
 from service.rating import judge_rule
 from tests.factories import item_row
@@ -314,6 +314,139 @@ def test_the_token_budget_stops_calls_once_spent(app, pairwise):
     assert "judge token budget is spent: 2 request(s) not sent" in run.error
     assert again.summary["over_budget"] == 2 and again.summary["calls"] == 0
     assert len(verdicts(app)) == 2 and sum(a.tokens for a in attempts(app)) == 24
+
+
+def test_two_judges_running_at_once_keep_to_the_token_budget(app, pairwise):
+    """Two judges of one project run at the same time (two workers). The budget, two
+    calls' worth, holds across both: while the first run holds the project's lease (its
+    first call in flight) the second is refused with a 409's message and sends nothing.
+    Without the lease both read 0 tokens spent and together spend twice the budget."""
+    with db.write_session(db.engine_of(app)) as s:
+        s.get(Project, pairwise.id).judge_token_budget = 24
+    in_flight, second_done, release = threading.Event(), threading.Event(), threading.Event()
+    answer = prefers("good")
+
+    def gated(body: dict) -> str:
+        in_flight.set()
+        if body["model"] == "m2":
+            second_done.set()  # the second run got a call out: let both go on
+        release.wait(30)  # a safety net only: set once the second run is done or calling
+        return answer(body)
+
+    finished: dict[str, PullRun] = {}
+
+    def run(name: str, judge: Judge) -> None:
+        try:
+            finished[name] = run_judge(app, judge)
+        finally:
+            if name == "second":
+                second_done.set()
+
+    with JudgeServer(gated) as server:
+        first = _judge(app, pairwise, server, "first", model="m1", concurrency=1)
+        second = _judge(app, pairwise, server, "second", model="m2", concurrency=1)
+        threads = [threading.Thread(target=run, args=(n, j)) for n, j in (("first", first),)]
+        threads[0].start()
+        try:
+            assert in_flight.wait(30)
+            threads.append(threading.Thread(target=run, args=("second", second)))
+            threads[1].start()
+            assert second_done.wait(30)
+        finally:
+            release.set()
+            for t in threads:
+                t.join(30)
+        assert [r["model"] for r in server.requests] == ["m1", "m1"]
+        again = run_judge(app, second)  # the lease was given back: it runs, over budget
+
+    assert finished["second"].status == "failed"
+    assert finished["second"].error == (
+        f"Another judge run of this project is running (run {finished['first'].id}): one "
+        "judge runs at a time, so the judges' token budget holds. Run this judge when it ends."
+    )
+    assert finished["first"].status == "partial"
+    assert finished["first"].summary["tokens"] == 24
+    assert (again.status, again.summary["calls"], again.summary["over_budget"]) == (
+        "partial",
+        0,
+        4,
+    )
+    assert sum(a.tokens for a in attempts(app)) == 24
+    with Session(db.engine_of(app)) as s:
+        assert s.exec(select(JudgeRunLease)).all() == []
+
+
+def test_a_judge_lease_whose_run_no_longer_runs_is_free_to_take(app, pairwise):
+    """A worker that died mid-run leaves its lease row; once its run is failed (or handed
+    to another worker) the next judge run takes the lease instead of being refused."""
+    from service.errors import Conflict
+    from service.judging import lease
+    from service.projects import sources
+
+    with JudgeServer(prefers("good")) as server:
+        judges = [_judge(app, pairwise, server, name) for name in ("first", "second")]
+    holders = []
+    with app.app_context(), db.write_session() as s:
+        for judge, worker_id in zip(judges, ("host:1:dead", "host:2:alive"), strict=True):
+            source = judge_config.source_of(session=s, judge=s.get(Judge, judge.id))
+            run = sources.enqueue_run(
+                session=s, source=source, status="running", claimed_by=worker_id
+            )
+            s.flush()
+            holders.append(lease.Holder(run.id, worker_id))
+    dead, alive = holders
+
+    def take(judge: Judge, holder: lease.Holder) -> None:
+        with app.app_context(), db.write_session() as s:
+            lease.take(session=s, project_id=pairwise.id, judge_id=judge.id, holder=holder)
+
+    take(judges[0], dead)
+    with pytest.raises(Conflict):
+        take(judges[1], alive)
+    with app.app_context(), db.write_session() as s:
+        s.get(PullRun, dead.run_id).status = "failed"
+    take(judges[1], alive)
+    with Session(db.engine_of(app)) as s:
+        row = s.get(JudgeRunLease, pairwise.id)
+        assert (row.judge_id, row.run_id, row.worker_id) == (
+            judges[1].id,
+            alive.run_id,
+            alive.worker_id,
+        )
+
+
+def test_the_worker_leaves_a_judge_run_queued_while_another_judge_of_its_project_runs(
+    app, pairwise, make
+):
+    """Two judges queued at once: the worker claims one, and the other (of the same
+    project) stays queued, not failed, until the first ends; other sources go ahead."""
+    from service.projects import sources
+
+    with JudgeServer(prefers("good")) as server:
+        judges = [_judge(app, pairwise, server, name) for name in ("first", "second")]
+        other_project = make.project(slug="elsewhere", mode="pairwise", scale="ternary")
+        elsewhere = _judge(app, other_project, server, "third")
+    with app.app_context(), db.write_session() as s:
+        queued = [
+            sources.enqueue_run(
+                session=s, source=judge_config.source_of(session=s, judge=s.get(Judge, j.id))
+            )
+            for j in (*judges, elsewhere)
+        ]
+        s.flush()
+        ids = [r.id for r in queued]
+
+    def claim() -> int | None:
+        with app.app_context(), db.write_session() as s:
+            run = worker.claim_next(session=s, worker_id="host:1:w")
+            return run.id if run is not None else None
+
+    assert claim() == ids[0]
+    assert claim() == ids[2]  # another project's judge: not held back
+    assert claim() is None  # the second judge of the first project waits
+    with app.app_context(), db.write_session() as s:
+        s.get(PullRun, ids[0]).status = "succeeded"
+    assert claim() == ids[1]
 
 
 def test_a_second_run_costs_nothing_and_a_change_is_asked_again(app, pairwise):

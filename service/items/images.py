@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,8 @@ from marshmallow import ValidationError
 from sqlmodel import Session
 
 from service.errors import NotFound
-from service.images import SCHEME, ImageStore, marker, sniff
-from service.models import Image, User, utcnow
+from service.images import SCHEME, ImageStore, marker, shas, sniff
+from service.models import Assignment, Image, ItemImage, LeaseStatus, User, utcnow
 from service.projects import members
 
 # Fields of an import row whose messages (or responses) may hold content parts.
@@ -238,23 +238,57 @@ def _too_big(size: int, limit: int) -> str:
     return f"the image is {size} bytes, over the limit of {limit} bytes"
 
 
+def shown_shas(data: Mapping[str, Any]) -> set[str]:
+    """Return the sha256 of each image an item's content shows (never its metadata).
+
+    Markers stand only in the ``content`` of a prompt, turn, response or tool turn: the
+    import puts them there and refuses them anywhere else in text.
+    """
+    texts = [data.get("prompt")] + [m.get("content") for m in data.get("messages") or []]
+    for r in data.get("responses") or []:
+        texts += [r.get("content")] + [t.get("content") for t in r.get("tool_turns") or []]
+    return {sha for t in texts if isinstance(t, str) and SCHEME in t for sha in shas(t)}
+
+
+def link(session: Session, items: list[tuple[int, Mapping[str, Any]]], *, new: bool) -> None:
+    """Record the images each item's content shows (replacing, unless the items are new)."""
+    if items and not new:
+        ids = [i for i, _ in items]
+        session.execute(sa.delete(ItemImage).where(ItemImage.item_id.in_(ids)))
+    rows = [{"item_id": i, "sha256": sha} for i, data in items for sha in sorted(shown_shas(data))]
+    if rows:
+        session.execute(sa.insert(ItemImage), rows)
+
+
+# The leases through which a rater sees an item: the one on the screen, and those judged
+# (the screen reopens a judgment to revise it; a draft restores on the live lease).
+_SEEN = (LeaseStatus.ACTIVE.value, LeaseStatus.SUBMITTED.value)
+
+
 def viewable(
     *, session: Session, store: ImageStore, project_id: int, sha256: str, user: User
 ) -> tuple[Image, Path]:
-    """Return an image row and its file, for a user who may see the project's items.
+    """Return an image row and its file, for a user who may see it.
 
-    Admins and engineers see every project's; a rater only those of a project they may
-    rate (``members.may_rate``, the rule "next item" uses). Anything else is "not found",
-    so a rater cannot even learn that another project holds an image.
+    Admins and engineers see every project's images. A rater sees an image only through
+    an item that shows it and that they hold a lease on now or have judged, in a project
+    they may still rate (``members.may_rate``): not a gold item's picture nor one of an
+    item never handed to them, though they may guess its sha256. One query, through the
+    (sha256) and (item, rater) indexes. Anything else is "not found", so a rater cannot
+    even learn that the project holds an image.
     """
-    image = session.execute(
-        sa.select(Image).where(Image.project_id == project_id, Image.sha256 == sha256)
-    ).scalar_one_or_none()
-    allowed = image is not None and (
-        user.role in ("admin", "engineer")
-        or members.standing(session=session, project_id=project_id, rater=user).allowed
-    )
-    if image is None or not allowed:
+    query = sa.select(Image).where(Image.project_id == project_id, Image.sha256 == sha256)
+    if user.role not in ("admin", "engineer"):
+        seen = sa.exists().where(
+            ItemImage.sha256 == sha256,
+            Assignment.item_id == ItemImage.item_id,
+            Assignment.rater_id == user.id,
+            Assignment.project_id == project_id,
+            Assignment.status.in_(_SEEN),
+        )
+        query = query.where(seen, members.may_rate(project_id, user.id))
+    image = session.execute(query).scalar_one_or_none()
+    if image is None:
         raise NotFound("No such image.")
     path = store.path(project_id, sha256)
     if not path.is_file():

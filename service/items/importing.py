@@ -37,6 +37,7 @@ from service.errors import InvalidInput
 from service.images import ImageStore
 from service.items import import_batches, tool_calls
 from service.items.images import ImageBatch
+from service.items.images import link as link_images
 from service.items.item_shapes import to_native
 from service.json_depth import json_problem, loads, too_deep
 from service.models import (
@@ -685,6 +686,9 @@ def _write_chunk(
         result.created += len(fresh)
     # Responses written: the items' pair units follow from their new count.
     written = [item_id for item_id, _ in plan.changed] + touched
+    # Who may fetch an image follows the content that shows it (items/images.py).
+    link_images(session, [(i, r.data) for i, r in plan.changed], new=False)
+    link_images(session, [(i, r.data) for i, r in zip(touched, fresh, strict=True)], new=True)
     slots.set_units(session=session, project=project, item_ids=written)
     # Adaptive overlap: their audit draw, and their targets on the units they now have.
     adaptive.publish(session=session, project=project, item_ids=written)

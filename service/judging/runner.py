@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service import db
-from service.judging import prompts
+from service.judging import lease, prompts
 from service.judging.answers import Answer, Unusable, read_answer
 from service.models import Item, Judge, JudgeAttempt, JudgeVerdict, Mode, Project, Response, utcnow
 from service.rating import judged, pairs, shown, slots, tool_view
@@ -269,9 +269,28 @@ def run_judge(
     *,
     caller: Caller,
     prompts_dir: str,
+    holder: lease.Holder,
     report: Callable[[str, int, int | None], None] = lambda *_: None,
 ) -> Result:
-    """Ask the judge every request of its project that has no verdict yet; store the outcome."""
+    """Ask the judge every request of its project that has no verdict yet; store the outcome.
+
+    The run first takes its project's lease (``lease.held``; Conflict if another judge
+    run of the project holds it): the spent tokens read below then stay true while it runs.
+    """
+    with Session(engine) as s:
+        project_id = s.get(Judge, judge_id).project_id
+    with lease.held(engine, project_id=project_id, judge_id=judge_id, holder=holder):
+        return _run(engine, judge_id, caller=caller, prompts_dir=prompts_dir, report=report)
+
+
+def _run(
+    engine: sa.Engine,
+    judge_id: int,
+    *,
+    caller: Caller,
+    prompts_dir: str,
+    report: Callable[[str, int, int | None], None],
+) -> Result:
     with Session(engine, expire_on_commit=False) as s:
         judge = s.get(Judge, judge_id)
         project = s.get(Project, judge.project_id)

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from sqlmodel import Session
 
+from service.judging.lease import Holder
 from service.judging.runner import Caller, CallFailed, Reply, Result, run_judge
 from service.models import Judge, Project, PullRun, RunStatus, Source
 from service.pull import chat_completions, fetch
@@ -38,7 +39,12 @@ def pull(ctx: PullContext, run: PullRun, source: Source, project: Project) -> Ou
             stop=ctx.stop,
         )
         result = run_judge(
-            ctx.engine, judge.id, caller=caller, prompts_dir=ctx.prompts_dir, report=ctx.report
+            ctx.engine,
+            judge.id,
+            caller=caller,
+            prompts_dir=ctx.prompts_dir,
+            holder=Holder(run.id, ctx.worker_id),
+            report=ctx.report,
         )
     # Stopped now (a second signal to the worker): the run goes back to the queue; what
     # was answered is stored, so the next run asks only the rest.

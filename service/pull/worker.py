@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 from service import db
 from service.errors import Conflict
 from service.items import importing
+from service.judging import lease
 from service.models import PullRun, RunStatus, Source, utcnow
 from service.projects import sources
 from service.pull import context, runs
@@ -54,6 +55,8 @@ def claim_next(*, session: Session, worker_id: str) -> PullRun | None:
     candidate = session.execute(
         sa.select(PullRun.id)
         .where(PullRun.status == RunStatus.QUEUED.value, PullRun.run_after <= utcnow())
+        # One judge run per project at a time (the token budget): the others wait.
+        .where(sa.not_(lease.must_wait(PullRun.source_id)))
         .order_by(PullRun.run_after, PullRun.id)
         .limit(1)
         # PostgreSQL: lock the row, and let other workers pass over it rather than wait.

@@ -1,4 +1,4 @@
-"""Image files of items, served to the people who may see that project's items.
+"""Image files of items, served to the people who may see them (``items.images.viewable``).
 
 The URL holds the project and the image's sha256 only: nothing of the model, the
 source or the import. The file is sent with the type its magic bytes proved at import
