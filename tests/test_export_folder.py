@@ -173,15 +173,15 @@ def test_without_split_each_config_has_one_train_split_and_dpo_is_the_default(
     # One record of how each config was made, below the Hub's header.
     assert readme.count("# Rankroom export: ") == 2 and readme.count("\n---\n") == 1
     assert 'load_dataset("parquet"' in readme and 'load_dataset("json"' not in readme
-    # Each file's row: the SHA-256 of the same rows as JSON Lines, and of the Parquet file.
-    jsonl, summary = export_dataset.export_bytes(app, format="dpo")
+    # Each file's row: its rows and the SHA-256 of the Parquet file.
+    _, summary = export_dataset.export_bytes(app, format="dpo")
     parquet = (dest / "dpo/train-00000-of-00001.parquet").read_bytes()
     assert (
         f"| `dpo/train-00000-of-00001.parquet` | train | {summary.total_rows} "
-        f"| `{hashlib.sha256(jsonl).hexdigest()}` | `{hashlib.sha256(parquet).hexdigest()}` |"
+        f"| `{hashlib.sha256(parquet).hexdigest()}` |"
     ) in readme
-    assert "| SHA-256 of the same rows as JSON Lines | SHA-256 of the Parquet file |" in readme
-    assert "The file SHA-256s are of the Parquet files in this folder" in readme
+    assert "| File | Split | Rows | SHA-256 of the Parquet file |\n|---|---|---|---|\n" in readme
+    assert "The SHA-256s are of the Parquet files in this folder" in readme
 
 
 def test_options_for_some_formats_go_to_those_configs_only(app, data, runner, tmp_path):
@@ -347,10 +347,10 @@ def _fail_writing(monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
 
     write = parquet.ParquetPart.write
 
-    def failing(self: Any, chunk: bytes) -> None:
+    def failing(self: Any, rows: list[dict[str, Any]]) -> None:
         if fmt in self.path.parts[-2]:
             raise OSError("disk full")
-        write(self, chunk)
+        write(self, rows)
 
     monkeypatch.setattr(parquet.ParquetPart, "write", failing)
 
@@ -660,9 +660,9 @@ def test_a_column_keeps_its_type_when_a_batch_holds_only_nulls_and_empty_lists(t
         **empty,
         "metadata": {"project": "x", "item_id": "i", "n_judgments": 1, "agreement": 0.5},
     }
-    part.write(json.dumps(empty).encode() + b"\n")
+    part.write([empty])
     part._flush()  # its own row group: the first batch alone could not type metadata
-    part.write(json.dumps(full).encode() + b"\n")
+    part.write([full])
     part.close()
     table = pq.read_table(part.path)
     assert table.schema.remove_metadata() == part.schema.remove_metadata()
@@ -684,7 +684,7 @@ def test_a_key_the_schema_lacks_stops_the_file_instead_of_being_dropped(tmp_path
 
     part = _part(tmp_path, fmt)
     with pytest.raises(DomainError, match="unexpected field|lacks: surprise"):
-        part.write(json.dumps(row).encode() + b"\n")
+        part.write([row])
     part.abort()
 
 
