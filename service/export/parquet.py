@@ -7,6 +7,7 @@ load it.
 
 from __future__ import annotations
 
+import gc
 import json
 import queue
 import threading
@@ -17,6 +18,7 @@ from typing import Any
 import orjson
 
 from service.errors import DomainError
+from service.export.arrow_values import Unfit, build, fields_of
 from service.export.columns import IMAGE, JSON, arrow_schema
 from service.export.vision import image_value
 
@@ -25,15 +27,12 @@ ROW_GROUP_BYTES = 16 * 1024 * 1024
 # Row groups waiting for the writer thread: bounds memory.
 QUEUE_GROUPS = 2
 
-# A key check of one value: the unknown keys found in it, or None.
-Check = Callable[[Any], "str | None"]
-
 
 class ParquetPart:
     """One Parquet file written from lists of rows, a row group per ~16 MB of Arrow data.
 
-    Each column is converted by pyarrow from the rows' values into the explicit schema
-    (a value of the wrong type is an error); a key the schema lacks, at any depth, is an
+    Each column is built from the rows' values in the explicit schema (``arrow_values``:
+    a value of another type is an error); a key the schema lacks, at any depth, is an
     error too instead of being dropped. The JSON columns hold each object as compact
     JSON text. ``background``: where the row groups are encoded and written (a
     ``WriterThread``), or here.
@@ -45,11 +44,8 @@ class ParquetPart:
 
         self.path = path
         self.schema = arrow_schema(cols)
-        self.names = frozenset(cols)
-        self.convert = [
-            (name, _converter(kind, self.schema.field(name).type)) for name, kind in cols.items()
-        ]
-        self.checks = [(name, c) for name, kind in cols.items() if (c := _check(kind))]
+        self.names = tuple(cols)
+        self.convert = [_converter(kind, self.schema.field(n).type) for n, kind in cols.items()]
         # zstd: a third of snappy's size on export rows for a little more CPU (see
         # scripts/bench_export.py); the Hub and datasets read both.
         self.writer = pq.ParquetWriter(path, self.schema, compression="zstd")
@@ -62,7 +58,16 @@ class ParquetPart:
         """Add rows (as the JSON Lines export builds them) to the file."""
         if not rows:
             return
-        batch = self._batch(rows)
+        # The columns are acyclic lists and tuples: pause CPython's cycle collector while
+        # they are made (as ``Export`` does while it builds the rows), or it walks the
+        # whole heap every few batches, tripling the cost of a batch.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            batch = self._batch(rows)
+        finally:
+            if enabled:
+                gc.enable()
         self.batches.append(batch)
         self.buffered += batch.nbytes
         self.nbytes += batch.nbytes
@@ -72,22 +77,14 @@ class ParquetPart:
     def _batch(self, rows: list[dict[str, Any]]) -> Any:
         import pyarrow as pa
 
-        names = self.names
-        for row in rows:
-            if not names.issuperset(row):
-                self._refuse(", ".join(sorted(set(row) - names)))
-        arrays = []
-        for name, convert in self.convert:
-            values = [row.get(name) for row in rows]
-            arrays.append(convert(values))
-        for name, check in self.checks:
-            for row in rows:
-                if (extra := check(row.get(name))) is not None:
-                    self._refuse(extra)
+        try:
+            values = fields_of(rows, self.names)
+            arrays = [convert(v) for convert, v in zip(self.convert, values, strict=True)]
+        except Unfit as exc:
+            raise DomainError(
+                f"A row does not fit the {self.path.parent.name} schema: {exc}."
+            ) from exc
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
-
-    def _refuse(self, extra: str) -> None:
-        raise DomainError(f"A row has a key the {self.path.parent.name} schema lacks: {extra}.")
 
     def _flush(self) -> None:
         import pyarrow as pa
@@ -116,32 +113,16 @@ class ParquetPart:
 
 def _converter(kind: Any, arrow_type: Any) -> Callable[[list[Any]], Any]:
     """Return how one column's values (None for a row without the key) become an Arrow array."""
-    import pyarrow as pa
-
     if kind == JSON:
-
-        def json_text(values: list[Any]) -> Any:
-            return _array([None if v is None else _json(v) for v in values], pa.json_())
-
-        return json_text
+        return lambda values: build(
+            JSON, arrow_type, [None if v is None else _json(v) for v in values]
+        )
     if kind == [IMAGE]:
         # Images travel in the rows as data URIs; the file keeps their bytes (export/vision.py).
-        def images(values: list[Any]) -> Any:
-            return _array([[image_value(u) for u in v or []] for v in values], arrow_type)
-
-        return images
-    return lambda values: _array(values, arrow_type)
-
-
-def _array(values: list[Any], arrow_type: Any) -> Any:
-    import pyarrow as pa
-
-    try:
-        # from_pandas: NaN is null, as the JSON Lines export writes it (orjson).
-        return pa.array(values, type=arrow_type, from_pandas=True)
-    except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
-        # A value of another type, an integer past 64 bits, a lone surrogate.
-        raise DomainError(f"A row does not fit the schema: {exc}") from exc
+        return lambda values: build(
+            kind, arrow_type, [[image_value(u) for u in v or []] for v in values]
+        )
+    return lambda values: build(kind, arrow_type, values)
 
 
 def _json(value: Any) -> str:
@@ -149,40 +130,8 @@ def _json(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
     except TypeError:
-        # An integer past 64 bits is beyond orjson (a lone surrogate fails in pyarrow).
+        # An integer past 64 bits is beyond orjson (a lone surrogate is refused as UTF-8).
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _check(kind: Any) -> Check | None:
-    """Return a check for keys the schema lacks inside a column's structs (None: no structs)."""
-    if isinstance(kind, list):
-        inner = _check(kind[0])
-        if inner is None:
-            return None
-
-        def each(value: Any) -> str | None:
-            for v in value if isinstance(value, list) else ():
-                if (extra := inner(v)) is not None:
-                    return extra
-            return None
-
-        return each
-    if isinstance(kind, dict):
-        names = frozenset(kind)
-        fields = [(n, c) for n, k in kind.items() if (c := _check(k))]
-
-        def struct(value: Any) -> str | None:
-            if not isinstance(value, dict):
-                return None  # null, or a wrong type pyarrow refuses
-            if not names.issuperset(value):
-                return ", ".join(sorted(set(value) - names))
-            for n, c in fields:
-                if (extra := c(value.get(n))) is not None:
-                    return extra
-            return None
-
-        return struct
-    return None
 
 
 class WriterThread:
