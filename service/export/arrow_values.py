@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 from service.export.columns import BOOL, FLOAT, IMAGE, INT, JSON, STRING
@@ -191,9 +192,15 @@ def fields_of(objects: Sequence[Any], keys: tuple[str, ...]) -> list[Sequence[An
 
     Refuses a key not in ``keys`` and a value that is not an object.
     """
-    if None not in objects and all(type(o) is dict and tuple(o) == keys for o in objects):
-        # Each object has every key in order (rows are built so): transpose them at once.
-        return list(zip(*map(dict.values, objects), strict=True)) if objects else [()] * len(keys)
+    if set(map(type, objects)) == {dict} and set(map(len, objects)) == {len(keys)}:
+        # Every object has as many keys as the schema, so if each has all of them it has
+        # no other: take them all at once (rows are built so), in C.
+        try:
+            if len(keys) == 1:
+                return [list(map(itemgetter(keys[0]), objects))]
+            return list(zip(*map(itemgetter(*keys), objects), strict=True))
+        except KeyError:
+            pass
     names = frozenset(keys)
     for o in objects:
         if o is None:

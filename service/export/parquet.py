@@ -25,7 +25,7 @@ from service.export.vision import image_value
 # Arrow data buffered before it becomes one row group (bounds memory, keeps groups large).
 ROW_GROUP_BYTES = 16 * 1024 * 1024
 # Row groups waiting for the writer thread: bounds memory.
-QUEUE_GROUPS = 2
+QUEUE_GROUPS = 1
 
 
 class ParquetPart:
@@ -79,12 +79,18 @@ class ParquetPart:
 
         try:
             values = fields_of(rows, self.names)
-            arrays = [convert(v) for convert, v in zip(self.convert, values, strict=True)]
         except Unfit as exc:
-            raise DomainError(
-                f"A row does not fit the {self.path.parent.name} schema: {exc}."
-            ) from exc
+            raise self._unfit(str(exc)) from exc
+        arrays = []
+        for name, convert, column in zip(self.names, self.convert, values, strict=True):
+            try:
+                arrays.append(convert(column))
+            except Unfit as exc:
+                raise self._unfit(f"{name}: {exc}") from exc
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def _unfit(self, why: str) -> DomainError:
+        return DomainError(f"A row does not fit the {self.path.parent.name} schema: {why}.")
 
     def _flush(self) -> None:
         import pyarrow as pa
