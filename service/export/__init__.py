@@ -272,6 +272,10 @@ class Export:
         """Count the current judgments this export reads (for a progress bar)."""
         return source.count_judgments(self.session, self.project_ids)
 
+    def any_judgments(self) -> bool:
+        """Tell whether this export reads any current judgment."""
+        return source.any_judgments(self.session, self.project_ids)
+
     def chunks(self, progress: Callable[[int], None] | None = None) -> Iterator[tuple[str, bytes]]:
         """Yield (part name, bytes) as rows are built; record the export when done."""
         hashes = {p: hashlib.sha256() for p in self.o.split_names()}

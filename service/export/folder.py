@@ -132,7 +132,7 @@ def fill_folder(
         exports = _exports(result, who, options)
         if not exports and not options.allow_empty:
             raise result.refused[0]
-        if not options.allow_empty and exports[0].count() == 0:
+        if not options.allow_empty and not exports[0].any_judgments():
             # Nothing to read in any config (they share the projects): the error the end
             # would give, before any file is written.
             first = exports[0].o
