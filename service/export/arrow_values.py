@@ -35,6 +35,11 @@ def build(kind: Any, arrow_type: Any, values: Sequence[Any]) -> Any:
     ``kind`` is the column's kind in ``columns.py``; a JSON column's values are its
     objects' compact JSON text (or None).
     """
+    if values.count(None) == len(values):
+        import pyarrow as pa
+
+        # A column null in every row of the batch (a raw export's rewrite, mostly).
+        return pa.nulls(len(values), arrow_type)
     if isinstance(kind, list):
         return _list(kind[0], arrow_type, values)
     if isinstance(kind, dict):
