@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -361,7 +362,8 @@ class Export:
         rows_of: Callable[[source.ItemData, list[Any]], Any],
         out: _Buffers,
     ) -> list[Any]:
-        """Return the item's encoded rows, leaving out (and naming) what cannot be read.
+        """Return the item's rows as ``out`` buffers them (encoded for JSON Lines), leaving
+        out (and naming) what cannot be read.
 
         One stored row must never end an export: a judgment with an unreadable field is
         skipped, and an item whose rows fail to build or encode is skipped whole.
@@ -387,7 +389,8 @@ class Export:
     def _encoded(
         self, item: source.ItemData, rows: Any, out: _Buffers, *, human: bool
     ) -> list[Any]:
-        """Encode an item's rows, in the vision variant when asked, humans' marked beside judges'."""
+        """Encode an item's rows for ``out``, in the vision variant when asked, humans' marked
+        beside judges'."""
         if self.vision is not None:
             rows = [self.vision.apply(row, item.project_id) for row in rows]
         if human and self.o.include_judges:
@@ -430,23 +433,26 @@ class Export:
             )
 
 
-class _Buffers:
-    """Each part's rows waiting to go out, and when they are due."""
+class _Buffers(ABC):
+    """Each part's rows waiting to go out, as what goes out (lines or rows), and when."""
 
     def __init__(self) -> None:
         self.buffers: dict[str, list[Any]] = {}
 
+    @abstractmethod
     def encode(self, rows: Any) -> list[Any]:
-        raise NotImplementedError
+        """Return an item's rows as they are buffered."""
 
+    @abstractmethod
     def add(self, part: str, lines: list[Any]) -> bool:
-        raise NotImplementedError
+        """Buffer an item's rows; tell whether the part is due to go out."""
 
     def waiting(self, part: str) -> bool:
         return bool(self.buffers.get(part))
 
+    @abstractmethod
     def drain(self, part: str) -> Any:
-        raise NotImplementedError
+        """Return the part's chunk and empty its buffer."""
 
 
 class _Lines(_Buffers):
