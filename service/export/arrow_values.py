@@ -35,59 +35,61 @@ def build(kind: Any, arrow_type: Any, values: Sequence[Any]) -> Any:
     ``kind`` is the column's kind in ``columns.py``; a JSON column's values are its
     objects' compact JSON text (or None).
     """
-    if values.count(None) == len(values):
+    nulls = values.count(None)
+    if nulls == len(values):
         import pyarrow as pa
 
         # A column null in every row of the batch (a raw export's rewrite, mostly).
         return pa.nulls(len(values), arrow_type)
     if isinstance(kind, list):
-        return _list(kind[0], arrow_type, values)
+        return _list(kind[0], arrow_type, values, nulls)
     if isinstance(kind, dict):
-        return _struct(kind, arrow_type, values)
+        return _struct(kind, arrow_type, values, nulls)
     if kind == IMAGE:
-        return _struct(IMAGE_STRUCT, arrow_type, values)
+        return _struct(IMAGE_STRUCT, arrow_type, values, nulls)
     if kind in (STRING, BINARY):
-        return _text(arrow_type, values, binary=kind == BINARY)
+        return _text(arrow_type, values, nulls, binary=kind == BINARY)
     if kind == JSON:
         import pyarrow as pa
 
-        return pa.ExtensionArray.from_storage(arrow_type, _text(pa.string(), values))
+        return pa.ExtensionArray.from_storage(arrow_type, _text(pa.string(), values, nulls))
     if kind == INT:
-        return _ints(arrow_type, values)
+        return _ints(arrow_type, values, nulls)
     if kind == FLOAT:
-        return _floats(arrow_type, values)
+        return _floats(arrow_type, values, nulls)
     if kind == BOOL:
-        return _bools(arrow_type, values)
+        return _bools(arrow_type, values, nulls)
     raise ValueError(f"no Arrow builder for {kind!r}")
 
 
-def _validity(values: Sequence[Any]) -> tuple[Any, int]:
-    """Return the validity bitmap (None: no nulls) and the count of nulls."""
-    nulls = values.count(None)
+def _validity(values: Sequence[Any], nulls: int) -> Any:
+    """Return the validity bitmap of values with ``nulls`` nulls (None: no nulls)."""
     if not nulls:
-        return None, 0
+        return None
     import numpy as np
     import pyarrow as pa
 
     valid = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
-    return pa.py_buffer(np.packbits(valid, bitorder="little")), nulls
+    return pa.py_buffer(np.packbits(valid, bitorder="little"))
 
 
-def _offsets(lengths: Any, n: int) -> Any:
+def _offsets(lengths: Any, n: int, total: int) -> Any:
+    """Return the offsets buffer of ``n`` values of these lengths, ``total`` in all."""
     import numpy as np
     import pyarrow as pa
 
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(lengths, dtype=np.int64, count=n), out=offsets[1:])
-    if offsets[-1] > MAX_OFFSET:
+    if total > MAX_OFFSET:
         raise Unfit("more than 2 GB in one column of one batch")
-    return pa.py_buffer(offsets.astype(np.int32))
+    offsets = np.empty(n + 1, dtype=np.int32)
+    offsets[0] = 0
+    np.cumsum(np.fromiter(lengths, dtype=np.int32, count=n), out=offsets[1:])
+    return pa.py_buffer(offsets)
 
 
-def _text(arrow_type: Any, values: Sequence[Any], *, binary: bool = False) -> Any:
+def _text(arrow_type: Any, values: Sequence[Any], nulls: int, *, binary: bool = False) -> Any:
     import pyarrow as pa
 
-    validity, nulls = _validity(values)
+    validity = _validity(values, nulls)
     empty = b"" if binary else ""
     texts = [empty if v is None else v for v in values] if nulls else values
     try:
@@ -98,8 +100,10 @@ def _text(arrow_type: Any, values: Sequence[Any], *, binary: bool = False) -> An
             joined = "".join(texts)
             data = joined.encode("utf-8")
             # One byte per character means all ASCII: the lengths are the strings' own.
-            ascii_only = len(data) == len(joined)
-            lengths = map(len, texts) if ascii_only else (len(t.encode("utf-8")) for t in texts)
+            if len(data) == len(joined):
+                lengths = map(len, texts)
+            else:
+                lengths = map(len, map(str.encode, texts))
     except TypeError as exc:  # a value that is not a string
         kinds = sorted({type(v).__name__ for v in texts if not isinstance(v, type(empty))})
         raise Unfit(
@@ -107,13 +111,15 @@ def _text(arrow_type: Any, values: Sequence[Any], *, binary: bool = False) -> An
         ) from exc
     except UnicodeEncodeError as exc:  # a lone surrogate is no UTF-8
         raise Unfit(f"a string that is not valid UTF-8: {exc}") from exc
-    offsets = _offsets(lengths, len(texts))
+    offsets = _offsets(lengths, len(texts), len(data))
     return pa.Array.from_buffers(
         arrow_type, len(values), [validity, offsets, pa.py_buffer(data)], null_count=nulls
     )
 
 
-def _numbers(values: Sequence[Any], types: tuple[type, ...], dtype: Any, name: str) -> Any:
+def _numbers(
+    values: Sequence[Any], nulls: int, types: tuple[type, ...], dtype: Any, name: str
+) -> Any:
     """Return the values as a numpy array (nulls as zero), refusing other types."""
     import numpy as np
 
@@ -121,30 +127,31 @@ def _numbers(values: Sequence[Any], types: tuple[type, ...], dtype: Any, name: s
     if wrong:
         raise Unfit(f"expected {name}, got {', '.join(sorted(t.__name__ for t in wrong))}")
     try:
-        return np.array([0 if v is None else v for v in values], dtype=dtype)
+        return np.array([0 if v is None else v for v in values] if nulls else values, dtype=dtype)
     except OverflowError as exc:
         raise Unfit(f"an integer beyond 64 bits: {exc}") from exc
 
 
-def _ints(arrow_type: Any, values: Sequence[Any]) -> Any:
+def _ints(arrow_type: Any, values: Sequence[Any], nulls: int) -> Any:
     import numpy as np
     import pyarrow as pa
 
-    validity, nulls = _validity(values)
-    data = _numbers(values, (int,), np.int64, "an integer")
+    validity = _validity(values, nulls)
+    data = _numbers(values, nulls, (int,), np.int64, "an integer")
     return pa.Array.from_buffers(
         arrow_type, len(values), [validity, pa.py_buffer(data)], null_count=nulls
     )
 
 
-def _floats(arrow_type: Any, values: Sequence[Any]) -> Any:
+def _floats(arrow_type: Any, values: Sequence[Any], nones: int) -> Any:
     import numpy as np
     import pyarrow as pa
 
-    data = _numbers(values, (float, int), np.float64, "a number")
+    data = _numbers(values, nones, (float, int), np.float64, "a number")
     # NaN is null, as the JSON Lines export writes it (orjson); so is None.
     null = np.isnan(data)
-    null[[i for i, v in enumerate(values) if v is None]] = True
+    if nones:
+        null |= np.fromiter((v is None for v in values), dtype=bool, count=len(values))
     nulls = int(null.sum())
     validity = pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None
     return pa.Array.from_buffers(
@@ -152,36 +159,36 @@ def _floats(arrow_type: Any, values: Sequence[Any]) -> Any:
     )
 
 
-def _bools(arrow_type: Any, values: Sequence[Any]) -> Any:
+def _bools(arrow_type: Any, values: Sequence[Any], nulls: int) -> Any:
     import numpy as np
     import pyarrow as pa
 
-    validity, nulls = _validity(values)
-    data = _numbers(values, (bool,), bool, "true or false")
+    validity = _validity(values, nulls)
+    data = _numbers(values, nulls, (bool,), bool, "true or false")
     bits = pa.py_buffer(np.packbits(data, bitorder="little"))
     return pa.Array.from_buffers(arrow_type, len(values), [validity, bits], null_count=nulls)
 
 
-def _list(item: Any, arrow_type: Any, values: Sequence[Any]) -> Any:
+def _list(item: Any, arrow_type: Any, values: Sequence[Any], nulls: int) -> Any:
     import pyarrow as pa
 
-    validity, nulls = _validity(values)
+    validity = _validity(values, nulls)
     lists = [[] if v is None else v for v in values] if nulls else values
     wrong = set(map(type, lists)).difference((list,))
     if wrong:
         raise Unfit(f"expected a list, got {', '.join(sorted(t.__name__ for t in wrong))}")
     flat = list(chain.from_iterable(lists))
-    offsets = _offsets(map(len, lists), len(lists))
+    offsets = _offsets(map(len, lists), len(lists), len(flat))
     child = build(item, arrow_type.value_type, flat)
     return pa.Array.from_buffers(
         arrow_type, len(values), [validity, offsets], null_count=nulls, children=[child]
     )
 
 
-def _struct(kind: dict[str, Any], arrow_type: Any, values: Sequence[Any]) -> Any:
+def _struct(kind: dict[str, Any], arrow_type: Any, values: Sequence[Any], nulls: int) -> Any:
     import pyarrow as pa
 
-    validity, nulls = _validity(values)
+    validity = _validity(values, nulls)
     fields = fields_of(values, tuple(kind))
     children = [
         build(sub, arrow_type.field(i).type, field)
