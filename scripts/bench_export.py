@@ -5,6 +5,10 @@
 
 A format written ``folder:dpo`` is the Hub-ready Parquet folder of that one format
 (``rankroom export --to-folder``), timed from the same database beside JSON Lines.
+``--repeat N`` runs the formats N times in turn (JSON Lines and the folder alternate, so
+a change in the machine's load hits both); ``--sqlite PATH`` keeps the SQLite database
+(made once, reused while its judgment count matches); ``--code DIR`` times another
+checkout's exporter (e.g. main, for before and after) on the same database.
 
 Builds a pairwise likert7 project (3 judgments per item, 2 responses each, about 8%
 ties and 4% both-bad) with Core bulk inserts, then runs each export in a fresh
@@ -29,7 +33,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-ROOT = Path(__file__).resolve().parent.parent
+# The checkout whose code is timed (``--code``): the run-export subprocess gets it here.
+ROOT = Path(os.environ.get("RANKROOM_BENCH_CODE") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
 
 from service import db  # noqa: E402
@@ -252,15 +257,27 @@ def _folder(engine: sa.Engine, fmt: str) -> tuple[int, int, int]:
     return rows, sum(s.judgments_read for s in result.summaries), size
 
 
-def _measure(url: str, fmt: str) -> dict[str, float]:
+def _measure(url: str, fmt: str, code: Path = ROOT) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--run-export", fmt, "--url", url],
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(code), "RANKROOM_BENCH_CODE": str(code)},
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _judgments_in(url: str) -> int:
+    """Count the judgments of a kept SQLite database (0 if it has none yet)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT count(*) FROM judgment").scalar_one()
+    except sa.exc.OperationalError:
+        return 0
+    finally:
+        engine.dispose()
 
 
 def main() -> None:
@@ -269,6 +286,9 @@ def main() -> None:
     parser.add_argument("--postgres", help="PostgreSQL server URL (a fresh database is made)")
     parser.add_argument("--formats", default="dpo,folder:dpo,raw,folder:raw")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--sqlite", type=Path, help="keep the SQLite database here, reuse it")
+    parser.add_argument("--repeat", type=int, default=1, help="run the formats N times in turn")
+    parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose exporter is timed")
     parser.add_argument("--run-export", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -280,7 +300,8 @@ def main() -> None:
     admin = None
     name = f"rr_bench_{uuid.uuid4().hex[:8]}"
     if not args.skip_sqlite:
-        targets.append(("sqlite", f"sqlite:///{tmp}/bench.db"))
+        path = args.sqlite.resolve() if args.sqlite else Path(tmp) / "bench.db"
+        targets.append(("sqlite", f"sqlite:///{path}"))
     if args.postgres:
         admin = sa.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
@@ -290,21 +311,32 @@ def main() -> None:
     try:
         for label, url in targets:
             started = time.perf_counter()
-            populate(url, args.judgments)
-            print(
-                f"{label}: loaded {args.judgments} judgments in {time.perf_counter() - started:.0f}s"
-            )
-            for fmt in args.formats.split(","):
-                r = _measure(url, fmt)
-                size = f"; {r['file_mb']:.0f} MB of Parquet" if r["file_mb"] else ""
+            made = args.judgments // 3 * 3  # populate makes 3 per item
+            if label == "sqlite" and args.sqlite and _judgments_in(url) == made:
+                print(f"{label}: reusing {args.judgments} judgments in {args.sqlite}")
+            else:
+                if label == "sqlite" and args.sqlite:
+                    args.sqlite.unlink(missing_ok=True)
+                populate(url, args.judgments)
                 print(
-                    f"{label:10} {fmt:11} {r['rows']:>9} rows from {r['judgments']} judgments "
-                    f"in {r['seconds']:6.2f}s = {r['rows'] / r['seconds']:>7,.0f} rows/s "
-                    f"({r['judgments'] / r['seconds']:,.0f} judgments/s); "
-                    f"exporter CPU {r['cpu_seconds']:.2f}s = "
-                    f"{r['rows'] / r['cpu_seconds']:,.0f} rows/CPU-s; "
-                    f"peak RSS {r['peak_rss_mb']:.0f} MB{size}"
+                    f"{label}: loaded {args.judgments} judgments "
+                    f"in {time.perf_counter() - started:.0f}s"
                 )
+            print(f"load average {os.getloadavg()[0]:.2f} (1 min); code {args.code}")
+            for _ in range(args.repeat):
+                for fmt in args.formats.split(","):
+                    r = _measure(url, fmt, args.code.resolve())
+                    size = f"; {r['file_mb']:.0f} MB of Parquet" if r["file_mb"] else ""
+                    print(
+                        f"{label:10} {fmt:11} {r['rows']:>9} rows from {r['judgments']} "
+                        f"judgments in {r['seconds']:6.2f}s = {r['rows'] / r['seconds']:>7,.0f} "
+                        f"rows/s ({r['judgments'] / r['seconds']:,.0f} judgments/s); "
+                        f"exporter CPU {r['cpu_seconds']:.2f}s = "
+                        f"{r['rows'] / r['cpu_seconds']:,.0f} rows/CPU-s; "
+                        f"peak RSS {r['peak_rss_mb']:.0f} MB{size}",
+                        flush=True,
+                    )
+            print(f"load average {os.getloadavg()[0]:.2f} (1 min)")
     finally:
         if admin is not None:
             with admin.connect() as conn:

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import math
+import re
 import subprocess
 import sys
 import zipfile
@@ -20,6 +21,7 @@ import yaml
 
 from service.cli import main
 from service.export.options import FORMATS
+from service.export.parquet import ParquetPart
 from tests import export_dataset
 
 PROJECTS = ["--project", "text", "--project", "chat", "--project", "rate"]
@@ -173,15 +175,15 @@ def test_without_split_each_config_has_one_train_split_and_dpo_is_the_default(
     # One record of how each config was made, below the Hub's header.
     assert readme.count("# Rankroom export: ") == 2 and readme.count("\n---\n") == 1
     assert 'load_dataset("parquet"' in readme and 'load_dataset("json"' not in readme
-    # Each file's row: the SHA-256 of the same rows as JSON Lines, and of the Parquet file.
-    jsonl, summary = export_dataset.export_bytes(app, format="dpo")
+    # Each file's row: its rows and the SHA-256 of the Parquet file.
+    _, summary = export_dataset.export_bytes(app, format="dpo")
     parquet = (dest / "dpo/train-00000-of-00001.parquet").read_bytes()
     assert (
         f"| `dpo/train-00000-of-00001.parquet` | train | {summary.total_rows} "
-        f"| `{hashlib.sha256(jsonl).hexdigest()}` | `{hashlib.sha256(parquet).hexdigest()}` |"
+        f"| `{hashlib.sha256(parquet).hexdigest()}` |"
     ) in readme
-    assert "| SHA-256 of the same rows as JSON Lines | SHA-256 of the Parquet file |" in readme
-    assert "The file SHA-256s are of the Parquet files in this folder" in readme
+    assert "| File | Split | Rows | SHA-256 of the Parquet file |\n|---|---|---|---|\n" in readme
+    assert "The SHA-256s are of the Parquet files in this folder" in readme
 
 
 def test_options_for_some_formats_go_to_those_configs_only(app, data, runner, tmp_path):
@@ -347,10 +349,10 @@ def _fail_writing(monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
 
     write = parquet.ParquetPart.write
 
-    def failing(self: Any, chunk: bytes) -> None:
+    def failing(self: Any, rows: list[dict[str, Any]]) -> None:
         if fmt in self.path.parts[-2]:
             raise OSError("disk full")
-        write(self, chunk)
+        write(self, rows)
 
     monkeypatch.setattr(parquet.ParquetPart, "write", failing)
 
@@ -644,7 +646,6 @@ def test_light_modules_do_not_import_pyarrow():
 
 def _part(tmp_path: Path, fmt: str) -> Any:
     from service.export.columns import columns
-    from service.export.parquet import ParquetPart
 
     cols = columns(fmt, conversational=True, margin=False, with_votes=False, metadata=True)
     return ParquetPart(tmp_path / f"{fmt}.parquet", cols)
@@ -660,9 +661,9 @@ def test_a_column_keeps_its_type_when_a_batch_holds_only_nulls_and_empty_lists(t
         **empty,
         "metadata": {"project": "x", "item_id": "i", "n_judgments": 1, "agreement": 0.5},
     }
-    part.write(json.dumps(empty).encode() + b"\n")
+    part.write([empty])
     part._flush()  # its own row group: the first batch alone could not type metadata
-    part.write(json.dumps(full).encode() + b"\n")
+    part.write([full])
     part.close()
     table = pq.read_table(part.path)
     assert table.schema.remove_metadata() == part.schema.remove_metadata()
@@ -684,8 +685,164 @@ def test_a_key_the_schema_lacks_stops_the_file_instead_of_being_dropped(tmp_path
 
     part = _part(tmp_path, fmt)
     with pytest.raises(DomainError, match="unexpected field|lacks: surprise"):
-        part.write(json.dumps(row).encode() + b"\n")
+        part.write([row])
     part.abort()
+
+
+_SPAN = {"response": "a", "start": 0, "end": 2, "label": "typo", "note": "", "text_sha256": "h"}
+
+
+def _raw_row(**changes: Any) -> dict[str, Any]:
+    span = _SPAN
+    row = {
+        "judgment_id": 2**40,
+        "project": "p",
+        "item_id": "i-é",
+        "mode": "ranking",
+        "prompt": "Größe 😀 ok",
+        "messages": [{"role": "user", "content": "x", "extra": {"deep": [1, 2.5, None]}}],
+        "responses": [{"id": "a", "model": None, "content": ""}, {"id": "b", "content": "b"}],
+        "shown_order": ["b", "a"],
+        "verdict": {"ranking": [["a", "b"]], "n": 10**20},
+        "preferred": None,
+        "ranking": [["a"], [], ["b", "c"]],
+        "strength": None,
+        "scale_value": -3,
+        "both_bad": False,
+        "rubric": {},
+        "flags": [],
+        "rationale": "",
+        "confidence": 0,
+        "active_ms": 5,
+        "guideline_version": 1,
+        "shown_sha256": "s",
+        "spans": [span, {**span, "note": None}],
+        "started_at": None,
+        "created_at": "2025-01-01T00:00:00+00:00",
+        "rater": "r",
+        "rater_expertise": ["law"],
+        "is_gold": True,
+        "version": 1,
+        "supersedes_id": None,
+        "rewrite": None,
+    }
+    return {**row, **changes}
+
+
+def _pair_row(**changes: Any) -> dict[str, Any]:
+    meta = {
+        "project": "p",
+        "item_id": "i",
+        "n_judgments": 3,
+        "agreement": 2 / 3,
+        "rater": "r",
+        "judgment_id": 7,
+        "strength": 1.5,
+        "shown_sha256": ["s"],
+        "response_ids": ["a", "b"],
+        "models": ["m", "m2"],
+    }
+    msgs = [{"role": "user", "content": "¿qué?"}]
+    row = {
+        "prompt": msgs,
+        "chosen": [{"role": "assistant", "content": "a"}],
+        "rejected": [{"role": "assistant", "content": "b"}],
+        "vote_share": 1.0,
+        "vote_count": 3,
+        "metadata": meta,
+    }
+    return {**row, **changes}
+
+
+def _pair_rows() -> list[dict[str, Any]]:
+    meta = _pair_row()["metadata"]
+    return [
+        _pair_row(),
+        # NaN is null (as orjson writes it in JSON Lines); an int in a float column is a float.
+        _pair_row(vote_share=math.nan, vote_count=None, metadata={**meta, "agreement": 1}),
+        # Keys in another order, some missing: the same columns.
+        _pair_row(metadata={"models": [], "project": "q", "strength": None}),
+        {"rejected": None, "metadata": None, "chosen": [], "prompt": [None]},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "rows"),
+    [
+        ("raw", [_raw_row(), _raw_row(responses=None, spans=[], rewrite={"text": "t"})]),
+        ("dpo", _pair_rows()),
+    ],
+)
+def test_the_file_holds_the_rows_values_in_the_schema(tmp_path, fmt, rows):
+    # The columns are built from the rows' values (not by pyarrow's converter): every
+    # kind of value, null at every depth, non-ASCII text, NaN, keys missing or reordered.
+    import pyarrow.parquet as pq
+
+    from service.export.columns import columns
+
+    cols = columns(fmt, conversational=True, margin=False, with_votes=True, metadata=fmt != "raw")
+    (tmp_path / fmt).mkdir()
+    part = ParquetPart(tmp_path / fmt / "train.parquet", cols)
+    part.write(rows[:1])
+    part.write(rows[1:])
+    part.close()
+    got = pq.read_table(part.path).to_pylist()
+    assert len(got) == len(rows)
+    for g, row in zip(got, rows, strict=True):
+        assert list(g) == list(cols)
+        for name, kind in cols.items():
+            assert g[name] == _as_stored(kind, row.get(name)), name
+
+
+def _as_stored(kind: Any, value: Any) -> Any:
+    """What a column holds for a row's value: JSON text, nulls for what is missing or NaN."""
+    from service.export.columns import JSON
+
+    if value is None:
+        return None
+    if kind == JSON:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(kind, list):
+        return [_as_stored(kind[0], v) for v in value]
+    if isinstance(kind, dict):
+        return {n: _as_stored(k, value.get(n)) for n, k in kind.items()}
+    if kind == "float64":
+        return None if math.isnan(value) else float(value)
+    return value
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"project": 3}, "project: expected a string, got int"),
+        ({"strength": 1.5}, "strength: expected an integer, got float"),
+        ({"strength": True}, "strength: expected an integer, got bool"),
+        ({"both_bad": 1}, "both_bad: expected true or false, got int"),
+        ({"judgment_id": 2**64}, "judgment_id: an integer beyond 64 bits"),
+        ({"flags": "ab"}, "flags: expected a list, got str"),
+        ({"rewrite": ["t"]}, "rewrite: expected an object, got list"),
+        ({"spans": [{"start": 0, "surprise": 1}]}, "spans: a key the schema lacks: surprise"),
+        # Every key of the schema and one more: still refused.
+        ({"surprise": 1}, "a key the schema lacks: surprise"),
+        ({"spans": [{**_SPAN, "surprise": 1}]}, "spans: a key the schema lacks: surprise"),
+        ({"prompt": "lone \ud800"}, "prompt: a string that is not valid UTF-8"),
+    ],
+)
+def test_a_value_of_another_type_stops_the_file(tmp_path, changes, message):
+    # As strict as Arrow's JSON reader with the explicit schema was: nothing is coerced.
+    from service.errors import DomainError
+    from service.export.columns import columns
+
+    (tmp_path / "raw").mkdir()
+    part = ParquetPart(tmp_path / "raw" / "train.parquet", columns("raw", **_NO_OPTIONS))
+    with pytest.raises(
+        DomainError, match=f"A row does not fit the raw schema: {re.escape(message)}"
+    ):
+        part.write([_raw_row(), _raw_row(**changes)])
+    part.abort()
+
+
+_NO_OPTIONS = {"conversational": False, "margin": False, "with_votes": False, "metadata": False}
 
 
 def test_push_creates_a_public_repo_only_when_asked(app, data, runner, tmp_path, fake_hub):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -46,6 +47,9 @@ __all__ = [
 ]
 
 FLUSH_BYTES = 256 * 1024
+# Rows per chunk of ``Export.row_chunks`` (about 0.5 MB of text rows; images: megabytes each).
+FLUSH_ROWS = 1024
+FLUSH_IMAGE_ROWS = 8
 
 
 class Export:
@@ -269,10 +273,31 @@ class Export:
         """Count the current judgments this export reads (for a progress bar)."""
         return source.count_judgments(self.session, self.project_ids)
 
+    def any_judgments(self) -> bool:
+        """Tell whether this export reads any current judgment."""
+        return source.any_judgments(self.session, self.project_ids)
+
     def chunks(self, progress: Callable[[int], None] | None = None) -> Iterator[tuple[str, bytes]]:
         """Yield (part name, bytes) as rows are built; record the export when done."""
         hashes = {p: hashlib.sha256() for p in self.o.split_names()}
-        built = self._built(hashes, progress)
+        try:
+            yield from self._paused(self._built(_Lines(hashes), progress))
+        finally:
+            self.summary.sha256 = {p: h.hexdigest() for p, h in hashes.items()}
+
+    def row_chunks(
+        self, progress: Callable[[int], None] | None = None
+    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """Yield (part name, rows) as rows are built, not encoded; record the export when done.
+
+        For a writer that takes the rows as they are (a folder's Parquet files): the same
+        rows as ``chunks``, with no JSON text made and parsed back, so no JSON Lines
+        checksum either (``summary.sha256`` stays empty).
+        """
+        yield from self._paused(self._built(_Rows(self.vision is not None), progress))
+
+    def _paused(self, built: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+        """Yield what ``built`` yields with the cycle collector paused while it works."""
         try:
             while True:
                 # Rows are acyclic, so pause CPython's cycle collector while building them:
@@ -292,17 +317,14 @@ class Export:
             self.summary.complete = True
         finally:
             built.close()
-            self.summary.sha256 = {p: h.hexdigest() for p, h in hashes.items()}
             self._audit()
 
     def _built(
-        self, hashes: dict[str, Any], progress: Callable[[int], None] | None
-    ) -> Iterator[tuple[str, bytes]]:
-        """Build, encode and buffer the rows; yield each part's bytes about every 256 kB."""
+        self, out: _Buffers, progress: Callable[[int], None] | None
+    ) -> Iterator[tuple[str, Any]]:
+        """Build (and encode) the rows into ``out``; yield each part's chunk when it is due."""
         o, summary = self.o, self.summary
         parts = o.split_names()
-        buffers: dict[str, list[bytes]] = {p: [] for p in parts}
-        sizes = dict.fromkeys(parts, 0)
         summary.rows = dict.fromkeys(parts, 0)
         groups = source.item_groups(
             self.session, self.project_ids, full=self.full, exclude_gold=o.exclude_gold
@@ -313,33 +335,35 @@ class Export:
             if progress:
                 progress(len(judgments))
             part = rules.split_of(_prompt_key(item), o.split, o.seed) if o.split else ""
-            if part not in buffers:
+            if part not in summary.rows:
                 continue
-            if self._buffered(part, self._lines(item, judgments, rows_of), buffers, sizes):
-                yield part, self._drain(buffers, sizes, hashes, part)
+            if self._buffered(part, self._lines(item, judgments, rows_of, out), out):
+                yield part, out.drain(part)
         if o.include_judges:
             verdicts = judge_rows.judge_groups(
                 self.session, self.project_ids, exclude_gold=o.exclude_gold
             )
             for item, group in verdicts:
                 part = rules.split_of(_prompt_key(item), o.split, o.seed) if o.split else ""
-                if part not in buffers:
+                if part not in summary.rows:
                     continue
                 rows = judge_rows.judge_rows(self.items, item, group)
-                lines = self._encoded(item, rows, human=False)
-                if self._buffered(part, lines, buffers, sizes):
-                    yield part, self._drain(buffers, sizes, hashes, part)
+                lines = self._encoded(item, rows, out, human=False)
+                if self._buffered(part, lines, out):
+                    yield part, out.drain(part)
         for part in parts:
-            if buffers[part]:
-                yield part, self._drain(buffers, sizes, hashes, part)
+            if out.waiting(part):
+                yield part, out.drain(part)
 
     def _lines(
         self,
         item: source.ItemData,
         judgments: list[Any],
         rows_of: Callable[[source.ItemData, list[Any]], Any],
-    ) -> list[bytes]:
-        """Return the item's encoded rows, leaving out (and naming) what cannot be read.
+        out: _Buffers,
+    ) -> list[Any]:
+        """Return the item's rows as ``out`` buffers them (encoded for JSON Lines), leaving
+        out (and naming) what cannot be read.
 
         One stored row must never end an export: a judgment with an unreadable field is
         skipped, and an item whose rows fail to build or encode is skipped whole.
@@ -355,41 +379,30 @@ class Export:
         if not readable:
             return []
         try:
-            return self._encoded(item, rows_of(item, readable), human=True)
+            return self._encoded(item, rows_of(item, readable), out, human=True)
         except (KeyError, TypeError, ValueError) as exc:
             for j in readable:
                 reason = f"the item's rows could not be built: {type(exc).__name__}: {exc}"
                 summary.skip(item=item.external_id, judgment_id=j.id, field=None, reason=reason)
             return []
 
-    def _encoded(self, item: source.ItemData, rows: Any, *, human: bool) -> list[bytes]:
-        """Encode an item's rows, in the vision variant when asked, humans' marked beside judges'."""
+    def _encoded(
+        self, item: source.ItemData, rows: Any, out: _Buffers, *, human: bool
+    ) -> list[Any]:
+        """Encode an item's rows for ``out``, in the vision variant when asked, humans' marked
+        beside judges'."""
         if self.vision is not None:
             rows = [self.vision.apply(row, item.project_id) for row in rows]
         if human and self.o.include_judges:
             rows = [judge_rows.mark_human(row) for row in rows]
-        return [encode(row) for row in rows]
+        return out.encode(rows)
 
-    def _buffered(
-        self, part: str, lines: list[bytes], buffers: dict[str, list[bytes]], sizes: dict[str, int]
-    ) -> bool:
+    def _buffered(self, part: str, lines: list[Any], out: _Buffers) -> bool:
         """Add an item's lines to its part's buffer; tell whether the buffer is due to go out."""
         if not lines:
             return False
-        buffers[part].extend(lines)
         self.summary.rows[part] += len(lines)
-        sizes[part] += sum(map(len, lines))
-        return sizes[part] >= FLUSH_BYTES
-
-    @staticmethod
-    def _drain(
-        buffers: dict[str, list[bytes]], sizes: dict[str, int], hashes: dict[str, Any], part: str
-    ) -> bytes:
-        data = b"".join(buffers[part])
-        buffers[part].clear()
-        sizes[part] = 0
-        hashes[part].update(data)
-        return data
+        return out.add(part, lines)
 
     def _end_reads(self) -> None:
         """End this export's read transaction, unless the caller holds a snapshot open."""
@@ -418,6 +431,73 @@ class Export:
                 details=details,
                 address=self.address,
             )
+
+
+class _Buffers(ABC):
+    """Each part's rows waiting to go out, as what goes out (lines or rows), and when."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, list[Any]] = {}
+
+    @abstractmethod
+    def encode(self, rows: Any) -> list[Any]:
+        """Return an item's rows as they are buffered."""
+
+    @abstractmethod
+    def add(self, part: str, lines: list[Any]) -> bool:
+        """Buffer an item's rows; tell whether the part is due to go out."""
+
+    def waiting(self, part: str) -> bool:
+        return bool(self.buffers.get(part))
+
+    @abstractmethod
+    def drain(self, part: str) -> Any:
+        """Return the part's chunk and empty its buffer."""
+
+
+class _Lines(_Buffers):
+    """JSON Lines: each part's lines, out about every 256 kB, hashed as they go."""
+
+    def __init__(self, hashes: dict[str, Any]) -> None:
+        super().__init__()
+        self.hashes = hashes
+        self.sizes: dict[str, int] = {}
+
+    def encode(self, rows: Any) -> list[Any]:
+        return [encode(row) for row in rows]
+
+    def add(self, part: str, lines: list[Any]) -> bool:
+        self.buffers.setdefault(part, []).extend(lines)
+        self.sizes[part] = self.sizes.get(part, 0) + sum(map(len, lines))
+        return self.sizes[part] >= FLUSH_BYTES
+
+    def drain(self, part: str) -> bytes:
+        data = b"".join(self.buffers[part])
+        self.buffers[part].clear()
+        self.sizes[part] = 0
+        self.hashes[part].update(data)
+        return data
+
+
+class _Rows(_Buffers):
+    """Rows as built, out every ``FLUSH_ROWS`` (a few when they carry images)."""
+
+    def __init__(self, images: bool) -> None:
+        super().__init__()
+        # Rows are not measured (that would mean encoding them): a count bounds memory,
+        # and a small one where a row may hold images of megabytes.
+        self.due = FLUSH_IMAGE_ROWS if images else FLUSH_ROWS
+
+    def encode(self, rows: Any) -> list[Any]:
+        return list(rows)  # built now, so a row that fails to build skips its item here
+
+    def add(self, part: str, lines: list[Any]) -> bool:
+        self.buffers.setdefault(part, []).extend(lines)
+        return len(self.buffers[part]) >= self.due
+
+    def drain(self, part: str) -> list[Any]:
+        rows, self.buffers[part] = self.buffers[part], []
+        return rows
 
 
 def _prompt_key(item: source.ItemData) -> str:

@@ -37,7 +37,11 @@ _FORMATS = {
 
 @dataclass(frozen=True)
 class FileInfo:
-    """One written file: its name, part, rows and checksums."""
+    """One written file: its name, part, rows and checksums.
+
+    ``sha256``: of the rows as JSON Lines, for a JSON Lines file (``file_sha256`` is then
+    the file's own: they differ when it is compressed); of the file, for a Parquet file.
+    """
 
     name: str
     part: str
@@ -49,10 +53,7 @@ class FileInfo:
 # What a file's checksum columns say, by the kind of file written (JSON Lines or Parquet).
 _FILE_HEADERS = {
     "json": "| File | Split | Rows | SHA-256 of the JSON Lines | SHA-256 of the file |",
-    "parquet": (
-        "| File | Split | Rows | SHA-256 of the same rows as JSON Lines "
-        "| SHA-256 of the Parquet file |"
-    ),
+    "parquet": "| File | Split | Rows | SHA-256 of the Parquet file |",
 }
 
 
@@ -94,17 +95,20 @@ def render_card(
         "## Files",
         "",
         _FILE_HEADERS[file_kind],
-        "|---|---|---|---|---|",
+        "|---|---|---|---|" + ("---|" if file_kind == "json" else ""),
     ]
     for f in files:
-        lines.append(
-            f"| `{f.name}` | {f.part or '(all)'} | {f.rows} | `{f.sha256}` | `{f.file_sha256 or f.sha256}` |"
+        sums = (
+            f"`{f.sha256}` | `{f.file_sha256 or f.sha256}`"
+            if file_kind == "json"
+            else f"`{f.sha256}`"
         )
+        lines.append(f"| `{f.name}` | {f.part or '(all)'} | {f.rows} | {sums} |")
     if file_kind == "parquet":
         lines += [
             "",
-            "The file SHA-256s are of the Parquet files in this folder; the other is of the "
-            "same rows as `rankroom export` writes them in JSON Lines with these options.",
+            "The SHA-256s are of the Parquet files in this folder. Their rows are the rows "
+            "`rankroom export` writes as JSON Lines with these options.",
         ]
     lines += [
         "",

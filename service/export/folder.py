@@ -1,7 +1,7 @@
 """A Hub-ready folder: one Parquet config per format, split files, and a README card.
 
 ``write_folder`` runs one ``Export`` per format (the same rows as the JSON Lines export
-of the same options: each chunk of JSON Lines becomes an Arrow record batch), writes
+of the same options: each chunk of rows becomes an Arrow record batch), writes
 ``<format>/<split>-00000-of-00001.parquet`` and ``README.md`` into a temporary sibling
 folder, and renames it into place only when everything is written: a failed or refused
 export leaves nothing behind. ``datasets.load_dataset(folder, format)`` loads it.
@@ -132,7 +132,7 @@ def fill_folder(
         exports = _exports(result, who, options)
         if not exports and not options.allow_empty:
             raise result.refused[0]
-        if not options.allow_empty and exports[0].count() == 0:
+        if not options.allow_empty and not exports[0].any_judgments():
             # Nothing to read in any config (they share the projects): the error the end
             # would give, before any file is written.
             first = exports[0].o
@@ -236,32 +236,28 @@ def _write_config(export: Export, root: Path, step: Callable[[int], None] | None
     names = {p: f"{o.format}/{p or 'train'}-00000-of-00001.parquet" for p in parts}
     (root / o.format).mkdir()
     writers: dict[str, ParquetPart] = {}
-    thread = None
+    thread = WriterThread()
     try:
         for p in parts:
-            writers[p] = ParquetPart(root / names[p], cols)
-        thread = WriterThread(writers)
-        for part, data in export.chunks(step):
-            thread.put(part, data)
+            writers[p] = ParquetPart(root / names[p], cols, background=thread)
+        for part, rows in export.row_chunks(step):
+            writers[part].write(rows)
+        for w in writers.values():
+            w.close()
         thread.finish()
     except BaseException:
-        if thread is not None and thread.thread.is_alive():
+        if thread.thread.is_alive():
             thread.stop()
         for w in writers.values():
             w.abort()
         raise
-    for w in writers.values():
-        w.close()
-    files = [
-        FileInfo(
-            name=names[p],
-            part=p or "train",
-            rows=summary.rows[p],
-            sha256=summary.sha256[p],
-            file_sha256=_sha256(root / names[p]),
+    files = []
+    for p in parts:
+        # The checksum of the Parquet file itself (the rows are never JSON Lines here).
+        digest = _sha256(root / names[p])
+        files.append(
+            FileInfo(name=names[p], part=p or "train", rows=summary.rows[p], sha256=digest)
         )
-        for p in parts
-    ]
     sizes = {p or "train": writers[p].nbytes for p in parts}
     return Config(format=o.format, columns=cols, files=files, num_bytes=sizes)
 
