@@ -7,7 +7,6 @@ starts one); with RANKROOM_REQUIRE_POSTGRES=1 (as in CI) its absence is an error
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import os
 import shutil
@@ -26,6 +25,7 @@ from service.accounts import users
 from service.rating import doctor
 from tests import factories
 from tests.browser import chromium, live_server, page  # noqa: F401  (fixtures)
+from tests.pg_databases import WorkerDatabase
 
 PG_URL = os.environ.get("RANKROOM_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"]
@@ -124,18 +124,12 @@ def pg_template() -> Iterator[str]:
     admin.dispose()
 
 
-@functools.cache
-def _copy_strategy() -> str:
-    """Clone the template by copying its files where the server can (PostgreSQL 15+).
-
-    The default since 15 writes the whole template through the WAL: ~0.17 s per test
-    here against ~0.07 s for a file copy, on databases this small.
-    """
-    admin = sa.create_engine(PG_URL)
-    with admin.connect() as conn:
-        version = int(conn.exec_driver_sql("SHOW server_version_num").scalar_one())
-    admin.dispose()
-    return " STRATEGY FILE_COPY" if version >= 150000 else ""
+@pytest.fixture(scope="session")
+def pg_worker_database(pg_template: str) -> Iterator[WorkerDatabase]:
+    """This worker's PostgreSQL test database, emptied after each test (pg_databases.py)."""
+    worker_db = WorkerDatabase(PG_URL, pg_template)
+    yield worker_db
+    worker_db.close()
 
 
 def _pg_url(database: str) -> str:
@@ -144,22 +138,16 @@ def _pg_url(database: str) -> str:
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database for this test."""
+    """An empty, migrated database for this test."""
     if request.param == "sqlite":
         path = tmp_path / "rankroom.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    template = request.getfixturevalue("pg_template")
-    name = f"rr_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"{_copy_strategy()}')
-    yield _pg_url(name)
+    worker_db = request.getfixturevalue("pg_worker_database")
+    yield worker_db.lend()
     _return_leaks()  # while the database exists
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    worker_db.give_back()
 
 
 def _make_app(database_url: str, images: Path) -> Flask:
