@@ -35,7 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--quick",
         action="store_true",
-        help="The quick loop: SQLite only, no browser (needs neither PostgreSQL nor Chromium).",
+        help="The quick loop: SQLite only, no browser, no API fuzz (needs neither PostgreSQL"
+        " nor Chromium).",
     )
 
 
@@ -49,7 +50,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test that drives Chromium as browser; with --quick, leave those and PG out."""
+    """Mark every test that drives Chromium as browser; with --quick, leave those, PG and
+    the API fuzz out (the fuzz alone was a quarter of the quick loop; CI runs it)."""
     for item in items:
         if "chromium" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
@@ -59,8 +61,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         callspec = getattr(item, "callspec", None)
         on_postgres = callspec is not None and callspec.params.get("database_url") == "postgres"
-        browser = item.get_closest_marker("browser") is not None
-        (left_out if on_postgres or browser else kept).append(item)
+        slow = any(item.get_closest_marker(m) for m in ("browser", "fuzz"))
+        (left_out if on_postgres or slow else kept).append(item)
     config.hook.pytest_deselected(items=left_out)
     items[:] = kept
 

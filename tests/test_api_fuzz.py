@@ -23,6 +23,8 @@ from sqlmodel import SQLModel
 
 from service import db
 
+pytestmark = pytest.mark.fuzz
+
 # The suite's bounded run; scripts/fuzz_api.py raises both for a longer one.
 EXAMPLES = int(os.environ.get("RANKROOM_FUZZ_EXAMPLES", "12"))
 SEQUENCES = int(os.environ.get("RANKROOM_FUZZ_SEQUENCES", "15"))
