@@ -97,6 +97,7 @@ def test_each_pair_is_judged_in_both_orders_blind_with_guidelines_and_rubric(app
         "judged": 4,
         "failed": 0,
         "over_budget": 0,
+        "lease_lost": 0,
         "calls": 4,
         "tokens": 48,
     }
@@ -413,6 +414,43 @@ def test_a_judge_lease_whose_run_no_longer_runs_is_free_to_take(app, pairwise):
             alive.run_id,
             alive.worker_id,
         )
+
+
+def test_a_run_handed_on_while_it_still_runs_sends_no_further_call(app, pairwise, monkeypatch):
+    """A worker that stopped beating has its run handed on (``worker.requeue_stale``) and
+    its lease is free for the next run; should it still be running, it loses the lease and
+    sends nothing more, so two runs never spend the project's budget at once."""
+    from service.judging import runner
+
+    monkeypatch.setattr(runner, "LEASE_CHECK_SECONDS", 0)  # ask before every call
+    in_flight, release = threading.Event(), threading.Event()
+    answer = prefers("good")
+
+    def gated(body: dict) -> str:
+        in_flight.set()
+        release.wait(30)
+        return answer(body)
+
+    finished: dict[str, PullRun] = {}
+    with JudgeServer(gated) as server:
+        judge = _judge(app, pairwise, server, concurrency=1)
+        thread = threading.Thread(target=lambda: finished.update(run=run_judge(app, judge)))
+        thread.start()
+        try:
+            assert in_flight.wait(30)
+            with db.write_session(db.engine_of(app)) as s:
+                assert worker.requeue_stale(session=s, stale_seconds=-60)  # it stopped beating
+        finally:
+            release.set()
+            thread.join(30)
+        assert len(server.requests) == 1  # the call in flight; none after the lease was lost
+        # The run was handed on, so its row is the next worker's: queued, as requeue left it.
+        assert finished["run"].status == "queued"
+        assert len(verdicts(app)) == 1  # the reply paid for is kept
+        again = run_judge(app, judge)  # the next worker's turn
+        assert len(server.requests) == 4  # it sent only what the lost run had not
+
+    assert again.status == "succeeded" and len(verdicts(app)) == 4
 
 
 def test_the_worker_leaves_a_judge_run_queued_while_another_judge_of_its_project_runs(

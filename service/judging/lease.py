@@ -98,6 +98,20 @@ def _alive(session: Session, row: JudgeRunLease) -> bool:
     )
 
 
+def holds(*, session: Session, project_id: int, holder: Holder) -> bool:
+    """Tell whether ``holder`` still has the project's lease.
+
+    It loses it when its run is handed to another worker (its worker stopped beating:
+    ``worker.requeue_stale``) or ends, even if the process still runs.
+    """
+    row = session.get(JudgeRunLease, project_id, populate_existing=True)
+    return (
+        row is not None
+        and (row.run_id, row.worker_id) == (holder.run_id, holder.worker_id)
+        and _alive(session, row)
+    )
+
+
 def give_back(*, session: Session, project_id: int, holder: Holder) -> None:
     """Free the project's lease if ``holder`` still has it."""
     session.execute(

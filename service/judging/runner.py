@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from service.rating import judged, pairs, shown, slots, tool_view
 ITEM_CHUNK = 200
 # Finished requests written per transaction.
 STORE_EVERY = 50
+# How often a run asks whether it still holds its project's lease (Budget).
+LEASE_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,8 @@ class Tried:
     attempts: list[tuple[str, int]] = field(default_factory=list)  # (reason or "", tokens)
     answer: Answer | None = None
     reply: Reply | None = None
-    skipped: bool = False  # not sent: the token budget was spent
+    skipped: bool = False  # not sent: the token budget was spent, or the lease lost
+    lease_lost: bool = False
 
 
 @dataclass
@@ -98,21 +102,39 @@ class Result:
     judged: int = 0
     failed: int = 0
     over_budget: int = 0
+    lease_lost: int = 0  # requests not sent: the run lost its project's lease
     calls: int = 0
     tokens: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Budget:
-    """The project's token budget, shared by this run's threads."""
+    """The project's token budget, shared by this run's threads.
 
-    def __init__(self, limit: int | None, spent: int) -> None:
+    It is this run's only while the run holds the project's lease (lease.py): a worker
+    that stopped beating has its run handed on, and a second run then spends the same
+    budget. So ``still_held`` is asked again at most every LEASE_CHECK_SECONDS, and
+    once the lease is lost (or cannot be read) no further call goes out.
+    """
+
+    def __init__(
+        self, limit: int | None, spent: int, still_held: Callable[[], bool] = lambda: True
+    ) -> None:
         self.limit, self.spent, self.lock = limit, spent, threading.Lock()
+        self.still_held = still_held
+        self.checked = time.monotonic()
+        self.lost = False
 
     def open(self) -> bool:
         """Tell whether another call may go out (calls in flight may overshoot by their own)."""
         with self.lock:
-            return self.limit is None or self.spent < self.limit
+            if not self.lost and time.monotonic() - self.checked >= LEASE_CHECK_SECONDS:
+                self.checked = time.monotonic()
+                try:
+                    self.lost = not self.still_held()
+                except sa.exc.SQLAlchemyError:
+                    self.lost = True  # unknown: calls another run may be paying for stop
+            return not self.lost and (self.limit is None or self.spent < self.limit)
 
     def charge(self, tokens: int) -> None:
         with self.lock:
@@ -218,6 +240,7 @@ def ask(
     while len(tried.attempts) < limit and not caller.stop.is_set():
         if not budget.open():
             tried.skipped = not tried.attempts
+            tried.lease_lost = budget.lost
             break
         retry_after = None
         try:
@@ -279,8 +302,20 @@ def run_judge(
     """
     with Session(engine) as s:
         project_id = s.get(Judge, judge_id).project_id
+
+    def still_held() -> bool:
+        with Session(engine) as s:
+            return lease.holds(session=s, project_id=project_id, holder=holder)
+
     with lease.held(engine, project_id=project_id, judge_id=judge_id, holder=holder):
-        return _run(engine, judge_id, caller=caller, prompts_dir=prompts_dir, report=report)
+        return _run(
+            engine,
+            judge_id,
+            caller=caller,
+            prompts_dir=prompts_dir,
+            report=report,
+            still_held=still_held,
+        )
 
 
 def _run(
@@ -290,6 +325,7 @@ def _run(
     caller: Caller,
     prompts_dir: str,
     report: Callable[[str, int, int | None], None],
+    still_held: Callable[[], bool],
 ) -> Result:
     with Session(engine, expire_on_commit=False) as s:
         judge = s.get(Judge, judge_id)
@@ -302,7 +338,7 @@ def _run(
                 JudgeAttempt.project_id == project.id
             )
         ).one()
-        budget = Budget(project.judge_token_budget, int(spent))
+        budget = Budget(project.judge_token_budget, int(spent), still_held)
         template = prompts.template_text(judge.config, prompts_dir)
         result = Result()
 
@@ -326,7 +362,8 @@ def _run(
                     _count(result, tried)
                     if len(finished) >= STORE_EVERY:
                         _store(engine, judge, finished, result)
-                    report("judge", result.judged + result.failed + result.over_budget, None)
+                    left = result.over_budget + result.lease_lost
+                    report("judge", result.judged + result.failed + left, None)
             except BaseException:
                 caller.stop.set()  # stopping: waiting calls should not start, sleeps end now
                 raise
@@ -340,6 +377,8 @@ def _count(result: Result, tried: Tried) -> None:
     result.tokens += sum(tokens for _, tokens in tried.attempts)
     if tried.answer is not None:
         result.judged += 1
+    elif tried.skipped and tried.lease_lost:
+        result.lease_lost += 1
     elif tried.skipped:
         result.over_budget += 1
     elif tried.attempts:  # none: the run was stopped before this request went out

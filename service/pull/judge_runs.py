@@ -111,6 +111,7 @@ def outcome(result: Result) -> Outcome:
         "judged": result.judged,
         "failed": result.failed,
         "over_budget": result.over_budget,
+        "lease_lost": result.lease_lost,
         "calls": result.calls,
         "tokens": result.tokens,
     }
@@ -125,6 +126,11 @@ def outcome(result: Result) -> Outcome:
         parts.append(
             f"the project's judge token budget is spent: {result.over_budget} request(s) "
             "not sent (raise judge_token_budget to judge them)"
+        )
+    if result.lease_lost:
+        parts.append(
+            "this run lost its project's judge lease (its run was handed on, or the lease "
+            f"could not be read): {result.lease_lost} request(s) not sent; run it again"
         )
     asked = result.judged + result.failed
     if asked and not result.judged:
