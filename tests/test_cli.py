@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -156,6 +157,48 @@ def test_the_help_lists_each_command_by_its_own_words():
         command = cli.main.get_command(ctx, name)
         assert command.name == name
         assert command.get_short_help_str(limit=500) == short
+
+
+def _loaded_after(args: list[str], env: dict[str, str]) -> set[str]:
+    """Run ``rankroom ARGS`` in a fresh interpreter; return the service modules it loaded."""
+    code = (
+        "import sys; from click.testing import CliRunner; from service.cli import main; "
+        f"r = CliRunner().invoke(main, {args!r}); assert r.exit_code == 0, r.output; "
+        "print(' '.join(m for m in sys.modules if m.startswith('service.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout
+    return set(out.split())
+
+
+def test_a_command_that_serves_no_http_builds_no_routes(database_url, tmp_path):
+    """The app of ``audit export`` (any command but serve) has no API and no pages: they
+    cost a third of its start (the OpenAPI document, the route table, their imports)."""
+    env = {
+        **os.environ,
+        "RANKROOM_DATABASE_URL": database_url,
+        "RANKROOM_SECRET_KEY": "x",
+        "RANKROOM_INSTANCE_PATH": str(tmp_path),
+    }
+    loaded = _loaded_after(["audit", "export"], env)
+    assert "service.cli.accounts" in loaded and "service.db" in loaded  # it ran
+    assert not {m for m in loaded if m.startswith(("service.api", "service.web"))}
+
+
+def test_serve_gets_the_routes_and_other_commands_do_not(monkeypatch, tmp_path):
+    from service.cli import commands
+
+    monkeypatch.setenv("RANKROOM_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("RANKROOM_SECRET_KEY", "x")
+    root = click.Context(cli.main, info_name="rankroom")
+    for name, routes in (("serve", True), ("doctor", False)):
+        command = cli.main.get_command(root, name)
+        with click.Context(command, info_name=name, parent=root):
+            assert commands._command_name() == name
+            app = commands._cli_app()
+        assert ("api-docs.openapi_json" in app.view_functions) is routes
+        db.engine_of(app).dispose()
 
 
 def test_help_builds_no_app_and_imports_no_command():

@@ -77,11 +77,23 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# Commands that serve HTTP; the others run in an app without the API and the pages.
+SERVE_HTTP = frozenset({"serve"})
+
+
 def _cli_app() -> Flask:
     from service import create_app
 
     # The CLI must run even on an old schema: it is how the schema gets upgraded.
-    return create_app({"CHECK_SCHEMA": False})
+    return create_app({"CHECK_SCHEMA": False}, routes=_command_name() in SERVE_HTTP)
+
+
+def _command_name() -> str | None:
+    """Return the name of the command running, as ``rankroom NAME ...`` gave it."""
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None and ctx.parent is not None and ctx.parent.parent is not None:
+        ctx = ctx.parent
+    return ctx.info_name if ctx is not None else None
 
 
 class _Commands(FlaskGroup):
