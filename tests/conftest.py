@@ -25,7 +25,7 @@ from service.accounts import users
 from service.rating import doctor
 from tests import factories
 from tests.browser import chromium, live_server, page  # noqa: F401  (fixtures)
-from tests.pg_databases import WorkerDatabase
+from tests.pg_databases import WorkerDatabase, url_of
 
 PG_URL = os.environ.get("RANKROOM_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"]
@@ -117,7 +117,7 @@ def pg_template() -> Iterator[str]:
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine = db.make_engine(_pg_url(name))
+    engine = db.make_engine(url_of(PG_URL, name))
     db.upgrade(engine)
     engine.dispose()
     yield name
@@ -132,10 +132,6 @@ def pg_worker_database(pg_template: str) -> Iterator[WorkerDatabase]:
     worker_db = WorkerDatabase(PG_URL, pg_template)
     yield worker_db
     worker_db.close()
-
-
-def _pg_url(database: str) -> str:
-    return sa.make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -49,6 +49,11 @@ SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity
 """
 
 
+def url_of(server_url: str, database: str) -> str:
+    """Return the URL of ``database`` on the server of ``server_url``."""
+    return sa.make_url(server_url).set(database=database).render_as_string(hide_password=False)
+
+
 class WorkerDatabase:
     """This worker's database cloned from ``template``, lent to one test at a time."""
 
@@ -59,15 +64,12 @@ class WorkerDatabase:
         self.clean_sql = ""
         self.fingerprint = ""
 
-    def url(self, name: str) -> str:
-        return sa.make_url(self.server_url).set(database=name).render_as_string(hide_password=False)
-
     def lend(self) -> str:
         """Return the URL of the empty database for the next test."""
         if self.name is None:
             self._clone()
         assert self.name is not None
-        return self.url(self.name)
+        return url_of(self.server_url, self.name)
 
     def give_back(self) -> None:
         """Empty the database after a test, or drop it if the test changed more than rows."""
@@ -112,7 +114,7 @@ class WorkerDatabase:
         # Autocommit: the cleaning is its own transaction, and no snapshot is held.
         assert self.name is not None
         engine = sa.create_engine(
-            self.url(self.name), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool
+            url_of(self.server_url, self.name), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool
         )
         return engine.connect()
 

@@ -159,12 +159,15 @@ def test_the_help_lists_each_command_by_its_own_words():
         assert command.get_short_help_str(limit=500) == short
 
 
-def _loaded_after(args: list[str], env: dict[str, str]) -> set[str]:
-    """Run ``rankroom ARGS`` in a fresh interpreter; return the service modules it loaded."""
+def _loaded_after(
+    args: list[str], env: dict[str, str] | None = None, prefixes: tuple[str, ...] = ("service.",)
+) -> set[str]:
+    """Run ``rankroom ARGS`` in a fresh interpreter; return the modules of ``prefixes``
+    it loaded."""
     code = (
         "import sys; from click.testing import CliRunner; from service.cli import main; "
         f"r = CliRunner().invoke(main, {args!r}); assert r.exit_code == 0, r.output; "
-        "print(' '.join(m for m in sys.modules if m.startswith('service.')))"
+        f"print(' '.join(m for m in sys.modules if m.startswith({prefixes!r})))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
@@ -202,12 +205,5 @@ def test_serve_gets_the_routes_and_other_commands_do_not(monkeypatch, tmp_path):
 
 
 def test_help_builds_no_app_and_imports_no_command():
-    code = (
-        "import sys; from click.testing import CliRunner; from service.cli import main; "
-        "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0, r.output; "
-        "print(sorted(m for m in sys.modules if m.startswith(('service.', 'sqlmodel'))))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.strip() == "['service.cli', 'service.cli.commands', 'service.config']"
+    loaded = _loaded_after(["--help"], prefixes=("service.", "sqlmodel"))
+    assert loaded == {"service.cli", "service.cli.commands", "service.config"}

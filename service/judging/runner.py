@@ -117,9 +117,7 @@ class Budget:
     once the lease is lost (or cannot be read) no further call goes out.
     """
 
-    def __init__(
-        self, limit: int | None, spent: int, still_held: Callable[[], bool] = lambda: True
-    ) -> None:
+    def __init__(self, limit: int | None, spent: int, still_held: Callable[[], bool]) -> None:
         self.limit, self.spent, self.lock = limit, spent, threading.Lock()
         self.still_held = still_held
         self.checked = time.monotonic()
