@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from sqlmodel import select
 
 from service import db
@@ -371,7 +372,8 @@ def test_lease_clock_warns_renews_on_activity_and_says_when_it_expired(
     page.clock.install()
     lease_id = _open(page, project.slug)
     clock = page.locator(".lease-clock")
-    assert clock.inner_text() == "Item held for you: 10 min"
+    # The form can be on the page before the screen's script has shown the clock: wait.
+    expect(clock).to_have_text("Item held for you: 10 min")
     warning = page.locator(".lease-warning")
     assert warning.is_hidden()
     renewals: list[str] = []
