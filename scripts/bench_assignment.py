@@ -191,11 +191,11 @@ class Connection:
     0.8 ms of CPU per judgment instead of 0.5 (it shares the machine it measures).
     """
 
-    def __init__(self, port: int, cookie: str, csrf: str) -> None:
+    def __init__(self, port: int, cookie: str, csrf: str, close: bool = False) -> None:
         self.port = port
         self.headers = (
             f"Host: {HOST}\r\nCookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\n"
-            "Content-Type: application/json\r\n"
+            "Content-Type: application/json\r\n" + ("Connection: close\r\n" if close else "")
         ).encode()
         self.sock: socket.socket | None = None
 
@@ -229,10 +229,18 @@ class Connection:
 
 
 async def _rater(
-    port: int, who: tuple[str, str], window: tuple[float, float], out: dict, together: bool
+    port: int,
+    who: tuple[str, str],
+    window: tuple[float, float],
+    out: dict,
+    together: bool,
+    close: bool,
 ) -> None:
-    """Loop next -> submit; with ``together``, each submission's answer is the next item."""
-    conn = Connection(port, *who)
+    """Loop next -> submit; with ``together``, each submission's answer is the next item.
+
+    ``close``: a new connection for every call.
+    """
+    conn = Connection(port, *who, close=close)
     start, end = window
     submit = "judgment-and-next" if together else "judgment"
     lease = None
@@ -274,6 +282,7 @@ def generator(
     window: tuple[float, float],
     begin: float,
     together: bool,
+    close: bool,
 ) -> dict:
     """Run some raters on one asyncio loop (one generator process); return what it saw.
 
@@ -284,7 +293,7 @@ def generator(
 
     async def main() -> None:
         await asyncio.sleep(max(0.0, begin - time.time()))
-        tasks = [asyncio.create_task(_rater(port, r, window, out, together)) for r in raters]
+        tasks = [asyncio.create_task(_rater(port, r, window, out, together, close)) for r in raters]
         await asyncio.sleep(max(0.0, window[0] - time.time()))
         cpu0 = time.process_time()
         await asyncio.sleep(max(0.0, window[1] - time.time()))
@@ -459,7 +468,7 @@ def run(backend: str, args: argparse.Namespace) -> bool:
             ctx = multiprocessing.get_context("spawn")
             with ctx.Pool(args.procs) as pool:
                 pending = [
-                    pool.apply_async(generator, (args.port, g, window, begin, together))
+                    pool.apply_async(generator, (args.port, g, window, begin, together, args.close))
                     for g in groups
                     if g
                 ]
@@ -531,6 +540,7 @@ def report(backend, args, results, before, after, checks) -> None:  # noqa: ANN0
     print(
         f"\n== {backend}: {args.raters} raters, `rankroom serve` with {args.started} {kind} "
         f"gunicorn workers, {seconds:.0f} s, loop: {LOOPS[args.loop]}"
+        + (", a new connection per call" if args.close else "")
     )
     if backend == "postgres":
         state = "as set up (empty tables: --cold)" if args.cold else "VACUUM ANALYZE in the warm-up"
@@ -594,6 +604,12 @@ def main() -> None:
         default="separate",
         help="separate: next, then submit (two calls per item); together: each submission "
         "takes the next item in the same call, as the rating screen does.",
+    )
+    parser.add_argument(
+        "--close",
+        action="store_true",
+        help="Ask for a new connection on every call (Connection: close), as a proxy without "
+        "upstream keep-alive does, or a browser whose connection idled out between judgments.",
     )
     parser.add_argument("--procs", type=int, default=2, help="Load generator processes.")
     parser.add_argument("--port", type=int, default=18431, help="Port for gunicorn.")

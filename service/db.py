@@ -234,6 +234,21 @@ def declare_writes() -> None:
     g.db_writes = True
 
 
+def lookup(statement: sa.Executable, params: dict[str, Any]) -> sa.Row | None:
+    """Run what a request reads before its own work (who is asking); return its first row.
+
+    The same rule as ``lookup_session``, for one Core statement. On SQLite it needs no
+    session (a session costs more than the statement: the user lookup of every
+    signed-in request took 0.16 ms with one, 0.10 ms without).
+    """
+    eng = engine()
+    if eng.dialect.name != "sqlite":
+        with autocommit(session()) as s:
+            return s.execute(statement, params).first()
+    with eng.connect().execution_options(rankroom_read_once=True) as conn:
+        return conn.execute(statement, params).first()
+
+
 @contextmanager
 def lookup_session() -> Iterator[Session]:
     """Yield a session for what a request reads before its own work (who is asking).

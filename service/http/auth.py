@@ -186,11 +186,8 @@ def _load_user() -> None:
         return
     idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"]).total_seconds()
     now = utcnow().timestamp()
-    with db.lookup_session() as s:
-        row = s.execute(_USER_BY_ID, {"b_id": uid}).first()
-        user = None if row is None else as_loaded(User, row._mapping)
-        if user is not None:
-            s.add(user)  # as if this session had loaded it
+    row = db.lookup(_USER_BY_ID, {"b_id": uid})
+    user = None if row is None else as_loaded(User, row._mapping)
     if (
         user is None
         or not user.active
