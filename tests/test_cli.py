@@ -207,7 +207,8 @@ HEAVY = ("numpy", "scipy", "pyarrow", "huggingface_hub", "markdown_it", "krippen
         (["audit", "export"], ("service.accounts", "service.rating", *HEAVY)),
         # The users and their tokens: not invites, memberships, erasure and what they bring.
         (["tokens", "list"], ("service.accounts.erasure", "service.accounts.invites", *HEAVY)),
-        # The options' help: not the folder writer, the Hub, nor the dashboards behind a card.
+        # The options' help: not the folder writer, the Hub, the dashboards behind a card,
+        # nor the markdown renderer (an export renders nothing).
         (
             ["export", "--help"],
             (
@@ -217,6 +218,8 @@ HEAVY = ("numpy", "scipy", "pyarrow", "huggingface_hub", "markdown_it", "krippen
                 "pyarrow",
                 "huggingface_hub",
                 "scipy",
+                "markdown_it",
+                "pygments",
             ),
         ),
     ],
