@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 from sqlmodel import Session
@@ -25,7 +26,7 @@ def fail(exc: DomainError) -> None:
     sys.exit(1)
 
 
-def audit_cli(s: Session, action: str, target: str, details: dict | None = None) -> None:
+def audit_cli(s: Session, action: str, target: str, details: dict[str, Any] | None = None) -> None:
     """Record in the audit log what an operator did at the command line."""
     audit.record(
         session=s,
