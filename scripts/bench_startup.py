@@ -1,14 +1,18 @@
 """Time Rankroom's start-up and measure its idle memory.
 
-- Light commands (``rankroom --help``, ``rankroom export --help``, ``rankroom db current``):
-  wall time of each, median and worst of --runs.
+- Light commands (``rankroom --help``, ``export --help``, ``audit export``, ``tokens list``,
+  ``doctor`` on an empty database): wall and CPU time (user + system) of each, median and
+  worst of --runs. CPU time is the steadier number on a shared machine. With ``--code DIR``
+  (repeatable) each checkout's code is timed, runs alternating between them, so a before and
+  an after share the same conditions.
 - Warm start: ``rankroom serve`` on a migrated SQLite file, from launch to the first
   200 from ``/healthz``, with the files already in the page cache (one unmeasured
   start first). Median and worst of --runs.
 - Idle memory: once serving, RSS and PSS (each page shared by n processes counts 1/n)
   of the master and of each worker, after one request per worker.
 
-Run from the repository root: ``python scripts/bench_startup.py`` (``--help``).
+Run from the repository root: ``python scripts/bench_startup.py`` (``--help``);
+``--light-only`` skips the server.
 """
 
 from __future__ import annotations
@@ -26,25 +30,49 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LIGHT = [["--help"], ["export", "--help"], ["audit", "export"]]
+LIGHT = [["--help"], ["export", "--help"], ["audit", "export"], ["tokens", "list"], ["doctor"]]
 
 
-def env_for(tmp: Path) -> dict[str, str]:
+def env_for(tmp: Path, code: Path = ROOT) -> dict[str, str]:
     return dict(
         os.environ,
         RANKROOM_DATABASE_URL=f"sqlite:///{tmp / 'rankroom.db'}",
         RANKROOM_SECRET_KEY="bench",
         RANKROOM_INSTANCE_PATH=str(tmp),
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=str(code),
     )
 
 
-def rankroom(args: list[str], env: dict[str, str]) -> float:
-    """Run ``rankroom ARGS``; return its wall time in seconds."""
+def rankroom(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run ``rankroom ARGS``; return its wall and CPU (user + system) time in seconds."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "service", *args], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    return time.perf_counter() - start
+    # From the instance folder: ``-m`` puts the working directory first on the path, and a
+    # checkout there would shadow the one PYTHONPATH names.
+    proc = subprocess.Popen([sys.executable, "-m", "service", *args], env=env,
+                            cwd=env["RANKROOM_INSTANCE_PATH"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"rankroom {' '.join(args)} exited with {proc.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def light(tmp: Path, codes: list[Path], runs: int) -> None:
+    """Time each light command, alternating between the checkouts in ``codes``."""
+    for command in LIGHT:
+        times: dict[Path, list[tuple[float, float]]] = {code: [] for code in codes}
+        for code in codes:
+            rankroom(command, env_for(tmp, code))  # page cache
+        for _ in range(runs):
+            for code in codes:
+                times[code].append(rankroom(command, env_for(tmp, code)))
+        for code, pairs in times.items():
+            wall, cpu = [p[0] for p in pairs], [p[1] for p in pairs]
+            where = f"  [{code}]" if len(codes) > 1 else ""
+            print(f"rankroom {' '.join(command):<14} wall median {statistics.median(wall):.3f} s,"
+                  f" worst {max(wall):.3f} s; CPU median {statistics.median(cpu):.3f} s{where}")  # fmt: skip
 
 
 def free_port() -> int:
@@ -59,7 +87,8 @@ def serve(env: dict[str, str], workers: int) -> tuple[subprocess.Popen[bytes], i
     start = time.perf_counter()
     server = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", str(workers)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=env, cwd=env["RANKROOM_INSTANCE_PATH"], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     while True:
         try:
@@ -100,18 +129,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each measurement")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--code", type=Path, action="append", help="checkout whose code is "
+                        "timed (repeatable: light commands alternate between them)")  # fmt: skip
+    parser.add_argument("--light-only", action="store_true", help="time the light commands only")
     args = parser.parse_args()
+    codes = [code.resolve() for code in args.code or [ROOT]]
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as name:
         tmp = Path(name)
-        env = env_for(tmp)
+        env = env_for(tmp, codes[0])
         subprocess.run([sys.executable, "-m", "service", "db", "upgrade"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+                       cwd=tmp, stdout=subprocess.DEVNULL)  # fmt: skip
         print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-        for command in LIGHT:
-            rankroom(command, env)  # page cache
-            times = [rankroom(command, env) for _ in range(args.runs)]
-            print(f"rankroom {' '.join(command):<16} median {statistics.median(times):.3f} s,"
-                  f" worst {max(times):.3f} s")  # fmt: skip
+        light(tmp, codes, args.runs)
+        if args.light_only:
+            print(f"load average after: {os.getloadavg()[0]:.2f}")
+            return
         stop(serve(env, args.workers)[0])  # page cache
         starts = []
         for _ in range(args.runs):

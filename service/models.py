@@ -15,12 +15,23 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from pydantic import ConfigDict
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import JSON, Column, Field, SQLModel
 
 M = TypeVar("M", bound=SQLModel)
+
+
+class _Table(SQLModel):
+    """The base of every table: pydantic builds a table's validator on its first use.
+
+    Tables do not validate on construction (the schemas do), so most processes never use
+    it, and building 29 of them cost a fifth of importing this module (every command's start).
+    """
+
+    model_config = ConfigDict(defer_build=True)
 
 
 def as_loaded(model: type[M], values: Mapping[str, Any]) -> M:
@@ -186,7 +197,7 @@ class LeaseStatus(enum.StrEnum):
     EXPIRED = "expired"
 
 
-class User(SQLModel, table=True):
+class User(_Table, table=True):
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=120, sa_column_kwargs={"unique": True})
     display_name: str = Field(default="", max_length=200)
@@ -202,7 +213,7 @@ class User(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class ApiToken(SQLModel, table=True):
+class ApiToken(_Table, table=True):
     __tablename__ = "api_token"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -218,7 +229,7 @@ class ApiToken(SQLModel, table=True):
     last_used_at: datetime | None = _time(nullable=True)
 
 
-class Project(SQLModel, table=True):
+class Project(_Table, table=True):
     id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=80, sa_column_kwargs={"unique": True})
     name: str = Field(max_length=200)
@@ -294,7 +305,7 @@ class Project(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
-class GuidelineVersion(SQLModel, table=True):
+class GuidelineVersion(_Table, table=True):
     """One saved text of a project's guidelines; ``Project.guideline_version`` is the current.
 
     Judgments record the version their rater saw, so every version ever current is kept.
@@ -327,7 +338,7 @@ class BatchState(enum.StrEnum):
     DONE = "done"
 
 
-class ImportBatch(SQLModel, table=True):
+class ImportBatch(_Table, table=True):
     __tablename__ = "import_batch"
     __table_args__ = (
         # One batch in flight per project: its staging checks stay true until it publishes.
@@ -369,7 +380,7 @@ class ImportBatch(SQLModel, table=True):
 BATCH_IN_FLIGHT = ImportBatch.state != BatchState.DONE.value
 
 
-class ImportStage(SQLModel, table=True):
+class ImportStage(_Table, table=True):
     """A validated line of a batch in flight, not yet an item (raters never see it)."""
 
     __tablename__ = "import_stage"
@@ -384,7 +395,7 @@ class ImportStage(SQLModel, table=True):
     update: bool = Field(default=False)
 
 
-class Item(SQLModel, table=True):
+class Item(_Table, table=True):
     __table_args__ = (sa.UniqueConstraint("project_id", "external_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -410,7 +421,7 @@ class Item(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
-class Response(SQLModel, table=True):
+class Response(_Table, table=True):
     __table_args__ = (sa.UniqueConstraint("item_id", "external_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -425,7 +436,7 @@ class Response(SQLModel, table=True):
     tool_turns: list[dict[str, Any]] | None = _json(nullable=True)
 
 
-class Image(SQLModel, table=True):
+class Image(_Table, table=True):
     """An image of a project's items, kept as a file named by its sha256 (service/images.py).
 
     Text holds an image as a marker with its sha256; this row says the file was
@@ -445,7 +456,7 @@ class Image(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class ItemImage(SQLModel, table=True):
+class ItemImage(_Table, table=True):
     """An image an item's content shows (by sha256): who may fetch an image follows from it.
 
     Written by the import with the item's content (items/images.py, ``link``); a rater
@@ -458,7 +469,7 @@ class ItemImage(SQLModel, table=True):
     sha256: str = Field(max_length=64, primary_key=True, index=True)
 
 
-class Assignment(SQLModel, table=True):
+class Assignment(_Table, table=True):
     """A lease: one rater holds one item until it is submitted, skipped or expires."""
 
     __table_args__ = (
@@ -493,7 +504,7 @@ class Assignment(SQLModel, table=True):
     skip_note: str | None = Field(default=None, max_length=2000)
 
 
-class Judgment(SQLModel, table=True):
+class Judgment(_Table, table=True):
     """One rater's verdict on one item. Append-only: an edit is a new row that supersedes."""
 
     __table_args__ = (
@@ -557,7 +568,7 @@ class Judgment(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class Adjudication(SQLModel, table=True):
+class Adjudication(_Table, table=True):
     """An admin's final verdict on a disputed item, used by consensus export."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -571,7 +582,7 @@ class Adjudication(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class AuditEvent(SQLModel, table=True):
+class AuditEvent(_Table, table=True):
     __tablename__ = "audit_event"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -583,7 +594,7 @@ class AuditEvent(SQLModel, table=True):
     created_at: datetime = _created(index=True)
 
 
-class Invite(SQLModel, table=True):
+class Invite(_Table, table=True):
     """A one-time link with which a user sets their own password."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -597,7 +608,7 @@ class Invite(SQLModel, table=True):
     revoked_at: datetime | None = _time(nullable=True)
 
 
-class LoginAttempt(SQLModel, table=True):
+class LoginAttempt(_Table, table=True):
     """One sign-in attempt, kept briefly so every worker and host throttles alike."""
 
     __tablename__ = "login_attempt"
@@ -633,7 +644,7 @@ class RunStatus(enum.StrEnum):
 ACTIVE_RUN_STATES = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 
 
-class Source(SQLModel, table=True):
+class Source(_Table, table=True):
     """Where a project pulls items from: a remote file, a watched folder, or generators."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -657,7 +668,7 @@ class Source(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
-class PullRun(SQLModel, table=True):
+class PullRun(_Table, table=True):
     """One pull of a source: a job queued, claimed by one worker, then finished."""
 
     __tablename__ = "pull_run"
@@ -701,7 +712,7 @@ class PullRun(SQLModel, table=True):
     )
 
 
-class PulledFile(SQLModel, table=True):
+class PulledFile(_Table, table=True):
     """A file a folder source picked up: imported (remembered by checksum) or failed."""
 
     __tablename__ = "pulled_file"
@@ -721,7 +732,7 @@ class PulledFile(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class Generation(SQLModel, table=True):
+class Generation(_Table, table=True):
     """One candidate response asked of one generator for one prompt: kept, or failed."""
 
     __table_args__ = (sa.UniqueConstraint("source_id", "prompt_id", "generator", "sample"),)
@@ -745,7 +756,7 @@ class Generation(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
-class ItemSlots(SQLModel, table=True):
+class ItemSlots(_Table, table=True):
     """Per-item counters that make handing out work one indexed lookup (see slots.py).
 
     Kept in step with ``item`` by database triggers (migration assign1), so every way of
@@ -799,7 +810,7 @@ class ItemSlots(SQLModel, table=True):
     rand: float = Field(default=0.0)
 
 
-class GoldScore(SQLModel, table=True):
+class GoldScore(_Table, table=True):
     """How far one judgment on a gold item agrees with the known answer (0 to 1)."""
 
     __tablename__ = "gold_score"
@@ -815,7 +826,7 @@ class GoldScore(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class QualificationOverride(SQLModel, table=True):
+class QualificationOverride(_Table, table=True):
     """An admin's decision that a rater passes (or fails) a project's qualification."""
 
     __tablename__ = "qualification_override"
@@ -830,7 +841,7 @@ class QualificationOverride(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class QualificationReset(SQLModel, table=True):
+class QualificationReset(_Table, table=True):
     """An admin's reset of a rater's qualification: earlier gold answers no longer count."""
 
     __tablename__ = "qualification_reset"
@@ -845,7 +856,7 @@ class QualificationReset(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class ProjectMember(SQLModel, table=True):
+class ProjectMember(_Table, table=True):
     """A rater's place in one project, and the project's own view of their expertise.
 
     A project with no active member is open to every rater (as before memberships);
@@ -865,7 +876,7 @@ class ProjectMember(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
-class Judge(SQLModel, table=True):
+class Judge(_Table, table=True):
     """A model that judges a project's items beside its human raters (service/judging/).
 
     ``config`` is owned by the judging package: endpoint URL, model, prompt template,
@@ -885,7 +896,7 @@ class Judge(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
-class JudgeVerdict(SQLModel, table=True):
+class JudgeVerdict(_Table, table=True):
     """One judge's verdict on one item, its responses shown in one order. Append-only.
 
     Kept apart from ``Judgment``: a model's verdict never fills a human slot, never
@@ -919,7 +930,7 @@ class JudgeVerdict(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class JudgeAttempt(SQLModel, table=True):
+class JudgeAttempt(_Table, table=True):
     """One call to a judge's endpoint: its outcome, the reason it failed, its tokens.
 
     A failed attempt (not JSON for the rubric, a timeout, a refusal, an HTTP error) is
@@ -943,7 +954,7 @@ class JudgeAttempt(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class JudgeRunLease(SQLModel, table=True):
+class JudgeRunLease(_Table, table=True):
     """The one judge run of a project that may spend the judges' token budget now.
 
     Held by a pull run (judging/lease.py): a row per project while a run holds it. A

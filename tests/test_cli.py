@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
+import pytest
 from sqlmodel import select
 
 from service import cli, db
@@ -175,18 +177,64 @@ def _loaded_after(
     return set(out.split())
 
 
-def test_a_command_that_serves_no_http_builds_no_routes(database_url, tmp_path):
-    """The app of ``audit export`` (any command but serve) has no API and no pages: they
-    cost a third of its start (the OpenAPI document, the route table, their imports)."""
-    env = {
+def _env_of(database_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "RANKROOM_DATABASE_URL": database_url,
         "RANKROOM_SECRET_KEY": "x",
         "RANKROOM_INSTANCE_PATH": str(tmp_path),
     }
-    loaded = _loaded_after(["audit", "export"], env)
-    assert "service.cli.accounts" in loaded and "service.db" in loaded  # it ran
-    assert not {m for m in loaded if m.startswith(("service.api", "service.web"))}
+
+
+def test_a_command_that_serves_no_http_builds_no_routes(database_url, tmp_path):
+    """The app of ``audit export`` (any command but serve) has no API, no pages and no
+    request plumbing: they cost a third of its start (the OpenAPI document, the route
+    table, their imports, the accounts stack that sign-in loads)."""
+    loaded = _loaded_after(["audit", "export"], _env_of(database_url, tmp_path))
+    assert "service.cli.audit_log" in loaded and "service.db" in loaded  # it ran
+    assert not {m for m in loaded if m.startswith(("service.api", "service.web", "service.http"))}
+
+
+# What a light command must not load: each costs a tenth of a second or more of its start
+# (issue #16: light commands under 0.4 s).
+HEAVY = ("numpy", "scipy", "pyarrow", "huggingface_hub", "markdown_it", "krippendorff")
+
+
+@pytest.mark.parametrize(
+    ("args", "stacks"),
+    [
+        # The audit log and the database: no accounts, no rating rules, no maths.
+        (["audit", "export"], ("service.accounts", "service.rating", *HEAVY)),
+        # The users and their tokens: not invites, memberships, erasure and what they bring.
+        (["tokens", "list"], ("service.accounts.erasure", "service.accounts.invites", *HEAVY)),
+        # The options' help: not the folder writer, the Hub, the dashboards behind a card,
+        # nor the markdown renderer (an export renders nothing).
+        (
+            ["export", "--help"],
+            (
+                "service.cli.export_folder",
+                "service.export.folder",
+                "service.dashboards",
+                "pyarrow",
+                "huggingface_hub",
+                "scipy",
+                "markdown_it",
+                "pygments",
+            ),
+        ),
+    ],
+    ids=["audit export", "tokens list", "export --help"],
+)
+def test_a_light_command_loads_no_heavy_stack(database_url, tmp_path, args, stacks):
+    loaded = _loaded_after(args, _env_of(database_url, tmp_path), prefixes=("service.", *stacks))
+    assert f"service.cli.{_module_of(args[0])}" in loaded  # it ran
+    assert not {m for m in loaded if m.startswith(stacks)}
+
+
+def _module_of(command: str) -> str:
+    from service.cli.commands import COMMANDS
+
+    return COMMANDS[command][0]
 
 
 def test_serve_gets_the_routes_and_other_commands_do_not(monkeypatch, tmp_path):

@@ -1,4 +1,8 @@
-"""``rankroom users``, ``tokens`` and ``audit``: accounts, API tokens and the audit log."""
+"""``rankroom users`` and ``tokens``: accounts and API tokens.
+
+Invites, memberships and erasure are imported by the commands that use them: they bring
+the rating stack, which ``tokens list`` or ``users add`` need not load.
+"""
 
 from __future__ import annotations
 
@@ -10,28 +14,17 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from service import audit, db
-from service.accounts import erasure, invites, memberships, users
-from service.cli.common import CLI_ADDRESS, fail
+from service import db
+from service.accounts import users
+from service.cli.common import audit_cli, fail
 from service.errors import DomainError
 from service.models import User, utcnow
 
 
 def _base_url() -> str:
     return current_app.config["PUBLIC_URL"] or "http://127.0.0.1:8000"
-
-
-def _audit(s: Session, action: str, target: str, details: dict | None = None) -> None:
-    audit.record(
-        session=s,
-        actor_id=None,
-        action=action,
-        target=target,
-        details={**(details or {}), "via": "cli"},
-        address=CLI_ADDRESS,
-    )
 
 
 @click.group("users", cls=AppGroup)
@@ -125,6 +118,8 @@ def users_invite(
     days: float | None,
 ) -> None:
     """Invite USERNAME (creating the account if new) and print a one-time link."""
+    from service.accounts import invites
+
     days = days or float(current_app.config["INVITE_DAYS"])
     try:
         with db.write_session() as s:
@@ -141,7 +136,7 @@ def users_invite(
                 made = invites.invite_user(session=s, data=data, days=days)
             else:
                 made = invites.create_invite(session=s, user=user, days=days)
-            _audit(s, "user.invite", f"user:{made.user.id}", {"role": made.user.role})
+            audit_cli(s, "user.invite", f"user:{made.user.id}", {"role": made.user.role})
     except DomainError as exc:
         fail(exc)
     click.echo(invites.invite_link(made.secret, _base_url()))
@@ -160,12 +155,14 @@ def users_invite(
 )
 def users_import_csv(file: Path, days: float | None, out: Path | None) -> None:
     """Add the raters of a CSV (username,email,display_name,expertise) and make invite links."""
+    from service.accounts import invites
+
     days = days or float(current_app.config["INVITE_DAYS"])
     try:
         rows = invites.read_raters_csv(file.read_bytes())
         with db.write_session() as s:
             made = invites.import_raters(session=s, rows=rows, days=days)
-            _audit(
+            audit_cli(
                 s, "user.import", "users", {"count": len(made), "ids": [m.user.id for m in made]}
             )
     except DomainError as exc:
@@ -190,7 +187,7 @@ def users_deactivate(username: str) -> None:
         with db.write_session() as s:
             user = users.get_user(session=s, username=username)
             counts = users.deactivate_user(session=s, user=user)
-            _audit(s, "user.deactivate", f"user:{user.id}", counts)
+            audit_cli(s, "user.deactivate", f"user:{user.id}", counts)
     except DomainError as exc:
         fail(exc)
     click.echo(
@@ -206,7 +203,7 @@ def users_activate(username: str) -> None:
     try:
         with db.write_session() as s:
             user = users.activate_user(session=s, user=users.get_user(session=s, username=username))
-            _audit(s, "user.activate", f"user:{user.id}")
+            audit_cli(s, "user.activate", f"user:{user.id}")
     except DomainError as exc:
         fail(exc)
     click.echo(f"Activated {username}.")
@@ -217,6 +214,8 @@ def users_activate(username: str) -> None:
 @click.argument("role", type=click.Choice(["admin", "rater", "engineer"]))
 def users_role(username: str, role: str) -> None:
     """Give USERNAME a new ROLE."""
+    from service.accounts import memberships
+
     try:
         with db.write_session() as s:
             user = users.get_user(session=s, username=username)
@@ -231,13 +230,15 @@ def users_role(username: str, role: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def users_erase(username: str, yes: bool) -> None:
     """Pseudonymise USERNAME everywhere (right to erasure); their judgments stay usable."""
+    from service.accounts import erasure
+
     if not yes:
         click.confirm(f"Erase {username}'s identity for good?", abort=True)
     try:
         with db.write_session() as s:
             user = users.get_user(session=s, username=username)
             counts = erasure.erase_user(session=s, user=user, secret_key=current_app.secret_key)
-            _audit(s, "user.erase", f"user:{user.id}", counts)
+            audit_cli(s, "user.erase", f"user:{user.id}", counts)
             new_name = user.username
     except DomainError as exc:
         fail(exc)
@@ -280,42 +281,7 @@ def tokens_revoke(token: str) -> None:
     try:
         with db.write_session() as s:
             row = users.revoke_token(session=s, token=users.find_token(session=s, ref=token))
-            _audit(s, "token.revoke", f"token:{row.id}", {"user_id": row.user_id})
+            audit_cli(s, "token.revoke", f"token:{row.id}", {"user_id": row.user_id})
     except DomainError as exc:
         fail(exc)
     click.echo(f"Revoked token {row.id} ({row.prefix}).")
-
-
-@click.group("audit", cls=AppGroup)
-def audit_group() -> None:
-    """Read the audit log."""
-
-
-@audit_group.command("export")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(audit.EXPORT_FORMATS),
-    default="jsonl",
-    show_default=True,
-    help="Output format.",
-)
-@click.option(
-    "--action", default=None, help="Only this action or prefix (login, user, token, export)."
-)
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="File to write (default: standard output).",
-)
-def audit_export(fmt: str, action: str | None, out: Path | None) -> None:
-    """Export the audit log, oldest first."""
-    stream = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
-    with db.write_session() as s:
-        _audit(s, "audit.export", "audit", {"format": fmt, "filters": {"action": action}})
-    with db.write_session() as s:
-        for chunk in audit.export_events(session=s, fmt=fmt, action=action):
-            stream.write(chunk)
-    if out:
-        stream.close()

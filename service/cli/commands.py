@@ -17,7 +17,7 @@ from flask.cli import FlaskGroup
 # shown by ``rankroom --help`` without importing the module; tests/test_cli.py checks
 # that it is each command's own.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "audit": ("accounts", "audit_group", "Read the audit log."),
+    "audit": ("audit_log", "audit_group", "Read the audit log."),
     "db": ("database", "db_group", "Manage the database schema."),
     "doctor": (
         "doctor",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
+from sqlmodel import Session
 
+from service import audit
 from service.errors import DomainError
 
 # The audit log's address for what an operator did at the command line.
@@ -21,3 +24,15 @@ def fail(exc: DomainError) -> None:
     if len(exc.errors) > 50:
         click.echo(f"  ... and {len(exc.errors) - 50} more", err=True)
     sys.exit(1)
+
+
+def audit_cli(s: Session, action: str, target: str, details: dict[str, Any] | None = None) -> None:
+    """Record in the audit log what an operator did at the command line."""
+    audit.record(
+        session=s,
+        actor_id=None,
+        action=action,
+        target=target,
+        details={**(details or {}), "via": "cli"},
+        address=CLI_ADDRESS,
+    )

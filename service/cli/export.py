@@ -23,14 +23,15 @@ from sqlmodel import Session
 
 from service import db
 from service.cli.common import CLI_ADDRESS, fail
-from service.cli.export_folder import export_folder
-from service.dashboards.record import export_records
 from service.errors import DomainError
 from service.export import ExportOptionsSchema, export_preferences, parse_options, part_filename
 from service.export.card import FileInfo, render_card
 from service.export.croissant import ConfigFiles, columns_of, croissant
 from service.export.options import cli_flag, option_default
 from service.images import ImageStore
+
+# The Parquet folder and the record (the dashboards' reports) are imported by the code
+# that writes them: ``rankroom export --help`` and an export without a card need neither.
 
 _TYPES = {fields.Integer: int, fields.Float: float}
 
@@ -191,6 +192,8 @@ def export_command(
             data["license"] = license_id
         if public and push_to_hub is None:
             raise click.UsageError("--public works with --push-to-hub only.")
+        from service.cli.export_folder import export_folder
+
         export_folder(to_folder, data, overwrite, allow_empty, push_to_hub, public)
         return
     for flag, value in (
@@ -268,6 +271,8 @@ def export_command(
 
 def _write_card(where: Path, summary: Any, files: list[FileInfo], written: list[Path]) -> None:
     """Write the card and, beside it, croissant.json: both state the record of each project."""
+    from service.dashboards.record import export_records
+
     with Session(db.engine()) as session:
         records = export_records(session=session, summary=summary)
     where.write_text(render_card(summary, files, records), encoding="utf-8")

@@ -24,12 +24,13 @@ import random
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import combinations
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from service.models import PairSet
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 Pair = tuple[str, str]
 # A unit an item is collected on, as the set of its responses: a pair, or the whole item.
@@ -107,6 +108,10 @@ def missing(counts: npt.ArrayLike, overlap: npt.ArrayLike) -> np.ndarray:
     judged past overlap makes up for no other). Works element-wise on arrays of counts;
     ``overlap`` is one number, or each unit's own target (adaptive overlap).
     """
+    # Imported here: numpy costs a tenth of a second, and the slot rules that import this
+    # module run in light CLI commands (users, tokens, db) that never count a unit.
+    import numpy as np
+
     return np.maximum(overlap - np.asarray(counts, dtype=np.int64), 0)
 
 

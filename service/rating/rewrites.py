@@ -30,7 +30,6 @@ from service import images
 from service.errors import InvalidInput
 from service.models import EditPolicy, Project
 from service.rating import shown
-from service.rating.rendering import render_markdown
 from service.rubric import Rubric
 
 MAX_CHARS = 200_000  # the longest response an import takes by default
@@ -186,4 +185,8 @@ def preview(payload: Any) -> str:
             "Send the text to preview.",
             errors=[{"field": "text", "message": f"a string of up to {MAX_CHARS} characters"}],
         )
+    # Imported here: markdown-it costs a tenth of a second, and the export (which checks
+    # rewrites with this module) renders nothing; the pages have it loaded already.
+    from service.rating.rendering import render_markdown
+
     return str(render_markdown(text))
