@@ -143,7 +143,18 @@ _FULL = (
 )
 
 
+# Plain named tuples: attribute access on SQLAlchemy rows costs several times more, and
+# the rules read a dozen attributes per judgment. Keyed by ``full``.
+_ROW_TYPES = {
+    False: namedtuple("JudgmentRow", [c.key for c in _CORE]),  # type: ignore[misc]
+    True: namedtuple("FullJudgmentRow", [c.key for c in _CORE + _FULL]),  # type: ignore[misc]
+}
 _JSON_FIELDS = ("shown_order", "verdict", "rubric", "flags", "spans")
+# Each row type's JSON fields, as a tuple (with the id: two names at least, so a tuple).
+_JSON_VALUES = {
+    row: attrgetter(*[name for name in _JSON_FIELDS if name in row._fields], "id")
+    for row in _ROW_TYPES.values()
+}
 
 
 def unreadable_fields(judgment: Any) -> list[tuple[str, str]]:
@@ -163,8 +174,7 @@ def all_readable(judgments: list[Any]) -> bool:
     """
     if not judgments:
         return True
-    names = [name for name in _JSON_FIELDS if name in judgments[0]._fields]
-    values = attrgetter(*names, "id")  # two names at least: attrgetter gives a tuple
+    values = _JSON_VALUES[type(judgments[0])]
     return Unreadable not in map(type, chain.from_iterable(map(values, judgments)))
 
 
@@ -258,13 +268,12 @@ def item_groups(
     # Core on the session's connection: the ORM layer would only add per-row overhead.
     conn = session.connection()
     result = conn.execute(query, execution_options={"yield_per": BATCH})
-    # Plain named tuples: attribute access on SQLAlchemy rows costs several times more,
-    # and the rules read a dozen attributes per judgment.
-    make = namedtuple("JudgmentRow", [c.key for c in columns])._make  # type: ignore[misc]
+    make = _ROW_TYPES[full]._make
     pending: list[Any] = []
     items: dict[int, ItemData] = {}
-    for batch in result.partitions():
-        made = list(map(make, batch))
+    # The SQLAlchemy rows of a batch are dropped as soon as they are named tuples: fewer
+    # live objects for the cycle collector to walk each time the export hands out a chunk.
+    while made := list(map(make, result.fetchmany(BATCH))):
         items.update(_load_items(conn, {row.item_id for row in made} - items.keys()))
         rows = pending + made
         # The last item of a batch may continue in the next one: keep it pending.
