@@ -10,6 +10,7 @@ from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from itertools import chain, groupby
 from operator import attrgetter
 from typing import Any
@@ -150,9 +151,9 @@ _ROW_TYPES = {
     True: namedtuple("FullJudgmentRow", [c.key for c in _CORE + _FULL]),  # type: ignore[misc]
 }
 _JSON_FIELDS = ("shown_order", "verdict", "rubric", "flags", "spans")
-# Each row type's JSON fields, as a tuple (with the id: two names at least, so a tuple).
+# Each row type's JSON fields, as a tuple (both types have two at least: shown_order, verdict).
 _JSON_VALUES = {
-    row: attrgetter(*[name for name in _JSON_FIELDS if name in row._fields], "id")
+    row: attrgetter(*[name for name in _JSON_FIELDS if name in row._fields])
     for row in _ROW_TYPES.values()
 }
 
@@ -268,7 +269,8 @@ def item_groups(
     # Core on the session's connection: the ORM layer would only add per-row overhead.
     conn = session.connection()
     result = conn.execute(query, execution_options={"yield_per": BATCH})
-    make = _ROW_TYPES[full]._make
+    # tuple.__new__ in C: ``_make`` would add a Python call (and a length check) per row.
+    make = partial(tuple.__new__, _ROW_TYPES[full])
     pending: list[Any] = []
     items: dict[int, ItemData] = {}
     # The SQLAlchemy rows of a batch are dropped as soon as they are named tuples: fewer
