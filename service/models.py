@@ -512,6 +512,8 @@ class Judgment(_Table, table=True):
         sa.UniqueConstraint("rater_id", "client_id"),
         sa.Index("ix_judgment_project_created", "project_id", "created_at"),
         sa.Index("ix_judgment_item", "item_id"),
+        # The export reads a project's judgments in item order from it (export/source.py).
+        sa.Index("ix_judgment_project_item", "project_id", "item_id", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -369,13 +369,15 @@ class Export:
         skipped, and an item whose rows fail to build or encode is skipped whole.
         """
         summary = self.summary
-        readable = []
-        for j in judgments:
-            bad = source.unreadable_fields(j)
-            for name, reason in bad:
-                summary.skip(item=item.external_id, judgment_id=j.id, field=name, reason=reason)
-            if not bad:
-                readable.append(j)
+        readable = judgments
+        if not source.all_readable(judgments):
+            readable = []
+            for j in judgments:
+                bad = source.unreadable_fields(j)
+                for name, reason in bad:
+                    summary.skip(item=item.external_id, judgment_id=j.id, field=name, reason=reason)
+                if not bad:
+                    readable.append(j)
         if not readable:
             return []
         try:

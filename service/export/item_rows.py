@@ -174,17 +174,20 @@ class ItemRows:
     def _votes(self, item: ItemData, project: ProjectInfo, judgments: list[Any]) -> list[Vote]:
         keep = self.keep(item) if self.models else None
         raters, weights, dropped = self.raters, self.weights, self.summary.dropped
+        filtered = self.judgment_filters
+        # Looked up once per item, not once per judgment.
+        verdict_ranking, strength_of = rules.verdict_ranking, rules.strength_of
         votes: list[Vote] = []
         for j in judgments:
-            if self.judgment_filters:
+            if filtered:
                 reason = self._filtered(j)
                 if reason:
                     dropped[reason] += 1
                     continue
             verdict = j.verdict or {}
             if j.mode == "pairwise":
-                ranking = rules.verdict_ranking("pairwise", verdict, j.shown_order or [])
-                strength = rules.strength_of(verdict)
+                ranking = verdict_ranking("pairwise", verdict, j.shown_order or [])
+                strength = strength_of(verdict)
             else:
                 scores = None
                 if j.mode == "rating" and project.dimension:
@@ -296,7 +299,8 @@ class ItemRows:
                     "rater": v.rater.name,
                     "judgment_id": v.row.id,
                     "strength": v.strength,
-                    "shown_sha256": shown_hashes([v.row]),
+                    # shown_hashes of this one judgment, without a generator per row
+                    "shown_sha256": [v.row.shown_sha256],
                 }
                 if tied:
                     yield from self._tie(item, better, worse, meta)

@@ -175,12 +175,14 @@ class RowBuilder:
     ) -> dict[str, Any]:
         if self.fmt == "dpo":
             row: dict[str, Any] = {"prompt": self._prompt, "chosen": chosen, "rejected": rejected}
-            self._with_tools(row)
+            if self.tools:
+                self._with_tools(row)
         elif self.fmt == "reward":
             row = {"chosen": chosen, "rejected": rejected}
             if self.margin:
                 row["margin"] = float(margin if margin is not None else 0.0)
-            self._with_tools(row)
+            if self.tools:
+                self._with_tools(row)
         elif self.fmt == "openai":
             row = {
                 "input": self._prompt,

@@ -154,7 +154,12 @@ def pair_verdicts(rankings: Iterable[Ranking]) -> dict[tuple[str, str], Verdicts
     """Count the verdicts on every pair the rankings order (unweighted), keyed ``(a, b)``, a < b."""
     counts: dict[tuple[str, str], Verdicts] = {}
     for ranking in rankings:
-        for better, worse, tied in ranking_pairs(ranking, "all"):
+        if len(ranking) == 2 and len(ranking[0]) == 1 and len(ranking[1]) == 1:
+            # The common pairwise verdict (ranking_pairs' fast path, without the call).
+            pairs: Iterable[Pair] = ((ranking[0][0], ranking[1][0], False),)
+        else:
+            pairs = ranking_pairs(ranking, "all")
+        for better, worse, tied in pairs:
             key = (better, worse) if better < worse else (worse, better)
             verdicts = counts.setdefault(key, {})
             verdict = None if tied else better

@@ -10,7 +10,8 @@ from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import groupby
+from functools import partial
+from itertools import chain, groupby
 from operator import attrgetter
 from typing import Any
 
@@ -34,7 +35,12 @@ class FastJSON(sa.types.TypeDecorator):
     cache_ok = True
 
     def result_processor(self, dialect: Any, coltype: Any) -> Any:
-        return strict_loads
+        return _load_json
+
+
+def _load_json(text: str) -> Any:
+    # Most nullable JSON columns (messages, tools, tool_turns) hold null: no parser call.
+    return None if text == "null" else strict_loads(text)
 
 
 class FastTime(sa.types.TypeDecorator):
@@ -138,7 +144,18 @@ _FULL = (
 )
 
 
+# Plain named tuples: attribute access on SQLAlchemy rows costs several times more, and
+# the rules read a dozen attributes per judgment. Keyed by ``full``.
+_ROW_TYPES = {
+    False: namedtuple("JudgmentRow", [c.key for c in _CORE]),  # type: ignore[misc]
+    True: namedtuple("FullJudgmentRow", [c.key for c in _CORE + _FULL]),  # type: ignore[misc]
+}
 _JSON_FIELDS = ("shown_order", "verdict", "rubric", "flags", "spans")
+# Each row type's JSON fields, as a tuple (both types have two at least: shown_order, verdict).
+_JSON_VALUES = {
+    row: attrgetter(*[name for name in _JSON_FIELDS if name in row._fields])
+    for row in _ROW_TYPES.values()
+}
 
 
 def unreadable_fields(judgment: Any) -> list[tuple[str, str]]:
@@ -148,6 +165,18 @@ def unreadable_fields(judgment: Any) -> list[tuple[str, str]]:
         for name in _JSON_FIELDS
         if isinstance(value := getattr(judgment, name, None), Unreadable)
     ]
+
+
+def all_readable(judgments: list[Any]) -> bool:
+    """Tell whether every JSON field of these judgment rows (of one ``item_groups``) was read.
+
+    One C-level pass over the group's JSON values: an export asks this of every item, and
+    ``unreadable_fields`` names the fields only when it says no.
+    """
+    if not judgments:
+        return True
+    values = _JSON_VALUES[type(judgments[0])]
+    return Unreadable not in map(type, chain.from_iterable(map(values, judgments)))
 
 
 def current_judgments(project_ids: Sequence[int]) -> sa.Select:
@@ -240,14 +269,15 @@ def item_groups(
     # Core on the session's connection: the ORM layer would only add per-row overhead.
     conn = session.connection()
     result = conn.execute(query, execution_options={"yield_per": BATCH})
-    # Plain named tuples: attribute access on SQLAlchemy rows costs several times more,
-    # and the rules read a dozen attributes per judgment.
-    make = namedtuple("JudgmentRow", [c.key for c in columns])._make  # type: ignore[misc]
+    # tuple.__new__ in C: ``_make`` would add a Python call (and a length check) per row.
+    make = partial(tuple.__new__, _ROW_TYPES[full])
     pending: list[Any] = []
     items: dict[int, ItemData] = {}
-    for batch in result.partitions():
-        items.update(_load_items(conn, {row.item_id for row in batch} - items.keys()))
-        rows = pending + list(map(make, batch))
+    # The SQLAlchemy rows of a batch are dropped as soon as they are named tuples: fewer
+    # live objects for the cycle collector to walk each time the export hands out a chunk.
+    while made := list(map(make, result.fetchmany(BATCH))):
+        items.update(_load_items(conn, {row.item_id for row in made} - items.keys()))
+        rows = pending + made
         # The last item of a batch may continue in the next one: keep it pending.
         cut = len(rows)
         while cut > 0 and rows[cut - 1].item_id == rows[-1].item_id:
@@ -259,24 +289,49 @@ def item_groups(
         yield items.pop(pending[0].item_id), pending
 
 
+# The queries of one batch's items, built once: an id range is cheaper than a long IN
+# list (rows outside the batch's ids are skipped), and a statement built once is
+# compiled and cache-keyed once per export, not once per batch.
+_LOW, _HIGH = sa.bindparam("low"), sa.bindparam("high")
+_SLOTS_C = ItemSlots.__table__.c
+_ITEMS = sa.select(
+    Item.id,
+    Item.external_id,
+    Item.project_id,
+    Item.prompt,
+    _json(Item.messages),
+    _json(Item.tags),
+    Item.is_gold,
+    _json(Item.tools),
+).where(Item.id.between(_LOW, _HIGH))
+_SLOTS = sa.select(_SLOTS_C.item_id, _SLOTS_C.raised, _SLOTS_C.audit).where(
+    _SLOTS_C.item_id.between(_LOW, _HIGH), sa.or_(_SLOTS_C.raised > 0, _SLOTS_C.audit)
+)
+_RESPONSES = (
+    sa.select(
+        Response.item_id,
+        Response.external_id,
+        Response.model,
+        Response.content,
+        _json(Response.tool_turns),
+    )
+    .where(Response.item_id.between(_LOW, _HIGH))
+    .order_by(Response.item_id, Response.position, Response.id)
+)
+_ADJUDICATIONS = (
+    sa.select(Adjudication.item_id, _json(Adjudication.verdict))
+    .where(Adjudication.item_id.between(_LOW, _HIGH))
+    .order_by(Adjudication.id)
+)
+
+
 def _load_items(conn: sa.Connection, ids: set[int]) -> dict[int, ItemData]:
     if not ids:
         return {}
-    # A primary-key range is cheaper than a long IN list; rows outside ``ids`` are skipped.
-    low, high = min(ids), max(ids)
+    bounds = {"low": min(ids), "high": max(ids)}
     items: dict[int, ItemData] = {}
-    query = sa.select(
-        Item.id,
-        Item.external_id,
-        Item.project_id,
-        Item.prompt,
-        _json(Item.messages),
-        _json(Item.tags),
-        Item.is_gold,
-        _json(Item.tools),
-    ).where(Item.id.between(low, high))
     for item_id, ext, project_id, prompt, messages, tags, is_gold, tools in conn.execute(
-        query
+        _ITEMS, bounds
     ).all():
         if item_id in ids:
             items[item_id] = ItemData(
@@ -290,38 +345,18 @@ def _load_items(conn: sa.Connection, ids: set[int]) -> dict[int, ItemData]:
                 {},
                 tools=tools,
             )
-    slots = ItemSlots.__table__.c
-    for item_id, raised, audit in conn.execute(
-        sa.select(slots.item_id, slots.raised, slots.audit).where(
-            slots.item_id.between(low, high), sa.or_(slots.raised > 0, slots.audit)
-        )
-    ):
+    for item_id, raised, audit in conn.execute(_SLOTS, bounds):
         item = items.get(item_id)
         if item is not None:
             item.raised, item.audit = raised, bool(audit)
-    responses = conn.execute(
-        sa.select(
-            Response.item_id,
-            Response.external_id,
-            Response.model,
-            Response.content,
-            _json(Response.tool_turns),
-        )
-        .where(Response.item_id.between(low, high))
-        .order_by(Response.item_id, Response.position, Response.id)
-    ).all()
-    for item_id, ext, model, content, turns in responses:
+    for item_id, ext, model, content, turns in conn.execute(_RESPONSES, bounds).all():
         item = items.get(item_id)
         if item is not None:
             item.responses[ext] = (model, content)
             if turns is not None:
                 item.tool_turns[ext] = turns
-    adjudications = conn.execute(
-        sa.select(Adjudication.item_id, _json(Adjudication.verdict))
-        .where(Adjudication.item_id.between(low, high))
-        .order_by(Adjudication.id)
-    ).all()
-    for item_id, verdict in adjudications:  # the latest adjudication of an item wins
+    # The latest adjudication of an item wins.
+    for item_id, verdict in conn.execute(_ADJUDICATIONS, bounds).all():
         item = items.get(item_id)
         if item is not None:
             item.adjudicated = adjudicated_ranking(verdict, list(item.responses))

@@ -32,6 +32,12 @@ def verdict_ranking(
         preferred = verdict.get("preferred")
         if preferred is None:
             return [list(shown)]
+        first, second = shown
+        # The two usual cases without building a comprehension (an export asks per judgment).
+        if preferred == first != second:
+            return [[first], [second]]
+        if preferred == second != first:
+            return [[second], [first]]
         if preferred not in shown:
             return None
         return [[preferred], [r for r in shown if r != preferred]]
