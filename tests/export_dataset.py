@@ -16,7 +16,8 @@ from typing import Any
 from sqlmodel import Session
 
 from service import db
-from service.export import export_preferences, parse_options
+from service.export.exporter import export_preferences
+from service.export.options import parse_options
 from service.rating.shown import text_sha256
 from tests.factories import Factory
 

@@ -207,19 +207,18 @@ HEAVY = ("numpy", "scipy", "pyarrow", "huggingface_hub", "markdown_it", "krippen
         (["audit", "export"], ("service.accounts", "service.rating", *HEAVY)),
         # The users and their tokens: not invites, memberships, erasure and what they bring.
         (["tokens", "list"], ("service.accounts.erasure", "service.accounts.invites", *HEAVY)),
-        # The options' help: not the folder writer, the Hub, the dashboards behind a card,
-        # nor the markdown renderer (an export renders nothing).
+        # The options' help: not the exporter and its statistics, the folder writer, the
+        # Hub, the dashboards behind a card, nor the markdown renderer.
         (
             ["export", "--help"],
             (
+                "service.export.exporter",
+                "service.stats",
                 "service.cli.export_folder",
                 "service.export.folder",
                 "service.dashboards",
-                "pyarrow",
-                "huggingface_hub",
-                "scipy",
-                "markdown_it",
                 "pygments",
+                *HEAVY,
             ),
         ),
     ],

@@ -220,8 +220,7 @@ def test_api_bad_requests(client, data, token, query, status, field):
 
 
 def test_every_option_is_documented_in_the_readme():
-    from service.export import ExportOptionsSchema
-    from service.export.options import cli_flag
+    from service.export.options import ExportOptionsSchema, cli_flag
 
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     for name, field in ExportOptionsSchema().fields.items():

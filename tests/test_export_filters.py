@@ -13,7 +13,9 @@ from sqlmodel import Session
 from service import db
 from service.dashboards.adjudication import adjudicate
 from service.errors import Forbidden, InvalidInput, NotFound
-from service.export import Export, parse_options, rules
+from service.export import rules
+from service.export.exporter import Export
+from service.export.options import parse_options
 from service.models import AuditEvent, Project, User
 from tests import export_dataset
 from tests.export_dataset import T0, export_bytes, export_rows
@@ -439,7 +441,7 @@ def test_split_assigns_whole_prompts_deterministically(app, many):
 def test_split_writes_every_part_in_one_pass(app, many):
     import io
 
-    from service.export import export_preferences
+    from service.export.exporter import export_preferences
 
     options = parse_options({"format": "raw", "project": ["many"], "split": "train=0.5,test=0.5"})
     out = {"train": io.BytesIO(), "test": io.BytesIO()}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from service.errors import InvalidInput
-from service.export import parse_options
+from service.export.options import parse_options
 from tests import export_dataset
 from tests.export_dataset import export_bytes, export_rows
 

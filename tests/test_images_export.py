@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from service import cli, db
-from service.export import export_preferences, parse_options
+from service.export.exporter import export_preferences
+from service.export.options import parse_options
 from service.images import ImageStore
 from service.models import Item, Judgment
 from service.rating.shown import shown_sha256

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from service import db
 from service.cli import main
 from service.errors import InvalidInput
-from service.export import parse_options
+from service.export.options import parse_options
 from service.models import ItemSlots, JudgeVerdict
 from tests import export_dataset
 from tests.judgekit import JudgeServer, add_judge, prefers, run_judge, verdicts

@@ -13,10 +13,11 @@ from sqlmodel import Session
 from service import db
 from service.dashboards.record import export_records
 from service.errors import Forbidden, InvalidInput
-from service.export import Export, ExportOptions, ExportOptionsSchema, part_filename
 from service.export.card import FileInfo, render_card
+from service.export.exporter import Export, part_filename
 from service.export.folder_options import FolderOptions, FolderOptionsSchema
 from service.export.folder_zip import folder_zip
+from service.export.options import ExportOptions, ExportOptionsSchema
 from service.http import liveness
 from service.http.auth import acts_as_admin, client_address, current_user, requires
 from service.images import ImageStore

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 from flask import current_app
@@ -24,11 +24,11 @@ from sqlmodel import Session
 from service import db
 from service.cli.common import CLI_ADDRESS, fail
 from service.errors import DomainError
-from service.export import ExportOptionsSchema, export_preferences, parse_options, part_filename
-from service.export.card import FileInfo, render_card
-from service.export.croissant import ConfigFiles, columns_of, croissant
-from service.export.options import cli_flag, option_default
+from service.export.options import ExportOptionsSchema, cli_flag, option_default, parse_options
 from service.images import ImageStore
+
+if TYPE_CHECKING:
+    from service.export.card import FileInfo
 
 # The Parquet folder and the record (the dashboards' reports) are imported by the code
 # that writes them: ``rankroom export --help`` and an export without a card need neither.
@@ -181,6 +181,10 @@ def export_command(
     **given: Any,
 ) -> None:
     """Export judgments as a trainer-ready preference dataset (JSON Lines or a Parquet folder)."""
+    # Here, not at the top: `rankroom export --help` needs only the options.
+    from service.export.card import FileInfo
+    from service.export.exporter import export_preferences, part_filename
+
     data = {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()}
     data = {k: v for k, v in data.items() if v is not None and v != []}
     if to_folder is not None:
@@ -272,6 +276,8 @@ def export_command(
 def _write_card(where: Path, summary: Any, files: list[FileInfo], written: list[Path]) -> None:
     """Write the card and, beside it, croissant.json: both state the record of each project."""
     from service.dashboards.record import export_records
+    from service.export.card import render_card
+    from service.export.croissant import ConfigFiles, croissant
 
     with Session(db.engine()) as session:
         records = export_records(session=session, summary=summary)
@@ -283,6 +289,8 @@ def _write_card(where: Path, summary: Any, files: list[FileInfo], written: list[
 
 def _columns(written: list[Path]) -> dict[str, str]:
     """Return the columns of the first row written (none when the rows went to stdout)."""
+    from service.export.croissant import columns_of
+
     for path in written:
         with gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as lines:
             first = lines.readline()

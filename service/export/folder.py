@@ -23,10 +23,11 @@ from sqlmodel import Session
 
 from service import db
 from service.errors import Conflict, DomainError, InvalidInput
-from service.export import Export, record_text
+from service.export import record_text
 from service.export.card import FileInfo, render_card
 from service.export.columns import columns
 from service.export.croissant import ConfigFiles, croissant, parquet_columns
+from service.export.exporter import Export
 from service.export.folder_options import FolderOptions
 from service.export.hub import Config, front_matter
 from service.export.parquet import ParquetPart, WriterThread
