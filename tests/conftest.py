@@ -134,12 +134,31 @@ def pg_worker_database(pg_template: str) -> Iterator[WorkerDatabase]:
     worker_db.close()
 
 
+@pytest.fixture(scope="session")
+def sqlite_worker_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where this worker's SQLite test database lives (a fresh copy for each test)."""
+    return tmp_path_factory.mktemp("worker") / "rankroom.db"
+
+
+def _fresh_copy(template: Path, path: Path) -> None:
+    """Put a copy of ``template`` at ``path`` as a new file, with no WAL of the last test's.
+
+    A new file (renamed into place), not one overwritten: a connection the last test
+    left open keeps writing to its own, now unlinked, file and never reaches this one.
+    """
+    staged = path.with_name(path.name + ".new")
+    shutil.copy(template, staged)
+    for stale in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    os.replace(staged, path)
+
+
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """An empty, migrated database for this test."""
     if request.param == "sqlite":
-        path = tmp_path / "rankroom.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        path = request.getfixturevalue("sqlite_worker_path")
+        _fresh_copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
     worker_db = request.getfixturevalue("pg_worker_database")
@@ -157,6 +176,31 @@ def _make_app(database_url: str, images: Path) -> Flask:
             "IMAGES_DIR": str(images),  # each test its own image files, as its own database
         }
     )
+
+
+# Engines of this worker's databases by (URL, lock seconds), kept across tests.
+_engines: dict[tuple[str, float], sa.Engine] = {}
+
+
+def _worker_engine(url: str, lock_seconds: float) -> sa.Engine:
+    """The engine of this worker's database at ``url``, with no connection in its pool.
+
+    SQLAlchemy caches compiled SQL per engine, so a new engine for each test compiled
+    every statement again: a quarter of a test's time, most of the doctor's check. The
+    worker's databases keep their URL from test to test (SQLite: one path, a fresh file
+    each test; PostgreSQL: one database, emptied), so their engine is kept. Its pool is
+    emptied at each lending and return, so no connection outlives the test.
+    """
+    key = (url, lock_seconds)
+    if key not in _engines:
+        backend = url.split(":", 1)[0]
+        # One database per backend: the one replaced (PostgreSQL, cloned again) is gone.
+        for old in [k for k in _engines if k[0].split(":", 1)[0] == backend]:
+            _engines.pop(old).dispose()
+        _engines[key] = db.make_engine(url, lock_seconds=lock_seconds)
+    engine = _engines[key]
+    engine.dispose()
+    return engine
 
 
 # This worker's app, shared by the tests it runs (see ``app``).
@@ -185,7 +229,9 @@ def _lent_app(request: pytest.FixtureRequest, database_url: str, images: Path) -
     settings = dict(application.config)
     application.config.update(DATABASE_URL=database_url, IMAGES_DIR=str(images))
     db.engine_of(application).dispose()  # the last test's, or the one the app was built with
-    db.bind(application)
+    application.extensions["rankroom.engine"] = _worker_engine(
+        database_url, float(application.config["DATABASE_LOCK_SECONDS"])
+    )
     _lent.append(application)
     try:
         yield application
@@ -212,8 +258,10 @@ def app(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> It
     with _lent_app(request, database_url, tmp_path / "images") as application:
         with application.app_context():
             yield application
-        _no_drift(request, application)
-        db.engine_of(application).dispose()
+        try:
+            _no_drift(request, application)
+        finally:
+            db.engine_of(application).dispose()  # before the database is emptied or replaced
 
 
 @pytest.fixture
