@@ -67,6 +67,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = kept
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Move what collection built (modules, the app's imports, test items) out of the
+    garbage collector's sight: it lives to the end, yet every full collection during the
+    run, and pytest's five at its end, walked all of it again (~4% of a worker's CPU)."""
+    gc.freeze()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def cheap_password_hashes() -> Iterator[None]:
     """Hash test passwords with scrypt at n=512 instead of 2**15 (~1 ms of CPU, not ~0.1 s).
