@@ -185,7 +185,8 @@ def _make_app(database_url: str, images: Path) -> Flask:
     )
 
 
-# Engines of this worker's databases by (URL, lock seconds), kept across tests.
+# Engines of this worker's databases by (URL, lock seconds), kept across tests; the
+# least recently used first. Three databases: SQLite's, the browser tests', PostgreSQL's.
 _engines: dict[tuple[str, float], sa.Engine] = {}
 
 
@@ -199,13 +200,10 @@ def _worker_engine(url: str, lock_seconds: float) -> sa.Engine:
     emptied at each lending and return, so no connection outlives the test.
     """
     key = (url, lock_seconds)
-    if key not in _engines:
-        backend = url.split(":", 1)[0]
-        # One database per backend: the one replaced (PostgreSQL, cloned again) is gone.
-        for old in [k for k in _engines if k[0].split(":", 1)[0] == backend]:
-            _engines.pop(old).dispose()
-        _engines[key] = db.make_engine(url, lock_seconds=lock_seconds)
-    engine = _engines[key]
+    engine = _engines.pop(key, None) or db.make_engine(url, lock_seconds=lock_seconds)
+    _engines[key] = engine
+    if len(_engines) > 3:  # a PostgreSQL database dropped and cloned under a new name
+        _engines.pop(next(iter(_engines))).dispose()
     engine.dispose()
     return engine
 
@@ -273,15 +271,20 @@ def app(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> It
 
 @pytest.fixture
 def browser_app(
-    request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
+    request: pytest.FixtureRequest,
+    sqlite_template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
 ) -> Iterator[Flask]:
     """An app on SQLite for browser tests (the browser adds nothing per database)."""
-    path = tmp_path / "browser.db"
-    shutil.copy(sqlite_template, path)
+    path = tmp_path_factory.getbasetemp() / "browser.db"  # this worker's, as sqlite_worker_path
+    _fresh_copy(sqlite_template, path)
     with _lent_app(request, f"sqlite:///{path}", tmp_path / "images") as application:
         yield application
-        _no_drift(request, application)
-        db.engine_of(application).dispose()
+        try:
+            _no_drift(request, application)
+        finally:
+            db.engine_of(application).dispose()
 
 
 @pytest.fixture
