@@ -7,7 +7,6 @@ import math
 import choix  # test-only reference implementation
 import numpy as np
 import pytest
-from scipy.stats import kendalltau
 
 from service.stats.bradley_terry import (
     PRIOR,
@@ -19,6 +18,8 @@ from service.stats.bradley_terry import (
     win_rates,
     wins_matrix,
 )
+
+# scipy.stats is imported by the tests that use it: ~0.6 s less at collection, in every worker.
 
 TINY = 1e-9  # a prior small enough that the fit is the maximum-likelihood estimate
 
@@ -92,6 +93,8 @@ def test_matches_choix_maximum_likelihood(seed: int) -> None:
 
 
 def test_recovers_the_order_of_simulated_strengths() -> None:
+    from scipy.stats import kendalltau
+
     strengths = np.array([-1.5, -0.9, -0.3, 0.3, 0.9, 1.5])
     models = ["m0", "m1", "m2", "m3", "m4", "m5"]
     outcomes = [(models[a], models[b], s) for a, b, s in _simulate(strengths, 6000, seed=4)]
