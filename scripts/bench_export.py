@@ -206,8 +206,11 @@ def run_export(url: str, fmt: str) -> None:
     """Export once to /dev/null (or a folder); print rows, seconds and peak RSS (MB) as JSON."""
     from sqlmodel import Session
 
-    from service.export.exporter import export_preferences
-    from service.export.options import parse_options
+    try:
+        from service.export.exporter import export_preferences
+        from service.export.options import parse_options
+    except ImportError:  # --code: a checkout from before export/exporter.py
+        from service.export import export_preferences, parse_options
 
     engine = db.make_engine(url)
     started, cpu = time.perf_counter(), time.process_time()
