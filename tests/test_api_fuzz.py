@@ -135,3 +135,96 @@ def test_api_call_sequences_answer_as_documented(workflow):
             suppress_health_check=list(HealthCheck),
         )
     )
+
+
+# The rating calls as their one caller, a rater on a live lease: every valid and invalid
+# value of every field of the judgment body (the coverage phase), then random bodies.
+RUBRIC = [
+    {"name": "correct", "label": "Correct", "scope": "response", "kind": "likert", "points": 5},
+    {
+        "name": "issues",
+        "label": "Issues",
+        "scope": "item",
+        "kind": "flags",
+        "options": [{"value": "wrong", "label": "Wrong"}],
+    },
+    {"name": "why", "label": "Why", "scope": "item", "kind": "text"},
+]
+RATING_PATHS = "^/api/v1/(assignments/[^/]+/judgment(-and-next)?|judgments/[^/]+/revise)$"
+
+
+@pytest.fixture
+def rating_api_schema(app):
+    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+
+
+rating_schema = schemathesis.pytest.from_fixture("rating_api_schema").include(
+    path_regex=RATING_PATHS
+)
+
+
+@pytest.fixture
+def rater_on_a_lease(client, make):
+    """A rater's bearer headers, their judgment to revise and a live lease (``Rater``)."""
+    from tests.factories import item_row
+
+    project = make.project(mode="pairwise", scale="ternary", rubric=RUBRIC, overlap=3)
+    make.items(project, [item_row(f"q{i}") for i in range(20)])
+    _, secret = make.token(make.user("rater"), ["admin"])  # all the rater's role allows
+    rater = Rater(client, f"/api/v1/projects/{project.slug}/next", secret)
+    first = rater.lease()
+    done = client.post(
+        f"/api/v1/assignments/{first}/judgment",
+        headers=rater.headers,
+        json={"client_id": "first-judgment", "verdict": {"choice": "A"}},
+    )
+    assert done.status_code == 201, done.get_json()
+    rater.ids = {"assignment_id": rater.lease(), "judgment_id": done.get_json()["id"]}
+    return rater
+
+
+class Rater:
+    """A rater through the API: bearer headers, and the ids the fuzzed calls act on."""
+
+    def __init__(self, client, next_path: str, secret: str) -> None:
+        self.client, self.next_path = client, next_path
+        self.headers = {"Authorization": f"Bearer {secret}"}
+        self.ids: dict[str, int] = {}
+        self.rows: dict[str, list[dict]] | None = None
+
+    def lease(self) -> int:
+        answer = self.client.post(self.next_path, headers=self.headers).get_json()
+        assert answer["assignment"], answer  # the project has items enough for the run
+        return answer["assignment"]["id"]
+
+    def after(self, case, response) -> None:
+        """Move on from what an accepted call used up: a submitted lease, a revised judgment."""
+        if case.path.endswith("/revise"):
+            self.ids["judgment_id"] = response.json()["id"]
+        else:
+            self.ids["assignment_id"] = self.lease()
+
+
+@rating_schema.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+def test_rating_bodies_from_a_rater_answer_as_documented_and_store_nothing_when_refused(
+    case, app, rater_on_a_lease
+):
+    rater, engine = rater_on_a_lease, db.engine_of(app)
+    if rater.rows is None:  # the database as the last accepted call left it
+        rater.rows = _rows(engine)
+    # The rater's own lease and judgment: other ids are refused before the body is read.
+    case.path_parameters = {k: rater.ids[k] for k in case.path_parameters}
+    response = case.call_and_validate(headers=rater.headers, checks=CHECKS)
+    if response.status_code >= 400 or case.method != "POST":  # refused, or OPTIONS
+        assert _rows(engine) == rater.rows, response.text
+    else:
+        rater.after(case, response)
+        rater.rows = None

@@ -12,7 +12,7 @@ from service import db
 from service.http.auth import current_user, requires
 from service.models import Project
 from service.rating import assignment, judge_display, judgments, leases, workspace
-from service.rating.labels import JUDGMENT_OUT
+from service.rating.labels import JUDGMENT_OUT, JudgmentOutSchema
 from service.schemas import JudgmentInSchema
 
 bp = Blueprint("rating", __name__, url_prefix="/api/v1", description="Rating work for raters.")
@@ -27,7 +27,42 @@ class SkipSchema(Schema):
 # API and the rating page refuse the same things in the same words.
 _JUDGMENT_BODY = {
     "required": True,
-    "content": {"application/json": {"schema": JudgmentInSchema}},
+    "content": {
+        "application/json": {
+            "schema": JudgmentInSchema,
+            # A pairwise verdict on a lease (what the rating page sends, at its simplest).
+            "example": {
+                "client_id": "2f6c8e0a-5b1d-4c3e-9a7f-1d2e3c4b5a69",
+                "verdict": {"choice": "A"},
+            },
+        }
+    },
+}
+
+
+class JudgmentAnswerSchema(JudgmentOutSchema):
+    """What a submission or revision answers: the stored judgment, in labels."""
+
+    judges = fields.List(
+        fields.Dict(),
+        metadata={"description": "The model judges' verdicts, when the project shows them now."},
+    )
+
+
+class SubmitAndNextSchema(Schema):
+    """What submit-and-next answers: the judgment as ``submit`` does, the next item as ``next``."""
+
+    judgment = fields.Nested(JudgmentOutSchema)
+    judges = fields.List(fields.Dict())
+    assignment = fields.Dict(allow_none=True, metadata={"description": "None: no work now."})
+    message = fields.String(metadata={"description": "Why there is no next item."})
+
+
+# Documented, not applied: the handlers build these bodies themselves.
+_STORED = {"schema": JudgmentAnswerSchema, "description": "Stored (201)."}
+_REPEAT = {
+    "schema": JudgmentAnswerSchema,
+    "description": "This client id's judgment, stored before.",
 }
 
 
@@ -73,6 +108,8 @@ def show(assignment_id: int) -> Any:
 
 @bp.route("/assignments/<int:assignment_id>/judgment", methods=["POST"])
 @bp.doc(requestBody=_JUDGMENT_BODY)
+@bp.alt_response(201, **_STORED)
+@bp.alt_response(200, **_REPEAT)
 @bp.alt_response(422, response="UNPROCESSABLE_ENTITY")
 @requires("rater")
 def submit(assignment_id: int) -> Any:
@@ -89,6 +126,12 @@ def submit(assignment_id: int) -> Any:
 
 @bp.route("/assignments/<int:assignment_id>/judgment-and-next", methods=["POST"])
 @bp.doc(requestBody=_JUDGMENT_BODY)
+@bp.alt_response(201, schema=SubmitAndNextSchema, description="Stored; the next item.")
+@bp.alt_response(
+    200,
+    schema=SubmitAndNextSchema,
+    description="A repeat: the item its first submission was given.",
+)
 @bp.alt_response(422, response="UNPROCESSABLE_ENTITY")
 @requires("rater")
 def submit_and_next(assignment_id: int) -> Any:
@@ -113,6 +156,8 @@ def submit_and_next(assignment_id: int) -> Any:
 
 @bp.route("/judgments/<int:judgment_id>/revise", methods=["POST"])
 @bp.doc(requestBody=_JUDGMENT_BODY)
+@bp.alt_response(201, **_STORED)
+@bp.alt_response(200, **_REPEAT)
 @bp.alt_response(422, response="UNPROCESSABLE_ENTITY")
 @requires("rater")
 def revise(judgment_id: int) -> Any:
