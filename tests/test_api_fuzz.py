@@ -29,6 +29,16 @@ pytestmark = pytest.mark.fuzz
 EXAMPLES = int(os.environ.get("RANKROOM_FUZZ_EXAMPLES", "12"))
 SEQUENCES = int(os.environ.get("RANKROOM_FUZZ_SEQUENCES", "15"))
 
+# How many cases each operation gets, the same every run.
+CASES = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -71,14 +81,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
-)
+@CASES
 def test_api_answers_as_documented(case, admin_headers):
     case.call_and_validate(headers=admin_headers, checks=CHECKS)
 
@@ -206,14 +209,7 @@ class Rater:
 
 
 @rating_schema.parametrize()
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
-)
+@CASES
 def test_rating_bodies_from_a_rater_answer_as_documented_and_store_nothing_when_refused(
     case, app, rater_on_a_lease
 ):
