@@ -22,6 +22,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlmodel import SQLModel
 
 from service import db
+from tests.factories import item_row
 
 pytestmark = pytest.mark.fuzz
 
@@ -169,8 +170,6 @@ rating_schema = schemathesis.pytest.from_fixture("rating_api_schema").include(
 @pytest.fixture
 def rater_on_a_lease(client, make):
     """A rater's bearer headers, their judgment to revise and a live lease (``Rater``)."""
-    from tests.factories import item_row
-
     project = make.project(mode="pairwise", scale="ternary", rubric=RUBRIC, overlap=3)
     make.items(project, [item_row(f"q{i}") for i in range(20)])
     _, secret = make.token(make.user("rater"), ["admin"])  # all the rater's role allows
