@@ -105,6 +105,34 @@ def _restore(engine: sa.Engine, rows: dict[str, list[dict]]) -> None:
                 conn.execute(t.insert(), rows[t.name])
 
 
+def _stored(engine: sa.Engine) -> list:
+    """Every table's rows as the driver returns them, for comparing before and after.
+
+    Raw SQL, and one round trip on PostgreSQL: the rating fuzz takes this after each of
+    its ~800 calls, and 29 typed SQLAlchemy queries made it half of that test's time.
+    """
+
+    def in_order(t: sa.Table, alias: str = "") -> str:
+        return ", ".join(f'{alias}"{c.name}"' for c in t.primary_key.columns)
+
+    tables = SQLModel.metadata.sorted_tables
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            return list(
+                conn.exec_driver_sql(
+                    "SELECT "
+                    + ", ".join(
+                        f'(SELECT json_agg(x ORDER BY {in_order(t, "x.")}) FROM "{t.name}" x)'
+                        for t in tables
+                    )
+                ).one()
+            )
+        return [
+            conn.exec_driver_sql(f'SELECT * FROM "{t.name}" ORDER BY {in_order(t)}').all()
+            for t in tables
+        ]
+
+
 @pytest.fixture
 def workflow(app, api_schema, admin_headers):
     """Call sequences built from the links schemathesis infers between operations."""
@@ -192,7 +220,7 @@ class Rater:
         self.client, self.next_path = client, next_path
         self.headers = {"Authorization": f"Bearer {secret}"}
         self.ids: dict[str, int] = {}
-        self.rows: dict[str, list[dict]] | None = None
+        self.rows: list | None = None
 
     def lease(self) -> int:
         answer = self.client.post(self.next_path, headers=self.headers).get_json()
@@ -214,12 +242,12 @@ def test_rating_bodies_from_a_rater_answer_as_documented_and_store_nothing_when_
 ):
     rater, engine = rater_on_a_lease, db.engine_of(app)
     if rater.rows is None:  # the database as the last accepted call left it
-        rater.rows = _rows(engine)
+        rater.rows = _stored(engine)
     # The rater's own lease and judgment: other ids are refused before the body is read.
     case.path_parameters = {k: rater.ids[k] for k in case.path_parameters}
     response = case.call_and_validate(headers=rater.headers, checks=CHECKS)
     if response.status_code >= 400 or case.method != "POST":  # refused, or OPTIONS
-        assert _rows(engine) == rater.rows, response.text
+        assert _stored(engine) == rater.rows, response.text
     else:
         rater.after(case, response)
         rater.rows = None

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from service import db
 from service.cli import main
-from service.models import ApiToken, AuditEvent, utcnow
+from service.models import ApiToken, AuditEvent, User, clock_at, utcnow
 
 
 def _bearer(secret: str) -> dict[str, str]:
@@ -82,6 +82,49 @@ def test_revoked_and_expired_tokens_stop_working(app, make, admin_headers, clien
     r = client.get("/api/v1/projects", headers=_bearer(secret2))
     assert r.status_code == 401 and r.get_json()["error"] == "This API token has expired."
     assert client.get("/api/v1/projects", headers=_bearer("rr_made-up")).status_code == 401
+
+
+def test_a_deactivated_users_token_stops_working(app, make, client):
+    project = make.project()
+    engineer = make.user("engineer", username="eng")
+    _, secret = make.token(engineer, ["export"])
+    export = f"/api/v1/export?format=dpo&project={project.slug}"
+    assert client.get(export, headers=_bearer(secret)).status_code == 200
+    with db.write_session() as s:
+        s.execute(sa.update(User).where(User.id == engineer.id).values(active=False))
+    r = client.get(export, headers=_bearer(secret))
+    assert r.status_code == 401 and r.get_json()["error"] == "The API token's user is deactivated."
+
+
+def test_an_api_call_writes_only_to_refresh_a_last_use_older_than_a_minute(app, make, client):
+    """On SQLite every write takes the database's one write lock: an API call that wrote on
+    each request (to record its last use) would queue behind imports and other writers."""
+    admin = make.user("admin")
+    token, secret = make.token(admin, ["admin"])
+    writes: list[str] = []
+
+    def watch(conn, cursor, statement, *_):
+        if statement.upper().startswith(("INSERT", "UPDATE", "DELETE", "BEGIN IMMEDIATE")):
+            writes.append(statement)
+
+    engine = db.engine_of(app)
+    sa.event.listen(engine, "before_cursor_execute", watch)
+    try:
+        start = utcnow()
+        with clock_at(start):
+            assert client.get("/api/v1/projects", headers=_bearer(secret)).status_code == 200
+        assert any(w.startswith("UPDATE api_token") for w in writes), writes
+        writes.clear()
+        with clock_at(start + timedelta(seconds=59)):
+            assert client.get("/api/v1/projects", headers=_bearer(secret)).status_code == 200
+        assert writes == []
+        with clock_at(start + timedelta(seconds=61)):
+            assert client.get("/api/v1/projects", headers=_bearer(secret)).status_code == 200
+        assert any(w.startswith("UPDATE api_token") for w in writes), writes
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", watch)
+    with db.write_session() as s:
+        assert s.get(ApiToken, token.id).last_used_at == start + timedelta(seconds=61)
 
 
 def test_a_token_cannot_revoke_itself(app, make, client):

@@ -5,15 +5,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from service.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from service.models import ApiToken, Invite, LeaseStatus, Role, User, utcnow
+from service.models import ApiToken, Invite, LeaseStatus, Role, User, as_loaded, utcnow
 from service.paging import Page, paginate
 from service.rating import slots
 from service.schemas import USERNAME, USERNAME_RULE
@@ -125,29 +126,50 @@ def create_token(
     return token, secret
 
 
-def resolve_token(*, session: Session, secret: str) -> tuple[User, ApiToken]:
-    """Return the user and token for a bearer secret; refuse revoked, expired or unknown ones."""
-    token = session.exec(
-        select(ApiToken).where(ApiToken.token_hash == _token_digest(secret))
-    ).first()
-    if token is None:
+_TOKENS, _USERS = ApiToken.__table__, User.__table__
+# A bearer request's one read: the token by its digest and its owner, built once (as the
+# cookie's user lookup is). The owner's columns are labelled ``owner_<name>``.
+_TOKEN_AND_OWNER = (
+    sa.select(*_TOKENS.c, *(c.label(f"owner_{c.name}") for c in _USERS.c))
+    .select_from(_TOKENS.outerjoin(_USERS, _USERS.c.id == _TOKENS.c.user_id))
+    .where(_TOKENS.c.token_hash == sa.bindparam("b_hash"))
+)
+# How stale ``last_used_at`` may get: refreshing it is a write, which on SQLite would
+# take the write lock on every API call.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def resolve_token(
+    secret: str, *, lookup: Callable[[sa.Executable, dict[str, Any]], sa.Row | None]
+) -> tuple[User, ApiToken]:
+    """Return the user and token for a bearer secret; refuse revoked, expired or unknown ones.
+
+    ``lookup`` runs one statement and returns its first row (``db.lookup`` in a request):
+    resolving a token writes nothing (``touch_token`` does, once a minute at most).
+    """
+    row = lookup(_TOKEN_AND_OWNER, {"b_hash": _token_digest(secret)})
+    if row is None:
         raise Unauthorized("Unknown API token.")
-    now = utcnow()
+    values = row._mapping
+    token = as_loaded(ApiToken, {c.name: values[c.name] for c in _TOKENS.c})
     if token.revoked_at is not None:
         raise Unauthorized("This API token was revoked.")
-    if token.expires_at is not None and token.expires_at <= now:
+    if token.expires_at is not None and token.expires_at <= utcnow():
         raise Unauthorized("This API token has expired.")
-    user = session.get(User, token.user_id)
-    if user is None or not user.active:
+    if values["owner_id"] is None or not values["owner_active"]:
         raise Unauthorized("The API token's user is deactivated.")
+    user = as_loaded(User, {c.name: values[f"owner_{c.name}"] for c in _USERS.c})
     return user, token
 
 
+def token_stale(token: ApiToken) -> bool:
+    """Whether the record of when ``token`` was last used is due a refresh."""
+    return token.last_used_at is None or utcnow() - token.last_used_at >= TOUCH_EVERY
+
+
 def touch_token(*, session: Session, token: ApiToken) -> None:
-    """Record when a token was last used (at most once a minute, to spare the database)."""
+    """Record that ``token`` was used now."""
     now = utcnow()
-    if token.last_used_at is not None and now - token.last_used_at < timedelta(minutes=1):
-        return
     session.execute(sa.update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
     token.last_used_at = now
 

@@ -174,11 +174,12 @@ def _load_user() -> None:
     g.token = None
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        # Its own short transaction, before the request's session opens: on SQLite a
-        # write here inside the request's transaction could wait on itself.
-        with db.write_session() as s:
-            user, token = users.resolve_token(session=s, secret=header[7:].strip())
-            users.touch_token(session=s, token=token)
+        user, token = users.resolve_token(header[7:].strip(), lookup=db.lookup)
+        if users.token_stale(token):
+            # Its own short transaction, before the request's session opens: on SQLite a
+            # write here inside the request's transaction could wait on itself.
+            with db.write_session() as s:
+                users.touch_token(session=s, token=token)
         g.user, g.token = user, token
         return
     uid = session.get("uid")
