@@ -200,14 +200,18 @@ class Connection:
         self.sock: socket.socket | None = None
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        return await self.call("POST", path, body)
+
+    async def call(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
         loop = asyncio.get_running_loop()
         if self.sock is None:
             self.sock = socket.socket()
             self.sock.setblocking(False)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             await loop.sock_connect(self.sock, (HOST, self.port))
-        request = b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s"
-        await loop.sock_sendall(self.sock, request % (path.encode(), self.headers, len(body), body))
+        request = b"%s %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s"
+        head = (method.encode(), path.encode(), self.headers, len(body), body)
+        await loop.sock_sendall(self.sock, request % head)
         data = b""
         while b"\r\n\r\n" not in data:
             data += await self._recv(loop)
@@ -302,6 +306,71 @@ def generator(
 
     asyncio.run(main())
     return out
+
+
+# Calls that do no rating work: what any call costs the server before its own work.
+FLOOR_CALLS = {
+    "GET /healthz (no session, no database)": ("/healthz", False),
+    "signed-in GET of a lease not the rater's (cookie, user lookup, one query, 404)": (
+        "/api/v1/assignments/0",
+        True,
+    ),
+}
+
+
+def floor_generator(
+    port: int, raters: list[tuple[str, str] | None], path: str, window: tuple[float, float]
+) -> dict:
+    """Call ``GET path`` in a loop as each rater (``None``: signed out) until the window
+    ends; count the calls made inside it."""
+    out: dict[str, Any] = {"calls": 0, "errors": []}
+    start, end = window
+
+    async def caller(who: tuple[str, str] | None) -> None:
+        conn = Connection(port, *(who or ("", "")))
+        if who is None:
+            conn.headers = f"Host: {HOST}\r\n".encode()
+        while time.time() < end:
+            t0 = time.time()
+            status, body = await conn.call("GET", path)
+            if t0 >= start and time.time() <= end:
+                out["calls"] += 1
+            if status not in (200, 404):
+                out["errors"].append(f"{path} {status} {body[:200]!r}")
+
+    async def main() -> None:
+        await asyncio.gather(*(caller(r) for r in raters))
+
+    asyncio.run(main())
+    return out
+
+
+def measure_floor(
+    port: int, sessions: list, workers: list[int], args: argparse.Namespace
+) -> list[str]:
+    """Return lines giving gunicorn's CPU per call for the FLOOR_CALLS, as many callers
+    as raters (``--floor`` seconds each, after the loop)."""
+    lines = ["fixed cost of a call (gunicorn CPU per call; as many callers, no rating work):"]
+    ctx = multiprocessing.get_context("spawn")
+    for label, (path, signed) in FLOOR_CALLS.items():
+        who = sessions if signed else [None] * len(sessions)
+        groups = [who[i :: args.procs] for i in range(args.procs)]
+        window = (time.time() + 3, time.time() + 3 + args.floor)  # 3 s to start, unmeasured
+        with ctx.Pool(args.procs) as pool:
+            pending = [
+                pool.apply_async(floor_generator, (port, g, path, window)) for g in groups if g
+            ]
+            time.sleep(max(0.0, window[0] - time.time()))
+            before = cpu_ticks(workers)
+            time.sleep(max(0.0, window[1] - time.time()))
+            cpu = cpu_ticks(workers) - before
+            results = [r.get() for r in pending]
+        calls = sum(r["calls"] for r in results)
+        errors = [e for r in results for e in r["errors"]]
+        lines.append(
+            f"  {label}: {1000 * cpu / max(calls, 1):.2f} ms ({calls} calls, {len(errors)} errors)"
+        )
+    return lines
 
 
 def cpu_ticks(pids: list[int], kernel: bool | None = None) -> float:
@@ -497,6 +566,7 @@ def run(backend: str, args: argparse.Namespace) -> bool:
                 results = [p.get() for p in pending]
             if spy is not None:
                 spy.wait()
+            floor = measure_floor(args.port, sessions, workers, args) if args.floor else []
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait()
@@ -505,6 +575,7 @@ def run(backend: str, args: argparse.Namespace) -> bool:
         stop_db()
     report(backend, args, results, before, after, checks)
     print(doctor_line)
+    print("\n".join(floor))
     if args.profile and (tmp / "profile.txt").exists():
         print("\n".join(summarise_profile(tmp / "profile.txt")))
     shutil.rmtree(tmp, ignore_errors=True)
@@ -615,6 +686,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18431, help="Port for gunicorn.")
     parser.add_argument("--pg-port", type=int, default=55499, help="Port for PostgreSQL.")
     parser.add_argument("--profile", action="store_true", help="Sample workers with py-spy.")
+    parser.add_argument(
+        "--floor",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="After the loop, measure for this long each what calls cost with no rating work "
+        "(an anonymous health check; a signed-in call that reads one row): the fixed cost "
+        "each of the loop's calls pays.",
+    )
     args = parser.parse_args()
     from service.config import SETTINGS
 
