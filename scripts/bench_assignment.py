@@ -193,8 +193,9 @@ class Connection:
 
     def __init__(self, port: int, cookie: str, csrf: str, close: bool = False) -> None:
         self.port = port
+        signed_in = f"Cookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\n" if cookie else ""
         self.headers = (
-            f"Host: {HOST}\r\nCookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\n"
+            f"Host: {HOST}\r\n{signed_in}"
             "Content-Type: application/json\r\n" + ("Connection: close\r\n" if close else "")
         ).encode()
         self.sock: socket.socket | None = None
@@ -327,9 +328,7 @@ def floor_generator(
     start, end = window
 
     async def caller(who: tuple[str, str] | None) -> None:
-        conn = Connection(port, *(who or ("", "")))
-        if who is None:
-            conn.headers = f"Host: {HOST}\r\n".encode()
+        conn = Connection(port, *(who or ("", "")))  # no cookie: signed out
         while time.time() < end:
             t0 = time.time()
             status, body = await conn.call("GET", path)
